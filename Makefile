@@ -1,0 +1,50 @@
+# Huiju: two commands do all the set-up (`make demo`, `make test`); see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.huiju-stamp
+
+.PHONY: setup demo up down test bench lint lock clean distclean
+
+setup: $(STAMP)
+
+# The environment is rebuilt only when what it is built from changes.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Huiju needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	# Bytecode is compiled at install: PYTHONDONTWRITEBYTECODE would otherwise make every import of Airflow and GX 3x slower.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/huiju demo
+
+up: setup
+	$(BIN)/huiju up
+
+down: setup
+	$(BIN)/huiju down
+
+test: setup
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Re-resolve requirements.in into the pinned requirements.txt.
+lock: setup
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --no-header --annotation-style line requirements.in -o requirements.txt
+
+clean:
+	-$(BIN)/huiju down 2>/dev/null
+	rm -rf var
+
+distclean: clean
+	rm -rf $(VENV)

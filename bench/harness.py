@@ -1,0 +1,62 @@
+"""Running a benchmark in its own process, so its peak memory is its own, and recording the entry."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Entry:
+    """One line of var/bench/results.json; ``ratio`` is always "higher is better"."""
+
+    name: str
+    seconds: float
+    anchor: str
+    anchor_seconds: float
+    ratio: float
+    peak_rss_mb: float
+    rows: int | None = None
+    rows_per_s: float | None = None
+    anchor_rows_per_s: float | None = None
+    bytes: int | None = None
+    mb_per_s: float | None = None
+    anchor_mb_per_s: float | None = None
+    target_ratio: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """The entry without empty fields."""
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+def rows_entry(name: str, rows: int, seconds: float, anchor: str, anchor_seconds: float, peak_rss_mb: float,
+               target_ratio: float, note: str = "") -> Entry:
+    """An entry for a benchmark measured in rows per second."""
+    return Entry(name=name, rows=rows, seconds=round(seconds, 3), rows_per_s=round(rows / seconds),
+                 anchor=anchor, anchor_seconds=round(anchor_seconds, 3), anchor_rows_per_s=round(rows / anchor_seconds),
+                 ratio=round(anchor_seconds / seconds, 3), peak_rss_mb=round(peak_rss_mb, 1),
+                 target_ratio=target_ratio, note=note)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_isolated(module: str, function: str, *args: str) -> float:
+    """Run ``module.function(*args)`` in a fresh interpreter; return the child's peak RSS in MB."""
+    code = (f"import json, sys; from {module} import {function}; {function}(*sys.argv[1:]);"
+            " from bench.harness import peak_rss_mb; print(json.dumps(peak_rss_mb()))")
+    done = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def write_results(entries: list[Entry], path: Path) -> None:
+    """Write the results file (a JSON list of entries)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

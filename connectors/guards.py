@@ -1,0 +1,431 @@
+"""Checks on a received file's content before any parser sees it.
+
+Departments' files are untrusted: an ``.xlsx`` may be an HTML table saved by a web system, a
+macro-enabled workbook, a legacy OLE2 ``.xls``, or a zip bomb. :func:`sniff_kind` decides by
+content, never by extension. :func:`check_archive` rejects absurd zips from the central
+directory alone (milliseconds, nothing decompressed); because declared sizes can lie,
+:func:`open_member`, :func:`safe_extract` and :func:`open_gzip` enforce the same limits while
+streaming. Every rejection raises :class:`UnsafeArchive` with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import shutil
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ArchiveLimits",
+    "FileKind",
+    "UnsafeArchive",
+    "check_archive",
+    "check_gzip",
+    "open_gzip",
+    "open_member",
+    "safe_extract",
+    "sniff_kind",
+]
+
+log = logging.getLogger(__name__)
+
+FileKind = Literal["xlsx", "xlsm", "xls_legacy", "zip", "gzip", "csv_or_text", "json", "xml", "html", "unknown"]
+
+_OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF_BYTES = 8192
+_CHUNK = 1 << 20
+# Only the first part of [Content_Types].xml is read when sniffing: it is small in real files.
+_CONTENT_TYPES_CAP = 1 << 20
+
+
+class UnsafeArchive(ValueError):
+    """An archive (zip, xlsx, gzip) the platform refuses to open; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Limits for compressed files.
+
+    ``max_ratio`` applies to members (and the whole archive) of at least
+    ``ratio_floor`` uncompressed bytes: tiny, highly repetitive members (an xlsx's styles) can
+    legitimately exceed any sensible ratio while being harmless.
+    """
+
+    max_total_uncompressed: int = 2 * 1024**3
+    max_ratio: float = 200.0
+    max_members: int = 10_000
+    ratio_floor: int = 1 * 1024**2
+
+
+DEFAULT_LIMITS = ArchiveLimits()
+
+
+def _limits(
+    limits: ArchiveLimits | None,
+    max_total_uncompressed: int | None,
+    max_ratio: float | None,
+    max_members: int | None,
+) -> ArchiveLimits:
+    base = limits or DEFAULT_LIMITS
+    return ArchiveLimits(
+        max_total_uncompressed=base.max_total_uncompressed
+        if max_total_uncompressed is None
+        else max_total_uncompressed,
+        max_ratio=base.max_ratio if max_ratio is None else max_ratio,
+        max_members=base.max_members if max_members is None else max_members,
+        ratio_floor=base.ratio_floor,
+    )
+
+
+# --------------------------------------------------------------------------------------------- sniffing
+
+
+def sniff_kind(path: str | Path) -> FileKind:
+    """What ``path`` really is, from its content.
+
+    Zip containers are told apart by their entries: ``xlsm`` when ``[Content_Types].xml``
+    mentions ``macroEnabled`` or a ``vbaProject.bin`` entry exists, ``xlsx`` for other
+    spreadsheetml packages, ``zip`` otherwise. OLE2 (``D0CF11E0``) is a legacy ``.xls``. Text is
+    classified by its first non-blank characters (``<html``/``<!doctype html`` → ``html``,
+    ``<?xml``/``<`` → ``xml``, ``{``/``[`` → ``json``), otherwise ``csv_or_text`` when it decodes
+    as UTF-8/UTF-16/GB18030 without NUL bytes. An empty file is ``csv_or_text`` (no rows).
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        return "csv_or_text"
+    if head.startswith(_OLE2_MAGIC):
+        return "xls_legacy"
+    if head.startswith(_ZIP_MAGICS):
+        return _sniff_zip(path)
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    text = _decode_head(head)
+    if text is None:
+        return "unknown"
+    return _sniff_text(text)
+
+
+def _sniff_zip(path: Path) -> FileKind:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            lower = {n.lower() for n in names}
+            if any(n.endswith("vbaproject.bin") for n in lower):
+                return "xlsm"
+            if "[content_types].xml" in lower:
+                entry = next(n for n in names if n.lower() == "[content_types].xml")
+                with zf.open(entry) as fh:
+                    content_types = fh.read(_CONTENT_TYPES_CAP)
+                if b"macroenabled" in content_types.lower():
+                    return "xlsm"
+                if b"spreadsheetml" in content_types.lower() or "xl/workbook.xml" in lower:
+                    return "xlsx"
+            elif "xl/workbook.xml" in lower:
+                return "xlsx"
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError):
+        return "unknown"  # looks like a zip but its directory is broken: no parser should try
+    return "zip"
+
+
+def _decode_head(head: bytes) -> str | None:
+    """The start of a text file as str, or None if it is not text in a known encoding."""
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom) :].decode(codec, errors="ignore")
+    if b"\x00" in head:
+        return None
+    for codec in ("utf-8", "gb18030"):
+        try:
+            # The read may have cut a multi-byte character: drop up to 3 trailing bytes.
+            for cut in range(4):
+                try:
+                    return head[: len(head) - cut].decode(codec)
+                except UnicodeDecodeError:
+                    if cut == 3:
+                        raise
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _sniff_text(text: str) -> FileKind:
+    start = text.lstrip().lower()
+    if start.startswith(("<!doctype html", "<html", "<head", "<body", "<table", "<meta")):
+        return "html"
+    if start.startswith("<?xml"):
+        # XHTML and Excel's "save as web page" start with an XML prolog too.
+        return "html" if "<html" in start[:2048] else "xml"
+    if start.startswith("<!doctype"):
+        return "html" if "html" in start[:64] else "xml"
+    if start.startswith("<"):
+        return "xml"
+    if start.startswith("{") or (start.startswith("[") and start[1:].lstrip()[:1] in ('{', '[', '"', "]")):
+        return "json"
+    if any(ch in text for ch in "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"):
+        return "unknown"  # binary data that happens to decode
+    return "csv_or_text"
+
+
+# --------------------------------------------------------------------------------------------- zip
+
+
+def check_archive(
+    path: str | Path,
+    *,
+    max_total_uncompressed: int | None = None,
+    max_ratio: float | None = None,
+    max_members: int | None = None,
+    limits: ArchiveLimits | None = None,
+) -> list[zipfile.ZipInfo]:
+    """Reject a zip (xlsx, xlsm, plain zip) whose central directory is absurd; return its entries.
+
+    Reads only the central directory (no decompression): member count, declared total
+    uncompressed size, and per-member / overall compression ratio. Encrypted members are refused
+    too (the platform cannot inspect them). Raises :class:`UnsafeArchive`.
+    """
+    path = Path(path)
+    lim = _limits(limits, max_total_uncompressed, max_ratio, max_members)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnsafeArchive(f"{path.name}: not a readable zip archive ({exc})") from None
+    if len(infos) > lim.max_members:
+        raise UnsafeArchive(f"{path.name}: {len(infos)} entries, more than the limit of {lim.max_members}")
+    total = 0
+    total_compressed = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UnsafeArchive(f"{path.name}: member {info.filename!r} is encrypted")
+        total += info.file_size
+        total_compressed += info.compress_size
+        if total > lim.max_total_uncompressed:
+            raise UnsafeArchive(
+                f"{path.name}: declares more than {lim.max_total_uncompressed} bytes uncompressed"
+            )
+        _check_ratio(path, info.filename, info.file_size, info.compress_size, lim)
+    _check_ratio(path, "(whole archive)", total, total_compressed, lim)
+    return infos
+
+
+def _check_ratio(path: Path, member: str, size: int, compressed: int, lim: ArchiveLimits) -> None:
+    if size >= lim.ratio_floor and size > lim.max_ratio * max(compressed, 1):
+        raise UnsafeArchive(
+            f"{path.name}: member {member!r} expands {size / max(compressed, 1):.0f}x "
+            f"({compressed} → {size} bytes), more than the limit of {lim.max_ratio:.0f}x"
+        )
+
+
+class _CappedReader(io.RawIOBase):
+    """A read-only stream that raises :class:`UnsafeArchive` past ``cap`` bytes or past ``max_ratio``.
+
+    The ratio is checked against compressed bytes consumed so far (``consumed()``), once at
+    least ``ratio_floor`` bytes were produced.
+    """
+
+    def __init__(self, inner: IO[bytes], *, label: str, cap: int, lim: ArchiveLimits, consumed: object) -> None:
+        super().__init__()
+        self._inner = inner
+        self._label = label
+        self._cap = cap
+        self._lim = lim
+        self._consumed = consumed  # callable returning compressed bytes read so far, or None
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.produced += n
+        if self.produced > self._cap:
+            raise UnsafeArchive(f"{self._label}: expands beyond the limit of {self._cap} bytes")
+        if callable(self._consumed) and self.produced >= self._lim.ratio_floor:
+            compressed = max(int(self._consumed()), 1)
+            if self.produced > self._lim.max_ratio * compressed:
+                raise UnsafeArchive(
+                    f"{self._label}: expands more than {self._lim.max_ratio:.0f}x while decompressing"
+                )
+        return n
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+@contextmanager
+def open_member(
+    path: str | Path,
+    member: str,
+    *,
+    max_total_uncompressed: int | None = None,
+    max_ratio: float | None = None,
+    limits: ArchiveLimits | None = None,
+) -> Iterator[IO[bytes]]:
+    """Open one zip member for streaming, enforcing the limits on the bytes actually produced."""
+    path = Path(path)
+    lim = _limits(limits, max_total_uncompressed, max_ratio, None)
+    infos = check_archive(path, limits=lim)
+    info = next((i for i in infos if i.filename == member), None)
+    if info is None:
+        raise UnsafeArchive(f"{path.name}: no member named {member!r}")
+    with zipfile.ZipFile(path) as zf, zf.open(info) as raw:
+        reader = _CappedReader(
+            raw,
+            label=f"{path.name}: member {member!r}",
+            cap=lim.max_total_uncompressed,
+            lim=lim,
+            consumed=lambda: _zip_consumed(raw, info),
+        )
+        with io.BufferedReader(reader, buffer_size=_CHUNK) as stream:
+            try:
+                yield stream
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                # A CRC error here means the member's declared data was not what it claimed.
+                raise UnsafeArchive(f"{path.name}: member {member!r} is corrupt ({exc})") from None
+
+
+def _safe_member_path(dest: Path, name: str, archive: Path) -> Path | None:
+    """Where member ``name`` goes under ``dest``, or None for directories; raises on traversal."""
+    if name.endswith("/"):
+        return None
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or any(p in ("..", "") for p in parts) or "\x00" in name or ":" in parts[0]:
+        raise UnsafeArchive(f"{archive.name}: member {name!r} would be written outside the target directory")
+    target = (dest / Path(*parts)).resolve()
+    if not target.is_relative_to(dest):
+        raise UnsafeArchive(f"{archive.name}: member {name!r} would be written outside the target directory")
+    return target
+
+
+def safe_extract(
+    path: str | Path,
+    dest_dir: str | Path,
+    *,
+    max_total_uncompressed: int | None = None,
+    max_ratio: float | None = None,
+    max_members: int | None = None,
+    limits: ArchiveLimits | None = None,
+) -> list[Path]:
+    """Extract a zip into ``dest_dir`` with every limit enforced while streaming.
+
+    Member names with ``..``, absolute paths or drive letters are refused, and so are symlink
+    members. On any rejection the files already
+    extracted are removed and :class:`UnsafeArchive` is raised. Returns the extracted paths.
+    """
+    path = Path(path)
+    dest = Path(dest_dir).resolve()
+    lim = _limits(limits, max_total_uncompressed, max_ratio, max_members)
+    infos = check_archive(path, limits=lim)
+    written: list[Path] = []
+    budget = lim.max_total_uncompressed
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in infos:
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise UnsafeArchive(f"{path.name}: member {info.filename!r} is a symbolic link")
+                target = _safe_member_path(dest, info.filename, path)
+                if target is None:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as raw, target.open("wb") as out:
+                    written.append(target)
+                    reader = _CappedReader(
+                        raw,
+                        label=f"{path.name}: member {info.filename!r}",
+                        cap=budget,
+                        lim=lim,
+                        consumed=lambda info=info, raw=raw: _zip_consumed(raw, info),
+                    )
+                    shutil.copyfileobj(reader, out, _CHUNK)
+                    budget -= reader.produced
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        _remove(written)
+        raise UnsafeArchive(f"{path.name}: corrupt archive ({exc})") from None
+    except BaseException:
+        _remove(written)
+        raise
+    log.info("extracted %d files from %s", len(written), path.name)
+    return written
+
+
+def _zip_consumed(raw: IO[bytes], info: zipfile.ZipInfo) -> int:
+    # ZipExtFile tracks how many compressed bytes are still unread (a private but stable field).
+    left = getattr(raw, "_compress_left", None)
+    return info.compress_size - left if isinstance(left, int) else info.compress_size
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- gzip
+
+
+def check_gzip(path: str | Path, *, max_total_uncompressed: int | None = None) -> None:
+    """Cheap pre-check of a gzip file's trailer (ISIZE = uncompressed size mod 2**32).
+
+    The trailer can lie (and wraps at 4 GiB), so this only catches honest absurdities; the real
+    guard is :func:`open_gzip`'s streaming cap.
+    """
+    path = Path(path)
+    cap = DEFAULT_LIMITS.max_total_uncompressed if max_total_uncompressed is None else max_total_uncompressed
+    with path.open("rb") as fh:
+        if fh.read(2) != _GZIP_MAGIC:
+            raise UnsafeArchive(f"{path.name}: not a gzip file")
+        fh.seek(0, io.SEEK_END)
+        if fh.tell() < 18:
+            raise UnsafeArchive(f"{path.name}: truncated gzip file")
+        fh.seek(-4, io.SEEK_END)
+        (isize,) = struct.unpack("<I", fh.read(4))
+    if isize > cap:
+        raise UnsafeArchive(f"{path.name}: declares {isize} bytes uncompressed, more than the limit of {cap}")
+
+
+@contextmanager
+def open_gzip(
+    path: str | Path,
+    *,
+    max_total_uncompressed: int | None = None,
+    max_ratio: float | None = None,
+    limits: ArchiveLimits | None = None,
+) -> Iterator[IO[bytes]]:
+    """Open a gzip file for streaming; raises :class:`UnsafeArchive` once the output passes the limits."""
+    path = Path(path)
+    lim = _limits(limits, max_total_uncompressed, max_ratio, None)
+    check_gzip(path, max_total_uncompressed=lim.max_total_uncompressed)
+    compressed = path.open("rb")
+    try:
+        inner = gzip.GzipFile(fileobj=compressed, mode="rb")
+        reader = _CappedReader(
+            inner,
+            label=path.name,
+            cap=lim.max_total_uncompressed,
+            lim=lim,
+            consumed=compressed.tell,
+        )
+        with io.BufferedReader(reader, buffer_size=_CHUNK) as stream:
+            try:
+                yield stream
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                raise UnsafeArchive(f"{path.name}: corrupt gzip data ({exc})") from None
+    finally:
+        compressed.close()

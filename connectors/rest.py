@@ -1,0 +1,726 @@
+"""REST/JSON department interfaces: paged, incremental, retried, rate-limited reads.
+
+The core calls :func:`fetch_pages` and lands each :class:`Page` it yields. A page carries the
+records, the response body exactly as received (for the archive), a stable reference and the
+``next_cursor`` — the JSON the core stores as the source's cursor *in the same transaction*
+that lands the page. Restarting with the stored cursor therefore resumes right after the last
+landed page, whatever killed the previous run.
+
+The paging and watermark engine (:func:`paginate`) is independent of HTTP; the SOAP connector
+reuses it, so both channels give the same guarantees.
+
+Incremental guarantee (sources with :class:`Incremental`)
+---------------------------------------------------------
+The cursor holds the *watermark* ``W`` (the greatest ``updated_at`` among landed records,
+exactly as the source wrote it) and ``seen_keys``: the keys of the landed records whose
+``updated_at`` equals ``W``. Every query asks for ``updated_since=W`` and the source must treat
+it as **inclusive** (``>= W``) and return records **ordered by updated_at ascending**. A
+returned record is dropped only if its ``updated_at == W`` and its key is in ``seen_keys``.
+Hence:
+
+* the watermark never moves ahead of landed data (it is computed from landed records only and
+  stored with them);
+* records sharing the newest timestamp are never lost — neither across a page boundary nor
+  when the department inserts more rows with that same timestamp between two runs (whatever
+  their key) — and never landed twice;
+* a record *updated* later gets a newer ``updated_at`` and is landed again, as a new version.
+
+With ``page``/``offset`` pagination the query restarts at the first page whenever the watermark
+advances, so rows that move to the end of the result set while we page (because they were
+updated meanwhile) cannot make us skip their neighbours. A record arriving with
+``updated_at < W`` means the source does not order by ``updated_at``; that breaks the guarantee,
+so it is a terminal :class:`RestError` rather than a silent gap.
+
+Limits: ``seen_keys`` grows with the number of records sharing one timestamp (a bulk update
+stamping 100 000 rows alike makes a cursor of 100 000 keys), and a row re-saved with the very
+same ``updated_at`` and key is not fetched again (timestamp granularity). Timestamps are
+compared as ISO-8601 (aware ones in UTC) or as numbers; a source must not mix naive and aware.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+__all__ = [
+    "CURSOR_VERSION",
+    "Fetched",
+    "Incremental",
+    "Page",
+    "Pagination",
+    "RestError",
+    "RestSource",
+    "RetryPolicy",
+    "SchemaDrift",
+    "TokenBucket",
+    "check_drift",
+    "fetch_pages",
+    "json_path",
+    "paginate",
+    "parse_retry_after",
+    "redact_url",
+]
+
+log = logging.getLogger(__name__)
+
+#: Version of the cursor JSON written by :func:`paginate`; older/unknown versions are refused.
+CURSOR_VERSION = 1
+
+#: Query parameter names whose values never appear in messages or logs.
+_SECRET_PARAM_HINTS = ("token", "secret", "password", "passwd", "sign", "key", "auth", "credential")
+
+
+class RestError(Exception):
+    """A terminal failure talking to a REST source (the run stops; retrying will not help).
+
+    ``url`` has secrets redacted; ``status`` is the HTTP status (``None`` for transport
+    errors); ``body_snippet`` is the start of the response body.
+    """
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = ""):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.body_snippet = body_snippet
+
+
+class SchemaDrift(Exception):
+    """Records no longer have the fields the source is registered with (policy ``hold``)."""
+
+    def __init__(self, message: str, *, added: Sequence[str], removed: Sequence[str]):
+        super().__init__(message)
+        self.added = list(added)
+        self.removed = list(removed)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter.
+
+    The wait before retry ``n`` (1-based) is uniform in ``[0, min(max_delay, base_delay * 2**(n-1))]``
+    (full jitter: many workers retrying a struggling department server spread out instead of
+    arriving in waves). A ``Retry-After`` header overrides it, capped at ``max_retry_after``.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return rng() * ceiling
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """How the source pages.
+
+    * ``page``: ``page_param`` = page number (from ``first_page``), ``size_param`` = page size;
+    * ``offset``: ``offset_param`` = records to skip, ``size_param`` = page size;
+    * ``cursor``: ``cursor_param`` = the opaque token found at ``next_cursor_path`` in the
+      previous response (absent/empty/null there = last page), ``size_param`` = page size.
+
+    For ``page`` and ``offset`` a page with fewer records than the page size is the last.
+    """
+
+    kind: Literal["page", "offset", "cursor"] = "page"
+    page_param: str = "page"
+    size_param: str = "size"
+    first_page: int = 1
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    next_cursor_path: str = "next_cursor"
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Incremental reads by an updated-since filter (see the module docstring for the guarantee).
+
+    ``since_param``: query parameter carrying the watermark (inclusive on the server side).
+    ``updated_at_field``: JSON path of the record's last-modified timestamp.
+    ``key_fields``: JSON paths of the record's business key (e.g. ``("id",)``).
+    ``initial_since``: watermark for the very first run (``None``: no filter, full history).
+    """
+
+    since_param: str
+    updated_at_field: str
+    key_fields: tuple[str, ...]
+    initial_since: str | None = None
+
+
+@dataclass(frozen=True)
+class RestSource:
+    """One REST/JSON endpoint of a department (credentials are passed separately, as ``auth``).
+
+    ``records_path`` is a dotted JSON path to the record list (``""`` when the body is the list).
+    ``ok_path``/``ok_values``: many gateways answer HTTP 200 with ``{"code": 500, "msg": …}``;
+    when ``ok_path`` is set, a value outside ``ok_values`` there is a terminal error.
+    ``rate_limit`` is requests per second (token bucket of size ``burst``), counting retries.
+    TLS is always verified: against ``ssl_context`` if given, else ``ca_bundle``, else the
+    system/certifi roots.
+    """
+
+    base_url: str
+    path: str
+    records_path: str = ""
+    pagination: Pagination = field(default_factory=Pagination)
+    page_size: int = 100
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    incremental: Incremental | None = None
+    ok_path: str | None = None
+    ok_values: tuple[Any, ...] = (0, "0", 200, "200")
+    rate_limit: float | None = None
+    burst: int = 1
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    ca_bundle: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive (requests per second)")
+        ctx = self.ssl_context
+        if ctx is not None and (ctx.verify_mode == ssl.CERT_NONE or not ctx.check_hostname):
+            # Departments' certificates are sometimes broken; the fix is their CA bundle, not this.
+            raise ValueError("ssl_context must verify certificates and host names")
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL (base URL joined with path)."""
+        return self.base_url.rstrip("/") + "/" + self.path.lstrip("/")
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """The httpx ``verify`` value: never ``False``."""
+        if self.ssl_context is not None:
+            return self.ssl_context
+        if self.ca_bundle:
+            return ssl.create_default_context(cafile=self.ca_bundle)
+        return True
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as fetched, for the core to land.
+
+    ``reference``: stable description of the request (same request, same reference), e.g.
+    ``/api/persons?page=12&size=100&updated_since=2024-05-01T00:00:00``.
+    ``records``: the new records, whole (no field dropped), duplicates already removed.
+    ``next_cursor``: JSON-serialisable; store it in the same transaction as the records.
+    ``raw_bytes``: the response body exactly as received.
+    ``fetched_count``: records in the response before duplicates were dropped.
+    A page may have no records (all duplicates, or the final empty page): land it anyway, so
+    the cursor moves on.
+    """
+
+    reference: str
+    records: list[dict[str, Any]]
+    next_cursor: dict[str, Any]
+    raw_bytes: bytes
+    fetched_count: int = 0
+    content_type: str = "application/json"
+
+    @property
+    def is_last(self) -> bool:
+        """True when this page ends the run (the next run starts from the watermark)."""
+        return self.next_cursor.get("position") is None
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def json_path(obj: Any, path: str) -> Any:
+    """Follow a dotted path (``data.items``, ``result.0.id``; ``""``/``$`` = the whole object).
+
+    Raises ``KeyError`` when a step is missing.
+    """
+    if path in ("", "$"):
+        return obj
+    if path.startswith("$."):
+        path = path[2:]
+    current = obj
+    for step in path.split("."):
+        if isinstance(current, Mapping):
+            if step not in current:
+                raise KeyError(path)
+            current = current[step]
+        elif isinstance(current, list) and step.lstrip("-").isdigit():
+            try:
+                current = current[int(step)]
+            except IndexError:
+                raise KeyError(path) from None
+        else:
+            raise KeyError(path)
+    return current
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL without user info and with secret-looking query values replaced by ``***``."""
+    u = httpx.URL(str(url))
+    params = [
+        (k, "***" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v)
+        for k, v in u.params.multi_items()
+    ]
+    return str(u.copy_with(userinfo=b"", params=params or None))
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); ``None`` if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP-dates are GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now())
+
+
+class TokenBucket:
+    """Token-bucket rate limiter: at most ``rate`` requests/second on average, bursts of ``burst``.
+
+    Clock and sleep are injectable so tests run without waiting.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.capacity = float(max(1, burst))
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            waited = 0.0
+            if self._tokens < 1.0:
+                waited = (1.0 - self._tokens) / self.rate
+                self._sleep(waited)
+                # The bucket refills during the wait by exactly the missing fraction.
+                self._tokens = 1.0
+                self._last = now + waited
+            self._tokens -= 1.0
+            return waited
+
+
+def check_drift(
+    records: Sequence[Mapping[str, Any]],
+    expected_fields: Sequence[str],
+    policy: Literal["warn", "hold"] = "warn",
+) -> list[str]:
+    """Compare the records' top-level fields with the registered ones.
+
+    *Added*: a field some record has that is not expected. *Removed*: an expected field no
+    record in the batch has (an empty batch proves nothing, so it reports nothing). Records
+    are never modified — an added field is landed like any other, so nothing is silently lost.
+
+    Returns one warning per difference with policy ``warn``; raises :class:`SchemaDrift` with
+    policy ``hold`` if there is any difference (the core then holds the batch for a steward).
+    """
+    if policy not in ("warn", "hold"):
+        raise ValueError(f"unknown drift policy {policy!r} (use 'warn' or 'hold')")
+    if not records:
+        return []
+    present: set[str] = set()
+    for record in records:
+        present.update(record.keys())
+    expected = set(expected_fields)
+    added = sorted(present - expected)
+    removed = sorted(expected - present)
+    warnings = [f"new field {name!r} (not in the registered schema)" for name in added]
+    warnings += [f"field {name!r} is missing from every record" for name in removed]
+    if warnings and policy == "hold":
+        raise SchemaDrift("schema drift: " + "; ".join(warnings), added=added, removed=removed)
+    for message in warnings:
+        log.warning("schema drift: %s", message)
+    return warnings
+
+
+def _ts_key(value: Any) -> tuple[int, Any]:
+    """Comparable form of a timestamp: numbers as numbers, ISO-8601 as naive-UTC datetimes."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, int | float):
+        return (0, float(value))
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return (0, float(text))
+            except ValueError:
+                raise ValueError(f"not a timestamp: {value!r}") from None
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return (1, dt)
+
+
+# --------------------------------------------------------------------------------------------
+# The paging / watermark engine (transport independent)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one request returned, as the engine needs it (built by the REST or SOAP layer)."""
+
+    records: list[dict[str, Any]]
+    raw_bytes: bytes
+    reference: str
+    next_token: str | None = None  # cursor pagination: the server's token for the next page
+    content_type: str = "application/json"
+
+
+#: ``fetch(since, position) -> Fetched``; position is ``{"page": n}``, ``{"offset": n}`` or
+#: ``{"token": t}`` (``None`` token = first page).
+FetchFn = Callable[[Any, dict[str, Any]], Fetched]
+
+
+def _first_position(pagination: Pagination) -> dict[str, Any]:
+    if pagination.kind == "page":
+        return {"page": pagination.first_page}
+    if pagination.kind == "offset":
+        return {"offset": 0}
+    return {"token": None}
+
+
+def _load_cursor(start_cursor: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not start_cursor:
+        return {"v": CURSOR_VERSION, "position": None}
+    cursor = json.loads(json.dumps(start_cursor))  # a private, plain-JSON copy
+    if cursor.get("v") != CURSOR_VERSION:
+        raise ValueError(f"unsupported cursor version {cursor.get('v')!r} (expected {CURSOR_VERSION})")
+    return cursor
+
+
+def paginate(
+    fetch: FetchFn,
+    pagination: Pagination,
+    page_size: int,
+    incremental: Incremental | None,
+    start_cursor: Mapping[str, Any] | None,
+    *,
+    source_name: str = "",
+) -> Iterator[Page]:
+    """Drive ``fetch`` page by page from ``start_cursor``, yielding :class:`Page` objects.
+
+    This is the engine behind :func:`fetch_pages` and the SOAP connector; the guarantees are
+    in the module docstring. The cursor it writes::
+
+        {"v": 1,
+         "position": null | {"page": n} | {"offset": n} | {"token": t, "since": s},
+         "watermark": ..., "seen_keys": [[key...], ...]}   # incremental sources only
+
+    ``position`` null means the last run completed and the next starts afresh (from the
+    watermark for incremental sources, from the first page otherwise).
+    """
+    cursor = _load_cursor(start_cursor)
+    position: dict[str, Any] | None = cursor.get("position")
+    watermark: Any = cursor.get("watermark") if incremental else None
+    if incremental and watermark is None:
+        watermark = incremental.initial_since
+    seen: set[tuple[Any, ...]] = {tuple(k) for k in cursor.get("seen_keys", [])} if incremental else set()
+
+    if position is None:
+        position = _first_position(pagination)
+    elif pagination.kind == "cursor":
+        position = dict(position)
+
+    while True:
+        if pagination.kind == "cursor" and position.get("token") is not None:
+            since = position.get("since")  # a server cursor is bound to the query that made it
+        else:
+            since = watermark
+        fetched = fetch(since, {k: v for k, v in position.items() if k != "since"})
+
+        kept: list[dict[str, Any]] = []
+        if incremental is None:
+            kept = fetched.records
+        else:
+            watermark, seen = _dedupe(fetched, incremental, watermark, seen, kept, source_name)
+
+        raw_count = len(fetched.records)
+        next_position: dict[str, Any] | None
+        if pagination.kind == "cursor":
+            next_position = {"token": fetched.next_token, "since": since} if fetched.next_token else None
+        elif raw_count < page_size:
+            next_position = None
+        elif incremental is not None and watermark is not None and (
+            since is None or _ts_key(watermark) > _ts_key(since)
+        ):
+            # The watermark advanced: ask again from the first page of ">= new watermark" rather
+            # than the next page of the old query (rows updated meanwhile move to the end of
+            # the old result set and would shift the pages under us).
+            next_position = _first_position(pagination)
+        elif pagination.kind == "page":
+            next_position = {"page": position["page"] + 1}
+        else:
+            next_position = {"offset": position["offset"] + raw_count}
+
+        next_cursor: dict[str, Any] = {"v": CURSOR_VERSION, "position": next_position}
+        if incremental is not None:
+            next_cursor["watermark"] = watermark
+            next_cursor["seen_keys"] = sorted((list(k) for k in seen), key=json.dumps)
+        yield Page(
+            reference=fetched.reference,
+            records=kept,
+            next_cursor=next_cursor,
+            raw_bytes=fetched.raw_bytes,
+            fetched_count=raw_count,
+            content_type=fetched.content_type,
+        )
+        if next_position is None:
+            return
+        position = next_position
+
+
+def _dedupe(
+    fetched: Fetched,
+    incremental: Incremental,
+    watermark: Any,
+    seen: set[tuple[Any, ...]],
+    kept: list[dict[str, Any]],
+    source_name: str,
+) -> tuple[Any, set[tuple[Any, ...]]]:
+    """Append the records not landed before to ``kept``; return the new (watermark, seen keys)."""
+    wm_key = _ts_key(watermark) if watermark is not None else None
+    for record in fetched.records:
+        try:
+            stamp = json_path(record, incremental.updated_at_field)
+            key = tuple(json_path(record, f) for f in incremental.key_fields)
+            stamp_key = _ts_key(stamp)
+        except (KeyError, ValueError) as exc:
+            raise RestError(
+                f"{source_name or 'source'}: record at {fetched.reference} lacks a usable "
+                f"{incremental.updated_at_field!r} or key {incremental.key_fields!r} ({exc})"
+            ) from None
+        if wm_key is not None:
+            if stamp_key < wm_key:
+                raise RestError(
+                    f"{source_name or 'source'}: record {key!r} has {incremental.updated_at_field}="
+                    f"{stamp!r}, older than the watermark {watermark!r}; the source must filter "
+                    f"'>= {incremental.since_param}' and order by {incremental.updated_at_field} ascending"
+                )
+            if stamp_key == wm_key:
+                if key in seen:
+                    continue  # landed before (page overlap, retry, or previous run)
+                seen.add(key)
+                kept.append(record)
+                continue
+        watermark, wm_key, seen = stamp, stamp_key, {key}
+        kept.append(record)
+    return watermark, seen
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+
+def _retryable_transport_error(exc: httpx.HTTPError) -> bool:
+    # A certificate that does not verify will not verify on the next attempt either.
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
+
+
+def _get_with_retries(
+    client: httpx.Client,
+    source: RestSource,
+    params: list[tuple[str, str]],
+    *,
+    sleep: Callable[[float], None],
+    rng: Callable[[], float],
+    bucket: TokenBucket | None,
+) -> httpx.Response:
+    policy = source.retry
+    url = source.url
+    shown = redact_url(httpx.URL(url, params=params))
+    for attempt in range(1, policy.max_attempts + 1):
+        if bucket is not None:
+            bucket.acquire()
+        retry_after: float | None = None
+        try:
+            response = client.get(url, params=params)
+        except httpx.HTTPError as exc:
+            if not _retryable_transport_error(exc):
+                raise RestError(f"GET {shown} failed: {type(exc).__name__}: {exc}", url=shown) from None
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+            snippet = response.text[:300]
+            if status == 429 or status >= 500:
+                reason = f"HTTP {status}"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    retry_after = min(retry_after, policy.max_retry_after)
+            else:
+                raise RestError(
+                    f"GET {shown} answered HTTP {status} (not retried): {snippet!r}",
+                    url=shown,
+                    status=status,
+                    body_snippet=snippet,
+                )
+        if attempt == policy.max_attempts:
+            raise RestError(f"GET {shown} gave up after {attempt} attempts; last: {reason}", url=shown)
+        delay = retry_after if retry_after is not None else policy.backoff(attempt, rng)
+        log.warning("GET %s attempt %d/%d: %s; retrying in %.2f s", shown, attempt, policy.max_attempts,
+                    reason, delay)
+        sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _decode(source: RestSource, response: httpx.Response, shown: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        snippet = response.text[:300]
+        raise RestError(
+            f"GET {shown} returned a body that is not JSON: {snippet!r}",
+            url=shown,
+            status=response.status_code,
+            body_snippet=snippet,
+        ) from None
+
+
+def fetch_pages(
+    source: RestSource,
+    auth: httpx.Auth | None = None,
+    start_cursor: Mapping[str, Any] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+    transport: httpx.BaseTransport | None = None,
+) -> Iterator[Page]:
+    """Read ``source`` page by page from ``start_cursor`` (``None``: from the beginning).
+
+    Yields :class:`Page` objects; the caller lands each page's records and stores its
+    ``next_cursor`` in one transaction before asking for the next. Stopping early (closing the
+    generator) is safe. Timeouts, connection errors, HTTP 5xx and 429 are retried with backoff
+    (``Retry-After`` honoured); other errors raise :class:`RestError`. ``sleep``, ``rng`` and
+    ``clock`` are injectable for tests; ``transport`` lets tests or proxies plug into httpx.
+
+    Incremental sources carry the watermark in the cursor; see the module docstring for
+    exactly what is guaranteed.
+    """
+    pagination = source.pagination
+    bucket = (
+        TokenBucket(source.rate_limit, source.burst, clock=clock, sleep=sleep) if source.rate_limit else None
+    )
+    timeout = httpx.Timeout(source.read_timeout, connect=source.connect_timeout)
+    headers = {"Accept": "application/json", "User-Agent": "huiju-connectors", **source.headers}
+    path = httpx.URL(source.url).raw_path.decode("ascii").split("?")[0]
+
+    with httpx.Client(
+        auth=auth, timeout=timeout, verify=source.verify(), headers=headers, transport=transport,
+        follow_redirects=False,
+    ) as client:
+
+        def fetch(since: Any, position: dict[str, Any]) -> Fetched:
+            params: list[tuple[str, str]] = [(k, str(v)) for k, v in source.params.items()]
+            params.append((pagination.size_param, str(source.page_size)))
+            if pagination.kind == "page":
+                params.append((pagination.page_param, str(position["page"])))
+            elif pagination.kind == "offset":
+                params.append((pagination.offset_param, str(position["offset"])))
+            elif position.get("token") is not None:
+                params.append((pagination.cursor_param, str(position["token"])))
+            if source.incremental is not None and since is not None:
+                params.append((source.incremental.since_param, str(since)))
+            params.sort()
+            response = _get_with_retries(client, source, params, sleep=sleep, rng=rng, bucket=bucket)
+            shown = redact_url(response.request.url)
+            body = _decode(source, response, shown)
+            if source.ok_path is not None:
+                try:
+                    status_value = json_path(body, source.ok_path)
+                except KeyError:
+                    status_value = None
+                if status_value not in source.ok_values:
+                    snippet = response.text[:300]
+                    raise RestError(
+                        f"GET {shown} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
+                        url=shown, status=response.status_code, body_snippet=snippet,
+                    )
+            try:
+                records = json_path(body, source.records_path)
+            except KeyError:
+                records = None
+            if records is None:
+                records = []  # many gateways send null/omit the list on an empty page
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise RestError(f"GET {shown}: {source.records_path or 'the body'} is not a list of objects",
+                                url=shown, status=response.status_code)
+            next_token: str | None = None
+            if pagination.kind == "cursor":
+                try:
+                    token = json_path(body, pagination.next_cursor_path)
+                except KeyError:
+                    token = None
+                next_token = str(token) if token not in (None, "") else None
+            reference = path + "?" + str(httpx.QueryParams(redact_url_params(params)))
+            return Fetched(records=records, raw_bytes=response.content, reference=reference,
+                           next_token=next_token)
+
+        log.info("fetching %s from %s (cursor: %s)", source.name or source.url, redact_url(source.url),
+                 "resume" if start_cursor else "none")
+        yield from paginate(fetch, pagination, source.page_size, source.incremental, start_cursor,
+                            source_name=source.name or redact_url(source.url))
+
+
+def redact_url_params(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Query parameters with secret-looking values replaced by ``***`` (for references and logs)."""
+    return [(k, "***" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v) for k, v in params]

@@ -1,0 +1,424 @@
+"""SOAP (WSDL) department interfaces through zeep, hardened, paged like the REST connector.
+
+* The WSDL is a file kept in the repository (``wsdl_path``); it is never fetched at run time.
+  :class:`LockedTransport` only reads local documents inside the WSDL's own folder, refuses
+  every GET, and POSTs to nothing but the configured endpoint — so a WSDL or XSD
+  ``<import location="http://…">`` cannot make the platform call anywhere (SSRF), and the
+  ``soap:address`` written in the WSDL is ignored in favour of the configured one.
+* zeep parses with ``strict=True, xml_huge_tree=False, forbid_dtd/entities/external=True``;
+  on top of that every response body is checked with :func:`huiju_connectors.safe_xml.parse_xml`
+  first, so XXE, entity bombs and external DTDs are refused with :class:`UnsafeXml` before
+  zeep sees them.
+* Faults are classified: ``Client``/``soap:Sender`` (or a configured code) is a
+  :class:`SoapBusinessFault` — terminal, its message goes back to the department;
+  ``Server``/``soap:Receiver``, timeouts, connection errors and HTTP 5xx/429 are retried with
+  the REST connector's backoff.
+* :func:`fetch_soap_pages` yields the same :class:`~huiju_connectors.rest.Page` as REST, driven
+  by the same engine (:func:`~huiju_connectors.rest.paginate`): same cursor, same incremental
+  guarantee (see :mod:`huiju_connectors.rest`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dtime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode, urlparse
+from urllib.request import url2pathname
+
+import requests
+import zeep
+import zeep.exceptions
+from zeep.helpers import serialize_object
+from zeep.wsse.username import UsernameToken
+
+from .rest import Fetched, Incremental, Page, Pagination, RetryPolicy, json_path, paginate
+from .safe_xml import MalformedXml, UnsafeXml, parse_xml
+
+__all__ = [
+    "LockedTransport",
+    "SoapBusinessFault",
+    "SoapConfigError",
+    "SoapCredentials",
+    "SoapError",
+    "SoapFault",
+    "SoapSource",
+    "classify_fault",
+    "fetch_soap_pages",
+    "hardened_settings",
+    "make_client",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SoapError(Exception):
+    """A terminal failure talking to a SOAP source."""
+
+
+class SoapConfigError(SoapError):
+    """The WSDL cannot be used as configured (missing, remote imports, unknown operation …)."""
+
+
+class SoapFault(SoapError):
+    """The service answered with a SOAP fault that is not retried.
+
+    ``code`` is the faultcode as sent (e.g. ``soap:Client``); ``message`` the faultstring;
+    ``detail`` the text of the ``detail`` element, if any.
+    """
+
+    def __init__(self, message: str, *, code: str | None, detail: str = "", operation: str = ""):
+        super().__init__(f"SOAP fault from {operation or 'service'} [{code}]: {message}")
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.operation = operation
+
+
+class SoapBusinessFault(SoapFault):
+    """The department's service rejected the request itself (Client/Sender fault or a configured code).
+
+    Terminal: retrying sends the same request. The message is meant for the department.
+    """
+
+
+@dataclass(frozen=True)
+class SoapCredentials:
+    """WS-Security UsernameToken credentials (``use_digest``: PasswordDigest instead of PasswordText)."""
+
+    username: str
+    password: str
+    use_digest: bool = False
+
+    def __repr__(self) -> str:
+        return f"SoapCredentials(username={self.username!r}, password=***, use_digest={self.use_digest})"
+
+
+@dataclass(frozen=True)
+class SoapSource:
+    """One paged SOAP operation of a department.
+
+    ``records_path``: dotted path to the record list in the serialised result (e.g.
+    ``persons.person``). The operation is called with ``params`` plus ``page_param``/``size_param``
+    and, for incremental sources, ``incremental.since_param``. The last page is the one with
+    fewer than ``page_size`` records. ``business_fault_codes``: extra faultcodes (local names,
+    e.g. ``E1001``) that are business faults; ``retry_fault_codes``: extra ones to retry.
+    ``service_name``/``port_name`` pick the port when the WSDL has several.
+    """
+
+    wsdl_path: str
+    endpoint: str
+    operation: str
+    records_path: str
+    page_param: str = "pageNo"
+    size_param: str = "pageSize"
+    first_page: int = 1
+    page_size: int = 100
+    params: Mapping[str, Any] = field(default_factory=dict)
+    incremental: Incremental | None = None
+    service_name: str | None = None
+    port_name: str | None = None
+    business_fault_codes: tuple[str, ...] = ()
+    retry_fault_codes: tuple[str, ...] = ()
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    ca_bundle: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    name: str = ""
+
+
+def hardened_settings() -> zeep.Settings:
+    """zeep settings the platform always uses: strict parsing, no DTDs, entities or external refs."""
+    return zeep.Settings(
+        strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
+
+
+def _normalise_address(address: str) -> str:
+    parsed = urlparse(address)
+    return parsed._replace(scheme=parsed.scheme.lower(), netloc=parsed.netloc.lower(), fragment="").geturl()
+
+
+class LockedTransport(zeep.Transport):
+    """A zeep transport that talks to exactly one endpoint and reads only vendored documents.
+
+    * ``load`` (WSDL/XSD documents): local files inside ``document_root`` only; any URL with a
+      network scheme, or a path outside the root, raises :class:`SoapConfigError` without I/O.
+    * ``get``: always refused (document/literal services are POSTed).
+    * ``post``: only to ``endpoint``; the response body is checked by ``safe_xml`` first and
+      kept in ``last_response_body`` (the raw bytes archived with each page).
+    """
+
+    def __init__(
+        self,
+        document_root: str | Path,
+        endpoint: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        ca_bundle: str | None = None,
+    ) -> None:
+        session = requests.Session()
+        # TLS is always verified: the department's CA bundle if given, else the default roots.
+        session.verify = ca_bundle or True
+        super().__init__(timeout=read_timeout, operation_timeout=(connect_timeout, read_timeout),
+                         session=session)
+        # zeep mounts a file:// adapter on the session; nothing here should read files over HTTP calls.
+        self.session.adapters.pop("file://", None)
+        self.session.headers["User-Agent"] = "huiju-connectors"
+        self.document_root = Path(document_root).resolve()
+        self.endpoint = endpoint
+        self.last_response_body: bytes = b""
+        self.refused: list[str] = []  # what was refused (for diagnostics and tests)
+
+    def load(self, url: str) -> bytes:
+        """Read a vendored WSDL/XSD document; refuse anything remote or outside the document root."""
+        parsed = urlparse(str(url))
+        if parsed.scheme not in ("", "file") and not (len(parsed.scheme) == 1 and str(url)[1:2] == ":"):
+            self.refused.append(str(url))
+            raise SoapConfigError(
+                f"refused to load {url!r}: WSDL/XSD documents must be vendored next to the WSDL "
+                f"under {self.document_root}, never fetched at run time"
+            )
+        raw_path = url2pathname(unquote(parsed.path)) if parsed.scheme == "file" else str(url)
+        path = Path(raw_path).expanduser().resolve()
+        if not path.is_relative_to(self.document_root):
+            self.refused.append(str(url))
+            raise SoapConfigError(
+                f"refused to load {str(path)!r}: outside the WSDL folder {self.document_root}"
+            )
+        return path.read_bytes()
+
+    def get(self, address: str, params: Any, headers: Any) -> requests.Response:
+        """Refuse: the platform does not issue GETs to SOAP services."""
+        self.refused.append(address)
+        raise SoapConfigError(f"refused HTTP GET to {address!r}")
+
+    def post(self, address: str, message: bytes | str, headers: Mapping[str, str]) -> requests.Response:
+        """POST to the configured endpoint only, and refuse hostile XML in the response."""
+        if _normalise_address(address) != _normalise_address(self.endpoint):
+            self.refused.append(address)
+            raise SoapConfigError(
+                f"refused POST to {address!r}: the only allowed endpoint is {self.endpoint!r}"
+            )
+        response = super().post(address, message, headers)
+        self.last_response_body = response.content
+        if response.content:
+            # Not well-formed is not hostile: zeep reports malformed replies (an HTML error page) itself.
+            with contextlib.suppress(MalformedXml):
+                parse_xml(response.content, source=address)
+        return response
+
+
+def make_client(
+    source: SoapSource, credentials: SoapCredentials | None = None
+) -> tuple[Any, LockedTransport]:
+    """Load the vendored WSDL and return ``(service proxy bound to source.endpoint, transport)``.
+
+    Raises :class:`SoapConfigError` when the WSDL is missing, imports remote documents, or has no
+    such port/operation.
+    """
+    wsdl = Path(source.wsdl_path).resolve()
+    if not wsdl.is_file():
+        raise SoapConfigError(f"WSDL file not found: {wsdl}")
+    transport = LockedTransport(
+        wsdl.parent, source.endpoint, connect_timeout=source.connect_timeout,
+        read_timeout=source.read_timeout, ca_bundle=source.ca_bundle,
+    )
+    wsse = (
+        UsernameToken(credentials.username, credentials.password, use_digest=credentials.use_digest)
+        if credentials else None
+    )
+    try:
+        client = zeep.Client(wsdl=str(wsdl), transport=transport, settings=hardened_settings(), wsse=wsse)
+    except zeep.exceptions.ExternalReferenceForbidden as exc:
+        raise SoapConfigError(
+            f"WSDL {wsdl.name} imports a remote document ({exc}); vendor it next to the WSDL"
+        ) from None
+    except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
+        raise SoapConfigError(f"WSDL {wsdl.name} declares a DTD or entities ({exc!r}); refused") from None
+    except zeep.exceptions.Error as exc:
+        raise SoapConfigError(f"WSDL {wsdl.name} cannot be loaded: {exc}") from None
+
+    binding_name = None
+    for service in client.wsdl.services.values():
+        if source.service_name and service.name != source.service_name:
+            continue
+        for port in service.ports.values():
+            if source.port_name and port.name != source.port_name:
+                continue
+            binding_name = port.binding.name
+            break
+        if binding_name is not None:
+            break
+    if binding_name is None:
+        raise SoapConfigError(
+            f"WSDL {wsdl.name} has no port matching service={source.service_name!r} port={source.port_name!r}"
+        )
+    # Bind to the configured endpoint, never the soap:address written in the WSDL.
+    service_proxy = client.create_service(binding_name, source.endpoint)
+    try:
+        getattr(service_proxy, source.operation)
+    except AttributeError:
+        raise SoapConfigError(f"WSDL {wsdl.name} has no operation {source.operation!r}") from None
+    return service_proxy, transport
+
+
+def _fault_local_code(code: str | None) -> str:
+    if not code:
+        return ""
+    local = code.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+    return local.split(".", 1)[0]  # SOAP 1.1 dotted subcodes: Client.InvalidParam → Client
+
+
+def classify_fault(
+    fault: zeep.exceptions.Fault,
+    business_codes: tuple[str, ...] = (),
+    retry_codes: tuple[str, ...] = (),
+) -> str:
+    """``"business"``, ``"retry"`` or ``"other"`` for a zeep fault, by its faultcode's local name."""
+    full = (fault.code or "").rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+    local = _fault_local_code(fault.code)
+    if full in business_codes or local in business_codes:
+        return "business"
+    if full in retry_codes or local in retry_codes:
+        return "retry"
+    if local in ("Client", "Sender"):
+        return "business"
+    if local in ("Server", "Receiver"):
+        return "retry"
+    return "other"
+
+
+def _plain(value: Any) -> Any:
+    """Serialised zeep values → JSON-ready Python (dates as ISO strings, Decimal as str)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date | dtime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # keeps every digit; the warehouse casts
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _detail_text(detail: Any) -> str:
+    if detail is None:
+        return ""
+    if isinstance(detail, str):
+        return detail[:500]
+    try:
+        return " ".join(t.strip() for t in detail.itertext() if t.strip())[:500]
+    except AttributeError:
+        return str(detail)[:500]
+
+
+def _call_with_retries(
+    source: SoapSource,
+    service: Any,
+    transport: LockedTransport,
+    kwargs: dict[str, Any],
+    *,
+    sleep: Callable[[float], None],
+    rng: Callable[[], float],
+) -> tuple[Any, bytes]:
+    operation = getattr(service, source.operation)
+    policy = source.retry
+    where = f"{source.operation} at {source.endpoint}"
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            result = operation(**kwargs)
+            return result, transport.last_response_body
+        except zeep.exceptions.Fault as fault:
+            kind = classify_fault(fault, source.business_fault_codes, source.retry_fault_codes)
+            detail = _detail_text(fault.detail)
+            if kind == "business":
+                raise SoapBusinessFault(fault.message or "", code=fault.code, detail=detail,
+                                        operation=source.operation) from None
+            if kind == "other":
+                raise SoapFault(fault.message or "", code=fault.code, detail=detail,
+                                operation=source.operation) from None
+            reason = f"server fault [{fault.code}]: {fault.message}"
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            reason = f"{type(exc).__name__}"
+        except zeep.exceptions.TransportError as exc:
+            if exc.status_code == 429 or (exc.status_code or 0) >= 500:
+                reason = f"HTTP {exc.status_code}"
+            else:
+                raise SoapError(f"{where}: HTTP {exc.status_code}: {str(exc.message)[:300]}") from None
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden,
+                zeep.exceptions.ExternalReferenceForbidden) as exc:
+            # Normally safe_xml refuses these first (in LockedTransport.post); zeep is the backstop.
+            raise UnsafeXml(f"SOAP response from {where} refused: {exc!r}") from None
+        except (
+            zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError
+        ) as exc:
+            raise SoapError(f"{where}: invalid response: {exc}") from None
+        if attempt == policy.max_attempts:
+            raise SoapError(f"{where}: gave up after {attempt} attempts; last: {reason}")
+        delay = policy.backoff(attempt, rng)
+        log.warning("%s attempt %d/%d: %s; retrying in %.2f s", where, attempt, policy.max_attempts, reason,
+                    delay)
+        sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fetch_soap_pages(
+    source: SoapSource,
+    credentials: SoapCredentials | None = None,
+    start_cursor: Mapping[str, Any] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> Iterator[Page]:
+    """Read a paged SOAP operation from ``start_cursor``, yielding :class:`Page` objects.
+
+    Same contract as :func:`huiju_connectors.rest.fetch_pages`: land each page's records and
+    store its ``next_cursor`` in one transaction. Records are plain dicts (dates as ISO
+    strings); ``raw_bytes`` is the SOAP response envelope as received. Raises
+    :class:`SoapBusinessFault` (terminal, for the department), :class:`SoapFault`,
+    :class:`SoapError`, :class:`SoapConfigError` or :class:`~huiju_connectors.safe_xml.UnsafeXml`.
+    """
+    service, transport = make_client(source, credentials)
+    try:
+        def fetch(since: Any, position: dict[str, Any]) -> Fetched:
+            kwargs: dict[str, Any] = dict(source.params)
+            kwargs[source.page_param] = position["page"]
+            kwargs[source.size_param] = source.page_size
+            if source.incremental is not None and since is not None:
+                kwargs[source.incremental.since_param] = str(since)
+            result, raw = _call_with_retries(source, service, transport, kwargs, sleep=sleep, rng=rng)
+            body = _plain(serialize_object(result, dict))
+            try:
+                records = json_path(body, source.records_path)
+            except KeyError:
+                records = None  # zeep leaves out an empty wrapper element
+            if records is None:
+                records = []
+            if isinstance(records, dict):
+                records = [records]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise SoapError(f"{source.operation}: {source.records_path!r} is not a list of records")
+            reference = f"{source.operation}?" + urlencode(sorted((k, str(v)) for k, v in kwargs.items()))
+            return Fetched(records=records, raw_bytes=raw, reference=reference, content_type="text/xml")
+
+        log.info("fetching %s via %s (cursor: %s)", source.name or source.operation, source.endpoint,
+                 "resume" if start_cursor else "none")
+        yield from paginate(
+            fetch, Pagination(kind="page", first_page=source.first_page), source.page_size,
+            source.incremental, start_cursor, source_name=source.name or source.operation,
+        )
+    finally:
+        transport.session.close()

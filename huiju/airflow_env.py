@@ -1,0 +1,102 @@
+"""Airflow's home, configuration and metadata database under ``var/airflow`` (no Airflow import here).
+
+Everything the platform runs through Airflow gets its environment from :func:`airflow_environ`,
+so the CLI, the demo, the tests and ``make up`` all drive the same instance.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import secrets
+from pathlib import Path
+
+from huiju.settings import TIMEZONE, get_settings
+from huiju.warehouse import WAREHOUSE_DB, ensure_database, libpq_params, server_url, sqlalchemy_url, warehouse_url
+
+ADMIN_USER = "admin"
+DEFAULT_PORT = 8080
+
+
+def _metadata_db_url(warehouse: str) -> str:
+    name = libpq_params(warehouse)["dbname"]
+    return ensure_database(server_url() if not get_settings().warehouse_url else warehouse,
+                           f"{name}_airflow" if name != WAREHOUSE_DB else "huiju_airflow")
+
+
+def _persistent_secret(path: Path) -> str:
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def ui_port() -> int:
+    """The port the Airflow UI/API listens on (``HUIJU_UI_PORT``, default 8080)."""
+    return int(os.environ.get("HUIJU_UI_PORT", DEFAULT_PORT))
+
+
+def admin_password() -> str:
+    """The stewards' demo login password (simple auth manager), created once under var/airflow."""
+    home = get_settings().airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "simple_auth_manager_passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(9)}), encoding="utf-8")
+        passwords.chmod(0o600)
+    return json.loads(passwords.read_text(encoding="utf-8"))[ADMIN_USER]
+
+
+def write_airflow_config() -> Path:
+    """Write ``var/airflow/airflow.cfg`` for this checkout and warehouse; return its path."""
+    settings = get_settings()
+    home = settings.airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    warehouse = warehouse_url()
+    metadata = _metadata_db_url(warehouse)
+    admin_password()
+    port = ui_port()
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_dict({
+        "core": {
+            "dags_folder": str(settings.dags_dir),
+            "load_examples": "False",
+            "default_timezone": TIMEZONE,
+            "executor": "LocalExecutor",
+            "parallelism": "8",
+            "dags_are_paused_at_creation": "True",
+            "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+            "simple_auth_manager_passwords_file": str(home / "simple_auth_manager_passwords.json"),
+            "execution_api_server_url": f"http://127.0.0.1:{port}/execution/",
+            "fernet_key": _persistent_secret(home / ".fernet_key"),
+        },
+        "database": {"sql_alchemy_conn": sqlalchemy_url(metadata, "psycopg2")},
+        "api": {"host": "127.0.0.1", "port": str(port), "base_url": f"http://127.0.0.1:{port}"},
+        "api_auth": {"jwt_secret": _persistent_secret(home / ".jwt_secret")},
+        "logging": {"base_log_folder": str(home / "logs"), "logging_level": "INFO"},
+        "scheduler": {"enable_health_check": "False"},
+        "dag_processor": {"refresh_interval": "30"},
+        "webserver": {"default_ui_timezone": TIMEZONE},
+    })
+    path = home / "airflow.cfg"
+    with path.open("w", encoding="utf-8") as handle:
+        config.write(handle)
+    return path
+
+
+def airflow_environ() -> dict[str, str]:
+    """The process environment for running Airflow commands against this platform."""
+    settings = get_settings()
+    config = write_airflow_config()
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(settings.airflow_home),
+        "AIRFLOW_CONFIG": str(config),
+        "HUIJU_HOME": str(settings.home),
+        "HUIJU_VAR": str(settings.var),
+        "HUIJU_WAREHOUSE_URL": warehouse_url(),
+        "TZ": TIMEZONE,
+    })
+    return env

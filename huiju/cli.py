@@ -1,0 +1,283 @@
+"""``huiju``: the platform's command line (demo, Airflow, warehouse, landing a file by hand)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from huiju.settings import TIMEZONE, get_settings
+
+log = logging.getLogger("huiju")
+
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def _yesterday() -> dt.date:
+    return dt.datetime.now(ZoneInfo(TIMEZONE)).date() - dt.timedelta(days=1)
+
+
+def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True) -> int:
+    """Run an ``airflow`` command with the platform's environment; output to a log file if named."""
+    from huiju.airflow_env import airflow_environ
+
+    env = airflow_environ()
+    command = [str(Path(sys.executable).with_name("airflow")), *args]
+    if log_name is None:
+        return subprocess.run(command, env=env, check=check).returncode
+    log_path = get_settings().airflow_home / "logs" / "huiju" / log_name
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as out:
+        code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code and check:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        raise SystemExit(f"airflow {' '.join(args)} failed (exit {code}); log: {log_path}\n" + "\n".join(tail))
+    return code
+
+
+def prepare_airflow() -> None:
+    """Airflow's metadata database created and migrated (quick when it already is)."""
+    _airflow(["db", "migrate"], log_name="db-migrate.log")
+
+
+def _dag_test(dag_id: str, day: dt.date) -> float:
+    """One DAG run for ``day`` through ``airflow dags test``; returns its duration in seconds."""
+    started = time.monotonic()
+    _airflow(["dags", "test", dag_id, day.isoformat()], log_name=f"{dag_id}.log")
+    return time.monotonic() - started
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
+    from huiju.demo.generate import generate_submissions
+    from huiju.registry import load_registry
+    from huiju.summary import layer_counts, render_summary, render_table, source_summaries
+    from huiju.warehouse import connect, warehouse_url
+
+    day = args.day or _yesterday()
+    registry = load_registry()
+    print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
+    started = time.monotonic()
+    url = warehouse_url()
+    print(f"  warehouse: {_redact(url)}")
+    manifest = generate_submissions(registry, get_settings().inbox_dir, day, rows_per_source=args.rows)
+    manifest_path = get_settings().var / "demo" / f"manifest-{day.isoformat()}.json"
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"  demo submissions written to {get_settings().inbox_dir} ({len(manifest.submissions)} sources; "
+          f"expected defects in {manifest_path})")
+    prepare_airflow()
+    # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
+    _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
+    print("  Airflow metadata database ready, DAGs serialized")
+    # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
+    ingest = [f"ingest__{source_id}" for source_id in registry.sources]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for dag_id, seconds in zip(ingest, pool.map(lambda d: _dag_test(d, day), ingest), strict=True):
+            print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
+    print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
+    with connect(url) as conn:
+        print()
+        print(render_summary(source_summaries(conn, registry, day)))
+        print()
+        print(render_table(["layer", "table", "rows"],
+                           [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
+    print(f"\nDone in {time.monotonic() - started:.0f}s.")
+    print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
+    print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
+    return 0
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def _pid_dir() -> Path:
+    path = get_settings().airflow_home / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start Airflow's services in the background and print where to log in."""
+    from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
+
+    prepare_airflow()
+    env = airflow_environ()
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    logs = get_settings().airflow_home / "logs" / "huiju"
+    logs.mkdir(parents=True, exist_ok=True)
+    for service in AIRFLOW_SERVICES:
+        pid_file = _pid_dir() / f"{service}.pid"
+        if pid_file.exists() and _alive(int(pid_file.read_text())):
+            print(f"  {service} already running (pid {pid_file.read_text().strip()})")
+            continue
+        with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
+            process = subprocess.Popen([airflow, service], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        pid_file.write_text(str(process.pid))
+        print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
+    address = f"http://127.0.0.1:{ui_port()}/"
+    print(f"  waiting for {address} …", flush=True)
+    if not _wait_until_healthy(address + "api/v2/monitor/health", timeout=float(args.timeout)):
+        tail = (logs / "api-server.log").read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+        print("Airflow's API server did not come up; the end of its log:\n" + "\n".join(tail), file=sys.stderr)
+        return 1
+    print(f"\nAirflow UI: {address}  login: {ADMIN_USER} / {admin_password()}")
+    print("Stop it with `make down`.")
+    return 0
+
+
+def _wait_until_healthy(url: str, timeout: float) -> bool:
+    """Poll Airflow's health endpoint until it answers 200 or ``timeout`` seconds pass."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback URL
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the Airflow services ``up`` started."""
+    for pid_file in sorted(_pid_dir().glob("*.pid")):
+        pid = int(pid_file.read_text())
+        if _alive(pid):
+            os.killpg(pid, signal.SIGTERM)
+            print(f"  stopped {pid_file.stem} (pid {pid})")
+        pid_file.unlink()
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the per-source summary (of one day, or of everything)."""
+    from huiju.registry import load_registry
+    from huiju.summary import render_summary, source_summaries
+    from huiju.warehouse import connect
+
+    with connect() as conn:
+        print(render_summary(source_summaries(conn, load_registry(), args.day)))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate config/ and say what is wrong, file by file."""
+    from huiju.registry import ConfigError, load_registry
+
+    try:
+        registry = load_registry(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"Configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
+          f"{len(registry.datasets)} datasets")
+    return 0
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    """Land one file for a source by hand (then validate and publish it)."""
+    from huiju.landing import land_file
+    from huiju.registry import load_registry
+    from huiju.validation import publish_load, validate_load
+    from huiju.warehouse import connect
+
+    registry = load_registry()
+    source = registry.source(args.source)
+    with connect() as conn:
+        result = land_file(conn, registry, source, Path(args.file), data_date=args.day)
+        print(f"{result.outcome}: {result.load_id} ({result.rows_received} rows)")
+        if result.outcome == "landed" and not args.land_only:
+            validation = validate_load(conn, registry, result.load_id)
+            print(f"{validation.status}: {validation.rows_accepted} accepted, "
+                  f"{validation.rows_quarantined} quarantined")
+            if publish_load(conn, result.load_id):
+                print("published")
+    return 0 if result.outcome != "failed" else 1
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Run any airflow command against this platform's Airflow."""
+    return _airflow(args.rest, check=False)
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    """Start the warehouse if needed and print its URL."""
+    from huiju.warehouse import warehouse_url
+
+    print(warehouse_url())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``huiju`` argument parser."""
+    parser = argparse.ArgumentParser(prog="huiju", description="Huiju 汇聚: government data aggregation platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    day = {"type": dt.date.fromisoformat, "default": None, "help": "business day, YYYY-MM-DD (default: yesterday)"}
+    demo = sub.add_parser("demo", help=cmd_demo.__doc__)
+    demo.add_argument("--day", **day)
+    demo.add_argument("--rows", type=int, default=200, help="rows per demo source")
+    demo.set_defaults(func=cmd_demo)
+    up = sub.add_parser("up", help=cmd_up.__doc__)
+    up.add_argument("--timeout", type=float, default=240, help="seconds to wait for the UI")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help=cmd_down.__doc__).set_defaults(func=cmd_down)
+    summary = sub.add_parser("summary", help=cmd_summary.__doc__)
+    summary.add_argument("--day", type=dt.date.fromisoformat, default=None)
+    summary.set_defaults(func=cmd_summary)
+    check = sub.add_parser("check-config", help=cmd_check_config.__doc__)
+    check.add_argument("--config", default=None, help="config folder (default: config/)")
+    check.set_defaults(func=cmd_check_config)
+    land = sub.add_parser("land", help=cmd_land.__doc__)
+    land.add_argument("source")
+    land.add_argument("file")
+    land.add_argument("--day", type=dt.date.fromisoformat, default=None)
+    land.add_argument("--land-only", action="store_true", help="stop after landing")
+    land.set_defaults(func=cmd_land)
+    airflow = sub.add_parser("airflow", help=cmd_airflow.__doc__)
+    airflow.add_argument("rest", nargs=argparse.REMAINDER)
+    airflow.set_defaults(func=cmd_airflow)
+    sub.add_parser("warehouse", help=cmd_warehouse.__doc__).set_defaults(func=cmd_warehouse)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``huiju`` command."""
+    logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

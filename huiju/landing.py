@@ -1,0 +1,310 @@
+"""Landing: a department's batch copied as received into ``raw.<dataset>``, with its ledger row.
+
+Exactly once by design:
+
+- the load id is deterministic (source + sha256 of the content), so a retry finds its own row;
+- data, ledger row and any quarantined malformed rows commit in one transaction, under an
+  advisory lock on the load id: a load killed at any instant leaves nothing or everything;
+- content already landed for the source is recorded as a repeat and not landed again.
+
+The bulk path is a single ``COPY`` straight from the file into the raw table; the raw
+table's ``_load_id``, ``_row_no`` and ``_source_ref`` columns default to transaction-local
+settings, so no row passes through Python. Files that need per-row attention (unmapped extra
+columns, ragged rows, spreadsheets) go through the streaming path, still one ``COPY``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from huiju_connectors.files import (
+    CsvLayout,
+    FileFormatError,
+    detect_encoding,
+    digest_file,
+    iter_csv_records,
+    normalise_header,
+    open_csv_data,
+    read_csv_layout,
+    read_xlsx,
+)
+from psycopg import sql
+
+from huiju.archive import archive_file
+from huiju.ledger import get_load, make_load_id, record_repeat
+from huiju.masking import mask_text
+from huiju.registry import Dataset, Registry, Source
+
+log = logging.getLogger(__name__)
+
+META_COLUMNS = ("_load_id", "_row_no", "_source_ref", "_loaded_at")
+_PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
+
+
+class LandingError(Exception):
+    """A batch cannot be landed; the message names the source, the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class LandResult:
+    """What happened to one delivered batch."""
+
+    source_id: str
+    reference: str
+    load_id: str
+    outcome: str  # landed | repeat | already_landed | failed
+    rows_received: int = 0
+    rows_rejected: int = 0  # malformed rows quarantined at landing (ragged CSV records)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+_RAW_READY: set[tuple[str, str, tuple[str, ...]]] = set()
+
+
+def ensure_raw_table(conn: psycopg.Connection, dataset: Dataset) -> None:
+    """Create ``raw.<dataset>`` (or add newly declared fields) — all fields are text, as received."""
+    key = (conn.info.dsn, dataset.dataset, dataset.field_names)
+    if key in _RAW_READY:
+        return
+    table = sql.Identifier("raw", dataset.dataset)
+    conn.execute(sql.SQL(
+        "create table if not exists {table} ("
+        " _load_id text not null default current_setting('huiju.load_id'),"
+        " _row_no integer not null default nextval(current_setting('huiju.row_seq')::regclass),"
+        " _source_ref text not null default current_setting('huiju.source_ref'),"
+        " _loaded_at timestamptz not null default now(),"
+        " _extra jsonb)"
+    ).format(table=table))
+    for name in dataset.field_names:
+        conn.execute(sql.SQL("alter table {table} add column if not exists {column} text").format(
+            table=table, column=sql.Identifier(name)))
+    conn.execute(sql.SQL("create index if not exists {index} on {table} (_load_id)").format(
+        index=sql.Identifier(f"{dataset.dataset}_load_id"), table=table))
+    conn.commit()
+    _RAW_READY.add(key)
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """How a file's columns map onto the dataset's fields."""
+
+    fields_by_index: dict[int, str]  # file column index → dataset field
+    extras: dict[int, str]  # unmapped file columns, kept in _extra under their header
+    width: int
+
+    @property
+    def is_exact(self) -> bool:
+        """Every column maps to a field in order: the file can be copied without touching rows."""
+        return not self.extras and len(self.fields_by_index) == self.width
+
+
+def map_columns(source: Source, dataset: Dataset, header: list[str], reference: str) -> tuple[ColumnMap, list[str]]:
+    """Match the file's header against the source's configured column headers.
+
+    Headers are compared after NFKC normalisation without spaces, so ``罚款金额(万元)`` and
+    ``罚款金额（万元）`` are the same column. Raises :class:`LandingError` when a required
+    field's column is missing; returns warnings for optional columns that are missing.
+    """
+    wanted = {normalise_header(h): f for h, f in source.columns.items()}
+    fields_by_index: dict[int, str] = {}
+    extras: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        key = normalise_header(cell)
+        field_name = wanted.get(key)
+        if field_name is None:
+            if key:
+                extras[index] = str(cell).strip()
+            elif index < len(header) - 1 or key:
+                extras[index] = f"第{index + 1}列"
+            continue
+        if field_name in seen:
+            raise LandingError(f"{source.id}: {reference}: column {cell!r} appears twice in the header "
+                               f"(columns {seen[field_name] + 1} and {index + 1})")
+        seen[field_name] = index
+        fields_by_index[index] = field_name
+    # A trailing empty header cell (a trailing delimiter) is not a column anyone filled in.
+    width = len(header)
+    if header and not normalise_header(header[-1]) and (width - 1) not in extras:
+        width -= 1
+    missing = [f for f in dataset.fields if f.name not in seen and f.name in source.columns.values()]
+    required_missing = [f for f in missing if f.required]
+    if required_missing:
+        names = "、".join(f"{source.header_for_field[f.name]}（{f.label}）" for f in required_missing)
+        raise LandingError(f"{source.id}: {reference}: required column(s) missing from the header: {names}; "
+                           f"the header found was: {', '.join(str(h) for h in header)}")
+    warnings = [f"column {source.header_for_field[f.name]!r} ({f.label}) is missing; the field stays empty"
+                for f in missing]
+    if extras:
+        warnings.append("columns not in the configuration were kept in _extra: " + ", ".join(extras.values()))
+    return ColumnMap(fields_by_index, extras, width), warnings
+
+
+class _Batch:
+    """The per-transaction settings the raw table's defaults read."""
+
+    def __init__(self, conn: psycopg.Connection, load_id: str, reference: str, first_row: int):
+        conn.execute("create temp sequence if not exists huiju_row_seq")
+        conn.execute(
+            "select set_config('huiju.load_id', %s, true), set_config('huiju.source_ref', %s, true),"
+            " set_config('huiju.row_seq', 'pg_temp.huiju_row_seq', true),"
+            " setval('pg_temp.huiju_row_seq', %s, false)",
+            (load_id, reference, first_row),
+        )
+
+
+def _copy_exact_csv(conn: psycopg.Connection, dataset: Dataset, path: Path, layout: CsvLayout,
+                    columns: ColumnMap, delimiter: str) -> int:
+    target = sql.SQL("copy {table} ({columns}) from stdin with (format csv, delimiter {delimiter}, encoding {enc})")
+    statement = target.format(
+        table=sql.Identifier("raw", dataset.dataset),
+        columns=sql.SQL(", ").join(sql.Identifier(columns.fields_by_index[i]) for i in range(columns.width)),
+        delimiter=sql.Literal(delimiter),
+        enc=sql.Literal(_PG_ENCODING[layout.encoding]),
+    )
+    with conn.cursor() as cur:
+        with cur.copy(statement) as copy, open_csv_data(path, layout) as data:
+            while chunk := data.read(1 << 20):
+                copy.write(chunk)
+        return cur.rowcount
+
+
+def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
+               records: Iterable[tuple[int, list[str | None]]], reference: str, source_id: str,
+               load_id: str) -> tuple[int, list[tuple[int, str, str]]]:
+    """Stream records into raw; return (rows landed, malformed rows as (row_no, reason, masked text))."""
+    mapped = sorted(columns.fields_by_index.items())
+    indexes = [i for i, _ in mapped]
+    names = [sql.Identifier(f) for _, f in mapped]
+    extras = sorted(columns.extras.items())
+    statement = sql.SQL("copy {table} (_row_no, _extra, {columns}) from stdin").format(
+        table=sql.Identifier("raw", dataset.dataset), columns=sql.SQL(", ").join(names))
+    malformed: list[tuple[int, str, str]] = []
+    landed = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row_no, cells in records:
+            if len(cells) != columns.width and not (len(cells) > columns.width and not any(cells[columns.width:])):
+                if not any(cells):
+                    continue  # an empty line is not a record anyone sent
+                reason = f"本行有{len(cells)}列，表头有{columns.width}列，列数不一致（可能有多余或缺少的分隔符）"
+                malformed.append((row_no, reason, mask_text(",".join(c or "" for c in cells))[:500]))
+                continue
+            extra = {h: cells[i] for i, h in extras if i < len(cells) and cells[i] not in (None, "")}
+            copy.write_row([row_no, json.dumps(extra, ensure_ascii=False) if extra else None,
+                            *(cells[i] or None if i < len(cells) else None for i in indexes)])
+            landed += 1
+    if malformed:
+        log.warning("%s: %s: %d malformed rows quarantined at landing (first: row %d)", source_id, reference,
+                    len(malformed), malformed[0][0])
+    return landed, malformed
+
+
+def _quarantine_malformed(conn: psycopg.Connection, load_id: str, dataset: str,
+                          malformed: list[tuple[int, str, str]]) -> None:
+    with conn.cursor() as cur, cur.copy(
+        "copy quarantine.rows (load_id, row_no, dataset, violations, reasons) from stdin"
+    ) as copy:
+        for row_no, reason, text in malformed:
+            violation = {"field": None, "header": None, "rule": "columns", "value": text, "reason": reason}
+            copy.write_row([load_id, row_no, dataset, json.dumps([violation], ensure_ascii=False), reason])
+
+
+def _records_of(source: Source, path: Path,
+                reference: str) -> tuple[list[str], Iterator[tuple[int, list]], CsvLayout | None]:
+    if source.format == "xlsx":
+        sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet)
+        return sheet.header, sheet.rows, None
+    encoding = detect_encoding(path, source.encoding)
+    layout = read_csv_layout(path, encoding=encoding, header_row=source.header_row, delimiter=source.delimiter)
+    return layout.header, iter_csv_records(path, layout, source.delimiter), layout
+
+
+def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path: Path, *,
+              reference: str | None = None, data_date: date | None = None) -> LandResult:
+    """Land one delivered file of ``source`` exactly once (see the module docstring).
+
+    ``reference`` is the name the department gave the file (default: its file name).
+    A file that cannot be read is recorded in the ledger as ``failed`` with the reason and
+    returned with ``outcome="failed"``; nothing of it reaches ``raw``.
+    """
+    reference = reference or path.name
+    dataset = registry.dataset_of(source)
+    ensure_raw_table(conn, dataset)
+    started = time.perf_counter()
+    digest = digest_file(path)
+    load_id = make_load_id(source.id, digest.sha256)
+    archive_rel = archive_file(path, digest.sha256)
+    try:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (load_id,))
+            existing = get_load(conn, load_id)
+            if existing is not None and existing.status != "failed":
+                if existing.reference == reference:
+                    return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
+                record_repeat(conn, source.id, reference, digest.sha256, load_id)
+                log.info("%s: %s repeats %s (already landed as %s)", source.id, reference, existing.reference, load_id)
+                return LandResult(source.id, reference, load_id, "repeat")
+            header, records, layout = _records_of(source, path, reference)
+            columns, warnings = map_columns(source, dataset, header, reference)
+            conn.execute(
+                "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
+                " archive_path, status, warnings, data_date)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s)"
+                " on conflict (load_id) do update set status = 'received', error = null,"
+            " reference = excluded.reference,"
+                " warnings = excluded.warnings, data_date = excluded.data_date, received_at = now()",
+                (load_id, source.id, source.department, dataset.dataset, source.channel, reference, digest.sha256,
+                 digest.bytes, archive_rel, json.dumps(warnings, ensure_ascii=False), data_date),
+            )
+            malformed: list[tuple[int, str, str]] = []
+            if layout is not None and columns.is_exact:
+                _Batch(conn, load_id, reference, layout.first_data_row)
+                try:
+                    with conn.transaction():
+                        landed = _copy_exact_csv(conn, dataset, path, layout, columns, source.delimiter)
+                except (psycopg.errors.BadCopyFileFormat, psycopg.errors.InvalidTextRepresentation,
+                        psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter) as exc:
+                    # Malformed records: take the row-by-row path, which quarantines them individually.
+                    log.info("%s: %s: fast COPY refused (%s); landing row by row", source.id, reference,
+                             str(exc).splitlines()[0])
+                    header, records, layout = _records_of(source, path, reference)
+                    landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id)
+            else:
+                _Batch(conn, load_id, reference, 1)
+                landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id)
+            if malformed:
+                _quarantine_malformed(conn, load_id, dataset.dataset, malformed)
+            received = landed + len(malformed)
+            conn.execute(
+                "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s where load_id = %s",
+                (received, time.perf_counter() - started, load_id),
+            )
+    except (LandingError, FileFormatError, UnicodeDecodeError) as exc:
+        message = str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}"
+        _record_failure(conn, source, dataset, reference, digest.sha256, digest.bytes, archive_rel, load_id,
+                        message, data_date)
+        log.error("%s", message)
+        return LandResult(source.id, reference, load_id, "failed", error=message)
+    log.info("%s: landed %s as %s: %d rows (%d malformed)", source.id, reference, load_id, received, len(malformed))
+    return LandResult(source.id, reference, load_id, "landed", received, len(malformed), warnings=warnings)
+
+
+def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, reference: str, sha256: str,
+                    size: int, archive_rel: str, load_id: str, message: str, data_date: date | None) -> None:
+    with conn.transaction():
+        conn.execute(
+            "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
+            " archive_path, status, error, data_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s)"
+            " on conflict (load_id) do update set status = 'failed', error = excluded.error"
+            " where ops.loads.status = 'failed'",
+            (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
+             archive_rel, message, data_date),
+        )

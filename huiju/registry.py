@@ -1,0 +1,273 @@
+"""The registry: departments, their sources and the datasets they deliver, from ``config/``.
+
+Configuration is data with a schema. Every YAML file is validated into typed models
+once, at load; a mistake is reported as ``<file>: <key>: <reason>`` in words the person
+who edited the file can act on, e.g.::
+
+    config/departments/swj.yaml: sources[0].columns.处罚日期: maps to 'decison_date', which is
+    not a field of dataset admin_penalty (did you mean 'decision_date'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+CADENCES = ("daily", "weekly", "monthly")
+_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+
+
+class ConfigError(ValueError):
+    """A configuration file is wrong; the message names the file, the key and the reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetField(_Model):
+    """One field of a dataset: its name in the warehouse and its Chinese label."""
+
+    name: Identifier
+    label: str
+    required: bool = False
+    type: Literal["text", "number", "date"] = "text"
+    rules: tuple[Literal["uscc", "id_number"], ...] = ()
+    enum: tuple[str, ...] | None = None
+    sensitive: bool = False
+
+
+class Dataset(_Model):
+    """A dataset the platform collects (``raw.<dataset>``), whoever delivers it."""
+
+    dataset: Identifier
+    title: str
+    natural_key: tuple[Identifier, ...]
+    fields: tuple[DatasetField, ...] = Field(min_length=1)
+
+    @cached_property
+    def field_names(self) -> tuple[str, ...]:
+        """The fields' names, in declaration order (the column order of ``raw.<dataset>``)."""
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> DatasetField:
+        """The field called ``name``."""
+        return next(f for f in self.fields if f.name == name)
+
+
+class Contact(_Model):
+    """Who at a department receives notices (feedback, reminders)."""
+
+    name: str
+    role: str = ""
+    email: str | None = None
+    phone: str | None = None
+
+
+class Department(_Model):
+    """A department (委办局) that delivers data."""
+
+    code: Identifier
+    name: str
+    contacts: tuple[Contact, ...] = ()
+
+
+class Source(_Model):
+    """One delivery of one dataset by one department through one channel."""
+
+    id: Identifier
+    title: str
+    dataset: Identifier
+    channel: Literal["inbox"]
+    format: Literal["csv", "xlsx"]
+    file_pattern: str = "*"
+    header_row: int = Field(default=1, ge=1, le=50)
+    encoding: Literal["auto", "utf-8", "gb18030"] = "auto"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    sheet: str | None = None
+    cadence: str = "daily"
+    tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    columns: dict[str, Identifier] = Field(min_length=1)
+    department: str = ""  # filled from the department file the source is declared in
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence_is_known(cls, value: str) -> str:
+        if value in CADENCES or _CRON.match(value):
+            return value
+        raise ValueError(f"cadence must be one of {', '.join(CADENCES)} or a 5-field cron expression")
+
+    @property
+    def schedule(self) -> str:
+        """The Airflow schedule for this source's cadence (local time, Asia/Shanghai)."""
+        return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}.get(self.cadence, self.cadence)
+
+    @property
+    def header_for_field(self) -> dict[str, str]:
+        """The department's own column header for each mapped field."""
+        return {field: header for header, field in self.columns.items()}
+
+
+class Registry(_Model):
+    """Everything ``config/`` declares, cross-checked."""
+
+    datasets: dict[str, Dataset]
+    departments: dict[str, Department]
+    sources: dict[str, Source]
+
+    def source(self, source_id: str) -> Source:
+        """The source ``source_id``; a clear error if there is none."""
+        try:
+            return self.sources[source_id]
+        except KeyError:
+            suggestion = _did_you_mean(source_id, self.sources)
+            raise KeyError(f"no source {source_id!r} in the registry{suggestion}") from None
+
+    def dataset_of(self, source: Source) -> Dataset:
+        """The dataset a source delivers."""
+        return self.datasets[source.dataset]
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _explain(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    if error["type"] == "extra_forbidden" and model is not None:
+        return f"unknown key{_did_you_mean(str(error['loc'][-1]), model.model_fields)}"
+    if error["type"] == "missing":
+        return "is required but missing"
+    if error["type"] == "string_pattern_mismatch":
+        return (f"{error.get('input')!r} is not a valid name: use lower-case letters, digits and _,"
+                " starting with a letter")
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _read_yaml(path: Path, rel: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{rel}: the file is not UTF-8 text; save it as UTF-8"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError([f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+
+
+def _validate(model: type[_Model], data: Any, rel: str, prefix: str, problems: list[str]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        nested = {"sources": Source, "fields": DatasetField, "contacts": Contact, "department": Department}
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            owner: type[BaseModel] | None = model
+            for part in loc[:-1]:
+                if isinstance(part, str):
+                    owner = nested.get(part, owner)
+            key = _format_loc((prefix, *loc) if prefix else loc) or "(top level)"
+            problems.append(f"{rel}: {key}: {_explain(error, owner)}")
+        return None
+
+
+class _DepartmentFile(_Model):
+    department: Department
+    sources: tuple[dict[str, Any], ...] = ()
+
+
+def load_registry(config_dir: Path | None = None) -> Registry:
+    """Load and cross-check ``config_dir`` (default: the configured ``config/``).
+
+    Raises :class:`ConfigError` listing every problem found, each naming its file and key.
+    """
+    if config_dir is None:
+        from huiju.settings import get_settings
+
+        config_dir = get_settings().config_dir
+    problems: list[str] = []
+    base = config_dir.parent
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+    datasets: dict[str, Dataset] = {}
+    for path in sorted((config_dir / "datasets").glob("*.yaml")):
+        dataset = _validate(Dataset, _read_yaml(path, rel(path)), rel(path), "", problems)
+        if dataset is None:
+            continue
+        if dataset.dataset != path.stem:
+            problems.append(f"{rel(path)}: dataset: {dataset.dataset!r} must match the file name "
+                            f"{path.stem!r}")
+        for key in dataset.natural_key:
+            if key not in dataset.field_names:
+                suggestion = _did_you_mean(key, dataset.field_names)
+                problems.append(f"{rel(path)}: natural_key: {key!r} is not a field{suggestion}")
+        datasets[dataset.dataset] = dataset
+
+    departments: dict[str, Department] = {}
+    sources: dict[str, Source] = {}
+    where_declared: dict[str, str] = {}
+    for path in sorted((config_dir / "departments").glob("*.yaml")):
+        name = rel(path)
+        doc = _validate(_DepartmentFile, _read_yaml(path, name), name, "", problems)
+        if doc is None:
+            continue
+        dept = doc.department
+        if dept.code in departments:
+            problems.append(f"{name}: department.code: {dept.code!r} is already declared in "
+                            f"{where_declared[dept.code]}")
+            continue
+        departments[dept.code] = dept
+        where_declared[dept.code] = name
+        for index, raw_source in enumerate(doc.sources):
+            source = _validate(Source, {**raw_source, "department": dept.code}, name, f"sources[{index}]", problems)
+            if source is None:
+                continue
+            key = f"{name}: sources[{index}]"
+            if source.id in sources:
+                problems.append(f"{key}.id: {source.id!r} is already used by another source")
+                continue
+            dataset = datasets.get(source.dataset)
+            if dataset is None:
+                problems.append(f"{key}.dataset: no dataset {source.dataset!r} in config/datasets/"
+                                f"{_did_you_mean(source.dataset, datasets)}")
+                continue
+            seen_fields: dict[str, str] = {}
+            for header, field in source.columns.items():
+                if field not in dataset.field_names:
+                    problems.append(f"{key}.columns.{header}: maps to {field!r}, which is not a field of dataset "
+                                    f"{dataset.dataset}{_did_you_mean(field, dataset.field_names)}")
+                elif field in seen_fields:
+                    problems.append(f"{key}.columns.{header}: field {field!r} is already mapped from "
+                                    f"column {seen_fields[field]!r}")
+                else:
+                    seen_fields[field] = header
+            for field in dataset.fields:
+                if field.required and field.name not in seen_fields:
+                    problems.append(f"{key}.columns: required field {field.name!r} ({field.label}) is not mapped "
+                                    "from any column")
+            sources[source.id] = source
+    if problems:
+        raise ConfigError(problems)
+    return Registry(datasets=datasets, departments=departments, sources=sources)

@@ -1,0 +1,134 @@
+"""End to end: `huiju demo` runs a daily cycle through Airflow DAG runs; exact counts; a rerun loads nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+
+import psycopg
+import pytest
+
+from huiju.warehouse import with_database
+
+pytestmark = pytest.mark.e2e
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
+    var = tmp_path_factory.mktemp("var")
+    url = make_database("e2e")
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": "18080"}
+    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
+
+    def run_demo() -> str:
+        done = subprocess.run([sys.executable, "-m", "huiju.cli", "demo", "--day", DAY], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = run_demo()
+    with psycopg.connect(url) as conn:
+        loads_after_first = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
+                                         " order by load_id").fetchall()
+    second = run_demo()
+    manifest = json.loads((var / "demo" / f"manifest-{DAY}.json").read_text(encoding="utf-8"))
+    return {"url": url, "first": first, "second": second, "manifest": manifest,
+            "loads_after_first": loads_after_first, "var": var}
+
+
+def test_exact_counts_per_source(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        rows = conn.execute("select source_id, status, rows_received, rows_accepted, rows_quarantined"
+                            " from ops.loads").fetchall()
+    by_source = {row[0]: row[1:] for row in rows}
+    assert set(by_source) == set(cycle["manifest"]["sources"])
+    for source_id, expected in cycle["manifest"]["sources"].items():
+        quarantined = expected["expected_quarantined"]
+        written = expected["rows_written"]
+        assert by_source[source_id] == ("published", written, written - quarantined, quarantined), source_id
+
+
+def test_quarantine_names_the_departments_rows_and_rules(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        rows = conn.execute("select l.source_id, q.row_no, q.violations from quarantine.rows q"
+                            " join ops.loads l using (load_id)").fetchall()
+    found = {(source, row_no): {(v["field"], v["rule"]) for v in violations} for source, row_no, violations in rows}
+    expected = {(source_id, bad["row"]): {(d["field"], d["rule"]) for d in bad["defects"]}
+                for source_id, spec in cycle["manifest"]["sources"].items() for bad in spec["bad_rows"]}
+    assert found == expected
+
+
+def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        staging = conn.execute("select count(*) from staging.stg_raw__admin_penalty").fetchone()[0]
+        legal = conn.execute("select count(*) from staging.stg_raw__admin_penalty"
+                             " where party_type in ('法人及非法人组织', '个体工商户')").fetchone()[0]
+        credit = conn.execute("select count(*) from credit.credit_legal_person_penalty").fetchone()[0]
+    accepted = sum(s["rows_written"] - s["expected_quarantined"] for s in cycle["manifest"]["sources"].values())
+    assert staging == accepted
+    assert credit == legal > 0
+
+
+def test_a_second_run_of_the_same_day_loads_nothing_twice(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        loads = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
+                             " order by load_id").fetchall()
+        raw = conn.execute("select count(*), count(distinct (_load_id, _row_no)) from raw.admin_penalty").fetchone()
+    assert loads == cycle["loads_after_first"]
+    total = sum(s["rows_written"] for s in cycle["manifest"]["sources"].values())
+    assert raw == (total, total)
+
+
+def test_the_demo_prints_the_summary_and_where_to_look(cycle: dict) -> None:
+    for output in (cycle["first"], cycle["second"]):
+        assert "received" in output and "quarantined" in output
+        for source_id in cycle["manifest"]["sources"]:
+            assert source_id in output
+        assert "make up" in output
+    assert "credit_legal_person_penalty" in cycle["first"]
+
+
+def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
+    database = psycopg.conninfo.conninfo_to_dict(cycle["url"])["dbname"]
+    url = with_database(cycle["url"], f"{database}_airflow")
+    with psycopg.connect(url) as conn:
+        runs = conn.execute("select dag_id, state, count(*) from dag_run group by dag_id, state").fetchall()
+    assert {(dag_id, state) for dag_id, state, _ in runs} == {
+        (f"ingest__{source_id}", "success") for source_id in cycle["manifest"]["sources"]} | {
+        ("huiju_transform", "success")}
+    # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day.
+    assert all(count == 1 for _, _, count in runs), runs
+
+
+def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
+    env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
+           "HUIJU_UI_PORT": "18080"}
+    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
+    up = subprocess.run([sys.executable, "-m", "huiju.cli", "up"], env=env, capture_output=True, text=True,
+                        timeout=400)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        match = re.search(r"Airflow UI: (http://127\.0\.0\.1:18080/)\s+login: (\S+) / (\S+)", up.stdout)
+        assert match, up.stdout
+        address, user, password = match.groups()
+        request = urllib.request.Request(address + "auth/token", method="POST",
+                                         data=json.dumps({"username": user, "password": password}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            token = json.load(response)["access_token"]
+        runs_request = urllib.request.Request(address + "api/v2/dags/~/dagRuns?limit=50",
+                                              headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(runs_request, timeout=30) as response:
+            runs = json.load(response)["dag_runs"]
+        assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
+            f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+    finally:
+        down = subprocess.run([sys.executable, "-m", "huiju.cli", "down"], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert down.returncode == 0 and "stopped api-server" in down.stdout, down.stdout + down.stderr

@@ -1,0 +1,100 @@
+"""Config loading: the real config loads; each kind of mistake is reported with file, key and reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from huiju.registry import ConfigError, load_registry
+
+pytestmark = pytest.mark.unit
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _problems(config: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_registry(config)
+    return caught.value.problems
+
+
+def test_the_shipped_config_loads() -> None:
+    registry = load_registry(CONFIG)
+    assert {"scjgj", "sthjj", "swj"} <= set(registry.departments)
+    source = registry.source("swj_penalty")
+    assert source.department == "swj"
+    assert registry.dataset_of(source).title == "行政处罚"
+    assert source.header_for_field["decision_no"] == "处罚决定书文号"
+
+
+def test_mapping_to_an_unknown_field_names_file_key_and_suggestion(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "处罚日期: decision_date", "处罚日期: decison_date")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/swj.yaml: sources[0].columns.处罚日期: maps to 'decison_date'")
+               and "did you mean 'decision_date'" in p for p in problems), problems
+
+
+def test_unmapped_required_field_is_reported(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "      处罚决定书文号: decision_no\n", "")
+    problems = _problems(config)
+    assert any("required field 'decision_no' (行政处罚决定书文号) is not mapped" in p for p in problems), problems
+
+
+def test_misspelt_key_is_reported_with_suggestion(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "tolerance: 0.05", "toleranse: 0.05")
+    problems = _problems(config)
+    assert any("sources[0].toleranse: unknown key (did you mean 'tolerance'?)" in p for p in problems), problems
+
+
+def test_out_of_range_and_wrong_type_values(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "tolerance: 0.05", "tolerance: 5")
+    _edit(config / "departments/scjgj.yaml", "cadence: daily", "cadence: sometimes")
+    problems = _problems(config)
+    assert any("swj.yaml: sources[0].tolerance:" in p and "1" in p for p in problems), problems
+    assert any("scjgj.yaml: sources[0].cadence: cadence must be one of daily, weekly, monthly" in p
+               for p in problems), problems
+
+
+def test_unknown_dataset_and_duplicate_source_id(config: Path) -> None:
+    _edit(config / "departments/sthjj.yaml", "dataset: admin_penalty", "dataset: admin_penalties")
+    _edit(config / "departments/swj.yaml", "id: swj_penalty", "id: scjgj_penalty")
+    problems = _problems(config)
+    assert any("sthjj.yaml: sources[0].dataset: no dataset 'admin_penalties'" in p
+               and "did you mean 'admin_penalty'" in p for p in problems), problems
+    assert any("swj.yaml: sources[0].id: 'scjgj_penalty' is already used" in p for p in problems), problems
+
+
+def test_broken_yaml_names_the_line(config: Path) -> None:
+    (config / "departments/swj.yaml").write_text("department:\n  code: [swj\n", encoding="utf-8")
+    problems = _problems(config)
+    assert problems[0].startswith("config/departments/swj.yaml: not valid YAML (line"), problems
+
+
+def test_missing_key_and_bad_identifier(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "  name: 税务局\n", "")
+    _edit(config / "departments/scjgj.yaml", "code: scjgj", "code: SCJ-GJ")
+    problems = _problems(config)
+    assert any(p == "config/departments/swj.yaml: department.name: is required but missing" for p in problems), problems
+    assert any("scjgj.yaml: department.code: 'SCJ-GJ' is not a valid name" in p for p in problems), problems
+
+
+def test_dataset_natural_key_must_be_a_field(config: Path) -> None:
+    _edit(config / "datasets/admin_penalty.yaml", "natural_key: [decision_no]", "natural_key: [decision_number]")
+    problems = _problems(config)
+    assert any("admin_penalty.yaml: natural_key: 'decision_number' is not a field (did you mean 'decision_no'?)" in p
+               for p in problems), problems
