@@ -44,7 +44,14 @@ def rows_entry(name: str, rows: int, seconds: float, anchor: str, anchor_seconds
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB."""
+    """This process's peak resident memory so far, in MB.
+
+    Read from VmHWM, which starts afresh at exec; ``ru_maxrss`` would carry over the peak of
+    the parent the child was forked from.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -46,21 +46,30 @@ def detect_encoding(path: Path, declared: str = "auto") -> str:
     """The text encoding of a CSV file: ``utf-8-sig`` or ``gb18030``.
 
     UTF-8 is tried first over the whole file because UTF-8 bytes often decode
-    "successfully" as GB18030 into garbage, while GBK text almost never is valid UTF-8.
+    "successfully" as GB18030 into garbage, while GBK text is almost never valid UTF-8 (the
+    check fails within the first Chinese characters). GB18030 is then only sampled: the
+    whole file is validated again where it is read (PostgreSQL's ``COPY … ENCODING`` or
+    Python's decoder), so a bad byte further on is still reported with its row.
     """
     if declared != "auto":
         return "utf-8-sig" if declared == "utf-8" else declared
-    for candidate in ("utf-8-sig", "gb18030"):
-        decoder = codecs.getincrementaldecoder(candidate)()
-        try:
-            with path.open("rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    decoder.decode(chunk)
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return candidate
-    raise FileFormatError(f"{path.name}: the file is neither UTF-8 nor GBK/GB18030 text; export it as UTF-8 CSV")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    with path.open("rb") as handle:
+        sample = handle.read(_CHUNK)
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(sample)  # not final: the sample may end mid-character
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{path.name}: the file is neither UTF-8 nor GBK/GB18030 text; "
+                              "export it as UTF-8 CSV") from None
+    return "gb18030"
 
 
 def normalise_header(text: object) -> str:

@@ -15,12 +15,16 @@ columns, ragged rows, spreadsheets) go through the streaming path, still one ``C
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -38,7 +42,7 @@ from huiju_connectors.files import (
 from psycopg import sql
 
 from huiju.archive import archive_file
-from huiju.ledger import get_load, make_load_id, record_repeat
+from huiju.ledger import get_load, make_load_id, record_repeat, save_cursor
 from huiju.masking import mask_text
 from huiju.registry import Dataset, Registry, Source
 
@@ -308,3 +312,92 @@ def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, 
             (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
              archive_rel, message, data_date),
         )
+
+
+def record_value_text(value: object) -> str | None:
+    """A field of a record (JSON, SOAP, database row) as text, the way raw keeps everything."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _archive_payload(payload: bytes) -> tuple[str, str]:
+    sha = hashlib.sha256(payload).hexdigest()
+    with tempfile.NamedTemporaryFile(prefix="huiju-payload-") as handle:
+        handle.write(payload)
+        handle.flush()
+        return sha, archive_file(Path(handle.name), sha)
+
+
+def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *, reference: str, content_id: str,
+                 records: Iterable[Mapping[str, object]], payload: bytes | None = None,
+                 cursor: dict | None = None, data_date: date | None = None) -> LandResult:
+    """Land a batch of records (a REST/SOAP page, a database extract) exactly once, with its cursor.
+
+    ``content_id`` identifies the batch deterministically (e.g. the sha256 of the page as
+    received, or of the extract's watermark range): the load id derives from it, so a rerun
+    after a crash finds the batch already landed. ``payload`` (the bytes as received) is
+    archived for replay. Records stream into one ``COPY``: keys mapped in ``source.columns``
+    go to their fields, any other key is kept in ``_extra``. The source's ``cursor`` is saved
+    in the same transaction, also when the batch was already landed, so the position always
+    moves with the data and never ahead of it.
+    """
+    dataset = registry.dataset_of(source)
+    ensure_raw_table(conn, dataset)
+    started = time.perf_counter()
+    load_id = make_load_id(source.id, content_id)
+    sha256, archive_rel, size = content_id, None, 0
+    if payload is not None:
+        sha256, archive_rel = _archive_payload(payload)
+        size = len(payload)
+    mapping = list(source.columns.items())
+    names = [sql.Identifier(f) for _, f in mapping]
+    statement = sql.SQL("copy {table} (_row_no, _extra, {columns}) from stdin").format(
+        table=sql.Identifier("raw", dataset.dataset), columns=sql.SQL(", ").join(names))
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (load_id,))
+        existing = get_load(conn, load_id)
+        if existing is not None and existing.status != "failed":
+            if cursor is not None:
+                save_cursor(conn, source.id, cursor, load_id)
+            return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
+        conn.execute(
+            "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
+            " archive_path, status, data_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s)"
+            " on conflict (load_id) do update set status = 'received', error = null, received_at = now()",
+            (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
+             archive_rel, data_date),
+        )
+        _Batch(conn, load_id, reference, 1)
+        landed = 0
+        unknown: set[str] = set()
+        known = set(source.columns)
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            for landed, record in enumerate(records, start=1):
+                extra = {k: v for k, v in record.items() if k not in known}
+                unknown.update(extra)
+                copy.write_row([landed, json.dumps(extra, ensure_ascii=False, default=str) if extra else None,
+                                *(record_value_text(record.get(key)) for key, _ in mapping)])
+        warnings = [f"fields not in the configuration were kept in _extra: {', '.join(sorted(unknown))}"] \
+            if unknown else []
+        conn.execute(
+            "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
+            " where load_id = %s",
+            (landed, time.perf_counter() - started, json.dumps(warnings, ensure_ascii=False), load_id),
+        )
+        if cursor is not None:
+            save_cursor(conn, source.id, cursor, load_id)
+    log.info("%s: landed %s as %s: %d records", source.id, reference, load_id, landed)
+    return LandResult(source.id, reference, load_id, "landed", landed, warnings=warnings)

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 STATUSES = ("received", "validated", "published", "held", "failed")
 
@@ -93,3 +94,19 @@ def record_repeat(conn: psycopg.Connection, source_id: str, reference: str, sha2
         (source_id, reference, sha256, repeat_of),
     )
     return cur.rowcount == 1
+
+
+def get_cursor(conn: psycopg.Connection, source_id: str) -> dict | None:
+    """The source's stored incremental position (watermark, page, exchange state), or None."""
+    row = conn.execute("select position from ops.cursors where source_id = %s", (source_id,)).fetchone()
+    return row[0] if row else None
+
+
+def save_cursor(conn: psycopg.Connection, source_id: str, position: dict, load_id: str | None) -> None:
+    """Store the source's position, in the caller's transaction (the one that lands the rows it covers)."""
+    conn.execute(
+        "insert into ops.cursors (source_id, position, load_id, updated_at) values (%s, %s, %s, now())"
+        " on conflict (source_id) do update set position = excluded.position, load_id = excluded.load_id,"
+        " updated_at = now()",
+        (source_id, Jsonb(position), load_id),
+    )

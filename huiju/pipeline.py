@@ -6,15 +6,13 @@ step run twice, or after a crash, picks up exactly the batches still waiting for
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from datetime import date
-from pathlib import Path
 
-from huiju.landing import LandResult, land_file
+from huiju.channels import CollectContext, ConnectionInfo, collector
+from huiju.landing import LandResult
 from huiju.ledger import loads_with_status
-from huiju.registry import Registry, Source, load_registry
-from huiju.settings import get_settings
+from huiju.registry import Registry, load_registry
 from huiju.validation import ValidationResult, publish_load, validate_load
 from huiju.warehouse import connect
 
@@ -25,30 +23,17 @@ class CollectionError(RuntimeError):
     """Some delivered batches could not be landed; each is recorded as failed in the ledger."""
 
 
-def inbox_for(source: Source) -> Path:
-    """The inbox folder a source's files are dropped into: ``var/inbox/<source id>/``."""
-    return get_settings().inbox_dir / source.id
+def collect(source_id: str, data_date: date | None = None, registry: Registry | None = None,
+            connection: ConnectionInfo | None = None) -> list[LandResult]:
+    """Fetch and land what is new for a source through its channel; raise after all were tried if any failed.
 
-
-def pending_files(source: Source) -> list[Path]:
-    """Files in the source's inbox matching its pattern, in a stable order (name)."""
-    folder = inbox_for(source)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and fnmatch.fnmatch(p.name, source.file_pattern))
-
-
-def collect(source_id: str, data_date: date | None = None, registry: Registry | None = None) -> list[LandResult]:
-    """Land every file waiting in the source's inbox; raise after all were tried if any failed."""
+    ``connection`` is the source's Airflow Connection, resolved by the caller.
+    """
     registry = registry or load_registry()
     source = registry.source(source_id)
-    if source.channel != "inbox":
-        raise NotImplementedError(f"{source_id}: channel {source.channel!r} is not collected here")
-    results: list[LandResult] = []
     with connect() as conn:
-        for path in pending_files(source):
-            results.append(land_file(conn, registry, source, path, data_date=data_date))
+        ctx = CollectContext(registry=registry, source=source, conn=conn, data_date=data_date, connection=connection)
+        results = collector(source.channel)(ctx)
     failed = [r for r in results if r.outcome == "failed"]
     if failed:
         raise CollectionError("; ".join(r.error or r.reference for r in failed))

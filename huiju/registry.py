@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -86,13 +94,19 @@ class Department(_Model):
 
 
 class Source(_Model):
-    """One delivery of one dataset by one department through one channel."""
+    """One delivery of one dataset by one department through one channel.
+
+    File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp);
+    the channel's own settings go in a block named after it (``sftp: {...}``), validated by
+    that channel's ``Settings`` model. ``connection`` names the Airflow Connection holding
+    the address and credentials.
+    """
 
     id: Identifier
     title: str
     dataset: Identifier
-    channel: Literal["inbox"]
-    format: Literal["csv", "xlsx"]
+    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb"]
+    format: Literal["csv", "xlsx"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
     encoding: Literal["auto", "utf-8", "gb18030"] = "auto"
@@ -101,7 +115,15 @@ class Source(_Model):
     cadence: str = "daily"
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, Identifier] = Field(min_length=1)
+    connection: str | None = None
+    inbox: dict[str, Any] | None = None
+    ftp: dict[str, Any] | None = None
+    sftp: dict[str, Any] | None = None
+    rest: dict[str, Any] | None = None
+    soap: dict[str, Any] | None = None
+    frontdb: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
+    channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 
     @field_validator("cadence")
     @classmethod
@@ -109,6 +131,17 @@ class Source(_Model):
         if value in CADENCES or _CRON.match(value):
             return value
         raise ValueError(f"cadence must be one of {', '.join(CADENCES)} or a 5-field cron expression")
+
+    @model_validator(mode="after")
+    def _channel_blocks_match(self) -> Source:
+        from huiju.channels import CHANNELS, FILE_CHANNELS
+
+        others = [name for name in CHANNELS if name != self.channel and getattr(self, name) is not None]
+        if others:
+            raise ValueError(f"settings block(s) {', '.join(others)} do not belong to channel {self.channel!r}")
+        if self.channel in FILE_CHANNELS and self.format is None:
+            raise ValueError(f"format (csv or xlsx) is required for a file channel ({self.channel})")
+        return self
 
     @property
     def schedule(self) -> str:
@@ -191,6 +224,24 @@ def _validate(model: type[_Model], data: Any, rel: str, prefix: str, problems: l
         return None
 
 
+def _channel_settings(source: Source, key: str, problems: list[str]) -> Any:
+    from huiju.channels import ChannelUnavailable, settings_model
+
+    try:
+        model = settings_model(source.channel)
+    except ChannelUnavailable as exc:
+        problems.append(f"{key}.channel: {exc}")
+        return None
+    block = getattr(source, source.channel) or {}
+    try:
+        return model.model_validate(block)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = _format_loc((source.channel, *error["loc"]))
+            problems.append(f"{key}.{where}: {_explain(error, model)}")
+        return None
+
+
 class _DepartmentFile(_Model):
     department: Department
     sources: tuple[dict[str, Any], ...] = ()
@@ -267,7 +318,9 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                 if field.required and field.name not in seen_fields:
                     problems.append(f"{key}.columns: required field {field.name!r} ({field.label}) is not mapped "
                                     "from any column")
-            sources[source.id] = source
+            settings = _channel_settings(source, key, problems)
+            if settings is not None:
+                sources[source.id] = source.model_copy(update={"channel_settings": settings})
     if problems:
         raise ConfigError(problems)
     return Registry(datasets=datasets, departments=departments, sources=sources)

@@ -7,7 +7,6 @@ about ten times faster, for a million rows.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import openpyxl
@@ -62,15 +61,14 @@ def write_penalty_csv(path: Path, source: Source, rows: int, *, tag: str = "T", 
     headers = list(source.columns)
     decision_header = source.header_for_field["decision_no"]
     templates = [penalty_row(source, index, tag) for index in range(min(rows, 1000))]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for index in range(rows):
-        row = dict(templates[index % 1000])
-        row[decision_header] = f"测罚〔2026〕{tag}{index}号"
-        row.update(overrides.get(index, {}))
-        writer.writerow([row[h] for h in headers])
-    path.write_bytes(buffer.getvalue().encode(encoding))
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        for index in range(rows):
+            row = dict(templates[index % 1000])
+            row[decision_header] = f"测罚〔2026〕{tag}{index}号"
+            row.update(overrides.get(index, {}))
+            writer.writerow([row[h] for h in headers])
     return path
 
 

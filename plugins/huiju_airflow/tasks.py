@@ -17,12 +17,28 @@ def data_date_of(context: dict[str, Any]) -> date:
     return moment.in_timezone(TIMEZONE).date() if hasattr(moment, "in_timezone") else moment.date()
 
 
+def resolve_connection(conn_id: str | None) -> Any:
+    """The source's Airflow Connection as the core's ``ConnectionInfo`` (None when it has none)."""
+    if conn_id is None:
+        return None
+    from airflow.sdk import BaseHook
+
+    from huiju.channels import ConnectionInfo
+
+    found = BaseHook.get_connection(conn_id)
+    return ConnectionInfo(conn_id=conn_id, host=found.host, port=found.port, login=found.login,
+                          password=found.password, schema=found.schema, extra=found.extra_dejson)
+
+
 def land(source_id: str, **context: Any) -> dict[str, int]:
     """Land the source's new deliveries; returns counts by outcome for the task log and XCom."""
     from huiju.pipeline import collect
+    from huiju.registry import load_registry
 
+    registry = load_registry()
+    connection = resolve_connection(registry.source(source_id).connection)
     counts: dict[str, int] = {}
-    for result in collect(source_id, data_date_of(context)):
+    for result in collect(source_id, data_date_of(context), registry, connection):
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts
 

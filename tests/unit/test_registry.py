@@ -98,3 +98,19 @@ def test_dataset_natural_key_must_be_a_field(config: Path) -> None:
     problems = _problems(config)
     assert any("admin_penalty.yaml: natural_key: 'decision_number' is not a field (did you mean 'decision_no'?)" in p
                for p in problems), problems
+
+
+def test_channel_blocks_are_checked_against_the_channel(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "    channel: inbox\n", "    channel: inbox\n    sftp: {directory: /out}\n")
+    _edit(config / "departments/scjgj.yaml", "    channel: inbox\n", "    channel: inbox\n    inbox: {folder: x}\n")
+    problems = _problems(config)
+    assert any("swj.yaml: sources[0]: settings block(s) sftp do not belong to channel 'inbox'" in p
+               for p in problems), problems
+    assert any("scjgj.yaml: sources[0].inbox.folder: unknown key" in p for p in problems), problems
+
+
+def test_file_channels_need_a_format(config: Path) -> None:
+    _edit(config / "departments/swj.yaml", "    format: csv\n", "")
+    problems = _problems(config)
+    assert any("swj.yaml: sources[0]: format (csv or xlsx) is required for a file channel (inbox)" in p
+               for p in problems), problems
