@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -26,11 +27,12 @@ def _yesterday() -> dt.date:
     return dt.datetime.now(ZoneInfo(TIMEZONE)).date() - dt.timedelta(days=1)
 
 
-def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True) -> int:
+def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True,
+             extra_env: dict[str, str] | None = None) -> int:
     """Run an ``airflow`` command with the platform's environment; output to a log file if named."""
     from huiju.airflow_env import airflow_environ
 
-    env = airflow_environ()
+    env = {**airflow_environ(), **(extra_env or {})}
     command = [str(Path(sys.executable).with_name("airflow")), *args]
     if log_name is None:
         return subprocess.run(command, env=env, check=check).returncode
@@ -49,16 +51,17 @@ def prepare_airflow() -> None:
     _airflow(["db", "migrate"], log_name="db-migrate.log")
 
 
-def _dag_test(dag_id: str, day: dt.date) -> float:
+def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None) -> float:
     """One DAG run for ``day`` through ``airflow dags test``; returns its duration in seconds."""
     started = time.monotonic()
-    _airflow(["dags", "test", dag_id, day.isoformat()], log_name=f"{dag_id}.log")
+    _airflow(["dags", "test", dag_id, day.isoformat()], log_name=f"{dag_id}.log", extra_env=extra_env)
     return time.monotonic() - started
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
     from huiju.demo.generate import generate_submissions
+    from huiju.demo.simulators import running_simulators
     from huiju.registry import load_registry
     from huiju.summary import layer_counts, render_summary, render_table, source_summaries
     from huiju.warehouse import connect, warehouse_url
@@ -69,21 +72,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
-    manifest = generate_submissions(registry, get_settings().inbox_dir, day, rows_per_source=args.rows)
-    manifest_path = get_settings().var / "demo" / f"manifest-{day.isoformat()}.json"
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"  demo submissions written to {get_settings().inbox_dir} ({len(manifest.submissions)} sources; "
-          f"expected defects in {manifest_path})")
-    prepare_airflow()
-    # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
-    _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
-    print("  Airflow metadata database ready, DAGs serialized")
-    # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
-    ingest = [f"ingest__{source_id}" for source_id in registry.sources]
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        for dag_id, seconds in zip(ingest, pool.map(lambda d: _dag_test(d, day), ingest), strict=True):
-            print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
+    settings = get_settings()
+    with running_simulators(registry, day, args.rows, settings.var / "demo" / "simulators") as simulated:
+        manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
+        manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
+        manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
+              f"simulated department systems); expected defects in {manifest_path}")
+        prepare_airflow()
+        # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
+        _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
+        print("  Airflow metadata database ready, DAGs serialized")
+        # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
+        ingest = [f"ingest__{source_id}" for source_id in registry.sources]
+        env = simulated.airflow_env()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
+            for dag_id, seconds in zip(ingest, durations, strict=True):
+                print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
     with connect(url) as conn:
         print()

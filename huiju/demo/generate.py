@@ -111,7 +111,7 @@ class SourceSubmission:
     """The file written for one source and what must happen to its rows."""
 
     source_id: str
-    path: Path
+    path: Path | None  # None when the rows are served by a simulated department system, not a file
     format: str
     rows_written: int
     first_data_row: int  # spreadsheet row of the first data row (header_row + 1)
@@ -122,7 +122,7 @@ class SourceSubmission:
         """A JSON-serialisable form."""
         return {
             "source_id": self.source_id,
-            "path": str(self.path),
+            "path": str(self.path) if self.path is not None else None,
             "format": self.format,
             "rows_written": self.rows_written,
             "first_data_row": self.first_data_row,
@@ -534,6 +534,37 @@ def _generate_one(registry: Registry, source: Source, inbox_dir: Path, day: date
     )
     return SourceSubmission(source_id=source.id, path=path, format=source.format, rows_written=written,
                             first_data_row=first, expected_quarantined=len(bad_rows), bad_rows=bad_rows)
+
+
+def generate_records(registry: Registry, source: Source, day: date, *, rows: int = 200,
+                     seed: int = 20261120) -> tuple[list[dict[str, str]], SourceSubmission]:
+    """The demo rows of a source that serves records (REST, SOAP, front-end database), not files.
+
+    Each record is keyed by the source's own column names with values as text in the
+    department's style; the same defects as in files, at the same share. Row numbers in the
+    returned description are 1-based positions in the list (how ``land_records`` numbers rows).
+    """
+    if source.dataset != DATASET:
+        raise ValueError(f"the demo generates only {DATASET}; source {source.id!r} delivers {source.dataset}")
+    department = registry.departments[source.department]
+    style = _style_for(department, source)
+    headers = list(source.columns)
+    fields = [source.columns[h] for h in headers]
+    source_seed = _source_seed(seed, source.id, day)
+    faker = Faker("zh_CN")
+    faker.seed_instance(source_seed)
+    rng = random.Random(source_seed)  # noqa: S311 - reproducible demo data, not secrets
+    defects = _plan_defects(rng, rows, fields)
+    records: list[dict[str, str]] = []
+    bad: list[BadRow] = []
+    for i, row in enumerate(_make_rows(style, day, rows, seed, rng, faker, defects)):
+        records.append({header: _csv_value(row.get(field), style) for header, field in zip(headers, fields,
+                                                                                            strict=True)})
+        if i in defects:
+            bad.append(BadRow(row=i + 1, decision_no=row["decision_no"], defects=frozenset({defects[i]})))
+    described = SourceSubmission(source_id=source.id, path=None, format="records", rows_written=len(records),
+                                 first_data_row=1, expected_quarantined=len(bad), bad_rows=tuple(bad))
+    return records, described
 
 
 def generate_submissions(registry: Registry, inbox_dir: Path, day: date, *, rows_per_source: int = 200,
