@@ -6,23 +6,36 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench import landing
+import importlib
+import pkgutil
+
+import bench
 from bench.harness import write_results
 from huiju import warehouse
 from huiju.settings import get_settings
 
-BENCHMARKS = {"land_csv_1m": landing.land_csv_1m, "land_xlsx_100k": landing.land_xlsx_100k}
+
+
+def discover() -> dict:
+    """Every ``BENCHMARKS`` mapping (name → function(url, workdir) -> Entry) in the bench modules."""
+    found: dict = {}
+    for module in pkgutil.iter_modules(bench.__path__):
+        if module.name.startswith("_") or module.name == "harness":
+            continue
+        found.update(getattr(importlib.import_module(f"bench.{module.name}"), "BENCHMARKS", {}))
+    return found
 
 
 def main() -> None:
     """Run the named benchmarks (default: all) in a scratch database and print each entry."""
+    benchmarks = discover()
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(benchmarks)})")
     args = parser.parse_args()
-    unknown = set(args.names) - set(BENCHMARKS)
+    unknown = set(args.names) - set(benchmarks)
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}; known: {', '.join(BENCHMARKS)}")
-    args.names = args.names or list(BENCHMARKS)
+        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}; known: {', '.join(benchmarks)}")
+    args.names = args.names or list(benchmarks)
     server = warehouse.server_url()
     url = warehouse.ensure_database(server, "huiju_bench")
     import psycopg
@@ -34,7 +47,7 @@ def main() -> None:
     entries = []
     with tempfile.TemporaryDirectory(prefix="huiju-bench-", dir=get_settings().var) as work:
         for name in args.names:
-            entry = BENCHMARKS[name](url, Path(work))
+            entry = benchmarks[name](url, Path(work))
             print(f"{entry.name}: {entry.seconds:.2f}s vs {entry.anchor_seconds:.2f}s ({entry.anchor}) "
                   f"ratio {entry.ratio:.2f} (target ≥ {entry.target_ratio}), peak {entry.peak_rss_mb:.0f} MB")
             entries.append(entry)
