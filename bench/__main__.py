@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
-
 import importlib
 import pkgutil
+import tempfile
+from pathlib import Path
 
 import bench
 from bench.harness import write_results
 from huiju import warehouse
 from huiju.settings import get_settings
-
 
 
 def discover() -> dict:
