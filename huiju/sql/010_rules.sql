@@ -5,13 +5,15 @@
 -- code; the Python side maps codes to Chinese reasons, so the codes are a contract.
 --
 -- Written for speed, because they run over millions of rows:
---  * No regular expressions on the common path. PostgreSQL builds its regex automaton
---    afresh for every call; a one-line pattern cost more than all the other checks of a
---    row together. The values are ASCII-shaped, so the checks read bytes (textsend +
---    get_byte) and test character sets with ltrim on bytea.
+--  * No regular expressions on the common path (only grouped numbers like 1,234 use
+--    one). PostgreSQL builds its regex automaton afresh for every call; a one-line
+--    pattern cost more than all the other checks of a row together. The values are
+--    ASCII-shaped, so the checks read bytes (ops.text_bytes + get_byte) and test
+--    character sets with ltrim on bytea.
 --  * The language sql helpers are single expressions without FROM, so the planner
 --    inlines them; the plpgsql functions compute the cleaned value once into a variable
---    and hand it to the inlined helpers.
+--    and hand it to the inlined helpers, in as few statements as they can: each plpgsql
+--    statement costs about as much as a dozen operators.
 --  * upper(... collate "C") because the database's libc locale makes plain upper()
 --    convert every string to wide characters; only ASCII letters matter here.
 --  * No exception blocks (a subtransaction per call): whatever could make a cast or
@@ -187,18 +189,13 @@ language plpgsql immutable parallel safe
 as $$
 declare
     c text := upper(ops.clean_text(code) collate "C");
-    b bytea;
-    total integer;
+    b bytea := ops.text_bytes(c);
+    total integer := case when octet_length(b) = 18
+                          then ops.uscc_sum(b) + (ops.uscc_table(18))[get_byte(b, 17)] end;
 begin
-    if c is null then
-        return null;
-    end if;
-    if length(c) <> 18 then
-        return 'length';
-    end if;
-    b := ops.text_bytes(c);
-    total := ops.uscc_sum(b) + (ops.uscc_table(18))[get_byte(b, 17)];
     return case
+        when c is null then null
+        when length(c) <> 18 then 'length'
         when total is null or total >= 10000000 then 'charset'
         when strpos('123456789ANY', left(c, 1)) = 0 then 'authority'
         when strpos(case left(c, 1) when '9' then '123' when 'Y' then '1' when '3' then '123459'
@@ -231,19 +228,29 @@ as $$
          - 4800
 $$;
 
--- The 18th character the first 17 digits call for: (12 - sum mod 11) mod 11, 10 as X.
+-- The 18th character the first 17 digits call for: (12 - sum mod 11) mod 11, 10 as X;
+-- NULL unless the value starts with 17 digits.
 create or replace function ops.id_number_check_char(id text) returns text
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 as $$
-    select substr('10X98765432', 1 + ops.id_number_weighted_sum(ops.text_bytes(id)) % 11, 1)
+declare
+    c text := ops.clean_text(id);
+begin
+    if c is null or length(c) < 17 or not ops.is_digits(left(c, 17)) then
+        return null;
+    end if;
+    return substr('10X98765432', 1 + ops.id_number_weighted_sum(ops.text_bytes(c)) % 11, 1);
+end
 $$;
 
 -- A 15-digit number from the first-generation cards (issued until 2013, still found in
--- older registers). Says nothing about validity: that is id_number_problem's job.
+-- older registers); NULL for NULL or blank. Says nothing about validity: that is
+-- id_number_problem's job.
 create or replace function ops.id_number_is_legacy(id text) returns boolean
 language sql immutable parallel safe
 as $$
-    select length(ops.clean_text(id)) = 15 and ops.is_digits(ops.clean_text(id))
+    select case when ops.clean_text(id) is not null
+                then length(ops.clean_text(id)) = 15 and ops.is_digits(ops.clean_text(id)) end
 $$;
 
 -- Stable, not immutable: "born in the future" depends on current_date (and on the
@@ -255,44 +262,29 @@ language plpgsql stable parallel safe
 as $$
 declare
     c text := upper(ops.clean_text(id) collate "C");
-    b bytea;
-    n integer;
-    rest bytea;
-    ymd integer;
-    y integer;
-    m integer;
-    d integer;
+    b bytea := ops.text_bytes(c);
+    n integer := octet_length(b);
+    rest bytea := ltrim(b, '0123456789'::bytea);  -- '' or 'X' when the shape is right
+    ymd integer := case when rest = ''::bytea or rest = 'X'::bytea then
+                       case n when 18 then substr(c, 7, 8)::integer
+                              when 15 then 19000000 + substr(c, 7, 6)::integer end
+                   end;
 begin
-    if c is null then
-        return null;
-    end if;
-    -- A number cell in a spreadsheet: the last digits are already lost, so even a passing
-    -- check character would be luck, not evidence.
-    if strpos(c, 'E+') > 0 or right(c, 2) = '.0' then
-        return 'numeric';
-    end if;
-    b := ops.text_bytes(c);
-    n := length(b);
-    rest := ltrim(b, '0123456789'::bytea);
-    if not coalesce(n = 18 and (rest = ''::bytea or rest = 'X'::bytea) or n = 15 and rest = ''::bytea, false) then
-        return 'format';
-    end if;
-    if (get_byte(b, 0) - 48) * 10 + get_byte(b, 1) - 48
-       not in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37,
-               41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83) then
-        return 'region';
-    end if;
-    ymd := case when n = 18 then substr(c, 7, 8)::integer else 19000000 + substr(c, 7, 6)::integer end;
-    y := ymd / 10000;
-    m := ymd / 100 % 100;
-    d := ymd % 100;
-    if y < 1900 or not ops.is_ymd(y, m, d) or make_date(y, m, d) > current_date then
-        return 'birth_date';
-    end if;
-    if n = 18 and substr('10X98765432', 1 + ops.id_number_weighted_sum(b) % 11, 1) <> substr(c, 18, 1) then
-        return 'check';
-    end if;
-    return null;
+    return case
+        when c is null then null
+        -- A number cell in a spreadsheet: the last digits are already lost, so even a
+        -- passing check character would be luck, not evidence.
+        when strpos(c, 'E+') > 0 or right(c, 2) = '.0' then 'numeric'
+        when not coalesce(n = 18 or n = 15 and rest = ''::bytea, false) or ymd is null then 'format'
+        when (get_byte(b, 0) - 48) * 10 + get_byte(b, 1) - 48
+             not in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37,
+                     41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83)
+             then 'region'
+        when ymd < 19000101 or not ops.is_ymd(ymd / 10000, ymd / 100 % 100, ymd % 100)
+             or make_date(ymd / 10000, ymd / 100 % 100, ymd % 100) > current_date then 'birth_date'
+        when n = 18 and substr('10X98765432', 1 + ops.id_number_weighted_sum(b) % 11, 1)
+                        <> substr(c, 18, 1) then 'check'
+    end;
 end
 $$;
 
