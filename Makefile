@@ -44,6 +44,7 @@ lock: setup
 
 clean:
 	-$(BIN)/huiju down 2>/dev/null
+	-$(BIN)/huiju warehouse --stop 2>/dev/null
 	rm -rf var
 
 distclean: clean

@@ -240,9 +240,12 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
-    """Start the warehouse if needed and print its URL."""
-    from huiju.warehouse import warehouse_url
+    """Start the warehouse if needed and print its URL (or, with --stop, stop the embedded one)."""
+    from huiju.warehouse import stop_embedded, warehouse_url
 
+    if args.stop:
+        print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
+        return 0
     print(warehouse_url())
     return 0
 
@@ -275,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     airflow = sub.add_parser("airflow", help=cmd_airflow.__doc__)
     airflow.add_argument("rest", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=cmd_airflow)
-    sub.add_parser("warehouse", help=cmd_warehouse.__doc__).set_defaults(func=cmd_warehouse)
+    warehouse = sub.add_parser("warehouse", help=cmd_warehouse.__doc__)
+    warehouse.add_argument("--stop", action="store_true", help="stop the embedded PostgreSQL")
+    warehouse.set_defaults(func=cmd_warehouse)
     return parser
 
 

@@ -42,6 +42,17 @@ def _embedded_server_url() -> str:
     return server.get_uri()
 
 
+def stop_embedded() -> bool:
+    """Stop the embedded PostgreSQL under ``var/pgdata`` if it runs; True if it was stopped."""
+    pgdata = get_settings().pgdata_dir
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    import pgserver
+
+    pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+    return True
+
+
 def with_database(url: str, database: str) -> str:
     """The same server URL pointing at another database."""
     parts = urlsplit(url)
