@@ -29,31 +29,21 @@ import logging
 import socket
 import ssl
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from huiju_connectors.remote_files import (
     MAX_MARKER_BYTES,
-    Completeness,
-    FetchedFile,
+    DropSource,
     Incomplete,
-    MarkerSpec,
-    PollResult,
     RemoteFile,
     RemoteFileError,
     TransferFailed,
     UndecodableName,
     decode_name,
-    evaluate,
-    finish_download,
-    local_target,
-    parse_marker,
-    safe_local_name,
-    temp_download_path,
+    resume_hasher,
 )
 
 __all__ = ["DEFAULT_BLOCKSIZE", "FtpSource", "parse_mlsd"]
@@ -142,7 +132,7 @@ def _parse_ftp_time(value: str | None) -> datetime:
     return stamp
 
 
-class FtpSource:
+class FtpSource(DropSource):
     """A department's FTP or FTPS drop directory.
 
     ``encoding`` is how the server encodes names (``"utf-8"``, or ``"gbk"`` for many Chinese
@@ -196,14 +186,6 @@ class FtpSource:
         return f"FtpSource({scheme}://{self.user}@{self.host}:{self.port}{self.directory})"
 
     # ----------------------------------------------------------------------------------------- connection
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _ssl_context(self) -> ssl.SSLContext:
         # create_default_context: CERT_REQUIRED + check_hostname; never relaxed here.
@@ -314,44 +296,9 @@ class FtpSource:
             files.append(RemoteFile(name=name, size=size, mtime=_parse_ftp_time(modified)))
         return files, bad
 
-    def poll(
-        self,
-        pattern: str = "*",
-        *,
-        completeness: Completeness,
-        batch_size: int = 100,
-        now: datetime | None = None,
-        skip: Callable[[RemoteFile], bool] | None = None,
-    ) -> PollResult:
-        """List once and return the next ``batch_size`` complete files plus incomplete/stale ones.
-
-        See :func:`huiju_connectors.remote_files.evaluate` for the rules.
-        """
-        files, undecodable = self.list_files()
-        result = evaluate(
-            files,
-            pattern=pattern,
-            completeness=completeness,
-            batch_size=batch_size,
-            now=now,
-            skip=skip,
-            rejected=undecodable,
-        )
-        log.info(
-            "polled %r: %d listed, %d candidates (+%d more), %d waiting, %d stale, %d rejected",
-            self, len(files), len(result.candidates), result.remaining, len(result.waiting),
-            len(result.stale_incomplete), len(result.rejected),
-        )
-        return result
-
     # ----------------------------------------------------------------------------------------- download
 
-    def read_marker(self, remote: RemoteFile) -> MarkerSpec | None:
-        """The ``size``/``sha256`` announced by ``remote``'s marker, or None without a marker."""
-        if remote.marker is None:
-            return None
-        marker = remote.marker
-
+    def _read_marker_bytes(self, marker: str) -> bytes:
         def fetch(ftp: ftplib.FTP) -> bytes:
             buf = bytearray()
 
@@ -364,32 +311,13 @@ class FtpSource:
             return bytes(buf)
 
         try:
-            content = self._retrying(f"reading marker {marker}", fetch)
+            return self._retrying(f"reading marker {marker}", fetch)
         except _TooLarge:
             self._drop()  # the transfer was abandoned mid-stream
             raise RemoteFileError(f"{marker}: marker is larger than {MAX_MARKER_BYTES} bytes") from None
-        return parse_marker(remote.name, content)
 
-    def download(self, remote_file: RemoteFile, dest_dir: str | Path) -> FetchedFile:
-        """Download ``remote_file`` into ``dest_dir`` atomically and verify it.
-
-        Returns the :class:`FetchedFile` (sha256 included). Raises :class:`MarkerMismatch` when
-        the file contradicts its marker, :class:`UnsafeName` for a hostile name, and
-        :class:`TransferFailed` when every attempt failed. In every failure case nothing is left
-        in ``dest_dir``.
-        """
-        dest = Path(dest_dir)
-        if not dest.is_dir():  # checked here so a local mistake is not retried as a network error
-            raise FileNotFoundError(f"destination directory {dest} does not exist")
-        safe = safe_local_name(remote_file.name)
-        final = local_target(dest, safe)
-        spec = self.read_marker(remote_file)
-        tmp = temp_download_path(dest, safe, uuid.uuid4().hex[:12])
-        try:
-            self._retrying(f"downloading {remote_file.name}", lambda ftp: self._fetch_once(ftp, remote_file, tmp))
-            return finish_download(remote_file, tmp, final, spec, safe)
-        finally:
-            tmp.unlink(missing_ok=True)  # after success it has been renamed; after failure it must go
+    def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
+        return self._retrying(f"downloading {remote.name}", lambda ftp: self._fetch_once(ftp, remote, tmp))
 
     def _remote_size(self, ftp: ftplib.FTP, remote: RemoteFile) -> int | None:
         ftp.voidcmd("TYPE I")
@@ -400,20 +328,26 @@ class FtpSource:
                 raise TransferFailed(f"{remote.name}: no longer on the server ({exc})") from None
             return remote.size  # SIZE not supported: trust the listing
 
-    def _fetch_once(self, ftp: ftplib.FTP, remote: RemoteFile, tmp: Path) -> None:
+    def _fetch_once(self, ftp: ftplib.FTP, remote: RemoteFile, tmp: Path) -> str:
         size = self._remote_size(ftp, remote)
         offset = tmp.stat().st_size if tmp.exists() else 0
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
         if not self._rest_supported:
             offset = 0
+        hasher = resume_hasher(tmp, offset)
         if size is not None and offset == size and offset > 0:
-            return  # the previous attempt got everything and failed only on the final reply
+            return hasher.hexdigest()  # the previous attempt got everything and failed only on the final reply
         with tmp.open("r+b" if offset else "wb") as fh:
             fh.truncate(offset)
             fh.seek(offset)
+
+            def write(block: bytes) -> None:
+                fh.write(block)
+                hasher.update(block)
+
             try:
-                ftp.retrbinary(f"RETR {remote.name}", fh.write, blocksize=self.blocksize, rest=offset or None)
+                ftp.retrbinary(f"RETR {remote.name}", write, blocksize=self.blocksize, rest=offset or None)
             except ftplib.error_perm as exc:
                 if offset and str(exc).startswith(("500", "501", "502", "504")):
                     # REST is not implemented: resume is impossible, restart from zero next time.
@@ -426,6 +360,7 @@ class FtpSource:
             raise _ShortTransfer(f"{remote.name}: received {got} of {size} bytes")
         if offset:
             log.info("resumed %s at byte %d", remote.name, offset)
+        return hasher.hexdigest()
 
     # ----------------------------------------------------------------------------------------- after
 

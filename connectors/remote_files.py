@@ -22,11 +22,14 @@ import logging
 import os
 import re
 import unicodedata
+import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from types import TracebackType
+from typing import Literal, Self
 
 from huiju_connectors.files import digest_file
 
@@ -36,6 +39,7 @@ __all__ = [
     "MAX_MARKER_BYTES",
     "MAX_NAME_BYTES",
     "Completeness",
+    "DropSource",
     "FetchedFile",
     "Incomplete",
     "MarkerMismatch",
@@ -53,6 +57,7 @@ __all__ = [
     "local_target",
     "parse_marker",
     "promote",
+    "resume_hasher",
     "safe_local_name",
     "temp_download_path",
     "verify_against_marker",
@@ -486,12 +491,34 @@ def promote(tmp: Path, final: Path) -> None:
         os.close(dir_fd)
 
 
+def resume_hasher(tmp: Path, offset: int) -> hashlib._Hash:
+    """A sha256 fed with the first ``offset`` bytes already in ``tmp``, to continue while downloading.
+
+    Hashing the bytes as they arrive saves reading the whole file back afterwards (at 200 MB that
+    second pass costs about as much as the transfer); a resumed download re-hashes only its prefix.
+    """
+    hasher = hashlib.sha256()
+    if offset:
+        with tmp.open("rb") as fh:
+            left = offset
+            while left and (chunk := fh.read(min(left, 1 << 20))):
+                hasher.update(chunk)
+                left -= len(chunk)
+    return hasher
+
+
 def finish_download(
-    remote: RemoteFile, tmp: Path, final: Path, spec: MarkerSpec | None, safe_name: str
+    remote: RemoteFile, tmp: Path, final: Path, spec: MarkerSpec | None, safe_name: str, sha256: str | None = None
 ) -> FetchedFile:
-    """Verify a complete temporary download against the marker and promote it; remove it on mismatch."""
-    digest = digest_file(tmp)
-    size, sha = digest.bytes, digest.sha256
+    """Verify a complete temporary download against the marker and promote it; remove it on mismatch.
+
+    ``sha256`` is the digest computed while downloading, if the protocol did; else it is computed here.
+    """
+    if sha256 is None:
+        digest = digest_file(tmp)
+        size, sha = digest.bytes, digest.sha256
+    else:
+        size, sha = tmp.stat().st_size, sha256
     try:
         verify_against_marker(remote.name, spec, size, sha)
     except MarkerMismatch:
@@ -501,3 +528,110 @@ def finish_download(
     log.info("downloaded %s -> %s (%d bytes, sha256 %s)", remote.name, final, size, sha)
     return FetchedFile(remote_name=remote.name, safe_name=safe_name, local_path=final, size=size, sha256=sha)
 
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+
+class DropSource(ABC):
+    """What every file-drop server (FTP, FTPS, SFTP) does the same way; subclasses speak the protocol.
+
+    A subclass provides the four protocol operations — :meth:`list_files`, :meth:`_read_marker_bytes`,
+    :meth:`_transfer` and :meth:`move_to` — each with its own reconnect-and-retry; polling
+    (listing + :func:`evaluate`) and the download discipline (safe name, marker read first,
+    temporary name, verify, atomic promote, nothing left behind on failure) live here once, so
+    the protocols cannot drift apart on the rules that keep a batch whole.
+    """
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection (safe to call twice)."""
+
+    @abstractmethod
+    def list_files(self) -> tuple[list[RemoteFile], list[Incomplete]]:
+        """Every regular file in the drop directory, and entries whose names do not decode."""
+
+    @abstractmethod
+    def _read_marker_bytes(self, marker: str) -> bytes:
+        """The marker file's content; more than :data:`MAX_MARKER_BYTES` may be cut or refused."""
+
+    @abstractmethod
+    def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
+        """Fetch ``remote`` into ``tmp`` with retries, resuming from what ``tmp`` already holds.
+
+        Returns the file's sha256 if it was computed on the way (see :func:`resume_hasher`).
+        """
+
+    @abstractmethod
+    def move_to(self, remote_file: RemoteFile, processed_dir: str) -> str:
+        """Move ``remote_file`` (and its marker) into ``processed_dir`` on the server; the new path."""
+
+    def poll(
+        self,
+        pattern: str = "*",
+        *,
+        completeness: Completeness,
+        batch_size: int = 100,
+        now: datetime | None = None,
+        skip: Callable[[RemoteFile], bool] | None = None,
+    ) -> PollResult:
+        """List once and return the next ``batch_size`` complete files plus incomplete/stale ones.
+
+        See :func:`evaluate` for the rules.
+        """
+        files, undecodable = self.list_files()
+        result = evaluate(
+            files,
+            pattern=pattern,
+            completeness=completeness,
+            batch_size=batch_size,
+            now=now,
+            skip=skip,
+            rejected=undecodable,
+        )
+        log.info(
+            "polled %r: %d listed, %d candidates (+%d more), %d waiting, %d stale, %d rejected",
+            self, len(files), len(result.candidates), result.remaining, len(result.waiting),
+            len(result.stale_incomplete), len(result.rejected),
+        )
+        return result
+
+    def read_marker(self, remote: RemoteFile) -> MarkerSpec | None:
+        """The ``size``/``sha256`` announced by ``remote``'s marker, or None without a marker."""
+        if remote.marker is None:
+            return None
+        content = self._read_marker_bytes(remote.marker)
+        if len(content) > MAX_MARKER_BYTES:
+            raise RemoteFileError(f"{remote.marker}: marker is larger than {MAX_MARKER_BYTES} bytes")
+        return parse_marker(remote.name, content)
+
+    def download(self, remote_file: RemoteFile, dest_dir: str | Path) -> FetchedFile:
+        """Download ``remote_file`` into ``dest_dir`` atomically and verify it.
+
+        Returns the :class:`FetchedFile` (sha256 included). Raises :class:`MarkerMismatch` when
+        the file contradicts its marker, :class:`UnsafeName` for a hostile name, and
+        :class:`TransferFailed` when every attempt failed. In every failure case nothing is left
+        in ``dest_dir``.
+        """
+        dest = Path(dest_dir)
+        if not dest.is_dir():  # checked here so a local mistake is not retried as a network error
+            raise FileNotFoundError(f"destination directory {dest} does not exist")
+        safe = safe_local_name(remote_file.name)
+        final = local_target(dest, safe)
+        # The marker is read before the data: a marker rewritten during the download then
+        # cannot vouch for bytes it never described.
+        spec = self.read_marker(remote_file)
+        tmp = temp_download_path(dest, safe, uuid.uuid4().hex[:12])
+        try:
+            sha256 = self._transfer(remote_file, tmp)
+            return finish_download(remote_file, tmp, final, spec, safe, sha256)
+        finally:
+            tmp.unlink(missing_ok=True)  # after success it has been renamed; after failure it must go

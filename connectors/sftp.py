@@ -27,32 +27,22 @@ import logging
 import posixpath
 import stat
 import threading
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 from huiju_connectors.remote_files import (
     MAX_MARKER_BYTES,
-    Completeness,
-    FetchedFile,
+    DropSource,
     Incomplete,
-    MarkerSpec,
-    PollResult,
     RemoteFile,
     RemoteFileError,
     TransferFailed,
     UndecodableName,
     decode_name,
-    evaluate,
-    finish_download,
-    local_target,
-    parse_marker,
-    safe_local_name,
-    temp_download_path,
+    resume_hasher,
 )
 
 __all__ = ["HostKeyMismatch", "SftpSource", "parse_pinned_keys"]
@@ -67,6 +57,18 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     asyncssh.ConnectionLost,
     asyncssh.SFTPConnectionLost,
+)
+
+
+# AES-GCM first: asyncssh runs it as one AEAD call per packet (AES-NI), measured ~20% faster here
+# than chacha20-poly1305, which OpenSSH prefers; the others keep older servers reachable.
+_CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
 )
 
 
@@ -130,7 +132,7 @@ class _PinningClient(asyncssh.SSHClient):
         return False  # only the pinned keys (passed as known_hosts) are trusted
 
 
-class SftpSource:
+class SftpSource(DropSource):
     """A department's SFTP drop directory.
 
     ``host_keys``: the pinned host key(s), required. Authentication by ``password`` and/or
@@ -211,14 +213,6 @@ class SftpSource:
             self._loop, self._thread = loop, thread
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the SSH connection and stop the private event loop (safe to call twice)."""
         if self._loop is None:
@@ -252,6 +246,7 @@ class SftpSource:
                     agent_path=None,
                     config=None,
                     keepalive_interval=30,
+                    encryption_algs=_CIPHERS,
                 ),
                 self.timeout,
             )
@@ -330,78 +325,23 @@ class SftpSource:
             files.append(RemoteFile(name=name, size=attrs.size, mtime=mtime))
         return files, bad
 
-    def poll(
-        self,
-        pattern: str = "*",
-        *,
-        completeness: Completeness,
-        batch_size: int = 100,
-        now: datetime | None = None,
-        skip: Callable[[RemoteFile], bool] | None = None,
-    ) -> PollResult:
-        """List once and return the next ``batch_size`` complete files plus incomplete/stale ones.
-
-        See :func:`huiju_connectors.remote_files.evaluate` for the rules.
-        """
-        files, undecodable = self.list_files()
-        result = evaluate(
-            files,
-            pattern=pattern,
-            completeness=completeness,
-            batch_size=batch_size,
-            now=now,
-            skip=skip,
-            rejected=undecodable,
-        )
-        log.info(
-            "polled %r: %d listed, %d candidates (+%d more), %d waiting, %d stale, %d rejected",
-            self, len(files), len(result.candidates), result.remaining, len(result.waiting),
-            len(result.stale_incomplete), len(result.rejected),
-        )
-        return result
-
     # ----------------------------------------------------------------------------------------- download
 
-    def read_marker(self, remote: RemoteFile) -> MarkerSpec | None:
-        """The ``size``/``sha256`` announced by ``remote``'s marker, or None without a marker."""
-        if remote.marker is None:
-            return None
-        path = self._path(remote.marker)
+    def _read_marker_bytes(self, marker: str) -> bytes:
+        path = self._path(marker)
 
         async def fetch(sftp: asyncssh.SFTPClient) -> bytes:
             async with sftp.open(path, "rb") as fh:
+                # One byte over the cap is enough to know it is too large, without reading it all.
                 data = await asyncio.wait_for(fh.read(MAX_MARKER_BYTES + 1), self.timeout)
             return data if isinstance(data, bytes) else data.encode()
 
-        content = self._run(self._retrying(f"reading marker {remote.marker}", fetch))
-        if len(content) > MAX_MARKER_BYTES:
-            raise RemoteFileError(f"{remote.marker}: marker is larger than {MAX_MARKER_BYTES} bytes")
-        return parse_marker(remote.name, content)
+        return self._run(self._retrying(f"reading marker {marker}", fetch))
 
-    def download(self, remote_file: RemoteFile, dest_dir: str | Path) -> FetchedFile:
-        """Download ``remote_file`` into ``dest_dir`` atomically and verify it.
+    def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
+        return self._run(self._retrying(f"downloading {remote.name}", lambda sftp: self._fetch_once(sftp, remote, tmp)))
 
-        Raises :class:`MarkerMismatch`, :class:`UnsafeName`, :class:`HostKeyMismatch` or
-        :class:`TransferFailed`; in every failure case nothing is left in ``dest_dir``.
-        """
-        dest = Path(dest_dir)
-        if not dest.is_dir():
-            raise FileNotFoundError(f"destination directory {dest} does not exist")
-        safe = safe_local_name(remote_file.name)
-        final = local_target(dest, safe)
-        spec = self.read_marker(remote_file)
-        tmp = temp_download_path(dest, safe, uuid.uuid4().hex[:12])
-        try:
-            self._run(
-                self._retrying(
-                    f"downloading {remote_file.name}", lambda sftp: self._fetch_once(sftp, remote_file, tmp)
-                )
-            )
-            return finish_download(remote_file, tmp, final, spec, safe)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    async def _fetch_once(self, sftp: asyncssh.SFTPClient, remote: RemoteFile, tmp: Path) -> None:
+    async def _fetch_once(self, sftp: asyncssh.SFTPClient, remote: RemoteFile, tmp: Path) -> str:
         path = self._path(remote.name)
         try:
             attrs = await asyncio.wait_for(sftp.stat(path), self.timeout)
@@ -412,26 +352,51 @@ class SftpSource:
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
         start = offset
+        hasher = resume_hasher(tmp, offset)
         fh = await asyncio.wait_for(
             sftp.open(path, "rb", block_size=self.block_size, max_requests=self.max_requests), self.timeout
         )
         # On failure the handle is not closed: the connection is aborted by _retrying anyway, and
         # waiting for a close reply on a stalled connection would only add another timeout.
+        loop = asyncio.get_running_loop()
+
+        def read_from(position: int) -> asyncio.Future[bytes] | None:
+            if size is not None and position >= size:
+                return None
+            want = self.chunk_size if size is None else min(self.chunk_size, size - position)
+            return asyncio.ensure_future(fh.read(want, position))
+
         with tmp.open("r+b" if offset else "wb") as out:
             out.truncate(offset)
             out.seek(offset)
-            while size is None or offset < size:
-                want = self.chunk_size if size is None else min(self.chunk_size, size - offset)
-                data = await asyncio.wait_for(fh.read(want, offset), self.timeout)
-                if not data:
-                    break
+
+            def keep(data: bytes) -> None:
                 out.write(data)
-                offset += len(data)
+                hasher.update(data)
+
+            # Read ahead: the next chunk's requests are in flight while this chunk is written and
+            # hashed in a worker thread (both release the GIL), so the pipe never drains between
+            # chunks. Only whole chunks reach the file, so a resume always starts at a clean offset.
+            pending = read_from(offset)
+            try:
+                while pending is not None:
+                    data = await asyncio.wait_for(pending, self.timeout)
+                    data = data if isinstance(data, bytes) else data.encode()
+                    if not data:
+                        pending = None
+                        break
+                    pending = read_from(offset + len(data))
+                    await loop.run_in_executor(None, keep, data)
+                    offset += len(data)
+            finally:
+                if pending is not None:
+                    pending.cancel()
         await asyncio.wait_for(fh.close(), self.timeout)
         if size is not None and offset != size:
             raise _ShortTransfer(f"{remote.name}: received {offset} of {size} bytes")
         if start:
             log.info("resumed %s at byte %d", remote.name, start)
+        return hasher.hexdigest()
 
     # ----------------------------------------------------------------------------------------- after
 

@@ -1,4 +1,4 @@
-"""One source's daily steps — collect, validate, publish — each idempotent and driven by the ledger.
+"""One source's daily steps — collect, validate, publish, feedback — each idempotent and driven by the ledger.
 
 Steps read what to do from ``ops.loads`` rather than from what an earlier step returned, so a
 step run twice, or after a crash, picks up exactly the batches still waiting for it.
@@ -51,3 +51,13 @@ def publish_validated(source_id: str) -> list[str]:
     """Publish the source's validated batches; return the ids published now."""
     with connect() as conn:
         return [load_id for load_id in loads_with_status(conn, source_id, "validated") if publish_load(conn, load_id)]
+
+
+def send_feedback(source_id: str, registry: Registry | None = None) -> list[str]:
+    """Write and deliver the feedback workbook (问题数据反馈) of each batch that has problem rows and none yet."""
+    from huiju.feedback import build_feedback, pending_feedback
+
+    registry = registry or load_registry()
+    with connect() as conn:
+        written = [build_feedback(conn, registry, load_id) for load_id in pending_feedback(conn, source_id)]
+    return [str(result.path) for result in written if result is not None]

@@ -46,16 +46,35 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FieldRule = Literal["uscc", "id_number", "org_code", "mobile"]
+
+
 class DatasetField(_Model):
-    """One field of a dataset: its name in the warehouse and its Chinese label."""
+    """One field of a dataset: its name in the warehouse, its Chinese label and its checks.
+
+    ``rules`` name format checks (check digits, mobile numbers); ``min``/``max`` bound a
+    number's plausible range (``max`` on an amount in 万元 catches a fine typed in 元);
+    ``enum_separator`` lets one cell hold several allowed values (``罚款;没收违法所得``).
+    """
 
     name: Identifier
     label: str
     required: bool = False
     type: Literal["text", "number", "date"] = "text"
-    rules: tuple[Literal["uscc", "id_number"], ...] = ()
+    rules: tuple[FieldRule, ...] = ()
     enum: tuple[str, ...] | None = None
+    enum_separator: str | None = Field(default=None, min_length=1, max_length=1)
+    min: float | None = None
+    max: float | None = None
     sensitive: bool = False
+
+
+class DatasetCheck(_Model):
+    """A rule across fields of one row: ``date_order`` means ``before`` ≤ ``after`` when both are dates."""
+
+    rule: Literal["date_order"]
+    before: Identifier
+    after: Identifier
 
 
 class Dataset(_Model):
@@ -65,6 +84,10 @@ class Dataset(_Model):
     title: str
     natural_key: tuple[Identifier, ...]
     fields: tuple[DatasetField, ...] = Field(min_length=1)
+    checks: tuple[DatasetCheck, ...] = ()
+    # A natural key already published by another source is a conflict; the same source
+    # sending it again is a correction (staging keeps the latest version).
+    unique_published: bool = False
 
     @cached_property
     def field_names(self) -> tuple[str, ...]:
@@ -212,7 +235,8 @@ def _validate(model: type[_Model], data: Any, rel: str, prefix: str, problems: l
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        nested = {"sources": Source, "fields": DatasetField, "contacts": Contact, "department": Department}
+        nested = {"sources": Source, "fields": DatasetField, "checks": DatasetCheck, "contacts": Contact,
+                  "department": Department}
         for error in exc.errors():
             loc = tuple(error["loc"])
             owner: type[BaseModel] | None = model
@@ -274,6 +298,14 @@ def load_registry(config_dir: Path | None = None) -> Registry:
             if key not in dataset.field_names:
                 suggestion = _did_you_mean(key, dataset.field_names)
                 problems.append(f"{rel(path)}: natural_key: {key!r} is not a field{suggestion}")
+        for index, check in enumerate(dataset.checks):
+            for side in ("before", "after"):
+                name = getattr(check, side)
+                if name not in dataset.field_names:
+                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a field"
+                                    f"{_did_you_mean(name, dataset.field_names)}")
+                elif check.rule == "date_order" and dataset.field(name).type != "date":
+                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a date field")
         datasets[dataset.dataset] = dataset
 
     departments: dict[str, Department] = {}

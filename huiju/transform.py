@@ -1,23 +1,83 @@
-"""Running the dbt project against the warehouse, in-process (dbt's programmatic runner)."""
+"""Running the dbt project against the warehouse, in-process (dbt's programmatic runner).
+
+Three things live under ``var/dbt``:
+
+* ``target/`` — what ``dbt build`` writes (run results, compiled SQL);
+* ``manifest/manifest.json`` — the parsed project, produced lazily by :func:`ensure_manifest`
+  (``dbt parse``, no database) whenever a file under ``dbt_project/`` is newer; the transform
+  DAG renders one Airflow task per dbt node from it (Cosmos ``LoadMode.DBT_MANIFEST``);
+* ``docs/`` — ``dbt docs generate`` output (index.html, manifest.json, catalog.json), served in
+  the Airflow UI by the Huiju plugin.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from huiju.settings import get_settings
 from huiju.warehouse import libpq_params, warehouse_url
 
 log = logging.getLogger(__name__)
 
+# The pseudonym key of the population base (人口: HMAC of the ID number). This default exists
+# only so the demo runs out of the box: replace it in any real deployment by setting
+# HUIJU_PSEUDONYM_KEY (from a secret store), and never change it afterwards — every person's key
+# would change with it.
+DEMO_PSEUDONYM_KEY = "huiju-demo-pseudonym-key-REPLACE-ME"
+
+_KEY_OPTION = re.compile(r"\s*-c huiju\.pseudonym_[io]pad=\S*")
+_SHA256_BLOCK = 64
+
+# Files whose change means the project must be parsed again (not dbt's own output).
+_PROJECT_SKIP = {"target", "logs", "dbt_packages", ".user.yml"}
+
 
 class TransformError(RuntimeError):
     """dbt reported failing models or tests; the message lists them."""
 
 
+def pseudonym_key() -> str:
+    """``HUIJU_PSEUDONYM_KEY``, or the demo key (with a warning)."""
+    key = os.environ.get("HUIJU_PSEUDONYM_KEY")
+    if not key:
+        log.warning("HUIJU_PSEUDONYM_KEY is not set: using the demo pseudonym key; set a secret key in production")
+        key = DEMO_PSEUDONYM_KEY
+    return key
+
+
+def hmac_pads(key: str) -> tuple[str, str]:
+    """The HMAC-SHA256 inner and outer padded keys of ``key`` (RFC 2104), hex.
+
+    dbt computes HMAC with PostgreSQL's built-in sha256() from these (macros/pseudonym.sql), so
+    the warehouse needs no pgcrypto; knowing them is as good as knowing the key.
+    """
+    raw = key.encode("utf-8")
+    if len(raw) > _SHA256_BLOCK:
+        raw = hashlib.sha256(raw).digest()
+    raw = raw.ljust(_SHA256_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in raw).hex(), bytes(b ^ 0x5C for b in raw).hex()
+
+
+def _pgoptions_with_key(existing: str, key: str) -> str:
+    """``PGOPTIONS`` plus the session settings carrying the pseudonym key's HMAC pads."""
+    inner, outer = hmac_pads(key)
+    return f"{existing.strip()} -c huiju.pseudonym_ipad={inner} -c huiju.pseudonym_opad={outer}".strip()
+
+
 def dbt_env(url: str | None = None) -> dict[str, str]:
-    """The ``HUIJU_DBT_*`` variables ``dbt_project/profiles.yml`` reads, for this warehouse."""
+    """The environment dbt needs for this warehouse.
+
+    ``HUIJU_DBT_*`` for ``dbt_project/profiles.yml``, and ``PGOPTIONS`` carrying the pseudonym
+    key (as its HMAC pads, see :func:`hmac_pads`) as session settings of every dbt connection: the
+    key then never appears in compiled SQL, the manifest or the docs.
+    """
     params = libpq_params(url or warehouse_url())
     return {
         "HUIJU_DBT_HOST": params["host"],
@@ -25,19 +85,43 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
         "HUIJU_DBT_USER": params["user"],
         "HUIJU_DBT_PASSWORD": params["password"],
         "HUIJU_DBT_DBNAME": params["dbname"],
+        "PGOPTIONS": _pgoptions_with_key(_base_pgoptions(), pseudonym_key()),
     }
 
 
-def run_dbt(args: Sequence[str], url: str | None = None) -> None:
-    """Run ``dbt <args>`` on the project; raise :class:`TransformError` naming what failed."""
+def _base_pgoptions() -> str:
+    """PGOPTIONS as set outside Huiju (without a key added earlier in this process)."""
+    return _KEY_OPTION.sub("", os.environ.get("PGOPTIONS", "")).strip()
+
+
+def dbt_dir() -> Path:
+    """``var/dbt``: dbt's target, manifest, docs and logs."""
+    return get_settings().var / "dbt"
+
+
+def manifest_path() -> Path:
+    """Where :func:`ensure_manifest` keeps the parsed project (read by the transform DAG)."""
+    return dbt_dir() / "manifest" / "manifest.json"
+
+
+def docs_dir() -> Path:
+    """Where :func:`generate_docs` writes the dbt docs site."""
+    return dbt_dir() / "docs"
+
+
+def run_dbt(args: Sequence[str], url: str | None = None, *, target_path: Path | None = None) -> object:
+    """Run ``dbt <args>`` on the project; raise :class:`TransformError` naming what failed.
+
+    Returns dbt's result object (e.g. the run results of ``build``).
+    """
     from dbt.cli.main import dbtRunner  # heavy: imported only when dbt actually runs
 
     settings = get_settings()
     os.environ.update(dbt_env(url))
     project = str(settings.dbt_project_dir)
     full_args = [*args, "--project-dir", project, "--profiles-dir", project,
-                 "--target-path", str(settings.var / "dbt" / "target"),
-                 "--log-path", str(settings.var / "dbt" / "logs")]
+                 "--target-path", str(target_path or dbt_dir() / "target"),
+                 "--log-path", str(dbt_dir() / "logs")]
     log.info("dbt %s", " ".join(args))
     result = dbtRunner().invoke(full_args)
     if result.exception is not None:
@@ -49,3 +133,74 @@ def run_dbt(args: Sequence[str], url: str | None = None) -> None:
             if status.lower() in {"error", "fail", "runtime error"}:
                 failures.append(f"{node_result.node.unique_id}: {node_result.message}")
         raise TransformError(f"dbt {' '.join(args)} failed: " + ("; ".join(failures) or "see the dbt log"))
+    return result.result
+
+
+def _newest_project_file(project: Path) -> float:
+    newest = 0.0
+    for root, dirs, files in os.walk(project):
+        dirs[:] = [d for d in dirs if d not in _PROJECT_SKIP]
+        for name in files:
+            if name not in _PROJECT_SKIP:
+                newest = max(newest, (Path(root) / name).stat().st_mtime)
+    return newest
+
+
+def manifest_is_current() -> bool:
+    """True when the manifest exists and no project file is newer."""
+    path = manifest_path()
+    return path.exists() and path.stat().st_mtime >= _newest_project_file(get_settings().dbt_project_dir)
+
+
+def ensure_manifest() -> Path:
+    """``dbt parse`` into ``var/dbt/manifest`` when the project changed since the last parse.
+
+    Needs no database. The new manifest replaces the old one in one rename, so a DAG parse never
+    reads a half-written file.
+    """
+    path = manifest_path()
+    if manifest_is_current():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=path.parent) as scratch:
+        # Parsing needs no connection, but the profile must render: any HUIJU_DBT_* value will do.
+        for name, value in {"HUIJU_DBT_HOST": "localhost", "HUIJU_DBT_PORT": "5432"}.items():
+            os.environ.setdefault(name, value)
+        run_dbt_offline(["parse"], target_path=Path(scratch))
+        os.replace(Path(scratch) / "manifest.json", path)
+        partial = Path(scratch) / "partial_parse.msgpack"
+        if partial.exists():
+            os.replace(partial, path.parent / "partial_parse.msgpack")
+    log.info("dbt manifest written to %s", path)
+    return path
+
+
+def run_dbt_offline(args: Sequence[str], *, target_path: Path) -> None:
+    """Run a dbt command that needs no database (``parse``, ``ls``) with the project's profile."""
+    from dbt.cli.main import dbtRunner
+
+    project = str(get_settings().dbt_project_dir)
+    result = dbtRunner().invoke([*args, "--project-dir", project, "--profiles-dir", project,
+                                 "--target-path", str(target_path), "--log-path", str(dbt_dir() / "logs")])
+    if result.exception is not None or not result.success:
+        raise TransformError(f"dbt {' '.join(args)} failed: {result.exception or 'see the dbt log'}")
+
+
+def generate_docs(url: str | None = None) -> Path:
+    """``dbt docs generate`` (with the warehouse catalog) into ``var/dbt/docs``; returns that folder."""
+    target = docs_dir()
+    with tempfile.TemporaryDirectory(prefix="docs-", dir=dbt_dir()) as scratch:
+        run_dbt(["docs", "generate"], url, target_path=Path(scratch))
+        fresh = Path(scratch)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("index.html", "manifest.json", "catalog.json"):
+            if (fresh / name).exists():
+                shutil.copyfile(fresh / name, target / f".{name}.tmp")
+                os.replace(target / f".{name}.tmp", target / name)
+    return target
+
+
+def build(url: str | None = None) -> None:
+    """The whole warehouse in one dbt invocation: seeds, models, snapshots, their tests."""
+    ensure_manifest()
+    run_dbt(["build"], url)

@@ -1,22 +1,31 @@
 """Validation of a landed batch: every row checked against its dataset's rules, in the warehouse.
 
-Each field's rules (required, enumeration, number, date, unified social credit code, ID
-number) and natural-key duplicates within the batch are compiled into one set-based SQL
-statement per batch: a million rows validate in seconds, and every failing row is written to
-``quarantine.rows`` with *all* the rules it broke, the department's own row number and column
-header, the value (masked where the field is sensitive) and a reason in Chinese a clerk can
-act on. The check-digit functions (``ops.uscc_problem``, ``ops.id_number_problem``) are
-tested against python-stdnum.
+Each field's rules (required, enumeration, number and plausible range, date, unified social
+credit code, ID number, organisation code, mobile number), the dataset's cross-field checks
+(决定日期 ≤ 公示截止期) and natural-key duplicates (within the batch, and against what other
+sources already published) are compiled into one set-based SQL statement per batch: every
+failing row is written to ``quarantine.rows`` with *all* the rules it broke, the
+department's own row number and column header, the value (masked where it identifies a
+citizen) and a reason in Chinese a clerk can act on. Values are read through the safe
+normalisation functions (NFKC, trim, upper-case codes, Chinese date forms; see
+``expectations/README.md``); raw is never changed.
+
+Each rule's SQL (:func:`checks_for`) is also the ``unexpected_rows_query`` of a Great
+Expectations expectation in the reviewed suite ``expectations/<dataset>.<dataset>.critical.json``;
+GX runs it over the same batch (:func:`batch_query`) and records per-expectation counts and
+Data Docs (:mod:`huiju.quality.gx`).
 
 A batch whose failure rate is within the source's tolerance becomes ``validated`` (its good
-rows go on); above it, ``held``: nothing of it is published.
-"""
+rows go on); above it, ``held``: nothing of it is published."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -31,7 +40,15 @@ REASONS: dict[str, dict[str, str]] = {
     "required": {"required": "「{h}」为必填项，不能为空"},
     "enum": {"enum": "「{h}」的值不在规定范围内，应为：{allowed}"},
     "number": {"number": "「{h}」不是有效数字"},
-    "date": {"date": "「{h}」不是有效日期（应为如2026-03-05的日期）"},
+    "range": {
+        "max": "「{h}」数值过大（超过{max}）；金额以万元为单位，请核对是否误按元填写",
+        "min": "「{h}」不应小于{min}",
+    },
+    "date": {
+        "date": "「{h}」不是有效日期（应为如2026-03-05的日期）",
+        "ambiguous": "「{h}」的年月日顺序无法确定（如3/5/2026），请按2026-03-05的格式填写",
+        "serial": "「{h}」是一个数字而不是日期，请按2026-03-05的格式填写",
+    },
     "uscc": {
         "length": "「{h}」应为18位统一社会信用代码",
         "charset": "「{h}」含有统一社会信用代码不允许的字符（不使用I、O、Z、S、V）",
@@ -48,11 +65,26 @@ REASONS: dict[str, dict[str, str]] = {
         "birth_date": "「{h}」中的出生日期无效",
         "check": "「{h}」最后一位校验码错误，请核对号码是否抄错",
     },
+    "org_code": {
+        "length": "「{h}」应为9位组织机构代码（8位本体代码和1位校验码）",
+        "charset": "「{h}」含有组织机构代码不允许的字符（应为数字或大写字母）",
+        "check": "「{h}」最后一位校验码错误，请核对代码是否抄错",
+    },
+    "mobile": {
+        "numeric": "「{h}」被表格软件存成了数字，请把该列设为文本格式后重新填写",
+        "format": "「{h}」应为11位手机号码",
+        "prefix": "「{h}」不是有效的手机号段（应以13至19开头）",
+    },
+    "date_order": {"order": "「{h}」早于「{before}」，日期先后顺序不对"},
     "duplicate": {"duplicate": "「{h}」与本批次第{first}行重复"},
+    "published": {"published": "「{h}」已由其他来源报送并已公示，请核对是否重复或文号有误"},
 }
 
 _PROBLEM_FUNCTIONS = {"uscc": "ops.uscc_problem", "id_number": "ops.id_number_problem",
-                      "number": "ops.number_problem", "date": "ops.date_problem"}
+                      "org_code": "ops.org_code_problem", "mobile": "ops.mobile_problem",
+                      "number": "ops.number_problem"}
+# Rules whose values identify a citizen: masked in quarantine, never sent to GX results.
+SENSITIVE_RULES = frozenset({"id_number", "mobile"})
 
 
 @dataclass(frozen=True)
@@ -73,12 +105,27 @@ class ValidationResult:
 
 
 @dataclass(frozen=True)
-class _Check:
+class Check:
+    """One rule on one field, as SQL over the batch (see :func:`batch_query`).
+
+    ``problem_sql`` evaluates, for a row of the batch, to a problem code or NULL; the same
+    text is the quarantine statement's column and the GX expectation's ``WHERE``, so the two
+    cannot disagree.
+    """
+
     field: DatasetField
     header: str
     rule: str
-    problem_sql: sql.Composable  # evaluates to a problem code, or NULL when the value is fine
-    reason_sql: sql.Composable  # the Chinese reason, given that problem code
+    problem_sql: sql.Composable
+    reason_sql: sql.Composable  # the Chinese reason, given that problem code (as ``problem``)
+    also: str | None = None  # a second field the rule is about (date_order's ``before``)
+    window: bool = False  # uses a window function: not usable in a WHERE clause as it is
+    join: sql.Composable | None = None  # a LEFT JOIN onto the batch (alias b) that problem_sql reads
+
+    @property
+    def sensitive(self) -> bool:
+        """Whether the checked values identify a citizen."""
+        return self.field.sensitive or self.rule in SENSITIVE_RULES
 
 
 def _reason_case(rule: str, header: str, **extra: str) -> sql.Composable:
@@ -89,9 +136,17 @@ def _reason_case(rule: str, header: str, **extra: str) -> sql.Composable:
         cases=sql.SQL(" ").join(cases), fallback=sql.Literal(f"「{header}」不符合规则（{rule}）"))
 
 
-def _checks(dataset: Dataset, source: Source) -> list[_Check]:
-    checks: list[_Check] = []
-    headers = source.header_for_field
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
+    """Every row-level rule of ``dataset`` (fields delivered by ``source`` only, when given), in order.
+
+    Headers are the department's own (``source``), or the dataset's labels for a dataset-wide suite.
+    """
+    checks: list[Check] = []
+    headers = source.header_for_field if source is not None else {f.name: f.label for f in dataset.fields}
     for f in dataset.fields:
         if f.name not in headers:
             continue  # not delivered by this source: nothing to check (a missing required column fails landing)
@@ -99,25 +154,109 @@ def _checks(dataset: Dataset, source: Source) -> list[_Check]:
         column = sql.Identifier(f.name)
         present = sql.SQL("nullif(btrim({c}), '') is not null").format(c=column)
         if f.required:
-            checks.append(_Check(f, header, "required",
-                                 sql.SQL("case when not ({p}) then 'required' end").format(p=present),
-                                 _reason_case("required", header)))
+            checks.append(Check(f, header, "required",
+                                sql.SQL("case when not ({p}) then 'required' end").format(p=present),
+                                _reason_case("required", header)))
         if f.enum:
-            checks.append(_Check(f, header, "enum",
-                                 sql.SQL("case when {p} and btrim({c}) <> all({allowed}) then 'enum' end").format(
-                                     p=present, c=column, allowed=sql.Literal(list(f.enum))),
-                                 _reason_case("enum", header, allowed="、".join(f.enum))))
-        kinds = ([f.type] if f.type in _PROBLEM_FUNCTIONS else []) + list(f.rules)
-        for rule in kinds:
-            checks.append(_Check(f, header, rule,
-                                 sql.SQL("{fn}({c})").format(fn=sql.SQL(_PROBLEM_FUNCTIONS[rule]), c=column),
-                                 _reason_case(rule, header)))
+            value = sql.SQL("ops.normalise_text({c})").format(c=column)
+            allowed = sql.Literal(list(f.enum))
+            multi = sql.SQL("")
+            if f.enum_separator:
+                # Only multi-valued cells pay for splitting: the common single value matches first.
+                multi = sql.SQL(" and not coalesce(array(select btrim(x) from unnest(string_to_array({v}, {sep})) x)"
+                                " <@ {allowed}, false)").format(v=value, sep=sql.Literal(f.enum_separator),
+                                                                 allowed=allowed)
+            checks.append(Check(f, header, "enum",
+                                sql.SQL("case when {v} <> all({allowed}){multi} then 'enum' end").format(
+                                    v=value, allowed=allowed, multi=multi),
+                                _reason_case("enum", header, allowed="、".join(f.enum))))
+        if f.type == "number":
+            checks.append(Check(f, header, "number",
+                                sql.SQL("ops.number_problem(ops.nfkc({c}))").format(c=column),
+                                _reason_case("number", header)))
+            if f.min is not None or f.max is not None:
+                number = sql.SQL("ops.parse_number_cn({c})").format(c=column)
+                cases = []
+                if f.max is not None:
+                    cases.append(sql.SQL("when {n} > {m} then 'max'").format(n=number, m=sql.Literal(f.max)))
+                if f.min is not None:
+                    cases.append(sql.SQL("when {n} < {m} then 'min'").format(n=number, m=sql.Literal(f.min)))
+                checks.append(Check(f, header, "range",
+                                    sql.SQL("case {cases} end").format(cases=sql.SQL(" ").join(cases)),
+                                    _reason_case("range", header, max=_number_text(f.max or 0),
+                                                 min=_number_text(f.min or 0))))
+        if f.type == "date":
+            checks.append(Check(f, header, "date",
+                                sql.SQL("ops.date_problem_cn({c}, _serial_epoch)").format(c=column),
+                                _reason_case("date", header)))
+        for rule in f.rules:
+            checks.append(Check(f, header, rule,
+                                sql.SQL("{fn}(ops.nfkc({c}))").format(fn=sql.SQL(_PROBLEM_FUNCTIONS[rule]), c=column),
+                                _reason_case(rule, header)))
+    for check in dataset.checks:
+        if check.rule == "date_order" and check.before in headers and check.after in headers:
+            after = dataset.field(check.after)
+            checks.append(Check(after, headers[check.after], "date_order", sql.SQL(
+                "case when ops.parse_date_cn({b}, _serial_epoch) > ops.parse_date_cn({a}, _serial_epoch)"
+                " then 'order' end").format(b=sql.Identifier(check.before), a=sql.Identifier(check.after)),
+                _reason_case("date_order", headers[check.after], before=headers[check.before]),
+                also=check.before))
+    key_fields = [k for k in dataset.natural_key if k in headers]
+    if key_fields and len(key_fields) == len(dataset.natural_key):
+        first = dataset.field(key_fields[0])
+        key = sql.SQL(", ").join(sql.Identifier(k) for k in key_fields)
+        all_present = sql.SQL(" and ").join(
+            sql.SQL("nullif(btrim({c}), '') is not null").format(c=sql.Identifier(k)) for k in key_fields)
+        checks.append(Check(first, headers[key_fields[0]], "duplicate", sql.SQL(
+            "case when {all_present} and row_number() over (partition by {key} order by _row_no) > 1"
+            " then 'duplicate' end").format(all_present=all_present, key=key),
+            sql.SQL("null"), window=True))
+        if dataset.unique_published:
+            # Keys of published rows (published batches, quarantined rows left out) with the
+            # sources that published them, grouped so that each key joins at most once: a hash
+            # join, however many rows are published.
+            trimmed = [sql.SQL("btrim(p.{c})").format(c=sql.Identifier(k)) for k in key_fields]
+            join = sql.SQL(
+                "left join (select {keys}, array_agg(distinct l.source_id) as publishers from {table} p"
+                " join ops.loads l on l.load_id = p._load_id and l.status = 'published'"
+                " where not exists (select 1 from quarantine.rows q where q.load_id = p._load_id"
+                " and q.row_no = p._row_no) group by {group}) pub on {match}").format(
+                keys=sql.SQL(", ").join(sql.SQL("{t} as {a}").format(t=t, a=sql.Identifier(f"k_{k}"))
+                                        for t, k in zip(trimmed, key_fields, strict=True)),
+                table=sql.Identifier("raw", dataset.dataset),
+                group=sql.SQL(", ").join(trimmed),
+                match=sql.SQL(" and ").join(sql.SQL("pub.{a} = btrim(b.{c})").format(
+                    a=sql.Identifier(f"k_{k}"), c=sql.Identifier(k)) for k in key_fields))
+            checks.append(Check(first, headers[key_fields[0]], "published", sql.SQL(
+                "case when pub.publishers is not null and pub.publishers <> array[b._source_id]"
+                " then 'published' end"), _reason_case("published", headers[key_fields[0]]), join=join))
     return checks
 
 
-def _masked_value(f: DatasetField) -> sql.Composable:
-    column = sql.Identifier(f.name)
-    if f.sensitive:
+def batch_query(dataset: Dataset, values: dict[str, object] | None = None) -> sql.Composable:
+    """The landed batch as the rules see it: raw rows of one load plus the load's context columns.
+
+    Parameters ``load_id``, ``source_id`` and ``serial_epoch`` (the workbook's date system, or
+    NULL for text formats) — as placeholders, or inlined as literals when ``values`` are given
+    (GX validates exactly this query as its batch).
+    """
+    def param(name: str) -> sql.Composable:
+        return sql.Literal(values[name]) if values is not None else sql.Placeholder(name)
+
+    return sql.SQL("select r.*, {source}::text as _source_id, {epoch}::date as _serial_epoch"
+                   " from {table} r where r._load_id = {load}").format(
+        source=param("source_id"), epoch=param("serial_epoch"), load=param("load_id"),
+        table=sql.Identifier("raw", dataset.dataset))
+
+
+def _masked_value(check: Check) -> sql.Composable:
+    column = sql.Identifier(check.field.name)
+    if check.rule == "mobile" or (check.sensitive and check.field.rules and "mobile" in check.field.rules):
+        # First three and last four, as banks print them: 138****0001.
+        return sql.SQL("case when length(btrim({c})) > 7 then left(btrim({c}), 3) ||"
+                       " repeat('*', length(btrim({c})) - 7) || right(btrim({c}), 4)"
+                       " else repeat('*', length(coalesce({c}, ''))) end").format(c=column)
+    if check.sensitive:
         # Region and last four kept, the rest hidden: matches huiju.masking.mask_id_number.
         return sql.SQL("case when length(btrim({c})) > 8 then left(btrim({c}), 6) ||"
                        " repeat('*', length(btrim({c})) - 10) || right(btrim({c}), 4)"
@@ -126,77 +265,134 @@ def _masked_value(f: DatasetField) -> sql.Composable:
 
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
-    """The statement that writes every failing row of one batch (``%(load_id)s``) to quarantine."""
-    checks = _checks(dataset, source)
-    key_fields = [f for f in dataset.natural_key if f in source.header_for_field]
+    """The statement that writes every failing row of one batch to quarantine (parameters: :func:`batch_query`)."""
+    checks = checks_for(dataset, source)
     problem_columns = [sql.SQL("{p} as {a}").format(p=c.problem_sql, a=sql.Identifier(f"p{i}"))
                        for i, c in enumerate(checks)]
-    value_columns = [sql.SQL("{v} as {a}").format(v=_masked_value(c.field), a=sql.Identifier(f"v{i}"))
-                     for i, c in enumerate(checks)]
-    dup_problem = sql.SQL("null::text")
-    dup_header = ""
-    if key_fields:
-        dup_header = source.header_for_field[key_fields[0]]
-        partition = sql.SQL(", ").join(sql.Identifier(k) for k in key_fields)
-        dup_problem = sql.SQL(
-            "case when {all_present} and row_number() over (partition by {key} order by _row_no) > 1"
-            " then 'duplicate' end").format(
-            all_present=sql.SQL(" and ").join(
-                sql.SQL("nullif(btrim({c}), '') is not null").format(c=sql.Identifier(k)) for k in key_fields),
-            key=partition)
-        value_columns.append(sql.SQL("(min(_row_no) over (partition by {key}))::text as vdup").format(key=partition))
-    else:
-        value_columns.append(sql.SQL("null::text as vdup"))
-    unpivot_rows = [
-        sql.SQL("({i}, {field}, {header}, {rule}, p{i}, v{i}, {reason})").format(
-            i=sql.Literal(i), field=sql.Literal(c.field.name), header=sql.Literal(c.header),
-            rule=sql.Literal(c.rule), reason=sql.SQL("(select {r} from (select p{i} as problem) x)").format(
-                r=c.reason_sql, i=sql.SQL(str(i))))
-        for i, c in enumerate(checks)
-    ]
-    dup_reason = sql.SQL("replace({t}, '{{first}}', vdup)").format(
-        t=sql.Literal(REASONS["duplicate"]["duplicate"].format(h=dup_header, first="{first}")))
-    unpivot_rows.append(sql.SQL("({i}, {field}, {header}, 'duplicate', pdup, vdup, {reason})").format(
-        i=sql.Literal(len(checks)), field=sql.Literal(key_fields[0] if key_fields else None),
-        header=sql.Literal(dup_header), reason=dup_reason))
-    any_problem = sql.SQL(" or ").join(
-        [sql.SQL("p{i} is not null").format(i=sql.SQL(str(i))) for i in range(len(checks))]
-        + [sql.SQL("pdup is not null")])
+    # Values are masked and cut only for failing rows (in the lateral unpivot), not for every row.
+    window_columns = []
+    unpivot_rows = []
+    for i, c in enumerate(checks):
+        if c.rule == "duplicate":
+            key = sql.SQL(", ").join(sql.Identifier(k) for k in dataset.natural_key)
+            window_columns.append(sql.SQL("(min(b._row_no) over (partition by {key}))::text as {a}").format(
+                key=key, a=sql.Identifier(f"first{i}")))
+            value: sql.Composable = sql.SQL("first{i}").format(i=sql.SQL(str(i)))
+            reason: sql.Composable = sql.SQL("replace({t}, '{{first}}', first{i})").format(
+                t=sql.Literal(REASONS["duplicate"]["duplicate"].format(h=c.header, first="{first}")),
+                i=sql.SQL(str(i)))
+        else:
+            value = _masked_value(c)
+            reason = sql.SQL("(select {r} from (select p{i} as problem) x)").format(r=c.reason_sql, i=sql.SQL(str(i)))
+        unpivot_rows.append(sql.SQL("({i}, {field}, {header}, {rule}, p{i}, {value}, {reason}, {also})").format(
+            i=sql.SQL(str(i)), field=sql.Literal(c.field.name), header=sql.Literal(c.header),
+            rule=sql.Literal(c.rule), value=value, reason=reason, also=sql.Literal(c.also)))
+    if not checks:
+        return sql.SQL("select 1 where false")
+    any_problem = sql.SQL(" or ").join(sql.SQL("p{i} is not null").format(i=sql.SQL(str(i)))
+                                       for i in range(len(checks)))
     return sql.SQL("""
-with checked as (
-    select _load_id, _row_no, {problems}, {dup} as pdup, {values}
-    from {table} where _load_id = %(load_id)s
+with batch as ({batch}),
+checked as (
+    select b.*, {problems}{windows}
+    from batch b {joins}
 ),
 failing as (
     select * from checked where {any_problem}
 ),
 violations as (
-    select f._load_id, f._row_no, u.ord, u.field, u.header, u.rule, u.problem, u.value, u.reason
+    select f._load_id, f._row_no, u.ord, u.field, u.header, u.rule, u.problem, u.value, u.reason, u.also
     from failing f
-    cross join lateral (values {unpivot}) as u(ord, field, header, rule, problem, value, reason)
+    cross join lateral (values {unpivot}) as u(ord, field, header, rule, problem, value, reason, also)
     where u.problem is not null
 )
 insert into quarantine.rows (load_id, row_no, dataset, violations, reasons)
 select _load_id, _row_no, {dataset},
        jsonb_agg(jsonb_build_object('field', field, 'header', header, 'rule', rule, 'problem', problem,
-                                    'value', value, 'reason', reason) order by ord),
+                                    'value', value, 'reason', reason)
+                 || case when also is null then '{{}}'::jsonb else jsonb_build_object('also', also) end
+                 order by ord),
        string_agg(reason, '；' order by ord)
 from violations
 group by _load_id, _row_no
 on conflict (load_id, row_no) do nothing
 """).format(
-        problems=sql.SQL(", ").join(problem_columns) if problem_columns else sql.SQL("null::text as p_none"),
-        dup=dup_problem,
-        values=sql.SQL(", ").join(value_columns),
-        table=sql.Identifier("raw", dataset.dataset),
+        batch=batch_query(dataset),
+        problems=sql.SQL(", ").join(problem_columns),
+        windows=sql.SQL("").join(sql.SQL(", {w}").format(w=w) for w in window_columns),
+        joins=sql.SQL(" ").join(c.join for c in checks if c.join is not None),
         any_problem=any_problem,
         unpivot=sql.SQL(", ").join(unpivot_rows),
         dataset=sql.Literal(dataset.dataset),
     )
 
 
-def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str) -> ValidationResult:
-    """Validate a ``received`` batch once; a batch already validated, held or published is left as it is."""
+def workbook_epoch(path: Path) -> date:
+    """The date a workbook's serial 0 stands for: 1899-12-30, or 1904-01-01 for the 1904 date system (old Mac Excel)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        head = archive.read("xl/workbook.xml")[:4096]
+    return date(1904, 1, 1) if re.search(rb'date1904="(1|true)"', head) else date(1899, 12, 30)
+
+
+def _serial_epoch(conn: psycopg.Connection, source: Source, load_id: str) -> date | None:
+    """The workbook's epoch for an Excel source (serials are read with it); None for text formats."""
+    if source.format != "xlsx":
+        return None
+    row = conn.execute("select archive_path from ops.loads where load_id = %s", (load_id,)).fetchone()
+    if not row or not row[0]:
+        return None
+    from huiju.archive import archived_path
+
+    try:
+        return workbook_epoch(archived_path(row[0]))
+    except (OSError, KeyError, ValueError):  # not a zip workbook after all: serials stay unreadable
+        return None
+
+
+def batch_params(load_id: str, source: Source, serial_epoch: date | None) -> dict[str, object]:
+    """Parameters of :func:`batch_query` for one load."""
+    return {"load_id": load_id, "source_id": source.id, "serial_epoch": serial_epoch}
+
+
+def link_resubmission(conn: psycopg.Connection, dataset: Dataset, source: Source, load_id: str) -> str | None:
+    """Link a batch to the earlier batch of the same source it corrects, if any; return that batch's id.
+
+    A correction is recognised by its natural keys: the latest earlier batch of the source
+    that was held, or had quarantined rows, and whose quarantined rows share a key with this
+    batch. Nothing is merged: the link tells stewards and the feedback history what answered what.
+    """
+    keys = [k for k in dataset.natural_key if k in source.header_for_field]
+    if not keys:
+        return None
+    match = sql.SQL(" and ").join(sql.SQL("btrim(e.{c}) = btrim(n.{c})").format(c=sql.Identifier(k)) for k in keys)
+    row = conn.execute(sql.SQL("""
+        select l.load_id from ops.loads l
+        where l.source_id = %(source_id)s and l.load_id <> %(load_id)s
+          and l.status in ('held', 'validated', 'published')
+          and l.received_at <= (select received_at from ops.loads where load_id = %(load_id)s)
+          and exists (select 1 from quarantine.rows q join {table} e on e._load_id = q.load_id and e._row_no = q.row_no
+                      join {table} n on n._load_id = %(load_id)s and {match}
+                      where q.load_id = l.load_id)
+        order by l.received_at desc limit 1""").format(table=sql.Identifier("raw", dataset.dataset), match=match),
+        {"source_id": source.id, "load_id": load_id}).fetchone()
+    if row is None:
+        return None
+    conn.execute("update ops.loads set resubmission_of = %s where load_id = %s", (row[0], load_id))
+    log.info("%s: %s corrects the earlier batch %s", source.id, load_id, row[0])
+    return row[0]
+
+
+def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
+                  run_gx: bool = True) -> ValidationResult:
+    """Validate a ``received`` batch once; a batch already validated, held or published is left as it is.
+
+    The set-based statement writes the quarantine (every failing row, every broken rule);
+    Great Expectations then validates the same batch with the dataset's suite from
+    ``expectations/`` and its per-expectation counts are stored in ``ops.validation_results``
+    (``run_gx=False`` skips it, for callers that only need the verdicts).
+    """
     started = time.perf_counter()
     with conn.transaction():
         load = get_load(conn, load_id, for_update=True)
@@ -207,7 +403,8 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str) ->
             return ValidationResult(load_id, load.status, load.rows_received or 0, load.rows_accepted or 0,
                                     load.rows_quarantined or 0, source.tolerance)
         dataset = registry.dataset_of(source)
-        conn.execute(build_quarantine_sql(dataset, source), {"load_id": load_id})
+        params = batch_params(load_id, source, _serial_epoch(conn, source, load_id))
+        conn.execute(build_quarantine_sql(dataset, source), params)
         quarantined = conn.execute("select count(*) from quarantine.rows where load_id = %s", (load_id,)).fetchone()[0]
         received = load.rows_received or 0
         rate = quarantined / received if received else 0.0
@@ -217,6 +414,12 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str) ->
             error = (f"{source.id}: {load.reference}: {quarantined} of {received} rows ({rate:.1%}) broke rules, "
                      f"over the tolerance of {source.tolerance:.0%}; the batch is held and nothing is published")
             log.warning("%s", error)
+        link_resubmission(conn, dataset, source, load_id)
+        if run_gx:
+            from huiju.quality.gx import run_suite
+
+            # Inside the transaction: if GX fails, the batch stays ``received`` and the task's retry redoes both.
+            run_suite(conn, registry, source, load_id, params)
         set_status(conn, load_id, status, rows_accepted=received - quarantined, rows_quarantined=quarantined,
                    validated_at=_now(conn), validate_seconds=time.perf_counter() - started, error=error)
     log.info("%s: %s validated: %d received, %d quarantined → %s", source.id, load_id, received, quarantined, status)

@@ -568,7 +568,7 @@ def generate_records(registry: Registry, source: Source, day: date, *, rows: int
 
 
 def generate_submissions(registry: Registry, inbox_dir: Path, day: date, *, rows_per_source: int = 200,
-                         seed: int = 20261120) -> DemoManifest:
+                         seed: int = 20261120, sources: Iterable[str] | None = None) -> DemoManifest:
     """Write one submission file per inbox source for ``day`` and say which rows are bad.
 
     Files go to ``inbox_dir/<source_id>/<source_id>_<YYYYMMDD>.<csv|xlsx>`` (replacing one
@@ -576,14 +576,23 @@ def generate_submissions(registry: Registry, inbox_dir: Path, day: date, *, rows
     defect each, from :data:`DEFECTS` in turn; every other row passes all of :data:`RULES`.
     Only sources of the ``admin_penalty`` dataset can be generated; another raises
     ``ValueError`` before any file is written.
+
+    ``sources`` names the file-channel sources to write (e.g. an FTP source's file, into the
+    folder its simulated server serves); by default every inbox source.
     """
+    from huiju.channels import FILE_CHANNELS
+
     if rows_per_source < 0:
         raise ValueError("rows_per_source must not be negative")
-    sources = [registry.sources[sid] for sid in sorted(registry.sources)
-               if registry.sources[sid].channel == "inbox"]
-    for source in sources:
+    if sources is None:
+        sources = [sid for sid in sorted(registry.sources) if registry.sources[sid].channel == "inbox"]
+    selected = [registry.source(sid) for sid in sources]
+    for source in selected:
+        if source.channel not in FILE_CHANNELS:
+            raise ValueError(f"source {source.id!r} delivers records through {source.channel}, not files; "
+                             "use generate_records")
         if source.dataset != DATASET:
             raise ValueError(f"the demo generates only {DATASET}; source {source.id!r} delivers {source.dataset}")
     submissions = tuple(_generate_one(registry, source, inbox_dir, day, rows_per_source, seed)
-                        for source in sources)
+                        for source in selected)
     return DemoManifest(day=day, seed=seed, rows_per_source=rows_per_source, submissions=submissions)

@@ -6,14 +6,21 @@ Parsing reads only ``config/`` (YAML): no database, network, Variables or Connec
 from __future__ import annotations
 
 import functools
+import logging
 import operator
+import os
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, task
 
 from huiju.registry import Registry, load_registry
+from huiju.settings import get_settings
 from huiju_airflow import tasks
+
+log = logging.getLogger(__name__)
 
 START = pendulum.datetime(2026, 1, 1, tz=tasks.TIMEZONE)
 DEFAULT_ARGS = {"owner": "huiju", "retries": 2, "retry_delay": timedelta(seconds=30)}
@@ -30,7 +37,11 @@ def ingest_dag_id(source_id: str) -> str:
 
 
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
-    """One DAG per source: land → validate → publish (emits the dataset's Asset)."""
+    """One DAG per source: land → validate → publish (emits the dataset's Asset), and validate → feedback.
+
+    Feedback runs beside publish, not before it: a workbook that cannot be written must not
+    keep good rows from being published.
+    """
     registry = registry or load_registry()
     dags: dict[str, DAG] = {}
     for source in registry.sources.values():
@@ -51,24 +62,85 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
             landed = task(task_id="land")(tasks.land)(source.id)
             validated = task(task_id="validate")(tasks.validate)(source.id)
             published = task(task_id="publish", outlets=[raw_asset(source.dataset)])(tasks.publish)(source.id)
+            fed_back = task(task_id="feedback")(tasks.feedback)(source.id)
             landed >> validated >> published
+            validated >> fed_back
         dags[dag.dag_id] = dag
     return dags
 
 
 def transform_dag(registry: Registry | None = None) -> DAG:
-    """dbt build whenever any dataset's raw Asset is updated."""
+    """The warehouse build whenever any dataset's raw Asset is updated.
+
+    With a parsed dbt manifest (``var/dbt/manifest/manifest.json``, written by the DAG's first task
+    whenever ``dbt_project/`` changed) every dbt node is a task (Cosmos, ``LoadMode.DBT_MANIFEST``,
+    ``dbt build`` per node: a model and its tests), so a failing model or test stops only what
+    depends on it. Without one (a fresh checkout before its first run) the DAG is a single
+    ``dbt build`` task, and the log says why.
+    """
     registry = registry or load_registry()
     assets = [raw_asset(name) for name in sorted(registry.datasets)]
     with DAG(
         dag_id="huiju_transform",
-        description="dbt：staging → 信用库",
+        description="dbt：staging → 基础库 · 主题库 · 档案库 · 信用库 → 共享",
         schedule=functools.reduce(operator.or_, assets),
         start_date=START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["transform", "dbt"],
+        doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:
-        task(task_id="dbt_build")(tasks.build_warehouse)()
+        manifest = _dbt_manifest()
+        group = _dbt_task_group(manifest) if manifest is not None else None
+        if group is None:
+            task(task_id="dbt_build")(tasks.build_warehouse)()
+        else:
+            prepared = task(task_id="prepare")(tasks.prepare_transform)()
+            docs = task(task_id="dbt_docs")(tasks.publish_docs)()
+            prepared >> group >> docs
     return dag
+
+
+def _dbt_manifest() -> Path | None:
+    """The parsed dbt project, if there is one (never runs dbt: parsing a DAG must stay cheap)."""
+    path = get_settings().var / "dbt" / "manifest" / "manifest.json"
+    if not path.exists():
+        log.info("huiju_transform: no dbt manifest at %s yet, so the build is one task; its first run "
+                 "writes the manifest and the next parse shows every dbt node as a task", path)
+        return None
+    return path
+
+
+def _dbt_task_group(manifest: Path) -> Any:
+    """The dbt nodes as a Cosmos task group, or None (logged) if Cosmos cannot render the manifest."""
+    # No usage telemetry leaves a government network (Cosmos reads this when first imported).
+    os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    try:
+        from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+        from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+        project = get_settings().dbt_project_dir
+        project_config = ProjectConfig(dbt_project_path=project, manifest_path=manifest, project_name="huiju")
+        # Cosmos wraps the path in an ObjectStoragePath, whose first open() loads every Airflow plugin
+        # entry point (~0.5 s of the parse); the manifest is a local file, so read it as one.
+        project_config.manifest_path = manifest
+        return DbtTaskGroup(
+            group_id="dbt",
+            project_config=project_config,
+            profile_config=ProfileConfig(profile_name="huiju", target_name="warehouse",
+                                         profiles_yml_filepath=project / "profiles.yml"),
+            execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL,
+                                             invocation_mode=InvocationMode.DBT_RUNNER),
+            # emit_datasets off: Cosmos' OpenLineage URIs are not valid Airflow 3 Asset URIs for a
+            # warehouse on a Unix socket, and the raw Assets already say when the build runs.
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+                                       emit_datasets=False),
+            operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False},
+            # A failed model or test fails again on retry; the next published batch rebuilds it.
+            default_args={**DEFAULT_ARGS, "retries": 0},
+        )
+    except Exception:  # a broken or foreign manifest must not take the DAG down: build in one task
+        log.exception("huiju_transform: cannot render the dbt manifest %s with Cosmos; "
+                      "falling back to one dbt build task", manifest)
+        return None

@@ -38,7 +38,16 @@ def land(source_id: str, **context: Any) -> dict[str, int]:
     registry = load_registry()
     connection = resolve_connection(registry.source(source_id).connection)
     counts: dict[str, int] = {}
-    for result in collect(source_id, data_date_of(context), registry, connection):
+    try:
+        results = collect(source_id, data_date_of(context), registry, connection)
+    except Exception as exc:
+        if getattr(exc, "retryable", True) is False:
+            # A wrong password or a refused encryption setting: retrying would only lock the account.
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+        raise
+    for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts
 
@@ -63,8 +72,39 @@ def publish(source_id: str) -> list[str]:
     return publish_validated(source_id)
 
 
-def build_warehouse() -> None:
-    """Run dbt build (models and their tests) over every layer."""
-    from huiju.transform import run_dbt
+def feedback(source_id: str) -> list[str]:
+    """Send each batch's problem rows back to the department (问题数据反馈); returns the workbooks written."""
+    from huiju.pipeline import send_feedback
 
-    run_dbt(["build"])
+    return send_feedback(source_id)
+
+
+def build_warehouse() -> None:
+    """The transform DAG without a manifest: one ``dbt build`` over every layer, then the docs."""
+    from huiju.transform import build, generate_docs
+
+    build()
+    generate_docs()
+
+
+def prepare_transform() -> str:
+    """Parse the dbt project again if it changed, so the next DAG parse renders its nodes as tasks."""
+    from huiju.transform import ensure_manifest
+
+    return str(ensure_manifest())
+
+
+def dbt_task_env(context: Any) -> None:
+    """Before each Cosmos dbt task: the warehouse's ``HUIJU_DBT_*`` and pseudonym settings in the environment."""
+    import os
+
+    from huiju.transform import dbt_env
+
+    os.environ.update(dbt_env())
+
+
+def publish_docs() -> str:
+    """``dbt docs generate`` into var/dbt/docs (served in the Airflow UI by the Huiju plugin)."""
+    from huiju.transform import generate_docs
+
+    return str(generate_docs())

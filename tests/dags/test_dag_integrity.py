@@ -71,8 +71,11 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     assert set(parsed["dags"]) == expected
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
-            assert dag["tasks"] == ["land", "validate", "publish"]
+            assert dag["tasks"] == ["land", "validate", "publish", "feedback"]
             assert "ingest" in dag["tags"]
+    # One dbt build task before the project is first parsed; then a task per dbt node (test_transform_dag.py).
+    transform = parsed["dags"]["huiju_transform"]["tasks"]
+    assert transform == ["dbt_build"] or {"prepare", "dbt_docs"} <= set(transform), transform
 
 
 def test_the_dags_folder_parses_in_under_two_seconds(parsed: dict) -> None:

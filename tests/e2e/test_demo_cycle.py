@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,7 +15,8 @@ import pytest
 
 from huiju.warehouse import with_database
 
-pytestmark = pytest.mark.e2e
+# Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DAY = "2026-11-20"
 
@@ -75,6 +77,17 @@ def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
     assert credit == legal > 0
 
 
+def test_every_layer_has_rows_and_the_summary_lists_them(cycle: dict) -> None:
+    from huiju.summary import layer_counts
+
+    with psycopg.connect(cycle["url"]) as conn:
+        counts = layer_counts(conn)
+    layers = {"raw", "quarantine", "staging", "basic", "thematic", "archive", "credit", "share"}
+    assert {schema for schema, _, rows in counts if rows > 0} == layers
+    for schema, name, _ in counts:
+        assert name in cycle["first"], f"{schema}.{name} missing from the summary"
+
+
 def test_a_second_run_of_the_same_day_loads_nothing_twice(cycle: dict) -> None:
     with psycopg.connect(cycle["url"]) as conn:
         loads = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
@@ -106,15 +119,22 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
     assert all(count == 1 for _, _, count in runs), runs
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
+    port = _free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
-           "HUIJU_UI_PORT": "18080"}
+           "HUIJU_UI_PORT": str(port)}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
     up = subprocess.run([sys.executable, "-m", "huiju.cli", "up"], env=env, capture_output=True, text=True,
                         timeout=400)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        match = re.search(r"Airflow UI: (http://127\.0\.0\.1:18080/)\s+login: (\S+) / (\S+)", up.stdout)
+        match = re.search(rf"Airflow UI: (http://127\.0\.0\.1:{port}/)\s+login: (\S+) / (\S+)", up.stdout)
         assert match, up.stdout
         address, user, password = match.groups()
         request = urllib.request.Request(address + "auth/token", method="POST",

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from huiju_connectors.remote_files import (
     TransferFailed,
     UnsafeName,
 )
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.servers import ThreadedFTPServer
+from pyftpdlib.handlers import FTPHandler
+
+from huiju.demo.ftp_server import serve_ftp
 
 pytestmark = pytest.mark.integration
 
@@ -48,83 +47,16 @@ class Server:
         return FtpSource(self.host, self.port, **options)
 
 
-class TruncatingDTP(DTPHandler):
-    """Sends ``cut_after`` bytes of the first ``failures`` downloads of ``target``, then misbehaves.
-
-    ``mode="drop"`` closes the data connection and still answers "226 Transfer complete" (the
-    nastiest real-world case); ``mode="stall"`` stops sending and keeps the connection open.
-    """
-
-    target = ""
-    cut_after = 0
-    failures = 0
-    mode = "drop"
-    lock = threading.Lock()
-
-    def __init__(self, sock, cmd_channel) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(sock, cmd_channel)
-        self._cut = False
-        self._stalled = False
-
-    def push_with_producer(self, producer) -> None:  # type: ignore[no-untyped-def]
-        name = os.path.basename(getattr(self.file_obj, "name", "") or "")
-        cls = type(self)
-        with cls.lock:
-            if name == cls.target and cls.failures > 0:
-                cls.failures -= 1
-                self._cut = True
-        super().push_with_producer(producer)
-
-    def send(self, data: bytes) -> int:
-        if not self._cut:
-            return super().send(data)
-        room = type(self).cut_after - self.tot_bytes_sent
-        if room > 0:
-            return super().send(data[:room])
-        if type(self).mode == "stall":
-            self._stalled = True
-            return 0
-        self.discard_buffers()  # pretend everything was sent: the server answers 226
-        self.handle_close()
-        return 0
-
-    def writable(self) -> bool:
-        return not self._stalled and super().writable()
-
-
-def _start(root: Path, handler: type[FTPHandler]) -> Iterator[Server]:
-    authorizer = DummyAuthorizer()
-    authorizer.add_user(USER, PASSWORD, str(root), perm="elradfmwMT")
-    handler.authorizer = authorizer
-    handler.use_sendfile = False  # so the truncating DTP's send() sees every byte
-    handler.auth_failed_timeout = 0.1
-    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
-    server.join_timeout = 2
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
-        server.close_all()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    host, port = server.address[:2]
-    try:
-        yield Server(host, port, root, handler)
-    finally:
-        stop.set()
-        thread.join(10)
+def _start(root: Path, handler: type[FTPHandler] | None = None) -> Iterator[Server]:
+    with serve_ftp(root, user=USER, password=PASSWORD, handler=handler) as server:
+        yield Server(server.host, server.port, root, server.handler)
 
 
 @pytest.fixture
 def ftp_server(tmp_path: Path) -> Iterator[Server]:
     root = tmp_path / "drop"
     root.mkdir()
-    # Fresh subclasses per test: the truncation settings are class attributes.
-    dtp = type("DTP", (TruncatingDTP,), {"failures": 0, "lock": threading.Lock()})
-    handler = type("Handler", (FTPHandler,), {"dtp_handler": dtp})
-    yield from _start(root, handler)
+    yield from _start(root)  # a fresh fault-injecting handler per test
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,21 +16,12 @@ import pytest
 from huiju_connectors.remote_files import Completeness, MarkerMismatch, TransferFailed
 from huiju_connectors.sftp import HostKeyMismatch, SftpSource, parse_pinned_keys
 
+from huiju.demo.sftp_server import Faults, serve_sftp
+
 pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "dept", "s3cret-pw"
 MARKER = Completeness(mode="marker", grace=timedelta(hours=1))
-
-
-@dataclass
-class Faults:
-    """Server misbehaviour for the next reads of ``target`` at or past byte ``cut_after``."""
-
-    target: bytes = b""
-    cut_after: int = 0
-    failures: int = 0
-    mode: str = "drop"  # "drop": abort the connection; "stall": never answer
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -60,63 +49,6 @@ class Server:
         return SftpSource(self.host, self.port, **options)
 
 
-class _Auth(asyncssh.SSHServer):
-    def begin_auth(self, username: str) -> bool:
-        return True
-
-    def password_auth_supported(self) -> bool:
-        return True
-
-    def validate_password(self, username: str, password: str) -> bool:
-        return username == USER and password == PASSWORD
-
-
-def _sftp_factory(root: Path, faults: Faults) -> Any:
-    class DropSFTP(asyncssh.SFTPServer):
-        def __init__(self, chan: asyncssh.SSHServerChannel) -> None:
-            super().__init__(chan, chroot=str(root).encode())
-
-        def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
-            handle = super().open(path, pflags, attrs)
-            self._last_path = path
-            return handle
-
-        async def read(self, file_obj: object, offset: int, size: int) -> bytes:
-            name = os.path.basename(getattr(file_obj, "name", b"") or b"")
-            if isinstance(name, str):
-                name = name.encode()
-            misbehave = False
-            with faults.lock:
-                if name == faults.target and faults.failures > 0 and offset + size > faults.cut_after:
-                    faults.failures -= 1
-                    misbehave = True
-            if misbehave:
-                if faults.mode == "stall":
-                    await asyncio.sleep(8)
-                else:
-                    self.connection.abort()
-                    return b""
-            return super().read(file_obj, offset, size)
-
-    return DropSFTP
-
-
-class _Loop:
-    """An event loop in a daemon thread for the test server."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def client_key() -> asyncssh.SSHKey:
     return asyncssh.generate_private_key("ssh-ed25519")
@@ -126,33 +58,8 @@ def client_key() -> asyncssh.SSHKey:
 def sftp_server(tmp_path: Path, client_key: asyncssh.SSHKey) -> Iterator[Server]:
     root = tmp_path / "drop"
     root.mkdir()
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    faults = Faults()
-    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
-    loop = _Loop()
-
-    async def start() -> asyncssh.SSHAcceptor:
-        return await asyncssh.listen(
-            "127.0.0.1",
-            0,
-            server_host_keys=[host_key],
-            server_factory=_Auth,
-            authorized_client_keys=authorized,
-            sftp_factory=_sftp_factory(root, faults),
-            allow_scp=False,
-        )
-
-    acceptor = loop.run(start())
-    try:
-        yield Server("127.0.0.1", acceptor.get_port(), root, host_key, client_key, faults)
-    finally:
-
-        async def stop() -> None:
-            acceptor.close()
-            await acceptor.wait_closed()
-
-        loop.run(stop())
-        loop.stop()
+    with serve_sftp(root, user=USER, password=PASSWORD, authorized_keys=[client_key]) as server:
+        yield Server(server.host, server.port, root, server.host_key, client_key, server.faults)
 
 
 @pytest.fixture

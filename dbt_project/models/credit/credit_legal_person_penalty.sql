@@ -1,28 +1,32 @@
--- 法人行政处罚 (legal-person administrative penalties) with the 双公示 data items.
--- A record past its 公示截止期 stays here but is no longer publishable.
+-- 法人行政处罚 (法人信用): penalties on 法人及非法人组织 and 个体工商户. A view, so that a record
+-- past its 公示截止期 leaves the publishable set on that day, without waiting for a rebuild.
 with penalties as (
-    select * from {{ ref('stg_raw__admin_penalty') }}
+    select * from {{ ref('credit_admin_penalty') }}
     where party_type in ('法人及非法人组织', '个体工商户')
 ),
 
 final as (
     select
-        decision_no as "行政处罚决定书文号",
-        party_name as "行政相对人名称",
-        party_type as "行政相对人类别",
-        uscc as "统一社会信用代码",
-        legal_rep as "法定代表人",
-        penalty_type as "处罚类别",
-        penalty_content as "处罚内容",
-        fine_amount_wan as "罚款金额（万元）",
-        decision_date as "处罚决定日期",
-        publish_until as "公示截止期",
-        authority as "处罚机关",
-        authority_uscc as "处罚机关统一社会信用代码",
-        source_department as "数据来源单位",
-        coalesce(publish_until >= current_date, true) as is_publishable,
+        decision_no,
+        party_name,
+        party_type,
+        party_type_code,
+        uscc,
+        legal_rep,
+        legal_rep_id_no,
+        penalty_type,
+        penalty_type_code,
+        penalty_content,
+        fine_amount_wan,
+        decision_date,
+        publish_until,
+        authority,
+        authority_uscc,
+        source_department,
+        {{ is_publishable('publish_until') }} as is_publishable,
         load_id,
-        source_row_no
+        source_row_no,
+        published_at
     from penalties
 )
 

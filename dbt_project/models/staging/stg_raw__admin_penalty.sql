@@ -1,71 +1,69 @@
--- 行政处罚 from every department, cast to business types: published batches only, quarantined
--- rows left out, and for each decision number the version from the latest published batch.
+-- 行政处罚 from every department, renamed and cast to business types: every row of every
+-- published batch that passed validation (quarantined rows left out), each version of a decision
+-- kept (a later batch with the same 决定书文号 is a correction; credit_admin_penalty picks the latest).
+-- Incremental: a run reads only the batches published since the newest one already here.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['load_id', 'source_row_no'],
+    on_schema_change='append_new_columns',
+    indexes=[
+        {'columns': ['load_id', 'source_row_no'], 'unique': True},
+        {'columns': ['decision_no']},
+        {'columns': ['published_at']},
+    ],
+) }}
+
 with loads as (
-    select load_id, source_id, department, published_at
+    select
+        load_id,
+        source_id,
+        department,
+        published_at
     from {{ source('ops', 'loads') }}
-    where status = 'published'
+    where
+        status = 'published'
+        and dataset = 'admin_penalty'
+        {% if is_incremental() -%}
+        and published_at > {{ watermark('published_at') }}
+        {%- endif %}
 ),
 
 received as (
-    select raw.*
+    select
+        raw.*,
+        loads.source_id,
+        loads.department,
+        loads.published_at
     from {{ source('raw', 'admin_penalty') }} as raw
+    inner join loads on raw._load_id = loads.load_id
     where not exists (
         select 1 from {{ source('quarantine', 'rows') }} as q
         where q.load_id = raw._load_id and q.row_no = raw._row_no
     )
 ),
 
-typed as (
+final as (
     select
-        btrim(received.decision_no) as decision_no,
-        btrim(received.party_name) as party_name,
-        btrim(received.party_type) as party_type,
-        nullif(upper(btrim(received.uscc)), '') as uscc,
-        nullif(btrim(received.legal_rep), '') as legal_rep,
-        nullif(upper(btrim(received.legal_rep_id_no)), '') as legal_rep_id_no,
-        btrim(received.penalty_type) as penalty_type,
-        nullif(btrim(received.penalty_content), '') as penalty_content,
-        ops.parse_number(received.fine_amount_wan) as fine_amount_wan,
-        ops.parse_date(received.decision_date) as decision_date,
-        ops.parse_date(received.publish_until) as publish_until,
-        btrim(received.authority) as authority,
-        nullif(upper(btrim(received.authority_uscc)), '') as authority_uscc,
-        loads.department as source_department,
-        loads.source_id,
-        received._load_id as load_id,
-        received._row_no as source_row_no,
-        loads.published_at
+        btrim(decision_no) as decision_no,
+        btrim(party_name) as party_name,
+        btrim(party_type) as party_type,
+        nullif(upper(btrim(uscc)), '') as uscc,
+        nullif(btrim(legal_rep), '') as legal_rep,
+        nullif(upper(btrim(legal_rep_id_no)), '') as legal_rep_id_no,
+        btrim(penalty_type) as penalty_type,
+        nullif(btrim(penalty_content), '') as penalty_content,
+        ops.parse_number(fine_amount_wan) as fine_amount_wan,
+        ops.parse_date(decision_date) as decision_date,
+        ops.parse_date(publish_until) as publish_until,
+        btrim(authority) as authority,
+        nullif(upper(btrim(authority_uscc)), '') as authority_uscc,
+        department as source_department,
+        source_id,
+        _load_id as load_id,
+        _row_no as source_row_no,
+        published_at
     from received
-    inner join loads on loads.load_id = received._load_id
-),
-
-latest as (
-    select
-        *,
-        row_number() over (
-            partition by decision_no order by published_at desc, load_id desc, source_row_no desc
-        ) as version_rank
-    from typed
 )
 
-select
-    decision_no,
-    party_name,
-    party_type,
-    uscc,
-    legal_rep,
-    legal_rep_id_no,
-    penalty_type,
-    penalty_content,
-    fine_amount_wan,
-    decision_date,
-    publish_until,
-    authority,
-    authority_uscc,
-    source_department,
-    source_id,
-    load_id,
-    source_row_no,
-    published_at
-from latest
-where version_rank = 1
+select * from final

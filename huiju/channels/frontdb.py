@@ -1,0 +1,577 @@
+"""The front-end database channel (前置库): a department's table or view, read incrementally.
+
+Modes (``frontdb.mode``):
+
+``watermark``
+    Rows are read ordered by (watermark, key columns), strictly after the stored pair, through
+    one server-side cursor, and landed in batches. Each batch is landed with the pair of its
+    last row as the source's cursor, in the transaction that lands it (``land_records``), so
+    the position never runs ahead of the data and a run killed at any instant resumes after
+    the last batch that committed. A row inserted later with the very watermark already
+    stored is still read (its key is greater, or its watermark is) — and the pair already
+    landed is never read again. The extract is one query, so it sees one consistent snapshot
+    of the source (PostgreSQL, InnoDB and Oracle all give a single statement that); a row
+    updated while we read gets a newer watermark and is landed, once, as a new version on
+    the next run. Naive timestamps are compared as the department wrote them (local time,
+    Asia/Shanghai, which is also the session time zone), never converted, so there is no gap
+    or overlap at midnight or anywhere else.
+``exchange_flag``
+    The 前置库 exchange protocol: rows whose flag column holds the pending value are read in
+    key order, landed, then marked on the source as taken (with the time) or failed (with the
+    reason, for rows quarantined at landing). The acknowledgement owed is stored as the
+    source's cursor *with* the landed batch; a crash before the write-back is completed by
+    the next run before it reads anything, so nothing is landed twice.
+``snapshot``
+    The whole table every run, in key order. Batches with unchanged content land as
+    ``already_landed`` (their content id is the hash of their rows). After a complete read,
+    keys present last time and gone now are written to ``ops.deletions``; the key set is kept
+    in ``ops.snapshot_keys`` (migration ``030_frontdb.sql``). Deletions live in ``ops`` rather
+    than as marker rows in ``raw``, because ``raw`` holds only what a department sent.
+
+Limits of the watermark mode: rows whose watermark is NULL are never read (the query says so
+explicitly); a row that arrives later with the stored watermark *and a smaller key* is missed,
+so keys must grow within one watermark value (an identity or sequence key does) — use
+``exchange_flag`` or ``snapshot`` for tables without one; a source transaction that commits
+long after stamping its rows can be overtaken by the watermark (no look-back window yet).
+
+Speed: from a PostgreSQL database in UTF8 the watermark mode moves each batch with ``COPY`` on
+both sides (the source renders raw's text form itself, no row passes through Python); the
+other dialects and modes stream rows through SQLAlchemy's server-side cursor into
+``land_records``. In UTF8 no column can be declared latin1, so the encoding check the row path
+makes is not needed there.
+
+Schema drift is checked before reading: a mapped column missing at the source fails the
+batch in the ledger with an error naming the column; a new column is read and lands in
+``_extra`` (with a warning); a changed column type is reported in the batch's warnings (raw is
+text as received, so nothing is cast to NULL). Text in a wrongly declared encoding (GBK bytes
+in a latin1 column) is quarantined with a reason in Chinese instead of landing as mojibake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    import psycopg
+    import sqlalchemy as sa
+    from huiju_connectors.frontdb import Endpoint, SourceColumn
+
+    from huiju.channels import CollectContext
+    from huiju.landing import LandResult
+
+log = logging.getLogger(__name__)
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WatermarkSettings(_Block):
+    """An update-time column or an increasing id."""
+
+    column: str
+    type: Literal["timestamp", "integer"] = "timestamp"
+    timezone: str = "Asia/Shanghai"  # what naive timestamps mean (the source session's time zone)
+
+
+class ExchangeFlagSettings(_Block):
+    """The exchange protocol's flag column and the values the department and the platform agree on."""
+
+    column: str
+    pending: str = "0"
+    taken: str = "1"
+    failed: str = "2"
+    taken_at_column: str | None = None
+    reason_column: str | None = None
+
+
+class TlsSettings(_Block):
+    """TLS to the source: ``verify`` checks the chain and the host name (PostgreSQL ``verify-full``)."""
+
+    enabled: bool = False
+    verify: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Settings(_Block):
+    """The source's ``frontdb:`` block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    dialect: Literal["postgresql", "mysql", "oracle"]
+    table: str = Field(min_length=1)
+    table_schema: str | None = Field(default=None, alias="schema")
+    key_columns: list[str] = Field(min_length=1)
+    mode: Literal["watermark", "exchange_flag", "snapshot"] = "watermark"
+    watermark: WatermarkSettings | None = None
+    exchange_flag: ExchangeFlagSettings | None = None
+    batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    detect_mojibake: bool = True
+    tls: TlsSettings = TlsSettings()
+
+    @model_validator(mode="after")
+    def _mode_has_its_block(self) -> Settings:
+        if self.mode == "watermark" and self.watermark is None:
+            raise ValueError("mode watermark needs a watermark: {column: …, type: timestamp|integer} block")
+        if self.mode == "exchange_flag" and self.exchange_flag is None:
+            raise ValueError("mode exchange_flag needs an exchange_flag: {column: …} block")
+        return self
+
+    @property
+    def technical_columns(self) -> list[str]:
+        """Columns the channel itself uses: kept in ``_extra`` without a drift warning."""
+        cols = list(self.key_columns)
+        if self.watermark is not None:
+            cols.append(self.watermark.column)
+        if self.exchange_flag is not None:
+            flag = self.exchange_flag
+            cols += [c for c in (flag.column, flag.taken_at_column, flag.reason_column) if c]
+        return cols
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def endpoint_of(ctx: CollectContext) -> Endpoint:
+    """The connector's endpoint from the source's resolved Connection (schema = database)."""
+    from huiju_connectors.frontdb import Endpoint, Tls
+
+    settings: Settings = ctx.settings
+    info = ctx.connection
+    if info is None:
+        from huiju_connectors.frontdb import FrontDbConfigError
+
+        raise FrontDbConfigError(f"{ctx.source.id}: no Airflow Connection; set `connection:` in the source's config")
+    extra = dict(info.extra or {})
+    tls = settings.tls
+    return Endpoint(dialect=settings.dialect, host=info.host, port=info.port, user=info.login, password=info.password,
+                    database=info.schema,
+                    tls=Tls(enabled=tls.enabled or bool(extra.get("tls")), verify=tls.verify,
+                            ca_file=extra.get("ca_file", tls.ca_file), cert_file=tls.cert_file,
+                            key_file=tls.key_file),
+                    options={str(k): str(v) for k, v in (extra.get("options") or {}).items()},
+                    timezone=settings.watermark.timezone if settings.watermark else "Asia/Shanghai")
+
+
+def jsonable(value: Any) -> Any:
+    """A key or watermark value as JSON that binds back to the same value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal | float):
+        return str(value)
+    return str(value)
+
+
+def watermark_value(value: Any, kind: str) -> Any:
+    """A stored watermark back as the value to compare with (naive stays naive, aware stays aware)."""
+    if value is None or kind == "integer":
+        return value
+    text = str(value)
+    return dt.datetime.fromisoformat(text) if ("T" in text or ":" in text) else dt.date.fromisoformat(text)
+
+
+def mojibake_reason(record: Mapping[str, object]) -> str | None:
+    """A reason in Chinese if some text is GBK bytes read through a latin1 column, else None."""
+    from huiju_connectors.frontdb import gbk_mojibake
+
+    for name, value in record.items():
+        # Cheap tests first: pure ASCII or real CJK text (beyond U+2122) cannot be latin1 mojibake.
+        if type(value) is str and not value.isascii() and max(value) <= "\u2122" and gbk_mojibake(value):
+            return (f"「{name}」的文字编码有误：该列声明为latin1，实际存放的是GBK编码的中文，"
+                    "直接读取会变成乱码；请前置库管理员将该列字符集改为utf8mb4（或GBK）后重新填报")
+    return None
+
+
+def _where(ctx: CollectContext) -> str:
+    settings: Settings = ctx.settings
+    table = f"{settings.table_schema}.{settings.table}" if settings.table_schema else settings.table
+    return f"{ctx.source.id} ({settings.dialect} {table})"
+
+
+def _reference(settings: Settings, what: str) -> str:
+    table = f"{settings.table_schema}.{settings.table}" if settings.table_schema else settings.table
+    return f"{table} {what}"
+
+
+def _pair(values: list) -> str:
+    return "/".join(str(v) for v in values)
+
+
+def _check_schema(ctx: CollectContext, columns: list[SourceColumn]) -> tuple[list[str], str | None]:
+    """(warnings, error): drift against the configuration and against the schema seen last time."""
+    from psycopg.types.json import Jsonb
+
+    settings: Settings = ctx.settings
+    source = ctx.source
+    names = [c.name for c in columns]
+    if not columns:
+        return [], f"{_where(ctx)}: the table or view does not exist or is not visible to this account"
+    missing_tech = [c for c in settings.technical_columns if c not in names]
+    if missing_tech:
+        return [], f"{_where(ctx)}: column(s) the channel needs are missing: {', '.join(missing_tech)}"
+    missing = [c for c in source.columns if c not in names]
+    if missing:
+        return [], (f"{_where(ctx)}: mapped column(s) missing at the source: {', '.join(missing)}; the batch is "
+                    "held until the department restores them or the source's columns are reconfigured")
+    warnings = []
+    known = set(source.columns) | set(settings.technical_columns)
+    new = [c for c in names if c not in known]
+    if new:
+        warnings.append(f"new column(s) at the source, kept in _extra: {', '.join(new)}")
+    conn = ctx.conn
+    with conn.transaction():
+        row = conn.execute("select columns from ops.frontdb_schemas where source_id = %s", (source.id,)).fetchone()
+        seen = {c.name: c.type for c in columns}
+        if row is not None:
+            before: dict[str, str] = row[0]
+            for name, kind in seen.items():
+                if name in before and before[name] != kind:
+                    warnings.append(f"column {name} changed type from {before[name]} to {kind}; "
+                                    "values still land as text as received")
+        conn.execute("insert into ops.frontdb_schemas (source_id, columns) values (%s, %s)"
+                     " on conflict (source_id) do update set columns = excluded.columns, seen_at = now()",
+                     (source.id, Jsonb(seen)))
+    for warning in warnings:
+        log.warning("%s: %s", _where(ctx), warning)
+    return warnings, None
+
+
+def _fail(ctx: CollectContext, message: str) -> LandResult:
+    """Record a batch that cannot be read as ``failed`` in the ledger, with the reason."""
+    from huiju.landing import LandResult, _record_failure
+    from huiju.ledger import make_content_id, make_load_id
+
+    content_id = make_content_id(ctx.source.id, "frontdb-failed", message, str(ctx.data_date))
+    load_id = make_load_id(ctx.source.id, content_id)
+    settings: Settings = ctx.settings
+    reference = _reference(settings, "schema check")
+    _record_failure(ctx.conn, ctx.source, ctx.registry.dataset_of(ctx.source), reference, content_id, 0, "",
+                    load_id, message, ctx.data_date)
+    log.error("%s", message)
+    return LandResult(ctx.source.id, reference, load_id, "failed", error=message)
+
+
+def _read_cursor(conn: psycopg.Connection, source_id: str) -> dict | None:
+    from huiju.ledger import get_cursor
+
+    with conn.transaction():  # closed at once: land_records must open a real transaction, not a savepoint
+        return get_cursor(conn, source_id)
+
+
+# --- modes ------------------------------------------------------------------------------------
+
+def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
+                       warnings: list[str]) -> list[LandResult]:
+    from huiju_connectors.frontdb import stream, watermark_query
+
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id
+
+    settings: Settings = ctx.settings
+    mark = settings.watermark
+    assert mark is not None
+    stored = _read_cursor(ctx.conn, ctx.source.id)
+    after = None
+    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
+        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+    query = watermark_query(table, mark.column, settings.key_columns, after)
+    reject = mojibake_reason if settings.detect_mojibake else None
+    results = []
+    row_no = 1
+    for names, rows in stream(src, query, settings.batch_size):
+        wm_index = names.index(mark.column)
+        key_index = [names.index(k) for k in settings.key_columns]
+        first, last = rows[0], rows[-1]
+        first_pair = [jsonable(first[wm_index]), *(jsonable(first[i]) for i in key_index)]
+        last_pair = [jsonable(last[wm_index]), *(jsonable(last[i]) for i in key_index)]
+        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+        content_id = make_content_id(ctx.source.id, "watermark", json.dumps(first_pair), json.dumps(last_pair),
+                                     str(len(rows)))
+        result = land_records(ctx.conn, ctx.registry, ctx.source,
+                              reference=_reference(settings, f"{_pair(first_pair)} … {_pair(last_pair)}"),
+                              content_id=content_id, records=(dict(zip(names, r, strict=True)) for r in rows),
+                              cursor=cursor,
+                              data_date=ctx.data_date, first_row_no=row_no, warnings=warnings,
+                              quiet_extra=settings.technical_columns, reject=reject)
+        results.append(result)
+        row_no += len(rows)
+    return results
+
+
+def _copy_path_ok(src: sa.Connection, settings: Settings) -> bool:
+    """PostgreSQL → PostgreSQL can move batches as COPY text, with no row passing through Python.
+
+    Only from a UTF8 database: there no column can be declared latin1, so the wrongly declared
+    encoding the row path looks for cannot occur.
+    """
+    if settings.dialect != "postgresql" or settings.mode != "watermark":
+        return False
+    return src.exec_driver_sql("show server_encoding").scalar() == "UTF8"
+
+
+def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: list[SourceColumn],
+                            warnings: list[str]) -> list[LandResult]:
+    """The watermark mode for a PostgreSQL source, batch by batch with ``COPY`` on both sides.
+
+    For each batch the pair of its last row is found first (an index range scan with OFFSET),
+    then ``COPY (SELECT … WHERE pair > previous AND pair <= last) TO STDOUT`` on the source is
+    piped into the raw table's ``COPY FROM STDIN``, the source itself rendering ``_row_no``,
+    ``_extra`` and the mapped columns in raw's text form (timestamps as ISO 8601, as the row
+    path writes them). The batch lands with its cursor in one transaction, as on the row path.
+    """
+    from psycopg import sql as pgsql
+
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id
+
+    settings: Settings = ctx.settings
+    mark = settings.watermark
+    assert mark is not None
+    source = ctx.source
+    driver = src.connection.driver_connection  # the source's psycopg connection
+    table = pgsql.Identifier(*([settings.table_schema] if settings.table_schema else []), settings.table)
+    order = [mark.column, *settings.key_columns]
+    pair = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in order)
+    placeholders = pgsql.SQL(", ").join(pgsql.Placeholder() * len(order))
+    types = {c.name: c.type.upper() for c in columns}
+
+    def as_text(name: str) -> pgsql.Composable:
+        column = pgsql.Identifier(name)
+        if types.get(name, "").startswith(("TEXT", "VARCHAR", "CHAR")):
+            return column
+        return pgsql.SQL("to_json({}) #>> '{{}}'").format(column)  # ISO 8601, like the row path
+
+    extra_names = [c.name for c in columns if c.name not in source.columns]
+    extra = pgsql.SQL("json_build_object({})::text").format(pgsql.SQL(", ").join(
+        pgsql.SQL("{}, {}").format(pgsql.Literal(n), pgsql.Identifier(n)) for n in extra_names)) \
+        if extra_names else pgsql.SQL("null")
+    stored = _read_cursor(ctx.conn, source.id)
+    after: list | None = None
+    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
+        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+    new_cols = [n for n in extra_names if n not in settings.technical_columns]
+    if new_cols:
+        warnings = [*warnings, f"fields not in the configuration were kept in _extra: {', '.join(sorted(new_cols))}"]
+    results = []
+    row_no = 1
+    while True:
+        where = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
+        params: list = []
+        if after is not None:
+            where = pgsql.SQL("{w} and ({pair}) > ({ph})").format(w=where, pair=pair, ph=placeholders)
+            params = list(after)
+        last = driver.execute(pgsql.SQL("select {pair} from {t} {w} order by {pair} offset %s limit 1").format(
+            pair=pair, t=table, w=where), [*params, settings.batch_size - 1]).fetchone()
+        if last is None:
+            last = driver.execute(pgsql.SQL("select {pair} from {t} {w} order by {desc} limit 1").format(
+                pair=pair, t=table, w=where,
+                desc=pgsql.SQL(", ").join(pgsql.SQL("{} desc").format(pgsql.Identifier(c)) for c in order)),
+                params).fetchone()
+        if last is None:
+            driver.commit()
+            return results
+        query = pgsql.SQL(
+            "copy (select row_number() over (order by {pair}) + {offset}, {extra}, {mapped} from {t} {w}"
+            " and ({pair}) <= ({ph}) order by {pair}) to stdout").format(
+            pair=pair, offset=pgsql.Literal(row_no - 1), extra=extra,
+            mapped=pgsql.SQL(", ").join(as_text(c) for c in source.columns), t=table, w=where, ph=placeholders)
+        first_pair = [jsonable(v) for v in after] if after is not None else None
+        last_pair = [jsonable(v) for v in last]
+        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+
+        def chunks(query: pgsql.Composable = query, values: tuple = (*params, *last)) -> Iterator[bytes]:
+            with driver.cursor() as cur, cur.copy(query, values) as reader:
+                # psycopg hands out one row at a time; 1 MB blocks make far fewer writes downstream.
+                block = bytearray()
+                for chunk in reader:
+                    block += chunk
+                    if len(block) >= 1 << 20:
+                        yield bytes(block)
+                        block.clear()
+                if block:
+                    yield bytes(block)
+
+        feed = chunks()
+        start = _pair(first_pair) if first_pair else "(start)"
+        try:
+            result = land_records(ctx.conn, ctx.registry, source,
+                                  reference=_reference(settings, f"{start} … {_pair(last_pair)}"),
+                                  content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
+                                                             json.dumps(last_pair)),
+                                  records=(), chunks=feed, cursor=cursor, data_date=ctx.data_date,
+                                  warnings=warnings)
+        finally:
+            feed.close()  # a failed landing must not leave the source connection inside its COPY
+        driver.commit()
+        results.append(result)
+        row_no += result.rows_received
+        after = list(last)
+
+def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: Settings, owed: dict) -> None:
+    """Write "taken" (with the time) and "failed" (with the reason) back to the source, then commit."""
+    from zoneinfo import ZoneInfo
+
+    from huiju_connectors.frontdb import mark_rows
+
+    flag = settings.exchange_flag
+    assert flag is not None
+    # The department's timestamps are naive local time; write ours the same way.
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    keys = settings.key_columns
+    pending = table.c[flag.column] == flag.pending
+    taken = {flag.column: flag.taken}
+    if flag.taken_at_column:
+        taken[flag.taken_at_column] = now
+    mark_rows(src, table, keys, owed.get("taken", []), taken, only_if=pending)
+    by_reason: dict[str, list] = {}
+    for key, reason in owed.get("failed", []):
+        by_reason.setdefault(reason, []).append(key)
+    for reason, key_values in by_reason.items():
+        values: dict[str, Any] = {flag.column: flag.failed}
+        if flag.reason_column:
+            values[flag.reason_column] = reason
+        mark_rows(src, table, keys, key_values, values, only_if=pending)
+    src.commit()
+
+
+def _collect_exchange(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
+                      warnings: list[str]) -> list[LandResult]:
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id, make_load_id, save_cursor
+
+    settings: Settings = ctx.settings
+    flag = settings.exchange_flag
+    assert flag is not None
+    from huiju_connectors.frontdb import flag_query
+
+    def settle(owed: dict) -> None:
+        _acknowledge(src, table, settings, owed)
+        with ctx.conn.transaction():
+            save_cursor(ctx.conn, ctx.source.id, {"mode": "exchange_flag", "owed": None}, None)
+
+    stored = _read_cursor(ctx.conn, ctx.source.id)
+    if stored and stored.get("owed"):
+        # The last run landed a batch and died before telling the department: finish that first.
+        log.info("%s: completing the write-back of %s", _where(ctx), stored["owed"].get("load_id"))
+        settle(stored["owed"])
+    results: list[LandResult] = []
+    previous: list | None = None
+    row_no = 1
+    while True:
+        rows = src.execute(flag_query(table, flag.column, flag.pending, settings.key_columns,
+                                      settings.batch_size)).fetchall()
+        src.commit()  # end the read transaction so the write-back below is not blocked by it
+        if not rows:
+            break
+        records = [r._mapping for r in rows]
+        keys = [[jsonable(r[k]) for k in settings.key_columns] for r in records]
+        if keys == previous:
+            raise RuntimeError(f"{_where(ctx)}: the rows just acknowledged are still pending; "
+                               f"is {flag.column} writable by this account?")
+        previous = keys
+        reasons = [mojibake_reason(r) if settings.detect_mojibake else None for r in records]
+        rejected = {id(r): reason for r, reason in zip(records, reasons, strict=True) if reason}
+        owed = {"taken": [k for k, reason in zip(keys, reasons, strict=True) if not reason],
+                "failed": [[k, reason] for k, reason in zip(keys, reasons, strict=True) if reason]}
+        content_id = make_content_id(ctx.source.id, "exchange_flag", json.dumps(keys))
+        owed["load_id"] = make_load_id(ctx.source.id, content_id)
+        result = land_records(ctx.conn, ctx.registry, ctx.source,
+                              reference=_reference(settings, f"{flag.column}={flag.pending} {keys[0]} … {keys[-1]}"),
+                              content_id=content_id, records=records,
+                              cursor={"mode": "exchange_flag", "owed": owed}, data_date=ctx.data_date,
+                              first_row_no=row_no, warnings=warnings, quiet_extra=settings.technical_columns,
+                              reject=lambda r, found=rejected: found.get(id(r)))
+        results.append(result)
+        row_no += len(rows)
+        settle(owed)
+    return results
+
+
+def _collect_snapshot(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
+                      warnings: list[str]) -> list[LandResult]:
+    from huiju_connectors.frontdb import snapshot_query, stream
+
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id
+
+    settings: Settings = ctx.settings
+    conn = ctx.conn
+    source_id = ctx.source.id
+    with conn.transaction():
+        conn.execute("delete from ops.snapshot_seen where source_id = %s", (source_id,))
+    reject = mojibake_reason if settings.detect_mojibake else None
+    results = []
+    row_no = 1
+    for names, rows in stream(src, snapshot_query(table, settings.key_columns), settings.batch_size):
+        key_index = [names.index(k) for k in settings.key_columns]
+        keys = [json.dumps([jsonable(r[i]) for i in key_index]) for r in rows]
+        content = json.dumps([[jsonable(v) for v in r] for r in rows], ensure_ascii=False)
+        content_id = make_content_id(source_id, "snapshot", content)
+        result = land_records(conn, ctx.registry, ctx.source,
+                              reference=_reference(settings, f"snapshot {keys[0]} … {keys[-1]}"),
+                              content_id=content_id, records=(dict(zip(names, r, strict=True)) for r in rows),
+                              data_date=ctx.data_date,
+                              first_row_no=row_no, warnings=warnings, quiet_extra=settings.technical_columns,
+                              reject=reject)
+        results.append(result)
+        row_no += len(rows)
+        with conn.transaction(), conn.cursor() as cur, cur.copy(
+                "copy ops.snapshot_seen (source_id, key) from stdin") as copy:
+            for key in keys:
+                copy.write_row([source_id, key])
+    # The read is complete: what was there last time and is gone now was deleted at the source.
+    with conn.transaction():
+        deleted = conn.execute(
+            "insert into ops.deletions (source_id, key, data_date)"
+            " select k.source_id, k.key, %s from ops.snapshot_keys k where k.source_id = %s"
+            " and not exists (select 1 from ops.snapshot_seen s where s.source_id = k.source_id and s.key = k.key)",
+            (ctx.data_date, source_id)).rowcount
+        conn.execute("delete from ops.snapshot_keys where source_id = %s", (source_id,))
+        conn.execute("insert into ops.snapshot_keys (source_id, key) select source_id, key from ops.snapshot_seen"
+                     " where source_id = %s on conflict do nothing", (source_id,))
+        conn.execute("delete from ops.snapshot_seen where source_id = %s", (source_id,))
+    if deleted:
+        log.warning("%s: %d row(s) deleted at the source since the last snapshot (see ops.deletions)",
+                    _where(ctx), deleted)
+    return results
+
+
+_MODES = {"watermark": _collect_watermark, "exchange_flag": _collect_exchange, "snapshot": _collect_snapshot}
+
+
+def collect(ctx: CollectContext) -> list[LandResult]:
+    """Read what is new in the department's table and land it (see the module docstring)."""
+    import sqlalchemy as sa
+    from huiju_connectors.frontdb import create_source_engine, describe_table, map_error, source_table
+
+    from huiju.landing import ensure_raw_table
+
+    settings: Settings = ctx.settings
+    ensure_raw_table(ctx.conn, ctx.registry.dataset_of(ctx.source))
+    engine = create_source_engine(endpoint_of(ctx))
+    try:
+        with engine.connect() as src:
+            columns = describe_table(src, settings.table, settings.table_schema)
+            src.commit()
+            warnings, error = _check_schema(ctx, columns)
+            if error is not None:
+                return [_fail(ctx, error)]
+            if _copy_path_ok(src, settings):
+                return _collect_watermark_copy(ctx, src, columns, warnings)
+            table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
+            return _MODES[settings.mode](ctx, src, table, warnings)
+    except sa.exc.SQLAlchemyError as exc:
+        raise map_error(exc, _where(ctx)) from exc
+    finally:
+        engine.dispose()
+

@@ -1,0 +1,121 @@
+"""The SOAP channel: a department's WebService (WSDL vendored under ``config/wsdl/``), paged.
+
+The WSDL is a file in the repository, never fetched at run time; the endpoint comes from the
+source's Airflow Connection (``extra.base_url`` or scheme://host:port, plus ``endpoint_path``),
+never from the ``soap:address`` in the WSDL. With ``username_token: true`` the Connection's
+login and password go in a WS-Security UsernameToken (``password_digest`` for
+PasswordDigest). Paging, the cursor, landing and schema drift work exactly as in the REST
+channel (:func:`huiju.channels.rest.land_pages`): the same engine drives both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+
+from huiju.channels.rest import IncrementalSettings, _Block
+
+if TYPE_CHECKING:
+    from huiju.channels import CollectContext
+    from huiju.landing import LandResult
+
+
+class Settings(_Block):
+    """The ``soap:`` block of a source.
+
+    ``wsdl``: the vendored WSDL, relative to ``config/`` (e.g. ``wsdl/gaj_penalty.wsdl``);
+    ``operation``: the document/literal operation to call; ``endpoint_path``: its path on the
+    Connection's host; ``records_path``: where the records are in the result
+    (``penalties.penalty``). Faults with a code in ``business_fault_codes`` go back to the
+    department (not retried); ``retry_fault_codes`` are retried like server faults.
+    """
+
+    wsdl: str = Field(min_length=1)
+    operation: str = Field(min_length=1)
+    endpoint_path: str = "/"
+    records_path: str = Field(min_length=1)
+    page_param: str = "pageNo"
+    size_param: str = "pageSize"
+    first_page: int = Field(default=1, ge=0)
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    params: dict[str, str] = Field(default_factory=dict)
+    incremental: IncrementalSettings | None = None
+    username_token: bool = False
+    password_digest: bool = False
+    service_name: str | None = None
+    port_name: str | None = None
+    business_fault_codes: tuple[str, ...] = ()
+    retry_fault_codes: tuple[str, ...] = ()
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    ca_bundle: str | None = None
+    drift: Literal["warn", "hold"] = "warn"
+    known_fields: tuple[str, ...] = ()
+
+    @field_validator("wsdl")
+    @classmethod
+    def _wsdl_is_a_wsdl_file(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("must be a file vendored under config/ (e.g. wsdl/<department>.wsdl), never a URL")
+        if not value.endswith((".wsdl", ".xml")):
+            raise ValueError("must name a .wsdl (or .xml) file")
+        return value
+
+
+def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
+    """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
+    from huiju_connectors.rest import Incremental, RetryPolicy
+    from huiju_connectors.soap import SoapCredentials, SoapSource
+
+    from huiju.channels.rest import base_url, config_path, secret
+
+    settings: Settings = ctx.settings
+    source = ctx.source
+    endpoint = base_url(ctx.connection, source.id) + "/" + settings.endpoint_path.lstrip("/")
+    assert ctx.connection is not None  # base_url raised otherwise
+    wsdl = Path(config_path(settings.wsdl))
+    if not wsdl.is_file():
+        raise FileNotFoundError(f"{source.id}: soap.wsdl: {wsdl} does not exist; vendor the department's WSDL "
+                                "there (it is never fetched at run time)")
+    ca_bundle = settings.ca_bundle or ctx.connection.extra.get("ca_bundle")
+    incremental = None
+    if settings.incremental is not None:
+        inc = settings.incremental
+        incremental = Incremental(inc.since_param, inc.updated_at_field, tuple(inc.key_fields), inc.initial_since)
+    soap = SoapSource(
+        wsdl_path=str(wsdl), endpoint=endpoint, operation=settings.operation, records_path=settings.records_path,
+        page_param=settings.page_param, size_param=settings.size_param, first_page=settings.first_page,
+        page_size=settings.page_size, params=dict(settings.params), incremental=incremental,
+        service_name=settings.service_name, port_name=settings.port_name,
+        business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
+        ca_bundle=config_path(ca_bundle) if ca_bundle else None,
+        retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
+    )
+    credentials = None
+    if settings.username_token:
+        credentials = SoapCredentials(secret(ctx.connection, "username", ctx.connection.login),
+                                      secret(ctx.connection, "password", ctx.connection.password),
+                                      use_digest=settings.password_digest)
+    return soap, credentials
+
+
+def collect(ctx: CollectContext) -> list[LandResult]:
+    """Call the source's SOAP operation page by page and land each page with its cursor."""
+    from huiju_connectors.soap import fetch_soap_pages
+
+    from huiju.channels.rest import expected_fields, land_pages
+    from huiju.ledger import get_cursor
+
+    settings: Settings = ctx.settings
+    soap, credentials = soap_source(ctx)
+    cursor = get_cursor(ctx.conn, ctx.source.id)
+    ctx.conn.commit()  # no transaction left open while pages are fetched
+    return land_pages(
+        ctx, fetch_soap_pages(soap, credentials, cursor), start_cursor=cursor, drift=settings.drift,
+        expected_fields=expected_fields(ctx.source.columns, settings.incremental, settings.known_fields),
+        pagination_kind="page", first_page=settings.first_page, page_size=settings.page_size,
+    )

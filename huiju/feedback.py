@@ -1,0 +1,173 @@
+"""问题数据反馈: the workbook that sends a batch's problem rows back to the department that sent them.
+
+One workbook per department per batch, in the department's own terms: its own column
+headers (from the source's column mapping) in its own order, its own row numbers, the
+values exactly as it sent them (read from ``raw``, never the masked quarantine copy), the
+cells that broke a rule filled in red, a 原因 column with every reason, and a 汇总 sheet.
+
+What goes in is only what the department itself sent: no other source's data, no value the
+platform derived (a duplicate published by another department is named by the rule, not by
+that department's record). Every exported text that a spreadsheet would evaluate (starting
+with ``= + - @``, a tab or a carriage return) is prefixed with ``'`` so it stays text.
+
+Delivery goes back through the channel the department used: for the inbox channel the
+workbook is written to ``var/outbox/<source_id>/<file>_问题数据反馈.xlsx``; other channels
+get the same outbox file for now (SFTP upload and e-mail attachment are later work) and
+every delivery is recorded in ``ops.feedback``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from huiju.ledger import get_load
+from huiju.registry import Registry
+from huiju.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+PROBLEM_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
+HEADER_FILL = PatternFill(fill_type="solid", start_color="FFD9E1F2", end_color="FFD9E1F2")
+ROW_HEADER = "原文件行号"
+REASON_HEADER = "原因"
+SUMMARY_SHEET = "汇总"
+ROWS_SHEET = "问题数据"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+RULE_NAMES = {
+    "required": "必填项为空", "enum": "不在规定范围", "number": "不是有效数字", "range": "金额超出合理范围",
+    "date": "日期无效", "uscc": "统一社会信用代码错误", "id_number": "公民身份号码错误",
+    "org_code": "组织机构代码错误", "mobile": "手机号码错误", "date_order": "日期先后顺序错误",
+    "duplicate": "本批次内重复", "published": "与已公示数据重复", "columns": "列数不一致",
+}
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """A feedback workbook written and recorded."""
+
+    load_id: str
+    path: Path
+    rows: int
+    channel: str
+
+
+def neutralise(value: object) -> object:
+    """A cell value that a spreadsheet will show, never evaluate: ``=1+1`` becomes ``'=1+1``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def feedback_path(source_id: str, reference: str) -> Path:
+    """Where the workbook for a batch named ``reference`` goes: ``var/outbox/<source>/<stem>_问题数据反馈.xlsx``."""
+    stem = Path(reference).stem or "batch"
+    return get_settings().outbox_dir / source_id / f"{stem}_问题数据反馈.xlsx"
+
+
+def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str) -> FeedbackResult | None:
+    """Write and record the feedback workbook of one batch; None when it has no problem rows.
+
+    Idempotent: the workbook is rewritten and its ``ops.feedback`` row updated.
+    """
+    load = get_load(conn, load_id)
+    if load is None:
+        raise KeyError(f"no load {load_id!r} in the ledger")
+    source = registry.source(load.source_id)
+    dataset = registry.dataset_of(source)
+    headers = list(source.columns)  # the department's own headers, in the order its mapping lists them
+    fields = [source.columns[h] for h in headers]
+    field_columns = sql.SQL(", ").join(sql.SQL("r.{f}").format(f=sql.Identifier(f)) for f in fields)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql.SQL(
+            "select q.row_no, q.violations, q.reasons, r._row_no is not null as landed, {fields}"
+            " from quarantine.rows q left join {table} r on r._load_id = q.load_id and r._row_no = q.row_no"
+            " where q.load_id = %s order by q.row_no").format(
+            fields=field_columns, table=sql.Identifier("raw", dataset.dataset)), (load_id,)).fetchall()
+    if not rows:
+        return None
+    department = registry.departments[source.department]
+    path = feedback_path(source.id, load.reference)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    workbook = Workbook()
+    summary = workbook.active
+    summary.title = SUMMARY_SHEET
+    sheet = workbook.create_sheet(ROWS_SHEET)
+    sheet.append([ROW_HEADER, *headers, REASON_HEADER])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+    column_of = {field: index + 2 for index, field in enumerate(fields)}  # 1-based; column 1 is the row number
+    by_rule: Counter[str] = Counter()
+    for out_row, row in enumerate(rows, start=2):
+        # A row rejected at landing (a ragged line) never reached raw: its reason says what to fix.
+        values = [row[f] for f in fields] if row["landed"] else [None] * len(fields)
+        sheet.append([row["row_no"], *(neutralise(v) for v in values), neutralise(row["reasons"])])
+        for violation in row["violations"]:
+            by_rule[violation.get("rule") or "columns"] += 1
+            for field in (violation.get("field"), violation.get("also")):
+                if field in column_of:
+                    sheet.cell(row=out_row, column=column_of[field]).fill = PROBLEM_FILL
+        sheet.cell(row=out_row, column=len(headers) + 2).alignment = Alignment(wrap_text=True)
+    for index, header in enumerate([ROW_HEADER, *headers, REASON_HEADER], start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = min(60, max(10, len(header) * 2 + 4))
+    sheet.column_dimensions[get_column_letter(len(headers) + 2)].width = 80
+    sheet.freeze_panes = "B2"
+
+    held = load.status == "held"
+    received = load.rows_received or 0
+    summary_rows: list[list[object]] = [
+        ["问题数据反馈"],
+        [],
+        ["报送单位", department.name],
+        ["数据项", f"{source.title}（{dataset.title}）"],
+        ["报送文件", load.reference],
+        ["批次编号", load.load_id],
+        ["收到行数", received],
+        ["问题行数", len(rows)],
+        ["通过行数", received - len(rows)],
+        ["处理结果", (f"问题数据比例超过{source.tolerance:.0%}，本批次暂缓入库，全部数据均未公示；"
+                      "请修正后整批重新报送。") if held else
+         "其余数据已入库；请只修正下列问题数据后重新报送。"],
+        ["说明", f"「{ROWS_SHEET}」表列出每一行问题数据：行号为原文件中的行号，红色单元格为有问题的值，"
+                 f"「{REASON_HEADER}」列说明原因。"],
+        [],
+        ["问题类型", "行数"],
+        *([RULE_NAMES.get(rule, rule), count] for rule, count in by_rule.most_common()),
+    ]
+    for values in summary_rows:
+        summary.append([neutralise(v) for v in values])
+    summary["A1"].font = Font(bold=True, size=14)
+    summary.column_dimensions["A"].width = 16
+    summary.column_dimensions["B"].width = 90
+    workbook.save(path)
+
+    channel = source.channel if source.channel == "inbox" else "outbox"
+    relative = path.relative_to(get_settings().var) if path.is_relative_to(get_settings().var) else path
+    conn.execute(
+        "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
+        " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
+        " delivered_at = now()", (load_id, str(relative), len(rows), channel))
+    conn.commit()
+    log.info("%s: feedback for %s: %d problem rows → %s", source.id, load_id, len(rows), relative)
+    return FeedbackResult(load_id, path, len(rows), channel)
+
+
+def pending_feedback(conn: psycopg.Connection, source_id: str) -> list[str]:
+    """The source's validated, held or published batches with problem rows and no feedback yet."""
+    rows = conn.execute(
+        "select l.load_id from ops.loads l where l.source_id = %s and l.status in ('validated', 'held', 'published')"
+        " and exists (select 1 from quarantine.rows q where q.load_id = l.load_id)"
+        " and not exists (select 1 from ops.feedback f where f.load_id = l.load_id)"
+        " order by l.received_at, l.load_id", (source_id,)).fetchall()
+    return [row[0] for row in rows]

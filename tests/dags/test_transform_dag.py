@@ -1,0 +1,95 @@
+"""The transform DAG: every dbt node a task when a manifest exists (Cosmos), one task before; fast to parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.dags
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = textwrap.dedent("""
+    import json, socket, sys, time
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("network or database access while parsing the transform DAG")
+
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+    import airflow.sdk  # imported already in Airflow's DAG processor
+    import huiju_airflow.dag_factory  # imported already by the ingest DAG file
+    import runpy
+
+    started = time.perf_counter()
+    dag = runpy.run_path(sys.argv[1])["dag"]
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds,
+                      "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}}))
+""")
+
+
+def _parse(var: Path) -> dict:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "HUIJU_WAREHOUSE"))}
+    env.update({"HUIJU_VAR": str(var), "AIRFLOW_HOME": str(var / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "HUIJU_WAREHOUSE_URL": "postgresql://nobody@192.0.2.1/none"})
+    done = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "dags" / "huiju_transform.py")], env=env,
+                          capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def with_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    var = tmp_path_factory.mktemp("var")
+    env = {**os.environ, "HUIJU_VAR": str(var)}
+    subprocess.run([sys.executable, "-c", "from huiju.transform import ensure_manifest; ensure_manifest()"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    manifest = json.loads((var / "dbt" / "manifest" / "manifest.json").read_text(encoding="utf-8"))
+    return {"parsed": _parse(var), "manifest": manifest}
+
+
+def test_without_a_manifest_the_build_is_one_task(tmp_path: Path) -> None:
+    assert _parse(tmp_path)["upstream"] == {"dbt_build": []}
+
+
+def test_every_dbt_node_is_a_task_between_prepare_and_docs(with_manifest: dict) -> None:
+    upstream = with_manifest["parsed"]["upstream"]
+    nodes = {node["name"] for node in with_manifest["manifest"]["nodes"].values()
+             if node["resource_type"] in ("model", "seed", "snapshot")}
+    dbt_tasks = {task_id for task_id in upstream if task_id.startswith("dbt.")}
+    assert {task_id.removeprefix("dbt.").rsplit("_", 2)[0] for task_id in dbt_tasks} == nodes
+    assert upstream["prepare"] == []
+    assert all("prepare" in upstream[t] or any(u.startswith("dbt.") for u in upstream[t]) for t in dbt_tasks)
+    assert set(upstream["dbt_docs"]) <= dbt_tasks and upstream["dbt_docs"]
+
+
+def test_a_failing_model_stops_only_what_depends_on_it(with_manifest: dict) -> None:
+    upstream = with_manifest["parsed"]["upstream"]
+
+    def ancestors(task_id: str) -> set[str]:
+        found: set[str] = set()
+        todo = [task_id]
+        while todo:
+            for parent in upstream[todo.pop()]:
+                if parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return found
+
+    legal_person = "dbt.basic_legal_person_model_build"
+    assert legal_person in ancestors("dbt.archive_legal_person_profile_model_build")
+    assert legal_person in ancestors("dbt.share_legal_person_model_build")
+    # The natural-person side and the publication of penalties do not wait for the legal-person base.
+    for independent in ("dbt.basic_population_model_build", "dbt.credit_natural_person_penalty_model_build",
+                        "dbt.share_legal_person_penalty_publication_model_build"):
+        assert legal_person not in ancestors(independent), independent
+
+
+def test_the_transform_dag_file_parses_in_under_a_second(with_manifest: dict) -> None:
+    assert with_manifest["parsed"]["seconds"] < 1.0, f"{with_manifest['parsed']['seconds']:.2f}s"

@@ -1,0 +1,71 @@
+"""huiju.transform around dbt: the pseudonym key's HMAC pads, the lazily parsed manifest, the docs route."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from huiju import transform
+from huiju.settings import get_settings
+
+
+@pytest.fixture
+def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A var/ of its own (dbt manifest, docs), so the checkout's var/ is never touched."""
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("key", ["k", "示范 key with spaces", "x" * 100])
+def test_the_pads_give_the_standard_hmac(key: str) -> None:
+    inner, outer = transform.hmac_pads(key)
+    message = b"110105198001011234"
+    ours = hashlib.sha256(bytes.fromhex(outer) + hashlib.sha256(bytes.fromhex(inner) + message).digest()).hexdigest()
+    assert ours == hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def test_the_key_goes_to_dbt_as_session_settings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUIJU_PSEUDONYM_KEY", "a-secret")
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=64MB")
+    env = transform.dbt_env("postgresql://u:p@db.example/huiju")
+    assert env["PGOPTIONS"].startswith("-c work_mem=64MB -c huiju.pseudonym_ipad=")
+    assert "a-secret" not in "".join(env.values())
+    monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])  # a second call does not stack the settings
+    assert transform.dbt_env("postgresql://u:p@db.example/huiju")["PGOPTIONS"] == env["PGOPTIONS"]
+
+
+@pytest.mark.integration
+def test_the_manifest_is_parsed_once_and_again_only_after_a_change(scratch_var: Path) -> None:
+    path = transform.ensure_manifest()
+    assert path == scratch_var / "dbt" / "manifest" / "manifest.json" and path.exists()
+    first = path.stat().st_mtime_ns
+    assert transform.manifest_is_current()
+    transform.ensure_manifest()
+    assert path.stat().st_mtime_ns == first  # nothing changed: no dbt parse
+    project_file = get_settings().dbt_project_dir / "dbt_project.yml"
+    os.utime(path, ns=(first, project_file.stat().st_mtime_ns - 10**9))  # the project is now newer
+    assert not transform.manifest_is_current()
+    transform.ensure_manifest()
+    assert transform.manifest_is_current()
+
+
+def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
+    from huiju_airflow.plugin import DBT_DOCS_PREFIX, HuijuPlugin, dbt_docs_app
+    from starlette.testclient import TestClient
+
+    docs = scratch_var / "dbt" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "index.html").write_text("<html>dbt docs</html>", encoding="utf-8")
+    client = TestClient(dbt_docs_app())
+    assert client.get("/").text == "<html>dbt docs</html>"
+    assert client.get("/manifest.json").status_code == 404
+    [view] = HuijuPlugin.external_views
+    assert view["href"] == DBT_DOCS_PREFIX.lstrip("/") + "/"
+    assert HuijuPlugin.fastapi_apps[0]["url_prefix"] == DBT_DOCS_PREFIX

@@ -1,0 +1,93 @@
+"""The `rest:` and `soap:` blocks: mistakes are reported with the file, the key and the reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from huiju.registry import ConfigError, load_registry
+
+pytestmark = pytest.mark.unit
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG / "datasets", target / "datasets")
+    shutil.copytree(CONFIG / "wsdl", target / "wsdl")
+    (target / "departments").mkdir()
+    for name in ("gaj.yaml", "jtj.yaml"):
+        shutil.copy(CONFIG / "departments" / name, target / "departments" / name)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _problems(config: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_registry(config)
+    return caught.value.problems
+
+
+def test_the_web_service_sources_load_with_typed_settings(config: Path) -> None:
+    registry = load_registry(config)
+    rest = registry.source("jtj_penalty").channel_settings
+    assert (rest.auth, rest.pagination.kind, rest.incremental.key_fields, rest.drift) == ("hmac", "page",
+                                                                                          ("CF_WSH",), "warn")
+    soap = registry.source("gaj_penalty").channel_settings
+    assert soap.wsdl == "wsdl/gaj_penalty.wsdl" and soap.username_token
+    assert (config / soap.wsdl).is_file()
+
+
+def test_an_unknown_auth_kind_names_file_and_key(config: Path) -> None:
+    _edit(config / "departments/jtj.yaml", "auth: hmac", "auth: hamc")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.auth:") and "'hmac'" in p
+               for p in problems), problems
+
+
+def test_a_misspelt_rest_key_is_reported_with_a_suggestion(config: Path) -> None:
+    _edit(config / "departments/jtj.yaml", "page_size: 500", "page_sise: 500")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.page_sise: unknown key")
+               and "did you mean 'page_size'" in p for p in problems), problems
+
+
+def test_nested_keys_are_named_in_full(config: Path) -> None:
+    _edit(config / "departments/jtj.yaml", "kind: page,", "kind: pages,")
+    _edit(config / "departments/jtj.yaml", "        since_param: gxsjStart\n", "")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.pagination.kind:") for p in problems)
+    assert "config/departments/jtj.yaml: sources[0].rest.incremental.since_param: is required but missing" \
+        in problems, problems
+
+
+def test_oauth2_without_a_token_endpoint_is_refused(config: Path) -> None:
+    _edit(config / "departments/jtj.yaml", "auth: hmac", "auth: oauth2")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest:") and "token_url" in p
+               for p in problems), problems
+
+
+def test_soap_block_mistakes_name_file_and_key(config: Path) -> None:
+    _edit(config / "departments/gaj.yaml", "wsdl: wsdl/gaj_penalty.wsdl",
+          "wsdl: http://gaj.example.gov.cn/PenaltyService?wsdl")
+    _edit(config / "departments/gaj.yaml", "drift: warn", "drift: ignore")
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/gaj.yaml: sources[0].soap.wsdl:") and "never a URL" in p
+               for p in problems), problems
+    assert any(p.startswith("config/departments/gaj.yaml: sources[0].soap.drift:") for p in problems), problems
+
+
+def test_a_rest_block_on_a_soap_source_is_refused(config: Path) -> None:
+    _edit(config / "departments/gaj.yaml", "    soap:\n", "    rest:\n")
+    problems = _problems(config)
+    assert any("config/departments/gaj.yaml: sources[0]" in p and "rest" in p for p in problems), problems
