@@ -25,6 +25,7 @@ import yaml
 
 from bench.harness import Entry, rows_entry, run_isolated
 from huiju import warehouse
+from huiju.demo.bulk import valid_uscc
 
 ROWS = 1_000_000
 SOURCE_DB = "huiju_bench_frontdb"
@@ -37,6 +38,10 @@ _COLUMNS = ("cf_xdr_mc", "cf_xdr_lb", "cf_xdr_shxym", "cf_frdb", "cf_frdb_zjhm",
             "cf_nr_fk", "cf_jdrq", "cf_gsjzq", "cf_cfjg", "cf_cfjgdm")
 
 
+# The authority's code is computed with valid check characters rather than typed in.
+AUTHORITY_USCC = valid_uscc(10**7)
+
+
 def _values_sql(n: str, concat: str) -> list[str]:
     """SQL expressions for one row from serial ``n`` (``concat`` joins strings in the dialect)."""
     return [concat.format("'示范市', 'bench公司', " + n + ", '有限公司'"), "'法人及非法人组织'",
@@ -44,7 +49,7 @@ def _values_sql(n: str, concat: str) -> list[str]:
             concat.format("'110101198001', lpad(" + n + ", 6, '0')"),
             concat.format("'示人社罚〔2026〕', " + n + ", '号'"), "'罚款'",
             "'未按规定为劳动者缴纳社会保险费，处罚款0.5万元'", "'0.5'", "'2026-11-19'", "'2029-11-19'",
-            "'示范市人力资源和社会保障局'", "'11331200002500001X'"]
+            "'示范市人力资源和社会保障局'", f"'{AUTHORITY_USCC}'"]
 
 
 def _config(work: Path, source_id: str, dialect: str) -> Path:

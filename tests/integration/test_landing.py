@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from huiju.archive import archived_path
-from huiju.demo.bulk import penalty_row, write_penalty_csv
+from huiju.demo.bulk import penalty_row, valid_id_number, write_penalty_csv
 from huiju.landing import land_file
 from huiju.ledger import get_load
 from huiju.registry import Registry, load_registry
@@ -137,7 +137,9 @@ def test_ragged_rows_are_quarantined_with_line_numbers_and_the_rest_lands(
 def test_every_broken_rule_is_reported_and_sensitive_values_are_masked(
         pg_url: str, registry: Registry, tmp_path: Path) -> None:
     source = registry.source("scjgj_penalty")
-    bad = {"当事人名称": "", "统一社会信用代码": "91110105MA01ABCD1Z", "法定代表人身份证号": "110105196001010011",
+    valid = valid_id_number(1)  # generated from a serial, so the wrong check digit below is known
+    wrong_check = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    bad = {"当事人名称": "", "统一社会信用代码": "91110105MA01ABCD1Z", "法定代表人身份证号": wrong_check,
            "决定日期": "2026年2月30日", "罚款金额(万元)": "五万"}
     overrides = {3: bad, 9: {"决定书文号": "测罚〔2026〕F0号"}}
     path = write_penalty_csv(tmp_path / "bad.csv", source, 40, tag="F", overrides=overrides)
@@ -152,10 +154,10 @@ def test_every_broken_rule_is_reported_and_sensitive_values_are_masked(
         assert rules == {("party_name", "required"), ("uscc", "uscc"), ("legal_rep_id_no", "id_number"),
                          ("decision_date", "date"), ("fine_amount_wan", "number")}
         id_violation = next(v for v in rows[5] if v["field"] == "legal_rep_id_no")
-        assert id_violation["value"] == "110105********0011"
+        assert id_violation["value"] == wrong_check[:6] + "*" * 8 + wrong_check[-4:]
         assert id_violation["header"] == "法定代表人身份证号"
         assert "校验码" in id_violation["reason"]
-        assert json.dumps(rows, ensure_ascii=False).count("110105196001010011") == 0
+        assert json.dumps(rows, ensure_ascii=False).count(wrong_check) == 0
         assert rows[11][0]["rule"] == "duplicate" and "第2行" in rows[11][0]["reason"]
         assert publish_load(conn, result.load_id)
         assert get_load(conn, result.load_id).status == "published"

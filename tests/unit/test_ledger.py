@@ -30,6 +30,7 @@ def test_the_status_flow_is_closed() -> None:
 
 
 def test_masking_hides_birth_dates_and_phone_middles() -> None:
+    # 11010519491231002X is the worked example published in GB 11643-1999, not a person's number.
     assert mask_id_number("11010519491231002X") == "110105********002X"
     assert mask_text("法人张三 11010519491231002X 电话13912345678") == "法人张三 110105********002X 电话139****5678"
     assert mask_text("决定书〔2026〕12号") == "决定书〔2026〕12号"
