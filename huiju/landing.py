@@ -48,7 +48,6 @@ from huiju.registry import Dataset, Registry, Source
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ("_load_id", "_row_no", "_source_ref", "_loaded_at")
 # Rows are numbered by a per-transaction temporary sequence, named by OID in a setting (see _Batch).
 _ROW_NO_DEFAULT = "nextval(current_setting('huiju.row_seq')::oid::regclass)"
 _PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
