@@ -20,7 +20,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,19 +170,115 @@ def _openssh_get(server: _Sshd, remote: Path, dest: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def sftp_200mb(url: str, work: Path) -> Entry:
-    """SFTP download of 200 MB on loopback from OpenSSH sshd vs OpenSSH's sftp client, same server, same run."""
+def _sftp_download_paramiko(port: str, user: str, key: str, pin: str, remote: str, size: str, dest: str,
+                            out: str) -> None:
+    """Child process: paramiko's ``SFTPClient.getfo`` with the same pinned key, temp name, sha256 and promote.
+
+    Measured for comparison only (the connector ships asyncssh): the issue reports paramiko at
+    about 0.58 of OpenSSH with stalls.
+    """
+    import base64
+    import hashlib
+    import uuid
+
+    import paramiko
+    from huiju_connectors.remote_files import promote
+
+    remote_path = Path(remote)
+    started = time.perf_counter()
+    kind, blob = pin.split()[:2]
+    expected = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
+    transport = paramiko.Transport(("127.0.0.1", int(port)))
+    try:
+        transport.connect()
+        if transport.get_remote_server_key() != expected:
+            raise RuntimeError("host key is not the pinned key")
+        transport.auth_publickey(user, paramiko.Ed25519Key.from_private_key_file(key))
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        final = Path(dest) / remote_path.name
+        tmp = Path(dest) / f".{remote_path.name}.{uuid.uuid4().hex[:12]}.partial"
+        hasher = hashlib.sha256()
+
+        class _Hashing:
+            def __init__(self, fh: object) -> None:
+                self.fh = fh
+
+            def write(self, data: bytes) -> None:
+                hasher.update(data)
+                self.fh.write(data)  # type: ignore[attr-defined]
+
+        with tmp.open("wb") as fh:
+            got = sftp.getfo(str(remote_path), _Hashing(fh))
+        if got != int(size):
+            raise RuntimeError(f"received {got} of {size} bytes")
+        promote(tmp, final)
+    finally:
+        transport.close()
+    seconds = time.perf_counter() - started
+    Path(out).write_text(json.dumps({"seconds": seconds, "sha256": hasher.hexdigest()}))
+
+
+# Each benchmark runs its anchor and ours TRIALS times, interleaved, and compares the best of
+# each: on a machine shared with other jobs one measurement is mostly a sample of the neighbours'
+# load (single SFTP runs here ranged from 0.5 to 2.9 of the anchor within a minute). Every
+# trial's figure is kept in the entry's note.
+TRIALS = 3
+
+
+def _trials(anchor: Callable[[], float], ours: Callable[[], tuple[float, float]]) -> tuple[float, float, float, str]:
+    """(best anchor seconds, best own seconds, peak RSS, a note listing every trial)."""
+    anchors: list[float] = []
+    owns: list[float] = []
+    peak = 0.0
+    for _ in range(TRIALS):
+        anchors.append(anchor())
+        seconds, rss = ours()
+        owns.append(seconds)
+        peak = max(peak, rss)
+    listing = ", ".join(f"{a:.2f}/{o:.2f}" for a, o in zip(anchors, owns, strict=True))
+    return min(anchors), min(owns), peak, f"best of {TRIALS} interleaved trials (anchor/ours s: {listing})"
+
+
+def _sftp_bench(name: str, child: str, note: str, work: Path) -> Entry:
     payload = _payload(work)
     dest = work / "filedrop" / "sftp_dest"
     dest.mkdir(parents=True, exist_ok=True)
+
+    def clean() -> None:
+        for path in dest.iterdir():
+            path.unlink()
+
     with _sshd(work) as server:
-        anchor = _openssh_get(server, payload, dest / "anchor.bin", work)
-        (dest / "anchor.bin").unlink()
-        seconds, peak = _timed_child("_sftp_download", str(server.port), server.user, str(server.client_key),
-                                     server.host_pub, str(payload), str(SIZE), str(dest), work=work)
+
+        def anchor() -> float:
+            seconds = _openssh_get(server, payload, dest / "anchor.bin", work)
+            clean()
+            return seconds
+
+        def ours() -> tuple[float, float]:
+            measured = _timed_child(child, str(server.port), server.user, str(server.client_key), server.host_pub,
+                                    str(payload), str(SIZE), str(dest), work=work)
+            clean()
+            return measured
+
+        anchor_s, seconds, peak, trials = _trials(anchor, ours)
     shutil.rmtree(dest, ignore_errors=True)
-    return _entry("sftp_200mb", seconds, "OpenSSH sftp -b get from the same sshd", anchor, peak, 0.8,
-                  note="ours: asyncssh, pinned host key, temp file, sha256, atomic promote; server: OpenSSH sshd")
+    return _entry(name, seconds, "OpenSSH sftp -b get from the same sshd", anchor_s, peak, 0.8,
+                  note=f"{note}; server: OpenSSH sshd; {trials}")
+
+
+def sftp_200mb(url: str, work: Path) -> Entry:
+    """SFTP download of 200 MB on loopback from OpenSSH sshd vs OpenSSH's sftp client, same server, same run."""
+    return _sftp_bench("sftp_200mb", "_sftp_download",
+                       "ours (shipped): asyncssh, 255 KiB reads x32, 256 KiB packets, pinned host key, temp file, "
+                       "sha256 while receiving, atomic promote", work)
+
+
+def sftp_200mb_paramiko(url: str, work: Path) -> Entry:
+    """The same download with paramiko's getfo (not shipped): the comparison the issue asks for."""
+    return _sftp_bench("sftp_200mb_paramiko", "_sftp_download_paramiko",
+                       "paramiko SFTPClient.getfo (NOT shipped, comparison only), pinned host key, temp file, "
+                       "sha256 while receiving, atomic promote", work)
 
 
 # ------------------------------------------------------------------------------------------ FTP
@@ -201,6 +297,31 @@ def _ftp_download(port: str, user: str, password: str, name: str, size: str, des
     Path(out).write_text(json.dumps({"seconds": seconds}))
 
 
+def _evict(path: Path) -> None:
+    """Drop ``path`` from the page cache (this file only), so the next read comes from the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # only clean pages can be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _cp_to_disk(payload: Path, dest: Path) -> float:
+    """The anchor: ``cp`` of the file on local disk, and ``sync`` of the copy, so it is on disk too.
+
+    A bare ``cp`` of a file that sits in the page cache is one in-kernel memory copy
+    (``copy_file_range``) that ends before a byte reaches the disk; our download ends with an
+    fsync (a file the platform has "received" must survive a crash), so the anchor does too, and
+    both start from a source that is not cached.
+    """
+    _evict(payload)
+    started = time.perf_counter()
+    subprocess.run(["cp", str(payload), str(dest)], check=True)
+    subprocess.run(["sync", str(dest)], check=True)  # coreutils sync FILE: fsync that file
+    return time.perf_counter() - started
+
+
 def ftp_200mb(url: str, work: Path) -> Entry:
     """FTP download of 200 MB on loopback (pyftpdlib) vs `cp` of the same file on local disk."""
     from pyftpdlib.handlers import FTPHandler
@@ -210,18 +331,33 @@ def ftp_200mb(url: str, work: Path) -> Entry:
     payload = _payload(work)
     dest = work / "filedrop" / "ftp_dest"
     dest.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    subprocess.run(["cp", str(payload), str(dest / "anchor.bin")], check=True)
-    anchor = time.perf_counter() - started
-    (dest / "anchor.bin").unlink()
+
+    def clean() -> None:
+        for path in dest.iterdir():
+            path.unlink()
+
+    def anchor() -> float:
+        seconds = _cp_to_disk(payload, dest / "anchor.bin")
+        clean()
+        return seconds
+
     user, password = "bench", os.urandom(12).hex()
     handler = type("BenchFTPHandler", (FTPHandler,), {})
     with serve_ftp(payload.parent, user=user, password=password, handler=handler) as server:
-        seconds, peak = _timed_child("_ftp_download", str(server.port), user, password, payload.name, str(SIZE),
-                                     str(dest), work=work)
+
+        def ours() -> tuple[float, float]:
+            _evict(payload)
+            measured = _timed_child("_ftp_download", str(server.port), user, password, payload.name, str(SIZE),
+                                    str(dest), work=work)
+            clean()
+            return measured
+
+        anchor_s, seconds, peak, trials = _trials(anchor, ours)
     shutil.rmtree(dest, ignore_errors=True)
-    return _entry("ftp_200mb", seconds, "cp of the file on local disk", anchor, peak, 0.5,
-                  note="ours: ftplib 256 KiB blocks, SIZE check, temp file, sha256, atomic promote; server: pyftpdlib")
+    return _entry("ftp_200mb", seconds, "cp of the uncached file on local disk + sync of the copy", anchor_s, peak,
+                  0.5, note="ours: ftplib control, 1 MiB recv_into buffers written and hashed by a second thread, "
+                  "SIZE check, temp file, sha256, fsync + atomic promote; server: pyftpdlib (sendfile); "
+                  f"the anchor is cp + sync from an uncached source because ours ends with an fsync; {trials}")
 
 
-BENCHMARKS = {"sftp_200mb": sftp_200mb, "ftp_200mb": ftp_200mb}
+BENCHMARKS = {"sftp_200mb": sftp_200mb, "sftp_200mb_paramiko": sftp_200mb_paramiko, "ftp_200mb": ftp_200mb}
