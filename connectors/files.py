@@ -10,6 +10,8 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,3 +196,273 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
                 yield number, texts
 
     return SheetData(header=header, rows=data())
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+# Numbers keep the text they were sent as ("12.50" stays "12.50", an 18-digit ID number sent as a
+# number is not rounded through a float): raw keeps what was received.
+_JSON = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=lambda name: name)
+
+
+def record_cell_text(value: object) -> str | None:
+    """A value of a JSON/XML record as the text raw keeps: nested objects and arrays as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _JsonStream:
+    """Incremental reading of one JSON document: values are decoded one at a time from a buffer
+    refilled in 1 MiB pieces, so a large array of records never sits in memory as a whole."""
+
+    def __init__(self, handle: IO[str], name: str) -> None:
+        self.handle = handle
+        self.name = name
+        self.buffer = ""
+        self.pos = 0
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.handle.read(_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer = self.buffer[self.pos:] + chunk
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next non-blank character ("" at the end of the file)."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._fill():
+                return ""
+
+    def expect(self, char: str) -> None:
+        """Consume ``char`` (after blanks) or fail naming what was found."""
+        found = self.peek()
+        if found != char:
+            raise FileFormatError(f"{self.name}: not valid JSON: expected {char!r} but found {found or 'the end'!r}")
+        self.pos += 1
+
+    def value(self) -> object:
+        """The next complete JSON value."""
+        self.peek()
+        while True:
+            try:
+                value, end = _JSON.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as exc:
+                if self._fill():
+                    continue
+                raise FileFormatError(f"{self.name}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+            # A number or literal cut by the end of the buffer ("3." decodes as 3) may continue in
+            # the next piece: read on unless a delimiter shows that it ended.
+            tail = self.buffer[end:]
+            if (self.buffer[end - 1] not in '}]"' and len(tail) < 64 and not any(c in ',:]} \t\r\n' for c in tail)
+                    and self._fill()):
+                continue
+            self.pos = end
+            return value
+
+
+def _json_records(path: Path, records_key: str | None) -> Iterator[tuple[int, object]]:
+    """``(row_no, record)``: array items numbered from 1, or JSON Lines numbered by line."""
+    with path.open("r", encoding="utf-8-sig") as handle:
+        stream = _JsonStream(handle, path.name)
+        first = stream.peek()
+        if first == "":
+            return
+        if first == "{" and records_key is None:
+            # JSON Lines: one object per line (blank lines allowed).
+            handle.seek(0)
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield line_no, _JSON.decode(line.lstrip("\ufeff"))
+                except json.JSONDecodeError as exc:
+                    raise FileFormatError(
+                        f"{path.name}: line {line_no} is not a JSON object ({exc.msg}); expected an array of "
+                        "objects, one object per line, or (with records_key configured) an object holding the array"
+                    ) from None
+            return
+        if first == "{":
+            stream.expect("{")
+            while stream.peek() != "}":
+                key = stream.value()
+                stream.expect(":")
+                if key == records_key:
+                    yield from _json_array(stream, path.name)
+                    return
+                stream.value()  # metadata next to the records (counts, dates): skipped
+                if stream.peek() == ",":
+                    stream.pos += 1
+            raise FileFormatError(f"{path.name}: the JSON object has no key {records_key!r} holding the records")
+        yield from _json_array(stream, path.name)
+
+
+def _json_array(stream: _JsonStream, name: str) -> Iterator[tuple[int, object]]:
+    stream.expect("[")
+    number = 0
+    while stream.peek() != "]":
+        if stream.peek() == "":
+            raise FileFormatError(f"{name}: not valid JSON: the array of records is not closed")
+        number += 1
+        yield number, stream.value()
+        if stream.peek() == ",":
+            stream.pos += 1
+
+
+def read_json(path: Path, *, records_key: str | None = None) -> SheetData:
+    """Stream a JSON file of records as a sheet: an array of objects, an object holding the array
+    under ``records_key``, or JSON Lines (one object per line).
+
+    The header is every key that occurs, in order of first appearance (a first pass over the
+    file); each row holds the values in that order, nested values as JSON text.
+    """
+    header: dict[str, None] = {}
+    for row_no, record in _json_records(path, records_key):
+        if not isinstance(record, dict):
+            raise FileFormatError(f"{path.name}: record {row_no} is not a JSON object but {type(record).__name__}")
+        header.update(dict.fromkeys(record))
+    if not header:
+        raise FileFormatError(f"{path.name}: the JSON file holds no records")
+    names = list(header)
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        for row_no, record in _json_records(path, records_key):
+            assert isinstance(record, dict)
+            yield row_no, [record_cell_text(record.get(name)) for name in names]
+
+    return SheetData(header=names, rows=rows())
+
+
+# --------------------------------------------------------------------------------------------- XML
+
+_XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# Encodings expat cannot read itself (it only knows UTF-8/16, Latin-1, ASCII) but departments use.
+_TRANSCODED = {"gb2312": "gb18030", "gbk": "gb18030", "gb18030": "gb18030", "cp936": "gb18030"}
+
+
+class _Utf8Transcoder(io.RawIOBase):
+    """A GBK/GB18030 XML file read as UTF-8, with its declaration rewritten to say so."""
+
+    def __init__(self, handle: IO[bytes], encoding: str) -> None:
+        self.handle = handle
+        self.decoder = codecs.getincrementaldecoder(encoding)()
+        self.pending = b""
+        self.first = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            raw = self.handle.read(_CHUNK)
+            text = self.decoder.decode(raw, final=not raw)
+            if self.first:
+                text = re.sub(r"""encoding\s*=\s*["'][^"']*["']""", 'encoding="utf-8"', text, count=1)
+                self.first = False
+            self.pending = text.encode("utf-8")
+            if not raw:
+                break
+        count = min(len(buffer), len(self.pending))
+        buffer[:count] = self.pending[:count]
+        self.pending = self.pending[count:]
+        return count
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
+
+
+def _xml_records(path: Path, record_element: str) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """``(ordinal, fields)`` for every ``record_element`` (local name, any depth), streamed.
+
+    Parsed with defusedxml: a DTD, entity declarations and external references are refused
+    (billion laughs, XXE). Finished elements are dropped from the tree as the parse goes on, so
+    memory stays flat however long the file. A record's fields are its attributes and child
+    elements (child text; a child with children of its own as JSON).
+    """
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import ParseError, iterparse
+
+    with path.open("rb") as raw:
+        declared = _XML_DECLARATION.match(raw.read(512))
+        raw.seek(0)
+        encoding = declared.group(1).decode().lower() if declared else "utf-8"
+        source: IO[bytes] = raw
+        if encoding in _TRANSCODED:
+            source = io.BufferedReader(_Utf8Transcoder(raw, _TRANSCODED[encoding]), _CHUNK)
+        stack: list[Any] = []
+        inside = 0  # how many record elements enclose the current position
+        number = 0
+        try:
+            for event, element in iterparse(source, events=("start", "end"), forbid_dtd=True):
+                is_record = _local(element.tag) == record_element
+                if event == "start":
+                    stack.append(element)
+                    inside += is_record
+                    continue
+                stack.pop()
+                inside -= is_record
+                if is_record and not inside:
+                    number += 1
+                    yield number, _xml_fields(element)
+                if not inside and stack:
+                    stack[-1].remove(element)  # done with it: keep the tree from growing
+        except DefusedXmlException as exc:
+            raise FileFormatError(f"{path.name}: XML refused: it declares a DTD, entities or external "
+                                  f"references, which the platform does not accept ({type(exc).__name__})") from None
+        except ParseError as exc:
+            line, column = exc.position
+            raise FileFormatError(f"{path.name}: not well-formed XML at line {line}, column {column}") from None
+        except UnicodeDecodeError as exc:
+            raise FileFormatError(f"{path.name}: the XML text is not valid {encoding} ({exc.reason})") from None
+
+
+def _xml_fields(element: Any) -> dict[str, str | None]:
+    fields: dict[str, str | None] = {_local(k): v for k, v in element.attrib.items()}
+    for child in element:
+        name = _local(child.tag)
+        if len(child):
+            fields[name] = json.dumps(_xml_value(child), ensure_ascii=False)
+        else:
+            text = (child.text or "").strip()
+            fields[name] = text or None
+    return fields
+
+
+def _xml_value(element: Any) -> object:
+    if not len(element):
+        return (element.text or "").strip() or None
+    return {_local(child.tag): _xml_value(child) for child in element}
+
+
+def read_xml(path: Path, *, record_element: str) -> SheetData:
+    """Stream an XML file of records as a sheet: every ``record_element`` is one row.
+
+    The header is every field name that occurs, in order of first appearance (a first pass).
+    """
+    header: dict[str, None] = {}
+    for _, fields in _xml_records(path, record_element):
+        header.update(dict.fromkeys(fields))
+    if not header:
+        raise FileFormatError(f"{path.name}: no <{record_element}> records found in the XML file")
+    names = list(header)
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        for row_no, fields in _xml_records(path, record_element):
+            yield row_no, [fields.get(name) for name in names]
+
+    return SheetData(header=names, rows=rows())

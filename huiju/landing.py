@@ -37,7 +37,9 @@ from huiju_connectors.files import (
     normalise_header,
     open_csv_data,
     read_csv_layout,
+    read_json,
     read_xlsx,
+    read_xml,
 )
 from psycopg import sql
 
@@ -248,6 +250,13 @@ def _records_of(source: Source, path: Path,
     if source.format == "xlsx":
         sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet)
         return sheet.header, sheet.rows, None
+    if source.format == "json":
+        records = read_json(path, records_key=source.records_key)
+        return records.header, records.rows, None
+    if source.format == "xml":
+        assert source.record_element is not None  # the registry requires it for xml
+        records = read_xml(path, record_element=source.record_element)
+        return records.header, records.rows, None
     encoding = detect_encoding(path, source.encoding)
     layout = read_csv_layout(path, encoding=encoding, header_row=source.header_row, delimiter=source.delimiter)
     return layout.header, iter_csv_records(path, layout, source.delimiter), layout

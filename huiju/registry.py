@@ -129,12 +129,16 @@ class Source(_Model):
     title: str
     dataset: Identifier
     channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb"]
-    format: Literal["csv", "xlsx"] | None = None
+    format: Literal["csv", "xlsx", "json", "xml"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
     encoding: Literal["auto", "utf-8", "gb18030"] = "auto"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     sheet: str | None = None
+    # json: the key of the top-level object that holds the array of records (none: the file is
+    # an array of objects, or JSON Lines). xml: the element that is one record (local name).
+    records_key: str | None = Field(default=None, min_length=1)
+    record_element: str | None = Field(default=None, pattern=r"^[^\s<>/{}:]+$")
     cadence: str = "daily"
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, Identifier] = Field(min_length=1)
@@ -163,7 +167,13 @@ class Source(_Model):
         if others:
             raise ValueError(f"settings block(s) {', '.join(others)} do not belong to channel {self.channel!r}")
         if self.channel in FILE_CHANNELS and self.format is None:
-            raise ValueError(f"format (csv or xlsx) is required for a file channel ({self.channel})")
+            raise ValueError(f"format (csv, xlsx, json or xml) is required for a file channel ({self.channel})")
+        if self.format == "xml" and self.record_element is None:
+            raise ValueError("record_element (the XML element that is one record, e.g. item) is required for xml")
+        if self.record_element is not None and self.format != "xml":
+            raise ValueError("record_element only applies to format xml")
+        if self.records_key is not None and self.format != "json":
+            raise ValueError("records_key only applies to format json")
         return self
 
     @property

@@ -202,6 +202,10 @@ def land_delivered(ctx: CollectContext, path: Path, reference: str, work: Path, 
             if expected != "csv":
                 return [_fail(ctx, path, reference, f"文件是文本（CSV），不是Excel工作簿，但该数据源约定报送 {expected}"
                                                     " 文件；请按约定格式重新上传")]
+        elif kind in ("json", "xml"):
+            if expected != kind:
+                return [_fail(ctx, path, reference, f"文件内容是 {kind.upper()}，但该数据源约定报送 {expected}"
+                                                    " 文件；请按约定格式重新上传")]
         else:
             return [_fail(ctx, path, reference,
                           f"文件内容无法识别为 {expected}（识别为 {kind}）；请按约定格式重新上传")]
