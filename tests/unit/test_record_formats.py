@@ -147,13 +147,15 @@ def test_a_long_xml_file_is_streamed_not_held_as_a_tree(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         sheet = read_xml(plain, record_element="rec")
-        last = None
-        for last in sheet.rows:
-            pass
+        rows = 0
+        last: tuple[int, list[str | None]] | None = None
+        for row in sheet.rows:
+            rows += 1
+            last = row
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert last is not None and last[0] == count and last[1][0] == str(count - 1)
+    assert rows == count and last is not None and last[0] == count and last[1][0] == str(count - 1)
     assert peak < 4_000_000, peak  # the whole tree would take well over 50 MB
 
 
