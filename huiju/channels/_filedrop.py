@@ -108,11 +108,16 @@ _NOTICES: dict[str, str] = {
     "undecodable_name": "文件名“{name}”无法按约定的编码识别，平台未接收。请改用规范的文件名重新上传，"
                         "或与平台确认服务器的文件名编码。",
     "orphan_marker": "收到完成标记“{name}”，但对应的数据文件不存在。请补传数据文件。",
+    "refused_file": "文件“{name}”已下载但未能入库，平台拒收：{detail}。请按要求修正后重新上传。",
+    "transfer_failed": "文件“{name}”多次下载均未成功（连接中断或超时），平台未接收，将在下次采集时重试；"
+                       "如此提示反复出现，请检查服务器和网络。",
+    "host_key_mismatch": "服务器“{name}”的SSH主机密钥与平台登记的不一致（或未登记），平台已拒绝连接，未取任何文件。"
+                         "如贵单位确实更换了服务器或密钥，请通过电话等其他渠道向平台确认新的密钥指纹。",
 }
 
 
-def _notice(kind: str, name: str, grace_minutes: float) -> str:
-    return _NOTICES[kind].format(name=name, grace=f"{grace_minutes:g}")
+def _notice(kind: str, name: str, grace_minutes: float, detail: str = "") -> str:
+    return _NOTICES[kind].format(name=name, grace=f"{grace_minutes:g}", detail=detail.rstrip("。；;. "))
 
 
 def record_event(ctx: CollectContext, item: Incomplete, kind: str, detail: str) -> None:
@@ -127,9 +132,18 @@ def record_event(ctx: CollectContext, item: Incomplete, kind: str, detail: str) 
             " on conflict (source_id, remote_name, kind, remote_size, remote_mtime)"
             " do update set last_seen = now(), detail = excluded.detail",
             (ctx.source.id, ctx.source.department, item.name, kind, detail,
-             _notice(kind, item.name, ctx.settings.grace_minutes), size, mtime),
+             _notice(kind, item.name, ctx.settings.grace_minutes, detail), size, mtime),
         )
     log.warning("%s: %s: %s (%s) — recorded for the department", ctx.source.id, item.name, kind, detail)
+
+
+def _reason(result: LandResult, source_id: str) -> str:
+    """A failed landing's reason without the ``source: reference:`` prefix the ledger keeps."""
+    error = result.error or "无法读取"
+    for prefix in (f"{source_id}: {result.reference}: ", f"{source_id}: "):
+        if error.startswith(prefix):
+            return error[len(prefix):]
+    return error
 
 
 def _taken(conn: psycopg.Connection, source_id: str) -> set[tuple[str, int, datetime]]:
@@ -289,6 +303,8 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
                 except RemoteFileError as exc:
                     # A transfer that failed after its retries: the task fails and Airflow retries it.
                     results.append(LandResult(source.id, remote.name, "", "failed", error=f"{source.id}: {exc}"))
+                    record_event(ctx, Incomplete(remote.name, "awaiting_marker", str(exc), remote),
+                                 "transfer_failed", str(exc))
                     continue
                 try:
                     landed = land_delivered(ctx, fetched.local_path, remote.name, work)
@@ -299,6 +315,10 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
                 finally:
                     fetched.local_path.unlink(missing_ok=True)
                 _remember(ctx.conn, source.id, remote, fetched.sha256, archive_path, landed)
+                for refused in (r for r in landed if r.outcome == "failed"):
+                    reason = _reason(refused, source.id)
+                    record_event(ctx, Incomplete(refused.reference, "awaiting_marker", reason, remote),
+                                 "refused_file", reason)
                 results.extend(landed)
                 if settings.after_success == "move" and all(r.outcome != "failed" for r in landed):
                     drop.move_to(remote, settings.processed_dir)

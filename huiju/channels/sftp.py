@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import field_validator
 
-from huiju.channels._filedrop import ChannelSetupError, DropSettings, collect_drop
+from huiju.channels._filedrop import ChannelSetupError, DropSettings, collect_drop, record_event
 
 if TYPE_CHECKING:
     from huiju_connectors.sftp import SftpSource
@@ -67,5 +67,17 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:
-    """Land every complete new file on the source's SFTP drop (see :mod:`huiju.channels._filedrop`)."""
-    return collect_drop(ctx, open_source)
+    """Land every complete new file on the source's SFTP drop (see :mod:`huiju.channels._filedrop`).
+
+    A server whose host key is not the pinned one is refused (the task fails) and reported to the
+    department, which must confirm a real key change out of band.
+    """
+    from huiju_connectors.remote_files import Incomplete
+    from huiju_connectors.sftp import HostKeyMismatch
+
+    try:
+        return collect_drop(ctx, open_source)
+    except HostKeyMismatch as exc:
+        record_event(ctx, Incomplete(f"{exc.host}:{exc.port}", "awaiting_marker", str(exc)), "host_key_mismatch",
+                     str(exc))
+        raise

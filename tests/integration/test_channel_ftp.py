@@ -7,12 +7,16 @@ content, so the tests do not see each other's files in the module's warehouse.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import json
 import shutil
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from filedrop_cases import backdate, demo_file, html_workbook, query, registry, run_collect, url
@@ -133,3 +137,95 @@ def test_an_html_page_named_csv_is_a_failed_load(url: str, registry: Registry, s
     (result,) = collect(url, registry, server)
     assert result.outcome == "failed" and "网页（HTML）" in (result.error or "")
     assert path.exists()  # a refused file is not moved to processed/
+
+
+def test_an_html_page_is_reported_to_the_department_naming_the_file(url: str, registry: Registry,
+                                                                     server: FtpServer) -> None:
+    path = html_workbook(server.root / "cgj_penalty_f2.csv")
+    mark(path)
+    (result,) = collect(url, registry, server)
+    assert result.outcome == "failed"
+    ((kind, department, notice, notified),) = query(
+        url, "select kind, department, notice, notified_at from ops.remote_file_events where remote_name = %s",
+        path.name)
+    assert (kind, department, notified) == ("refused_file", registry.source(SOURCE).department, None)
+    assert "“cgj_penalty_f2.csv”" in notice and "网页（HTML）" in notice and "重新上传" in notice
+
+
+def _demo_records(registry: Registry, folder: Path, seed: int) -> list[dict[str, str]]:
+    """The demo's rows of the source as header → value dicts (what a department would export as JSON)."""
+    plain = demo_file(registry, registry.source(SOURCE), folder, f"rows-{seed}.csv", seed=seed)
+    with plain.open(encoding="gb18030", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    plain.unlink()
+    return rows
+
+
+def _take(url: str, registry: Registry, server: FtpServer, pattern: str, **update: object) -> list[LandResult]:
+    source = registry.source(SOURCE).model_copy(update={"file_pattern": pattern, **update})
+    info = ConnectionInfo("huiju_cgj_ftp", server.host, server.port, USER, PASSWORD)
+    return run_collect(url, registry, source, info)
+
+
+def test_json_drops_land_as_records_plain_and_gzipped(url: str, registry: Registry, server: FtpServer,
+                                                       tmp_path: Path) -> None:
+    rows = _demo_records(registry, tmp_path, seed=207)
+    keyed = server.root / "cgj_penalty_j1.json"
+    keyed.write_text(json.dumps({"count": len(rows), "data": rows}, ensure_ascii=False), encoding="utf-8")
+    mark(keyed)
+    (result,) = _take(url, registry, server, "cgj_penalty_*.json", format="json", records_key="data")
+    assert (result.reference, result.outcome, result.rows_received) == ("cgj_penalty_j1.json", "landed", 20)
+    names = query(url, "select party_name from raw.admin_penalty where _load_id = %s order by _row_no", result.load_id)
+    assert [n for (n,) in names] == [r["当事人名称"] or None for r in rows]
+    lines = server.root / "cgj_penalty_j2.jsonl.gz"
+    lines.write_bytes(gzip.compress("\n".join(json.dumps(r, ensure_ascii=False) for r in reversed(rows)).encode()))
+    mark(lines)
+    (packed,) = _take(url, registry, server, "cgj_penalty_*.jsonl.gz", format="json")
+    assert (packed.reference, packed.outcome, packed.rows_received) == (
+        "cgj_penalty_j2.jsonl.gz!cgj_penalty_j2.jsonl", "landed", 20)
+
+
+def test_xml_drops_land_as_records_and_hostile_xml_is_refused_and_reported(url: str, registry: Registry,
+                                                                          server: FtpServer, tmp_path: Path) -> None:
+    source = registry.source(SOURCE)
+    rows = _demo_records(registry, tmp_path, seed=208)
+    fields = {header: source.columns[header] for header in rows[0]}
+    records = "".join(
+        "<记录>" + "".join(f"<{fields[h]}>{escape(v)}</{fields[h]}>" for h, v in row.items()) + "</记录>"
+        for row in rows)
+    member = tmp_path / "penalties.xml"
+    member.write_text(f'<?xml version="1.0" encoding="UTF-8"?><导出><数据>{records}</数据></导出>', encoding="utf-8")
+    with zipfile.ZipFile(server.root / "cgj_penalty_x1.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(member, "penalties.xml")
+    mark(server.root / "cgj_penalty_x1.zip")
+    xml_source = {"format": "xml", "record_element": "记录", "columns": {f: f for f in fields.values()}}
+    (result,) = _take(url, registry, server, "cgj_penalty_x*.zip", **xml_source)
+    assert (result.reference, result.outcome, result.rows_received) == (
+        "cgj_penalty_x1.zip!penalties.xml", "landed", 20)
+    hostile = server.root / "cgj_penalty_x2.xml"
+    hostile.write_text('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                       "<r><记录><party_name>&x;</party_name></记录></r>", encoding="utf-8")
+    mark(hostile)
+    (refused,) = _take(url, registry, server, "cgj_penalty_x*.xml", **xml_source)
+    assert refused.outcome == "failed" and "XML refused" in (refused.error or "")
+    ((notice,),) = query(url, "select notice from ops.remote_file_events where remote_name = %s and kind = %s",
+                         hostile.name, "refused_file")
+    assert "“cgj_penalty_x2.xml”" in notice and "DTD" in notice
+    assert hostile.exists()  # refused files stay on the server for the department to replace
+
+
+def test_a_download_that_keeps_failing_is_reported_and_nothing_lands(url: str, registry: Registry,
+                                                                     server: FtpServer) -> None:
+    path = deliver(registry, server, "cgj_penalty_t1.csv", seed=209)
+    faults = server.faults
+    faults.target, faults.cut_after, faults.failures, faults.mode = path.name, 1000, 100, "drop"
+    source = registry.source(SOURCE)
+    settings = source.channel_settings.model_copy(update={"attempts": 1})
+    (result,) = _take(url, registry, server, source.file_pattern, channel_settings=settings)
+    assert result.outcome == "failed"
+    ((kind, notice),) = query(url, "select kind, notice from ops.remote_file_events where remote_name = %s",
+                              path.name)
+    assert kind == "transfer_failed" and "“cgj_penalty_t1.csv”" in notice
+    assert query(url, "select count(*) from ops.loads where reference = %s", path.name) == [(0,)]
+    faults.failures = 0
+    assert [r.outcome for r in collect(url, registry, server)] == ["landed"]  # the next run takes it whole

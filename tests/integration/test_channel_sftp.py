@@ -161,3 +161,8 @@ def test_an_unknown_host_key_is_refused(url: str, registry: Registry, server: Sf
     with pytest.raises(HostKeyMismatch):
         run_collect(url, registry, registry.source(SOURCE), connection(server, pin=other))
     assert query(url, "select count(*) from ops.loads where reference = 'zjj_penalty_f1.xlsx'") == [(0,)]
+    ((kind, detail, notice, notified),) = query(
+        url, "select kind, detail, notice, notified_at from ops.remote_file_events where remote_name = %s",
+        f"{server.host}:{server.port}")
+    assert (kind, notified) == ("host_key_mismatch", None)
+    assert "SHA256:" in detail and "主机密钥" in notice and f"“{server.host}:{server.port}”" in notice
