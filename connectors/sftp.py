@@ -28,6 +28,7 @@ import logging
 import posixpath
 import stat
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,20 +379,31 @@ class SftpSource(DropSource):
             offset = 0  # the file shrank on the server: start over
         start = offset
         hasher = resume_hasher(tmp, offset)
-        fh = await asyncio.wait_for(
-            sftp.open(path, "rb", block_size=self._read_len(sftp), max_requests=self.max_requests), self.timeout
-        )
+        # block_size=0: each fh.read is exactly one SFTP request; the pipelining is done here, so
+        # that on a failure every request still in flight is cancelled and awaited (none is left
+        # to die unobserved when the connection is aborted).
+        fh = await asyncio.wait_for(sftp.open(path, "rb", block_size=0), self.timeout)
         # On failure the handle is not closed: the connection is aborted by _retrying anyway, and
         # waiting for a close reply on a stalled connection would only add another timeout.
-        want = -1 if size is None else size - offset
-        blocks = (await asyncio.wait_for(fh.read_parallel(want, offset), self.timeout)).__aiter__()
+        read_len = self._read_len(sftp)
         loop = asyncio.get_running_loop()
-        # Replies may complete out of order: keep early ones aside and pass on the file strictly in
-        # order, so the temporary file always holds a clean prefix to resume from and the sha256
-        # sees the bytes in order. Blocks go straight from asyncssh to the file, no reassembly copy.
-        early: dict[int, bytes] = {}
+        in_flight: deque[tuple[int, asyncio.Task[bytes]]] = deque()  # (bytes asked, reply), in file order
+        asked = offset
         ready: list[bytes] = []
         ready_bytes = 0
+
+        def ask_more() -> None:
+            nonlocal asked
+            while len(in_flight) < self.max_requests and (size is None or asked < size):
+                want = read_len if size is None else min(read_len, size - asked)
+                in_flight.append((want, asyncio.ensure_future(fh.read(want, asked))))
+                asked += want
+
+        async def drop_in_flight() -> None:
+            for _, task in in_flight:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
+            in_flight.clear()
 
         def keep(batch: list[bytes]) -> None:
             for block in batch:
@@ -401,28 +413,33 @@ class SftpSource(DropSource):
         with tmp.open("r+b" if offset else "wb") as out:
             out.truncate(offset)
             out.seek(offset)
-            while True:
-                try:
-                    position, data = await asyncio.wait_for(blocks.__anext__(), self.timeout)
-                except StopAsyncIteration:
-                    break
-                early[position] = data if isinstance(data, bytes) else data.encode()
-                while offset in early:
-                    block = early.pop(offset)
-                    if not block:
-                        break
-                    ready.append(block)
-                    ready_bytes += len(block)
-                    offset += len(block)
-                if ready_bytes >= self.chunk_size:
-                    # Written and hashed in a worker thread (both release the GIL) while the reads
-                    # already in flight keep arriving on the event loop.
+            try:
+                ask_more()
+                while in_flight:
+                    want, reply = in_flight.popleft()
+                    data = await asyncio.wait_for(reply, self.timeout)
+                    data = data if isinstance(data, bytes) else data.encode()
+                    if not data:
+                        break  # end of file (a shorter file than announced is caught below)
+                    ready.append(data)
+                    ready_bytes += len(data)
+                    offset += len(data)
+                    if len(data) < want:
+                        # A short reply: the reads asked beyond it start at the wrong place.
+                        await drop_in_flight()
+                        asked = offset
+                    ask_more()
+                    if ready_bytes >= self.chunk_size:
+                        # Written and hashed in a worker thread (both release the GIL) while the
+                        # requests in flight keep arriving on the event loop.
+                        await loop.run_in_executor(None, keep, ready)
+                        ready, ready_bytes = [], 0
+            finally:
+                await drop_in_flight()
+                if ready:  # what arrived in order before a failure is good: a retry resumes after it
                     await loop.run_in_executor(None, keep, ready)
-                    ready, ready_bytes = [], 0
-            if ready:
-                await loop.run_in_executor(None, keep, ready)
         await asyncio.wait_for(fh.close(), self.timeout)
-        if (size is not None and offset != size) or early:
+        if size is not None and offset != size:
             raise _ShortTransfer(f"{remote.name}: received {offset} of {size} bytes")
         if start:
             log.info("resumed %s at byte %d", remote.name, start)

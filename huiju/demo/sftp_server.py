@@ -145,6 +145,14 @@ def serve_sftp(root: Path, *, user: str, password: str | None = None,
         async def stop() -> None:
             acceptor.close()
             await acceptor.wait_closed()
+            # Sessions of clients that are still connected (or whose connection was cut) keep
+            # their SFTP handler tasks running; end them here, or the loop is closed with tasks
+            # pending ("Task was destroyed but it is pending").
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            await asyncio.get_running_loop().shutdown_asyncgens()
 
         loop.run(stop())
         loop.stop()
