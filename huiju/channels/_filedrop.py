@@ -8,10 +8,13 @@ task relies on another's local disk):
    what ``ops.remote_files`` says was already taken (same name, size and mtime);
 2. record what the department must hear about in ``ops.remote_file_events``: uploads still
    incomplete after the grace period, markers contradicting their file, unsafe or undecodable
-   names, markers without data;
+   names, markers without data (and, as the run goes on, files refused by their content,
+   downloads that failed after every retry, and an SSH host key that is not the pinned one):
+   each a row with a Chinese notice naming the file, ``notified_at`` null until the notifier
+   has sent it;
 3. download each candidate into a temporary directory under ``var/`` (verified against its
    marker, promoted atomically), check it by content (macro-enabled, legacy and HTML-disguised
-   workbooks, zip bombs are refused as failed loads with the reason), unpack zip/gzip archives
+   workbooks, zip bombs, hostile XML are refused as failed loads with the reason), unpack zip/gzip archives
    safely (each member its own batch, reference ``archive.zip!member.csv``) and land it;
 4. remember the file in ``ops.remote_files`` and, with ``after_success: move``, move it and its
    marker to the processed folder.

@@ -71,6 +71,12 @@ def macro_workbook(path: Path) -> Path:
     return path
 
 
+def legacy_xls(path: Path) -> Path:
+    """A legacy OLE2 (.xls, BIFF) file saved under an .xlsx name: recognised by its magic number."""
+    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 504 + "当事人名称".encode("utf-16-le"))
+    return path
+
+
 def html_workbook(path: Path) -> Path:
     """An HTML table saved with an .xlsx name (what many web systems' "export to Excel" produce)."""
     path.write_text("<html><body><table><tr><td>当事人名称</td></tr></table></body></html>", encoding="utf-8")

@@ -18,6 +18,7 @@ from filedrop_cases import (
     backdate,
     demo_file,
     html_workbook,
+    legacy_xls,
     macro_workbook,
     query,
     registry,
@@ -124,6 +125,7 @@ def test_an_upload_killed_midway_is_never_ingested_and_reported_after_the_grace_
     (zip_bomb, "压缩炸弹"),
     (html_workbook, "网页（HTML）"),
     (macro_workbook, "启用宏"),
+    (legacy_xls, "旧版Excel格式"),
 ])
 def test_hostile_workbooks_are_failed_loads_with_a_reason(url: str, registry: Registry, server: SftpServer,
                                                            make, reason: str) -> None:
@@ -135,6 +137,8 @@ def test_hostile_workbooks_are_failed_loads_with_a_reason(url: str, registry: Re
     assert query(url, "select status, error from ops.loads where load_id = %s", result.load_id) == [
         ("failed", result.error)]
     assert query(url, "select count(*) from raw.admin_penalty where _load_id = %s", result.load_id) == [(0,)]
+    ((kind, notice),) = query(url, "select kind, notice from ops.remote_file_events where remote_name = %s", name)
+    assert kind == "refused_file" and f"“{name}”" in notice and reason in notice
     assert collect(url, registry, server) == []  # remembered: the department must send a new version
 
 
