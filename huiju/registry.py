@@ -167,7 +167,8 @@ class Source(_Model):
         if others:
             raise ValueError(f"settings block(s) {', '.join(others)} do not belong to channel {self.channel!r}")
         if self.channel in FILE_CHANNELS and self.format is None:
-            raise ValueError(f"format (csv, xlsx, json or xml) is required for a file channel ({self.channel})")
+            raise ValueError(f"format (csv or xlsx) is required for a file channel ({self.channel}); "
+                             "json and xml are read too")
         if self.format == "xml" and self.record_element is None:
             raise ValueError("record_element (the XML element that is one record, e.g. item) is required for xml")
         if self.record_element is not None and self.format != "xml":
