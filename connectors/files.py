@@ -433,20 +433,28 @@ def _xml_records(path: Path, record_element: str) -> Iterator[tuple[int, dict[st
 
 def _xml_fields(element: Any) -> dict[str, str | None]:
     fields: dict[str, str | None] = {_local(k): v for k, v in element.attrib.items()}
-    for child in element:
-        name = _local(child.tag)
-        if len(child):
-            fields[name] = json.dumps(_xml_value(child), ensure_ascii=False)
-        else:
-            text = (child.text or "").strip()
-            fields[name] = text or None
+    for name, value in _xml_children(element).items():
+        fields[name] = value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return fields
 
 
-def _xml_value(element: Any) -> object:
-    if not len(element):
-        return (element.text or "").strip() or None
-    return {_local(child.tag): _xml_value(child) for child in element}
+def _xml_children(element: Any) -> dict[str, object]:
+    """Child name → text, or nested dict; a name that repeats keeps every value, as a list (nothing is lost)."""
+    children: dict[str, object] = {}
+    for child in element:
+        name = _local(child.tag)
+        value = _xml_children(child) if len(child) else ((child.text or "").strip() or None)
+        if name not in children:
+            children[name] = value
+        elif isinstance(children[name], _Repeated):
+            children[name].append(value)  # type: ignore[union-attr]
+        else:
+            children[name] = _Repeated([children[name], value])
+    return children
+
+
+class _Repeated(list):  # type: ignore[type-arg]
+    """The values of an element name that occurs more than once in one parent."""
 
 
 def read_xml(path: Path, *, record_element: str) -> SheetData:

@@ -100,6 +100,12 @@ def test_xml_records_take_attributes_children_and_namespaces(tmp_path: Path) -> 
         table(path, record_element="item")
 
 
+def test_repeated_xml_children_keep_every_value(tmp_path: Path) -> None:
+    path = tmp_path / "rep.xml"
+    path.write_text("<r><rec><phone>1</phone><phone>2</phone><a><b>x</b><b>y</b></a></rec></r>", encoding="utf-8")
+    assert table(path, record_element="rec") == (["phone", "a"], [(1, ['["1", "2"]', '{"b": ["x", "y"]}'])])
+
+
 def test_xml_declared_as_gb2312_is_read(tmp_path: Path) -> None:
     path = tmp_path / "gb.xml"
     path.write_bytes('<?xml version="1.0" encoding="GB2312"?>\n<r><rec><名称>城管局</名称></rec></r>'.encode("gb2312"))
