@@ -114,6 +114,9 @@ class Department(_Model):
     code: Identifier
     name: str
     contacts: tuple[Contact, ...] = ()
+    # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
+    # should also go there; e-mail goes to the contacts' addresses.
+    dingtalk_connection: str | None = None
 
 
 class Source(_Model):

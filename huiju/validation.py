@@ -422,6 +422,11 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
             run_suite(conn, registry, source, load_id, params)
         set_status(conn, load_id, status, rows_accepted=received - quarantined, rows_quarantined=quarantined,
                    validated_at=_now(conn), validate_seconds=time.perf_counter() - started, error=error)
+        if status == "held":
+            from huiju.notices import queue_held_notice
+
+            # Queued with the verdict: the department and stewards hear about every held batch, once.
+            queue_held_notice(conn, registry, load_id)
     log.info("%s: %s validated: %d received, %d quarantined → %s", source.id, load_id, received, quarantined, status)
     return ValidationResult(load_id, status, received, received - quarantined, quarantined, source.tolerance)
 
