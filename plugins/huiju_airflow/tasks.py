@@ -75,8 +75,13 @@ def publish(source_id: str) -> list[str]:
 def feedback(source_id: str) -> list[str]:
     """Send each batch's problem rows back to the department (问题数据反馈); returns the workbooks written."""
     from huiju.pipeline import send_feedback
+    from huiju.registry import load_registry
 
-    return send_feedback(source_id)
+    registry = load_registry()
+    source = registry.source(source_id)
+    # SFTP sources get their workbooks back on their own server, through the source's Connection.
+    connection = resolve_connection(source.connection) if source.channel == "sftp" else None
+    return send_feedback(source_id, registry, connection)
 
 
 def build_warehouse() -> None:

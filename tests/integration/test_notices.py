@@ -220,3 +220,41 @@ def test_file_drop_problems_become_one_notice_each(url: str, registry: Registry,
     (message,) = sink.messages
     text = _text(message)
     assert "完成标记与文件不符" in message["Subject"] and "13800000005" not in text and "138****0005" in text
+
+
+def test_feedback_of_an_sftp_batch_goes_back_to_the_departments_sftp_outbox(
+        url: str, registry: Registry, tmp_path: Path, sink: MailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huiju.channels import ConnectionInfo
+    from huiju.demo.bulk import write_penalty_xlsx
+    from huiju.demo.sftp_server import serve_sftp
+    from huiju.pipeline import send_feedback
+
+    source = registry.source("zjj_penalty")
+    path = write_penalty_xlsx(tmp_path / "zjj_penalty_20260305.xlsx", source, 10, tag="SF", title="行政处罚")
+    workbook = openpyxl.load_workbook(path)
+    column = list(source.columns).index(source.header_for_field["party_name"]) + 1
+    workbook.active.cell(row=3, column=column).value = None  # first record: a required field left blank
+    workbook.save(path)
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", url)
+    get_settings.cache_clear()
+    with psycopg.connect(url) as conn:
+        load_id = land_file(conn, registry, source, path).load_id
+        assert validate_load(conn, registry, load_id, run_gx=False).rows_quarantined == 1
+        conn.commit()
+    root = tmp_path / "sftp"
+    (root / "upload").mkdir(parents=True)
+    with serve_sftp(root, user="zjj", password="zjj-test-pw") as server:
+        connection = ConnectionInfo("huiju_zjj_sftp", server.host, server.port, "zjj", "zjj-test-pw",
+                                    extra={"host_key": server.pin})
+        assert len(send_feedback(source.id, registry, connection)) == 1
+        assert send_feedback(source.id, registry, connection) == []  # once per batch
+    uploaded = root / "upload" / "outbox" / "zjj_penalty_20260305_问题数据反馈.xlsx"
+    assert openpyxl.load_workbook(uploaded)[ROWS_SHEET].max_row == 2
+    assert not list((root / "upload" / "outbox").glob("*.part"))
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select channel, path from ops.feedback where load_id = %s", (load_id,)).fetchall() == [
+            ("sftp", "upload/outbox/zjj_penalty_20260305_问题数据反馈.xlsx")]
+        conn.commit()
+        assert deliver_pending(conn, senders()).delivered == 1  # the department is told where, no attachment
+    (message,) = sink.messages
+    assert not list(message.iter_attachments()) and "upload/outbox" in _text(message)
