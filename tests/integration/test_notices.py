@@ -258,3 +258,18 @@ def test_feedback_of_an_sftp_batch_goes_back_to_the_departments_sftp_outbox(
         assert deliver_pending(conn, senders()).delivered == 1  # the department is told where, no attachment
     (message,) = sink.messages
     assert not list(message.iter_attachments()) and "upload/outbox" in _text(message)
+
+
+def test_without_an_smtp_connection_emails_stay_queued(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huiju_airflow.tasks import notice_senders
+
+    monkeypatch.delenv("AIRFLOW_CONN_HUIJU_SMTP")
+    senders_now = notice_senders()
+    assert set(senders_now) == {"dingtalk"}
+    with psycopg.connect(url) as conn:
+        queue_notice(conn, dedupe_key="test:no-smtp", kind="test", subject="待发", body="正文",
+                     recipients=[Recipient("email", "queued@example.gov.cn")])
+        conn.commit()
+        assert deliver_pending(conn, senders_now).delivered == 0
+        assert conn.execute("select attempts, delivered_at from ops.notice_deliveries d join ops.notices n"
+                            " using (notice_id) where dedupe_key = 'test:no-smtp'").fetchone() == (0, None)
