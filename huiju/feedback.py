@@ -20,6 +20,7 @@ Each delivery is recorded in ``ops.feedback`` with its channel.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ ROW_HEADER = "原文件行号"
 REASON_HEADER = "原因"
 SUMMARY_SHEET = "汇总"
 ROWS_SHEET = "问题数据"
+_UNSAFE_NAME = re.compile(r"[^\w.\-（）()〔〕\[\]]+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 RULE_NAMES = {
     "required": "必填项为空", "enum": "不在规定范围", "number": "不是有效数字", "range": "金额超出合理范围",
@@ -71,8 +73,11 @@ def neutralise(value: object) -> object:
 
 
 def feedback_path(source_id: str, reference: str) -> Path:
-    """Where the workbook for a batch named ``reference`` goes: ``var/outbox/<source>/<stem>_问题数据反馈.xlsx``."""
-    stem = Path(reference).stem or "batch"
+    """Where the workbook for a batch named ``reference`` goes: ``var/outbox/<source>/<stem>_问题数据反馈.xlsx``.
+
+    Characters that do not belong in a file name (``? & / :`` …) become ``_``.
+    """
+    stem = _UNSAFE_NAME.sub("_", Path(reference).stem).strip("._") or "batch"
     return get_settings().outbox_dir / source_id / f"{stem}_问题数据反馈.xlsx"
 
 
@@ -104,7 +109,12 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     if not rows:
         return None
     department = registry.departments[source.department]
-    path = feedback_path(source.id, load.reference)
+    from huiju.channels import FILE_CHANNELS
+
+    # A file keeps its name; a page or an extract (REST, SOAP, database) is named by source and day.
+    name = (load.reference if source.channel in FILE_CHANNELS
+            else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
+    path = feedback_path(source.id, name)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     workbook = Workbook()

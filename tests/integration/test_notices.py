@@ -273,3 +273,26 @@ def test_without_an_smtp_connection_emails_stay_queued(url: str, monkeypatch: py
         assert deliver_pending(conn, senders_now).delivered == 0
         assert conn.execute("select attempts, delivered_at from ops.notice_deliveries d join ops.notices n"
                             " using (notice_id) where dedupe_key = 'test:no-smtp'").fetchone() == (0, None)
+
+
+def test_feedback_of_a_rest_page_is_an_attachment_with_a_clean_name(
+        url: str, registry: Registry, sink: MailSink) -> None:
+    import datetime
+
+    from huiju.demo.bulk import penalty_row
+    from huiju.landing import land_records
+
+    source = registry.source("jtj_penalty")  # REST: the reference is a page URL
+    records: list[dict[str, object]] = [penalty_row(source, serial, "RP") for serial in range(20)]
+    records[0][source.header_for_field["party_name"]] = ""  # one problem row in 20: within tolerance
+    with psycopg.connect(url) as conn:
+        landed = land_records(conn, registry, source, reference="xzcf?pageNum=1&pageSize=500",
+                              content_id="test-rest-page-1", records=records, data_date=datetime.date(2026, 3, 5))
+        assert validate_load(conn, registry, landed.load_id, run_gx=False).rows_quarantined == 1
+        feedback = build_feedback(conn, registry, landed.load_id)
+        assert feedback is not None and feedback.channel == "email"
+        assert feedback.path.name == f"jtj_penalty_20260305_{landed.load_id[-6:]}_问题数据反馈.xlsx"
+        conn.commit()
+        assert deliver_pending(conn, {"email": email_sender()}).failed == 0
+    (message,) = [m for m in sink.messages if m["X-Huiju-Notice"] == f"feedback:{landed.load_id}"]
+    assert [a.get_filename() for a in message.iter_attachments()] == [feedback.path.name]
