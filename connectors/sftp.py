@@ -467,3 +467,27 @@ class SftpSource(DropSource):
         target = self._run(self._retrying(f"moving {remote_file.name}", move))
         log.info("moved %s to %s on %r", remote_file.name, target, self)
         return target
+
+
+def upload_file(source: SftpSource, local_path: Path, remote_dir: str, name: str | None = None) -> str:
+    """Upload ``local_path`` into ``remote_dir`` on ``source``'s server (e.g. a feedback workbook to its outbox).
+
+    ``remote_dir`` is relative to the drop directory, or absolute; it is created if missing.
+    The file is written as ``<name>.part`` and then renamed, so the department never opens a
+    half-written file; a file of the same name is replaced. Returns the file's remote path.
+    """
+    base = posixpath.join(source.directory, remote_dir)
+    final_name = name or local_path.name
+    target = posixpath.join(base, final_name)
+
+    async def put(sftp: asyncssh.SFTPClient) -> str:
+        await sftp.makedirs(base.encode(source.encoding), exist_ok=True)
+        partial = (target + ".part").encode(source.encoding)
+        async with sftp.open(partial, "wb") as remote:
+            await remote.write(local_path.read_bytes())
+        await sftp.rename(partial, target.encode(source.encoding), flags=asyncssh.FXR_OVERWRITE)
+        return target
+
+    uploaded = source._run(source._retrying(f"uploading {final_name}", put))
+    log.info("uploaded %s to %s on %r", local_path.name, uploaded, source)
+    return uploaded

@@ -61,9 +61,10 @@ def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
     from huiju.demo.generate import generate_submissions
+    from huiju.demo.mail_sink import running_mail_sink
     from huiju.demo.simulators import running_simulators
     from huiju.registry import load_registry
-    from huiju.summary import layer_counts, render_summary, render_table, source_summaries
+    from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
     from huiju.warehouse import connect, warehouse_url
 
     day = args.day or _yesterday()
@@ -73,7 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
     settings = get_settings()
-    with running_simulators(registry, day, args.rows, settings.var / "demo" / "simulators") as simulated:
+    with running_simulators(registry, day, args.rows, settings.var / "demo" / "simulators") as simulated, \
+            running_mail_sink(settings.var / "demo" / "mail") as mail:
         manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
@@ -87,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("  Airflow metadata database ready, DAGs serialized")
         # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
         ingest = [f"ingest__{source_id}" for source_id in registry.sources]
-        env = simulated.airflow_env()
+        env = {**simulated.airflow_env(), **mail.airflow_env()}  # notices go to the demo's SMTP sink
         with ThreadPoolExecutor(max_workers=3) as pool:
             durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
             for dag_id, seconds in zip(ingest, durations, strict=True):
@@ -96,6 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
+        print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))

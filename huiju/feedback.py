@@ -10,16 +10,19 @@ platform derived (a duplicate published by another department is named by the ru
 that department's record). Every exported text that a spreadsheet would evaluate (starting
 with ``= + - @``, a tab or a carriage return) is prefixed with ``'`` so it stays text.
 
-Delivery goes back through the channel the department used: for the inbox channel the
-workbook is written to ``var/outbox/<source_id>/<file>_问题数据反馈.xlsx``; other channels
-get the same outbox file for now (SFTP upload and e-mail attachment are later work) and
-every delivery is recorded in ``ops.feedback``.
+Delivery goes back through the channel the department used: the workbook is always written
+to ``var/outbox/<source_id>/<file>_问题数据反馈.xlsx``; for the inbox channel that folder is
+the delivery, for SFTP it is uploaded into the department's outbox directory on its server,
+and for every other channel it goes as an e-mail attachment (a notice, :mod:`huiju.notices`).
+Each delivery is recorded in ``ops.feedback`` with its channel.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from huiju.ledger import get_load
-from huiju.registry import Registry
+from huiju.registry import Registry, Source
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ ROW_HEADER = "原文件行号"
 REASON_HEADER = "原因"
 SUMMARY_SHEET = "汇总"
 ROWS_SHEET = "问题数据"
+_UNSAFE_NAME = re.compile(r"[^\w.\-（）()〔〕\[\]]+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 RULE_NAMES = {
     "required": "必填项为空", "enum": "不在规定范围", "number": "不是有效数字", "range": "金额超出合理范围",
@@ -69,15 +73,24 @@ def neutralise(value: object) -> object:
 
 
 def feedback_path(source_id: str, reference: str) -> Path:
-    """Where the workbook for a batch named ``reference`` goes: ``var/outbox/<source>/<stem>_问题数据反馈.xlsx``."""
-    stem = Path(reference).stem or "batch"
+    """Where the workbook for a batch named ``reference`` goes: ``var/outbox/<source>/<stem>_问题数据反馈.xlsx``.
+
+    Characters that do not belong in a file name (``? & / :`` …) become ``_``.
+    """
+    stem = _UNSAFE_NAME.sub("_", Path(reference).stem).strip("._") or "batch"
     return get_settings().outbox_dir / source_id / f"{stem}_问题数据反馈.xlsx"
 
 
-def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str) -> FeedbackResult | None:
-    """Write and record the feedback workbook of one batch; None when it has no problem rows.
+def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
+                   upload: Callable[[Path], str] | None = None) -> FeedbackResult | None:
+    """Write, deliver and record the feedback workbook of one batch; None when it has no problem rows.
 
-    Idempotent: the workbook is rewritten and its ``ops.feedback`` row updated.
+    Delivery goes back the way the department sent the batch: inbox → the outbox folder;
+    SFTP → ``upload(path)`` (returns where it went on the department's server; given by the
+    caller, which holds the connection); any other channel, or SFTP without ``upload`` → an
+    e-mail notice with the workbook attached. The department is told through a notice
+    (:mod:`huiju.notices`) in every case. Idempotent: the workbook is rewritten, its
+    ``ops.feedback`` row updated and the notice queued once.
     """
     load = get_load(conn, load_id)
     if load is None:
@@ -96,7 +109,12 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str) -
     if not rows:
         return None
     department = registry.departments[source.department]
-    path = feedback_path(source.id, load.reference)
+    from huiju.channels import FILE_CHANNELS
+
+    # A file keeps its name; a page or an extract (REST, SOAP, database) is named by source and day.
+    name = (load.reference if source.channel in FILE_CHANNELS
+            else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
+    path = feedback_path(source.id, name)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     workbook = Workbook()
@@ -152,15 +170,37 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str) -
     summary.column_dimensions["B"].width = 90
     workbook.save(path)
 
-    channel = source.channel if source.channel == "inbox" else "outbox"
     relative = path.relative_to(get_settings().var) if path.is_relative_to(get_settings().var) else path
+    channel, delivered_to = _deliver(source, path, upload)
     conn.execute(
         "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
         " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
-        " delivered_at = now()", (load_id, str(relative), len(rows), channel))
+        " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
+    from huiju.notices import queue_feedback_notice
+
+    # The department hears about it once; by e-mail the workbook itself is the attachment.
+    queue_feedback_notice(conn, registry, load_id, path, len(rows), attach=channel == "email",
+                          delivered_to=_where_text(channel, source.id, delivered_to))
     conn.commit()
     log.info("%s: feedback for %s: %d problem rows → %s", source.id, load_id, len(rows), relative)
     return FeedbackResult(load_id, path, len(rows), channel)
+
+
+def _deliver(source: Source, path: Path, upload: Callable[[Path], str] | None) -> tuple[str, str]:
+    """Send the workbook back through the source's channel; (channel recorded, where it went)."""
+    if source.channel == "inbox":
+        return "inbox", str(path)
+    if source.channel == "sftp" and upload is not None:
+        return "sftp", upload(path)
+    return "email", path.name
+
+
+def _where_text(channel: str, source_id: str, delivered_to: str) -> str:
+    if channel == "inbox":
+        return f"汇聚平台的反馈目录（outbox/{source_id}/）"
+    if channel == "sftp":
+        return f"贵单位SFTP服务器的目录 {delivered_to}"
+    return ""
 
 
 def pending_feedback(conn: psycopg.Connection, source_id: str) -> list[str]:

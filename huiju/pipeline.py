@@ -53,11 +53,33 @@ def publish_validated(source_id: str) -> list[str]:
         return [load_id for load_id in loads_with_status(conn, source_id, "validated") if publish_load(conn, load_id)]
 
 
-def send_feedback(source_id: str, registry: Registry | None = None) -> list[str]:
-    """Write and deliver the feedback workbook (问题数据反馈) of each batch that has problem rows and none yet."""
+def send_feedback(source_id: str, registry: Registry | None = None,
+                  connection: ConnectionInfo | None = None) -> list[str]:
+    """Write and deliver the feedback workbook (问题数据反馈) of each batch that has problem rows and none yet.
+
+    ``connection`` is the source's Airflow Connection: an SFTP source gets its workbooks uploaded
+    into ``feedback_dir`` on its server; without one they go by e-mail (see :mod:`huiju.feedback`).
+    """
     from huiju.feedback import build_feedback, pending_feedback
 
     registry = registry or load_registry()
+    source = registry.source(source_id)
     with connect() as conn:
-        written = [build_feedback(conn, registry, load_id) for load_id in pending_feedback(conn, source_id)]
+        pending = pending_feedback(conn, source_id)
+        if not pending:
+            return []
+        if source.channel == "sftp" and connection is not None:
+            from huiju_connectors.sftp import upload_file
+
+            from huiju.channels.sftp import open_source
+
+            server = open_source(source.channel_settings, connection)
+            try:
+                written = [build_feedback(conn, registry, load_id,
+                                          upload=lambda path: upload_file(server, path, source.feedback_dir))
+                           for load_id in pending]
+            finally:
+                server.close()
+        else:
+            written = [build_feedback(conn, registry, load_id) for load_id in pending]
     return [str(result.path) for result in written if result is not None]

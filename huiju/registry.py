@@ -114,6 +114,9 @@ class Department(_Model):
     code: Identifier
     name: str
     contacts: tuple[Contact, ...] = ()
+    # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
+    # should also go there; e-mail goes to the contacts' addresses.
+    dingtalk_connection: str | None = None
 
 
 class Source(_Model):
@@ -143,6 +146,9 @@ class Source(_Model):
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, Identifier] = Field(min_length=1)
     connection: str | None = None
+    # Where feedback workbooks go back on the department's own server (SFTP): relative to the
+    # drop directory, or absolute. Other channels get them from the outbox folder or by e-mail.
+    feedback_dir: str = "outbox"
     inbox: dict[str, Any] | None = None
     ftp: dict[str, Any] | None = None
     sftp: dict[str, Any] | None = None

@@ -60,6 +60,16 @@ def layer_counts(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
         for schema, name in relations]
 
 
+def notice_counts(conn: psycopg.Connection) -> str:
+    """Notices delivered per channel and still pending, e.g. ``email 12 sent, dingtalk 0 sent, 0 pending``."""
+    rows = conn.execute(
+        "select channel, count(*) filter (where delivered_at is not null), count(*) filter (where delivered_at is null)"
+        " from ops.notice_deliveries group by channel order by channel").fetchall()
+    pending = sum(row[2] for row in rows)
+    sent = ", ".join(f"{channel} {delivered} sent" for channel, delivered, _ in rows) or "none sent"
+    return f"{sent}, {pending} pending"
+
+
 def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
 

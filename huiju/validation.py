@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from huiju.ledger import get_load, set_status
 from huiju.registry import Dataset, DatasetField, Registry, Source
@@ -327,6 +328,56 @@ on conflict (load_id, row_no) do nothing
     )
 
 
+_CODE_RULES = frozenset({"uscc", "id_number", "org_code", "mobile"})
+# What a read-time normalisation did to a value, as SQL over one raw value {c} (NULL never counts);
+# templates of psycopg's sql.SQL, so literal braces are doubled.
+_NORMALISATIONS: dict[str, str] = {
+    # Full-width digits, letters, brackets, the ideographic space: only non-ASCII values can change.
+    "nfkc": "octet_length({c}) <> length({c}) and {c} is not nfkc normalized",
+    "trim": "{c} <> btrim({c}, E' \\t\\r\\n\\u00a0\\u3000')",
+    "upper": "{c} collate \"C\" <> upper({c} collate \"C\")",
+    # 2026年3月5日, 2026/3/5, 20260305, an Excel serial: read as a date, though not written as 2026-03-05.
+    "date_form": ("ops.clean_text(ops.nfkc({c})) !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'"
+                  " and ops.parse_date_cn({c}, _serial_epoch) is not null"),
+}
+
+
+def normalisation_counts(conn: psycopg.Connection, dataset: Dataset, source: Source,
+                         params: dict[str, object]) -> dict[str, dict[str, int]]:
+    """Per delivered field, how many values each read-time normalisation changed; counts only, never values.
+
+    ``{"uscc": {"nfkc": 3, "upper": 1}, "decision_date": {"date_form": 12}}`` (zeros left out):
+    what the rules (``ops.normalise_text`` / ``ops.normalise_code`` / ``ops.parse_date_cn``) read
+    differently from the bytes the department sent. One scan of the batch.
+    """
+    columns: list[sql.Composable] = []
+    keys: list[tuple[str, str]] = []
+    for f in dataset.fields:
+        if f.name not in source.header_for_field:
+            continue
+        # Only what the rules read: NFKC for values they interpret (codes, enumerations, numbers,
+        # dates); trimming for every checked field; free text without checks is not read at all.
+        interpreted = bool(f.enum or f.rules or f.type in ("number", "date"))
+        kinds = (["nfkc"] if interpreted else []) + (["trim"] if interpreted or f.required else [])
+        if _CODE_RULES & set(f.rules):
+            kinds.append("upper")
+        if f.type == "date":
+            kinds.append("date_form")
+        for kind in kinds:
+            condition = sql.SQL(_NORMALISATIONS[kind]).format(c=sql.Identifier(f.name))
+            columns.append(sql.SQL("count(*) filter (where {cond})").format(cond=condition))
+            keys.append((f.name, kind))
+    if not columns:
+        return {}
+    row = conn.execute(sql.SQL("select {cols} from ({batch}) b").format(
+        cols=sql.SQL(", ").join(columns), batch=batch_query(dataset)), params).fetchone()
+    counts: dict[str, dict[str, int]] = {}
+    for (field, kind), count in zip(keys, row, strict=True):
+        if count:
+            counts.setdefault(field, {})[kind] = int(count)
+    return counts
+
+
 def workbook_epoch(path: Path) -> date:
     """The date a workbook's serial 0 stands for: 1899-12-30, or 1904-01-01 for the 1904 date system (old Mac Excel)."""
     import zipfile
@@ -415,13 +466,26 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
                      f"over the tolerance of {source.tolerance:.0%}; the batch is held and nothing is published")
             log.warning("%s", error)
         link_resubmission(conn, dataset, source, load_id)
+        normalised = normalisation_counts(conn, dataset, source, params)
         if run_gx:
             from huiju.quality.gx import run_suite
 
             # Inside the transaction: if GX fails, the batch stays ``received`` and the task's retry redoes both.
             run_suite(conn, registry, source, load_id, params)
+        from huiju.quality.gx import suite_name
+
+        # The run row is GX's when it ran; without GX it still records the normalisations.
+        conn.execute(
+            "insert into ops.validation_runs (load_id, suite, success, normalised) values (%s, %s, %s, %s)"
+            " on conflict (load_id) do update set normalised = excluded.normalised",
+            (load_id, suite_name(dataset.dataset), quarantined == 0, Jsonb(normalised)))
         set_status(conn, load_id, status, rows_accepted=received - quarantined, rows_quarantined=quarantined,
                    validated_at=_now(conn), validate_seconds=time.perf_counter() - started, error=error)
+        if status == "held":
+            from huiju.notices import queue_held_notice
+
+            # Queued with the verdict: the department and stewards hear about every held batch, once.
+            queue_held_notice(conn, registry, load_id)
     log.info("%s: %s validated: %d received, %d quarantined → %s", source.id, load_id, received, quarantined, status)
     return ValidationResult(load_id, status, received, received - quarantined, quarantined, source.tolerance)
 

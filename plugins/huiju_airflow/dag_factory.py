@@ -37,7 +37,7 @@ def ingest_dag_id(source_id: str) -> str:
 
 
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
-    """One DAG per source: land → validate → publish (emits the dataset's Asset), and validate → feedback.
+    """One DAG per source: land → validate → publish (emits the dataset's Asset), and validate → feedback → notify.
 
     Feedback runs beside publish, not before it: a workbook that cannot be written must not
     keep good rows from being published.
@@ -63,10 +63,30 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
             validated = task(task_id="validate")(tasks.validate)(source.id)
             published = task(task_id="publish", outlets=[raw_asset(source.dataset)])(tasks.publish)(source.id)
             fed_back = task(task_id="feedback")(tasks.feedback)(source.id)
+            # Held-batch notices and feedback workbooks go out at once, not at the next huiju_notices run.
+            notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
             landed >> validated >> published
-            validated >> fed_back
+            validated >> fed_back >> notified
         dags[dag.dag_id] = dag
     return dags
+
+
+def notices_dag() -> DAG:
+    """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
+    with DAG(
+        dag_id="huiju_notices",
+        description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉",
+        schedule="*/10 * * * *",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["notices"],
+        doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider) and DingTalk "
+                "(each department's `dingtalk_connection`, dingding provider); see `huiju/notices.py`."),
+    ) as dag:
+        task(task_id="notify")(tasks.notify)()
+    return dag
 
 
 def transform_dag(registry: Registry | None = None) -> DAG:

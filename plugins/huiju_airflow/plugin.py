@@ -5,15 +5,17 @@ Two static sites are mounted on the API server as FastAPI apps:
 * the dbt docs (``var/dbt/docs``, written by ``huiju.transform.generate_docs``), linked from
   the UI's Browse menu;
 * Great Expectations' Data Docs (``var/gx/uncommitted/data_docs/local_site``, rebuilt after
-  every batch's validation) at ``/huiju-data-docs/``. They hold per-expectation counts and
-  the rules' SQL, never row values (see ``huiju.quality.expectations``).
+  every batch's validation) at ``/huiju-data-docs/``, also linked from the Browse menu. They
+  hold per-expectation counts and the rules' SQL, never row values (see ``huiju.quality.expectations``).
 
-Like every plugin FastAPI app they are not behind Airflow's login: keep the API server on a
+Both apps are built on their first request (:class:`LazyApp`), not when Airflow imports the
+plugin. Like every plugin FastAPI app they are not behind Airflow's login: keep the API server on a
 trusted network.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
@@ -46,18 +48,42 @@ def data_docs_app() -> Any:
     return _static_app("Huiju Data Docs", get_settings().var / "gx" / "uncommitted" / "data_docs" / "local_site")
 
 
+class LazyApp:
+    """An ASGI app built on its first request, so importing the plugin (every Airflow process does) stays cheap.
+
+    Airflow mounts a plugin's ``app`` as it is (any ASGI callable); only the API server ever calls it.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Build the app once, then hand every request to it."""
+        if self._app is None:
+            self._app = self.factory()
+        await self._app(scope, receive, send)
+
+
+def _nav(name: str, prefix: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "href": prefix.lstrip("/") + "/",  # relative: works behind a reverse proxy
+        "destination": "nav",
+        "category": "browse",
+        "url_route": prefix.lstrip("/"),
+    }
+
+
 class HuijuPlugin(AirflowPlugin):
-    """Huiju's additions to Airflow: dbt docs and GX Data Docs; the stewards' dashboard later."""
+    """Huiju's additions to Airflow: dbt docs and GX Data Docs, both in the Browse menu."""
 
     name = "huiju"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": dbt_docs_app(), "url_prefix": DBT_DOCS_PREFIX, "name": "Huiju dbt docs"},
-        {"app": data_docs_app(), "url_prefix": DATA_DOCS_PREFIX, "name": "Huiju Data Docs"},
+        {"app": LazyApp(dbt_docs_app), "url_prefix": DBT_DOCS_PREFIX, "name": "Huiju dbt docs"},
+        {"app": LazyApp(data_docs_app), "url_prefix": DATA_DOCS_PREFIX, "name": "Huiju Data Docs"},
     ]
-    external_views: ClassVar[list[dict[str, Any]]] = [{
-        "name": "数据仓库文档 (dbt docs)",
-        "href": DBT_DOCS_PREFIX.lstrip("/") + "/",  # relative: works behind a reverse proxy
-        "destination": "nav",
-        "category": "browse",
-        "url_route": "huiju-dbt-docs",
-    }]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        _nav("数据仓库文档 (dbt docs)", DBT_DOCS_PREFIX),
+        _nav("数据质量报告 (Data Docs)", DATA_DOCS_PREFIX),
+    ]

@@ -75,8 +75,13 @@ def publish(source_id: str) -> list[str]:
 def feedback(source_id: str) -> list[str]:
     """Send each batch's problem rows back to the department (问题数据反馈); returns the workbooks written."""
     from huiju.pipeline import send_feedback
+    from huiju.registry import load_registry
 
-    return send_feedback(source_id)
+    registry = load_registry()
+    source = registry.source(source_id)
+    # SFTP sources get their workbooks back on their own server, through the source's Connection.
+    connection = resolve_connection(source.connection) if source.channel == "sftp" else None
+    return send_feedback(source_id, registry, connection)
 
 
 def build_warehouse() -> None:
@@ -108,3 +113,71 @@ def publish_docs() -> str:
     from huiju.transform import generate_docs
 
     return str(generate_docs())
+
+
+SMTP_CONN_ID = "huiju_smtp"  # the platform's mail relay: Airflow Connection of type smtp
+DEFAULT_FROM = "huiju-noreply@example.gov.cn"
+
+
+def email_sender(conn_id: str = SMTP_CONN_ID) -> Any:
+    """A notice sender (see ``huiju.notices``) that e-mails through the smtp provider's ``SmtpHook``.
+
+    The message carries a stable Message-ID and an ``X-Huiju-Notice`` header naming the notice.
+    """
+    def send(outgoing: Any) -> None:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        from huiju.notices import html_body
+
+        with SmtpHook(smtp_conn_id=conn_id) as hook:
+            hook.send_email_smtp(
+                to=outgoing.recipient, subject=outgoing.subject, html_content=html_body(outgoing.body),
+                from_email=hook.from_email or DEFAULT_FROM,
+                files=[str(outgoing.attachment)] if outgoing.attachment is not None else None,
+                custom_headers={"Message-ID": outgoing.message_id, "X-Huiju-Notice": outgoing.dedupe_key})
+
+    return send
+
+
+def dingtalk_sender() -> Any:
+    """A notice sender that posts to a DingTalk group robot through the dingding provider's ``DingdingHook``.
+
+    The recipient is the robot's Airflow Connection id (host: the API base, password: its access token).
+    """
+    def send(outgoing: Any) -> None:
+        from airflow.providers.dingding.hooks.dingding import DingdingHook
+
+        text = f"#### {outgoing.subject}\n\n" + outgoing.body.replace("\n", "\n\n")
+        if outgoing.attachment is not None:
+            text += "\n\n（附件已通过电子邮件发送给贵单位的联系人）"
+        DingdingHook(dingding_conn_id=outgoing.recipient, message_type="markdown",
+                     message={"title": outgoing.subject, "text": text}).send()
+
+    return send
+
+
+def notice_senders(smtp_conn_id: str = SMTP_CONN_ID) -> dict[str, Any]:
+    """The senders this deployment can use: e-mail only when the smtp Connection exists; DingTalk always."""
+    import logging
+
+    from airflow.sdk import BaseHook
+
+    senders: dict[str, Any] = {"dingtalk": dingtalk_sender()}
+    try:
+        BaseHook.get_connection(smtp_conn_id)
+    except Exception:  # not configured: e-mails stay queued until it is
+        logging.getLogger(__name__).warning("no Airflow Connection %r: e-mail notices stay queued", smtp_conn_id)
+    else:
+        senders["email"] = email_sender(smtp_conn_id)
+    return senders
+
+
+def notify() -> dict[str, int]:
+    """Queue the file-drop problems as notices and deliver every pending notice (e-mail, DingTalk)."""
+    from huiju.notices import run_notices
+    from huiju.registry import load_registry
+    from huiju.warehouse import connect
+
+    with connect() as conn:
+        report = run_notices(conn, load_registry(), notice_senders())
+    return {"delivered": report.delivered, "failed": report.failed}

@@ -67,11 +67,11 @@ def test_no_import_errors(parsed: dict) -> None:
 def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     from huiju.registry import load_registry
 
-    expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform"}
+    expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices"}
     assert set(parsed["dags"]) == expected
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
-            assert dag["tasks"] == ["land", "validate", "publish", "feedback"]
+            assert dag["tasks"] == ["land", "validate", "publish", "feedback", "notify"]
             assert "ingest" in dag["tags"]
     # One dbt build task before the project is first parsed; then a task per dbt node (test_transform_dag.py).
     transform = parsed["dags"]["huiju_transform"]["tasks"]

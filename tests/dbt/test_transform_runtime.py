@@ -67,6 +67,6 @@ def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
     client = TestClient(dbt_docs_app())
     assert client.get("/").text == "<html>dbt docs</html>"
     assert client.get("/manifest.json").status_code == 404
-    [view] = HuijuPlugin.external_views
+    view = HuijuPlugin.external_views[0]
     assert view["href"] == DBT_DOCS_PREFIX.lstrip("/") + "/"
     assert HuijuPlugin.fastapi_apps[0]["url_prefix"] == DBT_DOCS_PREFIX

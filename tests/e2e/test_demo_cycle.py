@@ -105,6 +105,9 @@ def test_the_demo_prints_the_summary_and_where_to_look(cycle: dict) -> None:
             assert source_id in output
         assert "make up" in output
     assert "credit_legal_person_penalty" in cycle["first"]
+    # Every source's feedback notice reached the demo's SMTP sink through the notify tasks.
+    sent = re.search(r"Notices: email (\d+) sent, 0 pending", cycle["first"])
+    assert sent and int(sent.group(1)) >= len(cycle["manifest"]["sources"]), cycle["first"]
 
 
 def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:

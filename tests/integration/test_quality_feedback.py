@@ -205,6 +205,48 @@ def test_a_key_published_by_another_source_is_quarantined_but_the_same_source_ma
         assert rules == {"published"}
 
 
+def test_read_time_normalisations_are_counted_per_field_without_values(
+        pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    source = registry.source("swj_penalty")
+    h = {field: header for header, field in source.columns.items()}
+    lower_uscc = make_uscc("Y", "1", "00000004").lower()
+    overrides = {
+        0: {h["party_name"]: "　测试企业甲有限公司 "},                  # spaces around (free text: no NFKC)
+        1: {h["uscc"]: lower_uscc},                                      # lower case: upper-cased
+        2: {h["decision_date"]: "2026年3月5日"},                        # Chinese date form
+        3: {h["decision_date"]: "2026/3/5"},                             # slashes
+        4: {h["publish_until"]: "２０２９-０３-０５"},                   # full width: NFKC, already ISO after it
+    }
+    path = write_penalty_csv(tmp_path / "规范化.csv", source, 10, tag="NM", encoding="utf-8", overrides=overrides)
+    with psycopg.connect(pg_url) as conn:
+        load_id = _land(conn, registry, source.id, path)
+        assert validate_load(conn, registry, load_id, run_gx=False).rows_quarantined == 0  # all read as meant
+        (normalised,) = conn.execute("select normalised from ops.validation_runs where load_id = %s",
+                                     (load_id,)).fetchone()
+    assert normalised == {"party_name": {"trim": 1}, "uscc": {"upper": 1},
+                          "decision_date": {"date_form": 2}, "publish_until": {"nfkc": 1}}
+
+
+def test_an_id_number_typed_as_a_number_in_excel_is_rejected_even_when_its_digits_look_valid(
+        pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    from huiju.demo.bulk import write_penalty_xlsx
+
+    source = registry.source("zjj_penalty")  # an Excel template with a title row
+    path = write_penalty_xlsx(tmp_path / "zjj_penalty_numeric.xlsx", source, 5, tag="NX", title="行政处罚")
+    workbook = openpyxl.load_workbook(path)
+    column = list(source.columns).index(source.header_for_field["legal_rep_id_no"]) + 1
+    cell = workbook.active.cell(row=3, column=column)
+    cell.value = int(cell.value)  # the clerk's cell was formatted as a number: Excel keeps 15 significant digits
+    workbook.save(path)
+    with psycopg.connect(pg_url) as conn:
+        load_id = _land(conn, registry, source.id, path)
+        assert validate_load(conn, registry, load_id, run_gx=False).rows_quarantined == 1
+        (violations,) = conn.execute("select violations from quarantine.rows where load_id = %s",
+                                     (load_id,)).fetchone()
+    assert [(v["rule"], v["problem"]) for v in violations] == [("id_number", "numeric")]
+    assert "文本格式" in violations[0]["reason"]
+
+
 def test_valid_id_numbers_of_the_bulk_writer_pass(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("select ops.id_number_problem(%s)", (valid_id_number(7),)).fetchone()[0] is None

@@ -1,0 +1,5 @@
+"""Notices to departments and stewards (e-mail, DingTalk), delivered every 10 minutes."""
+
+from huiju_airflow.dag_factory import notices_dag
+
+dag = notices_dag()

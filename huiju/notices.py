@@ -1,0 +1,329 @@
+"""Notices to departments and stewards: one outbox (``ops.notices``) and its deliveries, for the whole platform.
+
+Producers queue a notice with :func:`queue_notice` in the same transaction as the fact it
+announces (a batch held, a feedback workbook written, a problem on an FTP/SFTP drop). The
+``dedupe_key`` is unique, so a producer run twice announces a problem once. Subject and body
+are Chinese text for people; every ID or mobile number in them is masked before it is stored.
+
+Each notice fans out into one ``ops.notice_deliveries`` row per channel and recipient:
+``email`` to an address, ``dingtalk`` to the Airflow Connection of a DingTalk robot.
+:func:`deliver_pending` sends the pending ones through *sender* callables (one per channel;
+the Airflow side builds them from the smtp and dingding providers' hooks), each in its own
+transaction holding the delivery's row lock: parallel deliverers never pick the same row, a
+failure is retried later (``attempts``, ``last_error``, ``next_attempt_at``), and a delivery
+once recorded as delivered is never sent again.
+
+Who hears about what:
+
+* a batch held over tolerance → the department's contacts and the stewards (:func:`queue_held_notice`);
+* a feedback workbook → the department's contacts, with the workbook attached when e-mail is
+  the channel it goes back through (:func:`queue_feedback_notice`);
+* a problem on a file drop (``ops.remote_file_events`` with ``notified_at`` null) → the
+  department's contacts (:func:`queue_remote_file_notices`, which sets ``notified_at`` in the
+  same transaction).
+
+Stewards are ``HUIJU_STEWARD_EMAILS`` (comma-separated; default ``huiju-stewards@example.gov.cn``)
+and, optionally, the DingTalk robot Connection ``HUIJU_STEWARD_DINGTALK``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+
+from huiju.masking import mask_text
+from huiju.registry import Registry
+from huiju.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("email", "dingtalk")
+DEFAULT_STEWARD_EMAILS = "huiju-stewards@example.gov.cn"
+REMOTE_FILE_PROBLEMS = {
+    "stale_incomplete": "文件上传未完成",
+    "marker_mismatch": "完成标记与文件不符",
+    "unsafe_name": "文件名不安全",
+    "undecodable_name": "文件名无法识别",
+    "orphan_marker": "只有完成标记没有数据文件",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where one copy of a notice goes: ``email`` to an address, ``dingtalk`` to a robot's Airflow Connection."""
+
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One delivery handed to a sender: the notice's text, masked, and whom it is for."""
+
+    notice_id: int
+    dedupe_key: str
+    kind: str
+    department: str | None
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    attachment: Path | None  # absolute path of the file to attach, if any
+
+    @property
+    def message_id(self) -> str:
+        """A stable e-mail Message-ID: a mail system that sees it twice can tell it is the same notice."""
+        digest = hashlib.sha256(f"{self.dedupe_key}|{self.recipient}".encode()).hexdigest()[:16]
+        return f"<notice-{self.notice_id}-{digest}@huiju.local>"
+
+
+Sender = Callable[[Outgoing], None]
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver_pending` run did."""
+
+    delivered: int = 0
+    failed: int = 0  # attempts that raised (retried later unless out of attempts)
+    errors: list[str] = field(default_factory=list)  # masked, one per failed attempt
+
+
+def steward_recipients() -> list[Recipient]:
+    """The data stewards (数据管理员) who hear about held batches."""
+    emails = os.environ.get("HUIJU_STEWARD_EMAILS", DEFAULT_STEWARD_EMAILS)
+    out = [Recipient("email", e.strip()) for e in emails.split(",") if e.strip()]
+    robot = os.environ.get("HUIJU_STEWARD_DINGTALK")
+    if robot:
+        out.append(Recipient("dingtalk", robot))
+    return out
+
+
+def department_recipients(registry: Registry, department: str) -> list[Recipient]:
+    """A department's contacts with an e-mail address, and its DingTalk robot if its YAML names one."""
+    dept = registry.departments.get(department)
+    if dept is None:
+        return []
+    out = [Recipient("email", c.email) for c in dept.contacts if c.email]
+    if dept.dingtalk_connection:
+        out.append(Recipient("dingtalk", dept.dingtalk_connection))
+    return out
+
+
+def _relative_to_var(path: Path | str | None) -> str | None:
+    if path is None:
+        return None
+    path = Path(path)
+    var = get_settings().var
+    return str(path.relative_to(var)) if path.is_absolute() and path.is_relative_to(var) else str(path)
+
+
+def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subject: str, body: str,
+                 recipients: Iterable[Recipient], department: str | None = None, source_id: str | None = None,
+                 load_id: str | None = None, attachment: Path | str | None = None) -> int | None:
+    """Queue a notice and one delivery per recipient (duplicates dropped); the new notice's id.
+
+    None when a notice with this ``dedupe_key`` already exists (it is not queued again) or it
+    has no recipient. Runs in the caller's transaction: commit it with the fact announced.
+    ``attachment`` is stored relative to ``var/`` when it lies under it.
+    """
+    unique = list(dict.fromkeys(r for r in recipients if r.address))
+    unknown = {r.channel for r in unique} - set(CHANNELS)
+    if unknown:
+        raise ValueError(f"notice {dedupe_key}: unknown channel(s) {sorted(unknown)}; known: {CHANNELS}")
+    if not unique:
+        log.warning("notice %s (%s) has no recipient; not queued", dedupe_key, kind)
+        return None
+    row = conn.execute(
+        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing returning notice_id",
+        (dedupe_key, kind, department, source_id, load_id, mask_text(subject), mask_text(body),
+         _relative_to_var(attachment))).fetchone()
+    if row is None:
+        return None
+    with conn.cursor() as cur:
+        cur.executemany("insert into ops.notice_deliveries (notice_id, channel, recipient) values (%s, %s, %s)",
+                        [(row[0], r.channel, r.address) for r in unique])
+    log.info("notice %s queued (%s, %d recipients)", dedupe_key, kind, len(unique))
+    return int(row[0])
+
+
+def _rule_counts(conn: psycopg.Connection, load_id: str) -> list[tuple[str, int]]:
+    from huiju.feedback import RULE_NAMES
+
+    rows = conn.execute(
+        "select coalesce(v->>'rule', 'columns') as rule, count(distinct q.row_no) from quarantine.rows q,"
+        " jsonb_array_elements(q.violations) v where q.load_id = %s group by 1 order by 2 desc, 1",
+        (load_id,)).fetchall()
+    return [(RULE_NAMES.get(rule, rule), count) for rule, count in rows]
+
+
+def queue_held_notice(conn: psycopg.Connection, registry: Registry, load_id: str) -> int | None:
+    """Tell the department and the stewards that a batch is held over its tolerance (once per batch)."""
+    row = conn.execute(
+        "select source_id, department, reference, rows_received, rows_quarantined, status,"
+        " to_char(received_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') from ops.loads"
+        " where load_id = %s", (load_id,)).fetchone()
+    if row is None or row[5] != "held":
+        return None
+    source_id, department, reference, received, quarantined, _, received_at = row
+    source = registry.source(source_id)
+    dept_name = registry.departments[department].name if department in registry.departments else department
+    received, quarantined = received or 0, quarantined or 0
+    rate = quarantined / received if received else 0.0
+    problems = "\n".join(f"  · {name}：{count}行" for name, count in _rule_counts(conn, load_id))
+    body = (f"{dept_name}：\n\n"
+            f"贵单位于{received_at}报送的《{source.title}》文件「{reference}」共{received}行，"
+            f"其中{quarantined}行不符合数据规范（{rate:.1%}），超过允许的{source.tolerance:.0%}。"
+            "本批次已暂缓入库，全部数据均未公示。\n\n"
+            f"主要问题：\n{problems}\n\n"
+            "问题数据反馈表列出了每一行问题数据及原因，将另行送达。请修正后整批重新报送。\n\n"
+            f"批次编号：{load_id}\n（本邮件由汇聚平台自动发送）")
+    subject = f"【数据暂缓入库】{dept_name}《{source.title}》{reference}：{quarantined}/{received}行有问题"
+    return queue_notice(conn, dedupe_key=f"held:{load_id}", kind="held", subject=subject, body=body,
+                        recipients=[*department_recipients(registry, department), *steward_recipients()],
+                        department=department, source_id=source_id, load_id=load_id)
+
+
+def queue_feedback_notice(conn: psycopg.Connection, registry: Registry, load_id: str, workbook: Path, rows: int,
+                          *, attach: bool, delivered_to: str = "") -> int | None:
+    """Tell the department its feedback workbook (问题数据反馈) is ready, attaching it when ``attach``.
+
+    ``delivered_to`` says where it was put when it is not attached (an outbox folder, an SFTP directory).
+    """
+    load = conn.execute("select source_id, department, reference, status from ops.loads where load_id = %s",
+                        (load_id,)).fetchone()
+    if load is None:
+        raise KeyError(f"no load {load_id!r} in the ledger")
+    source_id, department, reference, status = load
+    source = registry.source(source_id)
+    dept_name = registry.departments[department].name if department in registry.departments else department
+    where = (f"问题数据反馈表见附件「{workbook.name}」。" if attach
+             else f"问题数据反馈表「{workbook.name}」已放至{delivered_to or '贵单位的反馈目录'}。")
+    outcome = ("本批次问题数据比例超过允许范围，已暂缓入库，请修正后整批重新报送。" if status == "held"
+               else "其余数据已入库；请只修正问题数据后重新报送。")
+    body = (f"{dept_name}：\n\n贵单位报送的《{source.title}》文件「{reference}」中有{rows}行问题数据。"
+            f"{where}表中红色单元格为有问题的值，「原因」列说明了原因。{outcome}\n\n"
+            f"批次编号：{load_id}\n（本邮件由汇聚平台自动发送）")
+    subject = f"【问题数据反馈】{dept_name}《{source.title}》{reference}：{rows}行待更正"
+    return queue_notice(conn, dedupe_key=f"feedback:{load_id}", kind="feedback", subject=subject, body=body,
+                        recipients=department_recipients(registry, department), department=department,
+                        source_id=source_id, load_id=load_id, attachment=workbook if attach else None)
+
+
+def queue_remote_file_notices(conn: psycopg.Connection, registry: Registry) -> int:
+    """Turn every drop problem not yet announced (``ops.remote_file_events.notified_at`` null) into a notice.
+
+    One transaction: the notices are queued and ``notified_at`` set together, so a problem is
+    announced exactly once. Returns how many events were turned into notices.
+    """
+    count = 0
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        events = cur.execute(
+            "select event_id, source_id, department, remote_name, kind, notice,"
+            " to_char(first_seen at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as first_seen"
+            " from ops.remote_file_events where notified_at is null order by event_id"
+            " for update skip locked").fetchall()
+        for event in events:
+            source = registry.sources.get(event["source_id"])
+            title = source.title if source is not None else event["source_id"]
+            dept = registry.departments.get(event["department"])
+            dept_name = dept.name if dept is not None else event["department"]
+            problem = REMOTE_FILE_PROBLEMS.get(event["kind"], "文件报送异常")
+            body = (f"{dept_name}：\n\n{event['notice']}\n\n数据项：《{title}》\n文件：{event['remote_name']}\n"
+                    f"发现时间：{event['first_seen']}\n\n（本邮件由汇聚平台自动发送）")
+            queue_notice(conn, dedupe_key=f"remote_file:{event['event_id']}", kind="remote_file",
+                         subject=f"【数据报送提醒】{dept_name}《{title}》{problem}：{event['remote_name']}",
+                         body=body, recipients=department_recipients(registry, event["department"]),
+                         department=event["department"], source_id=event["source_id"])
+            cur.execute("update ops.remote_file_events set notified_at = now() where event_id = %s",
+                        (event["event_id"],))
+            count += 1
+    return count
+
+
+def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, limit: int = 500,
+                    max_attempts: int = 5, retry_delay: timedelta = timedelta(minutes=5)) -> DeliveryReport:
+    """Send pending deliveries of the channels in ``senders``; each recorded in its own committed transaction.
+
+    A delivery is pending while ``delivered_at`` is null, it has had fewer than ``max_attempts``
+    attempts and its ``next_attempt_at`` has come; after a failure the next attempt waits
+    ``retry_delay`` × attempts. Channels without a sender stay pending for a deliverer that has one.
+    Must be called outside a transaction (it commits).
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("deliver_pending commits after each delivery: call it outside a transaction")
+    report = DeliveryReport()
+    var = get_settings().var
+    channels = [c for c in senders if c in CHANNELS]
+    skipped: set[str] = set()  # failed in this run: not tried again now
+    while report.delivered + report.failed < limit:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "select d.notice_id, d.channel, d.recipient, d.attempts, n.dedupe_key, n.kind, n.department,"
+                " n.subject, n.body, n.attachment from ops.notice_deliveries d"
+                " join ops.notices n using (notice_id)"
+                " where d.delivered_at is null and d.attempts < %s and d.next_attempt_at <= now()"
+                " and d.channel = any(%s) and not (d.notice_id || '|' || d.channel || '|' || d.recipient = any(%s))"
+                " order by d.next_attempt_at, d.notice_id, d.channel, d.recipient"
+                " limit 1 for update of d skip locked",
+                (max_attempts, channels, sorted(skipped))).fetchone() if channels else None
+            if row is None:
+                break
+            key = (row["notice_id"], row["channel"], row["recipient"])
+            attachment = row["attachment"]
+            outgoing = Outgoing(
+                notice_id=row["notice_id"], dedupe_key=row["dedupe_key"], kind=row["kind"],
+                department=row["department"], channel=row["channel"], recipient=row["recipient"],
+                subject=row["subject"], body=row["body"],
+                attachment=None if attachment is None else (var / attachment if not Path(attachment).is_absolute()
+                                                            else Path(attachment)))
+            try:
+                if outgoing.attachment is not None and not outgoing.attachment.is_file():
+                    raise FileNotFoundError(f"attachment {attachment} is missing")
+                senders[row["channel"]](outgoing)
+            except Exception as exc:  # any sender failure is recorded and retried; the loop goes on
+                error = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
+                cur.execute(
+                    "update ops.notice_deliveries set attempts = attempts + 1, last_error = %s,"
+                    " last_attempt_at = now(), next_attempt_at = now() + %s * (attempts + 1)"
+                    " where notice_id = %s and channel = %s and recipient = %s",
+                    (error, retry_delay, *key))
+                skipped.add(f"{key[0]}|{key[1]}|{key[2]}")
+                report.failed += 1
+                report.errors.append(f"{row['dedupe_key']} → {row['channel']}:{row['recipient']}: {error}")
+                log.warning("notice %s to %s:%s failed (attempt %d): %s", row["dedupe_key"], row["channel"],
+                            row["recipient"], row["attempts"] + 1, error)
+                continue
+            cur.execute(
+                "update ops.notice_deliveries set attempts = attempts + 1, last_error = null,"
+                " last_attempt_at = now(), delivered_at = now()"
+                " where notice_id = %s and channel = %s and recipient = %s", key)
+            report.delivered += 1
+            log.info("notice %s delivered to %s:%s", row["dedupe_key"], row["channel"], row["recipient"])
+    return report
+
+
+def run_notices(conn: psycopg.Connection, registry: Registry, senders: Mapping[str, Sender],
+                **options: object) -> DeliveryReport:
+    """The notify step: queue what the drops reported, then deliver everything pending (see :func:`deliver_pending`)."""
+    queued = queue_remote_file_notices(conn, registry)
+    if queued:
+        log.info("%d file-drop problem(s) turned into notices", queued)
+    return deliver_pending(conn, senders, **options)  # type: ignore[arg-type]
+
+
+def html_body(text: str) -> str:
+    """A plain-text notice as simple HTML for e-mail (escaped; line breaks kept)."""
+    import html
+
+    return "<div style=\"font-family:sans-serif\">" + html.escape(text).replace("\n", "<br>\n") + "</div>"
