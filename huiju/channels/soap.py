@@ -5,7 +5,7 @@ source's Airflow Connection (``extra.base_url`` or scheme://host:port, plus ``en
 never from the ``soap:address`` in the WSDL. With ``username_token: true`` the Connection's
 login and password go in a WS-Security UsernameToken (``password_digest`` for
 PasswordDigest). Paging, the cursor, landing and schema drift work exactly as in the REST
-channel (:func:`huiju.channels.rest.land_pages`): the same engine drives both.
+channel (:func:`huiju.channels._webservice.land_pages`): the same engine drives both.
 """
 
 from __future__ import annotations
@@ -15,14 +15,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from huiju.channels.rest import IncrementalSettings, _Block
+from huiju.channels._webservice import (
+    Block,
+    IncrementalSettings,
+    base_url,
+    ca_bundle,
+    config_path,
+    expected_fields,
+    land_pages,
+    secret,
+)
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
     from huiju.landing import LandResult
 
 
-class Settings(_Block):
+class Settings(Block):
     """The ``soap:`` block of a source.
 
     ``wsdl``: the vendored WSDL, relative to ``config/`` (e.g. ``wsdl/gaj_penalty.wsdl``);
@@ -67,10 +76,8 @@ class Settings(_Block):
 
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
-    from huiju_connectors.rest import Incremental, RetryPolicy
+    from huiju_connectors.rest import RetryPolicy
     from huiju_connectors.soap import SoapCredentials, SoapSource
-
-    from huiju.channels.rest import base_url, config_path, secret
 
     settings: Settings = ctx.settings
     source = ctx.source
@@ -80,11 +87,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     if not wsdl.is_file():
         raise FileNotFoundError(f"{source.id}: soap.wsdl: {wsdl} does not exist; vendor the department's WSDL "
                                 "there (it is never fetched at run time)")
-    ca_bundle = settings.ca_bundle or ctx.connection.extra.get("ca_bundle")
-    incremental = None
-    if settings.incremental is not None:
-        inc = settings.incremental
-        incremental = Incremental(inc.since_param, inc.updated_at_field, tuple(inc.key_fields), inc.initial_since)
+    incremental = settings.incremental.connector() if settings.incremental is not None else None
     soap = SoapSource(
         wsdl_path=str(wsdl), endpoint=endpoint, operation=settings.operation, records_path=settings.records_path,
         page_param=settings.page_param, size_param=settings.size_param, first_page=settings.first_page,
@@ -92,7 +95,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
         service_name=settings.service_name, port_name=settings.port_name,
         business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-        ca_bundle=config_path(ca_bundle) if ca_bundle else None,
+        ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
         retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
     )
     credentials = None
@@ -107,7 +110,6 @@ def collect(ctx: CollectContext) -> list[LandResult]:
     """Call the source's SOAP operation page by page and land each page with its cursor."""
     from huiju_connectors.soap import fetch_soap_pages
 
-    from huiju.channels.rest import expected_fields, land_pages
     from huiju.ledger import get_cursor
 
     settings: Settings = ctx.settings
@@ -117,5 +119,4 @@ def collect(ctx: CollectContext) -> list[LandResult]:
     return land_pages(
         ctx, fetch_soap_pages(soap, credentials, cursor), start_cursor=cursor, drift=settings.drift,
         expected_fields=expected_fields(ctx.source.columns, settings.incremental, settings.known_fields),
-        pagination_kind="page", first_page=settings.first_page, page_size=settings.page_size,
     )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from huiju_connectors.rest import RestError
 from webservice_cases import DAY, connection_info, cursor_of, landed, loads, own_config, start_worker, variant
@@ -19,7 +20,7 @@ from webservice_cases import DAY, connection_info, cursor_of, landed, loads, own
 from huiju.demo.generate import generate_records
 from huiju.demo.simulators.rest import connection_for, gateway_for
 from huiju.demo.webservice import RestGateway, stamped
-from huiju.pipeline import CollectionError, collect
+from huiju.pipeline import collect
 from huiju.registry import load_registry
 from huiju.settings import get_settings
 from huiju.validation import validate_load
@@ -155,12 +156,42 @@ def test_schema_drift_warns_or_holds(pg_url: str) -> None:
     assert any("WFXW" in w and "new field" in w for w in warnings), warnings
     assert results[0].rows_received == 5
 
+    # drift: hold — the page is recorded as held with the reason; the run does not fail.
     registry, held, served, _ = _setup(5, drift="hold")
-    drifted = [{**r, "WFXW": "违法行为描述"} for r in served]
-    with gateway_for(held, drifted, secret=SECRET).running() as gateway, \
-            pytest.raises(CollectionError, match="WFXW"):
-        _run(registry, held, gateway)
-    assert landed(pg_url, held.id) == [] and cursor_of(pg_url, held.id) is None
+    renamed = [{**{("WFXW" if k == "CF_NR" else k): v for k, v in r.items()}} for r in served]  # 处罚内容 renamed
+    with gateway_for(held, renamed, secret=SECRET).running() as gateway:
+        for _ in range(2):  # rerunning while it is still drifted changes nothing
+            results = _run(registry, held, gateway)
+            assert [r.outcome for r in results] == ["held"]
+            assert "WFXW" in (results[0].error or "") and "CF_NR" in (results[0].error or "")
+            [(load_id, status, rows, _)] = loads(pg_url, held.id)
+            assert (load_id, status, rows) == (results[0].load_id, "held", None)
+            assert landed(pg_url, held.id) == [] and cursor_of(pg_url, held.id) is None
+        with psycopg.connect(pg_url) as conn:
+            error, archive = conn.execute("select error, archive_path from ops.loads where load_id = %s",
+                                          (load_id,)).fetchone()
+        assert "schema drift" in error and archive  # the page as received is kept for the steward
+
+        # The steward maps the renamed field: the same page now lands, under the same load id.
+        columns = {("WFXW" if k == "CF_NR" else k): v for k, v in held.columns.items()}
+        fixed = held.model_copy(update={"columns": columns})
+        registry = registry.model_copy(update={"sources": {**registry.sources, held.id: fixed}})
+        results = _run(registry, fixed, gateway)
+    assert [(r.outcome, r.load_id) for r in results] == [("landed", load_id)]
+    assert sorted(k for k, _, _ in landed(pg_url, held.id)) == sorted(r["CF_WSH"] for r in served)
+    assert loads(pg_url, held.id)[0][1:3] == ("received", 5)
+
+
+def test_row_numbers_continue_across_pages_and_queries(pg_url: str) -> None:
+    """An advancing watermark restarts the query at page one; the run's row numbers go on."""
+    registry, source, served, _ = _setup(23, page_size=5)
+    with gateway_for(source, served, secret=SECRET).running() as gateway:
+        results = _run(registry, source, gateway)
+    assert sum(r.rows_received for r in results) == 23
+    rows = landed(pg_url, source.id)
+    assert sorted(n for _, n, _ in rows) == list(range(1, 24))
+    order = {r["CF_WSH"]: i for i, r in enumerate(served, start=1)}
+    assert all(order[key] == n for key, n, _ in rows)  # the department's own order
 
 
 def test_a_wrong_app_secret_is_terminal_and_lands_nothing(pg_url: str) -> None:
