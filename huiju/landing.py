@@ -499,8 +499,8 @@ def _copy_text(value: object) -> str:
 def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[str]) -> str:
     """The batch's records as COPY text lines: ``_load_id, _source_ref, _row_no, _extra`` and the fields.
 
-    The common record — exactly the mapped keys, every value text or null, nothing to escape —
-    is formatted by a few C-level string operations; anything else takes the general path.
+    The common record — every mapped key present, every value text or null, nothing to
+    escape — is formatted by a few C-level string operations; anything else takes the general path.
     """
     head = f"{_copy_text(load_id)}\t{_copy_text(batch.reference)}\t"
     width = len(keys)
@@ -508,7 +508,13 @@ def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[st
     null_for_none = {None: "\\N"}.get
     lines: list[str] = []
     for row_no, record in enumerate(batch.records, start=batch.first_row_no):
-        if record.keys() == known:
+        extra_text, complete = "\\N", True
+        if record.keys() != known:  # keys beyond the mapped ones go to _extra; a missing one is null
+            extra = {k: v for k, v in record.items() if k not in known}
+            if extra:
+                extra_text = _copy_text(json.dumps(extra, ensure_ascii=False, default=str))
+            complete = len(record) - len(extra) == width
+        if complete:
             values = pick(record)
             try:
                 body = "\t".join(map(null_for_none, values, values))
@@ -518,11 +524,9 @@ def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[st
                 # Every backslash must be a null marker, every tab a separator.
                 if (body.count("\\") == values.count(None) and body.count("\t") == width - 1
                         and "\n" not in body and "\r" not in body):
-                    lines.append(f"{head}{row_no}\t\\N\t{body}\n")
+                    lines.append(f"{head}{row_no}\t{extra_text}\t{body}\n")
                     continue
-        extra = {k: v for k, v in record.items() if k not in known}
         fields = "\t".join(_copy_text(record.get(key)) for key in keys)
-        extra_text = _copy_text(json.dumps(extra, ensure_ascii=False, default=str)) if extra else "\\N"
         lines.append(f"{head}{row_no}\t{extra_text}\t{fields}\n")
     return "".join(lines)
 

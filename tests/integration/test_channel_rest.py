@@ -213,6 +213,14 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
 
     registry, one, served, _ = _setup(12)
     registry, many = variant(registry, BASE)
+    # Values the fast COPY path must hand to the general one: escapes, non-text, extra and missing keys.
+    served[1]["XDR_MC"] = "甲\t乙\n丙\\N 丁\r"
+    served[2]["CF_FKJE"] = 12.5
+    served[3]["CF_NR"] = {"说明": "含\"引号\"与\\反斜杠"}
+    served[4] = {**served[4], "WFXW": ["a\tb", None]}
+    del served[5]["CF_CFLB"]
+    served[6]["CF_NR"] = ""
+    served[7]["CF_NR"] = "\\N"
     pages = [(f"/api/v1/xzcf?pageNum={n}", served[i:i + 6], f"{n}".encode() * 10, i + 1)
              for n, i in ((1, 0), (2, 6))]
     with psycopg.connect(pg_url) as conn:
@@ -229,7 +237,8 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
 
         def raw(source_id: str) -> list[tuple]:
             return conn.execute(
-                "select r._source_ref, r._row_no, r._extra, r.decision_no, r.party_name, r.fine_amount_wan"
+                "select r._source_ref, r._row_no, r._extra, r.decision_no, r.party_name, r.fine_amount_wan,"
+                " r.penalty_content, r.penalty_type"
                 " from raw.admin_penalty r join ops.loads l on l.load_id = r._load_id where l.source_id = %s"
                 " order by 1, 2", (source_id,)).fetchall()
 
@@ -238,5 +247,11 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
                                 " from ops.loads where source_id = %s order by reference", (source_id,)).fetchall()
 
         assert raw(one.id) == raw(many.id) and len(raw(one.id)) == 12
+        by_key = {row[3]: row for row in raw(many.id)}
+        assert by_key[served[1]["CF_WSH"]][4] == "甲\t乙\n丙\\N 丁\r"
+        assert by_key[served[2]["CF_WSH"]][5] == "12.5"
+        assert by_key[served[4]["CF_WSH"]][2]["WFXW"] == ["a\tb", None]
+        assert by_key[served[5]["CF_WSH"]][7] is None and by_key[served[6]["CF_WSH"]][6] == ""
+        assert by_key[served[7]["CF_WSH"]][6] == "\\N"
         assert ledger(one.id) == ledger(many.id)
     assert cursor_of(pg_url, one.id) == cursor_of(pg_url, many.id) == {"after": pages[-1][0]}
