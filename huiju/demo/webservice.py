@@ -271,7 +271,8 @@ class SoapService:
     The response is ``<{operation}Response><total/><{list}><{item}>…</{item}></{list}>``, with
     ``records_path = "{list}.{item}"``, every field an element in ``namespace`` (empty values
     are left out, as ``minOccurs="0"`` allows). ``username``/``password`` (when set) are
-    checked in the WS-Security header; a wrong one is a ``Client`` fault.
+    checked in the WS-Security header; a wrong one is a ``Client`` fault. ``hostile`` (e.g.
+    from :func:`hostile_xml`) replaces every answer, to check that the client refuses it.
     """
 
     records: Sequence[dict[str, Any]]
@@ -287,6 +288,7 @@ class SoapService:
     password: str | None = field(default=None, repr=False)
     max_page_size: int = 1000
     faults: Faults = field(default_factory=Faults)
+    hostile: bytes | None = None  # when set, every call is answered with this body (see hostile_xml)
     calls: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
@@ -322,6 +324,8 @@ class SoapService:
         with self._lock:
             self.calls.append(args)
             n = len(self.calls)
+        if self.hostile is not None:
+            return "200 OK", self.hostile
         if self.username is not None:
             header = envelope.find(f"{{{SOAP_ENV}}}Header")
             security = header.find(f"{{{WSSE}}}Security") if header is not None else None
@@ -366,6 +370,64 @@ class SoapService:
             yield self
         finally:
             self.faults.release.set()
+            server.shutdown()
+            server.server_close()
+
+
+def hostile_xml(kind: str, canary_url: str = "http://127.0.0.1:9") -> bytes:
+    """A hostile SOAP response: ``xxe`` (external entity), ``billion-laughs`` (entity bomb, 10**9
+    expansions) or ``external-dtd`` (a DTD fetched from ``canary_url``, which must never be hit)."""
+    body = f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><x>{{}}</x></soap:Body></soap:Envelope>'
+    if kind == "xxe":
+        return ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                + body.format("&e;")).encode()
+    if kind == "billion-laughs":
+        entities = '<!ENTITY lol "lol">' + "".join(
+            f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">' for i in range(1, 10))
+        return (f'<?xml version="1.0"?><!DOCTYPE lolz [{entities}]>' + body.format("&lol9;")).encode()
+    if kind == "external-dtd":
+        return (f'<?xml version="1.0"?><!DOCTYPE soap:Envelope SYSTEM "{canary_url}/evil.dtd">'
+                + body.format("")).encode()
+    raise ValueError(f"unknown hostile kind {kind!r} (xxe, billion-laughs, external-dtd)")
+
+
+HOSTILE_KINDS = ("xxe", "billion-laughs", "external-dtd")
+
+
+@dataclass
+class Canary:
+    """An address that must never be contacted (a WSDL import, an external DTD): it records every hit."""
+
+    hits: list[str] = field(default_factory=list)
+    url: str = ""
+
+    @contextmanager
+    def running(self) -> Iterator[Canary]:
+        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is its base URL."""
+        canary = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _hit(self) -> None:
+                canary.hits.append(f"{self.command} {self.path}")
+                body = b'<?xml version="1.0"?><x/>'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _hit
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            yield self
+        finally:
             server.shutdown()
             server.server_close()
 
