@@ -86,14 +86,18 @@ class RestError(Exception):
     """A terminal failure talking to a REST source (the run stops; retrying will not help).
 
     ``url`` has secrets redacted; ``status`` is the HTTP status (``None`` for transport
-    errors); ``body_snippet`` is the start of the response body.
+    errors); ``body_snippet`` is the start of the response body. ``retryable`` is true only
+    when a later run may succeed unchanged (the source stayed unreachable through every
+    attempt); a refused request, a bad answer or an untrusted certificate needs a person.
     """
 
-    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = ""):
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = "",
+                 retryable: bool = False):
         super().__init__(message)
         self.url = url
         self.status = status
         self.body_snippet = body_snippet
+        self.retryable = retryable
 
 
 class SchemaDrift(Exception):
@@ -616,7 +620,8 @@ def _get_with_retries(
                     body_snippet=snippet,
                 )
         if attempt == policy.max_attempts:
-            raise RestError(f"GET {shown()} gave up after {attempt} attempts; last: {reason}", url=shown())
+            raise RestError(f"GET {shown()} gave up after {attempt} attempts; last: {reason}", url=shown(),
+                            retryable=True)
         delay = retry_after if retry_after is not None else policy.backoff(attempt, rng)
         log.warning("GET %s attempt %d/%d: %s; retrying in %.2f s", shown(), attempt, policy.max_attempts,
                     reason, delay)

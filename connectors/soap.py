@@ -68,6 +68,8 @@ class SoapError(Exception):
 class SoapConfigError(SoapError):
     """The WSDL cannot be used as configured (missing, remote imports, unknown operation …)."""
 
+    retryable = False  # the configuration must change first
+
 
 class SoapFault(SoapError):
     """The service answered with a SOAP fault that is not retried.
@@ -89,6 +91,8 @@ class SoapBusinessFault(SoapFault):
 
     Terminal: retrying sends the same request. The message is meant for the department.
     """
+
+    retryable = False
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,8 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     source = ctx.source
     results: list[LandResult] = []
     start = start_cursor or {}
-    rows_before = int(start.get(ROWS_BEFORE, 0)) if start.get("position") is not None else 0
+    position = start.get("position")  # of the next request: where a refusal is reported
+    rows_before = int(start.get(ROWS_BEFORE, 0)) if position is not None else 0
     failure: BaseException | None = None
     feed = _Prefetch(pages)
     try:
@@ -259,6 +260,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                     finished = True
                     break
                 rows_before += len(page.records)
+                position = page.next_cursor.get("position")
                 cursor = dict(page.next_cursor)
                 if cursor.get("position") is not None:
                     cursor[ROWS_BEFORE] = rows_before
@@ -275,5 +277,30 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     finally:
         feed.close()
     if failure is not None:
+        if getattr(failure, "retryable", True) is False:
+            _record_refusal(ctx, failure, position)
         raise failure
     return results
+
+
+def _record_refusal(ctx: CollectContext, error: BaseException, position: object) -> None:
+    """Record a terminal refusal (a business fault, a 4xx, a malformed answer) as a failed load.
+
+    The department's own words stay in the ledger, where stewards and the department's summary
+    see failed batches; the load id derives from the request position and the message, so a
+    rerun meeting the same refusal updates the same row.
+    """
+    import json
+
+    from huiju.landing import _record_failure
+    from huiju.ledger import make_content_id, make_load_id
+    from huiju.masking import mask_text
+
+    source = ctx.source
+    reference = f"{source.id} @ {json.dumps(position, ensure_ascii=False, sort_keys=True)}"
+    message = mask_text(f"{source.id}: {reference}: 接口拒绝了请求或返回了无法使用的应答，采集已停止，"
+                        f"请核对后处理（terminal, not retried）: {error}")
+    content = make_content_id(reference, str(error))
+    _record_failure(ctx.conn, source, ctx.registry.dataset_of(source), reference, content, 0, None,
+                    make_load_id(source.id, content), message, ctx.data_date)
+    log.error("%s", message)

@@ -200,9 +200,19 @@ def test_a_wrong_app_secret_is_terminal_and_lands_nothing(pg_url: str) -> None:
         connection = {**connection_for(gateway), "password": "not-the-secret"}
         with pytest.raises(RestError) as caught:
             collect(source.id, DAY, registry, connection_info(source.connection, connection))
-    assert caught.value.status == 401 and "not-the-secret" not in str(caught.value)
-    assert len(gateway.requests) == 1
-    assert landed(pg_url, source.id) == []
+        assert caught.value.status == 401 and "not-the-secret" not in str(caught.value)
+        assert caught.value.retryable is False  # the Airflow task fails without retrying
+        assert len(gateway.requests) == 1
+        assert landed(pg_url, source.id) == []
+        # The refusal is in the ledger as a failed load, with the gateway's own words; a rerun
+        # meeting the same refusal updates that row instead of adding one.
+        with pytest.raises(RestError):
+            collect(source.id, DAY, registry, connection_info(source.connection, connection))
+    [(_, status, rows, _)] = loads(pg_url, source.id)
+    assert (status, rows) == ("failed", None)
+    with psycopg.connect(pg_url) as conn:
+        [(error,)] = conn.execute("select error from ops.loads where source_id = %s", (source.id,)).fetchall()
+    assert "签名校验失败" in error and "HTTP 401" in error and "not-the-secret" not in error
 
 
 def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> None:
