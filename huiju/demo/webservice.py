@@ -19,6 +19,8 @@ import bisect
 import hashlib
 import hmac
 import json
+import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,15 +41,17 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 
 @dataclass
 class _Records:
-    """Records ordered by update time, with a fast inclusive ``>= since`` lookup."""
+    """Records ordered by update time (then ``key_field``), with a fast inclusive ``>= since`` lookup."""
 
     records: list[dict[str, Any]]
     updated_field: str | None
+    key_field: str | None = None
 
     def __post_init__(self) -> None:
         if self.updated_field:
-            # Stable sort: records sharing a time keep the order they were given in.
-            self.records = sorted(self.records, key=lambda r: str(r[self.updated_field]))
+            # Stable sort: records sharing a time keep the order they were given in (or their key's).
+            updated, key = self.updated_field, self.key_field
+            self.records = sorted(self.records, key=lambda r: (str(r[updated]), str(r[key]) if key else ""))
             self._stamps = [str(r[self.updated_field]) for r in self.records]
 
     def since(self, since: str | None) -> list[dict[str, Any]]:
@@ -60,8 +64,10 @@ class _Records:
 class Faults:
     """Faults to inject: each entry ``(params that must match, kind)`` is used once.
 
-    Kinds: ``"500"``, ``"429"`` (with ``Retry-After: 1``), ``"slow"`` (answers after
-    ``slow_seconds``). ``block_at``: the n-th request (1-based) and every later one wait for
+    Kinds: ``"500"``, ``"429"`` (with ``Retry-After: 1``), ``"400"`` (a refused parameter),
+    ``"slow"`` (answers after ``slow_seconds``), ``"commit-then-timeout"`` (the service counts
+    the page as delivered, then answers only after ``slow_seconds``: a client that timed out
+    asks again). ``block_at``: the n-th request (1-based) and every later one wait for
     ``release`` — a test kills the client while it waits.
     """
 
@@ -93,6 +99,14 @@ def gateway_canonical(method: str, raw_path: str, body: bytes, timestamp: str, n
                       hashlib.sha256(body).hexdigest()])
 
 
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at the dotted ``path`` of ``body``, creating objects on the way."""
+    *parents, last = path.split(".")
+    for step in parents:
+        body = body.setdefault(step, {})
+    body[last] = value
+
+
 def _nest(path: str, value: Any) -> dict[str, Any]:
     out: Any = value
     for step in reversed(path.split(".")):
@@ -102,43 +116,88 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 
 @dataclass
 class RestGateway:
-    """A department's REST/JSON gateway with page pagination and an updated-since filter.
+    """A department's REST/JSON gateway: paged, with an updated-since filter, authenticated.
 
-    ``records_path`` places the page's list in the body (``data.list`` gives
-    ``{"code": 0, "msg": "成功", "data": {"list": [...], "total": n}}``). ``auth``: ``"hmac"``
-    checks ``X-App-Key``/``X-Timestamp``/``X-Nonce``/``X-Signature`` with ``app_key``/``secret``;
-    ``"token"`` checks ``Authorization: Bearer <secret>``; ``"none"`` checks nothing.
+    ``pagination``: ``"page"`` (``page_param``/``size_param``), ``"offset"`` (``offset_param``
+    = records to skip, ``size_param``) or ``"cursor"`` (``cursor_param`` = the opaque token the
+    previous page gave at ``next_cursor_path``, absent on the last page). ``records_path``
+    places the page's list in the body (``data.list`` gives ``{"code": 0, "msg": "成功",
+    "data": {"list": [...], "total": n}}``; ``""`` sends the bare list). Records are served
+    ordered by ``updated_field`` then ``key_field``. ``auth``: ``"hmac"`` checks
+    ``X-App-Key``/``X-Timestamp``/``X-Nonce``/``X-Signature`` with ``app_key``/``secret``;
+    ``"token"`` checks ``Authorization: Bearer <secret>``; ``"oauth2"`` issues tokens at
+    ``token_path`` (client credentials ``app_key``/``secret`` in HTTP Basic) and accepts those in
+    ``tokens``; ``"none"`` checks nothing. ``requests`` lists every GET's parameters,
+    ``served`` those the gateway believes it delivered.
     """
 
     records: Sequence[dict[str, Any]]
     path: str = "/api/v1/records"
     records_path: str = "data.list"
+    pagination: str = "page"
     page_param: str = "page"
     size_param: str = "size"
     first_page: int = 1
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    next_cursor_path: str = "next_cursor"
     since_param: str | None = None
     updated_field: str | None = None
+    key_field: str | None = None
     auth: str = "none"
     app_key: str = ""
     secret: str = field(default="", repr=False)
+    token_path: str = "/oauth/token"  # noqa: S105 - a URL path, not a secret
+    token_seconds: int = 120
     max_page_size: int = 1000
     faults: Faults = field(default_factory=Faults)
     requests: list[dict[str, str]] = field(default_factory=list)
+    served: list[dict[str, str]] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set, repr=False)
+    token_requests: int = 0
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._data = _Records(list(self.records), self.updated_field)
+        if self.pagination not in ("page", "offset", "cursor"):
+            raise ValueError(f"unknown pagination {self.pagination!r}")
+        self._data = _Records(list(self.records), self.updated_field, self.key_field)
         self._lock = threading.Lock()
 
+    @property
+    def current(self) -> list[dict[str, Any]]:
+        """The records as served now (ordered)."""
+        return list(self._data.records)
+
     def extend(self, records: Sequence[dict[str, Any]]) -> None:
-        """The department adds or updates records (served from the next request on)."""
+        """The department adds records (served from the next request on)."""
         with self._lock:
-            self._data = _Records(self._data.records + list(records), self.updated_field)
+            self._data = _Records(self._data.records + list(records), self.updated_field, self.key_field)
+
+    def update(self, key: Any, **fields: Any) -> None:
+        """The department updates the record whose ``key_field`` is ``key`` (it moves in the order)."""
+        with self._lock:
+            rows = [({**r, **fields} if r[self.key_field or ""] == key else r) for r in self._data.records]
+            self._data = _Records(rows, self.updated_field, self.key_field)
+
+    def issue_token(self, handler: BaseHTTPRequestHandler, form: dict[str, str]) -> tuple[int, Any]:
+        """Answer a client-credentials token request."""
+        with self._lock:
+            self.token_requests += 1
+        basic = "Basic " + base64.b64encode(f"{self.app_key}:{self.secret}".encode()).decode()
+        if form.get("grant_type") != "client_credentials" or handler.headers.get("Authorization") != basic:
+            return 401, {"error": "invalid_client"}
+        token = secrets.token_hex(16)
+        with self._lock:
+            self.tokens.add(token)
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
 
     def _authorised(self, handler: BaseHTTPRequestHandler) -> bool:
         h = handler.headers
         if self.auth == "token":
             return hmac.compare_digest(h.get("Authorization", ""), f"Bearer {self.secret}")
+        if self.auth == "oauth2":
+            given = h.get("Authorization", "")
+            return given.startswith("Bearer ") and given[7:] in self.tokens
         if self.auth == "hmac":
             ts, nonce = h.get("X-Timestamp", ""), h.get("X-Nonce", "")
             canonical = gateway_canonical("GET", handler.path, b"", ts, nonce)
@@ -167,28 +226,48 @@ class RestGateway:
             return 500, {"code": 500, "msg": "系统内部错误"}, {}
         if fault == "429":
             return 429, {"code": 429, "msg": "请求过于频繁"}, {"Retry-After": "1"}
+        if fault == "400":
+            return 400, {"code": 400, "msg": f"参数错误：{self.size_param} 超出范围"}, {}
         if fault == "slow":
             time.sleep(self.faults.slow_seconds)
+        if fault == "commit-then-timeout":
+            with self._lock:
+                self.served.append(params)  # the gateway believes it delivered the page
+            time.sleep(self.faults.slow_seconds)
         try:
-            size, page = int(params[self.size_param]), int(params.get(self.page_param, self.first_page))
+            size = int(params[self.size_param])
+            if self.pagination == "page":
+                start = (int(params.get(self.page_param, self.first_page)) - self.first_page) * size
+            elif self.pagination == "offset":
+                start = int(params.get(self.offset_param, 0))
+            else:
+                token = params.get(self.cursor_param)
+                start = int(base64.b64decode(token)) if token else 0
         except (KeyError, ValueError):
-            return 400, {"code": 400, "msg": f"参数错误：缺少或无效的 {self.size_param}/{self.page_param}"}, {}
-        if not 1 <= size <= self.max_page_size or page < self.first_page:
+            return 400, {"code": 400, "msg": f"参数错误：缺少或无效的分页参数 {self.size_param}"}, {}
+        if not 1 <= size <= self.max_page_size or start < 0:
             return 400, {"code": 400, "msg": f"参数错误：每页条数应在 1-{self.max_page_size} 之间"}, {}
         rows = self._data.since(params.get(self.since_param) if self.since_param else None)
-        start = (page - self.first_page) * size
+        chunk = rows[start:start + size]
+        with self._lock:
+            self.served.append(params)
         if not self.records_path:
-            return 200, rows[start:start + size], {}  # the body is the bare list
-        body = {"code": 0, "msg": "成功", **_nest(self.records_path, rows[start:start + size])}
+            return 200, chunk, {}  # the body is the bare list
+        body = {"code": 0, "msg": "成功", **_nest(self.records_path, chunk)}
         inner = body
         for step in self.records_path.split(".")[:-1]:
             inner = inner[step]
         inner["total"] = len(rows)
+        if self.pagination == "cursor" and start + size < len(rows):
+            _put(body, self.next_cursor_path, base64.b64encode(str(start + size).encode()).decode())
         return 200, body, {}
 
     @contextmanager
-    def running(self) -> Iterator[RestGateway]:
-        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is the base URL."""
+    def running(self, ssl_context: ssl.SSLContext | None = None) -> Iterator[RestGateway]:
+        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is the base URL.
+
+        With ``ssl_context`` (a server context holding the certificate) it serves HTTPS.
+        """
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -200,8 +279,18 @@ class RestGateway:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests carry signatures; nothing about them goes to logs
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                if gateway.auth == "oauth2" and urlsplit(self.path).path == gateway.token_path:
+                    self._send(*gateway.issue_token(self, form), {})
+                else:
+                    self._send(404, {"code": 404, "msg": "接口不存在"}, {})
+
             def do_GET(self) -> None:
-                status, payload, headers = gateway.answer(self)
+                self._send(*gateway.answer(self))
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
                 try:
                     self.send_response(status)
@@ -216,9 +305,12 @@ class RestGateway:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        if ssl_context is not None:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
         try:
             yield self
         finally:
