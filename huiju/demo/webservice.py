@@ -335,8 +335,10 @@ class _ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
 
 
 def _fault(code: str, message: str) -> bytes:
+    # The detail carries the service's own error code, as department systems usually add.
     return (f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>'
             f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(message)}</faultstring>"
+            f"<detail><errorCode>{code.upper()}-1</errorCode></detail>"
             "</soap:Fault></soap:Body></soap:Envelope>").encode()
 
 
@@ -363,7 +365,9 @@ class SoapService:
     The response is ``<{operation}Response><total/><{list}><{item}>…</{item}></{list}>``, with
     ``records_path = "{list}.{item}"``, every field an element in ``namespace`` (empty values
     are left out, as ``minOccurs="0"`` allows). ``username``/``password`` (when set) are
-    checked in the WS-Security header; a wrong one is a ``Client`` fault. ``hostile`` (e.g.
+    checked in the WS-Security header; a wrong one is a ``Client`` fault. Records are served
+    ordered by ``updated_field`` then ``key_field``. Faults carry ``<detail><errorCode>`` (e.g.
+    ``CLIENT-1``); fault ``"500"`` answers a ``Server`` fault. ``hostile`` (e.g.
     from :func:`hostile_xml`) replaces every answer, to check that the client refuses it.
     """
 
@@ -376,6 +380,7 @@ class SoapService:
     size_param: str = "pageSize"
     since_param: str | None = None
     updated_field: str | None = None
+    key_field: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     max_page_size: int = 1000
@@ -385,13 +390,13 @@ class SoapService:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._data = _Records(list(self.records), self.updated_field)
+        self._data = _Records(list(self.records), self.updated_field, self.key_field)
         self._lock = threading.Lock()
 
     def extend(self, records: Sequence[dict[str, Any]]) -> None:
-        """The department adds or updates records (served from the next request on)."""
+        """The department adds records (served from the next request on)."""
         with self._lock:
-            self._data = _Records(self._data.records + list(records), self.updated_field)
+            self._data = _Records(self._data.records + list(records), self.updated_field, self.key_field)
 
     def _body(self, rows: list[dict[str, Any]], total: int) -> bytes:
         list_el, item_el = self.records_path.split(".")
@@ -435,7 +440,8 @@ class SoapService:
         except (KeyError, ValueError):
             return "500 Internal Server Error", _fault("Client", "参数错误：缺少页码或每页条数")
         if page_no < 1 or not 1 <= page_size <= self.max_page_size:
-            return "500 Internal Server Error", _fault("Client", f"参数错误：每页条数应在 1-{self.max_page_size} 之间")
+            return "500 Internal Server Error", _fault(
+                "Client", f"参数错误：{self.size_param}={page_size} 超出范围 1-{self.max_page_size}")
         rows = self._data.since(args.get(self.since_param) if self.since_param else None)
         start = (page_no - 1) * page_size
         return "200 OK", self._body(rows[start:start + page_size], len(rows))
