@@ -10,10 +10,11 @@ channel (:func:`huiju.channels._webservice.land_pages`): the same engine drives 
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from huiju.channels._webservice import (
     Block,
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
     from huiju.landing import LandResult
 
 
+class WindowSettings(Block):
+    """A date-windowed operation (see ``huiju_connectors.soap.DateWindow``): windows of ``days``
+    days from ``start``, each read once after it closes."""
+
+    from_param: str = Field(min_length=1)
+    to_param: str = Field(min_length=1)
+    start: date
+    days: int = Field(default=1, ge=1, le=366)
+    inclusive_end: bool = True
+
+
 class Settings(Block):
     """The ``soap:`` block of a source.
 
@@ -38,7 +50,9 @@ class Settings(Block):
     ``operation``: the document/literal operation to call; ``endpoint_path``: its path on the
     Connection's host; ``records_path``: where the records are in the result
     (``penalties.penalty``). Faults with a code in ``business_fault_codes`` go back to the
-    department (not retried); ``retry_fault_codes`` are retried like server faults.
+    department (not retried); ``retry_fault_codes`` are retried like server faults. An
+    operation is paged, and either incremental by ``incremental`` (updated-since) or
+    date-windowed by ``window`` (a run for day D reads the windows closed by the end of D).
     """
 
     wsdl: str = Field(min_length=1)
@@ -51,6 +65,7 @@ class Settings(Block):
     page_size: int = Field(default=100, ge=1, le=10_000)
     params: dict[str, str] = Field(default_factory=dict)
     incremental: IncrementalSettings | None = None
+    window: WindowSettings | None = None
     username_token: bool = False
     password_digest: bool = False
     service_name: str | None = None
@@ -63,6 +78,12 @@ class Settings(Block):
     ca_bundle: str | None = None
     drift: Literal["warn", "hold"] = "warn"
     known_fields: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_kind_of_increment(self) -> Settings:
+        if self.incremental is not None and self.window is not None:
+            raise ValueError("use either incremental (updated-since) or window (date windows), not both")
+        return self
 
     @field_validator("wsdl")
     @classmethod
@@ -77,7 +98,7 @@ class Settings(Block):
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
     from huiju_connectors.rest import RetryPolicy
-    from huiju_connectors.soap import SoapCredentials, SoapSource
+    from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource
 
     settings: Settings = ctx.settings
     source = ctx.source
@@ -97,6 +118,8 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
         retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
+        window=DateWindow(**{**settings.window.model_dump(), "start": settings.window.start.isoformat()})
+        if settings.window is not None else None,
     )
     credentials = None
     if settings.username_token:
@@ -116,7 +139,9 @@ def collect(ctx: CollectContext) -> list[LandResult]:
     soap, credentials = soap_source(ctx)
     cursor = get_cursor(ctx.conn, ctx.source.id)
     ctx.conn.commit()  # no transaction left open while pages are fetched
+    # Date windows: the run for day D reads every window closed by the end of D.
+    today = ctx.data_date + timedelta(days=1) if ctx.data_date is not None else None
     return land_pages(
-        ctx, fetch_soap_pages(soap, credentials, cursor), start_cursor=cursor, drift=settings.drift,
+        ctx, fetch_soap_pages(soap, credentials, cursor, today=today), start_cursor=cursor, drift=settings.drift,
         expected_fields=expected_fields(ctx.source.columns, settings.incremental, settings.known_fields),
     )

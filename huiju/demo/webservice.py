@@ -381,6 +381,9 @@ class SoapService:
     since_param: str | None = None
     updated_field: str | None = None
     key_field: str | None = None
+    window_field: str | None = None  # date-windowed: records whose date here is in [from, to]
+    from_param: str = "dateFrom"
+    to_param: str = "dateTo"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     max_page_size: int = 1000
@@ -443,6 +446,9 @@ class SoapService:
             return "500 Internal Server Error", _fault(
                 "Client", f"参数错误：{self.size_param}={page_size} 超出范围 1-{self.max_page_size}")
         rows = self._data.since(args.get(self.since_param) if self.since_param else None)
+        if self.window_field and (self.from_param in args or self.to_param in args):
+            low, high = args.get(self.from_param) or "", args.get(self.to_param) or "9999"
+            rows = [r for r in rows if low <= str(r[self.window_field])[:10] <= high]
         start = (page_no - 1) * page_size
         return "200 OK", self._body(rows[start:start + page_size], len(rows))
 

@@ -10,6 +10,7 @@ channel tests and the benchmarks.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from huiju_connectors.rest import Incremental, RetryPolicy
 from huiju_connectors.safe_xml import UnsafeXml
 from huiju_connectors.soap import (
+    DateWindow,
     LockedTransport,
     SoapBusinessFault,
     SoapConfigError,
@@ -173,6 +175,42 @@ def test_incremental_same_timestamp_between_runs(service: SoapService) -> None:
     pages2 = list(fetch_soap_pages(source(service, incremental=incr), start_cursor=cursor))
     assert [r["id"] for p in pages2 for r in p.records] == ["G0000X"]
     assert service.calls[-1]["updatedSince"] == "2024-05-01T09:02:00"
+
+
+def test_date_windows_read_each_closed_window_once_and_resume_inside_one(service: SoapService) -> None:
+    for day in (1, 2, 3):
+        for n in range(4):  # four rows a day: two pages of three and one
+            add(service, f"D{day}{n}", f"2024-05-0{day}T10:0{n}:00")
+    service.window_field = "updatedAt"
+    window = DateWindow(from_param="dateFrom", to_param="dateTo", start="2024-05-01")
+    src = source(service, window=window)
+
+    # The run of 3 May reads 1 and 2 May (closed); 3 May is still open. A crash after the first
+    # page: the next run resumes inside the 1 May window.
+    pages = fetch_soap_pages(src, today=date(2024, 5, 3))
+    first = next(pages)
+    pages.close()
+    assert first.next_cursor["window"] == "2024-05-01" and first.next_cursor["position"] == {"page": 2}
+    rest = list(fetch_soap_pages(src, start_cursor=first.next_cursor, today=date(2024, 5, 3)))
+    ids = [r["id"] for p in [first, *rest] for r in p.records]
+    assert ids == ["D10", "D11", "D12", "D13", "D20", "D21", "D22", "D23"]
+    assert service.calls[1]["dateFrom"] == service.calls[1]["dateTo"] == "2024-05-01"
+    assert rest[-1].is_last and rest[-1].next_cursor["window"] == "2024-05-03"
+
+    # Nothing closed since: no call. The next day: only 3 May.
+    calls = len(service.calls)
+    assert list(fetch_soap_pages(src, start_cursor=rest[-1].next_cursor, today=date(2024, 5, 3))) == []
+    assert len(service.calls) == calls
+    later = list(fetch_soap_pages(src, start_cursor=rest[-1].next_cursor, today=date(2024, 5, 4)))
+    assert [r["id"] for p in later for r in p.records] == ["D30", "D31", "D32", "D33"]
+    assert "dateFrom=2024-05-03" in later[0].reference
+
+
+def test_date_windows_and_updated_since_together_are_refused(service: SoapService) -> None:
+    incr = Incremental(since_param="updatedSince", updated_at_field="updatedAt", key_fields=("id",))
+    window = DateWindow(from_param="dateFrom", to_param="dateTo", start="2024-05-01")
+    with pytest.raises(SoapConfigError, match="not both"):
+        list(fetch_soap_pages(source(service, window=window, incremental=incr)))
 
 
 # --------------------------------------------------------------------------------------------
