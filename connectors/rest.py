@@ -40,6 +40,7 @@ compared as ISO-8601 (aware ones in UTC) or as numbers; a source must not mix na
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -85,14 +86,18 @@ class RestError(Exception):
     """A terminal failure talking to a REST source (the run stops; retrying will not help).
 
     ``url`` has secrets redacted; ``status`` is the HTTP status (``None`` for transport
-    errors); ``body_snippet`` is the start of the response body.
+    errors); ``body_snippet`` is the start of the response body. ``retryable`` is true only
+    when a later run may succeed unchanged (the source stayed unreachable through every
+    attempt); a refused request, a bad answer or an untrusted certificate needs a person.
     """
 
-    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = ""):
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = "",
+                 retryable: bool = False):
         super().__init__(message)
         self.url = url
         self.status = status
         self.body_snippet = body_snippet
+        self.retryable = retryable
 
 
 class SchemaDrift(Exception):
@@ -282,7 +287,7 @@ def redact_url(url: str | httpx.URL) -> str:
     """The URL without user info and with secret-looking query values replaced by ``***``."""
     u = httpx.URL(str(url))
     params = [
-        (k, "***" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v)
+        (k, "***" if _is_secret_param(k) else v)
         for k, v in u.params.multi_items()
     ]
     return str(u.copy_with(userinfo=b"", params=params or None))
@@ -363,9 +368,7 @@ def check_drift(
         raise ValueError(f"unknown drift policy {policy!r} (use 'warn' or 'hold')")
     if not records:
         return []
-    present: set[str] = set()
-    for record in records:
-        present.update(record.keys())
+    present: set[str] = set().union(*records)
     expected = set(expected_fields)
     added = sorted(present - expected)
     removed = sorted(expected - present)
@@ -585,7 +588,10 @@ def _get_with_retries(
 ) -> httpx.Response:
     policy = source.retry
     url = source.url
-    shown = redact_url(httpx.URL(url, params=params))
+
+    def shown() -> str:  # only for messages: building it for every page costs more than the request
+        return redact_url(httpx.URL(url, params=params))
+
     for attempt in range(1, policy.max_attempts + 1):
         if bucket is not None:
             bucket.acquire()
@@ -594,7 +600,7 @@ def _get_with_retries(
             response = client.get(url, params=params)
         except httpx.HTTPError as exc:
             if not _retryable_transport_error(exc):
-                raise RestError(f"GET {shown} failed: {type(exc).__name__}: {exc}", url=shown) from None
+                raise RestError(f"GET {shown()} failed: {type(exc).__name__}: {exc}", url=shown()) from None
             reason = f"{type(exc).__name__}: {exc}"
         else:
             status = response.status_code
@@ -608,28 +614,29 @@ def _get_with_retries(
                     retry_after = min(retry_after, policy.max_retry_after)
             else:
                 raise RestError(
-                    f"GET {shown} answered HTTP {status} (not retried): {snippet!r}",
-                    url=shown,
+                    f"GET {shown()} answered HTTP {status} (not retried): {snippet!r}",
+                    url=shown(),
                     status=status,
                     body_snippet=snippet,
                 )
         if attempt == policy.max_attempts:
-            raise RestError(f"GET {shown} gave up after {attempt} attempts; last: {reason}", url=shown)
+            raise RestError(f"GET {shown()} gave up after {attempt} attempts; last: {reason}", url=shown(),
+                            retryable=True)
         delay = retry_after if retry_after is not None else policy.backoff(attempt, rng)
-        log.warning("GET %s attempt %d/%d: %s; retrying in %.2f s", shown, attempt, policy.max_attempts,
+        log.warning("GET %s attempt %d/%d: %s; retrying in %.2f s", shown(), attempt, policy.max_attempts,
                     reason, delay)
         sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _decode(source: RestSource, response: httpx.Response, shown: str) -> Any:
+def _decode(source: RestSource, response: httpx.Response, shown: Callable[[], str]) -> Any:
     try:
         return json.loads(response.content)
     except ValueError:
         snippet = response.text[:300]
         raise RestError(
-            f"GET {shown} returned a body that is not JSON: {snippet!r}",
-            url=shown,
+            f"GET {shown()} returned a body that is not JSON: {snippet!r}",
+            url=shown(),
             status=response.status_code,
             body_snippet=snippet,
         ) from None
@@ -682,7 +689,9 @@ def fetch_pages(
                 params.append((source.incremental.since_param, str(since)))
             params.sort()
             response = _get_with_retries(client, source, params, sleep=sleep, rng=rng, bucket=bucket)
-            shown = redact_url(response.request.url)
+            def shown() -> str:
+                return redact_url(response.request.url)
+
             body = _decode(source, response, shown)
             if source.ok_path is not None:
                 try:
@@ -692,8 +701,8 @@ def fetch_pages(
                 if status_value not in source.ok_values:
                     snippet = response.text[:300]
                     raise RestError(
-                        f"GET {shown} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
-                        url=shown, status=response.status_code, body_snippet=snippet,
+                        f"GET {shown()} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
+                        url=shown(), status=response.status_code, body_snippet=snippet,
                     )
             try:
                 records = json_path(body, source.records_path)
@@ -702,8 +711,8 @@ def fetch_pages(
             if records is None:
                 records = []  # many gateways send null/omit the list on an empty page
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise RestError(f"GET {shown}: {source.records_path or 'the body'} is not a list of objects",
-                                url=shown, status=response.status_code)
+                raise RestError(f"GET {shown()}: {source.records_path or 'the body'} is not a list of objects",
+                                url=shown(), status=response.status_code)
             next_token: str | None = None
             if pagination.kind == "cursor":
                 try:
@@ -723,4 +732,10 @@ def fetch_pages(
 
 def redact_url_params(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """Query parameters with secret-looking values replaced by ``***`` (for references and logs)."""
-    return [(k, "***" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v) for k, v in params]
+    return [(k, "***" if _is_secret_param(k) else v) for k, v in params]
+
+
+@functools.lru_cache(maxsize=256)
+def _is_secret_param(name: str) -> bool:
+    # A source has a handful of parameter names, asked about on every page.
+    return any(hint in name.lower() for hint in _SECRET_PARAM_HINTS)

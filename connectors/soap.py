@@ -26,8 +26,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +45,7 @@ from .rest import Fetched, Incremental, Page, Pagination, RetryPolicy, json_path
 from .safe_xml import MalformedXml, UnsafeXml, parse_xml
 
 __all__ = [
+    "DateWindow",
     "LockedTransport",
     "SoapBusinessFault",
     "SoapConfigError",
@@ -68,6 +69,8 @@ class SoapError(Exception):
 class SoapConfigError(SoapError):
     """The WSDL cannot be used as configured (missing, remote imports, unknown operation …)."""
 
+    retryable = False  # the configuration must change first
+
 
 class SoapFault(SoapError):
     """The service answered with a SOAP fault that is not retried.
@@ -90,6 +93,8 @@ class SoapBusinessFault(SoapFault):
     Terminal: retrying sends the same request. The message is meant for the department.
     """
 
+    retryable = False
+
 
 @dataclass(frozen=True)
 class SoapCredentials:
@@ -104,12 +109,42 @@ class SoapCredentials:
 
 
 @dataclass(frozen=True)
+class DateWindow:
+    """A date-windowed operation: called for consecutive windows of ``days`` days from ``start``.
+
+    Each call carries ``from_param`` (the window's first day) and ``to_param`` (its last day
+    with ``inclusive_end``, else the day after it), as ISO dates. Only *closed* windows are
+    read — those ending before the run's ``today`` — each once: the cursor holds the next
+    window, so a run resumes inside a window after a crash and moves on after its last page.
+    A record the department adds to a window already read is not fetched again (use an
+    updated-since operation where the service has one).
+    """
+
+    from_param: str
+    to_param: str
+    start: str
+    days: int = 1
+    inclusive_end: bool = True
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError("a date window spans at least one day")
+        date.fromisoformat(self.start)  # a bad start date fails here, not mid-run
+
+    def params(self, first: date) -> dict[str, str]:
+        """The call's window parameters for the window starting on ``first``."""
+        end = first + timedelta(days=self.days - (1 if self.inclusive_end else 0))
+        return {self.from_param: first.isoformat(), self.to_param: end.isoformat()}
+
+
+@dataclass(frozen=True)
 class SoapSource:
     """One paged SOAP operation of a department.
 
     ``records_path``: dotted path to the record list in the serialised result (e.g.
     ``persons.person``). The operation is called with ``params`` plus ``page_param``/``size_param``
-    and, for incremental sources, ``incremental.since_param``. The last page is the one with
+    and, for incremental sources, ``incremental.since_param`` (or, for date-windowed
+    operations, ``window``'s parameters: see :class:`DateWindow`). The last page is the one with
     fewer than ``page_size`` records. ``business_fault_codes``: extra faultcodes (local names,
     e.g. ``E1001``) that are business faults; ``retry_fault_codes``: extra ones to retry.
     ``service_name``/``port_name`` pick the port when the WSDL has several.
@@ -125,6 +160,7 @@ class SoapSource:
     page_size: int = 100
     params: Mapping[str, Any] = field(default_factory=dict)
     incremental: Incremental | None = None
+    window: DateWindow | None = None
     service_name: str | None = None
     port_name: str | None = None
     business_fault_codes: tuple[str, ...] = ()
@@ -382,6 +418,7 @@ def fetch_soap_pages(
     *,
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
+    today: date | None = None,
 ) -> Iterator[Page]:
     """Read a paged SOAP operation from ``start_cursor``, yielding :class:`Page` objects.
 
@@ -390,11 +427,19 @@ def fetch_soap_pages(
     strings); ``raw_bytes`` is the SOAP response envelope as received. Raises
     :class:`SoapBusinessFault` (terminal, for the department), :class:`SoapFault`,
     :class:`SoapError`, :class:`SoapConfigError` or :class:`~huiju_connectors.safe_xml.UnsafeXml`.
+
+    A date-windowed source (``source.window``) reads every window closed before ``today``
+    (default: the current date); its cursor adds ``window``, the first day of the window the
+    position belongs to.
     """
+    if source.window is not None and source.incremental is not None:
+        raise SoapConfigError(f"{source.name or source.operation}: use either date windows or updated-since, not both")
     service, transport = make_client(source, credentials)
+    window_params: dict[str, str] = {}
     try:
         def fetch(since: Any, position: dict[str, Any]) -> Fetched:
             kwargs: dict[str, Any] = dict(source.params)
+            kwargs.update(window_params)
             kwargs[source.page_param] = position["page"]
             kwargs[source.size_param] = source.page_size
             if source.incremental is not None and since is not None:
@@ -416,9 +461,28 @@ def fetch_soap_pages(
 
         log.info("fetching %s via %s (cursor: %s)", source.name or source.operation, source.endpoint,
                  "resume" if start_cursor else "none")
-        yield from paginate(
-            fetch, Pagination(kind="page", first_page=source.first_page), source.page_size,
-            source.incremental, start_cursor, source_name=source.name or source.operation,
-        )
+        pagination = Pagination(kind="page", first_page=source.first_page)
+        if source.window is None:
+            yield from paginate(fetch, pagination, source.page_size, source.incremental, start_cursor,
+                                source_name=source.name or source.operation)
+            return
+        window, days = source.window, timedelta(days=source.window.days)
+        until = today or date.today()
+        cursor = dict(start_cursor or {})
+        first = date.fromisoformat(str(cursor.pop("window", None) or window.start))
+        inner: dict[str, Any] | None = cursor or None
+        while first + days <= until:
+            window_params.clear()
+            window_params.update(window.params(first))
+            for page in paginate(fetch, pagination, source.page_size, None, inner,
+                                 source_name=source.name or source.operation):
+                position = page.next_cursor.get("position")
+                following = first
+                if position is None:  # the window's last page: on to the next one, if it is closed
+                    following = first + days
+                    position = {"page": source.first_page} if following + days <= until else None
+                yield replace(page, next_cursor={**page.next_cursor, "position": position,
+                                                 "window": following.isoformat()})
+            first, inner = first + days, None
     finally:
         transport.session.close()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 
 import psycopg
@@ -66,7 +67,7 @@ class LandResult:
     source_id: str
     reference: str
     load_id: str
-    outcome: str  # landed | repeat | already_landed | failed
+    outcome: str  # landed | repeat | already_landed | held | failed
     rows_received: int = 0
     rows_rejected: int = 0  # malformed rows quarantined at landing (ragged CSV records)
     error: str | None = None
@@ -475,7 +476,15 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
 
 @dataclass(frozen=True)
 class RecordBatch:
-    """One batch (a page) for :func:`land_record_batches`; the fields mean what ``land_records``' do."""
+    """One batch (a page) for :func:`land_record_batches`; the fields mean what ``land_records``' do.
+
+    ``archived``: the payload's ``(sha256, archive path)`` when the caller already archived it
+    with :func:`archive_payload` (off the landing path), so it is not hashed again here.
+    ``held``: a reason (for the department's steward) to record the batch in the ledger as
+    ``held`` instead of landing it — e.g. its fields drifted from the configuration under the
+    source's ``drift: hold`` policy. Nothing of a held batch reaches ``raw``; once the
+    configuration is fixed, the same batch (same load id) lands normally.
+    """
 
     reference: str
     content_id: str
@@ -483,6 +492,52 @@ class RecordBatch:
     payload: bytes | None = None
     first_row_no: int = 1
     warnings: tuple[str, ...] = ()
+    archived: tuple[str, str] | None = None
+    held: str | None = None
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: object) -> str:
+    """One field in COPY text format (``\\N`` for null)."""
+    text = record_value_text(value)
+    return "\\N" if text is None else text.translate(_COPY_ESCAPES)
+
+
+def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[str]) -> str:
+    """The batch's records as COPY text lines: ``_load_id, _source_ref, _row_no, _extra`` and the fields.
+
+    The common record — every mapped key present, every value text or null, nothing to
+    escape — is formatted by a few C-level string operations; anything else takes the general path.
+    """
+    head = f"{_copy_text(load_id)}\t{_copy_text(batch.reference)}\t"
+    width = len(keys)
+    pick = itemgetter(*keys) if width > 1 else (lambda record: (record[keys[0]],))
+    null_for_none = {None: "\\N"}.get
+    lines: list[str] = []
+    for row_no, record in enumerate(batch.records, start=batch.first_row_no):
+        extra_text, complete = "\\N", True
+        if record.keys() != known:  # keys beyond the mapped ones go to _extra; a missing one is null
+            extra = {k: v for k, v in record.items() if k not in known}
+            if extra:
+                extra_text = _copy_text(json.dumps(extra, ensure_ascii=False, default=str))
+            complete = len(record) - len(extra) == width
+        if complete:
+            values = pick(record)
+            try:
+                body = "\t".join(map(null_for_none, values, values))
+            except TypeError:  # a number, a list, an object: the general path
+                pass
+            else:
+                # Every backslash must be a null marker, every tab a separator.
+                if (body.count("\\") == values.count(None) and body.count("\t") == width - 1
+                        and "\n" not in body and "\r" not in body):
+                    lines.append(f"{head}{row_no}\t{extra_text}\t{body}\n")
+                    continue
+        fields = "\t".join(_copy_text(record.get(key)) for key in keys)
+        lines.append(f"{head}{row_no}\t{extra_text}\t{fields}\n")
+    return "".join(lines)
 
 
 def land_record_batches(conn: psycopg.Connection, registry: Registry, source: Source,
@@ -498,15 +553,21 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
     after the last batch) is saved in the same transaction. Run inside the caller's transaction
     it becomes a savepoint of it (call :func:`ensure_raw_table` before opening that transaction:
     creating the table commits).
+
+    A batch with ``held`` set gets a ledger row with status ``held`` and the reason in
+    ``error`` (outcome ``held``), and no rows; it must be the last batch, and ``cursor`` must be
+    the position *before* it, so the next run asks for it again.
     """
     dataset = registry.dataset_of(source)
     ensure_raw_table(conn, dataset)
+    if any(batch.held for batch in batches[:-1]):
+        raise ValueError(f"{source.id}: only the last batch of a group can be held")
     started = time.perf_counter()
     prepared = []
     for batch in batches:
         sha256, archive_rel, size = batch.content_id, None, 0
         if batch.payload is not None:
-            sha256, archive_rel = archive_payload(batch.payload)
+            sha256, archive_rel = batch.archived or archive_payload(batch.payload)
             size = len(batch.payload)
         prepared.append((batch, make_load_id(source.id, batch.content_id), sha256, archive_rel, size))
     mapping = list(source.columns.items())
@@ -519,25 +580,42 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
         conn.execute("select pg_advisory_xact_lock(hashtext(id))"
                      " from (select id from unnest(%s::text[]) as id order by id) as ordered", (ids,))
         existing = {row[0]: row for row in conn.execute(
-            "select load_id, status, rows_received from ops.loads where load_id = any(%s)", (ids,))}
+            "select load_id, status, rows_received, landed_at from ops.loads where load_id = any(%s)", (ids,))}
         fresh: list[tuple[RecordBatch, str, list[str]]] = []
         ledger_rows = []
+        held_rows = []
         for batch, load_id, sha256, archive_rel, size in prepared:
             row = existing.get(load_id)
-            if (row is not None and row[1] != "failed") or any(load_id == f[1] for f in fresh):
+            # A failed batch, or one held before landing (no rows), has nothing in raw: land it now.
+            retry = row is None or row[1] == "failed" or (row[1] == "held" and row[3] is None)
+            if not retry or any(load_id == f[1] for f in fresh):
                 results.append(LandResult(source.id, batch.reference, load_id, "already_landed",
                                           (row[2] or 0) if row else len(batch.records)))
                 continue
-            unknown = sorted({k for record in batch.records for k in record if k not in known})
+            unknown = sorted(set().union(*batch.records) - known)
             warnings = list(batch.warnings)
             if unknown:
                 warnings.append(f"fields not in the configuration were kept in _extra: {', '.join(unknown)}")
+            if batch.held:
+                held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
+                                  batch.reference, sha256, size, archive_rel, batch.held,
+                                  json.dumps(warnings, ensure_ascii=False), data_date))
+                results.append(LandResult(source.id, batch.reference, load_id, "held", len(batch.records),
+                                          error=batch.held, warnings=warnings))
+                continue
             fresh.append((batch, load_id, warnings))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                 batch.reference, sha256, size, archive_rel, len(batch.records),
                                 json.dumps(warnings, ensure_ascii=False), data_date))
             results.append(LandResult(source.id, batch.reference, load_id, "landed", len(batch.records),
                                       warnings=warnings))
+        if held_rows:
+            conn.execute(
+                "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256,"
+                " bytes, archive_path, status, error, warnings, data_date)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %s, %s, %s)"
+                " on conflict (load_id) do update set status = 'held', error = excluded.error,"
+                " warnings = excluded.warnings, received_at = now()", held_rows[0])
         if fresh:
             with conn.cursor() as cur:
                 cur.executemany(
@@ -552,19 +630,17 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 columns=sql.SQL(", ").join(sql.Identifier(f) for _, f in mapping))
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 for batch, load_id, _ in fresh:
-                    for row_no, record in enumerate(batch.records, start=batch.first_row_no):
-                        extra = {k: v for k, v in record.items() if k not in known}
-                        copy.write_row([load_id, batch.reference, row_no,
-                                        json.dumps(extra, ensure_ascii=False, default=str) if extra else None,
-                                        *(v if type(v) is str else record_value_text(v)
-                                          for v in map(record.get, keys))])
+                    copy.write(_copy_lines(batch, load_id, keys, known).encode("utf-8"))
             # The batches landed together; each is charged its share of the time.
             conn.execute("update ops.loads set land_seconds = %s where load_id = any(%s)",
                          ((time.perf_counter() - started) / len(fresh), [load_id for _, load_id, _ in fresh]))
         if cursor is not None:
-            save_cursor(conn, source.id, cursor, prepared[-1][1] if prepared else None)
+            last_landed = [load_id for batch, load_id, *_ in prepared if not batch.held]
+            save_cursor(conn, source.id, cursor, last_landed[-1] if last_landed else None)
     for result in results:
         if result.outcome == "landed":
             log.info("%s: landed %s as %s: %d records", source.id, result.reference, result.load_id,
                      result.rows_received)
+        elif result.outcome == "held":
+            log.warning("%s: held %s as %s: %s", source.id, result.reference, result.load_id, result.error)
     return results

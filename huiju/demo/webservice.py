@@ -19,6 +19,8 @@ import bisect
 import hashlib
 import hmac
 import json
+import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,15 +41,17 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 
 @dataclass
 class _Records:
-    """Records ordered by update time, with a fast inclusive ``>= since`` lookup."""
+    """Records ordered by update time (then ``key_field``), with a fast inclusive ``>= since`` lookup."""
 
     records: list[dict[str, Any]]
     updated_field: str | None
+    key_field: str | None = None
 
     def __post_init__(self) -> None:
         if self.updated_field:
-            # Stable sort: records sharing a time keep the order they were given in.
-            self.records = sorted(self.records, key=lambda r: str(r[self.updated_field]))
+            # Stable sort: records sharing a time keep the order they were given in (or their key's).
+            updated, key = self.updated_field, self.key_field
+            self.records = sorted(self.records, key=lambda r: (str(r[updated]), str(r[key]) if key else ""))
             self._stamps = [str(r[self.updated_field]) for r in self.records]
 
     def since(self, since: str | None) -> list[dict[str, Any]]:
@@ -60,8 +64,10 @@ class _Records:
 class Faults:
     """Faults to inject: each entry ``(params that must match, kind)`` is used once.
 
-    Kinds: ``"500"``, ``"429"`` (with ``Retry-After: 1``), ``"slow"`` (answers after
-    ``slow_seconds``). ``block_at``: the n-th request (1-based) and every later one wait for
+    Kinds: ``"500"``, ``"429"`` (with ``Retry-After: 1``), ``"400"`` (a refused parameter),
+    ``"slow"`` (answers after ``slow_seconds``), ``"commit-then-timeout"`` (the service counts
+    the page as delivered, then answers only after ``slow_seconds``: a client that timed out
+    asks again). ``block_at``: the n-th request (1-based) and every later one wait for
     ``release`` — a test kills the client while it waits.
     """
 
@@ -93,6 +99,14 @@ def gateway_canonical(method: str, raw_path: str, body: bytes, timestamp: str, n
                       hashlib.sha256(body).hexdigest()])
 
 
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at the dotted ``path`` of ``body``, creating objects on the way."""
+    *parents, last = path.split(".")
+    for step in parents:
+        body = body.setdefault(step, {})
+    body[last] = value
+
+
 def _nest(path: str, value: Any) -> dict[str, Any]:
     out: Any = value
     for step in reversed(path.split(".")):
@@ -102,43 +116,88 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 
 @dataclass
 class RestGateway:
-    """A department's REST/JSON gateway with page pagination and an updated-since filter.
+    """A department's REST/JSON gateway: paged, with an updated-since filter, authenticated.
 
-    ``records_path`` places the page's list in the body (``data.list`` gives
-    ``{"code": 0, "msg": "成功", "data": {"list": [...], "total": n}}``). ``auth``: ``"hmac"``
-    checks ``X-App-Key``/``X-Timestamp``/``X-Nonce``/``X-Signature`` with ``app_key``/``secret``;
-    ``"token"`` checks ``Authorization: Bearer <secret>``; ``"none"`` checks nothing.
+    ``pagination``: ``"page"`` (``page_param``/``size_param``), ``"offset"`` (``offset_param``
+    = records to skip, ``size_param``) or ``"cursor"`` (``cursor_param`` = the opaque token the
+    previous page gave at ``next_cursor_path``, absent on the last page). ``records_path``
+    places the page's list in the body (``data.list`` gives ``{"code": 0, "msg": "成功",
+    "data": {"list": [...], "total": n}}``; ``""`` sends the bare list). Records are served
+    ordered by ``updated_field`` then ``key_field``. ``auth``: ``"hmac"`` checks
+    ``X-App-Key``/``X-Timestamp``/``X-Nonce``/``X-Signature`` with ``app_key``/``secret``;
+    ``"token"`` checks ``Authorization: Bearer <secret>``; ``"oauth2"`` issues tokens at
+    ``token_path`` (client credentials ``app_key``/``secret`` in HTTP Basic) and accepts those in
+    ``tokens``; ``"none"`` checks nothing. ``requests`` lists every GET's parameters,
+    ``served`` those the gateway believes it delivered.
     """
 
     records: Sequence[dict[str, Any]]
     path: str = "/api/v1/records"
     records_path: str = "data.list"
+    pagination: str = "page"
     page_param: str = "page"
     size_param: str = "size"
     first_page: int = 1
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    next_cursor_path: str = "next_cursor"
     since_param: str | None = None
     updated_field: str | None = None
+    key_field: str | None = None
     auth: str = "none"
     app_key: str = ""
     secret: str = field(default="", repr=False)
+    token_path: str = "/oauth/token"  # noqa: S105 - a URL path, not a secret
+    token_seconds: int = 120
     max_page_size: int = 1000
     faults: Faults = field(default_factory=Faults)
     requests: list[dict[str, str]] = field(default_factory=list)
+    served: list[dict[str, str]] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set, repr=False)
+    token_requests: int = 0
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._data = _Records(list(self.records), self.updated_field)
+        if self.pagination not in ("page", "offset", "cursor"):
+            raise ValueError(f"unknown pagination {self.pagination!r}")
+        self._data = _Records(list(self.records), self.updated_field, self.key_field)
         self._lock = threading.Lock()
 
+    @property
+    def current(self) -> list[dict[str, Any]]:
+        """The records as served now (ordered)."""
+        return list(self._data.records)
+
     def extend(self, records: Sequence[dict[str, Any]]) -> None:
-        """The department adds or updates records (served from the next request on)."""
+        """The department adds records (served from the next request on)."""
         with self._lock:
-            self._data = _Records(self._data.records + list(records), self.updated_field)
+            self._data = _Records(self._data.records + list(records), self.updated_field, self.key_field)
+
+    def update(self, key: Any, **fields: Any) -> None:
+        """The department updates the record whose ``key_field`` is ``key`` (it moves in the order)."""
+        with self._lock:
+            rows = [({**r, **fields} if r[self.key_field or ""] == key else r) for r in self._data.records]
+            self._data = _Records(rows, self.updated_field, self.key_field)
+
+    def issue_token(self, handler: BaseHTTPRequestHandler, form: dict[str, str]) -> tuple[int, Any]:
+        """Answer a client-credentials token request."""
+        with self._lock:
+            self.token_requests += 1
+        basic = "Basic " + base64.b64encode(f"{self.app_key}:{self.secret}".encode()).decode()
+        if form.get("grant_type") != "client_credentials" or handler.headers.get("Authorization") != basic:
+            return 401, {"error": "invalid_client"}
+        token = secrets.token_hex(16)
+        with self._lock:
+            self.tokens.add(token)
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
 
     def _authorised(self, handler: BaseHTTPRequestHandler) -> bool:
         h = handler.headers
         if self.auth == "token":
             return hmac.compare_digest(h.get("Authorization", ""), f"Bearer {self.secret}")
+        if self.auth == "oauth2":
+            given = h.get("Authorization", "")
+            return given.startswith("Bearer ") and given[7:] in self.tokens
         if self.auth == "hmac":
             ts, nonce = h.get("X-Timestamp", ""), h.get("X-Nonce", "")
             canonical = gateway_canonical("GET", handler.path, b"", ts, nonce)
@@ -167,28 +226,48 @@ class RestGateway:
             return 500, {"code": 500, "msg": "系统内部错误"}, {}
         if fault == "429":
             return 429, {"code": 429, "msg": "请求过于频繁"}, {"Retry-After": "1"}
+        if fault == "400":
+            return 400, {"code": 400, "msg": f"参数错误：{self.size_param} 超出范围"}, {}
         if fault == "slow":
             time.sleep(self.faults.slow_seconds)
+        if fault == "commit-then-timeout":
+            with self._lock:
+                self.served.append(params)  # the gateway believes it delivered the page
+            time.sleep(self.faults.slow_seconds)
         try:
-            size, page = int(params[self.size_param]), int(params.get(self.page_param, self.first_page))
+            size = int(params[self.size_param])
+            if self.pagination == "page":
+                start = (int(params.get(self.page_param, self.first_page)) - self.first_page) * size
+            elif self.pagination == "offset":
+                start = int(params.get(self.offset_param, 0))
+            else:
+                token = params.get(self.cursor_param)
+                start = int(base64.b64decode(token)) if token else 0
         except (KeyError, ValueError):
-            return 400, {"code": 400, "msg": f"参数错误：缺少或无效的 {self.size_param}/{self.page_param}"}, {}
-        if not 1 <= size <= self.max_page_size or page < self.first_page:
+            return 400, {"code": 400, "msg": f"参数错误：缺少或无效的分页参数 {self.size_param}"}, {}
+        if not 1 <= size <= self.max_page_size or start < 0:
             return 400, {"code": 400, "msg": f"参数错误：每页条数应在 1-{self.max_page_size} 之间"}, {}
         rows = self._data.since(params.get(self.since_param) if self.since_param else None)
-        start = (page - self.first_page) * size
+        chunk = rows[start:start + size]
+        with self._lock:
+            self.served.append(params)
         if not self.records_path:
-            return 200, rows[start:start + size], {}  # the body is the bare list
-        body = {"code": 0, "msg": "成功", **_nest(self.records_path, rows[start:start + size])}
+            return 200, chunk, {}  # the body is the bare list
+        body = {"code": 0, "msg": "成功", **_nest(self.records_path, chunk)}
         inner = body
         for step in self.records_path.split(".")[:-1]:
             inner = inner[step]
         inner["total"] = len(rows)
+        if self.pagination == "cursor" and start + size < len(rows):
+            _put(body, self.next_cursor_path, base64.b64encode(str(start + size).encode()).decode())
         return 200, body, {}
 
     @contextmanager
-    def running(self) -> Iterator[RestGateway]:
-        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is the base URL."""
+    def running(self, ssl_context: ssl.SSLContext | None = None) -> Iterator[RestGateway]:
+        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is the base URL.
+
+        With ``ssl_context`` (a server context holding the certificate) it serves HTTPS.
+        """
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -200,8 +279,18 @@ class RestGateway:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests carry signatures; nothing about them goes to logs
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                if gateway.auth == "oauth2" and urlsplit(self.path).path == gateway.token_path:
+                    self._send(*gateway.issue_token(self, form), {})
+                else:
+                    self._send(404, {"code": 404, "msg": "接口不存在"}, {})
+
             def do_GET(self) -> None:
-                status, payload, headers = gateway.answer(self)
+                self._send(*gateway.answer(self))
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
                 try:
                     self.send_response(status)
@@ -216,9 +305,12 @@ class RestGateway:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        if ssl_context is not None:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
         try:
             yield self
         finally:
@@ -243,8 +335,10 @@ class _ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
 
 
 def _fault(code: str, message: str) -> bytes:
+    # The detail carries the service's own error code, as department systems usually add.
     return (f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>'
             f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{escape(message)}</faultstring>"
+            f"<detail><errorCode>{code.upper()}-1</errorCode></detail>"
             "</soap:Fault></soap:Body></soap:Envelope>").encode()
 
 
@@ -271,7 +365,10 @@ class SoapService:
     The response is ``<{operation}Response><total/><{list}><{item}>…</{item}></{list}>``, with
     ``records_path = "{list}.{item}"``, every field an element in ``namespace`` (empty values
     are left out, as ``minOccurs="0"`` allows). ``username``/``password`` (when set) are
-    checked in the WS-Security header; a wrong one is a ``Client`` fault.
+    checked in the WS-Security header; a wrong one is a ``Client`` fault. Records are served
+    ordered by ``updated_field`` then ``key_field``. Faults carry ``<detail><errorCode>`` (e.g.
+    ``CLIENT-1``); fault ``"500"`` answers a ``Server`` fault. ``hostile`` (e.g.
+    from :func:`hostile_xml`) replaces every answer, to check that the client refuses it.
     """
 
     records: Sequence[dict[str, Any]]
@@ -283,21 +380,26 @@ class SoapService:
     size_param: str = "pageSize"
     since_param: str | None = None
     updated_field: str | None = None
+    key_field: str | None = None
+    window_field: str | None = None  # date-windowed: records whose date here is in [from, to]
+    from_param: str = "dateFrom"
+    to_param: str = "dateTo"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     max_page_size: int = 1000
     faults: Faults = field(default_factory=Faults)
+    hostile: bytes | None = None  # when set, every call is answered with this body (see hostile_xml)
     calls: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._data = _Records(list(self.records), self.updated_field)
+        self._data = _Records(list(self.records), self.updated_field, self.key_field)
         self._lock = threading.Lock()
 
     def extend(self, records: Sequence[dict[str, Any]]) -> None:
-        """The department adds or updates records (served from the next request on)."""
+        """The department adds records (served from the next request on)."""
         with self._lock:
-            self._data = _Records(self._data.records + list(records), self.updated_field)
+            self._data = _Records(self._data.records + list(records), self.updated_field, self.key_field)
 
     def _body(self, rows: list[dict[str, Any]], total: int) -> bytes:
         list_el, item_el = self.records_path.split(".")
@@ -322,6 +424,8 @@ class SoapService:
         with self._lock:
             self.calls.append(args)
             n = len(self.calls)
+        if self.hostile is not None:
+            return "200 OK", self.hostile
         if self.username is not None:
             header = envelope.find(f"{{{SOAP_ENV}}}Header")
             security = header.find(f"{{{WSSE}}}Security") if header is not None else None
@@ -339,8 +443,12 @@ class SoapService:
         except (KeyError, ValueError):
             return "500 Internal Server Error", _fault("Client", "参数错误：缺少页码或每页条数")
         if page_no < 1 or not 1 <= page_size <= self.max_page_size:
-            return "500 Internal Server Error", _fault("Client", f"参数错误：每页条数应在 1-{self.max_page_size} 之间")
+            return "500 Internal Server Error", _fault(
+                "Client", f"参数错误：{self.size_param}={page_size} 超出范围 1-{self.max_page_size}")
         rows = self._data.since(args.get(self.since_param) if self.since_param else None)
+        if self.window_field and (self.from_param in args or self.to_param in args):
+            low, high = args.get(self.from_param) or "", args.get(self.to_param) or "9999"
+            rows = [r for r in rows if low <= str(r[self.window_field])[:10] <= high]
         start = (page_no - 1) * page_size
         return "200 OK", self._body(rows[start:start + page_size], len(rows))
 
@@ -366,6 +474,64 @@ class SoapService:
             yield self
         finally:
             self.faults.release.set()
+            server.shutdown()
+            server.server_close()
+
+
+def hostile_xml(kind: str, canary_url: str = "http://127.0.0.1:9") -> bytes:
+    """A hostile SOAP response: ``xxe`` (external entity), ``billion-laughs`` (entity bomb, 10**9
+    expansions) or ``external-dtd`` (a DTD fetched from ``canary_url``, which must never be hit)."""
+    body = f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><x>{{}}</x></soap:Body></soap:Envelope>'
+    if kind == "xxe":
+        return ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                + body.format("&e;")).encode()
+    if kind == "billion-laughs":
+        entities = '<!ENTITY lol "lol">' + "".join(
+            f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">' for i in range(1, 10))
+        return (f'<?xml version="1.0"?><!DOCTYPE lolz [{entities}]>' + body.format("&lol9;")).encode()
+    if kind == "external-dtd":
+        return (f'<?xml version="1.0"?><!DOCTYPE soap:Envelope SYSTEM "{canary_url}/evil.dtd">'
+                + body.format("")).encode()
+    raise ValueError(f"unknown hostile kind {kind!r} (xxe, billion-laughs, external-dtd)")
+
+
+HOSTILE_KINDS = ("xxe", "billion-laughs", "external-dtd")
+
+
+@dataclass
+class Canary:
+    """An address that must never be contacted (a WSDL import, an external DTD): it records every hit."""
+
+    hits: list[str] = field(default_factory=list)
+    url: str = ""
+
+    @contextmanager
+    def running(self) -> Iterator[Canary]:
+        """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is its base URL."""
+        canary = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _hit(self) -> None:
+                canary.hits.append(f"{self.command} {self.path}")
+                body = b'<?xml version="1.0"?><x/>'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _hit
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            yield self
+        finally:
             server.shutdown()
             server.server_close()
 

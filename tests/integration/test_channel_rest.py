@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from huiju_connectors.rest import RestError
 from webservice_cases import DAY, connection_info, cursor_of, landed, loads, own_config, start_worker, variant
@@ -19,7 +20,7 @@ from webservice_cases import DAY, connection_info, cursor_of, landed, loads, own
 from huiju.demo.generate import generate_records
 from huiju.demo.simulators.rest import connection_for, gateway_for
 from huiju.demo.webservice import RestGateway, stamped
-from huiju.pipeline import CollectionError, collect
+from huiju.pipeline import collect
 from huiju.registry import load_registry
 from huiju.settings import get_settings
 from huiju.validation import validate_load
@@ -155,12 +156,42 @@ def test_schema_drift_warns_or_holds(pg_url: str) -> None:
     assert any("WFXW" in w and "new field" in w for w in warnings), warnings
     assert results[0].rows_received == 5
 
+    # drift: hold — the page is recorded as held with the reason; the run does not fail.
     registry, held, served, _ = _setup(5, drift="hold")
-    drifted = [{**r, "WFXW": "违法行为描述"} for r in served]
-    with gateway_for(held, drifted, secret=SECRET).running() as gateway, \
-            pytest.raises(CollectionError, match="WFXW"):
-        _run(registry, held, gateway)
-    assert landed(pg_url, held.id) == [] and cursor_of(pg_url, held.id) is None
+    renamed = [{**{("WFXW" if k == "CF_NR" else k): v for k, v in r.items()}} for r in served]  # 处罚内容 renamed
+    with gateway_for(held, renamed, secret=SECRET).running() as gateway:
+        for _ in range(2):  # rerunning while it is still drifted changes nothing
+            results = _run(registry, held, gateway)
+            assert [r.outcome for r in results] == ["held"]
+            assert "WFXW" in (results[0].error or "") and "CF_NR" in (results[0].error or "")
+            [(load_id, status, rows, _)] = loads(pg_url, held.id)
+            assert (load_id, status, rows) == (results[0].load_id, "held", None)
+            assert landed(pg_url, held.id) == [] and cursor_of(pg_url, held.id) is None
+        with psycopg.connect(pg_url) as conn:
+            error, archive = conn.execute("select error, archive_path from ops.loads where load_id = %s",
+                                          (load_id,)).fetchone()
+        assert "schema drift" in error and archive  # the page as received is kept for the steward
+
+        # The steward maps the renamed field: the same page now lands, under the same load id.
+        columns = {("WFXW" if k == "CF_NR" else k): v for k, v in held.columns.items()}
+        fixed = held.model_copy(update={"columns": columns})
+        registry = registry.model_copy(update={"sources": {**registry.sources, held.id: fixed}})
+        results = _run(registry, fixed, gateway)
+    assert [(r.outcome, r.load_id) for r in results] == [("landed", load_id)]
+    assert sorted(k for k, _, _ in landed(pg_url, held.id)) == sorted(r["CF_WSH"] for r in served)
+    assert loads(pg_url, held.id)[0][1:3] == ("received", 5)
+
+
+def test_row_numbers_continue_across_pages_and_queries(pg_url: str) -> None:
+    """An advancing watermark restarts the query at page one; the run's row numbers go on."""
+    registry, source, served, _ = _setup(23, page_size=5)
+    with gateway_for(source, served, secret=SECRET).running() as gateway:
+        results = _run(registry, source, gateway)
+    assert sum(r.rows_received for r in results) == 23
+    rows = landed(pg_url, source.id)
+    assert sorted(n for _, n, _ in rows) == list(range(1, 24))
+    order = {r["CF_WSH"]: i for i, r in enumerate(served, start=1)}
+    assert all(order[key] == n for key, n, _ in rows)  # the department's own order
 
 
 def test_a_wrong_app_secret_is_terminal_and_lands_nothing(pg_url: str) -> None:
@@ -169,9 +200,19 @@ def test_a_wrong_app_secret_is_terminal_and_lands_nothing(pg_url: str) -> None:
         connection = {**connection_for(gateway), "password": "not-the-secret"}
         with pytest.raises(RestError) as caught:
             collect(source.id, DAY, registry, connection_info(source.connection, connection))
-    assert caught.value.status == 401 and "not-the-secret" not in str(caught.value)
-    assert len(gateway.requests) == 1
-    assert landed(pg_url, source.id) == []
+        assert caught.value.status == 401 and "not-the-secret" not in str(caught.value)
+        assert caught.value.retryable is False  # the Airflow task fails without retrying
+        assert len(gateway.requests) == 1
+        assert landed(pg_url, source.id) == []
+        # The refusal is in the ledger as a failed load, with the gateway's own words; a rerun
+        # meeting the same refusal updates that row instead of adding one.
+        with pytest.raises(RestError):
+            collect(source.id, DAY, registry, connection_info(source.connection, connection))
+    [(_, status, rows, _)] = loads(pg_url, source.id)
+    assert (status, rows) == ("failed", None)
+    with psycopg.connect(pg_url) as conn:
+        [(error,)] = conn.execute("select error from ops.loads where source_id = %s", (source.id,)).fetchall()
+    assert "签名校验失败" in error and "HTTP 401" in error and "not-the-secret" not in error
 
 
 def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> None:
@@ -182,6 +223,14 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
 
     registry, one, served, _ = _setup(12)
     registry, many = variant(registry, BASE)
+    # Values the fast COPY path must hand to the general one: escapes, non-text, extra and missing keys.
+    served[1]["XDR_MC"] = "甲\t乙\n丙\\N 丁\r"
+    served[2]["CF_FKJE"] = 12.5
+    served[3]["CF_NR"] = {"说明": "含\"引号\"与\\反斜杠"}
+    served[4] = {**served[4], "WFXW": ["a\tb", None]}
+    del served[5]["CF_CFLB"]
+    served[6]["CF_NR"] = ""
+    served[7]["CF_NR"] = "\\N"
     pages = [(f"/api/v1/xzcf?pageNum={n}", served[i:i + 6], f"{n}".encode() * 10, i + 1)
              for n, i in ((1, 0), (2, 6))]
     with psycopg.connect(pg_url) as conn:
@@ -198,7 +247,8 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
 
         def raw(source_id: str) -> list[tuple]:
             return conn.execute(
-                "select r._source_ref, r._row_no, r._extra, r.decision_no, r.party_name, r.fine_amount_wan"
+                "select r._source_ref, r._row_no, r._extra, r.decision_no, r.party_name, r.fine_amount_wan,"
+                " r.penalty_content, r.penalty_type"
                 " from raw.admin_penalty r join ops.loads l on l.load_id = r._load_id where l.source_id = %s"
                 " order by 1, 2", (source_id,)).fetchall()
 
@@ -207,5 +257,11 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
                                 " from ops.loads where source_id = %s order by reference", (source_id,)).fetchall()
 
         assert raw(one.id) == raw(many.id) and len(raw(one.id)) == 12
+        by_key = {row[3]: row for row in raw(many.id)}
+        assert by_key[served[1]["CF_WSH"]][4] == "甲\t乙\n丙\\N 丁\r"
+        assert by_key[served[2]["CF_WSH"]][5] == "12.5"
+        assert by_key[served[4]["CF_WSH"]][2]["WFXW"] == ["a\tb", None]
+        assert by_key[served[5]["CF_WSH"]][7] is None and by_key[served[6]["CF_WSH"]][6] == ""
+        assert by_key[served[7]["CF_WSH"]][6] == "\\N"
         assert ledger(one.id) == ledger(many.id)
     assert cursor_of(pg_url, one.id) == cursor_of(pg_url, many.id) == {"after": pages[-1][0]}

@@ -83,10 +83,14 @@ def test_a_single_page_numbers_rows_as_the_manifest_does(pg_url: str) -> None:
 def test_a_wrong_password_is_a_business_fault_and_lands_nothing(pg_url: str) -> None:
     registry, source, served, _ = _setup(5)
     with service_for(source, served, username=USER, password=PASSWORD).running() as service, \
-            pytest.raises(SoapBusinessFault, match="认证失败"):
+            pytest.raises(SoapBusinessFault, match="认证失败") as caught:
         _run(registry, source, service, password="guess")
+    assert caught.value.retryable is False  # not retried, by the connector or by Airflow
     assert len(service.calls) == 1
     assert landed(pg_url, source.id) == []
+    # Reported: a failed load carrying the department's fault text.
+    [(_, status, rows, _)] = loads(pg_url, source.id)
+    assert (status, rows) == ("failed", None)
 
 
 def test_a_server_fault_is_retried(pg_url: str) -> None:

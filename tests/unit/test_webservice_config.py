@@ -91,3 +91,19 @@ def test_a_rest_block_on_a_soap_source_is_refused(config: Path) -> None:
     _edit(config / "departments/gaj.yaml", "    soap:\n", "    rest:\n")
     problems = _problems(config)
     assert any("config/departments/gaj.yaml: sources[0]" in p and "rest" in p for p in problems), problems
+
+
+def test_a_date_windowed_soap_operation_loads_and_excludes_updated_since(config: Path) -> None:
+    windowed = ("      window:\n        from_param: dateFrom\n        to_param: dateTo\n"
+                "        start: 2026-11-01\n        days: 7\n      drift: warn")
+    _edit(config / "departments/gaj.yaml", "      drift: warn", windowed)
+    problems = _problems(config)
+    assert any(p.startswith("config/departments/gaj.yaml: sources[0].soap:") and "not both" in p
+               for p in problems), problems
+
+    text = (config / "departments/gaj.yaml").read_text(encoding="utf-8")
+    start = text.index("      incremental:\n")
+    end = text.index("      window:\n")
+    (config / "departments/gaj.yaml").write_text(text[:start] + text[end:], encoding="utf-8")
+    window = load_registry(config).source("gaj_penalty").channel_settings.window
+    assert (window.from_param, window.start.isoformat(), window.days) == ("dateFrom", "2026-11-01", 7)
