@@ -270,6 +270,59 @@ def _read_cursor(conn: psycopg.Connection, source_id: str) -> dict | None:
 
 # --- modes ------------------------------------------------------------------------------------
 
+class _Position:
+    """The watermark mode's position: the greatest watermark landed and every key landed at it.
+
+    Reading resumes at ``watermark >= stored`` and skips exactly the keys already landed at the
+    stored watermark, so a row arriving later with that very watermark is read whatever its
+    key. The keys at the watermark are saved with each batch (in ``keys_at_watermark``), in
+    the transaction that lands it. Values are kept in their JSON form (:func:`jsonable`), which
+    is how rows are compared with them.
+    """
+
+    def __init__(self, stored: dict | None, mark: WatermarkSettings):
+        self.column, self.kind = mark.column, mark.type
+        self.watermark: Any = None
+        self.keys_at: list[list] = []
+        self.legacy_after: list | None = None
+        if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
+            self.watermark = stored["watermark"]
+            if "keys_at_watermark" in stored:
+                self.keys_at = list(stored["keys_at_watermark"])
+            else:  # a cursor saved before keys at the watermark were: resume after its pair once
+                self.legacy_after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+
+    def since(self) -> Any:
+        """The stored watermark as a value to compare with (``>=``), or None to read from the start."""
+        if self.watermark is None or self.legacy_after is not None:
+            return None
+        return watermark_value(self.watermark, self.kind)
+
+    def landed_keys(self) -> set[str]:
+        """The keys landed at the stored watermark, as JSON text."""
+        return {json.dumps(k) for k in self.keys_at}
+
+    def advance(self, watermark: Any, keys_at_last: list[list]) -> dict:
+        """Move to the end of a batch (its last watermark, and its keys at it); the cursor to save."""
+        if watermark == self.watermark and self.legacy_after is None:
+            keys_at_last = self.keys_at + keys_at_last
+        self.watermark, self.keys_at, self.legacy_after = watermark, keys_at_last, None
+        return {"mode": "watermark", "column": self.column, "watermark": watermark, "keys": keys_at_last[-1],
+                "keys_at_watermark": keys_at_last}
+
+
+def _keys_at_last(positions: list[list]) -> tuple[Any, list[list]]:
+    """(last watermark, keys of the trailing rows sharing it) from ``[watermark, key…]`` lists in order."""
+    last = positions[-1][0]
+    keys = []
+    for position in reversed(positions):
+        if position[0] != last:
+            break
+        keys.append(position[1:])
+    keys.reverse()
+    return last, keys
+
+
 def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
                        warnings: list[str]) -> list[LandResult]:
     from huiju_connectors.frontdb import stream, watermark_query
@@ -280,21 +333,38 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
     settings: Settings = ctx.settings
     mark = settings.watermark
     assert mark is not None
-    stored = _read_cursor(ctx.conn, ctx.source.id)
-    after = None
-    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
-        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
-    query = watermark_query(table, mark.column, settings.key_columns, after)
+    position = _Position(_read_cursor(ctx.conn, ctx.source.id), mark)
+    query = watermark_query(table, mark.column, settings.key_columns, position.since(), position.legacy_after)
+    skip = position.landed_keys() or None
+    start = position.watermark
     reject = mojibake_reason if settings.detect_mojibake else None
     results = []
     row_no = 1
-    for names, rows in stream(src, query, settings.batch_size):
+    for names, batch in stream(src, query, settings.batch_size):
         wm_index = names.index(mark.column)
         key_index = [names.index(k) for k in settings.key_columns]
-        first, last = rows[0], rows[-1]
+        rows = list(batch)
+        if skip is not None:  # rows at the stored watermark come first: drop the ones already landed
+            kept = []
+            for n, r in enumerate(rows):
+                if jsonable(r[wm_index]) != start:
+                    kept += rows[n:]
+                    skip = None
+                    break
+                if json.dumps([jsonable(r[i]) for i in key_index]) not in skip:
+                    kept.append(r)
+            rows = kept
+            if not rows:
+                continue
+        first, tail = rows[0], []
+        for r in reversed(rows):  # the trailing rows at the last watermark (few, unless a bulk update)
+            tail.append([jsonable(r[wm_index]), *(jsonable(r[i]) for i in key_index)])
+            if tail[-1][0] != tail[0][0]:
+                break
+        tail.reverse()
         first_pair = [jsonable(first[wm_index]), *(jsonable(first[i]) for i in key_index)]
-        last_pair = [jsonable(last[wm_index]), *(jsonable(last[i]) for i in key_index)]
-        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+        last_pair = tail[-1]
+        cursor = position.advance(*_keys_at_last(tail))
         content_id = make_content_id(ctx.source.id, "watermark", json.dumps(first_pair), json.dumps(last_pair),
                                      str(len(rows)))
         result = land_records(ctx.conn, ctx.registry, ctx.source,
@@ -305,6 +375,98 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
                               quiet_extra=settings.technical_columns, reject=reject)
         results.append(result)
         row_no += len(rows)
+    return results
+
+
+def _mysql_copy_query(src: sa.Connection, settings: Settings, mapped: list[str], since: bool) -> str | None:
+    """The MySQL/MariaDB query rendering raw's COPY text, or None when the rows must pass through Python.
+
+    Rows go through Python when a column cannot be rendered exactly (floating point, binary)
+    or, with ``detect_mojibake``, when a text column is declared latin1: only the row path can
+    recognise GBK bytes hidden there.
+    """
+    from huiju_connectors.frontdb import mysql_columns, mysql_copy_select
+
+    mark = settings.watermark
+    if settings.dialect != "mysql" or mark is None:
+        return None
+    columns = mysql_columns(src, settings.table, settings.table_schema)
+    if settings.detect_mojibake and any(c.charset in ("latin1", "cp1252") for c in columns):
+        return None
+    return mysql_copy_select(settings.table, settings.table_schema, columns, mapped, mark.column,
+                             settings.key_columns, since)
+
+
+def _collect_watermark_mysql(ctx: CollectContext, src: sa.Connection, query: str,
+                             position: _Position, warnings: list[str]) -> list[LandResult]:
+    """The watermark mode for MySQL/MariaDB, the source rendering each row as a line of raw's COPY text.
+
+    One unbuffered (server-side) cursor reads ``(line, position)`` pairs as bytes, in large
+    blocks; the channel numbers the lines and hands each batch to ``land_records`` as COPY
+    text, with the cursor of its last row, exactly as on the row path — but no value is
+    converted or decoded in Python, which is what makes the row path slow.
+    """
+    import pymysql.cursors
+
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id
+
+    settings: Settings = ctx.settings
+    source = ctx.source
+    driver = src.connection.driver_connection
+    since = position.since()
+    skip = position.landed_keys() or None
+    start = position.watermark
+    results: list[LandResult] = []
+    row_no = 1
+
+    def land(rows: list[tuple[bytes, bytes]]) -> None:
+        nonlocal row_no
+        tail = []
+        for _, pos in reversed(rows):  # the trailing rows at the last watermark
+            tail.append(json.loads(pos))
+            if tail[-1][0] != tail[0][0]:
+                break
+        tail.reverse()
+        first_pair, last_pair = json.loads(rows[0][1]), tail[-1]
+        cursor = position.advance(*_keys_at_last(tail))
+        first = row_no
+
+        def chunks() -> Iterator[bytes]:
+            for at in range(0, len(rows), 10_000):
+                yield b"".join([b"%d\t%s\n" % (n, line)
+                                for n, (line, _) in enumerate(rows[at:at + 10_000], start=first + at)])
+
+        result = land_records(ctx.conn, ctx.registry, source,
+                              reference=_reference(settings, f"{_pair(first_pair)} … {_pair(last_pair)}"),
+                              content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
+                                                         json.dumps(last_pair), str(len(rows))),
+                              records=(), chunks=chunks(), cursor=cursor, data_date=ctx.data_date,
+                              warnings=warnings)
+        results.append(result)
+        row_no += len(rows)
+
+    batch: list[tuple[bytes, bytes]] = []
+    with driver.cursor(pymysql.cursors.SSCursor) as cur:
+        cur.execute(query, (since,) if since is not None else None)
+        while block := cur.fetchmany(10_000):
+            if skip is not None:  # rows at the stored watermark come first: drop the ones already landed
+                kept = []
+                for n, (line, pos) in enumerate(block):
+                    at = json.loads(pos)
+                    if at[0] != start:
+                        kept += block[n:]
+                        skip = None
+                        break
+                    if json.dumps(at[1:]) not in skip:
+                        kept.append((line, pos))
+                block = kept
+            batch += block
+            while len(batch) >= settings.batch_size:
+                land(batch[:settings.batch_size])
+                batch = batch[settings.batch_size:]
+        if batch:
+            land(batch)
     return results
 
 
@@ -329,6 +491,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     ``_extra`` and the mapped columns in raw's text form (timestamps as ISO 8601, as the row
     path writes them). The batch lands with its cursor in one transaction, as on the row path.
     """
+    import psycopg
     from psycopg import sql as pgsql
 
     from huiju.landing import land_records
@@ -355,21 +518,44 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     extra = pgsql.SQL("json_build_object({})::text").format(pgsql.SQL(", ").join(
         pgsql.SQL("{}, {}").format(pgsql.Literal(n), pgsql.Identifier(n)) for n in extra_names)) \
         if extra_names else pgsql.SQL("null")
-    stored = _read_cursor(ctx.conn, source.id)
-    after: list | None = None
-    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
-        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+    position = _Position(_read_cursor(ctx.conn, source.id), mark)
     new_cols = [n for n in extra_names if n not in settings.technical_columns]
     if new_cols:
         warnings = [*warnings, f"fields not in the configuration were kept in _extra: {', '.join(sorted(new_cols))}"]
+    # Where the run starts: at the stored watermark, minus the keys already landed there.
+    base = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
+    base_params: list = []
+    if position.legacy_after is not None:
+        base = pgsql.SQL("{w} and ({pair}) > ({ph})").format(w=base, pair=pair, ph=placeholders)
+        base_params = list(position.legacy_after)
+    elif position.since() is not None:
+        base = pgsql.SQL("{w} and {m} >= %s").format(w=base, m=pgsql.Identifier(mark.column))
+        base_params = [position.since()]
+        if position.keys_at:
+            # The landed keys travel as text and are cast back to the key columns' own types.
+            landed = pgsql.SQL("select {casts} from unnest({arrays}) as u({names})").format(
+                casts=pgsql.SQL(", ").join(pgsql.SQL("{}::{}").format(pgsql.Identifier(f"k{i}"),
+                                                                       pgsql.SQL(types.get(k, "text")))
+                                           for i, k in enumerate(settings.key_columns)),
+                arrays=pgsql.SQL(", ").join(pgsql.SQL("%s::text[]") for _ in settings.key_columns),
+                names=pgsql.SQL(", ").join(pgsql.Identifier(f"k{i}") for i in range(len(settings.key_columns))))
+            base = pgsql.SQL("{w} and not ({m} = %s and ({keys}) in ({landed}))").format(
+                w=base, m=pgsql.Identifier(mark.column), landed=landed,
+                keys=pgsql.SQL(", ").join(pgsql.Identifier(k) for k in settings.key_columns))
+            base_params += [position.since(), *([str(k[i]) for k in position.keys_at]
+                                                for i in range(len(settings.key_columns)))]
+    # Each batch's statements (its end, its keys at the last watermark, its COPY) see one snapshot.
+    driver.commit()
+    driver.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    key_list = pgsql.SQL(", ").join(pgsql.Identifier(k) for k in settings.key_columns)
     results = []
     row_no = 1
+    after: list | None = None  # the pair of the last row landed by this run
     while True:
-        where = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
-        params: list = []
+        where, params = base, list(base_params)
         if after is not None:
             where = pgsql.SQL("{w} and ({pair}) > ({ph})").format(w=where, pair=pair, ph=placeholders)
-            params = list(after)
+            params += after
         last = driver.execute(pgsql.SQL("select {pair} from {t} {w} order by {pair} offset %s limit 1").format(
             pair=pair, t=table, w=where), [*params, settings.batch_size - 1]).fetchone()
         if last is None:
@@ -380,6 +566,10 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         if last is None:
             driver.commit()
             return results
+        tail = driver.execute(pgsql.SQL("select {keys} from {t} {w} and ({pair}) <= ({ph}) and {m} = %s"
+                                        " order by {pair}").format(
+            keys=key_list, t=table, w=where, pair=pair, ph=placeholders, m=pgsql.Identifier(mark.column)),
+            [*params, *last, last[0]]).fetchall()
         query = pgsql.SQL(
             "copy (select row_number() over (order by {pair}) + {offset}, {extra}, {mapped} from {t} {w}"
             " and ({pair}) <= ({ph}) order by {pair}) to stdout").format(
@@ -387,7 +577,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
             mapped=pgsql.SQL(", ").join(as_text(c) for c in source.columns), t=table, w=where, ph=placeholders)
         first_pair = [jsonable(v) for v in after] if after is not None else None
         last_pair = [jsonable(v) for v in last]
-        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+        cursor = position.advance(last_pair[0], [[jsonable(v) for v in keys] for keys in tail])
 
         def chunks(query: pgsql.Composable = query, values: tuple = (*params, *last)) -> Iterator[bytes]:
             with driver.cursor() as cur, cur.copy(query, values) as reader:
@@ -406,7 +596,8 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         try:
             result = land_records(ctx.conn, ctx.registry, source,
                                   reference=_reference(settings, f"{start} … {_pair(last_pair)}"),
-                                  content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
+                                  content_id=make_content_id(source.id, "watermark",
+                                                             json.dumps(first_pair or base_params, default=str),
                                                              json.dumps(last_pair)),
                                   records=(), chunks=feed, cursor=cursor, data_date=ctx.data_date,
                                   warnings=warnings)
@@ -416,6 +607,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         results.append(result)
         row_no += result.rows_received
         after = list(last)
+
 
 def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: Settings, owed: dict) -> None:
     """Write "taken" (with the time) and "failed" (with the reason) back to the source, then commit."""
@@ -568,6 +760,13 @@ def collect(ctx: CollectContext) -> list[LandResult]:
                 return [_fail(ctx, error)]
             if _copy_path_ok(src, settings):
                 return _collect_watermark_copy(ctx, src, columns, warnings)
+            if settings.dialect == "mysql" and settings.mode == "watermark":
+                assert settings.watermark is not None
+                position = _Position(_read_cursor(ctx.conn, ctx.source.id), settings.watermark)
+                query = _mysql_copy_query(src, settings, list(ctx.source.columns),
+                                          since=position.since() is not None)
+                if query is not None and position.legacy_after is None:
+                    return _collect_watermark_mysql(ctx, src, query, position, warnings)
             table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
             return _MODES[settings.mode](ctx, src, table, warnings)
     except sa.exc.SQLAlchemyError as exc:
