@@ -580,16 +580,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         cursor = position.advance(last_pair[0], [[jsonable(v) for v in keys] for keys in tail])
 
         def chunks(query: pgsql.Composable = query, values: tuple = (*params, *last)) -> Iterator[bytes]:
-            with driver.cursor() as cur, cur.copy(query, values) as reader:
-                # psycopg hands out one row at a time; 1 MB blocks make far fewer writes downstream.
-                block = bytearray()
-                for chunk in reader:
-                    block += chunk
-                    if len(block) >= 1 << 20:
-                        yield bytes(block)
-                        block.clear()
-                if block:
-                    yield bytes(block)
+            return _copy_out_in_thread(driver, query, values)
 
         feed = chunks()
         start = _pair(first_pair) if first_pair else "(start)"
@@ -607,6 +598,55 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         results.append(result)
         row_no += result.rows_received
         after = list(last)
+
+
+def _copy_out_in_thread(driver: psycopg.Connection, query: Any, values: tuple,
+                        block_size: int = 1 << 18) -> Iterator[bytes]:
+    """The rows of ``COPY … TO STDOUT`` on the source, read by a thread and handed over in blocks.
+
+    psycopg delivers a COPY one row per call, which costs Python time per row; reading in a
+    thread lets that overlap with the warehouse's COPY, so the two databases work side by side
+    (the fastest pipe, ``COPY TO`` straight into ``COPY FROM``, gets that overlap by writing
+    each row at once). At most 16 blocks wait in between, so memory stays flat. Closing the
+    generator (a failed landing) stops the reader, which leaves the source's COPY cleanly.
+    """
+    import contextlib
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with driver.cursor() as cur, cur.copy(query, values) as reader:
+                block = bytearray()
+                for row in reader:
+                    block += row
+                    if len(block) >= block_size:
+                        if stop.is_set():
+                            break
+                        handoff.put(bytes(block))
+                        block.clear()
+                if block and not stop.is_set():
+                    handoff.put(bytes(block))
+            handoff.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put(exc)
+
+    thread = threading.Thread(target=read, name="frontdb-copy-out", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # a reader blocked on a full queue needs room to see the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.1)
+        thread.join()
 
 
 def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: Settings, owed: dict) -> None:

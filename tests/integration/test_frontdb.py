@@ -226,6 +226,31 @@ def test_row_numbers_continue_across_batches(registry, wh, front) -> None:
     assert all(n == i for n, i in numbered)
 
 
+def test_a_landing_failing_mid_copy_leaves_nothing_and_the_rerun_lands_every_row(registry, wh, front,
+                                                                                 monkeypatch) -> None:
+    """The source's COPY is read by a thread: a landing that fails mid-batch must stop it cleanly."""
+    pg_table(front, [row(i, mc="示" * 40_000) for i in range(1, 10)])  # a batch is several blocks
+    import huiju.landing
+
+    real = huiju.landing.land_records
+    calls = {"n": 0}
+
+    def fail_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            next(iter(kwargs["chunks"]))  # the reader thread is running when the landing fails
+            raise RuntimeError("warehouse went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huiju.landing, "land_records", fail_on_second)
+    with pytest.raises(RuntimeError, match="warehouse went away"):
+        run(registry, wh, "pg_wm", pg_info(front))
+    monkeypatch.setattr(huiju.landing, "land_records", real)
+    assert [i for i, _ in landed(wh)] == [1, 2, 3, 4]
+    run(registry, wh, "pg_wm", pg_info(front))
+    assert [i for i, _ in landed(wh)] == list(range(1, 10))
+
+
 # --- SIGKILL at random points ------------------------------------------------------------------
 
 def _child(registry: Registry, wh: str, source_id: str, info: ConnectionInfo) -> None:
