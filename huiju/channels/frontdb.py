@@ -3,16 +3,15 @@
 Modes (``frontdb.mode``):
 
 ``watermark``
-    Rows are read ordered by (watermark, key columns), strictly after the stored pair, through
-    one server-side cursor, and landed in batches. Each batch is landed with the pair of its
-    last row as the source's cursor, in the transaction that lands it (``land_records``), so
-    the position never runs ahead of the data and a run killed at any instant resumes after
-    the last batch that committed. A row inserted later with the very watermark already
-    stored is still read (its key is greater, or its watermark is) — and the pair already
-    landed is never read again. The extract is one query, so it sees one consistent snapshot
-    of the source (PostgreSQL, InnoDB and Oracle all give a single statement that); a row
-    updated while we read gets a newer watermark and is landed, once, as a new version on
-    the next run. Naive timestamps are compared as the department wrote them (local time,
+    Rows are read ordered by (watermark, key columns) from the greatest watermark already
+    landed (``>=``), skipping exactly the keys already landed at that watermark, and landed in
+    batches. Each batch is landed with its position — its last watermark and every key landed
+    at that watermark — as the source's cursor, in the transaction that lands it
+    (``land_records``), so the position never runs ahead of the data and a run killed at any
+    instant resumes after the last batch that committed. A row arriving later with the very
+    watermark already stored is read whatever its key, and no key is read twice. A row updated
+    while we read gets a newer watermark and is landed, once, as a new version (on this run
+    or the next). Naive timestamps are compared as the department wrote them (local time,
     Asia/Shanghai, which is also the session time zone), never converted, so there is no gap
     or overlap at midnight or anywhere else.
 ``exchange_flag``
@@ -29,16 +28,20 @@ Modes (``frontdb.mode``):
     than as marker rows in ``raw``, because ``raw`` holds only what a department sent.
 
 Limits of the watermark mode: rows whose watermark is NULL are never read (the query says so
-explicitly); a row that arrives later with the stored watermark *and a smaller key* is missed,
-so keys must grow within one watermark value (an identity or sequence key does) — use
-``exchange_flag`` or ``snapshot`` for tables without one; a source transaction that commits
-long after stamping its rows can be overtaken by the watermark (no look-back window yet).
+explicitly); a source transaction that commits long after stamping its rows with a watermark
+*below* the stored one can be overtaken (no look-back window yet); the keys at the stored
+watermark are kept in the cursor, so a bulk update stamping a million rows with one
+timestamp makes a large cursor (use ``exchange_flag`` or ``snapshot`` for such tables).
 
 Speed: from a PostgreSQL database in UTF8 the watermark mode moves each batch with ``COPY`` on
-both sides (the source renders raw's text form itself, no row passes through Python); the
-other dialects and modes stream rows through SQLAlchemy's server-side cursor into
-``land_records``. In UTF8 no column can be declared latin1, so the encoding check the row path
-makes is not needed there.
+both sides (the source renders raw's text form itself, no row passes through Python; a
+thread reads the source's COPY so both databases work at once). From MySQL/MariaDB the
+source renders each row as a line of raw's COPY text too, read as bytes through an
+unbuffered cursor — unless a column cannot be rendered exactly (floating point, binary) or a
+text column is declared latin1, where only Python can recognise GBK bytes. Those tables,
+Oracle and the other modes stream rows through SQLAlchemy's server-side cursor into
+``land_records``. In UTF8 no column can be declared latin1, so the encoding check is not
+needed on the PostgreSQL path.
 
 Schema drift is checked before reading: a mapped column missing at the source fails the
 batch in the ledger with an error naming the column; a new column is read and lands in
