@@ -694,3 +694,23 @@ def test_mariadb_rows_updated_during_a_paged_extract_are_neither_missed_nor_dupl
     with psycopg.connect(wh) as pg:
         fixed = pg.execute("select count(*) from raw.admin_penalty where party_name like '%（更正）'").fetchone()[0]
     assert fixed == 2
+
+
+def test_mariadb_columns_the_source_cannot_render_exactly_go_through_python(registry, wh, mariadb) -> None:
+    conn, table = mariadb
+    registry = my_registry(registry, table)
+    my_utf8_table(conn, table, [row(1), row(2)])
+    with conn.cursor() as cur:
+        cur.execute(f"alter table {table} add column score double")
+        cur.execute(f"update {table} set score = 0.1 + id")
+    engine = connector.create_source_engine(connector.Endpoint("mysql", MARIADB["host"], MARIADB["port"],
+                                                               MARIADB["user"], MARIADB["password"],
+                                                               MARIADB["database"]))
+    with engine.connect() as src:
+        columns = connector.mysql_columns(src, table, None)
+    engine.dispose()
+    assert connector.mysql_copy_select(table, None, columns, list(COLUMNS), "updated_at", ["id"], False) is None
+    assert sum(r.rows_received for r in run(registry, wh, "my_wm", my_info())) == 2
+    with psycopg.connect(wh) as pg:
+        scores = [r[0] for r in pg.execute("select _extra->>'score' from raw.admin_penalty order by _row_no")]
+    assert scores == ["1.1", "2.1"]  # Python's repr of the float, as the row path writes it
