@@ -287,19 +287,15 @@ class _Position:
         self.column, self.kind = mark.column, mark.type
         self.watermark: Any = None
         self.keys_at: list[list] = []
-        self.legacy_after: list | None = None
         if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
+            if "keys_at_watermark" not in stored:
+                raise ValueError("a watermark cursor without keys_at_watermark: run _upgrade_cursor first")
             self.watermark = stored["watermark"]
-            if "keys_at_watermark" in stored:
-                self.keys_at = list(stored["keys_at_watermark"])
-            else:  # a cursor saved before keys at the watermark were: resume after its pair once
-                self.legacy_after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+            self.keys_at = list(stored["keys_at_watermark"])
 
     def since(self) -> Any:
         """The stored watermark as a value to compare with (``>=``), or None to read from the start."""
-        if self.watermark is None or self.legacy_after is not None:
-            return None
-        return watermark_value(self.watermark, self.kind)
+        return None if self.watermark is None else watermark_value(self.watermark, self.kind)
 
     def landed_keys(self) -> set[str]:
         """The keys landed at the stored watermark, as JSON text."""
@@ -307,11 +303,42 @@ class _Position:
 
     def advance(self, watermark: Any, keys_at_last: list[list]) -> dict:
         """Move to the end of a batch (its last watermark, and its keys at it); the cursor to save."""
-        if watermark == self.watermark and self.legacy_after is None:
+        if watermark == self.watermark:
             keys_at_last = self.keys_at + keys_at_last
-        self.watermark, self.keys_at, self.legacy_after = watermark, keys_at_last, None
+        self.watermark, self.keys_at = watermark, keys_at_last
         return {"mode": "watermark", "column": self.column, "watermark": watermark, "keys": keys_at_last[-1],
                 "keys_at_watermark": keys_at_last}
+
+
+def _upgrade_cursor(ctx: CollectContext, src: sa.Connection, table: sa.TableClause) -> None:
+    """Turn a watermark cursor saved as a (watermark, key) pair into the keys landed at its watermark.
+
+    The pair meant "every row up to this one in (watermark, key) order was landed", so the keys
+    landed at the watermark are the source's keys at it up to the pair's (a row that arrived
+    later with a smaller key was missed by the pair and stays missed: nothing says it is not).
+    Saved at once, in its own transaction: it describes the same landed rows.
+    """
+    import sqlalchemy as sa
+    from huiju_connectors.frontdb import after_condition
+    from psycopg.types.json import Jsonb
+
+    settings: Settings = ctx.settings
+    mark = settings.watermark
+    assert mark is not None
+    stored = _read_cursor(ctx.conn, ctx.source.id)
+    if not (stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column
+            and "keys_at_watermark" not in stored):
+        return
+    keys = [table.c[k] for k in settings.key_columns]
+    watermark = watermark_value(stored["watermark"], mark.type)
+    rows = src.execute(sa.select(*keys).where(table.c[mark.column] == watermark,
+                                              sa.not_(after_condition(keys, stored["keys"])))
+                       .order_by(*keys)).fetchall()
+    src.commit()
+    landed = [[jsonable(v) for v in r] for r in rows] or [list(stored["keys"])]
+    with ctx.conn.transaction():  # the position only: the cursor's load id stays the batch it came with
+        ctx.conn.execute("update ops.cursors set position = %s, updated_at = now() where source_id = %s",
+                         (Jsonb({**stored, "keys_at_watermark": landed}), ctx.source.id))
 
 
 def _keys_at_last(positions: list[list]) -> tuple[Any, list[list]]:
@@ -337,7 +364,7 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
     mark = settings.watermark
     assert mark is not None
     position = _Position(_read_cursor(ctx.conn, ctx.source.id), mark)
-    query = watermark_query(table, mark.column, settings.key_columns, position.since(), position.legacy_after)
+    query = watermark_query(table, mark.column, settings.key_columns, position.since())
     skip = position.landed_keys() or None
     start = position.watermark
     reject = mojibake_reason if settings.detect_mojibake else None
@@ -528,10 +555,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     # Where the run starts: at the stored watermark, minus the keys already landed there.
     base = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
     base_params: list = []
-    if position.legacy_after is not None:
-        base = pgsql.SQL("{w} and ({pair}) > ({ph})").format(w=base, pair=pair, ph=placeholders)
-        base_params = list(position.legacy_after)
-    elif position.since() is not None:
+    if position.since() is not None:
         base = pgsql.SQL("{w} and {m} >= %s").format(w=base, m=pgsql.Identifier(mark.column))
         base_params = [position.since()]
         if position.keys_at:
@@ -801,6 +825,9 @@ def collect(ctx: CollectContext) -> list[LandResult]:
             warnings, error = _check_schema(ctx, columns)
             if error is not None:
                 return [_fail(ctx, error)]
+            table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
+            if settings.mode == "watermark":
+                _upgrade_cursor(ctx, src, table)
             if _copy_path_ok(src, settings):
                 return _collect_watermark_copy(ctx, src, columns, warnings)
             if settings.dialect == "mysql" and settings.mode == "watermark":
@@ -808,9 +835,8 @@ def collect(ctx: CollectContext) -> list[LandResult]:
                 position = _Position(_read_cursor(ctx.conn, ctx.source.id), settings.watermark)
                 query = _mysql_copy_query(src, settings, list(ctx.source.columns),
                                           since=position.since() is not None)
-                if query is not None and position.legacy_after is None:
+                if query is not None:
                     return _collect_watermark_mysql(ctx, src, query, position, warnings)
-            table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
             return _MODES[settings.mode](ctx, src, table, warnings)
     except sa.exc.SQLAlchemyError as exc:
         raise map_error(exc, _where(ctx)) from exc

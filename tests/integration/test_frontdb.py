@@ -714,3 +714,18 @@ def test_mariadb_columns_the_source_cannot_render_exactly_go_through_python(regi
     with psycopg.connect(wh) as pg:
         scores = [r[0] for r in pg.execute("select _extra->>'score' from raw.admin_penalty order by _row_no")]
     assert scores == ["1.1", "2.1"]  # Python's repr of the float, as the row path writes it
+
+
+def test_a_cursor_saved_as_a_pair_is_upgraded_without_duplicates(registry, wh, front) -> None:
+    same = START + timedelta(hours=1)
+    pg_table(front, [row(i, same) for i in range(1, 7)])
+    run(registry, wh, "pg_wm", pg_info(front))
+    with psycopg.connect(wh) as conn:  # the cursor as an earlier version saved it
+        conn.execute("update ops.cursors set position = %s where source_id = 'pg_wm'",
+                     (json.dumps({"mode": "watermark", "column": "updated_at", "watermark": same.isoformat(),
+                                  "keys": [6]}),))
+    with psycopg.connect(front) as conn:
+        pg_insert(conn, [row(7, same), row(8, same + timedelta(seconds=1))])
+    assert sum(r.rows_received for r in run(registry, wh, "pg_wm", pg_info(front))) == 2
+    assert [i for i, _ in landed(wh)] == list(range(1, 9))
+    assert cursor_of(wh, "pg_wm")["keys_at_watermark"] == [[8]]
