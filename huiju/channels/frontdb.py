@@ -840,6 +840,10 @@ def collect(ctx: CollectContext) -> list[LandResult]:
             return _MODES[settings.mode](ctx, src, table, warnings)
     except sa.exc.SQLAlchemyError as exc:
         raise map_error(exc, _where(ctx)) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("pymysql."):  # the rendered MySQL path reads through the driver
+            raise map_error(exc, _where(ctx)) from exc
+        raise
     finally:
         engine.dispose()
 
