@@ -4,17 +4,23 @@
   piped through ``land_records`` into the raw table's ``COPY``, cursor saved with each) against
   ``COPY (SELECT …) TO STDOUT`` piped straight into ``COPY … FROM STDIN`` between the two
   databases — the same query, the fastest move there is.
-- ``frontdb_mariadb_1m``: the channel against reading the same rows with a plain PyMySQL
+- ``frontdb_mariadb_1m``: the channel (MariaDB renders each row as a line of raw's COPY text,
+  read as bytes through an unbuffered cursor) against reading the same rows with a plain PyMySQL
   unbuffered cursor (``SSCursor``) and discarding them — the source's own limit.
 
 The PostgreSQL source is a database of its own on the warehouse's server; MariaDB is the
 machine's server (127.0.0.1:3306, root, no password, database ``test``). Each side runs in a
 child process so its peak memory is its own.
+
+``HUIJU_BENCH_FRONTDB_ROWS=5000000 python -m bench frontdb_postgres_1m frontdb_mariadb_1m``
+runs both with another row count (the issue asks for peak RSS under 500 MB at 5 million rows;
+the entries keep their names and record the rows moved).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from datetime import date
@@ -27,7 +33,7 @@ from bench.harness import Entry, rows_entry, run_isolated
 from huiju import warehouse
 from huiju.demo.bulk import valid_uscc
 
-ROWS = 1_000_000
+ROWS = int(os.environ.get("HUIJU_BENCH_FRONTDB_ROWS", 1_000_000))
 SOURCE_DB = "huiju_bench_frontdb"
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 TABLE = "bench_xzcf"
@@ -156,9 +162,9 @@ def frontdb_postgres_1m(url: str, work: Path, rows: int = ROWS) -> Entry:
             conn.execute(f'drop database if exists "{SOURCE_DB}" with (force)')
     return rows_entry("frontdb_postgres_1m", ours["rows"], ours["seconds"],
                       "COPY (SELECT …) TO STDOUT piped into COPY FROM STDIN", anchor["seconds"], peak,
-                      target_ratio=0.5, note="ours: 50,000-row keyset batches, COPY TO STDOUT on the source piped "
-                                             "into land_records' COPY, each batch landed with its cursor in one "
-                                             "transaction")
+                      target_ratio=0.5, note="ours: 50,000-row keyset batches, COPY TO STDOUT on the source read by "
+                                             "a thread and piped into land_records' COPY, each batch landed with "
+                                             "its cursor in one transaction")
 
 
 # --- MariaDB ---------------------------------------------------------------------------------------
@@ -216,7 +222,8 @@ def frontdb_mariadb_1m(url: str, work: Path, rows: int = ROWS) -> Entry:
         conn.close()
     return rows_entry("frontdb_mariadb_1m", ours["rows"], ours["seconds"],
                       "PyMySQL SSCursor reading the same rows, discarded", anchor["seconds"], peak,
-                      target_ratio=0.5, note="ours: SQLAlchemy stream_results (SSCursor), 50,000-row batches")
+                      target_ratio=0.5, note="ours: MariaDB renders each row as raw's COPY text, read as bytes "
+                                             "through an SSCursor, 50,000-row batches landed with their cursor")
 
 
 BENCHMARKS = {"frontdb_postgres_1m": frontdb_postgres_1m, "frontdb_mariadb_1m": frontdb_mariadb_1m}

@@ -3,16 +3,15 @@
 Modes (``frontdb.mode``):
 
 ``watermark``
-    Rows are read ordered by (watermark, key columns), strictly after the stored pair, through
-    one server-side cursor, and landed in batches. Each batch is landed with the pair of its
-    last row as the source's cursor, in the transaction that lands it (``land_records``), so
-    the position never runs ahead of the data and a run killed at any instant resumes after
-    the last batch that committed. A row inserted later with the very watermark already
-    stored is still read (its key is greater, or its watermark is) — and the pair already
-    landed is never read again. The extract is one query, so it sees one consistent snapshot
-    of the source (PostgreSQL, InnoDB and Oracle all give a single statement that); a row
-    updated while we read gets a newer watermark and is landed, once, as a new version on
-    the next run. Naive timestamps are compared as the department wrote them (local time,
+    Rows are read ordered by (watermark, key columns) from the greatest watermark already
+    landed (``>=``), skipping exactly the keys already landed at that watermark, and landed in
+    batches. Each batch is landed with its position — its last watermark and every key landed
+    at that watermark — as the source's cursor, in the transaction that lands it
+    (``land_records``), so the position never runs ahead of the data and a run killed at any
+    instant resumes after the last batch that committed. A row arriving later with the very
+    watermark already stored is read whatever its key, and no key is read twice. A row updated
+    while we read gets a newer watermark and is landed, once, as a new version (on this run
+    or the next). Naive timestamps are compared as the department wrote them (local time,
     Asia/Shanghai, which is also the session time zone), never converted, so there is no gap
     or overlap at midnight or anywhere else.
 ``exchange_flag``
@@ -29,16 +28,20 @@ Modes (``frontdb.mode``):
     than as marker rows in ``raw``, because ``raw`` holds only what a department sent.
 
 Limits of the watermark mode: rows whose watermark is NULL are never read (the query says so
-explicitly); a row that arrives later with the stored watermark *and a smaller key* is missed,
-so keys must grow within one watermark value (an identity or sequence key does) — use
-``exchange_flag`` or ``snapshot`` for tables without one; a source transaction that commits
-long after stamping its rows can be overtaken by the watermark (no look-back window yet).
+explicitly); a source transaction that commits long after stamping its rows with a watermark
+*below* the stored one can be overtaken (no look-back window yet); the keys at the stored
+watermark are kept in the cursor, so a bulk update stamping a million rows with one
+timestamp makes a large cursor (use ``exchange_flag`` or ``snapshot`` for such tables).
 
 Speed: from a PostgreSQL database in UTF8 the watermark mode moves each batch with ``COPY`` on
-both sides (the source renders raw's text form itself, no row passes through Python); the
-other dialects and modes stream rows through SQLAlchemy's server-side cursor into
-``land_records``. In UTF8 no column can be declared latin1, so the encoding check the row path
-makes is not needed there.
+both sides (the source renders raw's text form itself, no row passes through Python; a
+thread reads the source's COPY so both databases work at once). From MySQL/MariaDB the
+source renders each row as a line of raw's COPY text too, read as bytes through an
+unbuffered cursor — unless a column cannot be rendered exactly (floating point, binary) or a
+text column is declared latin1, where only Python can recognise GBK bytes. Those tables,
+Oracle and the other modes stream rows through SQLAlchemy's server-side cursor into
+``land_records``. In UTF8 no column can be declared latin1, so the encoding check is not
+needed on the PostgreSQL path.
 
 Schema drift is checked before reading: a mapped column missing at the source fails the
 batch in the ledger with an error naming the column; a new column is read and lands in
@@ -270,6 +273,86 @@ def _read_cursor(conn: psycopg.Connection, source_id: str) -> dict | None:
 
 # --- modes ------------------------------------------------------------------------------------
 
+class _Position:
+    """The watermark mode's position: the greatest watermark landed and every key landed at it.
+
+    Reading resumes at ``watermark >= stored`` and skips exactly the keys already landed at the
+    stored watermark, so a row arriving later with that very watermark is read whatever its
+    key. The keys at the watermark are saved with each batch (in ``keys_at_watermark``), in
+    the transaction that lands it. Values are kept in their JSON form (:func:`jsonable`), which
+    is how rows are compared with them.
+    """
+
+    def __init__(self, stored: dict | None, mark: WatermarkSettings):
+        self.column, self.kind = mark.column, mark.type
+        self.watermark: Any = None
+        self.keys_at: list[list] = []
+        if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
+            if "keys_at_watermark" not in stored:
+                raise ValueError("a watermark cursor without keys_at_watermark: run _upgrade_cursor first")
+            self.watermark = stored["watermark"]
+            self.keys_at = list(stored["keys_at_watermark"])
+
+    def since(self) -> Any:
+        """The stored watermark as a value to compare with (``>=``), or None to read from the start."""
+        return None if self.watermark is None else watermark_value(self.watermark, self.kind)
+
+    def landed_keys(self) -> set[str]:
+        """The keys landed at the stored watermark, as JSON text."""
+        return {json.dumps(k) for k in self.keys_at}
+
+    def advance(self, watermark: Any, keys_at_last: list[list]) -> dict:
+        """Move to the end of a batch (its last watermark, and its keys at it); the cursor to save."""
+        if watermark == self.watermark:
+            keys_at_last = self.keys_at + keys_at_last
+        self.watermark, self.keys_at = watermark, keys_at_last
+        return {"mode": "watermark", "column": self.column, "watermark": watermark, "keys": keys_at_last[-1],
+                "keys_at_watermark": keys_at_last}
+
+
+def _upgrade_cursor(ctx: CollectContext, src: sa.Connection, table: sa.TableClause) -> None:
+    """Turn a watermark cursor saved as a (watermark, key) pair into the keys landed at its watermark.
+
+    The pair meant "every row up to this one in (watermark, key) order was landed", so the keys
+    landed at the watermark are the source's keys at it up to the pair's (a row that arrived
+    later with a smaller key was missed by the pair and stays missed: nothing says it is not).
+    Saved at once, in its own transaction: it describes the same landed rows.
+    """
+    import sqlalchemy as sa
+    from huiju_connectors.frontdb import after_condition
+    from psycopg.types.json import Jsonb
+
+    settings: Settings = ctx.settings
+    mark = settings.watermark
+    assert mark is not None
+    stored = _read_cursor(ctx.conn, ctx.source.id)
+    if not (stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column
+            and "keys_at_watermark" not in stored):
+        return
+    keys = [table.c[k] for k in settings.key_columns]
+    watermark = watermark_value(stored["watermark"], mark.type)
+    rows = src.execute(sa.select(*keys).where(table.c[mark.column] == watermark,
+                                              sa.not_(after_condition(keys, stored["keys"])))
+                       .order_by(*keys)).fetchall()
+    src.commit()
+    landed = [[jsonable(v) for v in r] for r in rows] or [list(stored["keys"])]
+    with ctx.conn.transaction():  # the position only: the cursor's load id stays the batch it came with
+        ctx.conn.execute("update ops.cursors set position = %s, updated_at = now() where source_id = %s",
+                         (Jsonb({**stored, "keys_at_watermark": landed}), ctx.source.id))
+
+
+def _keys_at_last(positions: list[list]) -> tuple[Any, list[list]]:
+    """(last watermark, keys of the trailing rows sharing it) from ``[watermark, key…]`` lists in order."""
+    last = positions[-1][0]
+    keys = []
+    for position in reversed(positions):
+        if position[0] != last:
+            break
+        keys.append(position[1:])
+    keys.reverse()
+    return last, keys
+
+
 def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
                        warnings: list[str]) -> list[LandResult]:
     from huiju_connectors.frontdb import stream, watermark_query
@@ -280,21 +363,38 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
     settings: Settings = ctx.settings
     mark = settings.watermark
     assert mark is not None
-    stored = _read_cursor(ctx.conn, ctx.source.id)
-    after = None
-    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
-        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
-    query = watermark_query(table, mark.column, settings.key_columns, after)
+    position = _Position(_read_cursor(ctx.conn, ctx.source.id), mark)
+    query = watermark_query(table, mark.column, settings.key_columns, position.since())
+    skip = position.landed_keys() or None
+    start = position.watermark
     reject = mojibake_reason if settings.detect_mojibake else None
     results = []
     row_no = 1
-    for names, rows in stream(src, query, settings.batch_size):
+    for names, batch in stream(src, query, settings.batch_size):
         wm_index = names.index(mark.column)
         key_index = [names.index(k) for k in settings.key_columns]
-        first, last = rows[0], rows[-1]
+        rows = list(batch)
+        if skip is not None:  # rows at the stored watermark come first: drop the ones already landed
+            kept = []
+            for n, r in enumerate(rows):
+                if jsonable(r[wm_index]) != start:
+                    kept += rows[n:]
+                    skip = None
+                    break
+                if json.dumps([jsonable(r[i]) for i in key_index]) not in skip:
+                    kept.append(r)
+            rows = kept
+            if not rows:
+                continue
+        first, tail = rows[0], []
+        for r in reversed(rows):  # the trailing rows at the last watermark (few, unless a bulk update)
+            tail.append([jsonable(r[wm_index]), *(jsonable(r[i]) for i in key_index)])
+            if tail[-1][0] != tail[0][0]:
+                break
+        tail.reverse()
         first_pair = [jsonable(first[wm_index]), *(jsonable(first[i]) for i in key_index)]
-        last_pair = [jsonable(last[wm_index]), *(jsonable(last[i]) for i in key_index)]
-        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+        last_pair = tail[-1]
+        cursor = position.advance(*_keys_at_last(tail))
         content_id = make_content_id(ctx.source.id, "watermark", json.dumps(first_pair), json.dumps(last_pair),
                                      str(len(rows)))
         result = land_records(ctx.conn, ctx.registry, ctx.source,
@@ -305,6 +405,98 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
                               quiet_extra=settings.technical_columns, reject=reject)
         results.append(result)
         row_no += len(rows)
+    return results
+
+
+def _mysql_copy_query(src: sa.Connection, settings: Settings, mapped: list[str], since: bool) -> str | None:
+    """The MySQL/MariaDB query rendering raw's COPY text, or None when the rows must pass through Python.
+
+    Rows go through Python when a column cannot be rendered exactly (floating point, binary)
+    or, with ``detect_mojibake``, when a text column is declared latin1: only the row path can
+    recognise GBK bytes hidden there.
+    """
+    from huiju_connectors.frontdb import mysql_columns, mysql_copy_select
+
+    mark = settings.watermark
+    if settings.dialect != "mysql" or mark is None:
+        return None
+    columns = mysql_columns(src, settings.table, settings.table_schema)
+    if settings.detect_mojibake and any(c.charset in ("latin1", "cp1252") for c in columns):
+        return None
+    return mysql_copy_select(settings.table, settings.table_schema, columns, mapped, mark.column,
+                             settings.key_columns, since)
+
+
+def _collect_watermark_mysql(ctx: CollectContext, src: sa.Connection, query: str,
+                             position: _Position, warnings: list[str]) -> list[LandResult]:
+    """The watermark mode for MySQL/MariaDB, the source rendering each row as a line of raw's COPY text.
+
+    One unbuffered (server-side) cursor reads ``(line, position)`` pairs as bytes, in large
+    blocks; the channel numbers the lines and hands each batch to ``land_records`` as COPY
+    text, with the cursor of its last row, exactly as on the row path — but no value is
+    converted or decoded in Python, which is what makes the row path slow.
+    """
+    import pymysql.cursors
+
+    from huiju.landing import land_records
+    from huiju.ledger import make_content_id
+
+    settings: Settings = ctx.settings
+    source = ctx.source
+    driver = src.connection.driver_connection
+    since = position.since()
+    skip = position.landed_keys() or None
+    start = position.watermark
+    results: list[LandResult] = []
+    row_no = 1
+
+    def land(rows: list[tuple[bytes, bytes]]) -> None:
+        nonlocal row_no
+        tail = []
+        for _, pos in reversed(rows):  # the trailing rows at the last watermark
+            tail.append(json.loads(pos))
+            if tail[-1][0] != tail[0][0]:
+                break
+        tail.reverse()
+        first_pair, last_pair = json.loads(rows[0][1]), tail[-1]
+        cursor = position.advance(*_keys_at_last(tail))
+        first = row_no
+
+        def chunks() -> Iterator[bytes]:
+            for at in range(0, len(rows), 10_000):
+                yield b"".join([b"%d\t%s\n" % (n, line)
+                                for n, (line, _) in enumerate(rows[at:at + 10_000], start=first + at)])
+
+        result = land_records(ctx.conn, ctx.registry, source,
+                              reference=_reference(settings, f"{_pair(first_pair)} … {_pair(last_pair)}"),
+                              content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
+                                                         json.dumps(last_pair), str(len(rows))),
+                              records=(), chunks=chunks(), cursor=cursor, data_date=ctx.data_date,
+                              warnings=warnings)
+        results.append(result)
+        row_no += len(rows)
+
+    batch: list[tuple[bytes, bytes]] = []
+    with driver.cursor(pymysql.cursors.SSCursor) as cur:
+        cur.execute(query, (since,) if since is not None else None)
+        while block := cur.fetchmany(10_000):
+            if skip is not None:  # rows at the stored watermark come first: drop the ones already landed
+                kept = []
+                for n, (line, pos) in enumerate(block):
+                    at = json.loads(pos)
+                    if at[0] != start:
+                        kept += block[n:]
+                        skip = None
+                        break
+                    if json.dumps(at[1:]) not in skip:
+                        kept.append((line, pos))
+                block = kept
+            batch += block
+            while len(batch) >= settings.batch_size:
+                land(batch[:settings.batch_size])
+                batch = batch[settings.batch_size:]
+        if batch:
+            land(batch)
     return results
 
 
@@ -329,6 +521,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     ``_extra`` and the mapped columns in raw's text form (timestamps as ISO 8601, as the row
     path writes them). The batch lands with its cursor in one transaction, as on the row path.
     """
+    import psycopg
     from psycopg import sql as pgsql
 
     from huiju.landing import land_records
@@ -355,21 +548,41 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     extra = pgsql.SQL("json_build_object({})::text").format(pgsql.SQL(", ").join(
         pgsql.SQL("{}, {}").format(pgsql.Literal(n), pgsql.Identifier(n)) for n in extra_names)) \
         if extra_names else pgsql.SQL("null")
-    stored = _read_cursor(ctx.conn, source.id)
-    after: list | None = None
-    if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
-        after = [watermark_value(stored["watermark"], mark.type), *stored["keys"]]
+    position = _Position(_read_cursor(ctx.conn, source.id), mark)
     new_cols = [n for n in extra_names if n not in settings.technical_columns]
     if new_cols:
         warnings = [*warnings, f"fields not in the configuration were kept in _extra: {', '.join(sorted(new_cols))}"]
+    # Where the run starts: at the stored watermark, minus the keys already landed there.
+    base = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
+    base_params: list = []
+    if position.since() is not None:
+        base = pgsql.SQL("{w} and {m} >= %s").format(w=base, m=pgsql.Identifier(mark.column))
+        base_params = [position.since()]
+        if position.keys_at:
+            # The landed keys travel as text and are cast back to the key columns' own types.
+            landed = pgsql.SQL("select {casts} from unnest({arrays}) as u({names})").format(
+                casts=pgsql.SQL(", ").join(pgsql.SQL("{}::{}").format(pgsql.Identifier(f"k{i}"),
+                                                                       pgsql.SQL(types.get(k, "text")))
+                                           for i, k in enumerate(settings.key_columns)),
+                arrays=pgsql.SQL(", ").join(pgsql.SQL("%s::text[]") for _ in settings.key_columns),
+                names=pgsql.SQL(", ").join(pgsql.Identifier(f"k{i}") for i in range(len(settings.key_columns))))
+            base = pgsql.SQL("{w} and not ({m} = %s and ({keys}) in ({landed}))").format(
+                w=base, m=pgsql.Identifier(mark.column), landed=landed,
+                keys=pgsql.SQL(", ").join(pgsql.Identifier(k) for k in settings.key_columns))
+            base_params += [position.since(), *([str(k[i]) for k in position.keys_at]
+                                                for i in range(len(settings.key_columns)))]
+    # Each batch's statements (its end, its keys at the last watermark, its COPY) see one snapshot.
+    driver.commit()
+    driver.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    key_list = pgsql.SQL(", ").join(pgsql.Identifier(k) for k in settings.key_columns)
     results = []
     row_no = 1
+    after: list | None = None  # the pair of the last row landed by this run
     while True:
-        where = pgsql.SQL("where {m} is not null").format(m=pgsql.Identifier(mark.column))
-        params: list = []
+        where, params = base, list(base_params)
         if after is not None:
             where = pgsql.SQL("{w} and ({pair}) > ({ph})").format(w=where, pair=pair, ph=placeholders)
-            params = list(after)
+            params += after
         last = driver.execute(pgsql.SQL("select {pair} from {t} {w} order by {pair} offset %s limit 1").format(
             pair=pair, t=table, w=where), [*params, settings.batch_size - 1]).fetchone()
         if last is None:
@@ -380,6 +593,10 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         if last is None:
             driver.commit()
             return results
+        tail = driver.execute(pgsql.SQL("select {keys} from {t} {w} and ({pair}) <= ({ph}) and {m} = %s"
+                                        " order by {pair}").format(
+            keys=key_list, t=table, w=where, pair=pair, ph=placeholders, m=pgsql.Identifier(mark.column)),
+            [*params, *last, last[0]]).fetchall()
         query = pgsql.SQL(
             "copy (select row_number() over (order by {pair}) + {offset}, {extra}, {mapped} from {t} {w}"
             " and ({pair}) <= ({ph}) order by {pair}) to stdout").format(
@@ -387,26 +604,18 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
             mapped=pgsql.SQL(", ").join(as_text(c) for c in source.columns), t=table, w=where, ph=placeholders)
         first_pair = [jsonable(v) for v in after] if after is not None else None
         last_pair = [jsonable(v) for v in last]
-        cursor = {"mode": "watermark", "column": mark.column, "watermark": last_pair[0], "keys": last_pair[1:]}
+        cursor = position.advance(last_pair[0], [[jsonable(v) for v in keys] for keys in tail])
 
         def chunks(query: pgsql.Composable = query, values: tuple = (*params, *last)) -> Iterator[bytes]:
-            with driver.cursor() as cur, cur.copy(query, values) as reader:
-                # psycopg hands out one row at a time; 1 MB blocks make far fewer writes downstream.
-                block = bytearray()
-                for chunk in reader:
-                    block += chunk
-                    if len(block) >= 1 << 20:
-                        yield bytes(block)
-                        block.clear()
-                if block:
-                    yield bytes(block)
+            return _copy_out_in_thread(driver, query, values)
 
         feed = chunks()
         start = _pair(first_pair) if first_pair else "(start)"
         try:
             result = land_records(ctx.conn, ctx.registry, source,
                                   reference=_reference(settings, f"{start} … {_pair(last_pair)}"),
-                                  content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
+                                  content_id=make_content_id(source.id, "watermark",
+                                                             json.dumps(first_pair or base_params, default=str),
                                                              json.dumps(last_pair)),
                                   records=(), chunks=feed, cursor=cursor, data_date=ctx.data_date,
                                   warnings=warnings)
@@ -416,6 +625,56 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
         results.append(result)
         row_no += result.rows_received
         after = list(last)
+
+
+def _copy_out_in_thread(driver: psycopg.Connection, query: Any, values: tuple,
+                        block_size: int = 1 << 18) -> Iterator[bytes]:
+    """The rows of ``COPY … TO STDOUT`` on the source, read by a thread and handed over in blocks.
+
+    psycopg delivers a COPY one row per call, which costs Python time per row; reading in a
+    thread lets that overlap with the warehouse's COPY, so the two databases work side by side
+    (the fastest pipe, ``COPY TO`` straight into ``COPY FROM``, gets that overlap by writing
+    each row at once). At most 16 blocks wait in between, so memory stays flat. Closing the
+    generator (a failed landing) stops the reader, which leaves the source's COPY cleanly.
+    """
+    import contextlib
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with driver.cursor() as cur, cur.copy(query, values) as reader:
+                block = bytearray()
+                for row in reader:
+                    block += row
+                    if len(block) >= block_size:
+                        if stop.is_set():
+                            break
+                        handoff.put(bytes(block))
+                        block.clear()
+                if block and not stop.is_set():
+                    handoff.put(bytes(block))
+            handoff.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put(exc)
+
+    thread = threading.Thread(target=read, name="frontdb-copy-out", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # a reader blocked on a full queue needs room to see the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.1)
+        thread.join()
+
 
 def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: Settings, owed: dict) -> None:
     """Write "taken" (with the time) and "failed" (with the reason) back to the source, then commit."""
@@ -566,12 +825,25 @@ def collect(ctx: CollectContext) -> list[LandResult]:
             warnings, error = _check_schema(ctx, columns)
             if error is not None:
                 return [_fail(ctx, error)]
+            table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
+            if settings.mode == "watermark":
+                _upgrade_cursor(ctx, src, table)
             if _copy_path_ok(src, settings):
                 return _collect_watermark_copy(ctx, src, columns, warnings)
-            table = source_table(settings.table, [c.name for c in columns], settings.table_schema)
+            if settings.dialect == "mysql" and settings.mode == "watermark":
+                assert settings.watermark is not None
+                position = _Position(_read_cursor(ctx.conn, ctx.source.id), settings.watermark)
+                query = _mysql_copy_query(src, settings, list(ctx.source.columns),
+                                          since=position.since() is not None)
+                if query is not None:
+                    return _collect_watermark_mysql(ctx, src, query, position, warnings)
             return _MODES[settings.mode](ctx, src, table, warnings)
     except sa.exc.SQLAlchemyError as exc:
         raise map_error(exc, _where(ctx)) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("pymysql."):  # the rendered MySQL path reads through the driver
+            raise map_error(exc, _where(ctx)) from exc
+        raise
     finally:
         engine.dispose()
 
