@@ -593,7 +593,8 @@ def generate_submissions(registry: Registry, inbox_dir: Path, day: date, *, rows
             raise ValueError(f"source {source.id!r} delivers records through {source.channel}, not files; "
                              "use generate_records")
         if source.dataset != DATASET and source.format != "csv":
-            raise ValueError(f"the demo writes {source.dataset} as CSV only; source {source.id!r} wants {source.format}")
+            raise ValueError(f"the demo writes {source.dataset} as CSV only; "
+                             f"source {source.id!r} wants {source.format}")
     submissions = tuple(
         _generate_one(registry, source, inbox_dir, day, rows_per_source, seed) if source.dataset == DATASET
         else _generate_register(registry, source, inbox_dir, day, rows_per_source, seed)
@@ -614,7 +615,8 @@ CITY_POOL_MARGIN = 100  # pool size = rows per source + this, so a day's rows ar
 ENTERPRISE_TYPES = ("有限责任公司", "股份有限公司", "个人独资企业", "合伙企业", "个体工商户", "农民专业合作社")
 ENTERPRISE_TYPE_WEIGHTS = (55, 5, 8, 5, 25, 2)
 SOCIAL_ORG_TYPES = ("社会团体", "民办非企业单位", "基金会")
-SOCIAL_ORG_NAMES = ("{city}{trade}协会", "{city}{trade}研究会", "{city}{district}{trade}培训学校", "{city}{trade}发展基金会")
+SOCIAL_ORG_NAMES = ("{city}{trade}协会", "{city}{trade}研究会", "{city}{district}{trade}培训学校",
+                    "{city}{trade}发展基金会")
 TRADES = ("餐饮", "物流", "软件", "建筑", "养老服务", "家政", "文化旅游", "电子商务", "书法", "摄影", "青少年体育")
 INSURANCE_TYPES = ("企业职工基本养老保险", "失业保险", "工伤保险", "职工基本医疗保险", "生育保险")
 LICENSES: dict[str, tuple[tuple[str, str, str], ...]] = {  # department → (许可类别, 证书名称, 内容)
