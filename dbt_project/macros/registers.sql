@@ -80,6 +80,6 @@
     from ({{ latest_versions(model, ['uscc'],
         "uscc in (select uscc from " ~ ref(model) ~ " where legal_rep_id_no in (select key from touched))"
         if is_incremental() else none) }}) as registered
-    where legal_rep_id_no is not null
+    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
 {%- endmacro %}
 

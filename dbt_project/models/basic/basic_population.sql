@@ -70,7 +70,7 @@ contributions as (
     from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
         "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where id_number in (select key from touched))"
         if touched else none) }}) as listed
-    where id_number is not null
+    where id_number is not null {{ population_only_touched('id_number') }}
 ),
 
 ranked as (
