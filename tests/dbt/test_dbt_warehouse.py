@@ -12,9 +12,9 @@ corrections — a licence moved to another company, a list entry removed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
-import csv
 from datetime import date
 from pathlib import Path
 
