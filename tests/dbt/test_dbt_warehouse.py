@@ -131,6 +131,13 @@ def built(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict:
     removed_entry = _correct(first.submission("fgw_credit_list").path, work / "list_fix.csv",
                              {"移出日期": "2026-11-20"}, row=good_row)
     land_validate_publish(url, "fgw_credit_list", work / "list_fix.csv", registry)
+    # … and an entry corrected to name a natural person (by ID number): the natural-person credit.
+    good_row = next(i for i in range(good_row + 1, REGISTER_ROWS) if i + 2 not in bad)
+    _correct(first.submission("fgw_credit_list").path, work / "list_fix2.csv",
+             {"名单类型": "黑名单", "主体名称": "王小明", "主体类别": "自然人", "统一社会信用代码": "",
+              "法定代表人": "", "证件号码（自然人）": valid_id_number(5), "移出日期": "",
+              "有效期至": "2099-12-31"}, row=good_row)
+    land_validate_publish(url, "fgw_credit_list", work / "list_fix2.csv", registry)
     run_dbt(["build"], url, target_path=target)
     incremental = _contents(url)
 
@@ -301,3 +308,13 @@ def test_published_licences_mask_the_legal_representatives_id(built: dict) -> No
             " and table_name = 'share_red_black_list_publication'")}
     assert ids and all(value[6:-4] == "*" * 8 for (value,) in ids)
     assert "id_number" not in columns
+
+
+def test_every_relation_reads_without_the_pseudonym_key(built: dict) -> None:
+    # Only dbt's sessions hold the key (huiju.transform sets PGOPTIONS, in this process too): a view
+    # computing a pseudonym would fail for every other reader, e.g. the demo's summary.
+    with psycopg.connect(built["url"], options="") as conn:
+        assert conn.execute("select current_setting('huiju.pseudonym_ipad', true)").fetchone()[0] in (None, "")
+        for relation in built["full"]:
+            schema, name = relation.split(".")
+            conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()

@@ -1,7 +1,10 @@
--- 自然人信用: one row per person with a credit record — red/black list entries in force naming them
--- (by ID number), and the penalties on the legal persons they represent — keyed by the population
--- pseudonym. A view: entries past their 有效期至 or removed stop counting on that day.
--- Internal (the credit database): the share layer publishes no person-level credit.
+-- 自然人信用 (internal): one row per person named by a red/black list entry in force (by ID number),
+-- keyed by the population pseudonym, with the penalties on the legal persons they represent.
+-- A table, not a view: the pseudonym needs the key, which only dbt's own sessions hold (a view would
+-- fail for every other reader), so "in force" is as of the last build (the daily run).
+-- The share layer publishes no person-level credit.
+{{ config(materialized='table', indexes=[{'columns': ['person_key'], 'unique': True}]) }}
+
 with listed as (
     select
         {{ pseudonym('id_number') }} as person_key,
@@ -14,19 +17,13 @@ with listed as (
 )
 
 select
-    profiles.person_key,
+    listed.person_key,
     profiles.person_name,
-    coalesce(listed.red_list_in_force, 0) as red_list_in_force,
-    coalesce(listed.black_list_in_force, 0) as black_list_in_force,
-    coalesce(listed.list_names, '{}') as list_names,
-    profiles.penalties_as_legal_rep,
-    profiles.represented_uscc,
-    case
-        when coalesce(listed.black_list_in_force, 0) > 0 then '黑名单'
-        when coalesce(listed.red_list_in_force, 0) > 0 then '守信'
-        when profiles.penalties_as_legal_rep > 0 then '关联处罚'
-        else '一般'
-    end as credit_status
-from {{ ref('archive_natural_person_profile') }} as profiles
-left join listed on profiles.person_key = listed.person_key
-where listed.person_key is not null or profiles.penalties_as_legal_rep > 0
+    listed.red_list_in_force,
+    listed.black_list_in_force,
+    listed.list_names,
+    coalesce(profiles.penalties_as_legal_rep, 0) as penalties_as_legal_rep,
+    coalesce(profiles.represented_uscc, '{}') as represented_uscc,
+    case when listed.black_list_in_force > 0 then '黑名单' else '守信' end as credit_status
+from listed
+left join {{ ref('archive_natural_person_profile') }} as profiles on listed.person_key = profiles.person_key
