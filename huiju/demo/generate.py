@@ -748,7 +748,7 @@ def _sample(rng: random.Random, items: tuple[Any, ...], n: int) -> list[Any]:
 
 
 def _register_rows(dataset: str, department: Department, style: _Style, city: _City, day: date, n: int,
-                   rng: random.Random, defects: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
+                   rng: random.Random, defects: dict[int, tuple[str, str]], seed: int) -> list[dict[str, Any]]:
     """``n`` rows of a non-penalty dataset (field → value; dates as ``date``, amounts as ``Decimal``)."""
     rows: list[dict[str, Any]] = []
     if dataset == "enterprise_registration":
@@ -795,7 +795,7 @@ def _register_rows(dataset: str, department: Department, style: _Style, city: _C
     elif dataset == "admin_license":
         kinds = LICENSES.get(department.code, (("其他", f"{department.name}许可证", "许可事项"),))
         width = max(3, len(str(n)))
-        authorities = _authority_codes(style, SEED_FOR_AUTHORITIES)
+        authorities = _authority_codes(style, seed)  # the same codes as on the department's penalties
         for i in range(n):
             needs_org = defects.get(i, ("", ""))[0] in ("uscc", "legal_rep_id_no")
             decided = day - timedelta(days=rng.randint(1, 60))
@@ -852,9 +852,6 @@ def _register_rows(dataset: str, department: Department, style: _Style, city: _C
         raise ValueError(f"the demo has no generator for dataset {dataset!r}")
     return rows
 
-
-# Authorities keep their codes whatever the source: derived from this, not from the source's seed.
-SEED_FOR_AUTHORITIES = 20261120
 
 
 def _plan_register_defects(rng: random.Random, n: int, dataset: Dataset) -> dict[int, tuple[str, str]]:
@@ -920,7 +917,7 @@ def _generate_register(registry: Registry, source: Source, inbox_dir: Path, day:
     rng = random.Random(_source_seed(seed, source.id, day))  # noqa: S311 - reproducible demo data, not secrets
     city = _city(seed, rows_per_source + CITY_POOL_MARGIN)
     defects = _plan_register_defects(rng, rows_per_source, dataset)
-    rows = _register_rows(dataset.dataset, department, style, city, day, rows_per_source, rng, defects)
+    rows = _register_rows(dataset.dataset, department, style, city, day, rows_per_source, rng, defects, seed)
     bad_rows = []
     for i, (field, rule) in sorted(defects.items()):
         _break(rows[i], field, rule, rng, style)
