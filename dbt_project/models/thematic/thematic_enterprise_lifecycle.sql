@@ -1,38 +1,19 @@
 -- 企业全生命周期主题 (市场监管 + 税务 + 许可 + 处罚): one row per legal person that has registered or
 -- is known to the market regulation, tax or licensing departments — when it was founded, whether it
 -- still exists, its tax standing, the licences it holds and the penalties it received — and the
--- stage of life that makes it in: 设立 (first year), 存续, 经营异常 (非正常 taxpayer or under a
--- licence suspension), 注销/吊销.
--- Incremental over the touched USCCs (macros/registers.sql), like basic_legal_person.
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='uscc',
-    on_schema_change='append_new_columns',
-    indexes=[{'columns': ['uscc'], 'unique': True}],
-    pre_hook="{{ delete_touched_uscc() }}",
-) }}
+-- stage of life that makes it in: 设立 (first year), 存续, 经营异常 (a 非正常 taxpayer), 注销/吊销.
+-- A view, not an incremental table: it is a thin join of basic_legal_person (incremental) with
+-- per-USCC aggregates, so it costs the daily build nothing, and its tests read only what they need
+-- (PostgreSQL drops the unused joins).
+{{ config(materialized='view') }}
 
 with
-{% if is_incremental() -%}
-touched as (
-    {{ touched_uscc() }}
-),
-{%- endif %}
-
 legal_persons as (
     select * from {{ ref('basic_legal_person') }}
     where
         not is_authority
         and (is_registered or tax_status is not null
              or uscc in (select uscc from {{ ref('credit_admin_license') }}))
-        {% if is_incremental() -%}
-        and uscc in (select key from touched)
-        {%- endif %}
 ),
 
 licenses as (
