@@ -47,3 +47,27 @@ def land_demo_day(url: str, inbox: Path, day: date, rows: int = 200) -> int:
     for submission in manifest.submissions:
         land_and_publish(url, submission.source_id, submission.path, registry)
     return sum(s.rows_written for s in manifest.submissions)
+
+
+def register_sources(registry: Registry) -> list[str]:
+    """The inbox sources of the datasets other than 行政处罚 (registers, licences, lists, 户籍)."""
+    return sorted(sid for sid, source in registry.sources.items()
+                  if source.channel == "inbox" and source.dataset != "admin_penalty")
+
+
+def land_validate_publish(url: str, source_id: str, path: Path, registry: Registry) -> tuple[str, set[tuple]]:
+    """Land one file, validate it with the real rules (GX left out), publish it.
+
+    Returns the load id and the quarantine as {(row, frozenset of (field, rule))}.
+    """
+    from huiju.validation import validate_load
+
+    with psycopg.connect(url) as conn:
+        result = land_file(conn, registry, registry.source(source_id), path)
+        assert result.outcome == "landed", result
+        validate_load(conn, registry, result.load_id, run_gx=False)
+        assert publish_load(conn, result.load_id)
+        rows = conn.execute("select row_no, violations from quarantine.rows where load_id = %s",
+                            (result.load_id,)).fetchall()
+    return result.load_id, {(row_no, frozenset((v["field"], v["rule"]) for v in violations))
+                            for row_no, violations in rows}

@@ -1,4 +1,9 @@
-"""End to end: `huiju demo` runs a daily cycle through Airflow DAG runs; exact counts; a rerun loads nothing twice."""
+"""End to end: `huiju demo` runs a daily cycle through Airflow DAG runs; exact counts; a rerun loads nothing twice.
+
+The demo's sources deliver 行政处罚 through every channel and the registers (企业/税务/社会组织登记,
+社保参保, 行政许可, 红黑名单, 户籍) through the inbox; each staging model holds exactly the good rows
+its sources delivered, and every layer is built from them.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,21 @@ import urllib.request
 import psycopg
 import pytest
 
+from huiju.registry import load_registry
 from huiju.warehouse import with_database
 
 # Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DAY = "2026-11-20"
+# The datasets the demo's sources deliver, and the staging model of each.
+DATASETS = ("admin_penalty", "enterprise_registration", "tax_registration", "social_org_registration",
+            "social_insurance", "admin_license", "credit_list", "household_registration")
+
+
+def _sources_of(manifest: dict, dataset: str) -> dict:
+    registry = load_registry()
+    return {sid: spec for sid, spec in manifest["sources"].items() if registry.source(sid).dataset == dataset}
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +86,41 @@ def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
         legal = conn.execute("select count(*) from staging.stg_raw__admin_penalty"
                              " where party_type in ('法人及非法人组织', '个体工商户')").fetchone()[0]
         credit = conn.execute("select count(*) from credit.credit_legal_person_penalty").fetchone()[0]
-    accepted = sum(s["rows_written"] - s["expected_quarantined"] for s in cycle["manifest"]["sources"].values())
+    penalties = _sources_of(cycle["manifest"], "admin_penalty")
+    accepted = sum(s["rows_written"] - s["expected_quarantined"] for s in penalties.values())
     assert staging == accepted
     assert credit == legal > 0
+
+
+def test_every_dataset_is_staged_from_exactly_its_good_rows(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        for dataset in DATASETS:
+            sources = _sources_of(cycle["manifest"], dataset)
+            assert sources, dataset
+            staged = conn.execute(psycopg.sql.SQL("select count(*) from {}").format(
+                psycopg.sql.Identifier("staging", f"stg_raw__{dataset}"))).fetchone()[0]
+            assert staged == sum(s["rows_written"] - s["expected_quarantined"] for s in sources.values()), dataset
+
+
+def test_the_registers_reach_the_basic_thematic_archive_and_credit_layers(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        registered = conn.execute("select count(*) from basic.basic_legal_person where is_registered").fetchone()[0]
+        residents = conn.execute("select count(*) from basic.basic_population where is_registered_resident"
+                                 ).fetchone()[0]
+        staged_residents = conn.execute("select count(distinct id_number)"
+                                        " from staging.stg_raw__household_registration").fetchone()[0]
+        lifecycle = conn.execute("select count(*) from thematic.thematic_enterprise_lifecycle").fetchone()[0]
+        insurance = conn.execute("select count(*) from thematic.thematic_social_insurance").fetchone()[0]
+        licences = conn.execute("select count(*) from credit.credit_admin_license").fetchone()[0]
+        staged_licences = conn.execute("select count(distinct decision_no) from staging.stg_raw__admin_license"
+                                       ).fetchone()[0]
+        masked = conn.execute("select count(*) from share.share_legal_person_license_publication"
+                              " where legal_rep_id_no is not null and substr(legal_rep_id_no, 7, 8) <> '********'"
+                              ).fetchone()[0]
+    assert registered > 0 and lifecycle >= registered and insurance > 0
+    assert residents == staged_residents > 0
+    assert licences == staged_licences > 0
+    assert masked == 0
 
 
 def test_every_layer_has_rows_and_the_summary_lists_them(cycle: dict) -> None:
@@ -92,10 +138,13 @@ def test_a_second_run_of_the_same_day_loads_nothing_twice(cycle: dict) -> None:
     with psycopg.connect(cycle["url"]) as conn:
         loads = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
                              " order by load_id").fetchall()
-        raw = conn.execute("select count(*), count(distinct (_load_id, _row_no)) from raw.admin_penalty").fetchone()
+        raw = {dataset: conn.execute(psycopg.sql.SQL("select count(*), count(distinct (_load_id, _row_no)) from {}")
+                                     .format(psycopg.sql.Identifier("raw", dataset))).fetchone()
+               for dataset in DATASETS}
     assert loads == cycle["loads_after_first"]
-    total = sum(s["rows_written"] for s in cycle["manifest"]["sources"].values())
-    assert raw == (total, total)
+    for dataset in DATASETS:
+        total = sum(s["rows_written"] for s in _sources_of(cycle["manifest"], dataset).values())
+        assert raw[dataset] == (total, total), dataset
 
 
 def test_the_demo_prints_the_summary_and_where_to_look(cycle: dict) -> None:

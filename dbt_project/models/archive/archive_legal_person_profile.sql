@@ -1,20 +1,25 @@
 -- 法人档案: one row per legal person with what every department knows about it — the merged basic
--- record, the departments that reported it, its penalties per department (as a JSON object keyed by department code).
--- Incremental over the same touched USCCs as basic_legal_person.
+-- record (registration, tax standing), the departments that reported it, its penalties per department
+-- (as a JSON object keyed by department code), its licences per department, the people it insures
+-- (人社) and its red/black list entries.
+-- Incremental over the same touched USCCs as basic_legal_person (macros/registers.sql).
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
+-- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
+-- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='uscc',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc'], 'unique': True}],
-    pre_hook="{{ delete_touched('uscc', ['versions.uscc', 'versions.authority_uscc']) }}",
+    pre_hook="{{ delete_touched_uscc() }}",
 ) }}
 
 with
 {% if is_incremental() -%}
 touched as (
-    {{ touched_keys(['versions.uscc', 'versions.authority_uscc']) }}
+    {{ touched_uscc() }}
 ),
 {%- endif %}
 
@@ -39,6 +44,40 @@ penalties as (
     group by uscc
 ),
 
+licenses as (
+    select
+        uscc,
+        count(*)::integer as license_count,
+        jsonb_object_agg(source_department, licenses) as licenses_by_department
+    from (
+        select uscc, source_department, count(*)::integer as licenses
+        from {{ ref('credit_admin_license') }}
+        where uscc in (select uscc from legal_persons)
+        group by uscc, source_department
+    ) as counted
+    group by uscc
+),
+
+insurance as (
+    select unit_uscc as uscc, count(distinct id_number)::integer as insured_persons
+    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+                             'unit_uscc in (select uscc from legal_persons)') }}) as insured
+    where insurance_status = '参保缴费'
+    group by unit_uscc
+),
+
+lists as (
+    select
+        uscc,
+        count(*) filter (where list_kind = '红名单' and removed_date is null)::integer as red_list_entries,
+        count(*) filter (where list_kind = '黑名单' and removed_date is null)::integer as black_list_entries,
+        array_agg(distinct list_name order by list_name) as list_names
+    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
+        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where uscc in (select uscc from legal_persons))") }}) as listed
+    where uscc in (select uscc from legal_persons)
+    group by uscc
+),
+
 final as (
     select
         legal_persons.uscc,
@@ -53,9 +92,24 @@ final as (
         coalesce(penalties.fine_total_wan, 0) as fine_total_wan,
         penalties.last_penalty_date,
         coalesce(penalties.penalties_by_department, '{}'::jsonb) as penalties_by_department,
-        legal_persons.last_published_at
+        legal_persons.last_published_at,
+        legal_persons.enterprise_type,
+        legal_persons.registration_status,
+        legal_persons.established_date,
+        legal_persons.registered_capital_wan,
+        legal_persons.tax_status,
+        legal_persons.tax_credit_rating,
+        coalesce(licenses.license_count, 0) as license_count,
+        coalesce(licenses.licenses_by_department, '{}'::jsonb) as licenses_by_department,
+        coalesce(insurance.insured_persons, 0) as insured_persons,
+        coalesce(lists.red_list_entries, 0) as red_list_entries,
+        coalesce(lists.black_list_entries, 0) as black_list_entries,
+        coalesce(lists.list_names, '{}') as list_names
     from legal_persons
     left join penalties on legal_persons.uscc = penalties.uscc
+    left join licenses on legal_persons.uscc = licenses.uscc
+    left join insurance on legal_persons.uscc = insurance.uscc
+    left join lists on legal_persons.uscc = lists.uscc
 )
 
 select * from final

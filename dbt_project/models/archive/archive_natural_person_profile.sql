@@ -1,61 +1,109 @@
--- 自然人档案: one row per person of the population base (pseudonymous key), with the legal persons
--- they represent and the penalties those legal persons received, per department.
--- Incremental over the touched ID numbers, like basic_population.
+-- 自然人档案: one row per person of the population base (pseudonymous key), with what every
+-- department knows about them: the 户籍 record, the legal persons they represent (registers and
+-- penalties), the penalties those received per department, their social insurance (人社) and the
+-- red/black list entries naming them.
+-- Incremental over the touched ID numbers (macros/registers.sql), like basic_population.
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
+-- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
+-- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_raw__household_registration') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='person_key',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['person_key'], 'unique': True}],
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where person_key in (select "
-             ~ "{{ pseudonym('key') }} from ({{ touched_keys(['versions.legal_rep_id_no']) }}) as touched)"
-             ~ "{% else %}select 1{% endif %}",
+    pre_hook="{{ delete_touched_persons() }}",
 ) }}
 
-with penalties as (
-    select
-        legal_rep_id_no,
-        uscc,
-        source_department
+with
+{% if is_incremental() -%}
+touched as (
+    {{ touched_id_numbers() }}
+),
+{%- endif %}
+
+penalties as (
+    select legal_rep_id_no as id_number, uscc, source_department
     from {{ ref('credit_admin_penalty') }}
-    where
-        legal_rep_id_no is not null
-        {% if is_incremental() -%}
-        and legal_rep_id_no in ({{ touched_keys(['versions.legal_rep_id_no']) }})
-        {%- endif %}
+    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
 ),
 
-by_department as (
-    select
-        legal_rep_id_no,
-        jsonb_object_agg(source_department, penalties) as penalties_by_department
+penalties_by_department as (
+    select id_number, jsonb_object_agg(source_department, penalties) as penalties_by_department,
+           sum(penalties)::integer as penalties_as_legal_rep
     from (
-        select legal_rep_id_no, source_department, count(*)::integer as penalties
+        select id_number, source_department, count(*)::integer as penalties
         from penalties
-        group by legal_rep_id_no, source_department
+        group by id_number, source_department
     ) as counted
-    group by legal_rep_id_no
+    group by id_number
 ),
 
 represented as (
-    select
-        legal_rep_id_no,
-        array_agg(distinct uscc order by uscc) filter (where uscc is not null) as represented_uscc,
-        count(*)::integer as penalties_as_legal_rep
-    from penalties
-    group by legal_rep_id_no
+    select id_number, array_agg(distinct uscc order by uscc) as represented_uscc
+    from (
+        select id_number, uscc from penalties where uscc is not null
+        union all
+        select id_number, uscc from ({{ population_register_reps('stg_raw__enterprise_registration') }}) as r
+        union all
+        select id_number, uscc from ({{ population_register_reps('stg_raw__social_org_registration') }}) as r
+    ) as roles
+    group by id_number
 ),
 
-keyed as (
+insurance as (
+    select
+        id_number,
+        count(distinct unit_uscc)::integer as insured_units,
+        array_agg(distinct insurance_type order by insurance_type)
+            filter (where insurance_status = '参保缴费') as contributing_insurance_types
+    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+                             'id_number is not null' ~ population_only_touched('id_number')) }}) as insured
+    group by id_number
+),
+
+lists as (
+    select
+        id_number,
+        count(*)::integer as list_entries,
+        count(*) filter (where list_kind = '黑名单' and removed_date is null)::integer as black_list_entries
+    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
+        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where id_number in (select key from touched))"
+        if is_incremental() else none) }}) as listed
+    where id_number is not null {{ population_only_touched('id_number') }}
+    group by id_number
+),
+
+facts as (
     -- aggregated per ID number first: the pseudonym (two SHA-256 each) is computed once per person
     select
-        {{ pseudonym('represented.legal_rep_id_no') }} as person_key,
+        {{ pseudonym('ids.id_number') }} as person_key,
         represented.represented_uscc,
-        represented.penalties_as_legal_rep,
-        by_department.penalties_by_department
-    from represented
-    inner join by_department on represented.legal_rep_id_no = by_department.legal_rep_id_no
+        penalties_by_department.penalties_as_legal_rep,
+        penalties_by_department.penalties_by_department,
+        insurance.insured_units,
+        insurance.contributing_insurance_types,
+        lists.list_entries,
+        lists.black_list_entries
+    from (
+        select id_number from represented
+        union select id_number from penalties_by_department
+        union select id_number from insurance
+        union select id_number from lists
+    ) as ids
+    left join represented on ids.id_number = represented.id_number
+    left join penalties_by_department on ids.id_number = penalties_by_department.id_number
+    left join insurance on ids.id_number = insurance.id_number
+    left join lists on ids.id_number = lists.id_number
+),
+
+population as (
+    select * from {{ ref('basic_population') }}
+    {% if is_incremental() -%}
+    where person_key in (select {{ pseudonym('key') }} from touched)
+    {%- endif %}
 ),
 
 final as (
@@ -66,12 +114,19 @@ final as (
         population.birth_date,
         population.household_region_code,
         population.known_to_departments,
-        keyed.represented_uscc,
-        keyed.penalties_as_legal_rep,
-        keyed.penalties_by_department,
-        population.last_published_at
-    from keyed
-    inner join {{ ref('basic_population') }} as population on keyed.person_key = population.person_key
+        coalesce(facts.represented_uscc, '{}') as represented_uscc,
+        coalesce(facts.penalties_as_legal_rep, 0) as penalties_as_legal_rep,
+        coalesce(facts.penalties_by_department, '{}'::jsonb) as penalties_by_department,
+        population.last_published_at,
+        population.known_roles,
+        population.is_registered_resident,
+        population.household_status,
+        coalesce(facts.insured_units, 0) as insured_units,
+        coalesce(facts.contributing_insurance_types, '{}') as contributing_insurance_types,
+        coalesce(facts.list_entries, 0) as list_entries,
+        coalesce(facts.black_list_entries, 0) as black_list_entries
+    from population
+    left join facts on population.person_key = facts.person_key
 )
 
 select * from final

@@ -1,66 +1,116 @@
 -- 法人基础库: one row per 统一社会信用代码, merged from what every department reports about it —
--- the parties of their penalties (法人及非法人组织, 个体工商户) and the authorities that issued them.
+-- the registers (企业登记 by 市场监管, 社会组织登记 by 民政, 税务登记 by 税务), the parties of
+-- penalties and licences (法人及非法人组织, 个体工商户) and the authorities that issued penalties.
 --
--- Precedence rule for parties (seed code_source_precedence): each attribute comes from the
--- contribution that has a value for it and whose department ranks first (1 = 市场监督管理局, the
--- registration authority; then 税务局; then the others; unlisted departments last); among equals
--- the latest 处罚决定日期, then the latest published batch, then the decision number.
--- An authority (机关) is named as on its own latest decision, which comes before what others
--- call it when it is also a party; its department is the one reporting that decision.
+-- Precedence rule (documented with seed code_source_precedence): each attribute comes from the
+-- contribution that has a value for it and ranks first by
+--   1. kind: a registration (企业登记, 社会组织登记) before a tax registration (税务登记) before a
+--      party named in a decision (行政处罚, 行政许可) — the registration authority is authoritative;
+--   2. department precedence (seed: 1 = 市场监督管理局 … unlisted departments last);
+--   3. the latest date (成立日期, 登记日期 or 决定日期), then the latest published batch, then the record key.
+-- Registration attributes (登记状态, 成立日期, 注册资本 …) come from the registers only, 纳税信用等级
+-- from the tax register. An authority (机关) is named as on its own latest decision, which comes
+-- before what others call it when it is also a party; its department is the one reporting that decision.
 --
--- Incremental: only the USCCs that a newly published decision (any of its versions) names are
--- recomputed, each from all its data (macros/incremental.sql). Parties are aggregated over their
--- own penalties; an authority, which signs a large share of all decisions, is read through indexes
+-- Incremental: only the USCCs that newly published data names (any version) are recomputed, each
+-- from all its data (macros/incremental.sql, macros/registers.sql). Parties are aggregated over their
+-- own records; an authority, which signs a large share of all decisions, is read through indexes
 -- (latest decision, first and last dates) so a day's cost does not grow with its history.
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
+-- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
+-- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='uscc',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc'], 'unique': True}],
-    pre_hook="{{ delete_touched('uscc', ['versions.uscc', 'versions.authority_uscc']) }}",
+    pre_hook="{{ delete_touched_uscc() }}",
 ) }}
 
-{%- set order = "precedence, decision_date desc nulls last, published_at desc, decision_no desc" %}
+{%- set order = "kind_rank, precedence, event_date desc nulls last, published_at desc, record_key desc" %}
 
 with
 {% if is_incremental() -%}
 touched as (
-    {{ touched_keys(['versions.uscc', 'versions.authority_uscc']) }}
+    {{ touched_uscc() }}
 ),
 {%- endif %}
 
-party_penalties as (
-    select * from {{ ref('credit_admin_penalty') }}
-    where
-        uscc is not null
-        and party_type in ('法人及非法人组织', '个体工商户')
-        {% if is_incremental() -%}
-        and uscc in (select key from touched)
-        {%- endif %}
+{%- set in_touched = "and uscc in (select key from touched)" if is_incremental() else "" %}
+
+contributions as (
+    select
+        uscc, party_name as name, party_type, legal_rep, source_department, 3 as kind_rank,
+        decision_date as event_date, published_at, decision_no as record_key,
+        null::text as enterprise_type, null::text as registration_status, null::date as established_date,
+        null::numeric as registered_capital_wan, null::text as address,
+        null::text as tax_status, null::text as tax_credit_rating
+    from {{ ref('credit_admin_penalty') }}
+    where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
+    union all
+    select
+        uscc, party_name, party_type, legal_rep, source_department, 3,
+        decision_date, published_at, decision_no,
+        null, null, null, null, null, null, null
+    from {{ ref('credit_admin_license') }}
+    where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
+    union all
+    select
+        uscc, enterprise_name,
+        case when enterprise_type = '个体工商户' then '个体工商户' else '法人及非法人组织' end,
+        legal_rep, source_department, 1, established_date, published_at, load_id || ':' || source_row_no,
+        enterprise_type, registration_status, established_date, registered_capital_wan, address, null, null
+    from ({{ latest_versions('stg_raw__enterprise_registration', ['uscc'],
+                             "uscc is not null " ~ in_touched) }}) as registered
+    union all
+    select
+        uscc, org_name, '法人及非法人组织', legal_rep, source_department, 1, established_date, published_at,
+        load_id || ':' || source_row_no,
+        org_type, registration_status, established_date, registered_capital_wan, null, null, null
+    from ({{ latest_versions('stg_raw__social_org_registration', ['uscc'],
+                             "uscc is not null " ~ in_touched) }}) as registered
+    union all
+    select
+        uscc, taxpayer_name, null, legal_rep, source_department, 2, tax_registration_date, published_at,
+        load_id || ':' || source_row_no,
+        null, null, null, null, null, tax_status, tax_credit_rating
+    from ({{ latest_versions('stg_raw__tax_registration', ['uscc'], "uscc is not null " ~ in_touched) }}) as taxpayers
 ),
 
 party_ranked as (
     select
-        party_penalties.*,
+        contributions.*,
         coalesce(precedence.precedence, 99) as precedence
-    from party_penalties
+    from contributions
     left join {{ ref('code_source_precedence') }} as precedence
-        on party_penalties.source_department = precedence.department
+        on contributions.source_department = precedence.department
 ),
 
 parties as (
     select
         uscc,
-        (array_agg(party_name order by {{ order }}) filter (where party_name is not null))[1] as legal_person_name,
-        (array_agg(party_type order by {{ order }}))[1] as legal_person_type,
+        (array_agg(name order by {{ order }}) filter (where name is not null))[1] as legal_person_name,
+        (array_agg(party_type order by {{ order }}) filter (where party_type is not null))[1] as legal_person_type,
         (array_agg(legal_rep order by {{ order }}) filter (where legal_rep is not null))[1] as legal_rep,
-        (array_agg(source_department order by {{ order }}))[1] as name_source_department,
+        (array_agg(source_department order by {{ order }}) filter (where name is not null))[1] as name_source_department,
         array_agg(distinct source_department) as known_to_departments,
-        min(decision_date) as first_seen_date,
-        max(decision_date) as last_seen_date,
-        max(published_at) as last_published_at
+        min(event_date) as first_seen_date,
+        max(event_date) as last_seen_date,
+        max(published_at) as last_published_at,
+        bool_or(kind_rank = 1) as is_registered,
+        (array_agg(enterprise_type order by {{ order }}) filter (where enterprise_type is not null))[1] as enterprise_type,
+        (array_agg(registration_status order by {{ order }}) filter (where registration_status is not null))[1]
+            as registration_status,
+        (array_agg(established_date order by {{ order }}) filter (where established_date is not null))[1]
+            as established_date,
+        (array_agg(registered_capital_wan order by {{ order }}) filter (where registered_capital_wan is not null))[1]
+            as registered_capital_wan,
+        (array_agg(address order by {{ order }}) filter (where address is not null))[1] as address,
+        (array_agg(tax_status order by {{ order }}) filter (where tax_status is not null))[1] as tax_status,
+        (array_agg(tax_credit_rating order by {{ order }}) filter (where tax_credit_rating is not null))[1]
+            as tax_credit_rating
     from party_ranked
     group by uscc
 ),
@@ -111,7 +161,15 @@ merged as (
         ) as known_to_departments,
         least(parties.first_seen_date, authorities.first_seen_date) as first_seen_date,
         greatest(parties.last_seen_date, authorities.last_seen_date) as last_seen_date,
-        greatest(parties.last_published_at, authorities.last_published_at) as last_published_at
+        greatest(parties.last_published_at, authorities.last_published_at) as last_published_at,
+        coalesce(parties.is_registered, false) as is_registered,
+        parties.enterprise_type,
+        parties.registration_status,
+        parties.established_date,
+        parties.registered_capital_wan,
+        parties.address,
+        parties.tax_status,
+        parties.tax_credit_rating
     from parties
     full outer join authorities on parties.uscc = authorities.uscc
 ),
@@ -129,7 +187,15 @@ final as (
         merged.known_to_departments,
         merged.first_seen_date,
         merged.last_seen_date,
-        merged.last_published_at
+        merged.last_published_at,
+        merged.is_registered,
+        merged.enterprise_type,
+        merged.registration_status,
+        merged.established_date,
+        merged.registered_capital_wan,
+        merged.address,
+        merged.tax_status,
+        merged.tax_credit_rating
     from merged
     left join {{ ref('basic_admin_division') }} as division on substr(merged.uscc, 3, 6) = division.division_code
 )

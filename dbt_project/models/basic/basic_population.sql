@@ -1,64 +1,128 @@
 -- 人口基础库: one row per person known by a valid 公民身份号码, keyed by a pseudonym (keyed HMAC of
--- the ID number, macros/pseudonym.sql); the ID number itself is not kept. Today the only persons
--- with ID numbers are legal representatives in the penalty data; a population register (公安户籍)
--- is the dataset this needs to become complete.
--- Incremental like basic_legal_person, keyed by the touched ID numbers' pseudonyms.
+-- the ID number, macros/pseudonym.sql); the ID number itself is not kept. Persons come from the
+-- 户籍 register (公安) and from everywhere else an ID number appears: insured persons (人社), legal
+-- representatives (registers, penalties, licences) and persons on the red/black lists.
+--
+-- Precedence (as for legal persons, seed code_source_precedence): an attribute comes from the
+-- record that has it and ranks first by kind — 1 户籍, 2 社保参保, 3 a register's legal
+-- representative, 4 a decision or list entry — then department precedence, then the latest
+-- published batch, then the record key. Sex and birth date are the 户籍 register's, else read
+-- from the ID number; the household region is the register's, else the ID number's first six digits.
+-- Incremental: the touched ID numbers' pseudonyms (macros/registers.sql) are recomputed.
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
+-- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
+-- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_raw__household_registration') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='person_key',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['person_key'], 'unique': True}],
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where person_key in (select "
-             ~ "{{ pseudonym('key') }} from ({{ touched_keys(['versions.legal_rep_id_no']) }}) as touched)"
-             ~ "{% else %}select 1{% endif %}",
+    pre_hook="{{ delete_touched_persons() }}",
 ) }}
 
-with penalties as (
-    select * from {{ ref('credit_admin_penalty') }}
-    where
-        legal_rep_id_no is not null
-        {% if is_incremental() -%}
-        and legal_rep_id_no in ({{ touched_keys(['versions.legal_rep_id_no']) }})
-        {%- endif %}
+{%- set touched = is_incremental() %}
+
+with
+{% if touched -%}
+touched as (
+    {{ touched_id_numbers() }}
+),
+{%- endif %}
+
+contributions as (
+    select
+        id_number, person_name, gender, birth_date, region_code, ethnicity, household_status,
+        '户籍人口' as role, null::text as uscc, source_department, 1 as kind_rank, published_at,
+        load_id || ':' || source_row_no as record_key
+    from ({{ latest_versions('stg_raw__household_registration', ['id_number'],
+                             'id_number is not null' ~ population_only_touched('id_number')) }}) as residents
+    union all
+    select
+        id_number, person_name, null, null, null, null, null, '参保人员', unit_uscc, source_department, 2,
+        published_at, load_id || ':' || source_row_no
+    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+                             'id_number is not null' ~ population_only_touched('id_number')) }}) as insured
+    union all
+    {{ population_register_reps('stg_raw__enterprise_registration') }}
+    union all
+    {{ population_register_reps('stg_raw__social_org_registration') }}
+    union all
+    {{ population_register_reps('stg_raw__tax_registration') }}
+    union all
+    select
+        legal_rep_id_no, legal_rep, null, null, null, null, null, '法定代表人', uscc, source_department, 4,
+        published_at, decision_no
+    from {{ ref('credit_admin_penalty') }}
+    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
+    union all
+    select
+        legal_rep_id_no, legal_rep, null, null, null, null, null, '法定代表人', uscc, source_department, 4,
+        published_at, decision_no
+    from {{ ref('credit_admin_license') }}
+    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
+    union all
+    select
+        id_number, subject_name, null, null, null, null, null, list_kind || '主体', null, source_department, 4,
+        published_at, entry_no
+    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
+        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where id_number in (select key from touched))"
+        if touched else none) }}) as listed
+    where id_number is not null {{ population_only_touched('id_number') }}
 ),
 
 ranked as (
     select
-        penalties.*,
+        contributions.*,
         coalesce(precedence.precedence, 99) as precedence
-    from penalties
+    from contributions
     left join {{ ref('code_source_precedence') }} as precedence
-        on penalties.source_department = precedence.department
+        on contributions.source_department = precedence.department
 ),
+
+{%- set order = "kind_rank, precedence, published_at desc, record_key desc" %}
 
 merged as (
     select
-        legal_rep_id_no,
-        (array_agg(legal_rep order by precedence, decision_date desc nulls last, published_at desc, decision_no desc)
-            filter (where legal_rep is not null))[1] as person_name,
-        count(distinct uscc) as legal_person_count,
+        id_number,
+        (array_agg(person_name order by {{ order }}) filter (where person_name is not null))[1] as person_name,
+        (array_agg(gender order by {{ order }}) filter (where gender is not null))[1] as registered_gender,
+        (array_agg(birth_date order by {{ order }}) filter (where birth_date is not null))[1] as registered_birth_date,
+        (array_agg(region_code order by {{ order }}) filter (where region_code is not null))[1] as registered_region_code,
+        (array_agg(ethnicity order by {{ order }}) filter (where ethnicity is not null))[1] as ethnicity,
+        (array_agg(household_status order by {{ order }}) filter (where household_status is not null))[1]
+            as household_status,
+        bool_or(kind_rank = 1) as is_registered_resident,
+        string_agg(distinct role, '、' order by role) as known_roles,
+        count(distinct uscc) filter (where role = '法定代表人') as legal_person_count,
+        count(distinct uscc) filter (where role = '参保人员') as insured_unit_count,
         array_agg(distinct source_department order by source_department) as known_to_departments,
         max(published_at) as last_published_at
     from ranked
-    group by legal_rep_id_no
+    group by id_number
 ),
 
 final as (
     select
-        {{ pseudonym('legal_rep_id_no') }} as person_key,
+        {{ pseudonym('id_number') }} as person_key,
         person_name,
-        case when length(legal_rep_id_no) = 18
-            then case when substr(legal_rep_id_no, 17, 1)::integer % 2 = 1 then '男' else '女' end
-        end as gender,
-        case when length(legal_rep_id_no) = 18 then to_date(substr(legal_rep_id_no, 7, 8), 'YYYYMMDD') end
+        coalesce(registered_gender, case when length(id_number) = 18
+            then case when substr(id_number, 17, 1)::integer % 2 = 1 then '男' else '女' end
+        end) as gender,
+        coalesce(registered_birth_date,
+                 case when length(id_number) = 18 then to_date(substr(id_number, 7, 8), 'YYYYMMDD') end)
             as birth_date,
-        left(legal_rep_id_no, 6) as household_region_code,
-        '法定代表人' as known_roles,
+        coalesce(registered_region_code, left(id_number, 6)) as household_region_code,
+        known_roles,
         legal_person_count,
         known_to_departments,
-        last_published_at
+        last_published_at,
+        is_registered_resident,
+        ethnicity,
+        household_status,
+        insured_unit_count
     from merged
 )
 

@@ -1,15 +1,19 @@
 -- 企业违法失信主题: per enterprise (统一社会信用代码) and per department that penalised it — market
 -- regulation, environment, tax … — how often, how much, since when. One enterprise penalised by
 -- several departments has one row per department (see is_multi_department).
--- Incremental: the USCCs named by newly published decisions are recomputed (macros/incremental.sql).
+-- Incremental: the USCCs named by newly published data are recomputed (macros/registers.sql: the
+-- legal person's name comes from basic_legal_person, which registers and licences change too).
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
+-- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
+-- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['uscc', 'source_department'],
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc', 'source_department'], 'unique': True}],
-    pre_hook="{{ delete_touched('uscc', ['versions.uscc']) }}",
+    pre_hook="{{ delete_touched_uscc() }}",
 ) }}
 
 with penalties as (
@@ -18,7 +22,7 @@ with penalties as (
         uscc is not null
         and party_type in ('法人及非法人组织', '个体工商户')
         {% if is_incremental() -%}
-        and uscc in ({{ touched_keys(['versions.uscc']) }})
+        and uscc in ({{ touched_uscc() }})
         {%- endif %}
 ),
 

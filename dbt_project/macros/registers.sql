@@ -1,0 +1,85 @@
+{#-
+    Incremental keys beyond the penalties (macros/incremental.sql does those): a legal person or a
+    person is recomputed when any dataset that says something about it has a batch published
+    after the model's watermark. Keys are taken from every version of a changed record, so a
+    correction that moves a licence or a list entry to another subject, or a registration whose
+    legal representative changes, recomputes both the old and the new subject.
+
+    A model using these needs `-- depends_on:` comments for the staging models (the refs sit in
+    is_incremental() branches, which dbt does not render when it parses).
+-#}
+{% macro _changed(model, key, column) -%}
+    select {{ key }} from {{ ref(model) }} where published_at > {{ watermark(column) }}
+{%- endmacro %}
+
+{% macro _all_versions(model, record_key, subject, column) -%}
+    select versions.{{ subject }} from {{ ref(model) }} as versions
+    where versions.{{ record_key }} in ({{ _changed(model, record_key, column) }})
+      and versions.{{ subject }} is not null
+{%- endmacro %}
+
+{#- USCCs whose legal-person data changed: penalties (parties, authorities), registers, licences, lists, insurance. -#}
+{% macro touched_uscc(column='last_published_at') -%}
+    {{ touched_keys(['versions.uscc', 'versions.authority_uscc'], column) }}
+    union {{ _changed('stg_raw__enterprise_registration', 'uscc', column) }}
+    union {{ _changed('stg_raw__tax_registration', 'uscc', column) }}
+    union {{ _changed('stg_raw__social_org_registration', 'uscc', column) }}
+    union {{ _changed('stg_raw__social_insurance', 'unit_uscc', column) }}
+    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'uscc', column) }}
+    union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'uscc', column) }}
+{%- endmacro %}
+
+{#- ID numbers whose person data changed: 户籍, insurance, legal representatives (all sources), list entries. -#}
+{% macro touched_id_numbers(column='last_published_at') -%}
+    {{ touched_keys(['versions.legal_rep_id_no'], column) }}
+    union {{ _changed('stg_raw__household_registration', 'id_number', column) }}
+    union {{ _changed('stg_raw__social_insurance', 'id_number', column) }}
+    union {{ _all_versions('stg_raw__enterprise_registration', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ _all_versions('stg_raw__tax_registration', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ _all_versions('stg_raw__social_org_registration', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'legal_rep_id_no', column) }}
+    union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'id_number', column) }}
+{%- endmacro %}
+
+{#- Pre-hooks: remove the touched keys' rows before they are recomputed from all their data. -#}
+{% macro delete_touched_uscc(key_column='uscc') -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ key_column }} in ({{ touched_uscc() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_touched_persons() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where person_key in (
+        select {{ pseudonym('touched.key') }} from ({{ touched_id_numbers() }}) as touched (key))
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The latest version of each record of a staging model (the same order credit_admin_penalty uses). -#}
+{% macro latest_versions(model, key_columns, where=none) -%}
+    select distinct on ({{ key_columns | join(', ') }}) *
+    from {{ ref(model) }}
+    {% if where %}where {{ where }}{% endif %}
+    order by {{ key_columns | join(', ') }}, published_at desc, load_id desc, source_row_no desc
+{%- endmacro %}
+
+{#- basic_population: a filter on the touched ID numbers, and the legal representatives of a register. -#}
+{%- macro population_only_touched(column) -%}
+    {%- if is_incremental() %} and {{ column }} in (select key from touched){% endif -%}
+{%- endmacro %}
+{%- macro population_register_reps(model) -%}
+    select
+        legal_rep_id_no as id_number, legal_rep as person_name, null::text as gender, null::date as birth_date,
+        null::text as region_code, null::text as ethnicity, null::text as household_status,
+        '法定代表人' as role, uscc, source_department, 3 as kind_rank, published_at,
+        load_id || ':' || source_row_no as record_key
+    from ({{ latest_versions(model, ['uscc'],
+        "uscc in (select uscc from " ~ ref(model) ~ " where legal_rep_id_no in (select key from touched))"
+        if is_incremental() else none) }}) as registered
+    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
+{%- endmacro %}
+
