@@ -45,19 +45,25 @@ received as (
 
 final as (
     select
+        -- Values are read as validation reads them (huiju/sql/040_feedback.sql): codes NFKC,
+        -- trimmed and upper-case; text NFKC and trimmed, NULL when blank; numbers and dates after
+        -- NFKC. The decision number stays as the key checks compare it (trimmed), so two
+        -- numbers validation tells apart are never merged here.
         btrim(decision_no) as decision_no,
-        btrim(party_name) as party_name,
-        btrim(party_type) as party_type,
-        nullif(upper(btrim(uscc)), '') as uscc,
-        nullif(btrim(legal_rep), '') as legal_rep,
-        nullif(upper(btrim(legal_rep_id_no)), '') as legal_rep_id_no,
-        btrim(penalty_type) as penalty_type,
-        nullif(btrim(penalty_content), '') as penalty_content,
-        ops.parse_number(fine_amount_wan) as fine_amount_wan,
-        ops.parse_date(decision_date) as decision_date,
-        ops.parse_date(publish_until) as publish_until,
-        btrim(authority) as authority,
-        nullif(upper(btrim(authority_uscc)), '') as authority_uscc,
+        ops.normalise_text(party_name) as party_name,
+        ops.normalise_text(party_type) as party_type,
+        ops.normalise_code(uscc) as uscc,
+        ops.normalise_text(legal_rep) as legal_rep,
+        ops.normalise_code(legal_rep_id_no) as legal_rep_id_no,
+        ops.normalise_text(penalty_type) as penalty_type,
+        ops.normalise_text(penalty_content) as penalty_content,
+        ops.parse_number_cn(fine_amount_wan) as fine_amount_wan,
+        -- A workbook's date serials: validation reads them with the workbook's own epoch, which
+        -- only the archived file holds, so they stay NULL here (not guessed).
+        ops.parse_date_cn(decision_date) as decision_date,
+        ops.parse_date_cn(publish_until) as publish_until,
+        ops.normalise_text(authority) as authority,
+        ops.normalise_code(authority_uscc) as authority_uscc,
         department as source_department,
         source_id,
         _load_id as load_id,
