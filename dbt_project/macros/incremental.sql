@@ -7,11 +7,23 @@
       old versions included, so a correction that moves a penalty from one party to another
       recomputes both parties;
     * delete_touched(): a pre-hook that removes the touched keys' rows before they are recomputed
-      from all their data (keys left with no data stay deleted, as in a full refresh).
+      from all their data (keys left with no data stay deleted, as in a full refresh). A model with
+      this pre-hook only recomputes touched keys, so it appends (incremental_strategy 'append'):
+      dbt's own delete+insert would look for those keys again.
 -#}
 {% macro watermark(column='published_at') -%}
-    (select coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}'
-     from {{ this }})
+    {#- Fetched once and written as a literal: the planner then knows how few rows are newer and
+        reads them through the published_at indexes (a subquery's value it cannot know, and plans
+        for a third of the table). As text, so the value round-trips exactly. -#}
+    {%- set query -%}
+        select (coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}')::text
+        from {{ this }}
+    {%- endset -%}
+    {%- if execute -%}
+        '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
+    {%- else -%}
+        ({{ query }})::timestamptz
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro new_decisions(column='published_at') -%}
@@ -35,25 +47,43 @@
 {%- endmacro %}
 
 {#-
-    Data tests of a daily build check what the day changed; `dbt build --full-refresh` checks
-    everything. A test configured with `where: __recent__` (all of them, dbt_project.yml) is scoped
-    at run time, unless this is a full refresh:
+    Data tests of a daily build check what the build changed; a full refresh checks everything.
+    A test configured with `where: __recent__` (all of them, dbt_project.yml) is scoped at run time:
 
+    * record_test_watermark(), a pre-hook of staging, keeps the newest publication time staging held
+      before this build (-infinity on a full refresh) in dbt_state.test_watermark, outside the
+      layers; every test of the build reads it (in Airflow too, where each dbt node is its own dbt
+      invocation but staging runs first);
     * relations listed in var penalty_decision_relations: the rows of every decision with a version
-      published within var test_window of the newest publication — a filter on decision_no, which
-      reaches the credit table's indexes through the views;
+      published after it — a filter on decision_no, which reaches the credit table's indexes
+      through the views (a filter on their publication times would not);
     * other relations with a publication time (published_at, else last_published_at): a primary-key
-      test (unique, unique_combination) checks every row holding a key that such a row holds, so a
-      new key that repeats an old one is still caught; other tests check those rows;
-    * anything else, and every test of a full refresh: the whole relation.
+      test (unique, unique_combination) checks every row holding a key that a new row holds, so a
+      new key that repeats an old one is still caught; other tests check the new rows;
+    * anything else, a full refresh, or before staging first ran: the whole relation.
 -#}
+{% macro record_test_watermark() -%}
+    create schema if not exists dbt_state;
+    create table if not exists dbt_state.test_watermark (
+        model text primary key,
+        published_after timestamptz not null
+    );
+    insert into dbt_state.test_watermark (model, published_after)
+    values ('{{ this.identifier }}', {{ watermark('published_at') if is_incremental() else "'-infinity'::timestamptz" }})
+    on conflict (model) do update set published_after = excluded.published_after
+{%- endmacro %}
+
 {% macro recent_publications() -%}
-    (select coalesce(max(published_at), '-infinity'::timestamptz) - interval '{{ var("test_window") }}'
-     from ops.loads where status = 'published')
+    (select coalesce(max(published_after), '-infinity'::timestamptz) from dbt_state.test_watermark
+     where model = 'stg_raw__admin_penalty')
 {%- endmacro %}
 
 {% macro recent_rows_filter(relation) -%}
     {%- if flags.FULL_REFRESH or not execute -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {#- asked directly: dbt's relation cache may have listed dbt_state before staging created it -#}
+    {%- if run_query("select to_regclass('dbt_state.test_watermark') is null").columns[0].values()[0] -%}
         {{ return('true') }}
     {%- endif -%}
     {%- if relation.identifier in var('penalty_decision_relations', []) -%}

@@ -7,6 +7,7 @@
     incremental_strategy='delete+insert',
     unique_key=['load_id', 'source_row_no'],
     on_schema_change='append_new_columns',
+    pre_hook="{{ record_test_watermark() }}",
     indexes=[
         {'columns': ['load_id', 'source_row_no'], 'unique': True},
         {'columns': ['decision_no']},
