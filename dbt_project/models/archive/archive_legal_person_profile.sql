@@ -4,7 +4,7 @@
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key='uscc',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc'], 'unique': True}],

@@ -5,7 +5,7 @@
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key=['uscc', 'source_department'],
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc', 'source_department'], 'unique': True}],
