@@ -114,4 +114,4 @@ def test_a_daily_build_reads_values_as_validation_does_and_tests_what_the_day_br
     assert staged[0] == uscc and float(staged[1]) == 2.5
     # the day's tests were scoped to what the build changed (the full refresh tests everything)
     scoped = next((target / "run").rglob("accepted_values_credit_admin_penalty_party_type*.sql")).read_text()
-    assert "dbt_state.test_watermark" in scoped
+    assert "where decision_no = any(array(select decision_no from" in scoped

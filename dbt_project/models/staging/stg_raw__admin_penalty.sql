@@ -15,6 +15,18 @@
     ],
 ) }}
 
+{#- The new batches' ids, fetched first and written as literals: raw holds batches of very
+    different sizes, and only with the ids in hand can the planner see that the day's are small and
+    read them through raw's _load_id index rather than scan every batch. -#}
+{%- set new_loads = [] -%}
+{%- if is_incremental() and execute -%}
+    {%- set query -%}
+        select load_id from {{ source('ops', 'loads') }}
+        where status = 'published' and dataset = 'admin_penalty' and published_at > {{ watermark('published_at') }}
+    {%- endset -%}
+    {%- set new_loads = run_query(query).columns[0].values() -%}
+{%- endif %}
+
 with loads as (
     select
         load_id,
@@ -38,10 +50,15 @@ received as (
         loads.published_at
     from {{ source('raw', 'admin_penalty') }} as raw
     inner join loads on raw._load_id = loads.load_id
-    where not exists (
-        select 1 from {{ source('quarantine', 'rows') }} as q
-        where q.load_id = raw._load_id and q.row_no = raw._row_no
-    )
+    where
+        {% if is_incremental() -%}
+        raw._load_id = any(array[{% for load_id in new_loads %}'{{ load_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}]::text[])
+        and
+        {% endif -%}
+        not exists (
+            select 1 from {{ source('quarantine', 'rows') }} as q
+            where q.load_id = raw._load_id and q.row_no = raw._row_no
+        )
 ),
 
 final as (
