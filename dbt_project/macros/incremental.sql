@@ -131,18 +131,15 @@
 {%- endmacro %}
 
 {#-
-    A post-hook of every model and snapshot (dbt_project.yml): a relation written from scratch
-    (a full refresh, a table model, a new snapshot) is analysed at once, so the next statements
+    A post-hook of every model and snapshot (dbt_project.yml): what a full refresh (or the first
+    build of an incremental model) writes from scratch is analysed at once, so the next statements
     that read it — above all the first daily build — are planned with statistics, and autovacuum
-    does not analyse a million rows in the middle of that build. Daily increments are small and
-    left to autovacuum.
+    does not analyse a million rows in the middle of that build. Daily builds write little and
+    leave it to autovacuum.
 -#}
 {% macro analyze_after_rebuild() -%}
     {%- set materialized = model.config.get('materialized') -%}
-    {%- if materialized == 'snapshot' -%}
-        {%- set rebuilt = flags.FULL_REFRESH -%}
-    {%- else -%}
-        {%- set rebuilt = materialized in ('table', 'incremental') and not is_incremental() -%}
-    {%- endif -%}
+    {%- set rebuilt = materialized in ('table', 'incremental', 'snapshot')
+                      and (flags.FULL_REFRESH or (materialized == 'incremental' and not is_incremental())) -%}
     {{ 'analyze ' ~ this if rebuilt else 'select 1' }}
 {%- endmacro %}
