@@ -7,11 +7,23 @@
       old versions included, so a correction that moves a penalty from one party to another
       recomputes both parties;
     * delete_touched(): a pre-hook that removes the touched keys' rows before they are recomputed
-      from all their data (keys left with no data stay deleted, as in a full refresh).
+      from all their data (keys left with no data stay deleted, as in a full refresh). A model with
+      this pre-hook only recomputes touched keys, so it appends (incremental_strategy 'append'):
+      dbt's own delete+insert would look for those keys again.
 -#}
 {% macro watermark(column='published_at') -%}
-    (select coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}'
-     from {{ this }})
+    {#- Fetched once and written as a literal: the planner then knows how few rows are newer and
+        reads them through the published_at indexes (a subquery's value it cannot know, and plans
+        for a third of the table). As text, so the value round-trips exactly. -#}
+    {%- set query -%}
+        select (coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}')::text
+        from {{ this }}
+    {%- endset -%}
+    {%- if execute -%}
+        '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
+    {%- else -%}
+        ({{ query }})::timestamptz
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro new_decisions(column='published_at') -%}
@@ -32,4 +44,102 @@
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Data tests of a daily build check what the build changed; a full refresh checks everything.
+    A test configured with `where: __recent__` (all of them, dbt_project.yml) is scoped at run time:
+
+    * record_test_watermark(), a pre-hook of staging, keeps the newest publication time staging held
+      before this build (-infinity on a full refresh) in dbt_state.test_watermark, outside the
+      layers; every test of the build reads it (in Airflow too, where each dbt node is its own dbt
+      invocation but staging runs first);
+    * relations listed in var penalty_decision_relations: the rows of every decision with a version
+      published after it — a filter on decision_no, which reaches the credit table's indexes
+      through the views (a filter on their publication times would not). Keys are matched with
+      `= any(array(…))`: an index lookup per key whatever the planner guesses of their number;
+    * other relations with a publication time (published_at, else last_published_at): a primary-key
+      test (unique, unique_combination) checks every row holding a key that a new row holds, so a
+      new key that repeats an old one is still caught; other tests check the new rows;
+    * anything else, a full refresh, or before staging first ran: the whole relation.
+-#}
+{% macro record_test_watermark() -%}
+    create schema if not exists dbt_state;
+    create table if not exists dbt_state.test_watermark (
+        model text primary key,
+        published_after timestamptz not null
+    );
+    insert into dbt_state.test_watermark (model, published_after)
+    values ('{{ this.identifier }}', {{ watermark('published_at') if is_incremental() else "'-infinity'::timestamptz" }})
+    on conflict (model) do update set published_after = excluded.published_after
+{%- endmacro %}
+
+{% macro recent_publications() -%}
+    {#- a literal, for the same reason as watermark() -#}
+    {%- set query -%}
+        select coalesce(max(published_after), '-infinity'::timestamptz)::text from dbt_state.test_watermark
+        where model = 'stg_raw__admin_penalty'
+    {%- endset -%}
+    '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
+{%- endmacro %}
+
+{% macro recent_rows_filter(relation) -%}
+    {%- if flags.FULL_REFRESH or not execute -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {#- asked directly: dbt's relation cache may have listed dbt_state before staging created it -#}
+    {%- if run_query("select to_regclass('dbt_state.test_watermark') is null").columns[0].values()[0] -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set published_after = recent_publications() -%}
+    {%- if relation.identifier in var('penalty_decision_relations', []) -%}
+        {#- looked up, not ref(): a test depends on its relation only (and may run first) -#}
+        {%- set records = adapter.get_relation(database=target.database, schema='credit',
+                                               identifier='credit_admin_penalty') -%}
+        {{ return("decision_no = any(array(select decision_no from " ~ records ~ " where published_at > "
+                  ~ published_after ~ "))" if records is not none else 'true') }}
+    {%- endif -%}
+    {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {%- set published = 'published_at' if 'published_at' in names
+                        else ('last_published_at' if 'last_published_at' in names else none) -%}
+    {%- if published is none -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set recent = published ~ " > " ~ published_after -%}
+    {%- set test = model.get('test_metadata') or {} -%}
+    {%- set kwargs = test.get('kwargs') or {} -%}
+    {%- set keys = [kwargs.get('column_name')] if test.get('name') == 'unique'
+                   else (kwargs.get('columns') or []) if test.get('name') == 'unique_combination' else [] -%}
+    {%- if keys | length == 1 and keys[0] -%}
+        {{ return(keys[0] ~ " = any(array(select " ~ keys[0] ~ " from " ~ relation ~ " where " ~ recent ~ "))") }}
+    {%- elif keys -%}
+        {{ return("(" ~ keys | join(", ") ~ ") in (select " ~ keys | join(", ") ~ " from " ~ relation
+                  ~ " where " ~ recent ~ ")") }}
+    {%- endif -%}
+    {{ return(recent) }}
+{%- endmacro %}
+
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and '__recent__' in where -%}
+        {%- set where = where | replace('__recent__', recent_rows_filter(relation)) -%}
+    {%- endif -%}
+    {%- if where and where != 'true' -%}
+        {%- do return("(select * from " ~ relation ~ " where " ~ where ~ ") dbt_subquery") -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+{#-
+    A post-hook of every model and snapshot (dbt_project.yml): what a full refresh (or the first
+    build of an incremental model) writes from scratch is analysed at once, so the next statements
+    that read it — above all the first daily build — are planned with statistics, and autovacuum
+    does not analyse a million rows in the middle of that build. Daily builds write little and
+    leave it to autovacuum.
+-#}
+{% macro analyze_after_rebuild() -%}
+    {%- set materialized = model.config.get('materialized') -%}
+    {%- set rebuilt = materialized in ('table', 'incremental', 'snapshot')
+                      and (flags.FULL_REFRESH or (materialized == 'incremental' and not is_incremental())) -%}
+    {{ 'analyze ' ~ this if rebuilt else 'select 1' }}
 {%- endmacro %}

@@ -70,3 +70,48 @@ def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
     view = HuijuPlugin.external_views[0]
     assert view["href"] == DBT_DOCS_PREFIX.lstrip("/") + "/"
     assert HuijuPlugin.fastapi_apps[0]["url_prefix"] == DBT_DOCS_PREFIX
+
+
+def _full_width(text: str) -> str:
+    """ASCII digits and letters as their full-width forms (as typed with a Chinese input method)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+@pytest.mark.integration
+def test_a_daily_build_reads_values_as_validation_does_and_tests_what_the_day_brought(
+        make_database, tmp_path: Path) -> None:
+    import psycopg
+
+    from huiju import warehouse
+    from huiju.demo.bulk import write_penalty_csv
+    from huiju.registry import load_registry
+    from tests.dbt.helpers import land_and_publish
+
+    url = make_database("dbt_day")
+    warehouse.migrate(url)
+    registry = load_registry()
+    market = registry.source("scjgj_penalty")
+    header = market.header_for_field
+    target = tmp_path / "target"
+    land_and_publish(url, market.id, write_penalty_csv(tmp_path / "day1.csv", market, 20, tag="S1"), registry)
+    transform.run_dbt(["build"], url, target_path=target)
+    with psycopg.connect(url) as conn:
+        uscc = conn.execute("select uscc from staging.stg_raw__admin_penalty where decision_no = %s",
+                            ("测罚〔2026〕S10号",)).fetchone()[0]
+
+    # Day 2 (the helper marks it validated without the suites): a USCC and a fine typed full-width
+    # with an ideographic space, and a 行政相对人类别 outside the code list.
+    day2 = write_penalty_csv(tmp_path / "day2.csv", market, 2, tag="S2", overrides={
+        0: {header["uscc"]: _full_width(uscc) + "\u3000", header["fine_amount_wan"]: "２.５"},
+        1: {header["party_type"]: "未知类别"},
+    })
+    land_and_publish(url, market.id, day2, registry)
+    with pytest.raises(transform.TransformError, match="accepted_values_credit_admin_penalty_party_type"):
+        transform.run_dbt(["build"], url, target_path=target)
+    with psycopg.connect(url) as conn:
+        staged = conn.execute("select uscc, fine_amount_wan from staging.stg_raw__admin_penalty"
+                              " where decision_no = %s", ("测罚〔2026〕S20号",)).fetchone()
+    assert staged[0] == uscc and float(staged[1]) == 2.5
+    # the day's tests were scoped to what the build changed (the full refresh tests everything)
+    scoped = next((target / "run").rglob("accepted_values_credit_admin_penalty_party_type*.sql")).read_text()
+    assert "where decision_no = any(array(select decision_no from" in scoped

@@ -16,7 +16,7 @@
 -- depends_on: {{ ref('stg_raw__household_registration') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key='person_key',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['person_key'], 'unique': True}],

@@ -1,0 +1,58 @@
+{#-
+    Published versions of 行政处罚 as credit records (双公示 v2): the national codes of 行政相对人类别
+    and 处罚类别, and where each version stands among its decision's versions — version_rank 1 is
+    the latest (a later batch corrects an earlier one), superseded_at is when the next one was
+    published. credit_admin_penalty keeps the latest version of each decision; the history
+    (snap_credit_admin_penalty) keeps them all. `where` filters the staged versions, by whole
+    decisions only (it must not split a decision's versions).
+-#}
+{% macro credit_penalty_versions(where=none) -%}
+    with versions as (
+        select * from {{ ref('stg_raw__admin_penalty') }}
+        {% if where %}where {{ where }}{% endif %}
+    ),
+
+    ranked as (
+        select
+            *,
+            row_number() over latest_first as version_rank,
+            count(*) over (partition by decision_no) as version_count,
+            min(published_at) over (partition by decision_no) as first_published_at,
+            lag(published_at) over latest_first as superseded_at
+        from versions
+        window latest_first as (partition by decision_no order by published_at desc, load_id desc, source_row_no desc)
+    )
+
+    select
+        ranked.decision_no,
+        ranked.party_name,
+        ranked.party_type,
+        party_types.party_type_code,
+        ranked.uscc,
+        ranked.legal_rep,
+        ranked.legal_rep_id_no,
+        ranked.penalty_type,
+        (
+            -- one code per 处罚类别; several are separated by ';' (99 其他 for one not in the code list)
+            select string_agg(coalesce(penalty_types.penalty_type_code, '99'), ';' order by parts.position)
+            from unnest(string_to_array(ranked.penalty_type, ';')) with ordinality as parts (name, position)
+            left join {{ ref('code_penalty_type') }} as penalty_types on btrim(parts.name) = penalty_types.penalty_type
+        ) as penalty_type_code,
+        ranked.penalty_content,
+        ranked.fine_amount_wan,
+        ranked.decision_date,
+        ranked.publish_until,
+        ranked.authority,
+        ranked.authority_uscc,
+        ranked.source_department,
+        ranked.source_id,
+        ranked.load_id,
+        ranked.source_row_no,
+        ranked.published_at,
+        ranked.first_published_at,
+        ranked.version_count::integer as version_count,
+        ranked.version_rank::integer as version_rank,
+        ranked.superseded_at
+    from ranked
+    left join {{ ref('code_party_type') }} as party_types on ranked.party_type = party_types.party_type
+{%- endmacro %}
