@@ -454,7 +454,10 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
             return ValidationResult(load_id, load.status, load.rows_received or 0, load.rows_accepted or 0,
                                     load.rows_quarantined or 0, source.tolerance)
         dataset = registry.dataset_of(source)
-        params = batch_params(load_id, source, _serial_epoch(conn, source, load_id))
+        serial_epoch = _serial_epoch(conn, source, load_id)
+        if serial_epoch is not None:  # staging reads the batch's date serials as validation does
+            conn.execute("update ops.loads set serial_epoch = %s where load_id = %s", (serial_epoch, load_id))
+        params = batch_params(load_id, source, serial_epoch)
         conn.execute(build_quarantine_sql(dataset, source), params)
         quarantined = conn.execute("select count(*) from quarantine.rows where load_id = %s", (load_id,)).fetchone()[0]
         received = load.rows_received or 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import os
@@ -115,3 +116,42 @@ def test_a_daily_build_reads_values_as_validation_does_and_tests_what_the_day_br
     # the day's tests were scoped to what the build changed (the full refresh tests everything)
     scoped = next((target / "run").rglob("accepted_values_credit_admin_penalty_party_type*.sql")).read_text()
     assert "where decision_no = any(array(select decision_no from" in scoped
+
+
+def test_a_workbooks_date_serials_are_staged_with_its_own_date_system(make_database, tmp_path: Path) -> None:
+    """Validation reads an Excel date serial with the workbook's epoch; staging reads it the same way."""
+    import openpyxl
+    import psycopg
+
+    from huiju import warehouse
+    from huiju.demo.bulk import penalty_row
+    from huiju.landing import land_file
+    from huiju.registry import load_registry
+    from huiju.validation import publish_load, validate_load
+
+    url = make_database("dbt_serial")
+    warehouse.migrate(url)
+    registry = load_registry()
+    source = registry.source("sthjj_penalty")  # an Excel template with a title row
+    header = source.header_for_field
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["环境行政处罚信息"])
+    sheet.append(list(source.columns))
+    row = penalty_row(source, 7, tag="XS")
+    row[header["decision_date"]] = 46086  # 2026-03-05 typed into a cell formatted as a number
+    row[header["publish_until"]] = "2029-03-05"
+    sheet.append([row[h] for h in source.columns])
+    path = tmp_path / "sthjj_serials.xlsx"
+    workbook.save(path)
+    with psycopg.connect(url) as conn:
+        landed = land_file(conn, registry, source, path)
+        assert validate_load(conn, registry, landed.load_id, run_gx=False).status == "validated"
+        conn.commit()
+        assert publish_load(conn, landed.load_id)
+        conn.commit()
+    transform.run_dbt(["run", "--select", "stg_raw__admin_penalty"], url, target_path=tmp_path / "target")
+    with psycopg.connect(url) as conn:
+        staged = conn.execute("select decision_date, publish_until from staging.stg_raw__admin_penalty"
+                              " where load_id = %s", (landed.load_id,)).fetchall()
+    assert staged == [(datetime.date(2026, 3, 5), datetime.date(2029, 3, 5))]

@@ -15,51 +15,9 @@
     ],
 ) }}
 
-{#- The new batches' ids, fetched first and written as literals: raw holds batches of very
-    different sizes, and only with the ids in hand can the planner see that the day's are small and
-    read them through raw's _load_id index rather than scan every batch. -#}
-{%- set new_loads = [] -%}
-{%- if is_incremental() and execute -%}
-    {%- set query -%}
-        select load_id from {{ source('ops', 'loads') }}
-        where status = 'published' and dataset = 'admin_penalty' and published_at > {{ watermark('published_at') }}
-    {%- endset -%}
-    {%- set new_loads = run_query(query).columns[0].values() -%}
-{%- endif %}
-
-with loads as (
-    select
-        load_id,
-        source_id,
-        department,
-        published_at
-    from {{ source('ops', 'loads') }}
-    where
-        status = 'published'
-        and dataset = 'admin_penalty'
-        {% if is_incremental() -%}
-        and published_at > {{ watermark('published_at') }}
-        {%- endif %}
-),
-
-received as (
-    select
-        raw.*,
-        loads.source_id,
-        loads.department,
-        loads.published_at
-    from {{ source('raw', 'admin_penalty') }} as raw
-    inner join loads on raw._load_id = loads.load_id
-    where
-        {% if is_incremental() -%}
-        raw._load_id = any(array[{% for load_id in new_loads %}'{{ load_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}]::text[])
-        and
-        {% endif -%}
-        not exists (
-            select 1 from {{ source('quarantine', 'rows') }} as q
-            where q.load_id = raw._load_id and q.row_no = raw._row_no
-        )
-),
+{{ published_rows('admin_penalty', [
+    'party_name', 'party_type', 'uscc', 'legal_rep', 'legal_rep_id_no', 'decision_no', 'penalty_type',
+    'penalty_content', 'fine_amount_wan', 'decision_date', 'publish_until', 'authority', 'authority_uscc']) }},
 
 final as (
     select
@@ -76,10 +34,9 @@ final as (
         ops.normalise_text(penalty_type) as penalty_type,
         ops.normalise_text(penalty_content) as penalty_content,
         ops.parse_number_cn(fine_amount_wan) as fine_amount_wan,
-        -- A workbook's date serials: validation reads them with the workbook's own epoch, which
-        -- only the archived file holds, so they stay NULL here (not guessed).
-        ops.parse_date_cn(decision_date) as decision_date,
-        ops.parse_date_cn(publish_until) as publish_until,
+        -- A workbook's date serials are read with the workbook's own epoch, as validation read them.
+        ops.parse_date_cn(decision_date, serial_epoch) as decision_date,
+        ops.parse_date_cn(publish_until, serial_epoch) as publish_until,
         ops.normalise_text(authority) as authority,
         ops.normalise_code(authority_uscc) as authority_uscc,
         department as source_department,

@@ -10,7 +10,7 @@ select
     ops.normalise_code(id_number) as id_number,
     ops.normalise_text(person_name) as person_name,
     ops.normalise_text(sex) as gender,
-    ops.parse_date_cn(birth_date) as birth_date,
+    ops.parse_date_cn(birth_date, serial_epoch) as birth_date,
     ops.normalise_text(ethnicity) as ethnicity,
     ops.normalise_code(region_code) as region_code,
     ops.normalise_text(address) as address,

@@ -13,7 +13,7 @@ select
     ops.normalise_text(legal_rep) as legal_rep,
     ops.normalise_code(legal_rep_id_no) as legal_rep_id_no,
     ops.parse_number_cn(registered_capital_wan) as registered_capital_wan,
-    ops.parse_date_cn(established_date) as established_date,
+    ops.parse_date_cn(established_date, serial_epoch) as established_date,
     ops.normalise_text(status) as registration_status,
     ops.normalise_text(business_scope) as business_scope,
     ops.normalise_text(supervisor) as supervisor,

@@ -11,7 +11,7 @@ select
     ops.normalise_text(taxpayer_kind) as taxpayer_kind,
     ops.normalise_text(legal_rep) as legal_rep,
     ops.normalise_code(legal_rep_id_no) as legal_rep_id_no,
-    ops.parse_date_cn(registration_date) as tax_registration_date,
+    ops.parse_date_cn(registration_date, serial_epoch) as tax_registration_date,
     ops.normalise_text(tax_status) as tax_status,
     ops.normalise_code(credit_rating) as tax_credit_rating,
     ops.normalise_code(contact_mobile) as contact_mobile,
