@@ -14,7 +14,9 @@
 {% macro watermark(column='published_at') -%}
     {#- Fetched once and written as a literal: the planner then knows how few rows are newer and
         reads them through the published_at indexes (a subquery's value it cannot know, and plans
-        for a third of the table). As text, so the value round-trips exactly. -#}
+        for a third of the table). As text, so the value round-trips exactly. A model reads it
+        several times a run (pre-hook and body, once per dataset it follows), so every incremental
+        model keeps an index on its watermark column and each read is one index probe. -#}
     {%- set query -%}
         select (coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}')::text
         from {{ this }}

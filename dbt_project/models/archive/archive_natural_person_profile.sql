@@ -13,7 +13,7 @@
     incremental_strategy='append',
     unique_key='person_key',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['person_key'], 'unique': True}],
+    indexes=[{'columns': ['person_key'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_persons() }}",
 ) }}
 

@@ -25,7 +25,7 @@
     incremental_strategy='append',
     unique_key='uscc',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['uscc'], 'unique': True}],
+    indexes=[{'columns': ['uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",
 ) }}
 

@@ -12,7 +12,7 @@
     incremental_strategy='append',
     unique_key=['uscc', 'source_department'],
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['uscc', 'source_department'], 'unique': True}],
+    indexes=[{'columns': ['uscc', 'source_department'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",
 ) }}
 

@@ -12,7 +12,7 @@
     incremental_strategy='delete+insert',
     unique_key='unit_uscc',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['unit_uscc'], 'unique': True}],
+    indexes=[{'columns': ['unit_uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc('unit_uscc') }}",
 ) }}
 
