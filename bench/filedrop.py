@@ -358,8 +358,9 @@ def ftp_200mb(url: str, work: Path) -> Entry:
         anchor_s, seconds, peak, trials = _trials(anchor, ours)
     shutil.rmtree(dest, ignore_errors=True)
     return _entry("ftp_200mb", seconds, "cp of the uncached file on local disk + sync of the copy", anchor_s, peak,
-                  0.5, note="ours: ftplib control, 1 MiB recv_into buffers written and hashed by a second thread, "
-                  "SIZE check, temp file, sha256, fsync + atomic promote; server: pyftpdlib (sendfile, 1 MiB steps); "
+                  0.5, note="ours: ftplib control, one 1 MiB recv_into buffer written and hashed in one thread, "
+                  "writeback started every 8 MiB, SIZE check, temp file, sha256, fsync + atomic promote; "
+                  "server: pyftpdlib (sendfile, 1 MiB steps); "
                   f"the anchor is cp + sync from an uncached source because ours ends with an fsync; {trials}")
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import logging
+import os
 import socket
 import ssl
 import time
@@ -63,6 +64,27 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     ftplib.error_reply,
     ftplib.error_proto,
 )
+
+
+#: Bytes written between two starts of writeback (see :func:`_start_writeback`).
+_WRITEBACK_EVERY = 8 * 1_048_576
+
+
+def _start_writeback(out: BinaryIO, count: int) -> None:
+    """Start writing the last ``count`` bytes of ``out`` to disk now, without waiting for it.
+
+    The download ends with an fsync; left to the kernel, 200 MB of dirty pages reach the disk
+    only then, after the transfer. Started every few MiB, the disk writes overlap the transfer
+    and the final fsync waits for the tail only. Python has no ``sync_file_range``; on Linux
+    ``POSIX_FADV_DONTNEED`` starts writeback of dirty pages and leaves them cached (only pages
+    already clean are dropped). Elsewhere this is a hint at most.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return
+    out.flush()
+    end = out.tell()
+    with contextlib.suppress(OSError):  # a hint: a filesystem that refuses it loses nothing
+        os.posix_fadvise(out.fileno(), end - count, count, os.POSIX_FADV_DONTNEED)
 
 
 class _ShortTransfer(Exception):
@@ -341,8 +363,11 @@ class FtpSource(DropSource):
         if size is not None and offset == size and offset > 0:
             return hasher.hexdigest()  # the previous attempt got everything and failed only on the final reply
         with tmp.open("r+b" if offset else "wb") as fh:
-            fh.truncate(offset)
-            fh.seek(offset)
+            if offset:
+                # Not truncate(0) on a fresh file: on ext4 a file truncated to zero is flushed
+                # synchronously when it is closed (auto_da_alloc), stalling before the fsync.
+                fh.truncate(offset)
+                fh.seek(offset)
             try:
                 self._receive(ftp, f"RETR {remote.name}", offset or None, fh, hasher)
             except ftplib.error_perm as exc:
@@ -371,10 +396,16 @@ class FtpSource(DropSource):
         buffer = bytearray(self.blocksize)
         view = memoryview(buffer)
         filled = 0
+        unflushed = 0
 
         def keep(count: int) -> None:
+            nonlocal unflushed
             out.write(view[:count])
             hasher.update(view[:count])
+            unflushed += count
+            if unflushed >= _WRITEBACK_EVERY:
+                _start_writeback(out, unflushed)
+                unflushed = 0
 
         ftp.voidcmd("TYPE I")
         with ftp.transfercmd(command, rest) as conn:
