@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from huiju_connectors.files import (
 )
 from psycopg import sql
 
-from huiju.archive import archive_file, archive_relpath, archived_path
+from huiju.archive import archive_bytes, archive_file
 from huiju.ledger import get_load, make_load_id, record_repeat, save_cursor
 from huiju.masking import mask_text
 from huiju.registry import Dataset, Registry, Source
@@ -372,13 +371,7 @@ def archive_payload(payload: bytes) -> tuple[str, str]:
     landing it (off the landing path) and :func:`land_records` then finds it in place.
     """
     sha = hashlib.sha256(payload).hexdigest()
-    rel = archive_relpath(sha)
-    if archived_path(rel).exists():
-        return sha, rel
-    with tempfile.NamedTemporaryFile(prefix="huiju-payload-") as handle:
-        handle.write(payload)
-        handle.flush()
-        return sha, archive_file(Path(handle.name), sha)
+    return sha, archive_bytes(payload, sha)
 
 
 def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *, reference: str, content_id: str,
