@@ -48,6 +48,8 @@ def make_uscc(authority: str, category: str, region: str, body: str) -> str:
 
 # The worked example published in GB 11643-1999 (and in python-stdnum's documentation of cn.ric).
 PUBLISHED_ID = "11010519491231002X"
+# The same example in the first-generation 15-digit form (2-digit year, no check digit).
+PUBLISHED_LEGACY_ID = PUBLISHED_ID[:6] + PUBLISHED_ID[8:17]
 
 
 def make_id(region: str, born: datetime.date, sequence: str) -> str:
@@ -192,14 +194,14 @@ def test_id_valid_numbers(pg):
         _id_with_x(),
         _id_with_x().lower(),
         PUBLISHED_ID,
-        "110105491231002",  # first-generation, 15 digits
-        " 110105491231002 ",
+        PUBLISHED_LEGACY_ID,
+        f" {PUBLISHED_LEGACY_ID} ",
     ]
     assert call(pg, "id_number_problem", values) == [None] * len(values)
 
 
 def test_id_legacy_flag(pg):
-    values = ["110105491231002", PUBLISHED_ID, "11010549123100", None, "  "]
+    values = [PUBLISHED_LEGACY_ID, PUBLISHED_ID, PUBLISHED_LEGACY_ID[:-1], None, "  "]
     assert call(pg, "id_number_is_legacy", values) == [True, False, False, None, None]
 
 
@@ -213,7 +215,7 @@ def test_id_legacy_flag(pg):
         ("1101011990030712345", "format"),
         ("11010119900307123Y", "format"),
         ("1101011990030X1234", "format"),
-        ("11010549123100X", "format"),
+        (PUBLISHED_LEGACY_ID[:-1] + "X", "format"),
         ("１１０１０５１９４９１２３１００２Ｘ", "format"),
         ("110105\\9491231002", "format"),
         (make_id("990105", datetime.date(1990, 3, 7), "123"), "region"),

@@ -9,6 +9,7 @@ channel tests and the benchmarks.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from huiju_connectors.soap import (
     make_client,
 )
 
+from huiju.demo.bulk import valid_id_number
 from huiju.demo.webservice import HOSTILE_KINDS, Canary, SoapService, hostile_xml
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -57,7 +59,9 @@ def service() -> Iterator[SoapService]:
 
 
 def add(svc: SoapService, pid: str, updated_at: str) -> None:
-    svc.extend([{"id": pid, "name": f"测试{pid}", "idCardNo": f"11010119900101{pid[-4:]:0>4}", "gender": "1",
+    # The ID number is generated from the key (a valid check digit, no typed-in number).
+    id_number = valid_id_number(zlib.crc32(pid.encode()) % 100_000)
+    svc.extend([{"id": pid, "name": f"测试{pid}", "idCardNo": id_number, "gender": "1",
                  "birthDate": "1990-01-01", "address": "某市某区 <1号>", "updatedAt": updated_at}])
 
 
