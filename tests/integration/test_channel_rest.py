@@ -9,43 +9,27 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from huiju_connectors.rest import RestError
-from webservice_cases import DAY, connection_info, cursor_of, landed, loads, own_config, start_worker, variant
+from webservice_cases import DAY, connection_info, cursor_of, landed, loads, served_variant, start_worker, variant
 
 from huiju.demo.generate import generate_records
 from huiju.demo.simulators.rest import connection_for, gateway_for
 from huiju.demo.webservice import RestGateway, stamped
 from huiju.pipeline import collect
-from huiju.registry import load_registry
-from huiju.settings import get_settings
 from huiju.validation import validate_load
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.usefixtures("webservice_platform")]
 
 BASE = "jtj_penalty"
 SECRET = "test-app-secret"
 
 
-@pytest.fixture(autouse=True)
-def warehouse(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", pg_url)
-    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
-    monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def _setup(rows: int, **updates: object) -> tuple:
-    registry, source = variant(load_registry(), BASE, **updates)
-    records, submission = generate_records(registry, source, DAY, rows=rows)
-    served = stamped(records, source.channel_settings.incremental.updated_at_field, DAY)
-    return registry, source, served, submission
+    return served_variant(BASE, rows, **updates)
 
 
 def _run(registry, source, gateway: RestGateway) -> list:

@@ -19,7 +19,9 @@ from typing import Any
 import psycopg
 
 from huiju.channels import ConnectionInfo
-from huiju.registry import Registry, Source
+from huiju.demo.generate import generate_records
+from huiju.demo.webservice import stamped
+from huiju.registry import Registry, Source, load_registry
 
 DAY = date(2026, 11, 20)
 HERE = Path(__file__).resolve().parent
@@ -102,3 +104,14 @@ def start_worker(tmp_path: Path, pg_url: str, base_id: str, new_id: str, updates
     return subprocess.Popen([sys.executable, str(script), base_id, new_id, json.dumps(updates), conn_id,
                              json.dumps(connection)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
+
+
+def served_variant(base: str, rows: int, **updates: object) -> tuple:
+    """A fresh copy of ``base`` and the records its department serves for DAY (stamped for updated-since).
+
+    Returns (registry, source, served records, the generator's submission with the expected defects).
+    """
+    registry, source = variant(load_registry(), base, **updates)
+    records, submission = generate_records(registry, source, DAY, rows=rows)
+    served = stamped(records, source.channel_settings.incremental.updated_at_field, DAY)
+    return registry, source, served, submission

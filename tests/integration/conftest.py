@@ -1,0 +1,22 @@
+"""Fixtures of the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from webservice_cases import own_config
+
+from huiju.settings import get_settings
+
+
+@pytest.fixture
+def webservice_platform(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The session's warehouse, a var/ of the test's own and the web-service-only config (REST/SOAP channel tests)."""
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", pg_url)
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
+    monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
