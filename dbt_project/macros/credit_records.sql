@@ -56,3 +56,24 @@
     from ranked
     left join {{ ref('code_party_type') }} as party_types on ranked.party_type = party_types.party_type
 {%- endmacro %}
+
+
+{#- The 双公示 items of a penalty credit record, in the order every credit penalty model shows them. -#}
+{% macro credit_penalty_items() -%}
+    decision_no,
+        party_name,
+        party_type,
+        party_type_code,
+        uscc,
+        legal_rep,
+        legal_rep_id_no,
+        penalty_type,
+        penalty_type_code,
+        penalty_content,
+        fine_amount_wan,
+        decision_date,
+        publish_until,
+        authority,
+        authority_uscc,
+        source_department
+{%- endmacro %}

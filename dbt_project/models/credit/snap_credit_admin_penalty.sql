@@ -12,22 +12,7 @@ with versions as (
 
 final as (
     select
-        decision_no,
-        party_name,
-        party_type,
-        party_type_code,
-        uscc,
-        legal_rep,
-        legal_rep_id_no,
-        penalty_type,
-        penalty_type_code,
-        penalty_content,
-        fine_amount_wan,
-        decision_date,
-        publish_until,
-        authority,
-        authority_uscc,
-        source_department,
+        {{ credit_penalty_items() }},
         source_id,
         load_id,
         source_row_no,
