@@ -6,8 +6,9 @@
     * touched_keys(): every key (USCC, ID number …) that any version of those decisions carries,
       old versions included, so a correction that moves a penalty from one party to another
       recomputes both parties;
-    * delete_touched(): a pre-hook that removes the touched keys' rows before they are recomputed
-      from all their data (keys left with no data stay deleted, as in a full refresh). A model with
+    * delete_touched_uscc() / delete_touched_persons() (macros/registers.sql, which widens the
+      touched keys to every dataset): pre-hooks that remove the touched keys' rows before they are
+      recomputed from all their data (keys left with no data stay deleted, as in a full refresh). A model with
       this pre-hook only recomputes touched keys, so it appends (incremental_strategy 'append'):
       dbt's own delete+insert would look for those keys again.
 -#}
@@ -38,14 +39,6 @@
     cross join lateral (values {% for expression in key_expressions %}({{ expression }}){{ "," if not loop.last }}{% endfor %}) as touched (key)
     where versions.decision_no in ({{ new_decisions(column) }})
       and touched.key is not null
-{%- endmacro %}
-
-{% macro delete_touched(key_column, key_expressions, column='last_published_at') -%}
-    {%- if is_incremental() -%}
-    delete from {{ this }} where {{ key_column }} in ({{ touched_keys(key_expressions, column) }})
-    {%- else -%}
-    select 1
-    {%- endif -%}
 {%- endmacro %}
 
 {#-

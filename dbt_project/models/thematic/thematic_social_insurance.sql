@@ -9,7 +9,7 @@
 -- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key='unit_uscc',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['unit_uscc'], 'unique': True}, {'columns': ['last_published_at']}],
