@@ -501,51 +501,84 @@ def _copy_text(value: object) -> str:
 def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[str]) -> str:
     """The batch's records as COPY text lines: ``_load_id, _source_ref, _row_no, _extra`` and the fields.
 
-    The common record — every mapped key present, every value text or null, nothing to
-    escape — is formatted by a few C-level string operations; anything else takes the general path.
+    The common page — every record with exactly the mapped keys, every value text or null,
+    nothing to escape — is formatted by C-level string operations and checked once as a whole
+    (:func:`_plain_page_lines`); any other page takes the general path, record by record.
     """
     head = f"{_copy_text(load_id)}\t{_copy_text(batch.reference)}\t"
-    width = len(keys)
-    pick = itemgetter(*keys) if width > 1 else (lambda record: (record[keys[0]],))
-    null_for_none = {None: "\\N"}.get
+    plain = _plain_page_lines(batch, head, keys)
+    if plain is not None:
+        return plain
     lines: list[str] = []
     for row_no, record in enumerate(batch.records, start=batch.first_row_no):
-        extra_text, complete = "\\N", True
+        extra_text = "\\N"
         if record.keys() != known:  # keys beyond the mapped ones go to _extra; a missing one is null
             extra = {k: v for k, v in record.items() if k not in known}
             if extra:
                 extra_text = _copy_text(json.dumps(extra, ensure_ascii=False, default=str))
-            complete = len(record) - len(extra) == width
-        if complete:
-            values = pick(record)
-            try:
-                body = "\t".join(map(null_for_none, values, values))
-            except TypeError:  # a number, a list, an object: the general path
-                pass
-            else:
-                # Every backslash must be a null marker, every tab a separator.
-                if (body.count("\\") == values.count(None) and body.count("\t") == width - 1
-                        and "\n" not in body and "\r" not in body):
-                    lines.append(f"{head}{row_no}\t{extra_text}\t{body}\n")
-                    continue
         fields = "\t".join(_copy_text(record.get(key)) for key in keys)
         lines.append(f"{head}{row_no}\t{extra_text}\t{fields}\n")
     return "".join(lines)
 
 
+def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | None:
+    """The COPY lines of a page whose records need no escaping or ``_extra``; ``None`` for any other page.
+
+    Nothing is checked per value: the page is joined first, then its backslashes, tabs and line
+    breaks are counted once. Each line holds at least its null markers' backslashes, its
+    separators' tabs and one newline, so equal totals prove that no value holds one of them.
+    """
+    records = batch.records
+    width = len(keys)
+    # Same size as the mapping and every mapped key present (itemgetter raises otherwise): exactly the mapped keys.
+    if not records or set(map(len, records)) != {width}:
+        return None
+    pick = itemgetter(*keys) if width > 1 else (lambda record: (record[keys[0]],))
+    try:
+        rows = list(map(pick, records))
+    except KeyError:
+        return None
+    nulls = 0
+    null_marker = {None: "\\N"}.get
+    try:
+        for index, row in enumerate(rows):
+            if None in row:
+                nulls += row.count(None)
+                rows[index] = tuple(map(null_marker, row, row))
+        bodies = list(map("\t".join, rows))
+    except TypeError:  # a number, a list, an object: the general path
+        return None
+    text = "".join([f"{head}{row_no}\t\\N\t{body}\n"
+                    for row_no, body in enumerate(bodies, start=batch.first_row_no)])
+    count = len(records)
+    if (text.count("\\") != count * (head.count("\\") + 1) + nulls
+            or text.count("\t") != count * (head.count("\t") + 1 + width)
+            or text.count("\n") != count or "\r" in text):
+        return None
+    return text
+
+
 def land_record_batches(conn: psycopg.Connection, registry: Registry, source: Source,
                         batches: list[RecordBatch], *, cursor: dict | None = None,
-                        data_date: date | None = None) -> list[LandResult]:
+                        data_date: date | None = None, durable: bool = True) -> list[LandResult]:
     """Land consecutive batches (pages) in one transaction and a handful of round trips.
 
     Each batch becomes exactly what :func:`land_records` would make of it — its own load (load
     id from its content id, ledger row, archived payload, rows numbered from its
     ``first_row_no``, the same warnings) — and a batch already landed is skipped. What differs
-    is the cost: one lock statement, one ledger look-up, one ledger insert (pipelined) and one
-    ``COPY`` for all of them, instead of about ten round trips each. ``cursor`` (the position
-    after the last batch) is saved in the same transaction. Run inside the caller's transaction
-    it becomes a savepoint of it (call :func:`ensure_raw_table` before opening that transaction:
-    creating the table commits).
+    is the cost: the lock and the ledger look-up in one round trip, one ledger insert
+    (pipelined), one ``COPY`` for all of them and the cursor with the timing in one more,
+    instead of about ten round trips each. ``cursor`` (the position after the last batch) is
+    saved in the same transaction. Run inside the caller's transaction it becomes a savepoint
+    of it (call :func:`ensure_raw_table` before opening that transaction: creating the table
+    commits).
+
+    ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit = off``).
+    The transaction stays atomic — a server crash keeps or loses its data, ledger rows and
+    cursor together, and a lost group is simply fetched and landed again — so a channel
+    passes it for every group of a run but the last: the last, durable commit flushes the
+    WAL up to itself, which makes every earlier group durable too. (A flush costs a few
+    milliseconds; a run of 2,000 pages would otherwise pay it hundreds of times.)
 
     A batch with ``held`` set gets a ledger row with status ``held`` and the reason in
     ``error`` (outcome ``held``), and no rows; it must be the last batch, and ``cursor`` must be
@@ -569,11 +602,16 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
     results: list[LandResult] = []
     with conn.transaction():
         ids = sorted({load_id for _, load_id, *_ in prepared})
-        # In a fixed order, so two runs of the same source can never deadlock on each other's pages.
-        conn.execute("select pg_advisory_xact_lock(hashtext(id))"
-                     " from (select id from unnest(%s::text[]) as id order by id) as ordered", (ids,))
-        existing = {row[0]: row for row in conn.execute(
-            "select load_id, status, rows_received, landed_at from ops.loads where load_id = any(%s)", (ids,))}
+        with conn.pipeline():
+            if not durable:
+                conn.execute("set local synchronous_commit = off")
+            # In a fixed order, so two runs of the same source can never deadlock on each other's pages.
+            conn.execute("select pg_advisory_xact_lock(hashtext(id))"
+                         " from (select id from unnest(%s::text[]) as id order by id) as ordered", (ids,))
+            # A statement of its own, after the lock: its snapshot sees whatever the lock waited for.
+            lookup = conn.execute("select load_id, status, rows_received, landed_at from ops.loads"
+                                  " where load_id = any(%s)", (ids,))
+        existing = {row[0]: row for row in lookup.fetchall()}
         fresh: list[tuple[RecordBatch, str, list[str]]] = []
         ledger_rows = []
         held_rows = []
@@ -624,12 +662,14 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 for batch, load_id, _ in fresh:
                     copy.write(_copy_lines(batch, load_id, keys, known).encode("utf-8"))
-            # The batches landed together; each is charged its share of the time.
-            conn.execute("update ops.loads set land_seconds = %s where load_id = any(%s)",
-                         ((time.perf_counter() - started) / len(fresh), [load_id for _, load_id, _ in fresh]))
-        if cursor is not None:
-            last_landed = [load_id for batch, load_id, *_ in prepared if not batch.held]
-            save_cursor(conn, source.id, cursor, last_landed[-1] if last_landed else None)
+        with conn.pipeline():
+            if fresh:
+                # The batches landed together; each is charged its share of the time.
+                conn.execute("update ops.loads set land_seconds = %s where load_id = any(%s)",
+                             ((time.perf_counter() - started) / len(fresh), [load_id for _, load_id, _ in fresh]))
+            if cursor is not None:
+                last_landed = [load_id for batch, load_id, *_ in prepared if not batch.held]
+                save_cursor(conn, source.id, cursor, last_landed[-1] if last_landed else None)
     for result in results:
         if result.outcome == "landed":
             log.info("%s: landed %s as %s: %d records", source.id, result.reference, result.load_id,

@@ -130,18 +130,24 @@ def expected_fields(columns: dict[str, str], incremental: IncrementalSettings | 
     return list(dict.fromkeys(names))
 
 
-def content_id(page: Page) -> str:
-    """A page's identity: sha256 of the body as received and the request that produced it."""
-    digest = hashlib.sha256(page.raw_bytes)
-    digest.update(b"\x00" + page.reference.encode("utf-8"))
-    return digest.hexdigest()
+def page_hashes(page: Page) -> tuple[str, str]:
+    """A page's identity and its archive name, in one pass over the body.
+
+    The identity (content id) is the sha256 of the body as received and the request that
+    produced it; the archive name is the sha256 of the body alone.
+    """
+    body = hashlib.sha256(page.raw_bytes)
+    identity = body.copy()
+    identity.update(b"\x00" + page.reference.encode("utf-8"))
+    return identity.hexdigest(), body.hexdigest()
 
 
 def _prepare(page: Page) -> tuple[str, tuple[str, str] | None]:
     """A page's content id and, if it has records, its archived original (sha256, path)."""
-    from huiju.landing import archive_payload
+    from huiju.archive import archive_bytes
 
-    return content_id(page), archive_payload(page.raw_bytes) if page.records else None
+    page_id, sha256 = page_hashes(page)
+    return page_id, (sha256, archive_bytes(page.raw_bytes, sha256)) if page.records else None
 
 
 class _Prefetch:
@@ -273,7 +279,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                     break
             if batches or cursor is not None:
                 results += land_record_batches(ctx.conn, ctx.registry, source, batches, cursor=cursor,
-                                               data_date=ctx.data_date)
+                                               data_date=ctx.data_date, durable=finished)
     finally:
         feed.close()
     if failure is not None:
