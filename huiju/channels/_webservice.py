@@ -9,13 +9,14 @@ Both connectors yield :class:`huiju_connectors.rest.Page` objects from the same 
   incremental window from the stored watermark (non-incremental sources read from page one
   again; identical pages are recognised as already landed);
 * every page with records is landed with :func:`huiju.landing.land_record_batches` — records,
-  payload (archived as received) and the page's cursor in one transaction, the load id derived
-  from sha256(payload + reference), so a rerun or a crash never lands a page twice;
+  payload (archived as received, in a pack with the pages landed beside it) and the page's
+  cursor in one transaction, the load id derived from sha256(payload + reference), so a rerun
+  or a crash never lands a page twice;
 * a page without new records (the final empty page, or only records landed before) creates no
   ledger row: only its cursor is saved. It covers no data, so the cursor is still never ahead
   of landed data, and the ledger holds only batches someone can validate;
-* pages are fetched (hashed and archived) ahead in threads while earlier ones land, and pages
-  already fetched are landed in one transaction (group commit, see :func:`land_pages`);
+* pages are fetched (and hashed) ahead in a thread while earlier ones land; pages land in
+  groups, one transaction and one archive pack per group (group commit, see :func:`land_pages`);
 * each page's fields are compared with the configured ones (:func:`check_drift`): with
   ``drift: warn`` differences are stored as the load's warnings (unknown fields are kept in
   ``_extra``: nothing is lost); with ``drift: hold`` the drifted page is recorded in the ledger
@@ -37,7 +38,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,16 +48,16 @@ if TYPE_CHECKING:
     from huiju_connectors.rest import Incremental, Page
 
     from huiju.channels import CollectContext, ConnectionInfo
-    from huiju.landing import LandResult
+    from huiju.landing import LandResult, RecordBatch
 
 log = logging.getLogger(__name__)
 
 #: Cursor key (beside the connector's) with the number of records the run fetched so far.
 ROWS_BEFORE = "rows_before"
 
-#: Pages landed in one transaction at most, and for how long a transaction may gather them.
+#: Pages landed in one transaction at most, and for how long a group may gather them.
 GROUP_PAGES = 50
-GROUP_SECONDS = 1.0
+GROUP_SECONDS = 0.5
 
 
 class Block(BaseModel):
@@ -142,30 +143,20 @@ def page_hashes(page: Page) -> tuple[str, str]:
     return identity.hexdigest(), body.hexdigest()
 
 
-def _prepare(page: Page) -> tuple[str, tuple[str, str] | None]:
-    """A page's content id and, if it has records, its archived original (sha256, path)."""
-    from huiju.archive import archive_bytes
-
-    page_id, sha256 = page_hashes(page)
-    return page_id, (sha256, archive_bytes(page.raw_bytes, sha256)) if page.records else None
-
-
 class _Prefetch:
-    """Fetch the next pages in a thread, and hash and archive them in a small pool, while earlier ones land.
+    """Fetch the next pages (and hash them) in a thread while earlier ones land.
 
     Safe for exactly-once: each page's cursor is computed by the connector from the pages
     before it, not from what was landed, and a page fetched but never landed (crash, error)
-    is simply fetched again by the next run (its archived original is content-addressed, so
-    archiving it twice changes nothing). Hashing and archiving run beside fetching because
-    each original is fsynced (in line, the disk would set the pace of the whole run) and
-    hashing releases the interpreter lock.
+    is simply fetched again by the next run.
     """
 
     _DONE = object()
+    #: What :meth:`next` returns when no page arrived in time.
+    LATER = object()
 
     def __init__(self, pages: Iterator[Page], depth: int = 64) -> None:
         self._pages = pages
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="huiju-archive")
         self._slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._produce, name="huiju-prefetch", daemon=True)
@@ -183,7 +174,7 @@ class _Prefetch:
     def _produce(self) -> None:
         try:
             for page in self._pages:
-                if not self._put((page, self._pool.submit(_prepare, page))):
+                if not self._put((page, *page_hashes(page))):  # hashing releases the interpreter lock
                     return
             self._put(self._DONE)
         except BaseException as exc:  # handed over to the consumer, raised there
@@ -193,44 +184,66 @@ class _Prefetch:
             if close is not None:
                 close()
 
-    def ready(self) -> bool:
-        """True when the next page (or the end) is already here: taking it will not wait for the network."""
-        return not self._slots.empty()
+    def next(self, timeout: float) -> tuple[Page, str, str] | object | None:
+        """The next page with its content id and sha256, ``None`` after the last page.
 
-    def next(self) -> tuple[Page, str, tuple[str, str] | None] | None:
-        """The next page with its content id and archive, ``None`` after the last; raises what the connector raised."""
-        item = self._slots.get()
+        :attr:`LATER` when none arrived within ``timeout`` seconds; raises what the connector raised.
+        """
+        try:
+            item = self._slots.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return self.LATER
         if item is self._DONE:
             self._slots.put(item)  # stays the answer
             return None
         if isinstance(item, BaseException):
             raise item
-        page, prepared = item
-        assert isinstance(prepared, Future)
-        page_id, archived = prepared.result()
-        return page, page_id, archived
+        return item
 
     def close(self) -> None:
         """Stop fetching (pages not taken are dropped; the next run fetches them again)."""
         self._stop.set()
         self._worker.join(timeout=30)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Group:
+    """Pages gathered to land in one transaction: their batches (not yet archived) and the cursor after them."""
+
+    pages: list[tuple[Page, str, str, int, tuple[str, ...], str | None]] = field(default_factory=list)
+    cursor: dict | None = None
+
+    def batches(self) -> list[RecordBatch]:
+        """The group's batches, their pages archived as one pack first (see :mod:`huiju.archive`)."""
+        from huiju.archive import archive_pack
+        from huiju.landing import RecordBatch
+
+        kept = [entry for entry in self.pages if entry[0].records]
+        references = iter(archive_pack([page.raw_bytes for page, *_ in kept], [sha for _, _, sha, *_ in kept])
+                          if kept else [])
+        return [RecordBatch(page.reference, page_id, page.records, page.raw_bytes, first_row_no=first_row_no,
+                            warnings=warnings, held=held,
+                            archived=(sha256, next(references)) if page.records else None)
+                for page, page_id, sha256, first_row_no, warnings, held in self.pages]
 
 
 def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict | None, drift: str,
                expected_fields: list[str]) -> list[LandResult]:
     """Land every page the connector yields, each with its cursor (see the module docstring).
 
-    Group commit: the pages already fetched when landing is due (up to :data:`GROUP_PAGES`, or
-    what arrives within :data:`GROUP_SECONDS`) land together in one transaction with
+    Group commit: pages land together in one transaction with
     :func:`huiju.landing.land_record_batches` — each page still its own load with its own
-    ledger row — and the cursor after the group's last page. A crash loses a group's data and
-    cursor together, so it is fetched again and still landed exactly once; a group never waits
-    for the network, so a slow department never holds landed pages back.
+    ledger row — with the cursor after the group's last page, and their originals are archived
+    as one pack just before. A group closes at :data:`GROUP_PAGES` pages, or
+    :data:`GROUP_SECONDS` after it opened (however slow the department is, a page waits no
+    longer than that to land), or at the end of the run. A crash loses a group's data and
+    cursor together, so it is fetched again and still landed exactly once. Every group but the
+    run's last commits without waiting for the WAL flush; the last one's durable commit covers
+    them all (see ``durable`` in :func:`~huiju.landing.land_record_batches`).
     """
     from huiju_connectors.rest import SchemaDrift, check_drift
 
-    from huiju.landing import RecordBatch, land_record_batches
+    from huiju.landing import land_record_batches
 
     source = ctx.source
     results: list[LandResult] = []
@@ -242,43 +255,41 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     try:
         finished = False
         while not finished:
-            batches: list[RecordBatch] = []
-            cursor: dict | None = None
+            group = _Group()
             opened = time.monotonic()
-            while True:
+            while len(group.pages) < GROUP_PAGES:
                 try:
-                    item = feed.next()
+                    item = feed.next(timeout=opened + GROUP_SECONDS - time.monotonic())
                 except Exception as exc:  # the connector failed: land what is here, then report it
                     failure, finished = exc, True
                     break
                 if item is None:
                     finished = True
                     break
-                page, page_id, archived = item
+                if item is _Prefetch.LATER:
+                    if group.pages or group.cursor is not None:
+                        break
+                    opened = time.monotonic()  # nothing to land yet: a new group opens with the next page
+                    continue
+                page, page_id, sha256 = item  # type: ignore[misc]
                 first_row_no = rows_before + 1
                 try:
                     warnings = check_drift(page.records, expected_fields, drift)  # type: ignore[arg-type]
                 except SchemaDrift as exc:
                     reason = (f"{source.id}: {page.reference}: 接口返回的字段与登记的不一致，本页已暂停入库，"
                               f"请核对后更新配置（schema drift, policy hold）: {exc}")
-                    batches.append(RecordBatch(page.reference, page_id, page.records, page.raw_bytes,
-                                               first_row_no=first_row_no, archived=archived, held=reason))
+                    group.pages.append((page, page_id, sha256, first_row_no, (), reason))
                     finished = True
                     break
                 rows_before += len(page.records)
                 position = page.next_cursor.get("position")
-                cursor = dict(page.next_cursor)
-                if cursor.get("position") is not None:
-                    cursor[ROWS_BEFORE] = rows_before
+                group.cursor = dict(page.next_cursor)
+                if group.cursor.get("position") is not None:
+                    group.cursor[ROWS_BEFORE] = rows_before
                 if page.records:
-                    batches.append(RecordBatch(page.reference, page_id, page.records, page.raw_bytes,
-                                               first_row_no=first_row_no, warnings=tuple(warnings),
-                                               archived=archived))
-                if (not feed.ready() or len(batches) >= GROUP_PAGES
-                        or time.monotonic() - opened >= GROUP_SECONDS):
-                    break
-            if batches or cursor is not None:
-                results += land_record_batches(ctx.conn, ctx.registry, source, batches, cursor=cursor,
+                    group.pages.append((page, page_id, sha256, first_row_no, tuple(warnings), None))
+            if group.pages or group.cursor is not None:
+                results += land_record_batches(ctx.conn, ctx.registry, source, group.batches(), cursor=group.cursor,
                                                data_date=ctx.data_date, durable=finished)
     finally:
         feed.close()

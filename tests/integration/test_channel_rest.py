@@ -7,6 +7,7 @@ drift and bad credentials.
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from huiju_connectors.rest import RestError
 from webservice_cases import DAY, connection_info, cursor_of, landed, loads, served_variant, start_worker, variant
 
+from huiju.archive import read_archived
 from huiju.demo.generate import generate_records
 from huiju.demo.simulators.rest import connection_for, gateway_for
 from huiju.demo.webservice import RestGateway, stamped
@@ -49,8 +51,6 @@ def test_a_run_lands_exactly_the_served_records_and_quarantines_the_departments_
     assert ledger[0][1:3] == ("received", 40)
     # GXSJ (the update time) is kept in _extra: the dataset has no field for it, nothing is dropped.
     assert ledger[0][3] == ["fields not in the configuration were kept in _extra: GXSJ"]
-    import psycopg
-
     with psycopg.connect(pg_url) as conn:
         validate_load(conn, registry, results[0].load_id)
         conn.commit()
@@ -69,6 +69,14 @@ def test_pages_rerun_and_next_day_land_each_record_once(pg_url: str) -> None:
         cursor = cursor_of(pg_url, source.id)
         assert cursor["position"] is None and cursor["watermark"] == served[-1]["GXSJ"]
         before = loads(pg_url, source.id)
+        # Every page is kept as received (in a pack with the pages landed beside it).
+        with psycopg.connect(pg_url) as conn:
+            archived = conn.execute("select sha256, bytes, archive_path from ops.loads where source_id = %s",
+                                    (source.id,)).fetchall()
+        assert len(archived) == 5
+        for sha256, size, reference in archived:
+            page = read_archived(reference)
+            assert len(page) == size and hashlib.sha256(page).hexdigest() == sha256
 
         # The same day again: nothing new, no ledger row, nothing landed twice.
         assert _run(registry, source, gateway) == []

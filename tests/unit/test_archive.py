@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from huiju.archive import archive_bytes, archive_file, archive_relpath
+from huiju.archive import PACKS, archive_bytes, archive_file, archive_pack, archive_relpath, read_archived
 
 
 def test_archive_bytes_stores_once_read_only_like_archive_file(tmp_path: Path) -> None:
@@ -27,3 +27,17 @@ def test_archive_bytes_stores_once_read_only_like_archive_file(tmp_path: Path) -
     assert (tmp_path / "b" / rel).read_bytes() == content
     assert stat.S_IMODE((tmp_path / "b" / rel).stat().st_mode) == stat.S_IMODE(stored.stat().st_mode)
     assert os.listdir(tmp_path / "b" / rel.rsplit("/", 1)[0]) == [sha]
+
+
+def test_a_pack_keeps_each_page_as_received_and_is_stored_once(tmp_path: Path) -> None:
+    pages = [f"第{n}页".encode() * n for n in range(1, 4)]
+    digests = [hashlib.sha256(page).hexdigest() for page in pages]
+    references = archive_pack(pages, digests, root=tmp_path)
+    assert [read_archived(ref, root=tmp_path) for ref in references] == pages
+    packs = [p for p in (tmp_path / PACKS).rglob("*") if p.is_file()]
+    assert len(packs) == 1 and not stat.S_IMODE(packs[0].stat().st_mode) & 0o222
+    assert archive_pack(pages, digests, root=tmp_path) == references  # the same pages again: the same pack
+    assert [p for p in (tmp_path / PACKS).rglob("*") if p.is_file()] == packs
+    # A whole original reads the same way, by its plain path.
+    rel = archive_bytes(pages[0], digests[0], root=tmp_path)
+    assert read_archived(rel, root=tmp_path) == pages[0]
