@@ -14,7 +14,8 @@
 --
 -- Every row depends on the whole of both datasets, so the table is recomputed whole — but only by a
 -- build that has a new 户籍 or 参保 batch for it (macros/registers.sql: changed_since_built); other
--- builds leave it as it is.
+-- builds leave it as it is (a division renamed in seed basic_admin_division shows with the next such
+-- batch, or at once with --full-refresh).
 -- depends_on: {{ ref('stg_raw__household_registration') }}, {{ ref('stg_raw__social_insurance') }}
 {%- set inputs = ['stg_raw__household_registration', 'stg_raw__social_insurance'] %}
 {{ config(
