@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from huiju.settings import get_settings
-from huiju.warehouse import libpq_params, warehouse_url
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,9 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     key (as its HMAC pads, see :func:`hmac_pads`) as session settings of every dbt connection: the
     key then never appears in compiled SQL, the manifest or the docs.
     """
+    # imported here: the transform DAG reads this module's flags while it is parsed, without psycopg
+    from huiju.warehouse import libpq_params, warehouse_url
+
     params = libpq_params(url or warehouse_url())
     return {
         "HUIJU_DBT_HOST": params["host"],
@@ -200,11 +202,14 @@ def generate_docs(url: str | None = None) -> Path:
     return target
 
 
-#: The scheduled build: seeds, models, snapshots and their data tests. dbt unit tests check the
-#: models' SQL against fixed inputs, not the day's data, so they run where the SQL changes — in CI
-#: (tests/dbt) and in a plain ``dbt build`` by hand — and not in every daily build (as dbt advises
-#: for production runs).
-SCHEDULED_BUILD = ("build", "--exclude-resource-type", "unit_test")
+#: The scheduled build's selection flags: seeds, models, snapshots and their data tests. dbt unit
+#: tests check the models' SQL against fixed inputs, not the day's data, so they run where the SQL
+#: changes — in CI (tests/dbt) and in a plain ``dbt build`` by hand — and not in every daily build
+#: (as dbt advises for production runs). The transform DAG's per-node Cosmos tasks add the same flags.
+SCHEDULED_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
+
+#: The scheduled build in one dbt invocation.
+SCHEDULED_BUILD = ("build", *SCHEDULED_BUILD_FLAGS)
 
 
 def build(url: str | None = None, *args: str) -> None:

@@ -18,7 +18,7 @@
       and versions.{{ subject }} is not null
 {%- endmacro %}
 
-{#- USCCs whose legal-person data changed: penalties (parties, authorities), registers, licences, lists, insurance. -#}
+{#- USCCs whose legal-person data changed: penalties and licences (parties, authorities), registers, lists, insurance. -#}
 {% macro touched_uscc(column='last_published_at') -%}
     {{ touched_keys(['versions.uscc', 'versions.authority_uscc'], column) }}
     union {{ _changed('stg_raw__enterprise_registration', 'uscc', column) }}
@@ -26,6 +26,7 @@
     union {{ _changed('stg_raw__social_org_registration', 'uscc', column) }}
     union {{ _changed('stg_raw__social_insurance', 'unit_uscc', column) }}
     union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'uscc', column) }}
+    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'authority_uscc', column) }}
     union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'uscc', column) }}
 {%- endmacro %}
 
@@ -41,10 +42,44 @@
     union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'id_number', column) }}
 {%- endmacro %}
 
+{#- Employers (参保单位) touched: their legal-person data, or the 户籍 of a person they insure
+    (thematic_social_insurance counts the registered residents among the insured). -#}
+{% macro touched_insurance_units(column='last_published_at') -%}
+    {{ touched_uscc(column) }}
+    union
+    select versions.unit_uscc from {{ ref('stg_raw__social_insurance') }} as versions
+    where versions.id_number in ({{ _changed('stg_raw__household_registration', 'id_number', column) }})
+{%- endmacro %}
+
 {#- Pre-hooks: remove the touched keys' rows before they are recomputed from all their data. -#}
-{% macro delete_touched_uscc(key_column='uscc') -%}
+{% macro delete_touched_uscc(key_column='uscc', insurance_units=false) -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where {{ key_column }} in ({{ touched_uscc() }})
+    delete from {{ this }} where {{ key_column }} in ({{ touched_insurance_units() if insurance_units else touched_uscc() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Models of few rows that each aggregate a whole dataset (e.g. per 行政区划) cannot be recomputed
+    key by key for less than the whole; they are recomputed whole, but only by a build that has
+    something new for them: changed_since_built(models) is true when any of these staging models has a
+    batch published after the newest one the model holds (watermark on last_published_at), and
+    always outside an incremental run. delete_all_if_changed() is the matching pre-hook.
+-#}
+{% macro changed_since_built(models) -%}
+    {%- if not is_incremental() or not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set query -%}
+        select {% for model in models %}exists (select 1 from {{ ref(model) }} where published_at > {{ watermark('last_published_at') }}){{ " or " if not loop.last }}{% endfor %}
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{% macro delete_all_if_changed(models) -%}
+    {%- if is_incremental() and changed_since_built(models) -%}
+    delete from {{ this }}
     {%- else -%}
     select 1
     {%- endif -%}

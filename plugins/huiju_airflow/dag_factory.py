@@ -94,7 +94,8 @@ def transform_dag(registry: Registry | None = None) -> DAG:
 
     With a parsed dbt manifest (``var/dbt/manifest/manifest.json``, written by the DAG's first task
     whenever ``dbt_project/`` changed) every dbt node is a task (Cosmos, ``LoadMode.DBT_MANIFEST``,
-    ``dbt build`` per node: a model and its tests), so a failing model or test stops only what
+    ``dbt build`` per node: a model and its data tests; unit tests excluded as in the scheduled
+    build, :data:`huiju.transform.SCHEDULED_BUILD_FLAGS`), so a failing model or test stops only what
     depends on it. Without one (a fresh checkout before its first run) the DAG is a single
     ``dbt build`` task, and the log says why.
     """
@@ -140,6 +141,8 @@ def _dbt_task_group(manifest: Path) -> Any:
         from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
         from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
+        from huiju.transform import SCHEDULED_BUILD_FLAGS
+
         project = get_settings().dbt_project_dir
         project_config = ProjectConfig(dbt_project_path=project, manifest_path=manifest, project_name="huiju")
         # Cosmos wraps the path in an ObjectStoragePath, whose first open() loads every Airflow plugin
@@ -156,7 +159,10 @@ def _dbt_task_group(manifest: Path) -> Any:
             # warehouse on a Unix socket, and the raw Assets already say when the build runs.
             render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                        emit_datasets=False),
-            operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False},
+            # Under TestBehavior.BUILD every node is a `dbt build --select <node>`, which would also run
+            # the node's dbt unit tests: the scheduled build's flags leave them to CI here too.
+            operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False,
+                           "dbt_cmd_flags": list(SCHEDULED_BUILD_FLAGS)},
             # A failed model or test fails again on retry; the next published batch rebuilds it.
             default_args={**DEFAULT_ARGS, "retries": 0},
         )

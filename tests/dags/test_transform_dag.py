@@ -31,7 +31,10 @@ PROBE = textwrap.dedent("""
     dag = runpy.run_path(sys.argv[1])["dag"]
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds,
-                      "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}}))
+                      "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+                      "dbt": {t.task_id: {"command": list(getattr(t, "base_cmd", [])), "select": t.select,
+                                          "flags": list(t.dbt_cmd_flags)}
+                              for t in dag.tasks if hasattr(t, "dbt_cmd_flags")}}))
 """)
 
 
@@ -51,7 +54,28 @@ def with_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
     subprocess.run([sys.executable, "-c", "from huiju.transform import ensure_manifest; ensure_manifest()"],
                    env=env, check=True, capture_output=True, timeout=300)
     manifest = json.loads((var / "dbt" / "manifest" / "manifest.json").read_text(encoding="utf-8"))
-    return {"parsed": _parse(var), "manifest": manifest}
+    return {"parsed": _parse(var), "manifest": manifest, "var": var}
+
+
+def _dbt_ls(var: Path, select: str, *flags: str) -> list[dict]:
+    """``dbt ls`` (no database) of what a node's ``dbt build --select`` with ``flags`` would run."""
+    code = textwrap.dedent("""
+        import json, os, sys
+        from dbt.cli.main import dbtRunner
+        from huiju.settings import get_settings
+        os.environ.setdefault("HUIJU_DBT_HOST", "localhost")
+        os.environ.setdefault("HUIJU_DBT_PORT", "5432")
+        project = str(get_settings().dbt_project_dir)
+        result = dbtRunner().invoke(["ls", "--quiet", "--output", "json", "--output-keys", "resource_type", "name",
+                                     "--project-dir", project, "--profiles-dir", project,
+                                     "--target-path", sys.argv[1], "--log-path", sys.argv[1], *sys.argv[2:]])
+        assert result.success, result.exception
+        print(json.dumps([json.loads(line) for line in result.result]))
+    """)
+    env = {**os.environ, "HUIJU_VAR": str(var)}
+    done = subprocess.run([sys.executable, "-c", code, str(var / "ls"), "--select", select, *flags], env=env,
+                          capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_without_a_manifest_the_build_is_one_task(tmp_path: Path) -> None:
@@ -93,3 +117,19 @@ def test_a_failing_model_stops_only_what_depends_on_it(with_manifest: dict) -> N
 
 def test_the_transform_dag_file_parses_in_under_a_second(with_manifest: dict) -> None:
     assert with_manifest["parsed"]["seconds"] < 1.0, f"{with_manifest['parsed']['seconds']:.2f}s"
+
+
+def test_the_node_tasks_leave_unit_tests_out_like_the_scheduled_build(with_manifest: dict) -> None:
+    from huiju.transform import SCHEDULED_BUILD_FLAGS
+
+    tasks = with_manifest["parsed"]["dbt"]
+    assert tasks and all(t["command"] == ["build"] and t["flags"] == list(SCHEDULED_BUILD_FLAGS)
+                         for t in tasks.values())
+    # What the legal-person node's task runs: the model and its data tests, none of its unit tests
+    # (which a bare `dbt build --select` of the node would run).
+    task = tasks["dbt.basic_legal_person_model_build"]
+    bare = _dbt_ls(with_manifest["var"], task["select"])
+    flagged = _dbt_ls(with_manifest["var"], task["select"], *task["flags"])
+    assert {n["resource_type"] for n in bare} >= {"model", "test", "unit_test"}
+    assert {n["resource_type"] for n in flagged} == {"model", "test"}
+    assert [n for n in bare if n["resource_type"] != "unit_test"] == flagged

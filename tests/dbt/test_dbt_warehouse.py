@@ -7,7 +7,9 @@ incrementally after each day, then compared table by table with a full refresh o
 The registers (企业/税务/社会组织登记, 社保, 许可, 红黑名单, 户籍) arrive from day 2 on (day 1 builds
 them empty, before any raw table exists): the demo's files of two days, validated with the real
 rules (the quarantine must be the generator's), whose keys overlap (changed registrations), plus
-corrections — a licence moved to another company, a list entry removed.
+corrections — a licence moved to another company, a list entry removed. Day 4 brings only a licence
+correction that renames its 许可机关 (decided later than any of its decisions): no 户籍 or 参保 batch,
+so the models recomputed only when those change keep what they hold.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import csv
 import hashlib
 import hmac
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -36,6 +39,7 @@ TAX_ROWS = 100  # codes repeat every 1,000 rows: day-1 rows past this index have
 MOVED = "测罚〔2026〕D1200号"
 REGISTER_ROWS = 40
 REGISTER_DAYS = (date(2026, 11, 19), date(2026, 11, 20))
+RENAMED_AUTHORITY = "示范市市场和质量监督管理局"
 
 
 def _correct(path: Path, out: Path, edit: dict[str, str], row: int = 0, encoding: str = "utf-8-sig") -> dict[str, str]:
@@ -139,13 +143,22 @@ def built(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict:
               "有效期至": "2099-12-31"}, row=good_row)
     land_validate_publish(url, "fgw_credit_list", work / "list_fix2.csv", registry)
     run_dbt(["build"], url, target_path=target)
+
+    # Day 4: one licence corrected — decided again later, by its authority under a new name.
+    bad = {b.row for b in first.submission("scjgj_license").bad_rows}
+    good_rows = [i for i in range(REGISTER_ROWS) if i + 2 not in bad]
+    renamed_licence = _correct(first.submission("scjgj_license").path, work / "licence_fix2.csv",
+                               {"许可机关": RENAMED_AUTHORITY, "许可决定日期": "2026-11-21", "有效期自": "2026-11-21",
+                                "有效期至": "2029-11-20"}, row=good_rows[-1], encoding="gb18030")
+    assert land_validate_publish(url, "scjgj_license", work / "licence_fix2.csv", registry)[1] == set()
+    run_dbt(["build"], url, target_path=target)
     incremental = _contents(url)
 
     run_dbt(["build", "--full-refresh"], url, target_path=target)
     full = _contents(url)
     return {"url": url, "after_day1": after_day1, "incremental": incremental, "full": full,
             "manifests": manifests, "quarantine": quarantine, "moved_licence": moved_licence,
-            "removed_entry": removed_entry}
+            "removed_entry": removed_entry, "renamed_licence": renamed_licence}
 
 
 def test_an_incremental_build_equals_a_full_refresh(built: dict) -> None:
@@ -240,7 +253,9 @@ def test_every_new_model_has_rows(built: dict) -> None:
                      "credit.credit_admin_license", "credit.credit_legal_person_license",
                      "credit.credit_red_black_list", "credit.credit_legal_person_credit",
                      "credit.credit_natural_person_credit", "share.share_legal_person_license_publication",
-                     "share.share_red_black_list_publication"):
+                     "share.share_red_black_list_publication", "thematic.thematic_social_insurance_coverage",
+                     "credit.credit_natural_person_license", "share.share_natural_person_license_publication",
+                     "share.share_natural_person_red_black_list_publication"):
         assert built["full"][relation], relation
 
 
@@ -318,3 +333,72 @@ def test_every_relation_reads_without_the_pseudonym_key(built: dict) -> None:
         for relation in built["full"]:
             schema, name = relation.split(".")
             conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()
+
+
+def test_licence_authorities_are_in_the_legal_person_base_named_on_their_latest_decision(built: dict) -> None:
+    authority_uscc = built["renamed_licence"]["许可机关统一社会信用代码"]
+    with psycopg.connect(built["url"]) as conn:
+        renamed = conn.execute("select legal_person_name, legal_person_type, is_authority, name_source_department,"
+                               " last_seen_date::text from basic.basic_legal_person where uscc = %s",
+                               (authority_uscc,)).fetchone()
+        profile = conn.execute("select legal_person_name from archive.archive_legal_person_profile where uscc = %s",
+                               (authority_uscc,)).fetchone()
+        # every USCC that grants licences is a 机关 of the base, named as on its own latest decision
+        mismatched = conn.execute(
+            "select count(*), count(*) filter (where b.uscc is null or b.legal_person_type <> '机关'"
+            " or b.legal_person_name <> latest.authority)"
+            " from (select distinct on (authority_uscc) authority_uscc, authority from ("
+            "   select authority_uscc, authority, decision_date, published_at, decision_no"
+            "   from credit.credit_admin_license"
+            "   union all select authority_uscc, authority, decision_date, published_at, decision_no"
+            "   from credit.credit_admin_penalty) d where authority_uscc is not null"
+            "   and authority_uscc in (select authority_uscc from credit.credit_admin_license)"
+            "   order by authority_uscc, decision_date desc, published_at desc, decision_no desc) latest"
+            " left join basic.basic_legal_person b on b.uscc = latest.authority_uscc").fetchone()
+        only_licences = conn.execute(
+            "select count(*) from basic.basic_legal_person where is_authority and uscc not in"
+            " (select authority_uscc from credit.credit_admin_penalty where authority_uscc is not null)").fetchone()[0]
+    assert renamed == (RENAMED_AUTHORITY, "机关", True, "scjgj", "2026-11-21")
+    assert profile == (RENAMED_AUTHORITY,)
+    assert mismatched[0] > 0 and mismatched[1] == 0
+    assert only_licences > 0  # authorities known from their licences alone
+
+
+def test_natural_persons_licences_and_list_entries_are_published_masked(built: dict) -> None:
+    with psycopg.connect(built["url"]) as conn:
+        licences = conn.execute("select s.party_name, c.party_name"
+                                " from share.share_natural_person_license_publication s"
+                                " join credit.credit_admin_license c using (decision_no)").fetchall()
+        withdrawn = conn.execute("select count(*) from share.share_natural_person_license_publication where"
+                                 " decision_no in (select decision_no from credit.credit_natural_person_license"
+                                 " where not is_publishable)").fetchone()[0]
+        listed = conn.execute("select subject_name, id_number"
+                              " from share.share_natural_person_red_black_list_publication"
+                              " where id_number like %s", (valid_id_number(5)[:6] + "%",)).fetchall()
+        legal = conn.execute("select count(*) from share.share_natural_person_red_black_list_publication"
+                             " where subject_type <> '自然人'").fetchone()[0]
+    assert licences and all(masked == name[0] + "*" * max(len(name) - 1, 1) for masked, name in licences)
+    assert withdrawn == 0
+    expected_id = valid_id_number(5)[:6] + "*" * 8 + valid_id_number(5)[-4:]
+    assert ("王**", expected_id) in listed
+    assert legal == 0
+
+
+def test_social_insurance_theme_counts_registered_residents(built: dict) -> None:
+    with psycopg.connect(built["url"]) as conn:
+        residents = dict(conn.execute(
+            "select region_code, count(*) from (select distinct on (id_number) * from"
+            " staging.stg_raw__household_registration order by id_number, published_at desc, load_id desc,"
+            " source_row_no desc) r where household_status = '正常' group by region_code").fetchall())
+        coverage = {row[0]: row[1:] for row in conn.execute(
+            "select region_code, registered_residents, insured_residents, working_age_residents,"
+            " insured_working_age_residents, coverage_rate from thematic.thematic_social_insurance_coverage")}
+        units = conn.execute("select sum(insured_persons), sum(resident_persons), sum(non_resident_persons)"
+                             " from thematic.thematic_social_insurance").fetchone()
+    assert residents and {code: row[0] for code, row in coverage.items() if row[0]} == residents
+    assert sum(row[1] for row in coverage.values()) > 0  # residents who pay, found by ID number across bureaus
+    for registered, insured, working, insured_working, rate in coverage.values():
+        assert insured <= registered and insured_working <= working
+        assert rate is None or rate == round(Decimal(insured_working) / working, 4)
+    assert units[1] > 0 and units[0] == units[1] + units[2]
+

@@ -1,6 +1,7 @@
 -- 法人基础库: one row per 统一社会信用代码, merged from what every department reports about it —
 -- the registers (企业登记 by 市场监管, 社会组织登记 by 民政, 税务登记 by 税务), the parties of
--- penalties and licences (法人及非法人组织, 个体工商户) and the authorities that issued penalties.
+-- penalties and licences (法人及非法人组织, 个体工商户) and the authorities (机关) that issued
+-- penalties (处罚机关) or granted licences (许可机关).
 --
 -- Precedence rule (documented with seed code_source_precedence): each attribute comes from the
 -- contribution that has a value for it and ranks first by
@@ -9,13 +10,16 @@
 --   2. department precedence (seed: 1 = 市场监督管理局 … unlisted departments last);
 --   3. the latest date (成立日期, 登记日期 or 决定日期), then the latest published batch, then the record key.
 -- Registration attributes (登记状态, 成立日期, 注册资本 …) come from the registers only, 纳税信用等级
--- from the tax register. An authority (机关) is named as on its own latest decision, which comes
--- before what others call it when it is also a party; its department is the one reporting that decision.
+-- from the tax register. An authority (机关) is named as on its own latest decision — a penalty or a
+-- licence, whichever was decided last (then published last, then the larger decision number) —
+-- which comes before what others call it when it is also a party; its department is the one
+-- reporting that decision, its first and last dates span all its decisions of both kinds.
 --
 -- Incremental: only the USCCs that newly published data names (any version) are recomputed, each
 -- from all its data (macros/incremental.sql, macros/registers.sql). Parties are aggregated over their
 -- own records; an authority, which signs a large share of all decisions, is read through indexes
--- (latest decision, first and last dates) so a day's cost does not grow with its history.
+-- (latest decision, first and last dates, of penalties and of licences) so a day's cost does not
+-- grow with its history.
 -- depends_on: {{ ref('stg_raw__admin_penalty') }}
 -- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
 -- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
@@ -119,28 +123,44 @@ authority_keys as (
     -- only USCCs that sign decisions: the lookups below are for authorities, not for every party
     {% if is_incremental() -%}
     select touched_authorities.key as uscc from ({{ touched_keys(['versions.authority_uscc']) }}) as touched_authorities
+    union
+    {{ _all_versions('stg_raw__admin_license', 'decision_no', 'authority_uscc', 'last_published_at') }}
     {%- else -%}
-    select distinct authority_uscc as uscc from {{ ref('credit_admin_penalty') }} where authority_uscc is not null
+    select authority_uscc as uscc from {{ ref('credit_admin_penalty') }} where authority_uscc is not null
+    union
+    select authority_uscc from {{ ref('credit_admin_license') }} where authority_uscc is not null
     {%- endif %}
 ),
+
+{%- set decisions = [ref('credit_admin_penalty'), ref('credit_admin_license')] %}
 
 authorities as (
     select
         authority_keys.uscc,
         latest.authority as legal_person_name,
         latest.source_department,
-        (select min(p.decision_date) from {{ ref('credit_admin_penalty') }} as p
-         where p.authority_uscc = authority_keys.uscc) as first_seen_date,
-        (select max(p.decision_date) from {{ ref('credit_admin_penalty') }} as p
-         where p.authority_uscc = authority_keys.uscc) as last_seen_date,
-        (select max(p.published_at) from {{ ref('credit_admin_penalty') }} as p
-         where p.authority_uscc = authority_keys.uscc) as last_published_at
+        least({% for d in decisions %}(select min(p.decision_date) from {{ d }} as p
+               where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as first_seen_date,
+        greatest({% for d in decisions %}(select max(p.decision_date) from {{ d }} as p
+                  where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as last_seen_date,
+        greatest({% for d in decisions %}(select max(p.published_at) from {{ d }} as p
+                  where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as last_published_at
     from authority_keys
     cross join lateral (
-        select p.authority, p.source_department
-        from {{ ref('credit_admin_penalty') }} as p
-        where p.authority_uscc = authority_keys.uscc
-        order by p.decision_date desc, p.published_at desc, p.decision_no desc
+        -- its latest penalty and its latest licence (one index probe each), then the later of the two
+        select own.authority, own.source_department
+        from (
+            {%- for d in decisions %}
+            (
+                select p.authority, p.source_department, p.decision_date, p.published_at, p.decision_no
+                from {{ d }} as p
+                where p.authority_uscc = authority_keys.uscc
+                order by p.decision_date desc, p.published_at desc, p.decision_no desc
+                limit 1
+            ){{ " union all" if not loop.last }}
+            {%- endfor %}
+        ) as own
+        order by own.decision_date desc, own.published_at desc, own.decision_no desc
         limit 1
     ) as latest
 ),
