@@ -477,6 +477,7 @@ class RecordBatch:
     ``held`` instead of landing it — e.g. its fields drifted from the configuration under the
     source's ``drift: hold`` policy. Nothing of a held batch reaches ``raw``; once the
     configuration is fixed, the same batch (same load id) lands normally.
+    ``rows``: the records already rendered by :func:`prepare_rows` (then ``records`` is empty).
     """
 
     reference: str
@@ -487,6 +488,37 @@ class RecordBatch:
     warnings: tuple[str, ...] = ()
     archived: tuple[str, str] | None = None
     held: str | None = None
+    rows: PreparedRows | None = None
+
+    @property
+    def count(self) -> int:
+        """How many records the batch holds."""
+        return self.rows.count if self.rows is not None else len(self.records)
+
+    @property
+    def fields(self) -> set[str]:
+        """Every field any of its records has."""
+        return set(self.rows.fields) if self.rows is not None else set().union(*self.records)
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """A batch's records in the form ``raw`` takes them: COPY text lines, their count and their fields."""
+
+    text: bytes
+    count: int
+    fields: frozenset[str]
+
+
+def prepare_rows(source: Source, batch: RecordBatch) -> PreparedRows:
+    """Render a batch's records for :func:`land_record_batches` ahead of landing (e.g. in another process).
+
+    The lines carry the batch's load id and row numbers, so they are exactly what landing the
+    batch's ``records`` would write.
+    """
+    keys = list(source.columns)
+    text = _copy_lines(batch, make_load_id(source.id, batch.content_id), keys, set(keys))
+    return PreparedRows(text.encode("utf-8"), len(batch.records), frozenset().union(*batch.records))
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -621,9 +653,9 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             retry = row is None or row[1] == "failed" or (row[1] == "held" and row[3] is None)
             if not retry or any(load_id == f[1] for f in fresh):
                 results.append(LandResult(source.id, batch.reference, load_id, "already_landed",
-                                          (row[2] or 0) if row else len(batch.records)))
+                                          (row[2] or 0) if row else batch.count))
                 continue
-            unknown = sorted(set().union(*batch.records) - known)
+            unknown = sorted(batch.fields - known)
             warnings = list(batch.warnings)
             if unknown:
                 warnings.append(f"fields not in the configuration were kept in _extra: {', '.join(unknown)}")
@@ -631,14 +663,14 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                   batch.reference, sha256, size, archive_rel, batch.held,
                                   json.dumps(warnings, ensure_ascii=False), data_date))
-                results.append(LandResult(source.id, batch.reference, load_id, "held", len(batch.records),
+                results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
                                           error=batch.held, warnings=warnings))
                 continue
             fresh.append((batch, load_id, warnings))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                batch.reference, sha256, size, archive_rel, len(batch.records),
+                                batch.reference, sha256, size, archive_rel, batch.count,
                                 json.dumps(warnings, ensure_ascii=False), data_date))
-            results.append(LandResult(source.id, batch.reference, load_id, "landed", len(batch.records),
+            results.append(LandResult(source.id, batch.reference, load_id, "landed", batch.count,
                                       warnings=warnings))
         if held_rows:
             conn.execute(
@@ -661,7 +693,8 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 columns=sql.SQL(", ").join(sql.Identifier(f) for _, f in mapping))
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 for batch, load_id, _ in fresh:
-                    copy.write(_copy_lines(batch, load_id, keys, known).encode("utf-8"))
+                    copy.write(batch.rows.text if batch.rows is not None
+                               else _copy_lines(batch, load_id, keys, known).encode("utf-8"))
         with conn.pipeline():
             if fresh:
                 # The batches landed together; each is charged its share of the time.

@@ -15,7 +15,7 @@ Both connectors yield :class:`huiju_connectors.rest.Page` objects from the same 
 * a page without new records (the final empty page, or only records landed before) creates no
   ledger row: only its cursor is saved. It covers no data, so the cursor is still never ahead
   of landed data, and the ledger holds only batches someone can validate;
-* pages are fetched (and hashed) ahead in a thread while earlier ones land; pages land in
+* pages are fetched and prepared ahead in a child process while earlier ones land; pages land in
   groups, one transaction and one archive pack per group (group commit, see :func:`land_pages`);
 * each page's fields are compared with the configured ones (:func:`check_drift`): with
   ``drift: warn`` differences are stored as the load's warnings (unknown fields are kept in
@@ -32,15 +32,22 @@ cursor (``rows_before``), so a run resumed after a crash continues it.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import hashlib
 import logging
+import multiprocessing
+import os
+import pickle
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,7 +55,8 @@ if TYPE_CHECKING:
     from huiju_connectors.rest import Incremental, Page
 
     from huiju.channels import CollectContext, ConnectionInfo
-    from huiju.landing import LandResult, RecordBatch
+    from huiju.landing import LandResult, PreparedRows, RecordBatch
+    from huiju.registry import Source
 
 log = logging.getLogger(__name__)
 
@@ -143,74 +151,186 @@ def page_hashes(page: Page) -> tuple[str, str]:
     return identity.hexdigest(), body.hexdigest()
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A page made ready to land, by the fetching process: hashes, row numbers, drift, COPY text.
+
+    ``page`` keeps its body and cursor; its records travel only as ``rows`` (COPY text), except
+    on a held page, which lands none of them. ``rows_after``: records the run received up to
+    and including this page.
+    """
+
+    page: Page
+    page_id: str
+    sha256: str
+    first_row_no: int
+    rows_after: int
+    warnings: tuple[str, ...] = ()
+    held: str | None = None
+    rows: PreparedRows | None = None
+
+
+def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[str], drift: str,
+                   rows_before: int) -> Iterator[_Prepared]:
+    """Every page the connector yields, prepared to land.
+
+    The first page whose fields drifted under ``drift: hold`` is the last: it is held.
+    """
+    from dataclasses import replace
+
+    from huiju_connectors.rest import SchemaDrift, check_drift
+
+    from huiju.landing import RecordBatch, prepare_rows
+
+    for page in pages:
+        page_id, sha256 = page_hashes(page)  # hashing releases the interpreter lock
+        first_row_no = rows_before + 1
+        try:
+            warnings = check_drift(page.records, expected_fields, drift)  # type: ignore[arg-type]
+        except SchemaDrift as exc:
+            reason = (f"{source.id}: {page.reference}: 接口返回的字段与登记的不一致，本页已暂停入库，"
+                      f"请核对后更新配置（schema drift, policy hold）: {exc}")
+            yield _Prepared(page, page_id, sha256, first_row_no, rows_before, held=reason)
+            return
+        rows_before += len(page.records)
+        rows = (prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
+                if page.records else None)
+        yield _Prepared(replace(page, records=[]), page_id, sha256, first_row_no, rows_before, tuple(warnings),
+                        rows=rows)
+
+
 class _Prefetch:
-    """Fetch the next pages (and hash them) in a thread while earlier ones land.
+    """Fetch and prepare the next pages in a child process while earlier ones land.
+
+    The two halves of a run are Python work — fetching (HTTP, JSON decoding) and preparing
+    (hashes, drift, COPY text) on one side, landing (the ledger, ``COPY``, archive packs) on the
+    other — and as two threads of one interpreter they take turns on its lock: a run of 2,000
+    pages went at the speed of their sum on a machine with a core to spare. So, as a source
+    and a destination connected by a pipe: the child is forked, inheriting the (not yet
+    started) iterator of prepared pages and everything imported, and sends each page pickled
+    — its records already as COPY text, so they are never pickled as objects — down a pipe;
+    a thread here reads them into a queue at most ``depth`` pages ahead. The child dies with
+    the process that started it (``PR_SET_PDEATHSIG``): a collector killed mid-run leaves no
+    fetcher behind.
 
     Safe for exactly-once: each page's cursor is computed by the connector from the pages
     before it, not from what was landed, and a page fetched but never landed (crash, error)
     is simply fetched again by the next run.
     """
 
-    _DONE = object()
     #: What :meth:`next` returns when no page arrived in time.
     LATER = object()
 
-    def __init__(self, pages: Iterator[Page], depth: int = 64) -> None:
-        self._pages = pages
-        self._slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._produce, name="huiju-prefetch", daemon=True)
-        self._worker.start()
+    def __init__(self, prepared: Iterator[_Prepared], depth: int = 64) -> None:
+        read_end, write_end = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # fewer wake-ups per page than the default 64 KiB
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+        context = multiprocessing.get_context("fork")  # the iterator and its HTTP client cannot be pickled
+        self._child = context.Process(target=_send_pages, args=(prepared, read_end, write_end, os.getpid()),
+                                      name="huiju-fetch", daemon=True)
+        self._child.start()
+        os.close(write_end)
+        self._pipe = open(read_end, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
+        self._slots: queue.Queue[tuple] = queue.Queue(maxsize=depth)
+        self._done = False
+        self._reader = threading.Thread(target=self._read, name="huiju-fetch-reader", daemon=True)
+        self._reader.start()
 
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _read(self) -> None:
+        while True:
+            header = self._pipe.read(8)
+            if len(header) < 8:  # the child is gone without a word (killed, out of memory)
+                self._slots.put(("gone",))
+                return
+            item = pickle.loads(self._pipe.read(int.from_bytes(header, "little")))  # noqa: S301 - our own child
+            self._slots.put(item)
+            if item[0] != "page":
+                return
 
-    def _produce(self) -> None:
-        try:
-            for page in self._pages:
-                if not self._put((page, *page_hashes(page))):  # hashing releases the interpreter lock
-                    return
-            self._put(self._DONE)
-        except BaseException as exc:  # handed over to the consumer, raised there
-            self._put(exc)
-        finally:
-            close = getattr(self._pages, "close", None)
-            if close is not None:
-                close()
-
-    def next(self, timeout: float) -> tuple[Page, str, str] | object | None:
-        """The next page with its content id and sha256, ``None`` after the last page.
+    def next(self, timeout: float) -> _Prepared | object | None:
+        """The next prepared page, ``None`` after the last one.
 
         :attr:`LATER` when none arrived within ``timeout`` seconds; raises what the connector raised.
         """
+        if self._done:
+            return None
         try:
-            item = self._slots.get(timeout=max(timeout, 0.0))
+            kind, *item = self._slots.get(timeout=max(timeout, 0.0))
         except queue.Empty:
             return self.LATER
-        if item is self._DONE:
-            self._slots.put(item)  # stays the answer
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        if kind == "page":
+            return item[0]
+        self._done = True
+        if kind == "error":
+            raise _rebuilt(*item)
+        if kind == "gone":
+            self._child.join(timeout=5)
+            raise RuntimeError(f"the page fetcher stopped unexpectedly (exit code {self._child.exitcode})")
+        return None
 
     def close(self) -> None:
         """Stop fetching (pages not taken are dropped; the next run fetches them again)."""
-        self._stop.set()
-        self._worker.join(timeout=30)
+        if self._child.is_alive():  # done, or fetching pages nobody will take
+            self._child.kill()
+        self._child.join(timeout=5)
+        while self._reader.is_alive():  # it may wait for room in a full queue
+            with contextlib.suppress(queue.Empty):
+                self._slots.get_nowait()
+            self._reader.join(timeout=0.05)
+        self._pipe.close()
+
+
+def _send_pages(prepared: Iterator[_Prepared], read_end: int, write_end: int, parent: int) -> None:
+    """The fetching child: every prepared page down the pipe, then ``done`` or the error."""
+    os.close(read_end)
+    _die_with(parent)
+
+    def send(item: tuple) -> None:
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(len(data).to_bytes(8, "little") + data)
+        while view:
+            view = view[os.write(write_end, view):]
+
+    try:
+        for page in prepared:
+            send(("page", page))
+        send(("done",))
+    except BrokenPipeError:  # the parent stopped reading
+        return
+    except BaseException as exc:  # handed over to the parent, raised there
+        with contextlib.suppress(BrokenPipeError):
+            send(("error", *_portable(exc)))
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the parent's close() still stops the child
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _portable(error: BaseException) -> tuple[type[BaseException], tuple, dict, str]:
+    """An exception as plain parts that survive pickling (connector errors have keyword-only arguments)."""
+    import traceback
+
+    return type(error), error.args, dict(vars(error)), "".join(traceback.format_exception(error))
+
+
+def _rebuilt(kind: type[BaseException], args: tuple, state: dict, trace: str) -> BaseException:
+    """The exception the fetching child raised, with its attributes and its traceback as a note."""
+    error = kind.__new__(kind, *args)
+    error.args = args
+    vars(error).update(state)
+    error.add_note(f"raised in the page fetcher:\n{trace}")
+    return error
 
 
 @dataclass
 class _Group:
-    """Pages gathered to land in one transaction: their batches (not yet archived) and the cursor after them."""
+    """Pages gathered to land in one transaction, and the cursor after them."""
 
-    pages: list[tuple[Page, str, str, int, tuple[str, ...], str | None]] = field(default_factory=list)
+    pages: list[_Prepared] = field(default_factory=list)
     cursor: dict | None = None
 
     def batches(self) -> list[RecordBatch]:
@@ -218,31 +338,29 @@ class _Group:
         from huiju.archive import archive_pack
         from huiju.landing import RecordBatch
 
-        kept = [entry for entry in self.pages if entry[0].records]
-        references = iter(archive_pack([page.raw_bytes for page, *_ in kept], [sha for _, _, sha, *_ in kept])
-                          if kept else [])
-        return [RecordBatch(page.reference, page_id, page.records, page.raw_bytes, first_row_no=first_row_no,
-                            warnings=warnings, held=held,
-                            archived=(sha256, next(references)) if page.records else None)
-                for page, page_id, sha256, first_row_no, warnings, held in self.pages]
+        references = iter(archive_pack([p.page.raw_bytes for p in self.pages], [p.sha256 for p in self.pages])
+                          if self.pages else [])
+        return [RecordBatch(p.page.reference, p.page_id, p.page.records, p.page.raw_bytes,
+                            first_row_no=p.first_row_no, warnings=p.warnings, held=p.held,
+                            archived=(p.sha256, next(references)), rows=p.rows)
+                for p in self.pages]
 
 
 def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict | None, drift: str,
                expected_fields: list[str]) -> list[LandResult]:
     """Land every page the connector yields, each with its cursor (see the module docstring).
 
-    Group commit: pages land together in one transaction with
-    :func:`huiju.landing.land_record_batches` — each page still its own load with its own
-    ledger row — with the cursor after the group's last page, and their originals are archived
-    as one pack just before. A group closes at :data:`GROUP_PAGES` pages, or
-    :data:`GROUP_SECONDS` after it opened (however slow the department is, a page waits no
-    longer than that to land), or at the end of the run. A crash loses a group's data and
-    cursor together, so it is fetched again and still landed exactly once. Every group but the
-    run's last commits without waiting for the WAL flush; the last one's durable commit covers
-    them all (see ``durable`` in :func:`~huiju.landing.land_record_batches`).
+    Pages are fetched and prepared in a child process (:class:`_Prefetch`). Group commit: pages
+    land together in one transaction with :func:`huiju.landing.land_record_batches` — each
+    page still its own load with its own ledger row — with the cursor after the group's last
+    page, and their originals are archived as one pack just before. A group closes at
+    :data:`GROUP_PAGES` pages, or :data:`GROUP_SECONDS` after it opened (however slow the
+    department is, a page waits no longer than that to land), or at the end of the run. A
+    crash loses a group's data and cursor together, so it is fetched again and still landed
+    exactly once. Every group but the run's last commits without waiting for the WAL flush;
+    the last one's durable commit covers them all (see ``durable`` in
+    :func:`~huiju.landing.land_record_batches`).
     """
-    from huiju_connectors.rest import SchemaDrift, check_drift
-
     from huiju.landing import land_record_batches
 
     source = ctx.source
@@ -251,7 +369,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     position = start.get("position")  # of the next request: where a refusal is reported
     rows_before = int(start.get(ROWS_BEFORE, 0)) if position is not None else 0
     failure: BaseException | None = None
-    feed = _Prefetch(pages)
+    feed = _Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before))
     try:
         finished = False
         while not finished:
@@ -271,23 +389,17 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                         break
                     opened = time.monotonic()  # nothing to land yet: a new group opens with the next page
                     continue
-                page, page_id, sha256 = item  # type: ignore[misc]
-                first_row_no = rows_before + 1
-                try:
-                    warnings = check_drift(page.records, expected_fields, drift)  # type: ignore[arg-type]
-                except SchemaDrift as exc:
-                    reason = (f"{source.id}: {page.reference}: 接口返回的字段与登记的不一致，本页已暂停入库，"
-                              f"请核对后更新配置（schema drift, policy hold）: {exc}")
-                    group.pages.append((page, page_id, sha256, first_row_no, (), reason))
+                assert isinstance(item, _Prepared)
+                if item.held is not None:  # the cursor stays before it
+                    group.pages.append(item)
                     finished = True
                     break
-                rows_before += len(page.records)
-                position = page.next_cursor.get("position")
-                group.cursor = dict(page.next_cursor)
-                if group.cursor.get("position") is not None:
-                    group.cursor[ROWS_BEFORE] = rows_before
-                if page.records:
-                    group.pages.append((page, page_id, sha256, first_row_no, tuple(warnings), None))
+                position = item.page.next_cursor.get("position")
+                group.cursor = dict(item.page.next_cursor)
+                if position is not None:
+                    group.cursor[ROWS_BEFORE] = item.rows_after
+                if item.rows is not None:
+                    group.pages.append(item)
             if group.pages or group.cursor is not None:
                 results += land_record_batches(ctx.conn, ctx.registry, source, group.batches(), cursor=group.cursor,
                                                data_date=ctx.data_date, durable=finished)

@@ -15,7 +15,17 @@ from pathlib import Path
 import psycopg
 import pytest
 from huiju_connectors.rest import RestError
-from webservice_cases import DAY, connection_info, cursor_of, landed, loads, served_variant, start_worker, variant
+from webservice_cases import (
+    DAY,
+    connection_info,
+    cursor_of,
+    landed,
+    loads,
+    processes_running,
+    served_variant,
+    start_worker,
+    variant,
+)
 
 from huiju.archive import read_archived
 from huiju.demo.generate import generate_records
@@ -111,6 +121,8 @@ def test_sigkill_mid_run_then_rerun_lands_the_exact_record_set(pg_url: str, tmp_
             if worker.poll() is None:
                 worker.kill()
         assert worker.returncode == -signal.SIGKILL
+        # Its page fetcher (a child process, waiting for the hung request) died with it.
+        assert processes_running(str(tmp_path / "collect_worker.py")) == []
         partial = landed(pg_url, source.id)
         assert 0 < len(partial) < 60
         # The cursor is never ahead of landed data: its watermark is the newest landed update time.

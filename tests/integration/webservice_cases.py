@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -104,6 +105,24 @@ def start_worker(tmp_path: Path, pg_url: str, base_id: str, new_id: str, updates
     return subprocess.Popen([sys.executable, str(script), base_id, new_id, json.dumps(updates), conn_id,
                              json.dumps(connection)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
+
+
+def processes_running(marker: str, within: float = 10.0) -> list[int]:
+    """Pids of processes whose command line contains ``marker``, once none is left or ``within`` seconds passed."""
+    deadline = time.monotonic() + within
+    while True:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:  # gone meanwhile
+                    continue
+                if marker in command:
+                    pids.append(int(entry.name))
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.1)
 
 
 def served_variant(base: str, rows: int, **updates: object) -> tuple:
