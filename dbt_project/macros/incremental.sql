@@ -15,17 +15,32 @@
 {% macro watermark(column='published_at') -%}
     {#- Fetched once and written as a literal: the planner then knows how few rows are newer and
         reads them through the published_at indexes (a subquery's value it cannot know, and plans
-        for a third of the table). As text, so the value round-trips exactly. A model reads it
-        several times a run (pre-hook and body, once per dataset it follows), so every incremental
-        model keeps an index on its watermark column and each read is one index probe. -#}
+        for a third of the table). As text, so the value round-trips exactly. Every incremental
+        model keeps an index on its watermark column, so the read is one index probe; and it is
+        read once per node and phase: a model asks for it many times (pre-hook and body, once per
+        dataset it follows), so the value is remembered in the node's context. Every read happens
+        before the node writes (compiling, rendering its pre-hooks), so all see the same value. -#}
     {%- set query -%}
         select (coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}')::text
         from {{ this }}
     {%- endset -%}
     {%- if execute -%}
-        '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
+        {%- set remembered = context.setdefault('_huiju_watermarks', {}) -%}
+        {%- set key = this ~ '.' ~ column -%}
+        {%- if key not in remembered -%}
+            {%- do remembered.update({key: run_query(query).columns[0].values()[0]}) -%}
+        {%- endif -%}
+        '{{ remembered[key] }}'::timestamptz
     {%- else -%}
         ({{ query }})::timestamptz
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Declares watermark(column) for the rest of this node's compilation: for a model whose own rows
+    do not tell how far it has read (the legal-person history, macros/history.sql). -#}
+{% macro declare_watermark(column, value) -%}
+    {%- if execute -%}
+        {%- do context.setdefault('_huiju_watermarks', {}).update({this ~ '.' ~ column: value}) -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -46,9 +61,9 @@
     A test configured with `where: __recent__` (all of them, dbt_project.yml) is scoped at run time:
 
     * record_test_watermark(), a pre-hook of staging, keeps the newest publication time staging held
-      before this build (-infinity on a full refresh) in dbt_state.test_watermark, outside the
-      layers; every test of the build reads it (in Airflow too, where each dbt node is its own dbt
-      invocation but staging runs first);
+      before this build (-infinity on a full refresh) in dbt_state.test_watermark (migration
+      100_dbt_state.sql), outside the layers; every test of the build reads it (in Airflow too,
+      where each dbt node is its own dbt invocation but staging runs first);
     * relations listed in var penalty_decision_relations: the rows of every decision with a version
       published after it — a filter on decision_no, which reaches the credit table's indexes
       through the views (a filter on their publication times would not). Keys are matched with
@@ -57,36 +72,37 @@
       test (unique, unique_combination) checks every row holding a key that a new row holds, so a
       new key that repeats an old one is still caught; other tests check the new rows;
     * anything else, a full refresh, or before staging first ran: the whole relation.
+
+    A daily build runs about a hundred tests, each compiled on its own: what a test needs to know
+    (the watermark, its relation's publication column) is asked in one catalog query.
 -#}
 {% macro record_test_watermark() -%}
-    create schema if not exists dbt_state;
-    create table if not exists dbt_state.test_watermark (
-        model text primary key,
-        published_after timestamptz not null
-    );
     insert into dbt_state.test_watermark (model, published_after)
     values ('{{ this.identifier }}', {{ watermark('published_at') if is_incremental() else "'-infinity'::timestamptz" }})
     on conflict (model) do update set published_after = excluded.published_after
-{%- endmacro %}
-
-{% macro recent_publications() -%}
-    {#- a literal, for the same reason as watermark() -#}
-    {%- set query -%}
-        select coalesce(max(published_after), '-infinity'::timestamptz)::text from dbt_state.test_watermark
-        where model = 'stg_raw__admin_penalty'
-    {%- endset -%}
-    '{{ run_query(query).columns[0].values()[0] }}'::timestamptz
 {%- endmacro %}
 
 {% macro recent_rows_filter(relation) -%}
     {%- if flags.FULL_REFRESH or not execute -%}
         {{ return('true') }}
     {%- endif -%}
-    {#- asked directly: dbt's relation cache may have listed dbt_state before staging created it -#}
-    {%- if run_query("select to_regclass('dbt_state.test_watermark') is null").columns[0].values()[0] -%}
+    {%- set query -%}
+        select
+            (select published_after::text from dbt_state.test_watermark where model = 'stg_raw__admin_penalty'),
+            (
+                select attname::text from pg_attribute
+                where attrelid = to_regclass('{{ relation.include(database=false) | replace("'", "''") }}')
+                  and attname in ('published_at', 'last_published_at') and not attisdropped
+                order by attname = 'published_at' desc
+                limit 1
+            )
+    {%- endset -%}
+    {%- set found = run_query(query).rows[0] -%}
+    {%- if found[0] is none or found[0] == '-infinity' -%}
         {{ return('true') }}
     {%- endif -%}
-    {%- set published_after = recent_publications() -%}
+    {#- a literal, for the same reason as watermark() -#}
+    {%- set published_after = "'" ~ found[0] ~ "'::timestamptz" -%}
     {%- if relation.identifier in var('penalty_decision_relations', []) -%}
         {#- looked up, not ref(): a test depends on its relation only (and may run first) -#}
         {%- set records = adapter.get_relation(database=target.database, schema='credit',
@@ -94,9 +110,7 @@
         {{ return("decision_no = any(array(select decision_no from " ~ records ~ " where published_at > "
                   ~ published_after ~ "))" if records is not none else 'true') }}
     {%- endif -%}
-    {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-    {%- set published = 'published_at' if 'published_at' in names
-                        else ('last_published_at' if 'last_published_at' in names else none) -%}
+    {%- set published = found[1] -%}  {#- published_at, else last_published_at, else none -#}
     {%- if published is none -%}
         {{ return('true') }}
     {%- endif -%}
@@ -130,11 +144,11 @@
     build of an incremental model) writes from scratch is analysed at once, so the next statements
     that read it — above all the first daily build — are planned with statistics, and autovacuum
     does not analyse a million rows in the middle of that build. Daily builds write little and
-    leave it to autovacuum.
+    leave it to autovacuum: the hook renders empty, and dbt sends no statement for it.
 -#}
 {% macro analyze_after_rebuild() -%}
     {%- set materialized = model.config.get('materialized') -%}
     {%- set rebuilt = materialized in ('table', 'incremental', 'snapshot')
                       and (flags.FULL_REFRESH or (materialized == 'incremental' and not is_incremental())) -%}
-    {{ 'analyze ' ~ this if rebuilt else 'select 1' }}
+    {{ 'analyze ' ~ this if rebuilt else '' }}
 {%- endmacro %}

@@ -402,3 +402,56 @@ def test_social_insurance_theme_counts_registered_residents(built: dict) -> None
         assert rate is None or rate == round(Decimal(insured_working) / working, 4)
     assert units[1] > 0 and units[0] == units[1] + units[2]
 
+
+
+def _history(conn: psycopg.Connection, uscc: str) -> list[tuple]:
+    """The legal person's versions as the snapshot view shows them, oldest first."""
+    return conn.execute("select registration_status, legal_person_name, dbt_valid_from, dbt_valid_to"
+                        " from archive.snap_basic_legal_person where uscc = %s order by dbt_valid_from",
+                        (uscc,)).fetchall()
+
+
+def test_a_changed_registration_gives_two_versions_in_the_history(built: dict) -> None:
+    with psycopg.connect(built["url"]) as conn:
+        # a company whose 登记状态 the day-3 registration file changed (published between the day-2
+        # and day-3 builds): its day-2 version ends where the day-3 version begins
+        uscc, published_at = conn.execute(
+            "select uscc, max(published_at) from staging.stg_raw__enterprise_registration group by uscc"
+            " having count(distinct registration_status) > 1 order by uscc limit 1").fetchone()
+        old_status, new_status = (row[0] for row in conn.execute(
+            "select registration_status from staging.stg_raw__enterprise_registration where uscc = %s"
+            " order by published_at", (uscc,)))
+        versions = _history(conn, uscc)
+        current = conn.execute("select registration_status, legal_person_name from basic.basic_legal_person"
+                               " where uscc = %s", (uscc,)).fetchone()
+        known_before = conn.execute(
+            "select registration_status from archive.snap_basic_legal_person where uscc = %s"
+            " and dbt_valid_from <= %s and coalesce(dbt_valid_to, 'infinity') > %s",
+            (uscc, published_at, published_at)).fetchall()
+        examined, horizon = conn.execute(
+            "select (select published_through from dbt_state.history_watermark"
+            "        where model = 'archive_legal_person_versions'),"
+            " (select max(last_published_at) from basic.basic_legal_person)").fetchone()
+    (before_status, _, before_from, before_to), (after_status, after_name, after_from, after_to) = versions[-2:]
+    assert (before_status, after_status) == (old_status, new_status)
+    assert before_from < published_at < after_from  # recorded by the first build after its publication
+    assert before_to == after_from and after_to is None
+    assert (after_status, after_name) == current
+    assert known_before == [(old_status,)]  # what was known when the change was published
+    assert examined == horizon  # the next build compares only what is published after
+
+
+def test_a_legal_person_that_leaves_the_base_has_its_version_closed(built: dict) -> None:
+    gone = valid_uscc(200)  # its only penalty was corrected to another company on day 2
+    with psycopg.connect(built["url"]) as conn:
+        corrected_at = conn.execute("select max(published_at) from staging.stg_raw__admin_penalty"
+                                    " where decision_no = %s", (MOVED,)).fetchone()[0]
+        versions = _history(conn, gone)
+        markers = conn.execute("select valid_from from archive.archive_legal_person_versions"
+                               " where uscc = %s and is_deleted", (gone,)).fetchall()
+        taken_over = _history(conn, valid_uscc(99_001))
+    assert len(versions) == 1
+    (_, _, valid_from, valid_to), = versions
+    assert valid_from < corrected_at < valid_to
+    assert markers == [(valid_to,)]
+    assert len(taken_over) == 1 and taken_over[0][1] == "更正后企业有限公司" and taken_over[0][3] is None

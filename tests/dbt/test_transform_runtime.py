@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,20 @@ def test_the_manifest_is_parsed_once_and_again_only_after_a_change(scratch_var: 
     assert not transform.manifest_is_current()
     transform.ensure_manifest()
     assert transform.manifest_is_current()
+
+
+@pytest.mark.integration
+def test_the_scheduled_build_writes_its_run_results_and_no_manifest(make_database, tmp_path: Path) -> None:
+    from huiju import warehouse
+
+    url = make_database("dbt_scheduled")
+    warehouse.migrate(url)
+    target = tmp_path / "target"
+    transform.run_dbt([*transform.SCHEDULED_BUILD, "--select", "code_party_type"], url, target_path=target)
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    assert "seed.huiju.code_party_type" in {result["unique_id"] for result in results}
+    assert {result["status"] for result in results} <= {"success", "pass"}
+    assert not (target / "manifest.json").exists()  # the DAG reads ensure_manifest()'s
 
 
 def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
