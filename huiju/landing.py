@@ -471,8 +471,9 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
 class RecordBatch:
     """One batch (a page) for :func:`land_record_batches`; the fields mean what ``land_records``' do.
 
-    ``archived``: the payload's ``(sha256, archive path)`` when the caller already archived it
-    with :func:`archive_payload` (off the landing path), so it is not hashed again here.
+    ``archived``: the payload's ``(sha256, archive reference)`` when the caller already archived
+    it (:func:`archive_payload`, or a pack of pages with :func:`huiju.archive.archive_pack`), so it
+    is not hashed or written again here.
     ``held``: a reason (for the department's steward) to record the batch in the ledger as
     ``held`` instead of landing it — e.g. its fields drifted from the configuration under the
     source's ``drift: hold`` policy. Nothing of a held batch reaches ``raw``; once the
