@@ -77,3 +77,31 @@
         authority_uscc,
         source_department
 {%- endmacro %}
+
+
+{#- The 双公示 items of a licence credit record, in the order every credit licence model shows them;
+    a natural person's record has no 统一社会信用代码 or 法定代表人. -#}
+{% macro credit_license_items(legal_person=true) -%}
+    decision_no,
+    party_name,
+    party_type,
+    party_type_code,
+    {%- if legal_person %}
+    uscc,
+    legal_rep,
+    legal_rep_id_no,
+    {%- endif %}
+    license_category,
+    license_category_code,
+    certificate_name,
+    license_no,
+    license_content,
+    decision_date,
+    valid_from,
+    valid_to,
+    publish_until,
+    authority,
+    authority_uscc,
+    source_department,
+    source_department_name
+{%- endmacro %}
