@@ -4,7 +4,8 @@ The gateway (:class:`huiju.demo.webservice.RestGateway`, the demo's) runs in thi
 both measured clients run in their own process (peak memory is the platform's alone):
 
 * ours: the REST channel's ``collect`` — fetch every page (httpx, retries, paging engine) and
-  parse it in a forked child process, archive the body, land it as its own load with its cursor
+  parse it in a forked child process, render its records as COPY text from the body in the
+  landing process, archive the body, land it as its own load with its cursor
   (:func:`huiju.landing.land_record_batches`; pages land in groups of up to 50, one
   transaction and one archive pack per group);
 * anchor: the bare httpx client fetching the same 2,001 requests (2,000 full pages and the final
@@ -113,7 +114,8 @@ def rest_200k(url: str, work: Path) -> Entry:
     return rows_entry("rest_200k", ours["rows"], ours["seconds"], "bare httpx GET of the same pages, discarded",
                       sum(anchors) / len(anchors), peak, target_ratio=0.5,
                       note=f"ours: {ours['pages']} pages, each parsed, archived and landed as its own load "
-                           "with its cursor; pages fetched and prepared ahead in a child process, landed in "
+                           "with its cursor; pages fetched and checked ahead in a child process, their records "
+                           "rendered from the body by the landing process, landed in "
                            "groups (one transaction and one fsynced archive pack each); "
                            f"anchor: mean of {anchors[0]:.2f} s before and {anchors[1]:.2f} s after ours")
 

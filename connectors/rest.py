@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import itertools
 import json
 import logging
 import random
@@ -53,6 +54,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
+import msgspec
 
 __all__ = [
     "CURSOR_VERSION",
@@ -66,10 +68,12 @@ __all__ = [
     "SchemaDrift",
     "TokenBucket",
     "check_drift",
+    "decode_json",
     "fetch_pages",
     "json_path",
     "paginate",
     "parse_retry_after",
+    "records_at",
     "redact_url",
 ]
 
@@ -629,9 +633,38 @@ def _get_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_JSON = msgspec.json.Decoder()
+
+
+def decode_json(body: bytes) -> Any:
+    """A JSON body as Python objects, exactly as :func:`json.loads` would give them.
+
+    msgspec decodes UTF-8 JSON in about two thirds of the time; what it refuses and
+    :func:`json.loads` accepts (``NaN``, out-of-range floats, lone surrogates, a BOM or UTF-16)
+    is left to :func:`json.loads`, so the result never depends on which one read the body.
+    Raises ``ValueError`` when the body is not JSON.
+    """
+    try:
+        return _JSON.decode(body)
+    except msgspec.MsgspecError:
+        return json.loads(body)
+
+
+def records_at(body: Any, path: str) -> Any:
+    """What a decoded page holds at ``path``: its records (``[]`` where the path is null or missing).
+
+    Many gateways send null, or omit the list, on an empty page.
+    """
+    try:
+        records = json_path(body, path)
+    except KeyError:
+        return []
+    return [] if records is None else records
+
+
 def _decode(source: RestSource, response: httpx.Response, shown: Callable[[], str]) -> Any:
     try:
-        return json.loads(response.content)
+        return decode_json(response.content)
     except ValueError:
         snippet = response.text[:300]
         raise RestError(
@@ -704,13 +737,8 @@ def fetch_pages(
                         f"GET {shown()} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
                         url=shown(), status=response.status_code, body_snippet=snippet,
                     )
-            try:
-                records = json_path(body, source.records_path)
-            except KeyError:
-                records = None
-            if records is None:
-                records = []  # many gateways send null/omit the list on an empty page
-            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            records = records_at(body, source.records_path)
+            if not isinstance(records, list) or not all(map(isinstance, records, itertools.repeat(dict))):
                 raise RestError(f"GET {shown()}: {source.records_path or 'the body'} is not a list of objects",
                                 url=shown(), status=response.status_code)
             next_token: str | None = None

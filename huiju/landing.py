@@ -522,6 +522,19 @@ def prepare_rows(source: Source, batch: RecordBatch) -> PreparedRows:
     return PreparedRows(text.encode("utf-8"), len(batch.records), frozenset().union(*batch.records))
 
 
+def prepare_plain_rows(source: Source, reference: str, content_id: str, rows: list[tuple],
+                       first_row_no: int = 1) -> PreparedRows | None:
+    """What :func:`prepare_rows` makes of records that are exactly the mapped fields, given as value tuples.
+
+    ``rows`` hold each record's values in the order of ``source.columns`` (e.g. decoded straight
+    into tuples, without building a dict per record); every value must be text or ``None``.
+    ``None`` when a value needs escaping: such records take :func:`prepare_rows`.
+    """
+    head = _copy_head(make_load_id(source.id, content_id), reference)
+    text = _plain_lines(rows, head, len(source.columns), first_row_no)
+    return None if text is None else PreparedRows(text.encode("utf-8"), len(rows), frozenset(source.columns))
+
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -538,7 +551,7 @@ def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[st
     nothing to escape — is formatted by C-level string operations and checked once as a whole
     (:func:`_plain_page_lines`); any other page takes the general path, record by record.
     """
-    head = f"{_copy_text(load_id)}\t{_copy_text(batch.reference)}\t"
+    head = _copy_head(load_id, batch.reference)
     plain = _plain_page_lines(batch, head, keys)
     if plain is not None:
         return plain
@@ -554,13 +567,13 @@ def _copy_lines(batch: RecordBatch, load_id: str, keys: list[str], known: set[st
     return "".join(lines)
 
 
-def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | None:
-    """The COPY lines of a page whose records need no escaping or ``_extra``; ``None`` for any other page.
+def _copy_head(load_id: str, reference: str) -> str:
+    """The start of every COPY line of a batch: its load id and source reference."""
+    return f"{_copy_text(load_id)}\t{_copy_text(reference)}\t"
 
-    Nothing is checked per value: the page is joined first, then its backslashes, tabs and line
-    breaks are counted once. Each line holds at least its null markers' backslashes, its
-    separators' tabs and one newline, so equal totals prove that no value holds one of them.
-    """
+
+def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | None:
+    """The COPY lines of a page whose records need no escaping or ``_extra``; ``None`` for any other page."""
     records = batch.records
     width = len(keys)
     # Same size as the mapping and every mapped key present (itemgetter raises otherwise): exactly the mapped keys.
@@ -570,6 +583,19 @@ def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | N
     try:
         rows = list(map(pick, records))
     except KeyError:
+        return None
+    return _plain_lines(rows, head, width, batch.first_row_no)
+
+
+def _plain_lines(rows: list[tuple], head: str, width: int, first_row_no: int) -> str | None:
+    """COPY lines of value tuples (text or ``None``) that need no escaping; ``None`` if any value does.
+
+    Nothing is checked per value: the page is joined first, then its backslashes, tabs and line
+    breaks are counted once. Each line holds at least its null markers' backslashes, its
+    separators' tabs and one newline, so equal totals prove that no value holds one of them.
+    ``rows`` may be changed (null markers put in).
+    """
+    if not rows:
         return None
     nulls = 0
     null_marker = {None: "\\N"}.get
@@ -581,9 +607,8 @@ def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | N
         bodies = list(map("\t".join, rows))
     except TypeError:  # a number, a list, an object: the general path
         return None
-    text = "".join([f"{head}{row_no}\t\\N\t{body}\n"
-                    for row_no, body in enumerate(bodies, start=batch.first_row_no)])
-    count = len(records)
+    text = "".join([f"{head}{row_no}\t\\N\t{body}\n" for row_no, body in enumerate(bodies, start=first_row_no)])
+    count = len(rows)
     if (text.count("\\") != count * (head.count("\\") + 1) + nulls
             or text.count("\t") != count * (head.count("\t") + 1 + width)
             or text.count("\n") != count or "\r" in text):

@@ -16,7 +16,12 @@ Both connectors yield :class:`huiju_connectors.rest.Page` objects from the same 
   ledger row: only its cursor is saved. It covers no data, so the cursor is still never ahead
   of landed data, and the ledger holds only batches someone can validate;
 * pages are fetched and prepared ahead in a child process while earlier ones land; pages land in
-  groups, one transaction and one archive pack per group (group commit, see :func:`land_pages`);
+  groups, one transaction and one archive pack per group (group commit, see :func:`land_pages`).
+  The two processes share the work: the fetcher requests, decodes (the paging engine needs the
+  records), hashes and checks each page; a JSON page whose records all count is sent as its
+  body alone, and the landing process decodes it again straight into COPY text
+  (:func:`_render_from_body`) — cheaper than sending the records, and it keeps the fetcher,
+  which sets the pace, short;
 * each page's fields are compared with the configured ones (:func:`check_drift`): with
   ``drift: warn`` differences are stored as the load's warnings (unknown fields are kept in
   ``_extra``: nothing is lost); with ``drift: hold`` the drifted page is recorded in the ledger
@@ -35,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -44,7 +50,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +58,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    import msgspec
     from huiju_connectors.rest import Incremental, Page
 
     from huiju.channels import CollectContext, ConnectionInfo
@@ -156,8 +163,10 @@ class _Prepared:
     """A page made ready to land, by the fetching process: hashes, row numbers, drift, COPY text.
 
     ``page`` keeps its body and cursor; its records travel only as ``rows`` (COPY text), except
-    on a held page, which lands none of them. ``rows_after``: records the run received up to
-    and including this page.
+    on a held page, which lands none of them, and on a page whose records are exactly the JSON
+    list at ``render_from`` in its body: those the landing process decodes and renders itself
+    (:func:`_render_from_body`), which costs less than sending them. ``rows_after``: records the
+    run received up to and including this page.
     """
 
     page: Page
@@ -168,13 +177,16 @@ class _Prepared:
     warnings: tuple[str, ...] = ()
     held: str | None = None
     rows: PreparedRows | None = None
+    render_from: str | None = None
 
 
 def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[str], drift: str,
-                   rows_before: int) -> Iterator[_Prepared]:
+                   rows_before: int, records_path: str | None) -> Iterator[_Prepared]:
     """Every page the connector yields, prepared to land.
 
     The first page whose fields drifted under ``drift: hold`` is the last: it is held.
+    ``records_path``: where a JSON body holds its records (REST), so that a page keeping all of
+    them is rendered from its body by the landing process; ``None`` (SOAP): rendered here.
     """
     from dataclasses import replace
 
@@ -193,10 +205,82 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
             yield _Prepared(page, page_id, sha256, first_row_no, rows_before, held=reason)
             return
         rows_before += len(page.records)
-        rows = (prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
-                if page.records else None)
+        rows, render_from = None, None
+        if page.records and records_path is not None and len(page.records) == page.fetched_count:
+            render_from = records_path  # no record was dropped as landed before: the body's list is the page
+        elif page.records:
+            rows = prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
         yield _Prepared(replace(page, records=[]), page_id, sha256, first_row_no, rows_before, tuple(warnings),
-                        rows=rows)
+                        rows=rows, render_from=render_from)
+
+
+def _render_from_body(source: Source, prepared: _Prepared) -> _Prepared:
+    """A page whose records the fetcher left in its body, rendered to COPY text here.
+
+    The common page — every record exactly the mapped fields, text or null — is decoded straight
+    into value tuples (:func:`_plain_page_decoder`, no dict per record); any other is decoded by
+    the connector's own decoder (:func:`huiju_connectors.rest.decode_json`) and its records taken
+    where the connector took them. Either way they are the records the connector yielded.
+    """
+    from dataclasses import replace
+
+    import msgspec
+    from huiju_connectors.rest import decode_json, records_at
+
+    from huiju.landing import RecordBatch, prepare_plain_rows, prepare_rows
+
+    page = prepared.page
+    path = prepared.render_from or ""
+    expected = prepared.rows_after - prepared.first_row_no + 1
+    rows = None
+    plain = _plain_page_decoder(tuple(source.columns), path)
+    if plain is not None:
+        decoder, depth = plain
+        try:
+            decoded = decoder.decode(page.raw_bytes)
+        except msgspec.MsgspecError:  # not plain (or not UTF-8 JSON): the general path decides
+            decoded = None
+        if decoded is not None:
+            for _ in range(depth):
+                decoded = decoded.records
+            values = list(map(msgspec.structs.astuple, decoded))
+            _check_count(source, page, len(values), expected)
+            rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no)
+    if rows is None:
+        records = records_at(decode_json(page.raw_bytes), path)
+        _check_count(source, page, len(records), expected)
+        rows = prepare_rows(source, RecordBatch(page.reference, prepared.page_id, records,
+                                                first_row_no=prepared.first_row_no))
+    return replace(prepared, rows=rows, render_from=None)
+
+
+def _check_count(source: Source, page: Page, found: int, fetched: int) -> None:
+    if found != fetched:  # the fetcher counted the records of this very body
+        raise RuntimeError(f"{source.id}: {page.reference}: {found} records in the body, {fetched} fetched")
+
+
+@functools.cache
+def _plain_page_decoder(keys: tuple[str, ...], records_path: str) -> tuple[msgspec.json.Decoder, int] | None:
+    """A JSON decoder that accepts only plain pages, and how many envelopes wrap their records.
+
+    Plain: the records (at ``records_path``, as :func:`huiju_connectors.rest.json_path` follows
+    it) are objects with exactly the mapped ``keys`` (a duplicate key keeps its last value, as
+    in a dict), every value a string or null; each decodes into a struct whose fields are the
+    values in the order of ``keys``. ``None`` for a path through list indices.
+    """
+    import msgspec
+
+    path = "" if records_path in ("", "$") else records_path.removeprefix("$.")
+    steps = path.split(".") if path else []
+    if any(step.lstrip("-").isdigit() for step in steps):
+        return None
+    names = [f"f{index}" for index in range(len(keys))]
+    record = msgspec.defstruct("PlainRecord", [(name, str | None) for name in names],
+                               rename=dict(zip(names, keys, strict=True)), forbid_unknown_fields=True)
+    kind: object = list[record]
+    for step in reversed(steps):
+        kind = msgspec.defstruct("Envelope", [("records", kind)], rename={"records": step})
+    return msgspec.json.Decoder(kind), len(steps)
 
 
 class _Prefetch:
@@ -208,8 +292,10 @@ class _Prefetch:
     pages went at the speed of their sum on a machine with a core to spare. So, as a source
     and a destination connected by a pipe: the child is forked, inheriting the (not yet
     started) iterator of prepared pages and everything imported, and sends each page pickled
-    — its records already as COPY text, so they are never pickled as objects — down a pipe;
-    a thread here reads them into a queue at most ``depth`` pages ahead. The child dies with
+    — its records as COPY text or left in its JSON body, never pickled as objects — down a
+    pipe; a thread here reads them, has ``finish`` render those left in their body (decoding
+    JSON in C costs less than unpickling objects, and this process has time to spare while the
+    database works), and queues them at most ``depth`` pages ahead. The child dies with
     the process that started it (``PR_SET_PDEATHSIG``): a collector killed mid-run leaves no
     fetcher behind.
 
@@ -221,7 +307,8 @@ class _Prefetch:
     #: What :meth:`next` returns when no page arrived in time.
     LATER = object()
 
-    def __init__(self, prepared: Iterator[_Prepared], depth: int = 64) -> None:
+    def __init__(self, prepared: Iterator[_Prepared], finish: Callable[[_Prepared], _Prepared],
+                 depth: int = 64) -> None:
         read_end, write_end = os.pipe()
         with contextlib.suppress(OSError, AttributeError):  # fewer wake-ups per page than the default 64 KiB
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
@@ -233,6 +320,7 @@ class _Prefetch:
         self._pipe = open(read_end, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
         self._slots: queue.Queue[tuple] = queue.Queue(maxsize=depth)
         self._done = False
+        self._finish = finish
         self._reader = threading.Thread(target=self._read, name="huiju-fetch-reader", daemon=True)
         self._reader.start()
 
@@ -243,6 +331,11 @@ class _Prefetch:
                 self._slots.put(("gone",))
                 return
             item = pickle.loads(self._pipe.read(int.from_bytes(header, "little")))  # noqa: S301 - our own child
+            if item[0] == "page" and item[1].render_from is not None:
+                try:
+                    item = ("page", self._finish(item[1]))
+                except Exception as exc:  # raised to the collector, in order, in place of the page
+                    item = ("failed", exc)
             self._slots.put(item)
             if item[0] != "page":
                 return
@@ -263,6 +356,8 @@ class _Prefetch:
         self._done = True
         if kind == "error":
             raise _rebuilt(*item)
+        if kind == "failed":
+            raise item[0]
         if kind == "gone":
             self._child.join(timeout=5)
             raise RuntimeError(f"the page fetcher stopped unexpectedly (exit code {self._child.exitcode})")
@@ -347,10 +442,12 @@ class _Group:
 
 
 def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict | None, drift: str,
-               expected_fields: list[str]) -> list[LandResult]:
+               expected_fields: list[str], records_path: str | None = None) -> list[LandResult]:
     """Land every page the connector yields, each with its cursor (see the module docstring).
 
-    Pages are fetched and prepared in a child process (:class:`_Prefetch`). Group commit: pages
+    Pages are fetched and prepared in a child process (:class:`_Prefetch`); ``records_path``
+    (REST: where the JSON body holds its records) lets this process render a page's records
+    from its body instead of receiving them. Group commit: pages
     land together in one transaction with :func:`huiju.landing.land_record_batches` — each
     page still its own load with its own ledger row — with the cursor after the group's last
     page, and their originals are archived as one pack just before. A group closes at
@@ -369,7 +466,8 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     position = start.get("position")  # of the next request: where a refusal is reported
     rows_before = int(start.get(ROWS_BEFORE, 0)) if position is not None else 0
     failure: BaseException | None = None
-    feed = _Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before))
+    feed = _Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before, records_path),
+                     functools.partial(_render_from_body, source))
     try:
         finished = False
         while not finished:

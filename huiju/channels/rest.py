@@ -150,4 +150,5 @@ def collect(ctx: CollectContext) -> list[LandResult]:
     return land_pages(
         ctx, fetch_pages(rest, auth, cursor), start_cursor=cursor, drift=settings.drift,
         expected_fields=expected_fields(ctx.source.columns, settings.incremental, settings.known_fields),
+        records_path=settings.records_path,
     )
