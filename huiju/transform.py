@@ -234,7 +234,11 @@ def generate_docs(url: str | None = None) -> Path:
 #: tests check the models' SQL against fixed inputs, not the day's data, so they run where the SQL
 #: changes — in CI (tests/dbt) and in a plain ``dbt build`` by hand — and not in every daily build
 #: (as dbt advises for production runs). The transform DAG's per-node Cosmos tasks add the same flags.
-SCHEDULED_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
+#: ``--indirect-selection buildable``: a node's task runs only the tests whose every parent it has
+#: built, itself or upstream — with dbt's default (eager) a seed's task would run the relationship
+#: test of a model not yet built (e.g. on the first day of a new model). The whole build selects
+#: every test either way.
+SCHEDULED_BUILD_FLAGS = ("--exclude-resource-type", "unit_test", "--indirect-selection", "buildable")
 
 #: The scheduled build in one dbt invocation. ``--no-write-json``: dbt would write the whole
 #: manifest.json twice per build (before and after the nodes, ~1.3 MB each time; a daily build
