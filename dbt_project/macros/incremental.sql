@@ -64,8 +64,8 @@
       before this build (-infinity on a full refresh) in dbt_state.test_watermark (migration
       100_dbt_state.sql), outside the layers; every test of the build reads it (in Airflow too,
       where each dbt node is its own dbt invocation but staging runs first);
-    * relations listed in var penalty_decision_relations: the rows of every decision with a version
-      published after it — a filter on decision_no, which reaches the credit table's indexes
+    * relations listed in var test_scopes: the rows of every key (e.g. decision) the relation they
+      follow has published after it — a filter on the key, which reaches that relation's indexes
       through the views (a filter on their publication times would not). Keys are matched with
       `= any(array(…))`: an index lookup per key whatever the planner guesses of their number;
     * other relations with a publication time (published_at, else last_published_at, as their YAML
@@ -116,13 +116,13 @@
     {%- endif -%}
     {#- a literal, for the same reason as watermark() -#}
     {%- set published_after = "'" ~ watermark ~ "'::timestamptz" -%}
-    {%- if relation.identifier in var('penalty_decision_relations', []) -%}
+    {%- for scope in var('test_scopes', {}).values() if relation.identifier in scope.relations -%}
         {#- looked up, not ref(): a test depends on its relation only (and may run first) -#}
-        {%- set records = adapter.get_relation(database=target.database, schema='credit',
-                                               identifier='credit_admin_penalty') -%}
-        {{ return(["decision_no = any(array(select decision_no from " ~ records ~ " where published_at > "
-                   ~ published_after ~ "))" if records is not none else 'true']) }}
-    {%- endif -%}
+        {%- set followed = adapter.get_relation(database=target.database, schema=scope.published_in.schema,
+                                                identifier=scope.published_in.relation) -%}
+        {{ return([scope.key ~ " = any(array(select " ~ scope.key ~ " from " ~ followed ~ " where "
+                   ~ scope.published_in.column ~ " > " ~ published_after ~ "))" if followed is not none else 'true']) }}
+    {%- endfor -%}
     {%- set tested = graph.nodes.get(model.get('attached_node') or '') or {} -%}
     {%- set documented = (tested.get('columns') or {}).keys() | list -%}
     {%- set published = 'published_at' if 'published_at' in documented
