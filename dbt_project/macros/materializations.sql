@@ -5,8 +5,9 @@
     share layer's contract check), loading every seed again, and running every incremental model
     and snapshot through its temporary table, column comparisons, delete and insert — about a tenth
     of a second each, spent on seventeen views the same as yesterday's, five unchanged seeds and a
-    dozen incremental models and snapshots with no new data. --full-refresh, and a relation's first
-    build, always go through dbt's own.
+    dozen incremental models and snapshots with no new data. A build with --full-refresh (whatever
+    a model's own full_refresh config: archive_legal_person_versions then compares every legal
+    person), and a relation's first build, always go through dbt's own.
 -#}
 
 {#- The end of a node left as it is: its hooks run as usual (e.g. staging's record_test_watermark),
@@ -45,7 +46,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set state = fingerprint_state(sql, inputs) -%}
-    {%- if state.current and not should_full_refresh() -%}
+    {%- if state.current and not flags.FULL_REFRESH -%}
         {{ return(leave_as_it_is(this.incorporate(type='view'), 'dbt_state.relation_fingerprint')) }}
     {%- endif -%}
     {%- set relations = dbt.materialization_view_default() -%}
@@ -56,7 +57,7 @@
 {%- materialization seed, default -%}
     {#- dbt checksums a seed over 1 MiB by its path, not its contents: such a one is always loaded -#}
     {%- set state = fingerprint_state(model.checksum.name ~ ':' ~ model.checksum.checksum, []) -%}
-    {%- if state.current and model.checksum.name != 'path' and not should_full_refresh() -%}
+    {%- if state.current and model.checksum.name != 'path' and not flags.FULL_REFRESH -%}
         {%- do store_result('agate_table', response='OK') -%}
         {{ return(leave_as_it_is(this.incorporate(type='table'), 'dbt_state.relation_fingerprint')) }}
     {%- endif -%}
@@ -115,7 +116,7 @@
     on_schema_change), which dbt's own materialization then does.
 -#}
 {%- materialization incremental, default -%}
-    {%- if is_incremental() and not should_full_refresh() and nothing_published_since_built()
+    {%- if is_incremental() and not flags.FULL_REFRESH and nothing_published_since_built()
           and not adds_columns() -%}
         {{ return(leave_as_it_is(this.incorporate(type='table'), 'nothing published since it was built')) }}
     {%- endif -%}
@@ -182,7 +183,7 @@
 -#}
 {%- materialization snapshot, default -%}
     {%- set existing = load_cached_relation(this) -%}
-    {%- if existing is not none and not should_full_refresh() and config.get('strategy') == 'timestamp'
+    {%- if existing is not none and not flags.FULL_REFRESH and config.get('strategy') == 'timestamp'
           and config.get('hard_deletes') in (none, 'ignore') and not config.get('invalidate_hard_deletes') -%}
         {%- call statement('snapshot_is_current', fetch_result=True, auto_begin=True) -%}
             select coalesce((select max(source.{{ config.get('updated_at') }}) from ({{ sql }}) as source), '-infinity'::timestamptz)
