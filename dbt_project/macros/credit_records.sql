@@ -58,15 +58,18 @@
 {%- endmacro %}
 
 
-{#- The 双公示 items of a penalty credit record, in the order every credit penalty model shows them. -#}
-{% macro credit_penalty_items() -%}
+{#- The 双公示 items of a penalty credit record, in the order every credit penalty model shows them;
+    a natural person's record has no 统一社会信用代码 or 法定代表人. -#}
+{% macro credit_penalty_items(legal_person=true) -%}
     decision_no,
         party_name,
         party_type,
         party_type_code,
+        {%- if legal_person %}
         uscc,
         legal_rep,
         legal_rep_id_no,
+        {%- endif %}
         penalty_type,
         penalty_type_code,
         penalty_content,

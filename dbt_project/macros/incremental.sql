@@ -64,79 +64,104 @@
       before this build (-infinity on a full refresh) in dbt_state.test_watermark (migration
       100_dbt_state.sql), outside the layers; every test of the build reads it (in Airflow too,
       where each dbt node is its own dbt invocation but staging runs first);
-    * relations listed in var penalty_decision_relations: the rows of every decision with a version
-      published after it — a filter on decision_no, which reaches the credit table's indexes
+    * relations listed in var test_scopes: the rows of every key (e.g. decision) the relation they
+      follow has published after it — a filter on the key, which reaches that relation's indexes
       through the views (a filter on their publication times would not). Keys are matched with
       `= any(array(…))`: an index lookup per key whatever the planner guesses of their number;
-    * other relations with a publication time (published_at, else last_published_at): a primary-key
-      test (unique, unique_combination) checks every row holding a key that a new row holds, so a
-      new key that repeats an old one is still caught; other tests check the new rows;
+    * other relations with a publication time (published_at, else last_published_at, as their YAML
+      documents it — tests/dbt checks that it documents every one): a primary-key test
+      (tests/generic/primary_key.sql) checks every row holding a key that a new row holds, so a new
+      key that repeats an old one is still caught, and the new rows whose key is null; other tests
+      check the new rows;
     * anything else, a full refresh, or before staging first ran: the whole relation.
 
-    A daily build runs about a hundred tests, each compiled on its own: what a test needs to know
-    (the watermark, its relation's publication column) is asked in one catalog query.
+    A daily build runs about seventy tests, each compiled on its own, and none of them asks the
+    database how to scope itself once staging has run: the pre-hook leaves the watermark it records
+    in the build's parsed graph too, the one thing dbt shares between the nodes of an invocation
+    (a test compiled before it, or in an invocation of its own as in Airflow, reads the table).
 -#}
 {% macro record_test_watermark() -%}
+    {%- set published_after = watermark('published_at') if is_incremental() else "'-infinity'::timestamptz" -%}
+    {%- if execute -%}
+        {%- do graph.setdefault('huiju_build', {}).update({'test_watermark':
+                context.get('_huiju_watermarks', {}).get(this ~ '.published_at', '-infinity') if is_incremental()
+                else '-infinity'}) -%}
+    {%- endif -%}
     insert into dbt_state.test_watermark (model, published_after)
-    values ('{{ this.identifier }}', {{ watermark('published_at') if is_incremental() else "'-infinity'::timestamptz" }})
+    values ('{{ this.identifier }}', {{ published_after }})
     on conflict (model) do update set published_after = excluded.published_after
 {%- endmacro %}
 
-{% macro recent_rows_filter(relation) -%}
-    {%- if flags.FULL_REFRESH or not execute -%}
-        {{ return('true') }}
+{#- The watermark of this build's tests, as text (none before staging first ran). -#}
+{% macro test_watermark() -%}
+    {%- set recorded = graph.get('huiju_build', {}) -%}
+    {%- if 'test_watermark' in recorded -%}
+        {{ return(recorded['test_watermark']) }}
     {%- endif -%}
     {%- set query -%}
-        select
-            (select published_after::text from dbt_state.test_watermark where model = 'stg_raw__admin_penalty'),
-            (
-                select attname::text from pg_attribute
-                where attrelid = to_regclass('{{ relation.include(database=false) | replace("'", "''") }}')
-                  and attname in ('published_at', 'last_published_at') and not attisdropped
-                order by attname = 'published_at' desc
-                limit 1
-            )
+        select published_after::text from dbt_state.test_watermark where model = 'stg_raw__admin_penalty'
     {%- endset -%}
-    {%- set found = run_query(query).rows[0] -%}
-    {%- if found[0] is none or found[0] == '-infinity' -%}
-        {{ return('true') }}
+    {%- set found = run_query(query).rows -%}
+    {{ return(found[0][0] if found else none) }}
+{%- endmacro %}
+
+{#- The rows a test checks, as predicates on its relation whose union they are ('true': all of them). -#}
+{% macro recent_rows_filters(relation) -%}
+    {%- if flags.FULL_REFRESH or not execute -%}
+        {{ return(['true']) }}
+    {%- endif -%}
+    {%- set watermark = test_watermark() -%}
+    {%- if watermark is none or watermark == '-infinity' -%}
+        {{ return(['true']) }}
     {%- endif -%}
     {#- a literal, for the same reason as watermark() -#}
-    {%- set published_after = "'" ~ found[0] ~ "'::timestamptz" -%}
-    {%- if relation.identifier in var('penalty_decision_relations', []) -%}
+    {%- set published_after = "'" ~ watermark ~ "'::timestamptz" -%}
+    {%- for scope in var('test_scopes', {}).values() if relation.identifier in scope.relations -%}
         {#- looked up, not ref(): a test depends on its relation only (and may run first) -#}
-        {%- set records = adapter.get_relation(database=target.database, schema='credit',
-                                               identifier='credit_admin_penalty') -%}
-        {{ return("decision_no = any(array(select decision_no from " ~ records ~ " where published_at > "
-                  ~ published_after ~ "))" if records is not none else 'true') }}
-    {%- endif -%}
-    {%- set published = found[1] -%}  {#- published_at, else last_published_at, else none -#}
+        {%- set followed = adapter.get_relation(database=target.database, schema=scope.published_in.schema,
+                                                identifier=scope.published_in.relation) -%}
+        {{ return([scope.key ~ " = any(array(select " ~ scope.key ~ " from " ~ followed ~ " where "
+                   ~ scope.published_in.column ~ " > " ~ published_after ~ "))" if followed is not none else 'true']) }}
+    {%- endfor -%}
+    {%- set tested = graph.nodes.get(model.get('attached_node') or '') or {} -%}
+    {%- set documented = (tested.get('columns') or {}).keys() | list -%}
+    {%- set published = 'published_at' if 'published_at' in documented
+                        else 'last_published_at' if 'last_published_at' in documented else none -%}
     {%- if published is none -%}
-        {{ return('true') }}
+        {{ return(['true']) }}
     {%- endif -%}
     {%- set recent = published ~ " > " ~ published_after -%}
     {%- set test = model.get('test_metadata') or {} -%}
     {%- set kwargs = test.get('kwargs') or {} -%}
-    {%- set keys = [kwargs.get('column_name')] if test.get('name') == 'unique'
-                   else (kwargs.get('columns') or []) if test.get('name') == 'unique_combination' else [] -%}
-    {%- if keys | length == 1 and keys[0] -%}
-        {{ return(keys[0] ~ " = any(array(select " ~ keys[0] ~ " from " ~ relation ~ " where " ~ recent ~ "))") }}
-    {%- elif keys -%}
-        {{ return("(" ~ keys | join(", ") ~ ") in (select " ~ keys | join(", ") ~ " from " ~ relation
-                  ~ " where " ~ recent ~ ")") }}
+    {%- set keys = (kwargs.get('columns') or [kwargs.get('column_name')]) if test.get('name') == 'primary_key' else [] -%}
+    {%- if not keys or none in keys -%}
+        {{ return([recent]) }}
     {%- endif -%}
-    {{ return(recent) }}
+    {%- set null_key = "(" ~ recent ~ ") and (" ~ keys | join(" is null or ") ~ " is null)" -%}
+    {%- if keys | length == 1 -%}
+        {{ return([keys[0] ~ " = any(array(select " ~ keys[0] ~ " from " ~ relation ~ " where " ~ recent ~ "))",
+                   null_key]) }}
+    {%- endif -%}
+    {{ return(["(" ~ keys | join(", ") ~ ") in (select " ~ keys | join(", ") ~ " from " ~ relation
+               ~ " where " ~ recent ~ ")", null_key]) }}
 {%- endmacro %}
 
+{#- The relation a data test reads: with `where: __recent__`, the rows recent_rows_filters() gives. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- if where and '__recent__' in where -%}
-        {%- set where = where | replace('__recent__', recent_rows_filter(relation)) -%}
+    {%- set filters = recent_rows_filters(relation) if where and '__recent__' in where else [where] -%}
+    {%- set wheres = [] -%}
+    {%- for filter in filters -%}
+        {%- do wheres.append(where | replace('__recent__', filter)) -%}
+    {%- endfor -%}
+    {%- if wheres == [''] or wheres == ['true'] -%}
+        {%- do return(relation) -%}
     {%- endif -%}
-    {%- if where and where != 'true' -%}
-        {%- do return("(select * from " ~ relation ~ " where " ~ where ~ ") dbt_subquery") -%}
-    {%- endif -%}
-    {%- do return(relation) -%}
+    {%- set selects = [] -%}
+    {%- for condition in wheres -%}
+        {%- do selects.append("select * from " ~ relation ~ " where " ~ condition) -%}
+    {%- endfor -%}
+    {%- do return("(" ~ selects | join(" union all ") ~ ") dbt_subquery") -%}
 {%- endmacro %}
 
 {#-

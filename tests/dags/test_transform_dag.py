@@ -133,3 +133,34 @@ def test_the_node_tasks_leave_unit_tests_out_like_the_scheduled_build(with_manif
     assert {n["resource_type"] for n in bare} >= {"model", "test", "unit_test"}
     assert {n["resource_type"] for n in flagged} == {"model", "test"}
     assert [n for n in bare if n["resource_type"] != "unit_test"] == flagged
+
+
+def test_a_node_task_runs_only_the_tests_whose_parents_it_has_built(with_manifest: dict) -> None:
+    tasks = with_manifest["parsed"]["dbt"]
+    relationship = "dbt_utils_free_relationships_basic_legal_person_region_code"
+    seed = tasks["dbt.basic_admin_division_seed_build"]
+    model = tasks["dbt.basic_legal_person_model_build"]
+    assert not [n for n in _dbt_ls(with_manifest["var"], seed["select"], *seed["flags"]) if relationship in n["name"]]
+    assert [n for n in _dbt_ls(with_manifest["var"], model["select"], *model["flags"]) if relationship in n["name"]]
+
+
+def test_every_data_test_runs_in_some_node_task(with_manifest: dict) -> None:
+    # With --indirect-selection buildable a node's task runs a test when every other parent of the
+    # test is upstream of the node: some parent must have all the others upstream.
+    manifest = with_manifest["manifest"]
+    parents = manifest["parent_map"]
+
+    def ancestors(unique_id: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(parents.get(unique_id, []))
+        while todo:
+            parent = todo.pop()
+            if parent not in found:
+                found.add(parent)
+                todo.extend(parents.get(parent, []))
+        return found
+
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] == "test":
+            built = [p for p in parents[unique_id] if not p.startswith("source.")]
+            assert any(set(built) - {p} <= ancestors(p) for p in built), unique_id

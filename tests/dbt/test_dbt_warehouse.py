@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +66,12 @@ def _contents(url: str) -> dict[str, list[tuple]]:
             rows = conn.execute(sql.SQL("select * from {}").format(sql.Identifier(schema, name))).fetchall()
             out[f"{schema}.{name}"] = sorted(rows, key=repr)
     return out
+
+
+def _messages(target: Path) -> dict[str, str]:
+    """The result message of every node of the last build (e.g. "unchanged", "INSERT 0 3")."""
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    return {result["unique_id"]: result["message"] for result in results}
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +160,14 @@ def built(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert land_validate_publish(url, "scjgj_license", work / "licence_fix2.csv", registry)[1] == set()
     run_dbt(["build"], url, target_path=target)
     incremental = _contents(url)
+    day4 = _messages(target)
 
     run_dbt(["build", "--full-refresh"], url, target_path=target)
     full = _contents(url)
     return {"url": url, "after_day1": after_day1, "incremental": incremental, "full": full,
             "manifests": manifests, "quarantine": quarantine, "moved_licence": moved_licence,
-            "removed_entry": removed_entry, "renamed_licence": renamed_licence}
+            "removed_entry": removed_entry, "renamed_licence": renamed_licence, "day4": day4,
+            "manifest": json.loads((target / "manifest.json").read_text(encoding="utf-8"))}
 
 
 def test_an_incremental_build_equals_a_full_refresh(built: dict) -> None:
@@ -455,3 +464,65 @@ def test_a_legal_person_that_leaves_the_base_has_its_version_closed(built: dict)
     assert valid_from < corrected_at < valid_to
     assert markers == [(valid_to,)]
     assert len(taken_over) == 1 and taken_over[0][1] == "更正后企业有限公司" and taken_over[0][3] is None
+
+
+def test_every_model_seed_and_snapshot_has_a_primary_key_test(built: dict) -> None:
+    nodes = built["manifest"]["nodes"]
+    keyed = {node["attached_node"] for node in nodes.values()
+             if node["resource_type"] == "test" and node["test_metadata"]["name"] == "primary_key"}
+    relations = {unique_id for unique_id, node in nodes.items()
+                 if node["resource_type"] in ("model", "seed", "snapshot")}
+    # a view of the versions table, whose key (version_id) is tested there
+    assert relations - keyed == {"model.huiju.snap_basic_legal_person"}
+
+
+def test_the_yaml_documents_every_publication_time_that_scopes_the_daily_tests(built: dict) -> None:
+    # A daily build's tests are scoped by the publication time their relation's YAML documents
+    # (macros/incremental.sql): one left undocumented would make its tests check every row, every day.
+    published = ("published_at", "last_published_at")
+    with psycopg.connect(built["url"]) as conn:
+        present = set(conn.execute("select table_name, column_name from information_schema.columns"
+                                   " where table_schema = any(%s) and column_name = any(%s)",
+                                   (list(LAYERS), list(published))).fetchall())
+    for node in built["manifest"]["nodes"].values():
+        if node["resource_type"] in ("model", "seed", "snapshot"):
+            documented = {(node["alias"], name) for name in node["columns"] if name in published}
+            assert documented == {pair for pair in present if pair[0] == node["alias"]}, node["name"]
+
+
+def test_a_daily_build_leaves_what_it_would_not_change_as_it_is(built: dict) -> None:
+    # Day 4 brought one licence correction: nothing for the penalties, the lists or 户籍, no seed
+    # or view changed; the licence's staging, credit record and history are built.
+    messages = built["day4"]
+    for unchanged in ("model.huiju.stg_raw__admin_penalty", "model.huiju.stg_raw__credit_list",
+                      "model.huiju.thematic_social_insurance_coverage", "snapshot.huiju.snap_credit_red_black_list",
+                      "seed.huiju.code_party_type", "model.huiju.credit_legal_person_license",
+                      "model.huiju.share_legal_person_license_publication", "model.huiju.basic_spatial_division"):
+        assert messages[unchanged] == "unchanged", unchanged
+    for built_again in ("model.huiju.stg_raw__admin_license", "model.huiju.credit_admin_license",
+                        "snapshot.huiju.snap_credit_admin_license", "model.huiju.basic_legal_person"):
+        assert messages[built_again] != "unchanged", built_again
+
+
+def test_a_view_is_built_again_when_what_it_reads_changes(built: dict, tmp_path: Path) -> None:
+    url, target = built["url"], tmp_path / "target"
+    view, reader = "model.huiju.credit_legal_person_license", "model.huiju.share_legal_person_license_publication"
+
+    def build(select: str, *flags: str) -> dict[str, str]:
+        run_dbt(["build", "--select", select, "--exclude-resource-type", "test", *flags], url, target_path=target)
+        return _messages(target)
+
+    assert build("credit_legal_person_license")[view] == "unchanged"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table credit.credit_admin_license add column scratch integer")
+    assert build("credit_legal_person_license")[view] != "unchanged"  # a column of what it reads changed
+    assert build("credit_legal_person_license")[view] == "unchanged"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table credit.credit_admin_license drop column scratch")
+        conn.execute("drop view credit.credit_legal_person_license cascade")  # the share view goes with it
+    messages = build("credit_legal_person_license+")
+    assert messages[view] != "unchanged" and messages[reader] != "unchanged"
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from share.share_legal_person_license_publication").fetchone()[0] > 0
+    assert build("credit_legal_person_license+")[reader] == "unchanged"
+    assert build("credit_legal_person_license+", "--full-refresh")[reader] != "unchanged"

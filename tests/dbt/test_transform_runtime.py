@@ -73,6 +73,33 @@ def test_the_scheduled_build_writes_its_run_results_and_no_manifest(make_databas
     assert not (target / "manifest.json").exists()  # the DAG reads ensure_manifest()'s
 
 
+@pytest.mark.integration
+def test_a_build_keeps_each_threads_connection_from_node_to_node(make_database, tmp_path: Path) -> None:
+    import time
+
+    import psycopg
+
+    from huiju import warehouse
+
+    url = make_database("dbt_sessions")
+    warehouse.migrate(url)
+
+    def sessions() -> int:
+        with psycopg.connect(url) as conn:
+            deadline = time.monotonic() + 10
+            while conn.execute("select count(*) from pg_stat_activity where datname = current_database()"
+                               " and pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.1)  # dbt's connections, closed at its end, may take a moment to go
+            return conn.execute("select sessions from pg_stat_database where datname = current_database()"
+                                ).fetchone()[0]
+
+    before = sessions()
+    transform.run_dbt([*transform.SCHEDULED_BUILD, "--select", "resource_type:seed"], url, target_path=tmp_path)
+    nodes = json.loads((tmp_path / "run_results.json").read_text(encoding="utf-8"))["results"]
+    assert len(nodes) >= 10  # the seeds and their tests
+    assert sessions() - before - 1 <= 4  # dbt's: two threads', the main thread's, one listing schemas
+
+
 def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
     from huiju_airflow.plugin import DBT_DOCS_PREFIX, HuijuPlugin, dbt_docs_app
     from starlette.testclient import TestClient

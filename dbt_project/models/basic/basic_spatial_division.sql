@@ -1,5 +1,7 @@
 -- 空间地理基础库: the administrative divisions (seed basic_admin_division, GB/T 2260) with their
 -- parent's name and the city they belong to, so other layers can roll a region code up. A view.
+{{ config(materialized='view') }}
+
 with divisions as (
     select * from {{ ref('basic_admin_division') }}
 )

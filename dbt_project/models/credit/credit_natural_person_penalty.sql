@@ -7,19 +7,7 @@ with penalties as (
 
 final as (
     select
-        decision_no,
-        party_name,
-        party_type,
-        party_type_code,
-        penalty_type,
-        penalty_type_code,
-        penalty_content,
-        fine_amount_wan,
-        decision_date,
-        publish_until,
-        authority,
-        authority_uscc,
-        source_department,
+        {{ credit_penalty_items(legal_person=false) }},
         {{ is_publishable('publish_until') }} as is_publishable,
         load_id,
         source_row_no,
