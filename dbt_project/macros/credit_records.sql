@@ -58,9 +58,9 @@
 {%- endmacro %}
 
 
-{#- The 双公示 items of a penalty credit record, in the order every credit penalty model shows them;
-    a natural person's record has no 统一社会信用代码 or 法定代表人. -#}
-{% macro credit_penalty_items(legal_person=true) -%}
+{#- The items that open every 双公示 credit record (decision and 行政相对人), in their order; a natural
+    person's record has no 统一社会信用代码 or 法定代表人. -#}
+{% macro credit_party_items(legal_person=true) -%}
     decision_no,
         party_name,
         party_type,
@@ -70,6 +70,12 @@
         legal_rep,
         legal_rep_id_no,
         {%- endif %}
+{%- endmacro %}
+
+
+{#- The 双公示 items of a penalty credit record, in the order every credit penalty model shows them. -#}
+{% macro credit_penalty_items(legal_person=true) -%}
+    {{ credit_party_items(legal_person) }}
         penalty_type,
         penalty_type_code,
         penalty_content,
@@ -82,18 +88,9 @@
 {%- endmacro %}
 
 
-{#- The 双公示 items of a licence credit record, in the order every credit licence model shows them;
-    a natural person's record has no 统一社会信用代码 or 法定代表人. -#}
+{#- The 双公示 items of a licence credit record, in the order every credit licence model shows them. -#}
 {% macro credit_license_items(legal_person=true) -%}
-    decision_no,
-    party_name,
-    party_type,
-    party_type_code,
-    {%- if legal_person %}
-    uscc,
-    legal_rep,
-    legal_rep_id_no,
-    {%- endif %}
+    {{ credit_party_items(legal_person) }}
     license_category,
     license_category_code,
     certificate_name,
