@@ -67,10 +67,12 @@ __all__ = [
     "RetryPolicy",
     "SchemaDrift",
     "TokenBucket",
+    "check_body_count",
     "check_drift",
     "decode_json",
     "fetch_pages",
     "json_path",
+    "page_records",
     "paginate",
     "parse_retry_after",
     "records_at",
@@ -242,6 +244,11 @@ class Page:
     ``fetched_count``: records in the response before duplicates were dropped.
     A page may have no records (all duplicates, or the final empty page): land it anyway, so
     the cursor moves on.
+
+    ``in_body``: the connector left the records in ``raw_bytes`` (see ``whole_records`` in
+    :func:`fetch_pages`): ``records`` is empty, and the page's records are those of the body's
+    list at the positions in ``kept`` (all of them when ``kept`` is ``None``);
+    :func:`page_records` decodes them.
     """
 
     reference: str
@@ -250,6 +257,15 @@ class Page:
     raw_bytes: bytes
     fetched_count: int = 0
     content_type: str = "application/json"
+    in_body: bool = False
+    kept: tuple[int, ...] | None = None
+
+    @property
+    def record_count(self) -> int:
+        """How many records the page lands (decoded or left in the body)."""
+        if not self.in_body:
+            return len(self.records)
+        return self.fetched_count if self.kept is None else len(self.kept)
 
     @property
     def is_last(self) -> bool:
@@ -423,6 +439,9 @@ class Fetched:
     reference: str
     next_token: str | None = None  # cursor pagination: the server's token for the next page
     content_type: str = "application/json"
+    #: The records were checked but left in the body: ``records`` holds, for each, only the
+    #: fields the watermark needs (incremental sources; nothing otherwise).
+    in_body: bool = False
 
 
 #: ``fetch(since, position) -> Fetched``; position is ``{"page": n}``, ``{"offset": n}`` or
@@ -487,11 +506,12 @@ def paginate(
             since = watermark
         fetched = fetch(since, {k: v for k, v in position.items() if k != "since"})
 
-        kept: list[dict[str, Any]] = []
-        if incremental is None:
-            kept = fetched.records
-        else:
+        kept: list[int] | None = None  # positions of the records landed; None: all of them
+        if incremental is not None:
+            kept = []
             watermark, seen = _dedupe(fetched, incremental, watermark, seen, kept, source_name)
+            if len(kept) == len(fetched.records):
+                kept = None
 
         raw_count = len(fetched.records)
         next_position: dict[str, Any] | None
@@ -515,13 +535,19 @@ def paginate(
         if incremental is not None:
             next_cursor["watermark"] = watermark
             next_cursor["seen_keys"] = sorted((list(k) for k in seen), key=json.dumps)
+        if fetched.in_body:
+            records: list[dict[str, Any]] = []
+        else:
+            records = fetched.records if kept is None else [fetched.records[i] for i in kept]
         yield Page(
             reference=fetched.reference,
-            records=kept,
+            records=records,
             next_cursor=next_cursor,
             raw_bytes=fetched.raw_bytes,
             fetched_count=raw_count,
             content_type=fetched.content_type,
+            in_body=fetched.in_body,
+            kept=None if kept is None or not fetched.in_body else tuple(kept),
         )
         if next_position is None:
             return
@@ -533,12 +559,12 @@ def _dedupe(
     incremental: Incremental,
     watermark: Any,
     seen: set[tuple[Any, ...]],
-    kept: list[dict[str, Any]],
+    kept: list[int],
     source_name: str,
 ) -> tuple[Any, set[tuple[Any, ...]]]:
-    """Append the records not landed before to ``kept``; return the new (watermark, seen keys)."""
+    """Append the positions of the records not landed before to ``kept``; return the new (watermark, seen keys)."""
     wm_key = _ts_key(watermark) if watermark is not None else None
-    for record in fetched.records:
+    for position, record in enumerate(fetched.records):
         try:
             stamp = json_path(record, incremental.updated_at_field)
             key = tuple(json_path(record, f) for f in incremental.key_fields)
@@ -559,10 +585,10 @@ def _dedupe(
                 if key in seen:
                     continue  # landed before (page overlap, retry, or previous run)
                 seen.add(key)
-                kept.append(record)
+                kept.append(position)
                 continue
         watermark, wm_key, seen = stamp, stamp_key, {key}
-        kept.append(record)
+        kept.append(position)
     return watermark, seen
 
 
@@ -585,13 +611,17 @@ def _get_with_retries(
     client: httpx.Client,
     source: RestSource,
     params: list[tuple[str, str]],
+    query: str,
     *,
     sleep: Callable[[float], None],
     rng: Callable[[], float],
     bucket: TokenBucket | None,
 ) -> httpx.Response:
+    """GET the source's URL with ``params`` (``query``: the same, encoded), retried per the source's policy."""
     policy = source.retry
     url = source.url
+    # The query string built once (it names the page too) saves httpx merging parameters on every request.
+    target = f"{url}?{query}" if "?" not in url else None
 
     def shown() -> str:  # only for messages: building it for every page costs more than the request
         return redact_url(httpx.URL(url, params=params))
@@ -601,7 +631,7 @@ def _get_with_retries(
             bucket.acquire()
         retry_after: float | None = None
         try:
-            response = client.get(url, params=params)
+            response = client.get(target) if target is not None else client.get(url, params=params)
         except httpx.HTTPError as exc:
             if not _retryable_transport_error(exc):
                 raise RestError(f"GET {shown()} failed: {type(exc).__name__}: {exc}", url=shown()) from None
@@ -646,7 +676,7 @@ def decode_json(body: bytes) -> Any:
     """
     try:
         return _JSON.decode(body)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return json.loads(body)
 
 
@@ -660,6 +690,131 @@ def records_at(body: Any, path: str) -> Any:
     except KeyError:
         return []
     return [] if records is None else records
+
+
+def page_records(page: Page, records_path: str) -> list[dict[str, Any]]:
+    """A page's records as dicts: ``page.records``, or those it left in its body (``page.in_body``).
+
+    Decoded as :func:`fetch_pages` decodes a body it keeps whole (:func:`decode_json`, the list
+    at ``records_path``), so they are the records it would have yielded. Raises
+    :class:`RestError` naming the page when the body is not JSON or holds no list of objects there.
+    """
+    if not page.in_body:
+        return page.records
+    try:
+        body = decode_json(page.raw_bytes)
+    except ValueError as exc:
+        raise RestError(f"{page.reference}: the body is not JSON ({exc})", url=page.reference) from None
+    records = records_at(body, records_path)
+    if not isinstance(records, list) or not all(map(isinstance, records, itertools.repeat(dict))):
+        raise RestError(f"{page.reference}: {records_path or 'the body'} is not a list of objects", url=page.reference)
+    check_body_count(page, len(records))
+    return records if page.kept is None else [records[i] for i in page.kept]
+
+
+def check_body_count(page: Page, found: int) -> None:
+    """Refuse a page whose body holds ``found`` records where the connector counted another number."""
+    if found != page.fetched_count:
+        raise RestError(f"{page.reference}: {found} records in the body, {page.fetched_count} fetched",
+                        url=page.reference)
+
+
+@dataclass(frozen=True)
+class _Checker:
+    """Decodes a page's envelope and checks its records without decoding them whole.
+
+    ``decoder`` gives a tree of structs; ``records``, ``ok`` and ``token`` are the attribute
+    paths to the record list, the status value and the next-page token in it (``None``: not
+    asked for). Each record decodes to a struct with only ``fields`` (its top-level fields the
+    watermark needs; absent ones ``UNSET``): the rest of it is validated and skipped.
+    """
+
+    decoder: msgspec.json.Decoder
+    records: tuple[str, ...]
+    ok: tuple[str, ...] | None
+    token: tuple[str, ...] | None
+    fields: tuple[str, ...]
+
+    def check(self, body: bytes) -> tuple[list[dict[str, Any]], Any, Any] | None:
+        """The records (each a dict of ``fields`` only), the status value and the token; ``None`` if refused."""
+        try:
+            decoded = self.decoder.decode(body)
+        except (msgspec.MsgspecError, UnicodeDecodeError):  # the whole decoding gives the error
+            return None
+        records = _follow(decoded, self.records) or []
+        if self.fields:
+            views = [{name: value for name, value in zip(self.fields, msgspec.structs.astuple(record), strict=True)
+                      if value is not msgspec.UNSET} for record in records]
+        else:
+            views = [{} for _ in records]
+        return views, _follow(decoded, self.ok), _follow(decoded, self.token)
+
+
+def _follow(decoded: Any, names: tuple[str, ...] | None) -> Any:
+    if names is None:
+        return None
+    for name in names:
+        if decoded is None:
+            return None
+        decoded = getattr(decoded, name)
+    return decoded
+
+
+def _path_steps(path: str) -> list[str]:
+    path = "" if path in ("", "$") else path.removeprefix("$.")
+    return path.split(".") if path else []
+
+
+@functools.cache
+def _checker(records_path: str, ok_path: str | None, token_path: str | None,
+             fields: tuple[str, ...]) -> _Checker | None:
+    """The :class:`_Checker` for these paths; ``None`` where it cannot mirror :func:`json_path`.
+
+    It cannot when a path steps through a list index, when the body is the list itself and a
+    status or token is asked for, or when one path passes through another's value.
+    """
+    roles = {"records": _path_steps(records_path)}
+    if ok_path is not None:
+        roles["ok"] = _path_steps(ok_path)
+    if token_path is not None:
+        roles["token"] = _path_steps(token_path)
+    if any(step.lstrip("-").isdigit() for steps in roles.values() for step in steps):
+        return None
+    if not roles["records"] and len(roles) > 1:
+        return None
+    record = msgspec.defstruct("Record", [(f"f{i}", Any, msgspec.UNSET) for i in range(len(fields))],
+                               rename={f"f{i}": name for i, name in enumerate(fields)})
+    leaves = {"records": list[record] | None, "ok": Any, "token": Any}  # type: ignore[valid-type]
+    tree: dict[str, Any] = {}
+    for role, steps in roles.items():
+        if not steps:
+            continue
+        node = tree
+        for step in steps[:-1]:
+            node = node.setdefault(step, {})
+            if not isinstance(node, dict):
+                return None
+        if steps[-1] in node:  # two roles at one value, or one path inside another's value
+            return None
+        node[steps[-1]] = role
+    if not roles["records"]:
+        return _Checker(msgspec.json.Decoder(list[record]), (), None, None, fields)  # type: ignore[valid-type]
+    attributes: dict[str, tuple[str, ...]] = {}
+
+    def struct(node: dict[str, Any], trail: tuple[str, ...]) -> Any:
+        members, rename = [], {}
+        for index, (key, child) in enumerate(node.items()):
+            name = f"f{index}"
+            rename[name] = key
+            if isinstance(child, dict):
+                kind = struct(child, (*trail, name)) | None
+            else:
+                kind, attributes[child] = leaves[child], (*trail, name)
+            members.append((name, kind, None))
+        return msgspec.defstruct("Envelope", members, rename=rename)
+
+    decoder = msgspec.json.Decoder(struct(tree, ()))
+    return _Checker(decoder, attributes["records"], attributes.get("ok"), attributes.get("token"), fields)
 
 
 def _decode(source: RestSource, response: httpx.Response, shown: Callable[[], str]) -> Any:
@@ -684,6 +839,7 @@ def fetch_pages(
     rng: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
     transport: httpx.BaseTransport | None = None,
+    whole_records: bool = True,
 ) -> Iterator[Page]:
     """Read ``source`` page by page from ``start_cursor`` (``None``: from the beginning).
 
@@ -692,6 +848,13 @@ def fetch_pages(
     generator) is safe. Timeouts, connection errors, HTTP 5xx and 429 are retried with backoff
     (``Retry-After`` honoured); other errors raise :class:`RestError`. ``sleep``, ``rng`` and
     ``clock`` are injectable for tests; ``transport`` lets tests or proxies plug into httpx.
+
+    ``whole_records=False``: for a caller that decodes the records elsewhere (the platform
+    does, in its landing process), a body whose envelope and records check out without being
+    decoded whole — each record an object, the status, token and watermark fields where
+    expected — is yielded with its records left in it (``Page.in_body``; only the fields the
+    watermark needs are decoded). Paging, watermark and errors are the same either way; a
+    body the check refuses is decoded whole as usual, which raises the usual error.
 
     Incremental sources carry the watermark in the cursor; see the module docstring for
     exactly what is guaranteed.
@@ -721,22 +884,26 @@ def fetch_pages(
             if source.incremental is not None and since is not None:
                 params.append((source.incremental.since_param, str(since)))
             params.sort()
-            response = _get_with_retries(client, source, params, sleep=sleep, rng=rng, bucket=bucket)
+            query = str(httpx.QueryParams(params))
+            shown_params = redact_url_params(params)
+            reference = path + "?" + (query if shown_params == params else str(httpx.QueryParams(shown_params)))
+            response = _get_with_retries(client, source, params, query, sleep=sleep, rng=rng, bucket=bucket)
             def shown() -> str:
                 return redact_url(response.request.url)
 
+            checked = checker.check(response.content) if checker is not None else None
+            if checked is not None:
+                views, status_value, token = checked
+                _check_status(source, status_value, response, shown)
+                return Fetched(records=views, raw_bytes=response.content, reference=reference,
+                               next_token=_next_token(token) if pagination.kind == "cursor" else None, in_body=True)
             body = _decode(source, response, shown)
             if source.ok_path is not None:
                 try:
                     status_value = json_path(body, source.ok_path)
                 except KeyError:
                     status_value = None
-                if status_value not in source.ok_values:
-                    snippet = response.text[:300]
-                    raise RestError(
-                        f"GET {shown()} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
-                        url=shown(), status=response.status_code, body_snippet=snippet,
-                    )
+                _check_status(source, status_value, response, shown)
             records = records_at(body, source.records_path)
             if not isinstance(records, list) or not all(map(isinstance, records, itertools.repeat(dict))):
                 raise RestError(f"GET {shown()}: {source.records_path or 'the body'} is not a list of objects",
@@ -744,18 +911,37 @@ def fetch_pages(
             next_token: str | None = None
             if pagination.kind == "cursor":
                 try:
-                    token = json_path(body, pagination.next_cursor_path)
+                    next_token = _next_token(json_path(body, pagination.next_cursor_path))
                 except KeyError:
-                    token = None
-                next_token = str(token) if token not in (None, "") else None
-            reference = path + "?" + str(httpx.QueryParams(redact_url_params(params)))
+                    next_token = None
             return Fetched(records=records, raw_bytes=response.content, reference=reference,
                            next_token=next_token)
 
+        checker = None
+        if not whole_records:
+            watermark_fields = () if source.incremental is None else tuple(dict.fromkeys(
+                name.removeprefix("$.").split(".")[0]
+                for name in (source.incremental.updated_at_field, *source.incremental.key_fields)))
+            checker = _checker(source.records_path, source.ok_path,
+                               pagination.next_cursor_path if pagination.kind == "cursor" else None, watermark_fields)
         log.info("fetching %s from %s (cursor: %s)", source.name or source.url, redact_url(source.url),
                  "resume" if start_cursor else "none")
         yield from paginate(fetch, pagination, source.page_size, source.incremental, start_cursor,
                             source_name=source.name or redact_url(source.url))
+
+
+def _check_status(source: RestSource, status_value: Any, response: httpx.Response, shown: Callable[[], str]) -> None:
+    """Refuse an answer whose status value (at ``ok_path``) is not one of ``ok_values``."""
+    if source.ok_path is not None and status_value not in source.ok_values:
+        snippet = response.text[:300]
+        raise RestError(
+            f"GET {shown()} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
+            url=shown(), status=response.status_code, body_snippet=snippet,
+        )
+
+
+def _next_token(token: Any) -> str | None:
+    return str(token) if token not in (None, "") else None
 
 
 def redact_url_params(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

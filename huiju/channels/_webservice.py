@@ -17,11 +17,13 @@ Both connectors yield :class:`huiju_connectors.rest.Page` objects from the same 
   of landed data, and the ledger holds only batches someone can validate;
 * pages are fetched and prepared ahead in a child process while earlier ones land; pages land in
   groups, one transaction and one archive pack per group (group commit, see :func:`land_pages`).
-  The two processes share the work: the fetcher requests, decodes (the paging engine needs the
-  records), hashes and checks each page; a JSON page whose records all count is sent as its
-  body alone, and the landing process decodes it again straight into COPY text
-  (:func:`_render_from_body`) — cheaper than sending the records, and it keeps the fetcher,
-  which sets the pace, short;
+  The two processes share the work: the fetcher requests each page and hashes it; the REST
+  connector checks a JSON body without decoding its records whole (each an object, the status
+  and token where expected; only the fields the watermark needs are decoded) and leaves them in
+  it, and the landing process decodes them once, straight into COPY text, checking them for
+  drift on the way (:func:`_render_from_body`) — the fetcher, which with the department's
+  server sets the pace, stays short, and no record is decoded twice. A body the check refuses,
+  and every SOAP page, is decoded and checked by the fetcher as before;
 * each page's fields are compared with the configured ones (:func:`check_drift`): with
   ``drift: warn`` differences are stored as the load's warnings (unknown fields are kept in
   ``_extra``: nothing is lost); with ``drift: hold`` the drifted page is recorded in the ledger
@@ -160,13 +162,13 @@ def page_hashes(page: Page) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A page made ready to land, by the fetching process: hashes, row numbers, drift, COPY text.
+    """A page made ready to land by the fetching process: hashes, row numbers and, as it can, the rest.
 
     ``page`` keeps its body and cursor; its records travel only as ``rows`` (COPY text), except
-    on a held page, which lands none of them, and on a page whose records are exactly the JSON
-    list at ``render_from`` in its body: those the landing process decodes and renders itself
-    (:func:`_render_from_body`), which costs less than sending them. ``rows_after``: records the
-    run received up to and including this page.
+    on a held page, which lands none of them, and on a page whose records are in the JSON
+    list at ``render_from`` in its body: the landing process decodes, checks (drift) and
+    renders those itself (:func:`_render_from_body`), which costs less than sending them.
+    ``rows_after``: records the run received up to and including this page.
     """
 
     page: Page
@@ -180,13 +182,20 @@ class _Prepared:
     render_from: str | None = None
 
 
+def _held_reason(source: Source, page: Page, error: Exception) -> str:
+    return (f"{source.id}: {page.reference}: 接口返回的字段与登记的不一致，本页已暂停入库，"
+            f"请核对后更新配置（schema drift, policy hold）: {error}")
+
+
 def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[str], drift: str,
                    rows_before: int, records_path: str | None) -> Iterator[_Prepared]:
     """Every page the connector yields, prepared to land.
 
     The first page whose fields drifted under ``drift: hold`` is the last: it is held.
-    ``records_path``: where a JSON body holds its records (REST), so that a page keeping all of
-    them is rendered from its body by the landing process; ``None`` (SOAP): rendered here.
+    ``records_path``: where a JSON body holds its records (REST), so that a page left in its
+    body by the connector, or keeping all of its records, is rendered from its body by the
+    landing process (drift is checked there too when the records were not decoded here);
+    ``None`` (SOAP): rendered here.
     """
     from dataclasses import replace
 
@@ -197,16 +206,19 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
     for page in pages:
         page_id, sha256 = page_hashes(page)  # hashing releases the interpreter lock
         first_row_no = rows_before + 1
+        count = page.record_count
+        rows_before += count
+        if page.in_body:
+            yield _Prepared(page, page_id, sha256, first_row_no, rows_before,
+                            render_from=records_path if count else None)
+            continue
         try:
             warnings = check_drift(page.records, expected_fields, drift)  # type: ignore[arg-type]
         except SchemaDrift as exc:
-            reason = (f"{source.id}: {page.reference}: 接口返回的字段与登记的不一致，本页已暂停入库，"
-                      f"请核对后更新配置（schema drift, policy hold）: {exc}")
-            yield _Prepared(page, page_id, sha256, first_row_no, rows_before, held=reason)
+            yield _Prepared(page, page_id, sha256, first_row_no, first_row_no - 1, held=_held_reason(source, page, exc))
             return
-        rows_before += len(page.records)
         rows, render_from = None, None
-        if page.records and records_path is not None and len(page.records) == page.fetched_count:
+        if page.records and records_path is not None and count == page.fetched_count:
             render_from = records_path  # no record was dropped as landed before: the body's list is the page
         elif page.records:
             rows = prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
@@ -214,49 +226,57 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
                         rows=rows, render_from=render_from)
 
 
-def _render_from_body(source: Source, prepared: _Prepared) -> _Prepared:
-    """A page whose records the fetcher left in its body, rendered to COPY text here.
+def _render_from_body(source: Source, expected_fields: list[str], drift: str, prepared: _Prepared) -> _Prepared:
+    """A page whose records the fetcher left in its body, checked and rendered to COPY text here.
 
     The common page — every record exactly the mapped fields, text or null — is decoded straight
     into value tuples (:func:`_plain_page_decoder`, no dict per record); any other is decoded by
-    the connector's own decoder (:func:`huiju_connectors.rest.decode_json`) and its records taken
-    where the connector took them. Either way they are the records the connector yielded.
+    the connector (:func:`huiju_connectors.rest.page_records`). Either way they are the records
+    the connector would have yielded. A page the fetcher did not check for drift (left in its
+    body by the connector) is checked here, and held under ``drift: hold``.
     """
     from dataclasses import replace
 
     import msgspec
-    from huiju_connectors.rest import decode_json, records_at
+    from huiju_connectors.rest import SchemaDrift, check_body_count, check_drift, page_records
 
     from huiju.landing import RecordBatch, prepare_plain_rows, prepare_rows
 
     page = prepared.page
     path = prepared.render_from or ""
-    expected = prepared.rows_after - prepared.first_row_no + 1
-    rows = None
+    values, records = None, None
     plain = _plain_page_decoder(tuple(source.columns), path)
     if plain is not None:
         decoder, depth = plain
         try:
             decoded = decoder.decode(page.raw_bytes)
-        except msgspec.MsgspecError:  # not plain (or not UTF-8 JSON): the general path decides
+        except (msgspec.MsgspecError, UnicodeDecodeError):  # not plain (or not UTF-8 JSON): the general path decides
             decoded = None
         if decoded is not None:
             for _ in range(depth):
                 decoded = decoded.records
             values = list(map(msgspec.structs.astuple, decoded))
-            _check_count(source, page, len(values), expected)
-            rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no)
-    if rows is None:
-        records = records_at(decode_json(page.raw_bytes), path)
-        _check_count(source, page, len(records), expected)
+            check_body_count(page, len(values))
+            if page.kept is not None:
+                values = [values[i] for i in page.kept]
+    if values is None:
+        records = page_records(replace(page, in_body=True), path)
+    warnings = prepared.warnings
+    if page.in_body:  # not checked by the fetcher
+        try:
+            present = records if values is None else [dict.fromkeys(source.columns)] if values else []
+            warnings = tuple(check_drift(present, expected_fields, drift))
+        except SchemaDrift as exc:
+            return replace(prepared, held=_held_reason(source, page, exc), rows_after=prepared.first_row_no - 1,
+                           render_from=None)
+    rows = None
+    if values is not None:
+        rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no)
+    if rows is None:  # a value needs escaping: the general path renders it
+        records = records if records is not None else page_records(replace(page, in_body=True), path)
         rows = prepare_rows(source, RecordBatch(page.reference, prepared.page_id, records,
                                                 first_row_no=prepared.first_row_no))
-    return replace(prepared, rows=rows, render_from=None)
-
-
-def _check_count(source: Source, page: Page, found: int, fetched: int) -> None:
-    if found != fetched:  # the fetcher counted the records of this very body
-        raise RuntimeError(f"{source.id}: {page.reference}: {found} records in the body, {fetched} fetched")
+    return replace(prepared, rows=rows, warnings=warnings, render_from=None)
 
 
 @functools.cache
@@ -467,7 +487,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     rows_before = int(start.get(ROWS_BEFORE, 0)) if position is not None else 0
     failure: BaseException | None = None
     feed = _Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before, records_path),
-                     functools.partial(_render_from_body, source))
+                     functools.partial(_render_from_body, source, expected_fields, drift))
     try:
         finished = False
         while not finished:

@@ -148,7 +148,7 @@ def collect(ctx: CollectContext) -> list[LandResult]:
     cursor = get_cursor(ctx.conn, ctx.source.id)
     ctx.conn.commit()  # no transaction left open while pages are fetched
     return land_pages(
-        ctx, fetch_pages(rest, auth, cursor), start_cursor=cursor, drift=settings.drift,
+        ctx, fetch_pages(rest, auth, cursor, whole_records=False), start_cursor=cursor, drift=settings.drift,
         expected_fields=expected_fields(ctx.source.columns, settings.incremental, settings.known_fields),
         records_path=settings.records_path,
     )

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,10 @@ from huiju_connectors.rest import (
     SchemaDrift,
     TokenBucket,
     check_drift,
-    fetch_pages,
+    page_records,
     parse_retry_after,
 )
+from huiju_connectors.rest import fetch_pages as connector_fetch_pages
 
 from huiju.demo.webservice import RestGateway
 
@@ -52,6 +54,44 @@ CLIENT_SECRET = "oauth-client-secret"
 # --------------------------------------------------------------------------------------------
 # The department gateway (the demo's, shared with the channel tests and the benchmark)
 # --------------------------------------------------------------------------------------------
+
+
+#: How the tests' ``fetch_pages`` asks for records (set for each test by :func:`records_mode`).
+MODE = {"records": "whole"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test twice (see :func:`records_mode`), but those that compare both modes themselves."""
+    if not getattr(metafunc.function, "compares_modes", False):
+        metafunc.parametrize("records_mode", ["whole", "in_body"], indirect=True)
+
+
+def compares_modes(test: Any) -> Any:
+    """Mark a test that runs the connector in both records modes itself."""
+    test.compares_modes = True
+    return test
+
+
+@pytest.fixture(autouse=True)
+def records_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Records decoded by the connector (``whole``), or left in the body, as the platform asks (``in_body``).
+
+    In the second mode :func:`fetch_pages` yields the pages with their records decoded from the
+    body afterwards (:func:`page_records`), so each test checks that both modes give the same
+    records, cursors and errors.
+    """
+    MODE["records"] = getattr(request, "param", "whole")
+    yield MODE["records"]
+    MODE["records"] = "whole"
+
+
+def fetch_pages(source: RestSource, *args: Any, **kwargs: Any) -> Iterator[Page]:
+    """The connector's ``fetch_pages`` in the test's records mode (see :func:`records_mode`)."""
+    if MODE["records"] == "whole":
+        yield from connector_fetch_pages(source, *args, **kwargs)
+        return
+    for page in connector_fetch_pages(source, *args, whole_records=False, **kwargs):
+        yield replace(page, records=page_records(page, source.records_path), in_body=False, kept=None)
 
 
 def make_gateway(**kw: Any) -> RestGateway:
@@ -148,6 +188,40 @@ def test_cursor_mode_follows_the_server_token() -> None:
         # Resuming from the middle uses the stored server token.
         rest, _ = collect(fetch_pages(src, start_cursor=pages[0].next_cursor))
     assert [r["id"] for r in rest] == [f"P{i:03d}" for i in range(3, 8)]
+
+
+@compares_modes
+@pytest.mark.parametrize("mode", ["page", "offset", "cursor"])
+def test_records_left_in_the_body_are_the_records_decoded_whole(mode: str) -> None:
+    paths = {"page": ("data.list", None), "offset": ("", None), "cursor": ("items", "paging.next")}
+    records_path, token_path = paths[mode]
+    gateway = make_gateway(path="/api/p", records_path=records_path, pagination=mode,
+                           **({"next_cursor_path": token_path} if token_path else {}))
+    with gateway.running() as api:
+        _incremental_dataset(api)
+        api.extend([{"id": "N1", "name": None, "updated_at": "2024-05-01T11:00:00", "extra": {"a": [1, "x"]}}])
+        pagination = Pagination(kind=mode, **({"next_cursor_path": token_path} if token_path else {}))
+        for incremental in (None, INCR):
+            src = persons_source(api, path="/api/p", records_path=records_path, pagination=pagination,
+                                 ok_path="code" if mode == "page" else None, incremental=incremental)
+            whole = list(connector_fetch_pages(src))
+            in_body = list(connector_fetch_pages(src, whole_records=False))
+            assert all(page.in_body and page.records == [] for page in in_body)
+            assert [page_records(page, records_path) for page in in_body] == [page.records for page in whole]
+            assert [(p.reference, p.next_cursor, p.fetched_count, p.raw_bytes) for p in in_body] == [
+                (p.reference, p.next_cursor, p.fetched_count, p.raw_bytes) for p in whole]
+            if incremental is not None and mode != "cursor":  # a new window re-reads records landed before
+                assert any(page.kept is not None for page in in_body)
+
+
+@compares_modes
+def test_a_body_the_check_refuses_is_decoded_whole(api: RestGateway) -> None:
+    seed(api, 4)
+    api.extend([{"id": "P9", "name": "x", "updated_at": "2024-05-02T00:00:00", "score": float("nan")}])
+    src = persons_source(api)
+    pages = list(connector_fetch_pages(src, whole_records=False))  # NaN: only json.loads reads it
+    assert [page.in_body for page in pages] == [True, False]
+    assert pages[1].records[-1]["id"] == "P9" and pages[1].records[-1]["score"] != pages[1].records[-1]["score"]
 
 
 def test_resume_from_a_stored_cursor_continues_after_the_landed_page(api: RestGateway) -> None:
