@@ -51,6 +51,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 import httpx
@@ -434,7 +435,7 @@ def _ts_key(value: Any) -> tuple[int, Any]:
 class Fetched:
     """What one request returned, as the engine needs it (built by the REST or SOAP layer)."""
 
-    records: list[dict[str, Any]]
+    records: Sequence[Mapping[str, Any]]  # dicts, but for records left in the body (see in_body)
     raw_bytes: bytes
     reference: str
     next_token: str | None = None  # cursor pagination: the server's token for the next page
@@ -535,10 +536,9 @@ def paginate(
         if incremental is not None:
             next_cursor["watermark"] = watermark
             next_cursor["seen_keys"] = sorted((list(k) for k in seen), key=json.dumps)
-        if fetched.in_body:
-            records: list[dict[str, Any]] = []
-        else:
-            records = fetched.records if kept is None else [fetched.records[i] for i in kept]
+        records: list[dict[str, Any]] = []
+        if not fetched.in_body:
+            records = [*fetched.records] if kept is None else [fetched.records[i] for i in kept]
         yield Page(
             reference=fetched.reference,
             records=records,
@@ -735,7 +735,7 @@ class _Checker:
     token: tuple[str, ...] | None
     fields: tuple[str, ...]
 
-    def check(self, body: bytes) -> tuple[list[dict[str, Any]], Any, Any] | None:
+    def check(self, body: bytes) -> tuple[list[Mapping[str, Any]], Any, Any] | None:
         """The records (each a dict of ``fields`` only), the status value and the token; ``None`` if refused."""
         try:
             decoded = self.decoder.decode(body)
@@ -746,8 +746,11 @@ class _Checker:
             views = [{name: value for name, value in zip(self.fields, msgspec.structs.astuple(record), strict=True)
                       if value is not msgspec.UNSET} for record in records]
         else:
-            views = [{} for _ in records]
+            views = [_NO_FIELDS] * len(records)  # one read-only mapping: nothing reads a field of it
         return views, _follow(decoded, self.ok), _follow(decoded, self.token)
+
+
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 def _follow(decoded: Any, names: tuple[str, ...] | None) -> Any:

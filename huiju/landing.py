@@ -523,15 +523,17 @@ def prepare_rows(source: Source, batch: RecordBatch) -> PreparedRows:
 
 
 def prepare_plain_rows(source: Source, reference: str, content_id: str, rows: list[tuple],
-                       first_row_no: int = 1) -> PreparedRows | None:
+                       first_row_no: int = 1, *, copy_ready: bool = False) -> PreparedRows | None:
     """What :func:`prepare_rows` makes of records that are exactly the mapped fields, given as value tuples.
 
     ``rows`` hold each record's values in the order of ``source.columns`` (e.g. decoded straight
     into tuples, without building a dict per record); every value must be text or ``None``.
     ``None`` when a value needs escaping: such records take :func:`prepare_rows`.
+    ``copy_ready``: the caller knows that no value holds a character COPY text escapes (as of a
+    JSON body without a backslash), so the lines are not checked for one.
     """
     head = _copy_head(make_load_id(source.id, content_id), reference)
-    text = _plain_lines(rows, head, len(source.columns), first_row_no)
+    text = _plain_lines(rows, head, len(source.columns), first_row_no, copy_ready=copy_ready)
     return None if text is None else PreparedRows(text.encode("utf-8"), len(rows), frozenset(source.columns))
 
 
@@ -587,13 +589,15 @@ def _plain_page_lines(batch: RecordBatch, head: str, keys: list[str]) -> str | N
     return _plain_lines(rows, head, width, batch.first_row_no)
 
 
-def _plain_lines(rows: list[tuple], head: str, width: int, first_row_no: int) -> str | None:
+def _plain_lines(rows: list[tuple], head: str, width: int, first_row_no: int, *,
+                 copy_ready: bool = False) -> str | None:
     """COPY lines of value tuples (text or ``None``) that need no escaping; ``None`` if any value does.
 
     Nothing is checked per value: the page is joined first, then its backslashes, tabs and line
     breaks are counted once. Each line holds at least its null markers' backslashes, its
     separators' tabs and one newline, so equal totals prove that no value holds one of them.
-    ``rows`` may be changed (null markers put in).
+    ``rows`` may be changed (null markers put in). ``copy_ready`` (see :func:`prepare_plain_rows`):
+    not counted.
     """
     if not rows:
         return None
@@ -609,6 +613,8 @@ def _plain_lines(rows: list[tuple], head: str, width: int, first_row_no: int) ->
         return None
     text = "".join([f"{head}{row_no}\t\\N\t{body}\n" for row_no, body in enumerate(bodies, start=first_row_no)])
     count = len(rows)
+    if copy_ready:
+        return text
     if (text.count("\\") != count * (head.count("\\") + 1) + nulls
             or text.count("\t") != count * (head.count("\t") + 1 + width)
             or text.count("\n") != count or "\r" in text):

@@ -245,6 +245,9 @@ def _render_from_body(source: Source, expected_fields: list[str], drift: str, pr
     page = prepared.page
     path = prepared.render_from or ""
     values, records = None, None
+    # A body without a backslash holds no escape, so none of its values holds a character COPY
+    # text escapes (JSON forbids raw control characters, and the decoder refuses them).
+    copy_ready = b"\\" not in page.raw_bytes
     plain = _plain_page_decoder(tuple(source.columns), path)
     if plain is not None:
         decoder, depth = plain
@@ -271,7 +274,8 @@ def _render_from_body(source: Source, expected_fields: list[str], drift: str, pr
                            render_from=None)
     rows = None
     if values is not None:
-        rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no)
+        rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no,
+                                  copy_ready=copy_ready)
     if rows is None:  # a value needs escaping: the general path renders it
         records = records if records is not None else page_records(replace(page, in_body=True), path)
         rows = prepare_rows(source, RecordBatch(page.reference, prepared.page_id, records,
