@@ -509,17 +509,62 @@ class PreparedRows:
     text: bytes
     count: int
     fields: frozenset[str]
+    #: Records quarantined instead of landed, as ``(row number, reason, masked text)``.
+    rejected: tuple[tuple[int, str, str], ...] = ()
 
 
 def prepare_rows(source: Source, batch: RecordBatch) -> PreparedRows:
     """Render a batch's records for :func:`land_record_batches` ahead of landing (e.g. in another process).
 
     The lines carry the batch's load id and row numbers, so they are exactly what landing the
-    batch's ``records`` would write.
+    batch's ``records`` would write. A record holding text that UTF-8 cannot encode — an
+    unpaired surrogate, which JSON can carry as an escape (``"\\ud800"``) — cannot be stored:
+    it is rejected, with its row number and the fields at fault, to be quarantined; the
+    others land.
     """
     keys = list(source.columns)
-    text = _copy_lines(batch, make_load_id(source.id, batch.content_id), keys, set(keys))
-    return PreparedRows(text.encode("utf-8"), len(batch.records), frozenset().union(*batch.records))
+    load_id = make_load_id(source.id, batch.content_id)
+    text = _copy_lines(batch, load_id, keys, set(keys))
+    fields = frozenset().union(*batch.records)
+    try:
+        return PreparedRows(text.encode("utf-8"), len(batch.records), fields)
+    except UnicodeEncodeError:
+        return _rows_rejecting_unencodable(source, batch, load_id, fields)
+
+
+def _rows_rejecting_unencodable(source: Source, batch: RecordBatch, load_id: str,
+                                fields: frozenset[str]) -> PreparedRows:
+    """The batch's rows, record by record, but those UTF-8 cannot encode, which are rejected."""
+    from dataclasses import replace
+
+    keys = list(source.columns)
+    known = set(keys)
+    lines: list[bytes] = []
+    rejected: list[tuple[int, str, str]] = []
+    for row_no, record in enumerate(batch.records, start=batch.first_row_no):
+        line = _copy_lines(replace(batch, records=[record], first_row_no=row_no), load_id, keys, known)
+        try:
+            lines.append(line.encode("utf-8"))
+            continue
+        except UnicodeEncodeError:
+            pass
+        texts = {key: record_value_text(value) or "" for key, value in record.items()}
+        at_fault = [key for key, text in texts.items() if not _encodable(text)]
+        reason = (f"本行字段 {'、'.join(at_fault)} 含有无法保存的字符（不成对的 Unicode 代理项，如 \\ud800），"
+                  "请核对后重新报送")
+        shown = ",".join(texts.values()).encode("utf-8", "backslashreplace").decode("utf-8")
+        rejected.append((row_no, reason, mask_text(shown)[:500]))
+    log.warning("%s: %s: %d records hold text UTF-8 cannot encode, quarantined at landing (first: row %d)",
+                source.id, batch.reference, len(rejected), rejected[0][0])
+    return PreparedRows(b"".join(lines), len(lines), fields, tuple(rejected))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prepare_plain_rows(source: Source, reference: str, content_id: str, rows: list[tuple],
@@ -661,7 +706,6 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             size = len(batch.payload)
         prepared.append((batch, make_load_id(source.id, batch.content_id), sha256, archive_rel, size))
     mapping = list(source.columns.items())
-    keys = [key for key, _ in mapping]
     known = set(source.columns)
     results: list[LandResult] = []
     with conn.transaction():
@@ -676,7 +720,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             lookup = conn.execute("select load_id, status, rows_received, landed_at from ops.loads"
                                   " where load_id = any(%s)", (ids,))
         existing = {row[0]: row for row in lookup.fetchall()}
-        fresh: list[tuple[RecordBatch, str, list[str]]] = []
+        fresh: list[tuple[PreparedRows, str]] = []
         ledger_rows = []
         held_rows = []
         for batch, load_id, sha256, archive_rel, size in prepared:
@@ -698,11 +742,13 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
                                           error=batch.held, warnings=warnings))
                 continue
-            fresh.append((batch, load_id, warnings))
+            rows = batch.rows if batch.rows is not None else prepare_rows(source, batch)
+            received = rows.count + len(rows.rejected)
+            fresh.append((rows, load_id))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                batch.reference, sha256, size, archive_rel, batch.count,
+                                batch.reference, sha256, size, archive_rel, received,
                                 json.dumps(warnings, ensure_ascii=False), data_date))
-            results.append(LandResult(source.id, batch.reference, load_id, "landed", batch.count,
+            results.append(LandResult(source.id, batch.reference, load_id, "landed", received, len(rows.rejected),
                                       warnings=warnings))
         if held_rows:
             conn.execute(
@@ -724,14 +770,16 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 table=sql.Identifier("raw", dataset.dataset),
                 columns=sql.SQL(", ").join(sql.Identifier(f) for _, f in mapping))
             with conn.cursor() as cur, cur.copy(statement) as copy:
-                for batch, load_id, _ in fresh:
-                    copy.write(batch.rows.text if batch.rows is not None
-                               else _copy_lines(batch, load_id, keys, known).encode("utf-8"))
+                for rows, _ in fresh:
+                    copy.write(rows.text)
+            for rows, load_id in fresh:
+                if rows.rejected:
+                    _quarantine_malformed(conn, load_id, dataset.dataset, list(rows.rejected))
         with conn.pipeline():
             if fresh:
                 # The batches landed together; each is charged its share of the time.
                 conn.execute("update ops.loads set land_seconds = %s where load_id = any(%s)",
-                             ((time.perf_counter() - started) / len(fresh), [load_id for _, load_id, _ in fresh]))
+                             ((time.perf_counter() - started) / len(fresh), [load_id for _, load_id in fresh]))
             if cursor is not None:
                 last_landed = [load_id for batch, load_id, *_ in prepared if not batch.held]
                 save_cursor(conn, source.id, cursor, last_landed[-1] if last_landed else None)

@@ -291,7 +291,10 @@ class RestGateway:
                 self._send(*gateway.answer(self))
 
             def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-                body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                # An unpaired surrogate (some departments' data holds them) goes out as its JSON
+                # escape, "\\ud800", as gateways written in Java send it.
+                text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                body = text.encode("utf-8", "backslashreplace")
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json; charset=utf-8")

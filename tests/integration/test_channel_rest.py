@@ -269,3 +269,27 @@ def test_batched_landing_makes_exactly_what_land_records_makes(pg_url: str) -> N
         assert by_key[served[7]["CF_WSH"]][6] == "\\N"
         assert ledger(one.id) == ledger(many.id)
     assert cursor_of(pg_url, one.id) == cursor_of(pg_url, many.id) == {"after": pages[-1][0]}
+
+
+def test_a_record_with_text_that_cannot_be_stored_is_quarantined_and_the_page_lands(pg_url: str) -> None:
+    registry, source, served, _ = _setup(12, page_size=5)
+    served[6] = {**served[6], "XDR_MC": served[6]["XDR_MC"] + "\ud800"}  # an unpaired surrogate: "\ud800" in JSON
+    with gateway_for(source, served, secret=SECRET).running() as gateway:
+        results = _run(registry, source, gateway)
+        # Each new window re-reads the newest record landed before: pages after the first keep 4 and 3.
+        assert [(r.outcome, r.rows_received, r.rows_rejected) for r in results] == [
+            ("landed", 5, 0), ("landed", 4, 1), ("landed", 3, 0)]
+        assert _run(registry, source, gateway) == []  # a rerun lands nothing twice
+    rows = landed(pg_url, source.id)
+    assert sorted(r[0] for r in rows) == sorted(r["CF_WSH"] for i, r in enumerate(served) if i != 6)
+    with psycopg.connect(pg_url) as conn:
+        quarantined = conn.execute("select row_no, reasons, violations from quarantine.rows where load_id = %s",
+                                   (results[1].load_id,)).fetchall()
+        ledger = conn.execute("select rows_received from ops.loads where load_id = %s", (results[1].load_id,)).fetchone()
+    assert [row_no for row_no, *_ in quarantined] == [7] and ledger == (4,)
+    assert "XDR_MC" in quarantined[0][1] and "\\ud800" in quarantined[0][2][0]["value"]
+    with psycopg.connect(pg_url) as conn:  # validation takes the load with its row quarantined at landing
+        validate_load(conn, registry, results[1].load_id)
+        conn.commit()
+        assert 7 in {r[0] for r in conn.execute("select row_no from quarantine.rows where load_id = %s",
+                                                (results[1].load_id,))}
