@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from datetime import date
 from pathlib import Path
@@ -80,8 +81,11 @@ def _ours(url: str, base_url: str, var: str, out: str) -> None:
         results = collect(CollectContext(registry, source, conn, DAY, connection))
         seconds = time.perf_counter() - started
     assert all(r.outcome == "landed" for r in results), results
+    # The forked fetcher's peak (ru_maxrss of the waited-for children, in kB on Linux); it counts
+    # the pages it shares with this process until either writes them.
+    fetcher_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     Path(out).write_text(json.dumps({"seconds": seconds, "rows": sum(r.rows_received for r in results),
-                                     "pages": len(results)}))
+                                     "pages": len(results), "fetcher_peak_mb": round(fetcher_mb)}))
 
 
 def _anchor(base_url: str, path: str, pages: str, out: str) -> None:
@@ -125,6 +129,8 @@ def rest_200k(url: str, work: Path) -> Entry:
                            "with its cursor; pages fetched and checked ahead in a child process, their records "
                            "rendered from the body by the landing process, landed in "
                            "groups (one transaction and one fsynced archive pack each); "
+                           f"peak_rss_mb is the landing process's, its forked fetcher's {ours['fetcher_peak_mb']} MB "
+                           "(pages shared with it counted in both); "
                            f"anchor: mean of {anchors[0]:.2f} s before and {anchors[1]:.2f} s after ours")
 
 
