@@ -285,7 +285,8 @@ def test_a_record_with_text_that_cannot_be_stored_is_quarantined_and_the_page_la
     with psycopg.connect(pg_url) as conn:
         quarantined = conn.execute("select row_no, reasons, violations from quarantine.rows where load_id = %s",
                                    (results[1].load_id,)).fetchall()
-        ledger = conn.execute("select rows_received from ops.loads where load_id = %s", (results[1].load_id,)).fetchone()
+        ledger = conn.execute("select rows_received from ops.loads where load_id = %s",
+                              (results[1].load_id,)).fetchone()
     assert [row_no for row_no, *_ in quarantined] == [7] and ledger == (4,)
     assert "XDR_MC" in quarantined[0][1] and "\\ud800" in quarantined[0][2][0]["value"]
     with psycopg.connect(pg_url) as conn:  # validation takes the load with its row quarantined at landing
