@@ -207,8 +207,13 @@ def _copy_exact_csv(conn: psycopg.Connection, dataset: Dataset, path: Path, layo
 
 def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
                records: Iterable[tuple[int, list[str | None]]], reference: str, source_id: str,
-               load_id: str) -> tuple[int, list[tuple[int, str, str]]]:
-    """Stream records into raw; return (rows landed, malformed rows as (row_no, reason, masked text))."""
+               load_id: str, *, screen_text: list[str] | None = None) -> tuple[int, list[tuple[int, str, str]]]:
+    """Stream records into raw; return (rows landed, malformed rows as (row_no, reason, masked text)).
+
+    ``screen_text``: the file's header, when its records come from a format that can carry text
+    UTF-8 cannot encode (JSON's ``"\\ud800"``); a record holding some is malformed (the reason
+    names its columns by that header) instead of failing the COPY.
+    """
     mapped = sorted(columns.fields_by_index.items())
     indexes = [i for i, _ in mapped]
     names = [sql.Identifier(f) for _, f in mapped]
@@ -224,6 +229,9 @@ def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
                     continue  # an empty line is not a record anyone sent
                 reason = f"本行有{len(cells)}列，表头有{columns.width}列，列数不一致（可能有多余或缺少的分隔符）"
                 malformed.append((row_no, reason, mask_text(",".join(c or "" for c in cells))[:500]))
+                continue
+            if screen_text is not None and not _encodable("".join(filter(None, cells))):
+                malformed.append((row_no, *_unstorable(dict(zip(screen_text, cells, strict=False)))))
                 continue
             extra = {h: cells[i] for i, h in extras if i < len(cells) and cells[i] not in (None, "")}
             copy.write_row([row_no, json.dumps(extra, ensure_ascii=False) if extra else None,
@@ -314,7 +322,8 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                     landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id)
             else:
                 _Batch(conn, load_id, reference, 1)
-                landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id)
+                landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id,
+                                               screen_text=header if source.format == "json" else None)
             if malformed:
                 _quarantine_malformed(conn, load_id, dataset.dataset, malformed)
             received = landed + len(malformed)
@@ -548,15 +557,24 @@ def _rows_rejecting_unencodable(source: Source, batch: RecordBatch, load_id: str
             continue
         except UnicodeEncodeError:
             pass
-        texts = {key: record_value_text(value) or "" for key, value in record.items()}
-        at_fault = [key for key, text in texts.items() if not _encodable(text)]
-        reason = (f"本行字段 {'、'.join(at_fault)} 含有无法保存的字符（不成对的 Unicode 代理项，如 \\ud800），"
-                  "请核对后重新报送")
-        shown = ",".join(texts.values()).encode("utf-8", "backslashreplace").decode("utf-8")
-        rejected.append((row_no, reason, mask_text(shown)[:500]))
+        reason, shown = _unstorable({key: record_value_text(value) for key, value in record.items()})
+        rejected.append((row_no, reason, shown))
     log.warning("%s: %s: %d records hold text UTF-8 cannot encode, quarantined at landing (first: row %d)",
                 source.id, batch.reference, len(rejected), rejected[0][0])
     return PreparedRows(b"".join(lines), len(lines), fields, tuple(rejected))
+
+
+def _unstorable(texts: Mapping[str, str | None]) -> tuple[str, str]:
+    """Why a record holding text UTF-8 cannot encode is quarantined (naming the fields), and its masked text.
+
+    Such text is an unpaired surrogate, which JSON can carry as an escape (``"\\ud800"``);
+    the masked text shows it as that escape.
+    """
+    at_fault = [name for name, text in texts.items() if text and not _encodable(text)]
+    reason = (f"本行字段 {'、'.join(at_fault)} 含有无法保存的字符（不成对的 Unicode 代理项，如 \\ud800），"
+              "请核对后重新报送")
+    shown = ",".join(text or "" for text in texts.values()).encode("utf-8", "backslashreplace").decode("utf-8")
+    return reason, mask_text(shown)[:500]
 
 
 def _encodable(text: str) -> bool:

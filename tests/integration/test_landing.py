@@ -134,6 +134,25 @@ def test_ragged_rows_are_quarantined_with_line_numbers_and_the_rest_lands(
         assert (validation.rows_received, validation.rows_quarantined, validation.rows_accepted) == (5, 1, 4)
 
 
+def test_a_json_record_with_text_that_cannot_be_stored_is_quarantined_and_the_rest_lands(
+        pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    source = registry.source("scjgj_penalty").model_copy(update={"format": "json", "records_key": None})
+    records = [penalty_row(source, i, "U") for i in range(4)]
+    name_header = next(header for header, field in source.columns.items() if field == "party_name")
+    records[2][name_header] += "\ud800"  # an unpaired surrogate: JSON carries it as an escape
+    path = tmp_path / "处罚_20261120.json"
+    path.write_text(json.dumps(records, ensure_ascii=True), encoding="utf-8")
+    with psycopg.connect(pg_url) as conn:
+        result = land_file(conn, registry, source, path)
+        assert (result.outcome, result.rows_received, result.rows_rejected) == ("landed", 4, 1)
+        assert [r[0] for r in _raw_rows(conn, result.load_id)] == [1, 2, 4]
+        (row_no, reasons, violations), = conn.execute(
+            "select row_no, reasons, violations from quarantine.rows where load_id = %s", (result.load_id,)).fetchall()
+        assert row_no == 3 and name_header in reasons and "\\ud800" in violations[0]["value"]
+        validation = validate_load(conn, registry, result.load_id)
+        assert (validation.rows_received, validation.rows_quarantined) == (4, 1)
+
+
 def test_every_broken_rule_is_reported_and_sensitive_values_are_masked(
         pg_url: str, registry: Registry, tmp_path: Path) -> None:
     source = registry.source("scjgj_penalty")
