@@ -45,6 +45,7 @@ def main() -> None:
     entries = []
     with tempfile.TemporaryDirectory(prefix="huiju-bench-", dir=get_settings().var) as work:
         for name in args.names:
+            wait_for_autovacuum(url)
             entry = benchmarks[name](url, Path(work))
             print(f"{entry.name}: {entry.seconds:.2f}s vs {entry.anchor_seconds:.2f}s ({entry.anchor}) "
                   f"ratio {entry.ratio:.2f} (target ≥ {entry.target_ratio}), peak {entry.peak_rss_mb:.0f} MB")
@@ -52,6 +53,26 @@ def main() -> None:
     results = get_settings().var / "bench" / "results.json"
     write_results(entries, results)
     print(f"wrote {results}")
+
+
+def wait_for_autovacuum(url: str, timeout: float = 120.0) -> None:
+    """Let the server's autovacuum finish what the previous benchmark left it (at most ``timeout`` s).
+
+    A benchmark that lands or builds a million rows leaves autovacuum busy on a core for a
+    while; the next benchmark would measure that, not itself.
+    """
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute("select count(*) from pg_stat_activity"
+                                " where backend_type = 'autovacuum worker'").fetchone()
+            if not busy or not busy[0]:
+                return
+            time.sleep(1)
 
 
 if __name__ == "__main__":
