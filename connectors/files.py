@@ -337,6 +337,12 @@ def read_json(path: Path, *, records_key: str | None = None) -> SheetData:
         header.update(dict.fromkeys(record))
     if not header:
         raise FileFormatError(f"{path.name}: the JSON file holds no records")
+    for name in header:  # a value can be quarantined with its record; a column name is the file's
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FileFormatError(f"{path.name}: the field name {name!r} holds an unpaired surrogate escape, "
+                                  "which no text column can store") from None
     names = list(header)
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:

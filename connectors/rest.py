@@ -76,6 +76,7 @@ __all__ = [
     "page_records",
     "paginate",
     "parse_retry_after",
+    "path_steps",
     "records_at",
     "redact_url",
 ]
@@ -284,12 +285,8 @@ def json_path(obj: Any, path: str) -> Any:
 
     Raises ``KeyError`` when a step is missing.
     """
-    if path in ("", "$"):
-        return obj
-    if path.startswith("$."):
-        path = path[2:]
     current = obj
-    for step in path.split("."):
+    for step in path_steps(path):
         if isinstance(current, Mapping):
             if step not in current:
                 raise KeyError(path)
@@ -302,6 +299,12 @@ def json_path(obj: Any, path: str) -> Any:
         else:
             raise KeyError(path)
     return current
+
+
+def path_steps(path: str) -> list[str]:
+    """The steps of a dotted path as :func:`json_path` follows them (``[]`` for ``""`` and ``$``)."""
+    path = "" if path in ("", "$") else path.removeprefix("$.")
+    return path.split(".") if path else []
 
 
 def redact_url(url: str | httpx.URL) -> str:
@@ -763,9 +766,6 @@ def _follow(decoded: Any, names: tuple[str, ...] | None) -> Any:
     return decoded
 
 
-def _path_steps(path: str) -> list[str]:
-    path = "" if path in ("", "$") else path.removeprefix("$.")
-    return path.split(".") if path else []
 
 
 @functools.cache
@@ -776,11 +776,11 @@ def _checker(records_path: str, ok_path: str | None, token_path: str | None,
     It cannot when a path steps through a list index, when the body is the list itself and a
     status or token is asked for, or when one path passes through another's value.
     """
-    roles = {"records": _path_steps(records_path)}
+    roles = {"records": path_steps(records_path)}
     if ok_path is not None:
-        roles["ok"] = _path_steps(ok_path)
+        roles["ok"] = path_steps(ok_path)
     if token_path is not None:
-        roles["token"] = _path_steps(token_path)
+        roles["token"] = path_steps(token_path)
     if any(step.lstrip("-").isdigit() for steps in roles.values() for step in steps):
         return None
     if not roles["records"] and len(roles) > 1:
@@ -923,7 +923,7 @@ def fetch_pages(
         checker = None
         if not whole_records:
             watermark_fields = () if source.incremental is None else tuple(dict.fromkeys(
-                name.removeprefix("$.").split(".")[0]
+                path_steps(name)[0]
                 for name in (source.incremental.updated_at_field, *source.incremental.key_fields)))
             checker = _checker(source.records_path, source.ok_path,
                                pagination.next_cursor_path if pagination.kind == "cursor" else None, watermark_fields)

@@ -570,11 +570,15 @@ def _unstorable(texts: Mapping[str, str | None]) -> tuple[str, str]:
     Such text is an unpaired surrogate, which JSON can carry as an escape (``"\\ud800"``);
     the masked text shows it as that escape.
     """
-    at_fault = [name for name, text in texts.items() if text and not _encodable(text)]
+    at_fault = [_escaped(name) for name, text in texts.items() if not _encodable(name + (text or ""))]
     reason = (f"本行字段 {'、'.join(at_fault)} 含有无法保存的字符（不成对的 Unicode 代理项，如 \\ud800），"
               "请核对后重新报送")
-    shown = ",".join(text or "" for text in texts.values()).encode("utf-8", "backslashreplace").decode("utf-8")
-    return reason, mask_text(shown)[:500]
+    return reason, mask_text(_escaped(",".join(text or "" for text in texts.values())))[:500]
+
+
+def _escaped(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode written as its escape (``\\ud800``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _encodable(text: str) -> bool:

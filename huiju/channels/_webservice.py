@@ -165,9 +165,9 @@ class _Prepared:
     """A page made ready to land by the fetching process: hashes, row numbers and, as it can, the rest.
 
     ``page`` keeps its body and cursor; its records travel only as ``rows`` (COPY text), except
-    on a held page, which lands none of them, and on a page whose records are in the JSON
-    list at ``render_from`` in its body: the landing process decodes, checks (drift) and
-    renders those itself (:func:`_render_from_body`), which costs less than sending them.
+    on a held page, which lands none of them, and on a page the connector left in its body
+    (records in the JSON list at ``render_from``): the landing process decodes, checks (drift)
+    and renders those itself (:func:`_render_from_body`), which costs less than sending them.
     ``rows_after``: records the run received up to and including this page.
     """
 
@@ -192,10 +192,10 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
     """Every page the connector yields, prepared to land.
 
     The first page whose fields drifted under ``drift: hold`` is the last: it is held.
-    ``records_path``: where a JSON body holds its records (REST), so that a page left in its
-    body by the connector, or keeping all of its records, is rendered from its body by the
-    landing process (drift is checked there too when the records were not decoded here);
-    ``None`` (SOAP): rendered here.
+    ``records_path``: where a JSON body holds its records (REST): a page the connector left in
+    its body (``Page.in_body``) is checked for drift and rendered from it by the landing
+    process. Every other page (SOAP's; a body the connector decoded whole) is checked and
+    rendered here.
     """
     from dataclasses import replace
 
@@ -217,23 +217,19 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
         except SchemaDrift as exc:
             yield _Prepared(page, page_id, sha256, first_row_no, first_row_no - 1, held=_held_reason(source, page, exc))
             return
-        rows, render_from = None, None
-        if page.records and records_path is not None and count == page.fetched_count:
-            render_from = records_path  # no record was dropped as landed before: the body's list is the page
-        elif page.records:
-            rows = prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
+        rows = (prepare_rows(source, RecordBatch(page.reference, page_id, page.records, first_row_no=first_row_no))
+                if page.records else None)
         yield _Prepared(replace(page, records=[]), page_id, sha256, first_row_no, rows_before, tuple(warnings),
-                        rows=rows, render_from=render_from)
+                        rows=rows)
 
 
 def _render_from_body(source: Source, expected_fields: list[str], drift: str, prepared: _Prepared) -> _Prepared:
-    """A page whose records the fetcher left in its body, checked and rendered to COPY text here.
+    """A page whose records the connector left in its body, checked for drift and rendered to COPY text here.
 
     The common page — every record exactly the mapped fields, text or null — is decoded straight
     into value tuples (:func:`_plain_page_decoder`, no dict per record); any other is decoded by
     the connector (:func:`huiju_connectors.rest.page_records`). Either way they are the records
-    the connector would have yielded. A page the fetcher did not check for drift (left in its
-    body by the connector) is checked here, and held under ``drift: hold``.
+    the connector would have yielded. A page whose fields drifted under ``drift: hold`` is held.
     """
     from dataclasses import replace
 
@@ -263,21 +259,19 @@ def _render_from_body(source: Source, expected_fields: list[str], drift: str, pr
             if page.kept is not None:
                 values = [values[i] for i in page.kept]
     if values is None:
-        records = page_records(replace(page, in_body=True), path)
-    warnings = prepared.warnings
-    if page.in_body:  # not checked by the fetcher
-        try:
-            present = records if values is None else [dict.fromkeys(source.columns)] if values else []
-            warnings = tuple(check_drift(present, expected_fields, drift))
-        except SchemaDrift as exc:
-            return replace(prepared, held=_held_reason(source, page, exc), rows_after=prepared.first_row_no - 1,
-                           render_from=None)
+        records = page_records(page, path)
+    try:
+        present = records if values is None else [dict.fromkeys(source.columns)] if values else []
+        warnings = tuple(check_drift(present, expected_fields, drift))
+    except SchemaDrift as exc:
+        return replace(prepared, held=_held_reason(source, page, exc), rows_after=prepared.first_row_no - 1,
+                       render_from=None)
     rows = None
     if values is not None:
         rows = prepare_plain_rows(source, page.reference, prepared.page_id, values, prepared.first_row_no,
                                   copy_ready=copy_ready)
     if rows is None:  # a value needs escaping: the general path renders it
-        records = records if records is not None else page_records(replace(page, in_body=True), path)
+        records = records if records is not None else page_records(page, path)
         rows = prepare_rows(source, RecordBatch(page.reference, prepared.page_id, records,
                                                 first_row_no=prepared.first_row_no))
     return replace(prepared, rows=rows, warnings=warnings, render_from=None)
@@ -293,9 +287,9 @@ def _plain_page_decoder(keys: tuple[str, ...], records_path: str) -> tuple[msgsp
     values in the order of ``keys``. ``None`` for a path through list indices.
     """
     import msgspec
+    from huiju_connectors.rest import path_steps
 
-    path = "" if records_path in ("", "$") else records_path.removeprefix("$.")
-    steps = path.split(".") if path else []
+    steps = path_steps(records_path)
     if any(step.lstrip("-").isdigit() for step in steps):
         return None
     names = [f"f{index}" for index in range(len(keys))]

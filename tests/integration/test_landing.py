@@ -151,6 +151,11 @@ def test_a_json_record_with_text_that_cannot_be_stored_is_quarantined_and_the_re
         assert row_no == 3 and name_header in reasons and "\\ud800" in violations[0]["value"]
         validation = validate_load(conn, registry, result.load_id)
         assert (validation.rows_received, validation.rows_quarantined) == (4, 1)
+        # A field name that cannot be stored cannot be quarantined with a record: the file is refused.
+        records[2] = {**records[1], "备注\ud800": "x"}
+        path.write_text(json.dumps(records, ensure_ascii=True), encoding="utf-8")
+        refused = land_file(conn, registry, source, path)
+        assert refused.outcome == "failed" and "\\ud800" in refused.error and path.name in refused.error
 
 
 def test_every_broken_rule_is_reported_and_sensitive_values_are_masked(

@@ -49,3 +49,21 @@ def test_a_value_that_looks_like_a_null_marker_is_escaped() -> None:
     page = [{"name": "\\N", "code": None, "amount": "a\tb"}]
     text = _copy_lines(RecordBatch("/api", "content", page), "src-0123", KEYS, set(KEYS))
     assert text == "src-0123\t/api\t1\t\\N\t\\\\N\t\\N\ta\\tb\n"
+
+
+def test_records_that_utf8_cannot_encode_are_rejected_with_storable_reasons_and_the_rest_rendered() -> None:
+    from huiju.landing import prepare_rows
+    from huiju.registry import load_registry
+
+    source = load_registry().source("jtj_penalty").model_copy(update={"columns": {key: key for key in KEYS}})
+    good = {"name": "a", "code": "1", "amount": None}
+    batch = RecordBatch("/api?page=3", "content-id", [good, {**good, "name": "b\ud800"}, good,
+                                                      {**good, "备注\udc00": "x"}], first_row_no=11)
+    rows = prepare_rows(source, batch)
+    assert (rows.count, [row_no for row_no, *_ in rows.rejected]) == (2, [12, 14])
+    assert rows.text == prepare_rows(source, RecordBatch("/api?page=3", "content-id", [good], first_row_no=11)).text \
+        + prepare_rows(source, RecordBatch("/api?page=3", "content-id", [good], first_row_no=13)).text
+    (_, reason_12, text_12), (_, reason_14, _) = rows.rejected
+    assert "name" in reason_12 and "\\ud800" in text_12 and "备注\\udc00" in reason_14
+    for _, reason, text in rows.rejected:  # what quarantine stores must itself be storable
+        (reason + text).encode("utf-8")

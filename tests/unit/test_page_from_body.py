@@ -1,10 +1,9 @@
 """A REST page's records rendered from its JSON body by the landing process: exactly the connector's records.
 
-The fetcher leaves a page's records in its body (the connector checked them without decoding
-them whole, or decoded them and dropped them); the landing process decodes them, plain pages
-straight into value tuples. Whatever the body, the COPY text must be what the records the
-connector would have decoded give, and a page the fetcher did not check for drift is checked
-as the fetcher would have.
+The connector checks a page without decoding its records whole and leaves them in its body;
+the landing process decodes them, plain pages straight into value tuples. Whatever the body,
+the COPY text must be what the records the connector would have decoded give, and the page is
+checked for drift as the fetcher checks a page it decoded.
 """
 
 from __future__ import annotations
@@ -44,9 +43,9 @@ def body_of(page: list[dict], path: str, *, ensure_ascii: bool, compact: bool = 
     return json.dumps(holder, ensure_ascii=ensure_ascii, separators=separators).encode("utf-8")
 
 
-def prepared(body: bytes, count: int, path: str, first_row_no: int, *, in_body: bool = False,
+def prepared(body: bytes, count: int, path: str, first_row_no: int, *,
              kept: tuple[int, ...] | None = None) -> _Prepared:
-    page = Page("/api?page=2", [], {"v": 1, "position": None}, body, fetched_count=count, in_body=in_body, kept=kept)
+    page = Page("/api?page=2", [], {"v": 1, "position": None}, body, fetched_count=count, in_body=True, kept=kept)
     landed = count if kept is None else len(kept)
     return _Prepared(page, "content-id", "sha", first_row_no, first_row_no + landed - 1, render_from=path)
 
@@ -71,7 +70,7 @@ def test_any_page_renders_as_the_connectors_records(page: list[dict], path: str,
     rendered = render(prepared(body, len(page), path, first_row_no))
     assert rendered.render_from is None
     assert rendered.rows == connector_rows(body, path, first_row_no)
-    assert rendered.warnings == ()  # the fetcher checked drift on a page it decoded
+    assert list(rendered.warnings) == check_drift(page, EXPECTED, "warn")
 
 
 @settings(max_examples=300, deadline=None)
@@ -83,19 +82,19 @@ def test_a_page_left_in_its_body_renders_its_kept_records_and_is_checked_for_dri
     kept = keep.draw(st.one_of(st.none(), st.lists(st.integers(0, len(page) - 1), min_size=1, unique=True)
                                .map(lambda positions: tuple(sorted(positions)))))
     landed = page if kept is None else [page[i] for i in kept]
-    rendered = render(prepared(body, len(page), path, first_row_no, in_body=True, kept=kept))
+    rendered = render(prepared(body, len(page), path, first_row_no, kept=kept))
     assert rendered.rows == connector_rows(body, path, first_row_no, kept)
     assert list(rendered.warnings) == check_drift(landed, EXPECTED, "warn")
     with pytest.raises(SchemaDrift) as drift:
         check_drift(landed, EXPECTED, "hold")
-    held = render(prepared(body, len(page), path, first_row_no, in_body=True, kept=kept), drift="hold")
+    held = render(prepared(body, len(page), path, first_row_no, kept=kept), drift="hold")
     assert held.rows is None and held.render_from is None and held.rows_after == first_row_no - 1
     assert held.held is not None and str(drift.value) in held.held and "/api?page=2" in held.held
 
 
 def test_a_page_left_in_its_body_without_drift_lands_without_warnings() -> None:
     body = json.dumps({"data": [{"name": "a", "code": "1", "amount": None, "updated_at": "2026"}]}).encode()
-    rendered = _render_from_body(SOURCE, [*KEYS, "updated_at"], "hold", prepared(body, 1, "data", 1, in_body=True))
+    rendered = _render_from_body(SOURCE, [*KEYS, "updated_at"], "hold", prepared(body, 1, "data", 1))
     assert rendered.held is None and rendered.warnings == () and rendered.rows == connector_rows(body, "data", 1)
 
 
@@ -123,4 +122,4 @@ def test_a_body_that_does_not_hold_what_was_fetched_is_refused() -> None:
 def test_a_body_that_is_not_json_after_all_is_refused_naming_the_page() -> None:
     body = b'{"data": [{"name": "\xff", "code": "1", "amount": "2"}]}'  # the fetcher's check skips values
     with pytest.raises(RestError, match=r"/api\?page=2: the body is not JSON"):
-        render(prepared(body, 1, "data", 1, in_body=True))
+        render(prepared(body, 1, "data", 1))
