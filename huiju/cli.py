@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from huiju.extensions import load_extensions
 from huiju.settings import TIMEZONE, get_settings
 
 log = logging.getLogger("huiju")
@@ -78,11 +79,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
             running_mail_sink(settings.var / "demo" / "mail") as mail:
         manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
+        extension_lines: list[str] = []
+        for extension in load_extensions():
+            # The portal logs its demo departments in and submits what goes through it (uploads, entries).
+            contribution = extension.demo(registry, day, manifest)
+            manifest = dataclasses.replace(manifest, submissions=manifest.submissions + contribution.submissions)
+            extension_lines += contribution.lines
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
+        for line in extension_lines:
+            print(f"  {line}")
         prepare_airflow()
         # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
         _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
@@ -105,6 +114,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
     print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
+    if extension_lines:
+        print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
 
 
@@ -149,6 +160,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("Airflow's API server did not come up; the end of its log:\n" + "\n".join(tail), file=sys.stderr)
         return 1
     print(f"\nAirflow UI: {address}  login: {ADMIN_USER} / {admin_password()}")
+    for extension in load_extensions():
+        for line in extension.up():
+            print(line)
     print("Stop it with `make down`.")
     return 0
 
@@ -179,7 +193,10 @@ def _alive(pid: int) -> bool:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the Airflow services ``up`` started."""
+    """Stop the services ``up`` started (Airflow's and the extensions', such as the portal)."""
+    for extension in load_extensions():
+        for line in extension.down():
+            print(f"  {line}")
     for pid_file in sorted(_pid_dir().glob("*.pid")):
         pid = int(pid_file.read_text())
         if _alive(pid):

@@ -122,7 +122,8 @@ class Department(_Model):
 class Source(_Model):
     """One delivery of one dataset by one department through one channel.
 
-    File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp);
+    File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp, and the
+    portal's uploads, whose template is generated from them);
     the channel's own settings go in a block named after it (``sftp: {...}``), validated by
     that channel's ``Settings`` model. ``connection`` names the Airflow Connection holding
     the address and credentials.
@@ -131,7 +132,7 @@ class Source(_Model):
     id: Identifier
     title: str
     dataset: Identifier
-    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb"]
+    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal"]
     format: Literal["csv", "xlsx", "json", "xml"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
@@ -155,6 +156,7 @@ class Source(_Model):
     rest: dict[str, Any] | None = None
     soap: dict[str, Any] | None = None
     frontdb: dict[str, Any] | None = None
+    portal: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
     channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 

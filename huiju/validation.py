@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -267,6 +268,18 @@ def _masked_value(check: Check) -> sql.Composable:
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
     """The statement that writes every failing row of one batch to quarantine (parameters: :func:`batch_query`)."""
+    return sql.SQL("insert into quarantine.rows (load_id, row_no, dataset, violations, reasons) {violations}"
+                   " on conflict (load_id, row_no) do nothing").format(
+        violations=violations_query(dataset, source, batch_query(dataset)))
+
+
+def violations_query(dataset: Dataset, source: Source, batch: sql.Composable) -> sql.Composable:
+    """Every failing row of ``batch`` with all the rules it broke: ``load_id, row_no, dataset, violations, reasons``.
+
+    ``batch`` is a query with the columns of :func:`batch_query` (the raw table's, plus
+    ``_source_id`` and ``_serial_epoch``); quarantine runs this over a landed batch, and
+    :func:`check_records` over records a person is typing, so both read the same rules.
+    """
     checks = checks_for(dataset, source)
     problem_columns = [sql.SQL("{p} as {a}").format(p=c.problem_sql, a=sql.Identifier(f"p{i}"))
                        for i, c in enumerate(checks)]
@@ -289,7 +302,7 @@ def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
             i=sql.SQL(str(i)), field=sql.Literal(c.field.name), header=sql.Literal(c.header),
             rule=sql.Literal(c.rule), value=value, reason=reason, also=sql.Literal(c.also)))
     if not checks:
-        return sql.SQL("select 1 where false")
+        return sql.SQL("select null::text, null::integer, null::text, null::jsonb, null::text where false")
     any_problem = sql.SQL(" or ").join(sql.SQL("p{i} is not null").format(i=sql.SQL(str(i)))
                                        for i in range(len(checks)))
     return sql.SQL("""
@@ -307,7 +320,6 @@ violations as (
     cross join lateral (values {unpivot}) as u(ord, field, header, rule, problem, value, reason, also)
     where u.problem is not null
 )
-insert into quarantine.rows (load_id, row_no, dataset, violations, reasons)
 select _load_id, _row_no, {dataset},
        jsonb_agg(jsonb_build_object('field', field, 'header', header, 'rule', rule, 'problem', problem,
                                     'value', value, 'reason', reason)
@@ -316,9 +328,8 @@ select _load_id, _row_no, {dataset},
        string_agg(reason, '；' order by ord)
 from violations
 group by _load_id, _row_no
-on conflict (load_id, row_no) do nothing
 """).format(
-        batch=batch_query(dataset),
+        batch=batch,
         problems=sql.SQL(", ").join(problem_columns),
         windows=sql.SQL("").join(sql.SQL(", {w}").format(w=w) for w in window_columns),
         joins=sql.SQL(" ").join(c.join for c in checks if c.join is not None),
@@ -326,6 +337,46 @@ on conflict (load_id, row_no) do nothing
         unpivot=sql.SQL(", ").join(unpivot_rows),
         dataset=sql.Literal(dataset.dataset),
     )
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule a typed-in record breaks: the field, the department's header, the rule and the reason in Chinese."""
+
+    field: str
+    header: str
+    rule: str
+    reason: str
+
+
+def check_records(conn: psycopg.Connection, dataset: Dataset, source: Source,
+                  records: Sequence[Mapping[str, str | None]]) -> list[list[Violation]]:
+    """The rules' verdict on records a person is typing (keys: dataset field names), before anything is stored.
+
+    The records go through :func:`violations_query` as a batch of their own — the same SQL, the
+    same Chinese reasons and the same order as batch validation, natural-key duplicates among
+    them (``与本批次第N行重复``: N counts the records from 1) and against what other sources
+    published included. Fields the source does not map are ignored. Returns one list per
+    record, empty when the record passes. Nothing is written (but the dataset's empty raw table,
+    when no batch created it yet: the check against published keys reads it; it commits, so call
+    this outside a transaction).
+    """
+    from huiju.landing import ensure_raw_table
+
+    ensure_raw_table(conn, dataset)
+    fields = [name for name in dataset.field_names if name in source.header_for_field]
+    columns = sql.SQL(", ").join(sql.SQL("r.{f}").format(f=sql.Identifier(f)) for f in fields)
+    types = sql.SQL(", ").join(sql.SQL("{f} text").format(f=sql.Identifier(f)) for f in fields)
+    batch = sql.SQL("select ''::text as _load_id, r._row_no, {columns}, {source}::text as _source_id,"
+                    " null::date as _serial_epoch from jsonb_to_recordset(%(records)s) as r(_row_no integer, {types})"
+                    ).format(columns=columns, source=sql.Literal(source.id), types=types)
+    rows = [{"_row_no": number, **{f: record.get(f) for f in fields}} for number, record in enumerate(records, 1)]
+    found: list[list[Violation]] = [[] for _ in records]
+    query = sql.SQL("select v._row_no, v.violations from ({v}) as v(_load_id, _row_no, dataset, violations, reasons)"
+                    ).format(v=violations_query(dataset, source, batch))
+    for row_no, violations in conn.execute(query, {"records": Jsonb(rows)}).fetchall():
+        found[row_no - 1] = [Violation(v["field"], v["header"], v["rule"], v["reason"]) for v in violations]
+    return found
 
 
 _CODE_RULES = frozenset({"uscc", "id_number", "org_code", "mobile"})

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from huiju.landing import LandResult
     from huiju.registry import Registry, Source
 
-CHANNELS = ("inbox", "ftp", "sftp", "rest", "soap", "frontdb")
-FILE_CHANNELS = ("inbox", "ftp", "sftp")
+CHANNELS = ("inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal")
+# Channels whose batches are files in the source's ``format`` (the portal's uploads are; its manual
+# entries are records, landed as such).
+FILE_CHANNELS = ("inbox", "ftp", "sftp", "portal")
 
 
 class ChannelUnavailable(LookupError):

@@ -579,14 +579,16 @@ def generate_submissions(registry: Registry, inbox_dir: Path, day: date, *, rows
     for them ``BadRow.decision_no`` holds the row's natural key (fields joined by ``/``).
 
     ``sources`` names the file-channel sources to write (e.g. an FTP source's file, into the
-    folder its simulated server serves); by default every inbox source.
+    folder its simulated server serves); by default every inbox source, and every portal source
+    taking uploads (the workbook its department fills in and uploads through the portal).
     """
     from huiju.channels import FILE_CHANNELS
 
     if rows_per_source < 0:
         raise ValueError("rows_per_source must not be negative")
     if sources is None:
-        sources = [sid for sid in sorted(registry.sources) if registry.sources[sid].channel == "inbox"]
+        sources = [sid for sid, source in sorted(registry.sources.items())
+                   if source.channel == "inbox" or (source.channel == "portal" and source.channel_settings.upload)]
     selected = [registry.source(sid) for sid in sources]
     for source in selected:
         if source.channel not in FILE_CHANNELS:

@@ -82,10 +82,13 @@ def _breaks(source: Source, registry: Registry, record: dict[str, Any]) -> set[t
     return broken
 
 
-def test_every_inbox_source_gets_one_file_named_by_day(registry: Registry, generated) -> None:
+def test_every_file_source_gets_one_file_named_by_day(registry: Registry, generated) -> None:
     inbox, manifest = generated
-    inbox_sources = sorted(s.id for s in registry.sources.values() if s.channel == "inbox")
-    assert [sub.source_id for sub in manifest.submissions] == inbox_sources
+    # Inbox sources, and the portal's upload sources (the workbook the department uploads there).
+    file_sources = sorted(s.id for s in registry.sources.values()
+                          if s.channel == "inbox" or (s.channel == "portal" and s.channel_settings.upload))
+    assert "sthjj_penalty" in file_sources
+    assert [sub.source_id for sub in manifest.submissions] == file_sources
     for sub in manifest.submissions:
         source = registry.source(sub.source_id)
         assert sub.path == inbox / source.id / f"{source.id}_20261120.{source.format}"
