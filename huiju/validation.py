@@ -445,11 +445,14 @@ def _serial_epoch(conn: psycopg.Connection, source: Source, load_id: str) -> dat
     row = conn.execute("select archive_path from ops.loads where load_id = %s", (load_id,)).fetchone()
     if not row or not row[0]:
         return None
+    import zipfile
+
     from huiju.archive import archived_path
 
     try:
         return workbook_epoch(archived_path(row[0]))
-    except (OSError, KeyError, ValueError):  # not a zip workbook after all: serials stay unreadable
+    # Not a zip workbook after all (or records typed into the portal, archived as JSON): no serials to read.
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
 
 

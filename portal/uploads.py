@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -107,15 +108,23 @@ def too_large_message(max_bytes: int) -> str:
             "请删除多余的工作表、图片或空行，或分成几个文件分别上传")
 
 
-def _head(path: Path, source: Source, header_row: int) -> tuple[list[str], bool]:
-    """The header on ``header_row`` and whether any data row follows it."""
+def _leading_rows(path: Path, source: Source, wanted: int) -> dict[int, list[str]]:
+    """The first ``wanted`` non-empty rows of the file (the source's sheet), by row number, as text."""
     if source.format == "csv":
-        layout = read_csv_layout(path, encoding=detect_encoding(path, source.encoding), header_row=header_row,
+        layout = read_csv_layout(path, encoding=detect_encoding(path, source.encoding), header_row=1,
                                  delimiter=source.delimiter)
-        rows = iter_csv_records(path, layout, source.delimiter)
-        return layout.header, any(any(cell.strip() for cell in cells) for _, cells in rows)
-    sheet = read_xlsx(path, header_row=header_row, sheet=source.sheet)
-    return sheet.header, next(sheet.rows, None) is not None
+        rows: Iterable[tuple[int, list]] = iter_csv_records(path, layout, source.delimiter)
+        first = layout.header
+    else:
+        sheet = read_xlsx(path, header_row=1, sheet=source.sheet)
+        rows, first = sheet.rows, sheet.header
+    found = {1: [str(cell or "") for cell in first]}
+    for number, cells in rows:
+        if len(found) >= wanted:
+            break
+        if any(cell is not None and str(cell).strip() for cell in cells):
+            found[number] = [str(cell or "") for cell in cells]
+    return found
 
 
 def _missing_required(registry: Registry, source: Source, header: list[str]) -> list[str]:
@@ -125,14 +134,18 @@ def _missing_required(registry: Registry, source: Source, header: list[str]) -> 
             if dataset.field(name).required and normalise_header(h) not in found]
 
 
-def _recognise(registry: Registry, source: Source, header: list[str]) -> str | None:
-    """What the header is the template of, when it is another source's: its title (own department) or dataset's."""
-    found = {normalise_header(cell) for cell in header}
+def _recognise(registry: Registry, source: Source, rows: dict[int, list[str]]) -> str | None:
+    """Whose template the file is, when another source's header sits on that source's header row.
+
+    Named by the source's title within the department, by the dataset's elsewhere (a department
+    need not know another's sources).
+    """
     best: tuple[int, int, str] | None = None
     for other in registry.sources.values():
-        if other.id == source.id or _missing_required(registry, other, header):
+        header = rows.get(other.header_row)
+        if other.id == source.id or header is None or _missing_required(registry, other, header):
             continue
-        overlap = len(found & {normalise_header(h) for h in other.columns})
+        overlap = len({normalise_header(c) for c in header} & {normalise_header(h) for h in other.columns})
         own = int(other.department == source.department)
         name = other.title if own else f"{registry.dataset_of(other).title}数据"
         if best is None or (own, overlap) > best[:2]:
@@ -143,33 +156,27 @@ def _recognise(registry: Registry, source: Source, header: list[str]) -> str | N
 def template_problem(registry: Registry, source: Source, path: Path) -> str | None:
     """Why the file is not a filled-in template of ``source`` (Chinese, naming what is wrong), or None."""
     try:
-        header, has_rows = _head(path, source, source.header_row)
+        rows = _leading_rows(path, source, max(_HEADER_SEARCH_ROWS, source.header_row + 1))
     except FileFormatError as exc:
         if source.sheet and "no sheet named" in str(exc):
             return f"文件中没有名为「{source.sheet}」的工作表；请使用平台下载的模板填写"
         if "header" not in str(exc) and "ends before" not in str(exc):
             return "文件无法读取（可能已损坏，或不是约定格式的文件）；请用平台下载的模板填写后重新上传"
-        header, has_rows = [], False
-    missing = _missing_required(registry, source, header)
+        rows = {}
+    missing = _missing_required(registry, source, rows.get(source.header_row, []))
     if not missing:
-        return None if has_rows else "文件中没有数据：表头以下都是空行。请在模板中填写数据后再上传"
+        if any(number > source.header_row for number in rows):
+            return None
+        return "文件中没有数据：表头以下都是空行。请在模板中填写数据后再上传"
     hint = ""
-    for row in range(1, _HEADER_SEARCH_ROWS + 1):
-        if row == source.header_row:
-            continue
-        try:
-            other_header, _ = _head(path, source, row)
-        except FileFormatError:
-            continue
-        if not _missing_required(registry, source, other_header):
-            title_note = "（第1行为标题行）" if source.header_row > 1 else ""
-            hint = (f"文件的表头在第{row}行，而本模板的表头应在第{source.header_row}行{title_note}；"
-                    "请不要增删表头上方的行。")
-            break
-    else:
-        recognised = _recognise(registry, source, header)
-        if recognised:
-            hint = f"该文件的表头与「{recognised}」的模板一致，请确认是否选错了数据项。"
+    moved = [number for number, cells in rows.items() if number != source.header_row
+             and not _missing_required(registry, source, cells)]
+    if moved:
+        title_note = "（第1行为标题行）" if source.header_row > 1 else ""
+        hint = (f"文件的表头在第{moved[0]}行，而本模板的表头应在第{source.header_row}行{title_note}；"
+                "请不要增删表头上方的行。")
+    elif recognised := _recognise(registry, source, rows):
+        hint = f"该文件的表头与「{recognised}」的模板一致，请确认是否选错了数据项。"
     columns = "、".join(f"「{h}」" for h in missing)
     return (f"上传的文件不是「{source.title}」的报送模板：缺少必填列{columns}。{hint}"
             "请下载本数据项的模板，按模板填写后重新上传")

@@ -55,3 +55,7 @@ def pg(pg_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_url) as conn:
         yield conn
         conn.rollback()
+
+
+# The shared browser (headless chromium through Playwright) for every web-page test: tests/browser.py.
+pytest_plugins = ["tests.browser"]

@@ -132,6 +132,12 @@ async def upload(request: Request, source_id: str, session: Submitter,
         try:
             path = await run_in_threadpool(receive_upload, uploaded.file, request.app.state.settings.work_dir, cap,
                                            Path(uploaded.filename).suffix[:10])
+        except UploadRefused as refused:
+            await run_in_threadpool(audit.record, conn, "upload_refused", **_who(request, session),
+                                    source_id=source.id, file=uploaded.filename[:200], reason=str(refused))
+            return _upload_page(request, source, 400, error=str(refused), filename=uploaded.filename)
+        try:
+            # Refusals at the door are recorded in the audit trail by accept_upload itself.
             result = await run_in_threadpool(accept_upload, conn, registry, source, session.account, path,
                                              uploaded.filename, client_addr=client_addr(request))
         except UploadRefused as refused:
