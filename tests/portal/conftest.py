@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from portal_cases import login, portal_settings
 
 from huiju import warehouse
 from huiju.registry import Registry, load_registry
 from huiju.settings import get_settings
 from huiju_portal.accounts import ensure_demo_accounts
 from huiju_portal.app import create_app
-from huiju_portal.config import PortalSettings
-
-# The test client's address, trusted as a proxy so a test can act from any client address it likes.
-TEST_CLIENT = "testclient"
 
 
 @dataclass(frozen=True)
@@ -49,29 +45,10 @@ def portal_env(make_database: Callable[[str], str], tmp_path_factory: pytest.Tem
     get_settings.cache_clear()
 
 
-def portal_settings(var: Path, **overrides: object) -> PortalSettings:
-    """The portal's settings for a test (the test client trusted as a proxy: X-Forwarded-For picks the client)."""
-    return PortalSettings(state_dir=var / "portal", trusted_proxies=(TEST_CLIENT,), **overrides)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="module")
 def portal_app(portal_env: PortalEnv):
     """The portal application on the module's warehouse."""
     return create_app(portal_settings(portal_env.var), registry=portal_env.registry, warehouse_url=portal_env.url)
-
-
-def login(client: TestClient, username: str, password: str, *, client_addr: str = "10.0.0.1"):
-    """Log in through the login form (as a browser does: the page's token, then the form); the last response."""
-    page = client.get("/login", headers={"X-Forwarded-For": client_addr})
-    token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"username": username, "password": password, "login_token": token, "next": "/"},
-                       headers={"X-Forwarded-For": client_addr})
-
-
-def csrf_of(client: TestClient) -> str:
-    """The session's CSRF token, read from a page as a browser would."""
-    page = client.get("/account/password")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
 
 @pytest.fixture

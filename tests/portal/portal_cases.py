@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
 import openpyxl
+from fastapi.testclient import TestClient
 
 from huiju.demo.bulk import penalty_row
 from huiju.registry import Registry, Source
+from huiju_portal.config import PortalSettings
 from huiju_portal.workbook import template_workbook
+
+# The test client's address, trusted as a proxy so a test can act from any client address it likes.
+TEST_CLIENT = "testclient"
+
+
+def portal_settings(var: Path, **overrides: object) -> PortalSettings:
+    """The portal's settings for a test (the test client trusted as a proxy: X-Forwarded-For picks the client)."""
+    return PortalSettings(state_dir=var / "portal", trusted_proxies=(TEST_CLIENT,), **overrides)  # type: ignore[arg-type]
+
+
+def login(client: TestClient, username: str, password: str, *, client_addr: str = "10.0.0.1"):
+    """Log in through the login form (as a browser does: the page's token, then the form); the last response."""
+    page = client.get("/login", headers={"X-Forwarded-For": client_addr})
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"username": username, "password": password, "login_token": token, "next": "/"},
+                       headers={"X-Forwarded-For": client_addr})
+
+
+def csrf_of(client: TestClient) -> str:
+    """The session's CSRF token, read from a page as a browser would."""
+    page = client.get("/account/password")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
 
 def filled_template(registry: Registry, source: Source, path: Path, rows: int, *, tag: str = "P",
