@@ -32,7 +32,7 @@ class SourceField:
     input: Literal["text", "number", "date", "select", "multiselect"]
     options: tuple[str, ...]
     separator: str | None
-    hint: str
+    hint: str  # what to type, beyond whether it is required ("" for plain text)
     is_code: bool  # a check-digit code or a phone number: text, never a number
     field: DatasetField
 
@@ -43,7 +43,7 @@ class SourceField:
 
 
 def _hint(field: DatasetField) -> str:
-    parts: list[str] = ["必填" if field.required else "选填"]
+    parts: list[str] = []
     if field.enum:
         listed = "、".join(field.enum)
         parts.append(f"可填多项，以“{field.enum_separator}”分隔：{listed}" if field.enum_separator

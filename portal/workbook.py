@@ -64,7 +64,7 @@ def template_workbook(registry: Registry, source: Source) -> bytes:
         cell.fill = HEADER_FILL
         cell.font = REQUIRED_FONT if field.required else Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        cell.comment = Comment(f"{'必填' if field.required else '选填'}。{field.hint}", "汇聚平台")
+        cell.comment = Comment("。".join(filter(None, ["必填" if field.required else "选填", field.hint])), "汇聚平台")
         sheet.column_dimensions[letter].width = max(14, min(40, len(field.header) * 2 + 6))
         cells = f"{letter}{first}:{letter}{last}"
         if field.as_text:
@@ -85,7 +85,7 @@ def template_workbook(registry: Registry, source: Source) -> bytes:
 
 
 def _validation(field: SourceField, options, column: int, cells: str) -> DataValidation | None:
-    prompt = field.hint[:250]
+    prompt = "；".join(filter(None, ["必填" if field.required else "选填", field.hint]))[:250]
     if field.options:
         letter = get_column_letter(column)
         options.cell(row=1, column=column, value=field.header)
@@ -135,7 +135,7 @@ def _guide(sheet, registry: Registry, source: Source, fields: list[SourceField])
     for row, field in enumerate(fields, start=start + 1):
         sheet.cell(row=row, column=1, value=field.header).font = REQUIRED_FONT if field.required else Font()
         sheet.cell(row=row, column=2, value="必填" if field.required else "选填")
-        sheet.cell(row=row, column=3, value=field.hint).alignment = Alignment(wrap_text=True)
+        sheet.cell(row=row, column=3, value=field.hint or "—").alignment = Alignment(wrap_text=True)
     sheet.column_dimensions["A"].width = 30
     sheet.column_dimensions["B"].width = 10
     sheet.column_dimensions["C"].width = 90

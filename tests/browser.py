@@ -36,7 +36,7 @@ ARTIFACTS = ROOT / "var" / "test-artifacts"
 # Flags that work headless in a container without a GPU, a sandbox or a network to phone home to.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+         "--disable-dev-shm-usage", "--lang=zh-CN"]
 _LOCAL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
 
