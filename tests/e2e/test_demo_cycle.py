@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.request
 
+import httpx
 import psycopg
 import pytest
 
@@ -39,7 +40,8 @@ def _sources_of(manifest: dict, dataset: str) -> dict:
 def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
     var = tmp_path_factory.mktemp("var")
     url = make_database("e2e")
-    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": "18080"}
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(_free_port()),
+           "HUIJU_PORTAL_PORT": str(_free_port())}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
 
     def run_demo() -> str:
@@ -154,9 +156,20 @@ def test_the_demo_prints_the_summary_and_where_to_look(cycle: dict) -> None:
             assert source_id in output
         assert "make up" in output
     assert "credit_legal_person_penalty" in cycle["first"]
-    # Every source's feedback notice reached the demo's SMTP sink through the notify tasks.
+    # Every feedback notice (one per source with problem rows) reached the demo's SMTP sink through the notify tasks.
     sent = re.search(r"Notices: email (\d+) sent, 0 pending", cycle["first"])
-    assert sent and int(sent.group(1)) >= len(cycle["manifest"]["sources"]), cycle["first"]
+    with_problems = [s for s in cycle["manifest"]["sources"].values() if s["expected_quarantined"]]
+    assert sent and int(sent.group(1)) >= len(with_problems), cycle["first"]
+
+
+def test_the_portal_channel_takes_an_upload_and_a_manual_entry(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        rows = conn.execute("select l.source_id, s.kind, a.username from ops.loads l"
+                            " join portal.submissions s using (load_id) join portal.accounts a using (account_id)"
+                            " where l.channel = 'portal' order by 1").fetchall()
+    assert rows == [("mzj_penalty", "entry", "mzj_submitter"), ("sthjj_penalty", "upload", "sthjj_submitter")]
+    assert re.search(r"portal login: sthjj_submitter / \S+ \(生态环境局 报送员\)", cycle["first"])
+    assert re.search(r"sthjj_penalty +portal +1 +200 +192 +8 +published", cycle["first"])
 
 
 def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
@@ -178,9 +191,9 @@ def _free_port() -> int:
 
 
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
-    port = _free_port()
+    port, portal_port = _free_port(), _free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
-           "HUIJU_UI_PORT": str(port)}
+           "HUIJU_UI_PORT": str(port), "HUIJU_PORTAL_PORT": str(portal_port)}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
     up = subprocess.run([sys.executable, "-m", "huiju.cli", "up"], env=env, capture_output=True, text=True,
                         timeout=400)
@@ -200,7 +213,16 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
             f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+        # The departments' portal runs beside it: the printed department login opens its own history.
+        portal = re.search(rf"部门门户: (http://127\.0\.0\.1:{portal_port}/)\s+login: (\S+) / (\S+)", up.stdout)
+        assert portal, up.stdout
+        with httpx.Client(base_url=portal.group(1), follow_redirects=True) as client:
+            token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+            home = client.post("/login", data={"username": portal.group(2), "password": portal.group(3),
+                                               "login_token": token, "next": "/history"})
+            assert home.url.path == "/history" and "sthjj_penalty_" in home.text and "gaj_" not in home.text
     finally:
         down = subprocess.run([sys.executable, "-m", "huiju.cli", "down"], env=env, capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0 and "stopped api-server" in down.stdout, down.stdout + down.stderr
+    assert "stopped portal" in down.stdout, down.stdout
