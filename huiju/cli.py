@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from huiju.extensions import load_extensions
+from huiju.processes import alive, wait_until_healthy
 from huiju.settings import TIMEZONE, get_settings
 
 log = logging.getLogger("huiju")
@@ -145,7 +146,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     for service in AIRFLOW_SERVICES:
         pid_file = _pid_dir() / f"{service}.pid"
-        if pid_file.exists() and _alive(int(pid_file.read_text())):
+        if pid_file.exists() and alive(int(pid_file.read_text())):
             print(f"  {service} already running (pid {pid_file.read_text().strip()})")
             continue
         with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
@@ -155,7 +156,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
     address = f"http://127.0.0.1:{ui_port()}/"
     print(f"  waiting for {address} …", flush=True)
-    if not _wait_until_healthy(address + "api/v2/monitor/health", timeout=float(args.timeout)):
+    if not wait_until_healthy(address + "api/v2/monitor/health", timeout=float(args.timeout)):
         tail = (logs / "api-server.log").read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
         print("Airflow's API server did not come up; the end of its log:\n" + "\n".join(tail), file=sys.stderr)
         return 1
@@ -167,31 +168,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_until_healthy(url: str, timeout: float) -> bool:
-    """Poll Airflow's health endpoint until it answers 200 or ``timeout`` seconds pass."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback URL
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop the services ``up`` started (Airflow's and the extensions', such as the portal)."""
     for extension in load_extensions():
@@ -199,7 +175,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             print(f"  {line}")
     for pid_file in sorted(_pid_dir().glob("*.pid")):
         pid = int(pid_file.read_text())
-        if _alive(pid):
+        if alive(pid):
             os.killpg(pid, signal.SIGTERM)
             print(f"  stopped {pid_file.stem} (pid {pid})")
         pid_file.unlink()

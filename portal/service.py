@@ -7,10 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from huiju.processes import alive, wait_until_healthy
 from huiju_portal.config import PortalSettings
 
 
@@ -23,30 +22,13 @@ def log_file(settings: PortalSettings) -> Path:
     return settings.state_dir / "logs" / "portal.log"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def running_pid(settings: PortalSettings) -> int | None:
     """The pid of the running service started by :func:`start`, or None."""
     path = _pid_file(settings)
     if not path.exists():
         return None
     pid = int(path.read_text(encoding="utf-8").strip() or 0)
-    return pid if pid and _alive(pid) else None
-
-
-def healthy(settings: PortalSettings) -> bool:
-    """Whether the portal answers its health check."""
-    try:
-        with urllib.request.urlopen(settings.address + "healthz", timeout=3) as response:  # noqa: S310 - own loopback URL
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    return pid if pid and alive(pid) else None
 
 
 def start(settings: PortalSettings, timeout: float = 90) -> int:
@@ -66,12 +48,9 @@ def start(settings: PortalSettings, timeout: float = 90) -> int:
                                    stderr=subprocess.STDOUT, start_new_session=True)
     _pid_file(settings).write_text(str(process.pid), encoding="utf-8")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        if healthy(settings):
+    while time.monotonic() < deadline and process.poll() is None:
+        if wait_until_healthy(settings.address + "healthz", timeout=2, interval=0.5):
             return process.pid
-        time.sleep(0.5)
     tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
     stop(settings)
     raise RuntimeError(f"the portal did not come up on {settings.address}; the end of its log:\n{tail}")
@@ -84,7 +63,7 @@ def stop(settings: PortalSettings) -> int | None:
     if pid is not None:
         os.killpg(pid, signal.SIGTERM)
         for _ in range(50):
-            if not _alive(pid):
+            if not alive(pid):
                 break
             time.sleep(0.1)
     path.unlink(missing_ok=True)

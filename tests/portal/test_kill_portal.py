@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +23,8 @@ from huiju_connectors.files import digest_file
 from huiju.demo.bulk import write_penalty_xlsx
 from huiju.ledger import make_load_id
 from huiju.pipeline import send_feedback, validate_pending
+from huiju_portal.config import PortalSettings
+from huiju_portal.service import start, stop
 from tests.browser import free_port
 
 pytestmark = pytest.mark.integration
@@ -34,28 +34,19 @@ SOURCE = "sthjj_penalty"
 
 
 class Portal:
-    """``python -m huiju_portal serve`` on a free port, as ``huiju up`` runs it."""
+    """The portal started as ``huiju up`` starts it (:func:`huiju_portal.service.start`), on a free port."""
 
     def __init__(self, portal_env) -> None:
-        self.port = free_port()
-        env = {**os.environ, "HUIJU_VAR": str(portal_env.var), "HUIJU_WAREHOUSE_URL": portal_env.url,
-               "HUIJU_PORTAL_PORT": str(self.port)}
-        self.process = subprocess.Popen([sys.executable, "-m", "huiju_portal", "serve"], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None and time.monotonic() < deadline, "the portal did not start"
-            time.sleep(0.2)
+        self.settings = PortalSettings(port=free_port(), state_dir=portal_env.var / "portal")
+        self.pid = start(self.settings)
+        self.url = self.settings.address.rstrip("/")
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+    def stop(self) -> None:
+        assert stop(self.settings) == self.pid
 
 
 @pytest.fixture
@@ -154,7 +145,6 @@ def test_killed_mid_copy_leaves_nothing_and_killed_after_landing_the_dag_finishe
         again = client.get(f"/history/{load_id}")
         assert again.status_code == 200 and "校验通过" in again.text
     finally:
-        portal.process.terminate()
-        portal.process.wait()
+        portal.stop()
     with psycopg.connect(portal_env.url) as conn:
         assert _stored(conn, load_id) == (1, ROWS, 1)
