@@ -31,10 +31,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
-def _warm_up() -> None:
-    # Great Expectations takes seconds to import; the first upload should not wait for it.
+def warm_up() -> None:
+    """Import Great Expectations (seconds) once at start-up, so that the first upload does not wait for it."""
     try:
-        import huiju.quality.gx  # noqa: F401
+        import great_expectations  # noqa: F401
+
+        import huiju.quality.expectations  # noqa: F401 - the custom expectation types validation registers
     except Exception:  # warming up is an optimisation: a failure shows at the first validation instead
         log.exception("portal: warming up Great Expectations failed")
 
@@ -46,7 +48,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.warehouse_url = warehouse_url()  # starts the embedded PostgreSQL if needed, migrates
     clean_work_dir(app.state.settings.work_dir)
-    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     yield
 
 

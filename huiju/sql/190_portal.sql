@@ -8,7 +8,7 @@ create schema if not exists portal;
 
 -- An account belongs to one department (报送员 submitter, 审批人 approver) or to the bureau
 -- (数据管理员 steward, no department). Passwords: argon2id hashes only.
-create table portal.accounts (
+create table if not exists portal.accounts (
     account_id           bigserial primary key,
     username             text not null unique check (username ~ '^[a-z][a-z0-9_.-]{2,63}$'),
     display_name         text not null,
@@ -28,7 +28,7 @@ create table portal.accounts (
 -- Server-side sessions: the cookie holds a random token, the table only its sha256, so a copy of
 -- the table logs nobody in. Expiry is both idle (last_seen_at) and absolute (expires_at);
 -- logging out, disabling an account or changing its password revokes them.
-create table portal.sessions (
+create table if not exists portal.sessions (
     token_sha256  text primary key,
     account_id    bigint not null references portal.accounts (account_id) on delete cascade,
     csrf_token    text not null,                 -- the synchroniser token every POST must carry
@@ -38,32 +38,32 @@ create table portal.sessions (
     revoked_at    timestamptz,
     client_addr   text
 );
-create index sessions_account on portal.sessions (account_id);
+create index if not exists sessions_account on portal.sessions (account_id);
 
 -- Failed logins, per account name and per client address: the throttle counts them over a
 -- window, and they survive a restart of the portal. A successful login clears its account's.
-create table portal.login_failures (
+create table if not exists portal.login_failures (
     failure_id  bigserial primary key,
     username    text not null,                   -- as typed (lower-cased), whether or not it exists
     client_addr text not null,
     failed_at   timestamptz not null default now()
 );
-create index login_failures_username on portal.login_failures (username, failed_at);
-create index login_failures_client on portal.login_failures (client_addr, failed_at);
+create index if not exists login_failures_username on portal.login_failures (username, failed_at);
+create index if not exists login_failures_client on portal.login_failures (client_addr, failed_at);
 
 -- Who submitted a batch through the portal, and how (文件上传 or 人工录入).
-create table portal.submissions (
+create table if not exists portal.submissions (
     load_id       text primary key references ops.loads (load_id),
     account_id    bigint not null references portal.accounts (account_id),
     kind          text not null check (kind in ('upload', 'entry')),
     submitted_at  timestamptz not null default now(),
     client_addr   text
 );
-create index submissions_account on portal.submissions (account_id, submitted_at);
+create index if not exists submissions_account on portal.submissions (account_id, submitted_at);
 
 -- The portal's audit trail (操作日志): logins, refusals, submissions, downloads, account changes.
 -- Details never hold a password, an ID number or a mobile number in clear.
-create table portal.events (
+create table if not exists portal.events (
     event_id     bigserial primary key,
     at           timestamptz not null default now(),
     kind         text not null,                  -- login, login_failed, logout, upload, upload_refused, entry, …
@@ -73,5 +73,5 @@ create table portal.events (
     client_addr  text,
     detail       jsonb not null default '{}'
 );
-create index events_department on portal.events (department, at);
-create index events_kind on portal.events (kind, at);
+create index if not exists events_department on portal.events (department, at);
+create index if not exists events_kind on portal.events (kind, at);
