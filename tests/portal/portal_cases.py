@@ -21,7 +21,7 @@ TEST_CLIENT = "testclient"
 
 def portal_settings(var: Path, **overrides: object) -> PortalSettings:
     """The portal's settings for a test (the test client trusted as a proxy: X-Forwarded-For picks the client)."""
-    return PortalSettings(state_dir=var / "portal", trusted_proxies=(TEST_CLIENT,), **overrides)  # type: ignore[arg-type]
+    return PortalSettings(**{"state_dir": var / "portal", "trusted_proxies": (TEST_CLIENT,), **overrides})  # type: ignore[arg-type]
 
 
 def login(client: TestClient, username: str, password: str, *, client_addr: str = "10.0.0.1"):

@@ -273,3 +273,27 @@ def test_a_steward_opens_an_account_whose_temporary_password_must_be_changed(cli
         with psycopg.connect(portal_env.url) as conn:
             stored = conn.execute("select password_hash from portal.accounts where username = 'swj_li'").fetchone()[0]
         assert stored.startswith("$argon2id$") and "Shui-Wu-2026!" not in stored
+
+
+def test_a_spoofed_forwarded_for_does_not_escape_the_address_lock(portal_env) -> None:
+    # No proxy is trusted here: X-Forwarded-For is the client's own claim and is ignored.
+    settings = portal_settings(portal_env.var, max_failures_per_client=4, trusted_proxies=())
+    app = create_app(settings, registry=portal_env.registry, warehouse_url=portal_env.url)
+    with TestClient(app, base_url="http://portal.test") as client:
+        for index in range(4):
+            _failed(client, f"spoof{index}", f"192.0.2.{index}")
+        locked = _failed(client, "rsj_submitter", "192.0.2.99", portal_env.passwords["rsj_submitter"])
+        assert locked.status_code == 429 and "您所在的网络地址已被暂时锁定" in locked.text
+
+
+def test_login_needs_its_page_token_and_only_returns_to_this_site(portal_app, portal_env) -> None:
+    password = portal_env.passwords["gaj_submitter"]
+    with TestClient(portal_app, base_url="http://portal.test", follow_redirects=False) as client:
+        forged = client.post("/login", data={"username": "gaj_submitter", "password": password,
+                                             "login_token": "made-up", "next": "/"})
+        assert forged.status_code == 400 and "登录页面已过期" in forged.text and COOKIE not in forged.cookies
+        page = client.get("/login?next=//evil.example/steal")
+        token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+        response = client.post("/login", data={"username": "gaj_submitter", "password": password,
+                                               "login_token": token, "next": "//evil.example/steal"})
+        assert response.status_code == 303 and response.headers["location"] == "/"
