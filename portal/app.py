@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -83,11 +84,15 @@ class SecurityHeaders:
 
 
 def _same_origin(headers: dict[str, str]) -> bool:
-    """A POST's Origin (or Referer) names this host; a request without either (curl, tests) is let through."""
+    """Whether a POST comes from the portal's own pages: its Origin (or Referer) names this host.
+
+    A request with neither (a script, a test client) is let through: the CSRF token is the check
+    that counts; this one refuses what a browser says came from elsewhere (``Origin: null`` too).
+    """
     origin = headers.get("origin") or headers.get("referer")
-    if not origin or origin == "null":
-        return origin != "null"
-    return urlsplit(origin).netloc == headers.get("host")
+    if origin is None:
+        return True
+    return origin != "null" and urlsplit(origin).netloc == headers.get("host")
 
 
 def create_app(settings: PortalSettings | None = None, *, registry: Registry | None = None,
@@ -131,6 +136,10 @@ def create_app(settings: PortalSettings | None = None, *, registry: Registry | N
     @app.exception_handler(NotFound)
     def not_found(request: Request, exc: NotFound) -> Response:
         return render(request, "error.html", 404, title="未找到", message="页面不存在，或您无权查看")
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return render(request, "error.html", 400, title="请求有误", message="请求的参数不正确，请返回上一页重试")
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
