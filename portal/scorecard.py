@@ -2,8 +2,12 @@
 
 MONITORING NOT YET LANDED: the scorecard is computed by the monitoring work (``huiju.monitoring``:
 obligations, submission ledger, scorecards, reminders), which is being built beside the portal.
-Until it is on main, :func:`department_scorecard` returns None and the page shows a marked
-placeholder; once it is, this function is the one place to call it from.
+Until it is on main, :func:`department_scorecard` returns None and the history page shows a
+marked placeholder (``data-placeholder="scorecard"`` in ``templates/history.html``). Once it is,
+this function is the one place to call it from — on the monitoring branch that is
+``huiju.monitoring.scorecards.monthly_scorecard(conn, month)`` filtered to the department (its
+``ScoreLine``: 报送及时率, 完整率, 数据合格率, 问题数据整改率, 综合得分) — and
+``templates/_scorecard.html`` the one place to show it.
 """
 
 from __future__ import annotations
