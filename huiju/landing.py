@@ -47,11 +47,14 @@ from huiju.archive import archive_bytes, archive_file
 from huiju.ledger import get_load, make_load_id, record_repeat, save_cursor
 from huiju.masking import mask_text
 from huiju.registry import Dataset, Registry, Source
+from huiju.rules import RULES
 
 log = logging.getLogger(__name__)
 
 # Rows are numbered by a per-transaction temporary sequence, named by OID in a setting (see _Batch).
 _ROW_NO_DEFAULT = "nextval(current_setting('huiju.row_seq')::oid::regclass)"
+#: The rule a record breaks when it cannot become a row as sent (quarantined at landing).
+COLUMNS_RULE = RULES["columns"]
 _PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
 
 
@@ -227,7 +230,7 @@ def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
             if len(cells) != columns.width and not (len(cells) > columns.width and not any(cells[columns.width:])):
                 if not any(cells):
                     continue  # an empty line is not a record anyone sent
-                reason = f"本行有{len(cells)}列，表头有{columns.width}列，列数不一致（可能有多余或缺少的分隔符）"
+                reason = COLUMNS_RULE.reason("count", cells=len(cells), width=columns.width)
                 malformed.append((row_no, reason, mask_text(",".join(c or "" for c in cells))[:500]))
                 continue
             if screen_text is not None and not _encodable("".join(filter(None, cells))):
@@ -571,8 +574,7 @@ def _unstorable(texts: Mapping[str, str | None]) -> tuple[str, str]:
     the masked text shows it as that escape.
     """
     at_fault = [_escaped(name) for name, text in texts.items() if not _encodable(name + (text or ""))]
-    reason = (f"本行字段 {'、'.join(at_fault)} 含有无法保存的字符（不成对的 Unicode 代理项，如 \\ud800），"
-              "请核对后重新报送")
+    reason = COLUMNS_RULE.reason("unstorable", fields="、".join(at_fault))
     return reason, mask_text(_escaped(",".join(text or "" for text in texts.values())))[:500]
 
 

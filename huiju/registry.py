@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from huiju.rules import FIELD_RULES
+
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 CADENCES = ("daily", "weekly", "monthly")
@@ -46,7 +48,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-FieldRule = Literal["uscc", "id_number", "org_code", "mobile"]
+#: What a field may name under ``rules:`` (see :mod:`huiju.rules`).
+FieldRule = Literal[FIELD_RULES]  # type: ignore[valid-type]
 
 
 class DatasetField(_Model):

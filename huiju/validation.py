@@ -33,59 +33,10 @@ from psycopg.types.json import Jsonb
 
 from huiju.ledger import get_load, set_status
 from huiju.registry import Dataset, DatasetField, Registry, Source
+from huiju.rules import FIELD_RULES, RULES, SENSITIVE_RULES
 
 log = logging.getLogger(__name__)
 
-# What each rule's problem codes mean, for the department. "{h}" is the department's column header.
-REASONS: dict[str, dict[str, str]] = {
-    "required": {"required": "「{h}」为必填项，不能为空"},
-    "enum": {"enum": "「{h}」的值不在规定范围内，应为：{allowed}"},
-    "number": {"number": "「{h}」不是有效数字"},
-    "range": {
-        "max": "「{h}」数值过大（超过{max}）；金额以万元为单位，请核对是否误按元填写",
-        "min": "「{h}」不应小于{min}",
-    },
-    "date": {
-        "date": "「{h}」不是有效日期（应为如2026-03-05的日期）",
-        "ambiguous": "「{h}」的年月日顺序无法确定（如3/5/2026），请按2026-03-05的格式填写",
-        "serial": "「{h}」是一个数字而不是日期，请按2026-03-05的格式填写",
-    },
-    "uscc": {
-        "length": "「{h}」应为18位统一社会信用代码",
-        "charset": "「{h}」含有统一社会信用代码不允许的字符（不使用I、O、Z、S、V）",
-        "authority": "「{h}」第1位登记管理部门代码错误",
-        "category": "「{h}」第2位机构类别代码错误",
-        "region": "「{h}」第3至8位应为行政区划代码（数字）",
-        "org_code": "「{h}」第9至17位组织机构代码的校验码错误",
-        "check": "「{h}」第18位校验码错误，请核对代码是否抄错",
-    },
-    "id_number": {
-        "numeric": "「{h}」被表格软件存成了数字，后几位已丢失；请把该列设为文本格式后重新填写",
-        "format": "「{h}」应为18位公民身份号码（或15位旧号码）",
-        "region": "「{h}」前两位不是有效的省级行政区划代码",
-        "birth_date": "「{h}」中的出生日期无效",
-        "check": "「{h}」最后一位校验码错误，请核对号码是否抄错",
-    },
-    "org_code": {
-        "length": "「{h}」应为9位组织机构代码（8位本体代码和1位校验码）",
-        "charset": "「{h}」含有组织机构代码不允许的字符（应为数字或大写字母）",
-        "check": "「{h}」最后一位校验码错误，请核对代码是否抄错",
-    },
-    "mobile": {
-        "numeric": "「{h}」被表格软件存成了数字，请把该列设为文本格式后重新填写",
-        "format": "「{h}」应为11位手机号码",
-        "prefix": "「{h}」不是有效的手机号段（应以13至19开头）",
-    },
-    "date_order": {"order": "「{h}」早于「{before}」，日期先后顺序不对"},
-    "duplicate": {"duplicate": "「{h}」与本批次第{first}行重复"},
-    "published": {"published": "「{h}」已由其他来源报送并已公示，请核对是否重复或文号有误"},
-}
-
-_PROBLEM_FUNCTIONS = {"uscc": "ops.uscc_problem", "id_number": "ops.id_number_problem",
-                      "org_code": "ops.org_code_problem", "mobile": "ops.mobile_problem",
-                      "number": "ops.number_problem"}
-# Rules whose values identify a citizen: masked in quarantine, never sent to GX results.
-SENSITIVE_RULES = frozenset({"id_number", "mobile"})
 
 
 @dataclass(frozen=True)
@@ -130,11 +81,18 @@ class Check:
 
 
 def _reason_case(rule: str, header: str, **extra: str) -> sql.Composable:
+    checked = RULES[rule]
     cases = [sql.SQL("when {code} then {text}").format(code=sql.Literal(code),
-                                                       text=sql.Literal(text.format(h=header, **extra)))
-             for code, text in REASONS[rule].items() if "{first}" not in text]
+                                                       text=sql.Literal(checked.reason(code, h=header, **extra)))
+             for code, text in checked.reasons.items() if "{first}" not in text]
     return sql.SQL("case problem {cases} else {fallback} end").format(
-        cases=sql.SQL(" ").join(cases), fallback=sql.Literal(f"「{header}」不符合规则（{rule}）"))
+        cases=sql.SQL(" ").join(cases), fallback=sql.Literal(checked.fallback(header)))
+
+
+def _call(rule: str, *arguments: sql.Composable) -> sql.Composable:
+    """A call of the rule's SQL function (:attr:`huiju.rules.Rule.sql_function`): its problem code or NULL."""
+    return sql.SQL("{fn}({arguments})").format(fn=sql.SQL(RULES[rule].sql_function or ""),
+                                               arguments=sql.SQL(", ").join(arguments))
 
 
 def _number_text(value: float) -> str:
@@ -173,7 +131,7 @@ def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
                                 _reason_case("enum", header, allowed="、".join(f.enum))))
         if f.type == "number":
             checks.append(Check(f, header, "number",
-                                sql.SQL("ops.number_problem(ops.nfkc({c}))").format(c=column),
+                                _call("number", sql.SQL("ops.nfkc({c})").format(c=column)),
                                 _reason_case("number", header)))
             if f.min is not None or f.max is not None:
                 number = sql.SQL("ops.parse_number_cn({c})").format(c=column)
@@ -188,11 +146,11 @@ def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
                                                  min=_number_text(f.min or 0))))
         if f.type == "date":
             checks.append(Check(f, header, "date",
-                                sql.SQL("ops.date_problem_cn({c}, _serial_epoch)").format(c=column),
+                                _call("date", column, sql.SQL("_serial_epoch")),
                                 _reason_case("date", header)))
         for rule in f.rules:
             checks.append(Check(f, header, rule,
-                                sql.SQL("{fn}(ops.nfkc({c}))").format(fn=sql.SQL(_PROBLEM_FUNCTIONS[rule]), c=column),
+                                _call(rule, sql.SQL("ops.nfkc({c})").format(c=column)),
                                 _reason_case(rule, header)))
     for check in dataset.checks:
         if check.rule == "date_order" and check.before in headers and check.after in headers:
@@ -280,7 +238,7 @@ def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
                 key=key, a=sql.Identifier(f"first{i}")))
             value: sql.Composable = sql.SQL("first{i}").format(i=sql.SQL(str(i)))
             reason: sql.Composable = sql.SQL("replace({t}, '{{first}}', first{i})").format(
-                t=sql.Literal(REASONS["duplicate"]["duplicate"].format(h=c.header, first="{first}")),
+                t=sql.Literal(RULES["duplicate"].reason("duplicate", h=c.header, first="{first}")),
                 i=sql.SQL(str(i)))
         else:
             value = _masked_value(c)
@@ -328,7 +286,6 @@ on conflict (load_id, row_no) do nothing
     )
 
 
-_CODE_RULES = frozenset({"uscc", "id_number", "org_code", "mobile"})
 # What a read-time normalisation did to a value, as SQL over one raw value {c} (NULL never counts);
 # templates of psycopg's sql.SQL, so literal braces are doubled.
 _NORMALISATIONS: dict[str, str] = {
@@ -359,7 +316,7 @@ def normalisation_counts(conn: psycopg.Connection, dataset: Dataset, source: Sou
         # dates); trimming for every checked field; free text without checks is not read at all.
         interpreted = bool(f.enum or f.rules or f.type in ("number", "date"))
         kinds = (["nfkc"] if interpreted else []) + (["trim"] if interpreted or f.required else [])
-        if _CODE_RULES & set(f.rules):
+        if set(FIELD_RULES) & set(f.rules):  # codes: read upper-cased
             kinds.append("upper")
         if f.type == "date":
             kinds.append("date_form")

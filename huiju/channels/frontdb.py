@@ -190,8 +190,9 @@ def mojibake_reason(record: Mapping[str, object]) -> str | None:
     for name, value in record.items():
         # Cheap tests first: pure ASCII or real CJK text (beyond U+2122) cannot be latin1 mojibake.
         if type(value) is str and not value.isascii() and max(value) <= "\u2122" and gbk_mojibake(value):
-            return (f"「{name}」的文字编码有误：该列声明为latin1，实际存放的是GBK编码的中文，"
-                    "直接读取会变成乱码；请前置库管理员将该列字符集改为utf8mb4（或GBK）后重新填报")
+            from huiju.rules import RULES
+
+            return RULES["columns"].reason("mojibake", field=name)
     return None
 
 

@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from huiju.registry import Dataset, Registry, Source, load_registry
+from huiju.rules import RULES
 from huiju.settings import get_settings
 from huiju.validation import Check, batch_query, checks_for
 
@@ -79,24 +80,10 @@ def _unexpected_rows_query(check: Check) -> str:
 
 def suite_document(dataset: Dataset, severity: str = SEVERITY) -> dict[str, Any]:
     """The suite file's content for ``dataset``: one expectation per rule and field, with its SQL."""
-    from_rules = {
-        "required": "expect_column_values_to_be_present",
-        "enum": "expect_column_values_to_be_in_code_list",
-        "number": "expect_column_values_to_be_plain_numbers",
-        "range": "expect_column_values_to_be_plausible_amounts",
-        "date": "expect_column_values_to_be_real_dates",
-        "uscc": "expect_column_values_to_be_valid_uscc",
-        "id_number": "expect_column_values_to_be_valid_id_number",
-        "org_code": "expect_column_values_to_be_valid_org_code",
-        "mobile": "expect_column_values_to_be_valid_mobile",
-        "date_order": "expect_column_pair_dates_to_be_ordered",
-        "duplicate": "expect_natural_key_to_be_unique_in_batch",
-        "published": "expect_natural_key_not_published_by_other_source",
-    }
     expectations = []
     for check in checks_for(dataset):
         expectations.append({
-            "type": from_rules[check.rule],
+            "type": RULES[check.rule].expectation,
             "kwargs": {"column": check.field.name, "rule": check.rule, "header": check.header,
                        "unexpected_rows_query": _unexpected_rows_query(check)},
             "meta": {"sensitive": check.sensitive, **({"also": check.also} if check.also else {})},
