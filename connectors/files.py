@@ -13,6 +13,7 @@ import io
 import json
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +197,13 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
                 yield number, texts
 
     return SheetData(header=header, rows=data())
+
+
+def workbook_epoch(path: Path) -> dt.date:
+    """The date a workbook's serial 0 stands for: 1899-12-30, or 1904-01-01 for the 1904 date system (old Mac Excel)."""
+    with zipfile.ZipFile(path) as archive:
+        head = archive.read("xl/workbook.xml")[:4096]
+    return dt.date(1904, 1, 1) if re.search(rb'date1904="(1|true)"', head) else dt.date(1899, 12, 30)
 
 
 # --------------------------------------------------------------------------------------------- JSON

@@ -33,7 +33,9 @@ from openpyxl.utils import get_column_letter
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from huiju.channels import FILE_CHANNELS
 from huiju.ledger import get_load
+from huiju.notices import queue_feedback_notice
 from huiju.registry import Registry, Source
 from huiju.rules import problem_name
 from huiju.settings import get_settings
@@ -104,8 +106,6 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     if not rows:
         return None
     department = registry.departments[source.department]
-    from huiju.channels import FILE_CHANNELS
-
     # A file keeps its name; a page or an extract (REST, SOAP, database) is named by source and day.
     name = (load.reference if source.channel in FILE_CHANNELS
             else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
@@ -171,8 +171,6 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
         "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
         " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
         " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
-    from huiju.notices import queue_feedback_notice
-
     # The department hears about it once; by e-mail the workbook itself is the attachment.
     queue_feedback_notice(conn, registry, load_id, path, len(rows), attach=channel == "email",
                           delivered_to=_where_text(channel, source.id, delivered_to))

@@ -345,7 +345,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
 
 
 def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, reference: str, sha256: str,
-                    size: int, archive_rel: str, load_id: str, message: str, data_date: date | None) -> None:
+                    size: int, archive_rel: str | None, load_id: str, message: str, data_date: date | None) -> None:
     with conn.transaction():
         conn.execute(
             "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
@@ -355,6 +355,22 @@ def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, 
             (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
              archive_rel, message, data_date),
         )
+
+
+def record_failed(conn: psycopg.Connection, registry: Registry, source: Source, *, reference: str, content_id: str,
+                  error: str, data_date: date | None = None, size: int = 0,
+                  archive_path: str | None = None) -> LandResult:
+    """Record a batch the platform refuses (unreadable, refused by content, refused by the department's server).
+
+    It becomes a ``failed`` ledger row with ``error`` (naming the source, the batch and what to
+    fix), its load id derived from ``content_id`` so a rerun meeting the same refusal updates the
+    same row. Nothing of it reaches ``raw``.
+    """
+    load_id = make_load_id(source.id, content_id)
+    _record_failure(conn, source, registry.dataset_of(source), reference, content_id, size, archive_path, load_id,
+                    error, data_date)
+    log.error("%s", error)
+    return LandResult(source.id, reference, load_id, "failed", error=error)
 
 
 def record_value_text(value: object) -> str | None:

@@ -11,7 +11,7 @@ Each :class:`Rule` says what the rest of the platform needs to know about it:
   rule's SQL returns: the contract between SQL and Python). ``{h}`` is the department's own
   column header; other ``{…}`` fields are the rule's own (``{allowed}``, ``{max}`` …);
 - ``sql_function``: the ``ops.*`` function returning the problem code (or NULL) for a value,
-  where the rule is one (the others are compiled inline by :func:`huiju.validation.checks_for`);
+  where the rule is one (the others are compiled inline by :func:`huiju.checks.checks_for`);
 - ``expectation``: its Great Expectations expectation type; :mod:`huiju.quality.expectations`
   makes the class (``expect_column_values_to_be_valid_uscc`` →
   ``ExpectColumnValuesToBeValidUscc``) and the suites in ``expectations/`` name it;
@@ -25,7 +25,7 @@ Adding a rule
    → a problem code of ``reasons`` or NULL; see ``huiju/sql/010_rules.sql`` for how they are
    written to stay fast).
 3. A field rule is then available to every dataset (``rules: [<rule>]``); any other kind of rule
-   needs its place in :func:`huiju.validation.checks_for`.
+   needs its place in :func:`huiju.checks.checks_for`.
 4. Tests: the SQL function's verdicts (``tests/integration/core/test_rule_functions.py``) and a
    batch breaking it (``tests/integration/core/test_rule_pack.py``); then regenerate the suites
    (``python -m huiju.quality.gx write``) and review their diff.

@@ -1,15 +1,18 @@
 """Collection channels: how a source's batches reach the platform.
 
-Each channel is a module ``huiju.channels.<name>`` with:
+A channel is two things, kept apart:
 
-- ``Settings``: a pydantic model for the source's ``<name>:`` block in ``config/`` (validated
-  when the registry loads, so a mistake is reported with the file and key);
-- ``collect(ctx: CollectContext) -> list[LandResult]``: fetch what is new and land it with
-  :func:`huiju.landing.land_file` or :func:`huiju.landing.land_records`.
+- its settings model in :mod:`huiju.channels.settings` (the source's ``<name>:`` block in
+  ``config/``, validated when the registry loads, so a mistake is reported with the file and
+  key) — all the registry imports;
+- its collection code, the module ``huiju.channels.<name>`` with
+  ``collect(ctx: CollectContext) -> list[LandResult]``: fetch what is new through the
+  connectors and land it with :mod:`huiju.landing`. It is imported by name when a source of
+  that channel is collected (:func:`collector`), so loading the registry, or parsing a DAG,
+  never imports a protocol library.
 
-Channel modules import only pydantic at module level; their protocol libraries are imported
-inside ``collect``. Credentials arrive resolved in ``ctx.connection`` (the Airflow task
-resolves the source's Connection; the core never reads Airflow).
+Credentials arrive resolved in ``ctx.connection`` (the Airflow task resolves the source's
+Connection; the core never reads Airflow).
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from huiju.channels.settings import SETTINGS
+
 if TYPE_CHECKING:
     import psycopg
-    from pydantic import BaseModel
 
     from huiju.landing import LandResult
     from huiju.registry import Registry, Source
+    from huiju.schema import StrictModel
 
-CHANNELS = ("inbox", "ftp", "sftp", "rest", "soap", "frontdb")
+#: Every channel, each with its settings model and its module ``huiju.channels.<name>``.
+CHANNELS: tuple[str, ...] = tuple(SETTINGS)
+#: Channels that deliver files (read with the source's file settings: format, encoding, header row …).
 FILE_CHANNELS = ("inbox", "ftp", "sftp")
 
 
 class ChannelUnavailable(LookupError):
-    """The channel is declared in config but not implemented in this build."""
+    """No channel of that name."""
 
 
 @dataclass(frozen=True)
@@ -61,27 +68,20 @@ class CollectContext:
 
     @property
     def settings(self) -> Any:
-        """The source's validated channel settings (the channel module's ``Settings``)."""
+        """The source's validated channel settings (its model in :mod:`huiju.channels.settings`)."""
         return self.source.channel_settings
 
 
-def channel_module(channel: str) -> ModuleType:
-    """The module implementing ``channel``."""
-    if channel not in CHANNELS:
-        raise ChannelUnavailable(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
-    try:
-        return importlib.import_module(f"huiju.channels.{channel}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"huiju.channels.{channel}":
-            raise ChannelUnavailable(f"channel {channel!r} is not available in this build yet") from None
-        raise
-
-
-def settings_model(channel: str) -> type[BaseModel]:
+def settings_model(channel: str) -> type[StrictModel]:
     """The pydantic model of a channel's settings block."""
-    return channel_module(channel).Settings
+    try:
+        return SETTINGS[channel]
+    except KeyError:
+        raise ChannelUnavailable(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}") from None
 
 
 def collector(channel: str) -> Callable[[CollectContext], list[LandResult]]:
-    """The ``collect`` function of a channel."""
-    return channel_module(channel).collect
+    """The ``collect`` function of a channel, its module imported now (see the module docstring)."""
+    settings_model(channel)  # an unknown channel is refused by name
+    module: ModuleType = importlib.import_module(f"huiju.channels.{channel}")
+    return module.collect

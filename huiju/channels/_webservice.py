@@ -57,11 +57,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from huiju_connectors.rest import Incremental
+
+from huiju.channels.settings import IncrementalSettings
 
 if TYPE_CHECKING:
     import msgspec
-    from huiju_connectors.rest import Incremental, Page
+    from huiju_connectors.rest import Page
 
     from huiju.channels import CollectContext, ConnectionInfo
     from huiju.landing import LandResult, PreparedRows, RecordBatch
@@ -77,25 +79,12 @@ GROUP_PAGES = 50
 GROUP_SECONDS = 0.5
 
 
-class Block(BaseModel):
-    """Base of the channels' settings blocks: unknown keys are errors, values frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IncrementalSettings(Block):
-    """Incremental reads by an updated-since parameter (inclusive, ordered by update time)."""
-
-    since_param: str = Field(min_length=1)
-    updated_at_field: str = Field(min_length=1)
-    key_fields: tuple[str, ...] = Field(min_length=1)
-    initial_since: str | None = None
-
-    def connector(self) -> Incremental:
-        """The connector's ``Incremental`` for these settings."""
-        from huiju_connectors.rest import Incremental
-
-        return Incremental(self.since_param, self.updated_at_field, tuple(self.key_fields), self.initial_since)
+def incremental_of(settings: IncrementalSettings | None) -> Incremental | None:
+    """The connector's ``Incremental`` for a block's ``incremental:`` settings (None: not incremental)."""
+    if settings is None:
+        return None
+    return Incremental(settings.since_param, settings.updated_at_field, tuple(settings.key_fields),
+                       settings.initial_since)
 
 
 def base_url(connection: ConnectionInfo | None, source_id: str) -> str:

@@ -57,9 +57,9 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from huiju.channels.settings import FrontDbSettings, WatermarkSettings
 
 if TYPE_CHECKING:
     import psycopg
@@ -72,82 +72,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WatermarkSettings(_Block):
-    """An update-time column or an increasing id."""
-
-    column: str
-    type: Literal["timestamp", "integer"] = "timestamp"
-    timezone: str = "Asia/Shanghai"  # what naive timestamps mean (the source session's time zone)
-
-
-class ExchangeFlagSettings(_Block):
-    """The exchange protocol's flag column and the values the department and the platform agree on."""
-
-    column: str
-    pending: str = "0"
-    taken: str = "1"
-    failed: str = "2"
-    taken_at_column: str | None = None
-    reason_column: str | None = None
-
-
-class TlsSettings(_Block):
-    """TLS to the source: ``verify`` checks the chain and the host name (PostgreSQL ``verify-full``)."""
-
-    enabled: bool = False
-    verify: bool = True
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-
-class Settings(_Block):
-    """The source's ``frontdb:`` block."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    dialect: Literal["postgresql", "mysql", "oracle"]
-    table: str = Field(min_length=1)
-    table_schema: str | None = Field(default=None, alias="schema")
-    key_columns: list[str] = Field(min_length=1)
-    mode: Literal["watermark", "exchange_flag", "snapshot"] = "watermark"
-    watermark: WatermarkSettings | None = None
-    exchange_flag: ExchangeFlagSettings | None = None
-    batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
-    detect_mojibake: bool = True
-    tls: TlsSettings = TlsSettings()
-
-    @model_validator(mode="after")
-    def _mode_has_its_block(self) -> Settings:
-        if self.mode == "watermark" and self.watermark is None:
-            raise ValueError("mode watermark needs a watermark: {column: …, type: timestamp|integer} block")
-        if self.mode == "exchange_flag" and self.exchange_flag is None:
-            raise ValueError("mode exchange_flag needs an exchange_flag: {column: …} block")
-        return self
-
-    @property
-    def technical_columns(self) -> list[str]:
-        """Columns the channel itself uses: kept in ``_extra`` without a drift warning."""
-        cols = list(self.key_columns)
-        if self.watermark is not None:
-            cols.append(self.watermark.column)
-        if self.exchange_flag is not None:
-            flag = self.exchange_flag
-            cols += [c for c in (flag.column, flag.taken_at_column, flag.reason_column) if c]
-        return cols
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 def endpoint_of(ctx: CollectContext) -> Endpoint:
     """The connector's endpoint from the source's resolved Connection (schema = database)."""
     from huiju_connectors.frontdb import Endpoint, Tls
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     info = ctx.connection
     if info is None:
         from huiju_connectors.frontdb import FrontDbConfigError
@@ -197,12 +128,12 @@ def mojibake_reason(record: Mapping[str, object]) -> str | None:
 
 
 def _where(ctx: CollectContext) -> str:
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     table = f"{settings.table_schema}.{settings.table}" if settings.table_schema else settings.table
     return f"{ctx.source.id} ({settings.dialect} {table})"
 
 
-def _reference(settings: Settings, what: str) -> str:
+def _reference(settings: FrontDbSettings, what: str) -> str:
     table = f"{settings.table_schema}.{settings.table}" if settings.table_schema else settings.table
     return f"{table} {what}"
 
@@ -215,7 +146,7 @@ def _check_schema(ctx: CollectContext, columns: list[SourceColumn]) -> tuple[lis
     """(warnings, error): drift against the configuration and against the schema seen last time."""
     from psycopg.types.json import Jsonb
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     source = ctx.source
     names = [c.name for c in columns]
     if not columns:
@@ -257,7 +188,7 @@ def _fail(ctx: CollectContext, message: str) -> LandResult:
 
     content_id = make_content_id(ctx.source.id, "frontdb-failed", message, str(ctx.data_date))
     load_id = make_load_id(ctx.source.id, content_id)
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     reference = _reference(settings, "schema check")
     _record_failure(ctx.conn, ctx.source, ctx.registry.dataset_of(ctx.source), reference, content_id, 0, "",
                     load_id, message, ctx.data_date)
@@ -323,7 +254,7 @@ def _upgrade_cursor(ctx: CollectContext, src: sa.Connection, table: sa.TableClau
     from huiju_connectors.frontdb import after_condition
     from psycopg.types.json import Jsonb
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     mark = settings.watermark
     assert mark is not None
     stored = _read_cursor(ctx.conn, ctx.source.id)
@@ -361,7 +292,7 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
     from huiju.landing import land_records
     from huiju.ledger import make_content_id
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     mark = settings.watermark
     assert mark is not None
     position = _Position(_read_cursor(ctx.conn, ctx.source.id), mark)
@@ -409,7 +340,7 @@ def _collect_watermark(ctx: CollectContext, src: sa.Connection, table: sa.TableC
     return results
 
 
-def _mysql_copy_query(src: sa.Connection, settings: Settings, mapped: list[str], since: bool) -> str | None:
+def _mysql_copy_query(src: sa.Connection, settings: FrontDbSettings, mapped: list[str], since: bool) -> str | None:
     """The MySQL/MariaDB query rendering raw's COPY text, or None when the rows must pass through Python.
 
     Rows go through Python when a column cannot be rendered exactly (floating point, binary)
@@ -442,7 +373,7 @@ def _collect_watermark_mysql(ctx: CollectContext, src: sa.Connection, query: str
     from huiju.landing import land_records
     from huiju.ledger import make_content_id
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     source = ctx.source
     driver = src.connection.driver_connection
     since = position.since()
@@ -501,7 +432,7 @@ def _collect_watermark_mysql(ctx: CollectContext, src: sa.Connection, query: str
     return results
 
 
-def _copy_path_ok(src: sa.Connection, settings: Settings) -> bool:
+def _copy_path_ok(src: sa.Connection, settings: FrontDbSettings) -> bool:
     """PostgreSQL → PostgreSQL can move batches as COPY text, with no row passing through Python.
 
     Only from a UTF8 database: there no column can be declared latin1, so the wrongly declared
@@ -528,7 +459,7 @@ def _collect_watermark_copy(ctx: CollectContext, src: sa.Connection, columns: li
     from huiju.landing import land_records
     from huiju.ledger import make_content_id
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     mark = settings.watermark
     assert mark is not None
     source = ctx.source
@@ -677,7 +608,7 @@ def _copy_out_in_thread(driver: psycopg.Connection, query: Any, values: tuple,
         thread.join()
 
 
-def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: Settings, owed: dict) -> None:
+def _acknowledge(src: sa.Connection, table: sa.TableClause, settings: FrontDbSettings, owed: dict) -> None:
     """Write "taken" (with the time) and "failed" (with the reason) back to the source, then commit."""
     from zoneinfo import ZoneInfo
 
@@ -709,7 +640,7 @@ def _collect_exchange(ctx: CollectContext, src: sa.Connection, table: sa.TableCl
     from huiju.landing import land_records
     from huiju.ledger import make_content_id, make_load_id, save_cursor
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     flag = settings.exchange_flag
     assert flag is not None
     from huiju_connectors.frontdb import flag_query
@@ -764,7 +695,7 @@ def _collect_snapshot(ctx: CollectContext, src: sa.Connection, table: sa.TableCl
     from huiju.landing import land_records
     from huiju.ledger import make_content_id
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     conn = ctx.conn
     source_id = ctx.source.id
     with conn.transaction():
@@ -816,7 +747,7 @@ def collect(ctx: CollectContext) -> list[LandResult]:
 
     from huiju.landing import ensure_raw_table
 
-    settings: Settings = ctx.settings
+    settings: FrontDbSettings = ctx.settings
     ensure_raw_table(ctx.conn, ctx.registry.dataset_of(ctx.source))
     engine = create_source_engine(endpoint_of(ctx))
     try:

@@ -10,89 +10,24 @@ channel (:func:`huiju.channels._webservice.land_pages`): the same engine drives 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, field_validator, model_validator
+from typing import TYPE_CHECKING, Any
 
 from huiju.channels._webservice import (
-    Block,
-    IncrementalSettings,
     base_url,
     ca_bundle,
     config_path,
     expected_fields,
+    incremental_of,
     land_pages,
     secret,
 )
+from huiju.channels.settings import SoapSettings
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
     from huiju.landing import LandResult
-
-
-class WindowSettings(Block):
-    """A date-windowed operation (see ``huiju_connectors.soap.DateWindow``): windows of ``days``
-    days from ``start``, each read once after it closes."""
-
-    from_param: str = Field(min_length=1)
-    to_param: str = Field(min_length=1)
-    start: date
-    days: int = Field(default=1, ge=1, le=366)
-    inclusive_end: bool = True
-
-
-class Settings(Block):
-    """The ``soap:`` block of a source.
-
-    ``wsdl``: the vendored WSDL, relative to ``config/`` (e.g. ``wsdl/gaj_penalty.wsdl``);
-    ``operation``: the document/literal operation to call; ``endpoint_path``: its path on the
-    Connection's host; ``records_path``: where the records are in the result
-    (``penalties.penalty``). Faults with a code in ``business_fault_codes`` go back to the
-    department (not retried); ``retry_fault_codes`` are retried like server faults. An
-    operation is paged, and either incremental by ``incremental`` (updated-since) or
-    date-windowed by ``window`` (a run for day D reads the windows closed by the end of D).
-    """
-
-    wsdl: str = Field(min_length=1)
-    operation: str = Field(min_length=1)
-    endpoint_path: str = "/"
-    records_path: str = Field(min_length=1)
-    page_param: str = "pageNo"
-    size_param: str = "pageSize"
-    first_page: int = Field(default=1, ge=0)
-    page_size: int = Field(default=100, ge=1, le=10_000)
-    params: dict[str, str] = Field(default_factory=dict)
-    incremental: IncrementalSettings | None = None
-    window: WindowSettings | None = None
-    username_token: bool = False
-    password_digest: bool = False
-    service_name: str | None = None
-    port_name: str | None = None
-    business_fault_codes: tuple[str, ...] = ()
-    retry_fault_codes: tuple[str, ...] = ()
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    ca_bundle: str | None = None
-    drift: Literal["warn", "hold"] = "warn"
-    known_fields: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _one_kind_of_increment(self) -> Settings:
-        if self.incremental is not None and self.window is not None:
-            raise ValueError("use either incremental (updated-since) or window (date windows), not both")
-        return self
-
-    @field_validator("wsdl")
-    @classmethod
-    def _wsdl_is_a_wsdl_file(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError("must be a file vendored under config/ (e.g. wsdl/<department>.wsdl), never a URL")
-        if not value.endswith((".wsdl", ".xml")):
-            raise ValueError("must name a .wsdl (or .xml) file")
-        return value
 
 
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
@@ -100,7 +35,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     from huiju_connectors.rest import RetryPolicy
     from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource
 
-    settings: Settings = ctx.settings
+    settings: SoapSettings = ctx.settings
     source = ctx.source
     endpoint = base_url(ctx.connection, source.id) + "/" + settings.endpoint_path.lstrip("/")
     assert ctx.connection is not None  # base_url raised otherwise
@@ -108,7 +43,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     if not wsdl.is_file():
         raise FileNotFoundError(f"{source.id}: soap.wsdl: {wsdl} does not exist; vendor the department's WSDL "
                                 "there (it is never fetched at run time)")
-    incremental = settings.incremental.connector() if settings.incremental is not None else None
+    incremental = incremental_of(settings.incremental)
     soap = SoapSource(
         wsdl_path=str(wsdl), endpoint=endpoint, operation=settings.operation, records_path=settings.records_path,
         page_param=settings.page_param, size_param=settings.size_param, first_page=settings.first_page,
@@ -135,7 +70,7 @@ def collect(ctx: CollectContext) -> list[LandResult]:
 
     from huiju.ledger import get_cursor
 
-    settings: Settings = ctx.settings
+    settings: SoapSettings = ctx.settings
     soap, credentials = soap_source(ctx)
     cursor = get_cursor(ctx.conn, ctx.source.id)
     ctx.conn.commit()  # no transaction left open while pages are fetched

@@ -4,7 +4,7 @@ The classes are made from :data:`huiju.rules.RULES` (each rule names its expecta
 and description there), so adding a rule adds its expectation.
 
 Each expectation's ``unexpected_rows_query`` is generated from the same SQL the quarantine
-statement uses (:func:`huiju.validation.checks_for`), over ``{batch}`` — the landed batch of
+statement uses (:func:`huiju.checks.checks_for`), over ``{batch}`` — the landed batch of
 one load. They only ever count failing rows: ``metric_dependencies`` leaves out GX's
 ``unexpected_rows_query.table`` metric, so no value of any row (ID or phone numbers
 included) can reach a validation result or Data Docs, whatever ``result_format`` asks for.

@@ -7,7 +7,7 @@ one place a rule is declared; a test fails when a checked-in suite differs from 
 YAML generates, so every rule change shows up in review as a diff of the SQL it runs.
 
 Per batch, :func:`run_suite` validates the landed batch (the query of
-:func:`huiju.validation.batch_query` as a GX query asset) against the dataset's suite in a
+:func:`huiju.checks.batch_query` as a GX query asset) against the dataset's suite in a
 file context under ``var/gx`` (results kept, Data Docs rebuilt), and stores one row per
 expectation in ``ops.validation_results``. Only counts leave the database: the custom
 expectations never fetch row values (see :mod:`huiju.quality.expectations`).
@@ -33,10 +33,10 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg import sql
 
+from huiju.checks import Check, batch_query, checks_for
 from huiju.registry import Dataset, Registry, Source, load_registry
 from huiju.rules import RULES
 from huiju.settings import get_settings
-from huiju.validation import Check, batch_query, checks_for
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
               params: dict[str, object]) -> dict[str, Any]:
     """Validate one landed batch with its dataset's suite; store per-expectation counts; rebuild Data Docs.
 
-    ``params`` are :func:`huiju.validation.batch_query`'s. Returns ``{"success", "results",
+    ``params`` are :func:`huiju.checks.batch_query`'s. Returns ``{"success", "results",
     "docs"}``; results are ``(rule, field, success, unexpected_count)``.
     """
     started = time.perf_counter()

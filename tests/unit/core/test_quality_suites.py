@@ -9,11 +9,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from huiju_connectors.files import workbook_epoch
 
+from huiju.checks import checks_for
 from huiju.feedback import neutralise
 from huiju.quality.gx import render_suite, suite_path
 from huiju.registry import ConfigError, load_registry
-from huiju.validation import checks_for, workbook_epoch
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -22,79 +22,42 @@ task relies on another's local disk):
 
 from __future__ import annotations
 
-import codecs
 import logging
 import posixpath
-import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from huiju_connectors.files import digest_file
+from huiju_connectors.guards import UnsafeArchive, check_archive, open_gzip, safe_extract, sniff_kind
+from huiju_connectors.remote_files import (
+    Completeness,
+    DropSource,
+    Incomplete,
+    MarkerMismatch,
+    RemoteFile,
+    RemoteFileError,
+)
+
+from huiju.archive import archive_file
+from huiju.channels.settings import DropSettings
+from huiju.landing import LandResult, land_file, record_failed
+from huiju.settings import get_settings
 
 if TYPE_CHECKING:
     import psycopg
-    from huiju_connectors.remote_files import DropSource, Incomplete, RemoteFile
 
     from huiju.channels import CollectContext, ConnectionInfo
-    from huiju.landing import LandResult
 
 log = logging.getLogger(__name__)
 
 # A nested archive (a zip inside a zip) is not something departments send; refusing it also
 # bounds the work a hostile file can cause.
 _MAX_ARCHIVE_DEPTH = 1
-
-
-class DropSettings(BaseModel):
-    """The ``ftp:`` / ``sftp:`` block of a source: where the files are and when one is complete."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    directory: str = "."
-    completeness: Literal["marker", "rename"] = "marker"
-    marker_suffixes: tuple[str, ...] = (".done", ".ok")
-    grace_minutes: float = Field(default=120, gt=0, le=7 * 24 * 60)
-    after_success: Literal["move", "leave"] = "move"
-    processed_dir: str = "processed"
-    batch_size: int = Field(default=100, ge=1, le=10_000)
-    encoding: str = "utf-8"  # how the server encodes file names
-    timeout_seconds: float = Field(default=60, gt=0, le=3600)
-    attempts: int = Field(default=4, ge=1, le=20)
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r} (use utf-8, or gbk for many Windows servers)") from None
-        return value
-
-    @field_validator("marker_suffixes")
-    @classmethod
-    def _suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one marker suffix is needed, e.g. [.done]")
-        bad = [s for s in value if not re.fullmatch(r"\.[A-Za-z0-9_-]{1,16}", s)]
-        if bad:
-            raise ValueError(f"marker suffixes must look like .done or .ok, not {', '.join(map(repr, bad))}")
-        return value
-
-    @field_validator("processed_dir")
-    @classmethod
-    def _processed(cls, value: str) -> str:
-        if not value.strip() or ".." in value.split("/") or "\\" in value:
-            raise ValueError("processed_dir must be a folder name or path on the server without '..'")
-        return value
-
-    @property
-    def grace(self) -> timedelta:
-        """The grace period as a timedelta."""
-        return timedelta(minutes=self.grace_minutes)
 
 
 class ChannelSetupError(RuntimeError):
@@ -174,27 +137,14 @@ def _remember(conn: psycopg.Connection, source_id: str, remote: RemoteFile, sha2
 
 def _fail(ctx: CollectContext, path: Path, reference: str, reason: str) -> LandResult:
     """Record a delivered file the platform refuses (by content) as a failed load, with the reason."""
-    from huiju_connectors.files import digest_file
-
-    from huiju.archive import archive_file
-    from huiju.landing import LandResult, _record_failure
-    from huiju.ledger import make_load_id
-
     digest = digest_file(path)
-    load_id = make_load_id(ctx.source.id, digest.sha256)
-    message = f"{ctx.source.id}: {reference}: {reason}"
-    _record_failure(ctx.conn, ctx.source, ctx.registry.dataset_of(ctx.source), reference, digest.sha256,
-                    digest.bytes, archive_file(path, digest.sha256), load_id, message, ctx.data_date)
-    log.error("%s", message)
-    return LandResult(ctx.source.id, reference, load_id, "failed", error=message)
+    return record_failed(ctx.conn, ctx.registry, ctx.source, reference=reference, content_id=digest.sha256,
+                         error=f"{ctx.source.id}: {reference}: {reason}", data_date=ctx.data_date,
+                         size=digest.bytes, archive_path=archive_file(path, digest.sha256))
 
 
 def land_delivered(ctx: CollectContext, path: Path, reference: str, work: Path, depth: int = 0) -> list[LandResult]:
     """Check a delivered file by its content and land it (each member of an archive as its own batch)."""
-    from huiju_connectors.guards import UnsafeArchive, check_archive, sniff_kind
-
-    from huiju.landing import land_file
-
     expected = ctx.source.format
     kind = sniff_kind(path)
     try:
@@ -234,10 +184,6 @@ def land_delivered(ctx: CollectContext, path: Path, reference: str, work: Path, 
 def _land_archive(ctx: CollectContext, path: Path, reference: str, work: Path, depth: int,
                   kind: str) -> list[LandResult]:
     """Unpack a zip/gzip safely (limits enforced while streaming) and land each data member."""
-    import shutil
-
-    from huiju_connectors.guards import UnsafeArchive, open_gzip, safe_extract
-
     target = Path(tempfile.mkdtemp(prefix="unpacked-", dir=work))
     try:
         try:
@@ -267,12 +213,6 @@ def _land_archive(ctx: CollectContext, path: Path, reference: str, work: Path, d
 def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, ConnectionInfo],
                                                            AbstractContextManager[DropSource]]) -> list[LandResult]:
     """Poll the source's drop, land every complete new file, record what the department must fix."""
-    from huiju_connectors.remote_files import Completeness, Incomplete, MarkerMismatch, RemoteFileError
-
-    from huiju.archive import archive_file
-    from huiju.landing import LandResult
-    from huiju.settings import get_settings
-
     settings: DropSettings = ctx.settings
     source = ctx.source
     if ctx.connection is None:
