@@ -160,7 +160,7 @@ def soap_hostile(url: str, work: Path) -> Entry:
                                   hostile=hostile_xml(kind, canary.url))
             with service.running():
                 source = SoapSource(wsdl_path=str(wsdl), endpoint=service.url, operation=settings.operation,
-                                    records_path=settings.records_path, retry=RetryPolicy(max_attempts=1))
+                                    records_path=settings.records_path, retry=RetryPolicy(attempts=1))
                 for _ in range(5):
                     started = time.perf_counter()
                     try:

@@ -30,7 +30,6 @@ import logging
 import os
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +46,7 @@ from huiju_connectors.remote_files import (
     decode_name,
     resume_hasher,
 )
+from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = ["DEFAULT_BLOCKSIZE", "FtpSource", "parse_mlsd"]
 
@@ -65,6 +65,9 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     ftplib.error_proto,
 )
 
+
+#: A department's server gets this long to recover: 4 attempts, waits of up to 2, 4, 8 s (full jitter).
+DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=2.0, max_delay=60.0)
 
 #: Bytes written between two starts of writeback (see :func:`_start_writeback`).
 _WRITEBACK_EVERY = 8 * 1_048_576
@@ -163,8 +166,8 @@ class FtpSource(DropSource):
     Windows servers). With ``tls=True`` the connection is explicit FTPS (``AUTH TLS``) verified
     against ``ca_file`` (or the system trust store when ``ca_file`` is None); verification can
     not be turned off. ``timeout`` is the socket timeout for control and data connections, so a
-    stalled transfer fails after ``timeout`` seconds and is retried, up to ``attempts`` times in
-    all with exponential ``backoff`` (seconds) between attempts.
+    stalled transfer fails after ``timeout`` seconds and is retried (reconnecting, and resuming
+    a download) under ``retry`` (default: 4 attempts, waits from 2 s up to 60 s).
     """
 
     def __init__(
@@ -179,14 +182,10 @@ class FtpSource(DropSource):
         tls: bool = False,
         ca_file: str | Path | None = None,
         timeout: float = 60.0,
-        attempts: int = 4,
-        backoff: float = 2.0,
-        max_backoff: float = 60.0,
+        retry: RetryPolicy | None = None,
         blocksize: int = DEFAULT_BLOCKSIZE,
         passive: bool = True,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
         "x".encode(encoding)  # fail now, not at the first listing, on a misspelt encoding
         self.host = host
         self.port = port
@@ -197,9 +196,9 @@ class FtpSource(DropSource):
         self.tls = tls
         self.ca_file = Path(ca_file) if ca_file is not None else None
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry or DEFAULT_RETRY
+        self._retrier = self.retry.retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer))
+                                           and not isinstance(failure, ssl.SSLCertVerificationError), logger=log)
         self.blocksize = blocksize
         self.passive = passive
         self._ftp: ftplib.FTP | None = None
@@ -260,24 +259,19 @@ class FtpSource(DropSource):
 
     def _retrying(self, what: str, op: Callable[[ftplib.FTP], Any]) -> Any:
         """Run ``op`` on a live connection, reconnecting and backing off on transient errors."""
-        last: BaseException | None = None
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> Any:
             try:
                 return op(self._conn())
-            except ssl.SSLCertVerificationError:
+            except (*_RETRYABLE, _ShortTransfer):  # an untrusted certificate too: it is not retried
                 self._drop()
-                raise  # a wrong certificate does not get better by retrying
-            except (*_RETRYABLE, _ShortTransfer) as exc:
-                last = exc
-                self._drop()
-                if attempt < self.attempts:
-                    delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                    log.warning(
-                        "%s on %r failed (attempt %d/%d: %s); retrying in %.1fs",
-                        what, self, attempt, self.attempts, exc, delay,
-                    )
-                    time.sleep(delay)
-        raise TransferFailed(f"{what} on {self!r} failed after {self.attempts} attempts: {last}") from last
+                raise
+
+        try:
+            return self._retrier(attempt, lambda: f"{what} on {self!r}")
+        except GaveUp as gave_up:
+            raise TransferFailed(f"{what} on {self!r} failed after {gave_up.attempts} attempts: {gave_up.last}") \
+                from gave_up.last
 
     # ----------------------------------------------------------------------------------------- listing
 

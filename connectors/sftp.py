@@ -46,6 +46,7 @@ from huiju_connectors.remote_files import (
     decode_name,
     resume_hasher,
 )
+from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = ["HostKeyMismatch", "SftpSource", "parse_pinned_keys"]
 
@@ -83,6 +84,10 @@ _CIPHERS = (
     "aes192-ctr",
     "aes256-ctr",
 )
+
+
+#: A department's server gets this long to recover: 4 attempts, waits of up to 2, 4, 8 s (full jitter).
+DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=2.0, max_delay=60.0)
 
 
 class HostKeyMismatch(RemoteFileError):
@@ -151,7 +156,8 @@ class SftpSource(DropSource):
     ``host_keys``: the pinned host key(s), required. Authentication by ``password`` and/or
     ``private_key`` (the key text or a path to it, with optional ``passphrase``). ``directory``
     is the drop directory on the server. ``timeout`` bounds connecting and each chunk read;
-    a failed attempt is retried up to ``attempts`` times in all with exponential ``backoff``.
+    a failed attempt is retried (reconnecting, resuming a download) under ``retry`` (default:
+    4 attempts, waits from 2 s up to 60 s).
     """
 
     def __init__(
@@ -167,17 +173,13 @@ class SftpSource(DropSource):
         directory: str = ".",
         encoding: str = "utf-8",
         timeout: float = 60.0,
-        attempts: int = 4,
-        backoff: float = 2.0,
-        max_backoff: float = 60.0,
+        retry: RetryPolicy | None = None,
         block_size: int = 256 * 1024,
         max_requests: int = 32,
         chunk_size: int = 4 * 1024 * 1024,
     ) -> None:
         if password is None and private_key is None:
             raise ValueError("SFTP needs a password or a private key")
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
         "x".encode(encoding)  # fail now on a misspelt encoding
         self.host = host
         self.port = port
@@ -188,9 +190,9 @@ class SftpSource(DropSource):
         self.directory = directory
         self.encoding = encoding
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry or DEFAULT_RETRY
+        self._retrier = self.retry.async_retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer)),
+                                                 logger=log)
         self.block_size = block_size
         self.max_requests = max_requests
         self.chunk_size = chunk_size
@@ -292,24 +294,20 @@ class SftpSource(DropSource):
         self._sftp = self._conn = None
 
     async def _retrying(self, what: str, op: Callable[[asyncssh.SFTPClient], Awaitable[T]]) -> T:
-        last: BaseException | None = None
-        for attempt in range(1, self.attempts + 1):
+        """Run ``op`` on a live connection, reconnecting and backing off on transient errors."""
+
+        async def attempt() -> T:
             try:
                 return await op(await self._connect())
-            except (*_RETRYABLE, _ShortTransfer) as exc:
-                last = exc
-                await self._disconnect()
-                if attempt < self.attempts:
-                    delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                    log.warning(
-                        "%s on %r failed (attempt %d/%d: %r); retrying in %.1fs",
-                        what, self, attempt, self.attempts, exc, delay,
-                    )
-                    await asyncio.sleep(delay)
-            except asyncssh.PermissionDenied:
+            except (*_RETRYABLE, _ShortTransfer, asyncssh.PermissionDenied):  # a refused login is not retried
                 await self._disconnect()
                 raise
-        raise TransferFailed(f"{what} on {self!r} failed after {self.attempts} attempts: {last!r}") from last
+
+        try:
+            return await self._retrier(attempt, lambda: f"{what} on {self!r}")
+        except GaveUp as gave_up:
+            raise TransferFailed(f"{what} on {self!r} failed after {gave_up.attempts} attempts: {gave_up.last!r}") \
+                from gave_up.last
 
     def _path(self, name: str) -> bytes:
         return posixpath.join(self.directory, name).encode(self.encoding)

@@ -7,9 +7,10 @@ Connection.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from huiju_connectors.ftp import FtpSource
+from huiju_connectors.ftp import DEFAULT_RETRY, FtpSource
 
 from huiju.channels.filedrop import ChannelSetupError, collect_drop
 from huiju.channels.settings import DropSettings, FtpSettings
@@ -27,7 +28,7 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> FtpSource
     return FtpSource(connection.host, connection.port or 21, user=connection.login or "anonymous",
                      password=connection.password or "", directory=settings.directory,
                      encoding=settings.encoding, tls=settings.tls, ca_file=settings.ca_file,
-                     timeout=settings.timeout_seconds, attempts=settings.attempts)
+                     timeout=settings.timeout_seconds, retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

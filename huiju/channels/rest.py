@@ -55,7 +55,8 @@ def _auth(settings: RestSettings, connection: ConnectionInfo, url: str) -> Any:
 
 def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``RestSource`` and auth for this run, from settings and the Connection."""
-    from huiju_connectors.rest import Pagination, RestSource, RetryPolicy
+    from huiju_connectors.rest import Pagination, RestSource
+    from huiju_connectors.retry import RetryPolicy
 
     settings: RestSettings = ctx.settings
     source = ctx.source
@@ -69,7 +70,7 @@ def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
         ok_values=tuple(settings.ok_values), rate_limit=settings.rate_limit, burst=settings.burst,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
-        retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
+        retry=RetryPolicy(attempts=settings.max_attempts), name=source.id,
     )
     return rest, _auth(settings, ctx.connection, url)
 

@@ -10,10 +10,11 @@ refused, never accepted on first use. Login by password and/or the extra's ``pri
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from huiju_connectors.remote_files import Incomplete
-from huiju_connectors.sftp import HostKeyMismatch, SftpSource
+from huiju_connectors.sftp import DEFAULT_RETRY, HostKeyMismatch, SftpSource
 
 from huiju.channels.filedrop import ChannelSetupError, collect_drop, record_event
 from huiju.channels.settings import DropSettings, SftpSettings
@@ -43,7 +44,8 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
     return SftpSource(connection.host, connection.port or 22, username=connection.login, host_keys=pins,
                       password=connection.password or None, private_key=connection.extra.get("private_key"),
                       passphrase=connection.extra.get("private_key_passphrase"), directory=settings.directory,
-                      encoding=settings.encoding, timeout=settings.timeout_seconds, attempts=settings.attempts)
+                      encoding=settings.encoding, timeout=settings.timeout_seconds,
+                      retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
-    from huiju_connectors.rest import RetryPolicy
+    from huiju_connectors.retry import RetryPolicy
     from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource
 
     settings: SoapSettings = ctx.settings
@@ -52,7 +52,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
         business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
-        retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
+        retry=RetryPolicy(attempts=settings.max_attempts), name=source.id,
         window=DateWindow(**{**settings.window.model_dump(), "start": settings.window.start.isoformat()})
         if settings.window is not None else None,
     )

@@ -26,6 +26,7 @@ from psycopg import sql
 from huiju import warehouse
 from huiju.channels import CollectContext, ConnectionInfo
 from huiju.channels import frontdb as channel
+from huiju.channels.frontdb import exchange, watermark
 from huiju.registry import Registry, load_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -177,9 +178,7 @@ def test_naive_local_times_across_midnight_have_no_gap_or_overlap(registry, wh, 
 def test_rows_updated_during_a_paged_extract_are_neither_missed_nor_duplicated(registry, wh, front,
                                                                               monkeypatch) -> None:
     pg_table(front, [row(i) for i in range(1, 13)])
-    import huiju.landing
-
-    real = huiju.landing.land_records
+    real = watermark.land_records
     calls = {"n": 0}
     later = START + timedelta(hours=2)
 
@@ -193,9 +192,9 @@ def test_rows_updated_during_a_paged_extract_are_neither_missed_nor_duplicated(r
                 conn.commit()
         return result
 
-    monkeypatch.setattr(huiju.landing, "land_records", land_then_update)
+    monkeypatch.setattr(watermark, "land_records", land_then_update)
     run(registry, wh, "pg_wm", pg_info(front))
-    monkeypatch.setattr(huiju.landing, "land_records", real)
+    monkeypatch.setattr(watermark, "land_records", real)
     run(registry, wh, "pg_wm", pg_info(front))
     rows = landed(wh)
     assert len(rows) == len(set(rows)), "a (key, version) landed twice"
@@ -228,9 +227,7 @@ def test_a_landing_failing_mid_copy_leaves_nothing_and_the_rerun_lands_every_row
                                                                                  monkeypatch) -> None:
     """The source's COPY is read by a thread: a landing that fails mid-batch must stop it cleanly."""
     pg_table(front, [row(i, mc="示" * 40_000) for i in range(1, 10)])  # a batch is several blocks
-    import huiju.landing
-
-    real = huiju.landing.land_records
+    real = watermark.land_records
     calls = {"n": 0}
 
     def fail_on_second(*args, **kwargs):
@@ -240,10 +237,10 @@ def test_a_landing_failing_mid_copy_leaves_nothing_and_the_rerun_lands_every_row
             raise RuntimeError("warehouse went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(huiju.landing, "land_records", fail_on_second)
+    monkeypatch.setattr(watermark, "land_records", fail_on_second)
     with pytest.raises(RuntimeError, match="warehouse went away"):
         run(registry, wh, "pg_wm", pg_info(front))
-    monkeypatch.setattr(huiju.landing, "land_records", real)
+    monkeypatch.setattr(watermark, "land_records", real)
     assert [i for i, _ in landed(wh)] == [1, 2, 3, 4]
     run(registry, wh, "pg_wm", pg_info(front))
     assert [i for i, _ in landed(wh)] == list(range(1, 10))
@@ -340,7 +337,7 @@ def test_exchange_flag_write_back_after_a_crash_lands_nothing_twice(registry, wh
     pg_table(front, [row(i) for i in range(1, 8)],
              extra_ddl=", flag text not null default '0', taken_at timestamp, reason text")
     calls = {"n": 0}
-    real = channel._acknowledge
+    real = exchange.acknowledge
 
     def crash_on_second(*args, **kwargs):
         calls["n"] += 1
@@ -348,10 +345,10 @@ def test_exchange_flag_write_back_after_a_crash_lands_nothing_twice(registry, wh
             raise RuntimeError("simulated crash between landing and write-back")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(channel, "_acknowledge", crash_on_second)
+    monkeypatch.setattr(exchange, "acknowledge", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(registry, wh, "pg_flag", pg_info(front))
-    monkeypatch.setattr(channel, "_acknowledge", real)
+    monkeypatch.setattr(exchange, "acknowledge", real)
     with psycopg.connect(front) as conn:
         flags = dict(conn.execute("select id, flag from penalties").fetchall())
     assert sorted(flags.values()) == ["0", "0", "0", "0", "1", "1", "1"]  # batch 2 landed, not yet acknowledged
@@ -669,9 +666,7 @@ def test_mariadb_rows_updated_during_a_paged_extract_are_neither_missed_nor_dupl
     conn, table = mariadb
     registry = my_registry(registry, table)
     my_utf8_table(conn, table, [row(i) for i in range(1, 13)])
-    import huiju.landing
-
-    real = huiju.landing.land_records
+    real = watermark.land_records
     calls = {"n": 0}
     later = START + timedelta(hours=2)
 
@@ -684,9 +679,9 @@ def test_mariadb_rows_updated_during_a_paged_extract_are_neither_missed_nor_dupl
                             (later,))
         return result
 
-    monkeypatch.setattr(huiju.landing, "land_records", land_then_update)
+    monkeypatch.setattr(watermark, "land_records", land_then_update)
     run(registry, wh, "my_wm", my_info())
-    monkeypatch.setattr(huiju.landing, "land_records", real)
+    monkeypatch.setattr(watermark, "land_records", real)
     run(registry, wh, "my_wm", my_info())
     rows = landed(wh)
     assert len(rows) == len(set(rows)), "a (key, version) landed twice"

@@ -23,6 +23,7 @@ from huiju_connectors.remote_files import (
     TransferFailed,
     UnsafeName,
 )
+from huiju_connectors.retry import RetryPolicy
 from pyftpdlib.handlers import FTPHandler
 
 from huiju.demo.ftp_server import serve_ftp
@@ -40,7 +41,7 @@ class Server:
     handler: type[FTPHandler]
 
     def source(self, **kwargs: object) -> FtpSource:
-        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "backoff": 0.05}
+        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "retry": RetryPolicy(base_delay=0.05)}
         options.update(kwargs)
         return FtpSource(self.host, self.port, **options)
 
@@ -208,7 +209,7 @@ def test_transfer_that_keeps_failing_leaves_nothing(ftp_server: Server, dest: Pa
     put(ftp_server.root, "flaky.bin.done", b"")
     dtp = ftp_server.handler.dtp_handler
     dtp.target, dtp.cut_after, dtp.failures, dtp.mode = "flaky.bin", 100_000, 100, "drop"
-    with ftp_server.source(attempts=2) as src:
+    with ftp_server.source(retry=RetryPolicy(attempts=2, base_delay=0.05)) as src:
         (candidate,) = src.poll("*.bin", completeness=MARKER).candidates
         with pytest.raises(TransferFailed, match=r"flaky\.bin"):
             src.download(candidate, dest)
@@ -284,7 +285,7 @@ def test_thousands_of_files_in_bounded_stable_batches(ftp_server: Server) -> Non
 
 
 def test_wrong_password_is_not_retried_forever(ftp_server: Server) -> None:
-    src = ftp_server.source(password="wrong", attempts=2)
+    src = ftp_server.source(password="wrong", retry=RetryPolicy(attempts=2, base_delay=0.05))
     with pytest.raises((ftplib.error_perm, TransferFailed)):
         src.poll(completeness=MARKER)
     src.close()

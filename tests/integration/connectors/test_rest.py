@@ -122,7 +122,7 @@ def use_oauth2(api: RestGateway) -> None:
 def persons_source(api: RestGateway, **kw: Any) -> RestSource:
     defaults: dict[str, Any] = dict(
         base_url=api.url, path="/api/persons", records_path="data.list", page_size=3, ok_path="code",
-        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05), read_timeout=5.0,
+        retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05), read_timeout=5.0,
     )
     defaults.update(kw)
     return RestSource(**defaults)
@@ -311,7 +311,7 @@ def test_business_failure_inside_http_200_is_terminal(api: RestGateway) -> None:
 
 
 def test_connection_refused_is_retried_then_reported_quickly() -> None:
-    src = RestSource(base_url="http://127.0.0.1:9", path="/x", retry=RetryPolicy(max_attempts=2, base_delay=0))
+    src = RestSource(base_url="http://127.0.0.1:9", path="/x", retry=RetryPolicy(attempts=2, base_delay=0))
     with pytest.raises(RestError, match="gave up after 2 attempts"):
         collect(fetch_pages(src, sleep=lambda s: None))
 
@@ -526,7 +526,7 @@ WORKER = textwrap.dedent(
     source = RestSource(
         base_url=base_url, path="/api/persons", records_path="data.list", page_size=4,
         incremental=Incremental("updated_since", "updated_at", ("id",)),
-        retry=RetryPolicy(max_attempts=3, base_delay=0.01),
+        retry=RetryPolicy(attempts=3, base_delay=0.01),
     )
     for n, page in enumerate(fetch_pages(source, start_cursor=json.loads(row[0]) if row else None), 1):
         conn.execute("begin immediate")

@@ -14,6 +14,7 @@ from typing import Any
 import asyncssh
 import pytest
 from huiju_connectors.remote_files import Completeness, MarkerMismatch, TransferFailed
+from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.sftp import HostKeyMismatch, SftpSource, parse_pinned_keys
 
 from huiju.demo.sftp_server import Faults, serve_sftp
@@ -41,7 +42,7 @@ class Server:
             "password": PASSWORD,
             "host_keys": self.pin,
             "timeout": 5.0,
-            "backoff": 0.05,
+            "retry": RetryPolicy(base_delay=0.05),
         }
         options.update(kwargs)
         return SftpSource(self.host, self.port, **options)
@@ -161,7 +162,7 @@ def test_download_that_keeps_failing_leaves_nothing(sftp_server: Server, dest: P
     (sftp_server.root / "flaky.bin.done").write_bytes(b"")
     faults = sftp_server.faults
     faults.target, faults.cut_after, faults.failures, faults.mode = b"flaky.bin", 100_000, 100, "drop"
-    with sftp_server.source(attempts=2, chunk_size=256 * 1024) as src:
+    with sftp_server.source(retry=RetryPolicy(attempts=2, base_delay=0.05), chunk_size=256 * 1024) as src:
         (candidate,) = src.poll("*.bin", completeness=MARKER).candidates
         with pytest.raises(TransferFailed, match=r"flaky\.bin"):
             src.download(candidate, dest)

@@ -79,7 +79,7 @@ def canary() -> Iterator[Canary]:
 def source(svc: SoapService, **kw: Any) -> SoapSource:
     defaults: dict[str, Any] = dict(
         wsdl_path=str(WSDL), endpoint=svc.url, operation="QueryPersons", records_path="persons.person",
-        page_size=3, read_timeout=5.0, retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02),
+        page_size=3, read_timeout=5.0, retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02),
     )
     defaults.update(kw)
     return SoapSource(**defaults)
@@ -230,7 +230,7 @@ def test_hostile_responses_are_refused_unparsed(canary: Canary, kind: str) -> No
     with service.running(), pytest.raises(UnsafeXml, match="DTD"):
         list(fetch_soap_pages(SoapSource(
             wsdl_path=str(WSDL), endpoint=service.url, operation="QueryPersons", records_path="persons.person",
-            page_size=3, retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)),
+            page_size=3, retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)),
             sleep=lambda s: None))
     assert len(service.calls) == 1  # hostile is terminal, not retried
     assert canary.hits == []
