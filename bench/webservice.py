@@ -145,7 +145,7 @@ def soap_hostile(url: str, work: Path) -> Entry:
     from huiju_connectors.safe_xml import UnsafeXml
     from huiju_connectors.soap import SoapSource, fetch_soap_pages
 
-    from huiju.channels._webservice import config_path
+    from huiju.channels.connection import config_path
     from huiju.demo.simulators.soap import wsdl_namespace
     from huiju.demo.webservice import HOSTILE_KINDS, Canary, SoapService, hostile_xml
     from huiju.registry import load_registry

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from huiju.channels.connection import ConnectionInfo
 from huiju.channels.settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -35,25 +36,14 @@ if TYPE_CHECKING:
 
 #: Every channel, each with its settings model and its module ``huiju.channels.<name>``.
 CHANNELS: tuple[str, ...] = tuple(SETTINGS)
+__all__ = ["CHANNELS", "FILE_CHANNELS", "ChannelUnavailable", "CollectContext", "ConnectionInfo", "collector",
+           "settings_model"]
 #: Channels that deliver files (read with the source's file settings: format, encoding, header row …).
 FILE_CHANNELS = ("inbox", "ftp", "sftp")
 
 
 class ChannelUnavailable(LookupError):
     """No channel of that name."""
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """Where a source lives and how to log in: an Airflow Connection, already resolved."""
-
-    conn_id: str
-    host: str | None = None
-    port: int | None = None
-    login: str | None = None
-    password: str | None = field(default=None, repr=False)
-    schema: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

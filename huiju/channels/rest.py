@@ -8,22 +8,21 @@ Connection says *where and who*: the base URL (``extra.base_url``, else
 ``https`` by default) and the credentials (``login``/``password``, or ``extra``).
 
 Paging, the cursor, landing, row numbers and schema drift are the SOAP channel's too; they
-are described in :mod:`huiju.channels._webservice`.
+are described in :mod:`huiju.channels.webservice`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from huiju.channels._webservice import (
-    base_url,
-    ca_bundle,
-    expected_fields,
-    incremental_of,
-    land_pages,
-    secret,
-)
+from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2ClientCredentials
+from huiju_connectors.rest import Pagination, RestSource, fetch_pages
+from huiju_connectors.retry import RetryPolicy
+
+from huiju.channels.connection import base_url, ca_bundle, secret
 from huiju.channels.settings import RestSettings
+from huiju.channels.webservice import expected_fields, incremental_of, land_pages
+from huiju.ledger import get_cursor
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext, ConnectionInfo
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
 
 def _auth(settings: RestSettings, connection: ConnectionInfo, url: str) -> Any:
-    from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2ClientCredentials
-
     if settings.auth == "token":
         return BearerAuth(secret(connection, "token", connection.password))
     if settings.auth == "hmac":
@@ -55,9 +52,6 @@ def _auth(settings: RestSettings, connection: ConnectionInfo, url: str) -> Any:
 
 def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``RestSource`` and auth for this run, from settings and the Connection."""
-    from huiju_connectors.rest import Pagination, RestSource
-    from huiju_connectors.retry import RetryPolicy
-
     settings: RestSettings = ctx.settings
     source = ctx.source
     url = base_url(ctx.connection, source.id)
@@ -77,10 +71,6 @@ def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
 
 def collect(ctx: CollectContext) -> list[LandResult]:
     """Fetch the source's new pages from its REST interface and land each with its cursor."""
-    from huiju_connectors.rest import fetch_pages
-
-    from huiju.ledger import get_cursor
-
     settings: RestSettings = ctx.settings
     rest, auth = rest_source(ctx)
     cursor = get_cursor(ctx.conn, ctx.source.id)

@@ -5,7 +5,7 @@ source's Airflow Connection (``extra.base_url`` or scheme://host:port, plus ``en
 never from the ``soap:address`` in the WSDL. With ``username_token: true`` the Connection's
 login and password go in a WS-Security UsernameToken (``password_digest`` for
 PasswordDigest). Paging, the cursor, landing and schema drift work exactly as in the REST
-channel (:func:`huiju.channels._webservice.land_pages`): the same engine drives both.
+channel (:func:`huiju.channels.webservice.land_pages`): the same engine drives both.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from huiju.channels._webservice import (
-    base_url,
-    ca_bundle,
-    config_path,
-    expected_fields,
-    incremental_of,
-    land_pages,
-    secret,
-)
+from huiju_connectors.retry import RetryPolicy
+from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
+
+from huiju.channels.connection import base_url, ca_bundle, config_path, secret
 from huiju.channels.settings import SoapSettings
+from huiju.channels.webservice import expected_fields, incremental_of, land_pages
+from huiju.ledger import get_cursor
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
@@ -32,9 +29,6 @@ if TYPE_CHECKING:
 
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
-    from huiju_connectors.retry import RetryPolicy
-    from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource
-
     settings: SoapSettings = ctx.settings
     source = ctx.source
     endpoint = base_url(ctx.connection, source.id) + "/" + settings.endpoint_path.lstrip("/")
@@ -66,10 +60,6 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
 
 def collect(ctx: CollectContext) -> list[LandResult]:
     """Call the source's SOAP operation page by page and land each page with its cursor."""
-    from huiju_connectors.soap import fetch_soap_pages
-
-    from huiju.ledger import get_cursor
-
     settings: SoapSettings = ctx.settings
     soap, credentials = soap_source(ctx)
     cursor = get_cursor(ctx.conn, ctx.source.id)

@@ -23,7 +23,7 @@ def wsdl_namespace(wsdl: Path) -> str:
 
 def service_for(source: Source, records: list[dict], *, username: str | None, password: str | None) -> SoapService:
     """A service shaped by the source's ``soap:`` settings (WSDL namespace, operation, paging, token)."""
-    from huiju.channels._webservice import config_path
+    from huiju.channels.connection import config_path
 
     settings = source.channel_settings
     incremental = settings.incremental

@@ -15,7 +15,7 @@ from huiju_connectors.rest import Page, RestError, SchemaDrift, check_drift, dec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from huiju.channels._webservice import _Prepared, _render_from_body
+from huiju.channels.webservice import _Prepared, _render_from_body
 from huiju.landing import RecordBatch, prepare_rows
 from huiju.registry import load_registry
 

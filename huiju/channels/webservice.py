@@ -39,34 +39,41 @@ cursor (``rows_before``), so a run resumed after a crash continues it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import fcntl
 import functools
 import hashlib
+import json
 import logging
-import multiprocessing
-import os
-import pickle
-import queue
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from huiju_connectors.rest import Incremental
+from huiju_connectors.rest import (
+    Incremental,
+    Page,
+    SchemaDrift,
+    check_drift,
+    page_records,
+    plain_records,
+)
 
+from huiju.archive import archive_pack
+from huiju.channels.prefetch import Prefetch
 from huiju.channels.settings import IncrementalSettings
+from huiju.landing import (
+    LandResult,
+    PreparedRows,
+    RecordBatch,
+    land_record_batches,
+    prepare_plain_rows,
+    prepare_rows,
+    record_failed,
+)
+from huiju.ledger import make_content_id
+from huiju.masking import mask_text
 
 if TYPE_CHECKING:
-    import msgspec
-    from huiju_connectors.rest import Page
-
-    from huiju.channels import CollectContext, ConnectionInfo
-    from huiju.landing import LandResult, PreparedRows, RecordBatch
+    from huiju.channels import CollectContext
     from huiju.registry import Source
 
 log = logging.getLogger(__name__)
@@ -85,47 +92,6 @@ def incremental_of(settings: IncrementalSettings | None) -> Incremental | None:
         return None
     return Incremental(settings.since_param, settings.updated_at_field, tuple(settings.key_fields),
                        settings.initial_since)
-
-
-def base_url(connection: ConnectionInfo | None, source_id: str) -> str:
-    """The service's base URL from the source's Connection (``extra.base_url`` or scheme://host:port)."""
-    if connection is None:
-        raise ValueError(f"{source_id}: no Connection resolved; set `connection:` in the source's config "
-                         "and define that Airflow Connection")
-    explicit = connection.extra.get("base_url")
-    if explicit:
-        return str(explicit).rstrip("/")
-    if not connection.host:
-        raise ValueError(f"{source_id}: Connection {connection.conn_id!r} has no host (and no extra.base_url)")
-    if "://" in connection.host:
-        url = connection.host.rstrip("/")
-    else:
-        scheme = connection.extra.get("scheme") or (connection.schema if connection.schema in ("http", "https")
-                                                     else "https")
-        url = f"{scheme}://{connection.host}"
-    return f"{url}:{connection.port}" if connection.port else url
-
-
-def config_path(relative: str) -> str:
-    """A path from the configuration, relative to ``config/`` unless absolute."""
-    from huiju.settings import get_settings
-
-    path = Path(relative)
-    return str(path if path.is_absolute() else get_settings().config_dir / path)
-
-
-def ca_bundle(configured: str | None, connection: ConnectionInfo) -> str | None:
-    """The CA bundle file to verify the service against: the settings', else the Connection's ``extra``."""
-    chosen = configured or connection.extra.get("ca_bundle")
-    return config_path(chosen) if chosen else None
-
-
-def secret(connection: ConnectionInfo, name: str, field_value: str | None) -> str:
-    """A credential from the Connection (its field, else ``extra[name]``), or a clear error."""
-    value = field_value or connection.extra.get(name)
-    if not value:
-        raise ValueError(f"Connection {connection.conn_id!r} lacks {name}")
-    return str(value)
 
 
 def expected_fields(columns: dict[str, str], incremental: IncrementalSettings | None,
@@ -186,12 +152,6 @@ def _prepare_pages(source: Source, pages: Iterator[Page], expected_fields: list[
     process. Every other page (SOAP's; a body the connector decoded whole) is checked and
     rendered here.
     """
-    from dataclasses import replace
-
-    from huiju_connectors.rest import SchemaDrift, check_drift
-
-    from huiju.landing import RecordBatch, prepare_rows
-
     for page in pages:
         page_id, sha256 = page_hashes(page)  # hashing releases the interpreter lock
         first_row_no = rows_before + 1
@@ -220,33 +180,15 @@ def _render_from_body(source: Source, expected_fields: list[str], drift: str, pr
     the connector (:func:`huiju_connectors.rest.page_records`). Either way they are the records
     the connector would have yielded. A page whose fields drifted under ``drift: hold`` is held.
     """
-    from dataclasses import replace
-
-    import msgspec
-    from huiju_connectors.rest import SchemaDrift, check_body_count, check_drift, page_records
-
-    from huiju.landing import RecordBatch, prepare_plain_rows, prepare_rows
-
+    if prepared.render_from is None:  # the fetcher rendered it (or it lands no record)
+        return prepared
     page = prepared.page
-    path = prepared.render_from or ""
-    values, records = None, None
+    path = prepared.render_from
+    records = None
     # A body without a backslash holds no escape, so none of its values holds a character COPY
     # text escapes (JSON forbids raw control characters, and the decoder refuses them).
     copy_ready = b"\\" not in page.raw_bytes
-    plain = _plain_page_decoder(tuple(source.columns), path)
-    if plain is not None:
-        decoder, depth = plain
-        try:
-            decoded = decoder.decode(page.raw_bytes)
-        except (msgspec.MsgspecError, UnicodeDecodeError):  # not plain (or not UTF-8 JSON): the general path decides
-            decoded = None
-        if decoded is not None:
-            for _ in range(depth):
-                decoded = decoded.records
-            values = list(map(msgspec.structs.astuple, decoded))
-            check_body_count(page, len(values))
-            if page.kept is not None:
-                values = [values[i] for i in page.kept]
+    values = plain_records(page, tuple(source.columns), path)
     if values is None:
         records = page_records(page, path)
     try:
@@ -266,168 +208,6 @@ def _render_from_body(source: Source, expected_fields: list[str], drift: str, pr
     return replace(prepared, rows=rows, warnings=warnings, render_from=None)
 
 
-@functools.cache
-def _plain_page_decoder(keys: tuple[str, ...], records_path: str) -> tuple[msgspec.json.Decoder, int] | None:
-    """A JSON decoder that accepts only plain pages, and how many envelopes wrap their records.
-
-    Plain: the records (at ``records_path``, as :func:`huiju_connectors.rest.json_path` follows
-    it) are objects with exactly the mapped ``keys`` (a duplicate key keeps its last value, as
-    in a dict), every value a string or null; each decodes into a struct whose fields are the
-    values in the order of ``keys``. ``None`` for a path through list indices.
-    """
-    import msgspec
-    from huiju_connectors.rest import path_steps
-
-    steps = path_steps(records_path)
-    if any(step.lstrip("-").isdigit() for step in steps):
-        return None
-    names = [f"f{index}" for index in range(len(keys))]
-    record = msgspec.defstruct("PlainRecord", [(name, str | None) for name in names],
-                               rename=dict(zip(names, keys, strict=True)), forbid_unknown_fields=True)
-    kind: object = list[record]
-    for step in reversed(steps):
-        kind = msgspec.defstruct("Envelope", [("records", kind)], rename={"records": step})
-    return msgspec.json.Decoder(kind), len(steps)
-
-
-class _Prefetch:
-    """Fetch and prepare the next pages in a child process while earlier ones land.
-
-    The two halves of a run are Python work — fetching (HTTP, JSON decoding) and preparing
-    (hashes, drift, COPY text) on one side, landing (the ledger, ``COPY``, archive packs) on the
-    other — and as two threads of one interpreter they take turns on its lock: a run of 2,000
-    pages went at the speed of their sum on a machine with a core to spare. So, as a source
-    and a destination connected by a pipe: the child is forked, inheriting the (not yet
-    started) iterator of prepared pages and everything imported, and sends each page pickled
-    — its records as COPY text or left in its JSON body, never pickled as objects — down a
-    pipe; a thread here reads them, has ``finish`` render those left in their body (decoding
-    JSON in C costs less than unpickling objects, and this process has time to spare while the
-    database works), and queues them at most ``depth`` pages ahead. The child dies with
-    the process that started it (``PR_SET_PDEATHSIG``): a collector killed mid-run leaves no
-    fetcher behind.
-
-    Safe for exactly-once: each page's cursor is computed by the connector from the pages
-    before it, not from what was landed, and a page fetched but never landed (crash, error)
-    is simply fetched again by the next run.
-    """
-
-    #: What :meth:`next` returns when no page arrived in time.
-    LATER = object()
-
-    def __init__(self, prepared: Iterator[_Prepared], finish: Callable[[_Prepared], _Prepared],
-                 depth: int = 64) -> None:
-        read_end, write_end = os.pipe()
-        with contextlib.suppress(OSError, AttributeError):  # fewer wake-ups per page than the default 64 KiB
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
-        context = multiprocessing.get_context("fork")  # the iterator and its HTTP client cannot be pickled
-        self._child = context.Process(target=_send_pages, args=(prepared, read_end, write_end, os.getpid()),
-                                      name="huiju-fetch", daemon=True)
-        self._child.start()
-        os.close(write_end)
-        self._pipe = open(read_end, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
-        self._slots: queue.Queue[tuple] = queue.Queue(maxsize=depth)
-        self._done = False
-        self._finish = finish
-        self._reader = threading.Thread(target=self._read, name="huiju-fetch-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            header = self._pipe.read(8)
-            if len(header) < 8:  # the child is gone without a word (killed, out of memory)
-                self._slots.put(("gone",))
-                return
-            item = pickle.loads(self._pipe.read(int.from_bytes(header, "little")))  # noqa: S301 - our own child
-            if item[0] == "page" and item[1].render_from is not None:
-                try:
-                    item = ("page", self._finish(item[1]))
-                except Exception as exc:  # raised to the collector, in order, in place of the page
-                    item = ("failed", exc)
-            self._slots.put(item)
-            if item[0] != "page":
-                return
-
-    def next(self, timeout: float) -> _Prepared | object | None:
-        """The next prepared page, ``None`` after the last one.
-
-        :attr:`LATER` when none arrived within ``timeout`` seconds; raises what the connector raised.
-        """
-        if self._done:
-            return None
-        try:
-            kind, *item = self._slots.get(timeout=max(timeout, 0.0))
-        except queue.Empty:
-            return self.LATER
-        if kind == "page":
-            return item[0]
-        self._done = True
-        if kind == "error":
-            raise _rebuilt(*item)
-        if kind == "failed":
-            raise item[0]
-        if kind == "gone":
-            self._child.join(timeout=5)
-            raise RuntimeError(f"the page fetcher stopped unexpectedly (exit code {self._child.exitcode})")
-        return None
-
-    def close(self) -> None:
-        """Stop fetching (pages not taken are dropped; the next run fetches them again)."""
-        if self._child.is_alive():  # done, or fetching pages nobody will take
-            self._child.kill()
-        self._child.join(timeout=5)
-        while self._reader.is_alive():  # it may wait for room in a full queue
-            with contextlib.suppress(queue.Empty):
-                self._slots.get_nowait()
-            self._reader.join(timeout=0.05)
-        self._pipe.close()
-
-
-def _send_pages(prepared: Iterator[_Prepared], read_end: int, write_end: int, parent: int) -> None:
-    """The fetching child: every prepared page down the pipe, then ``done`` or the error."""
-    os.close(read_end)
-    _die_with(parent)
-
-    def send(item: tuple) -> None:
-        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(len(data).to_bytes(8, "little") + data)
-        while view:
-            view = view[os.write(write_end, view):]
-
-    try:
-        for page in prepared:
-            send(("page", page))
-        send(("done",))
-    except BrokenPipeError:  # the parent stopped reading
-        return
-    except BaseException as exc:  # handed over to the parent, raised there
-        with contextlib.suppress(BrokenPipeError):
-            send(("error", *_portable(exc)))
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the parent's close() still stops the child
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _portable(error: BaseException) -> tuple[type[BaseException], tuple, dict, str]:
-    """An exception as plain parts that survive pickling (connector errors have keyword-only arguments)."""
-    import traceback
-
-    return type(error), error.args, dict(vars(error)), "".join(traceback.format_exception(error))
-
-
-def _rebuilt(kind: type[BaseException], args: tuple, state: dict, trace: str) -> BaseException:
-    """The exception the fetching child raised, with its attributes and its traceback as a note."""
-    error = kind.__new__(kind, *args)
-    error.args = args
-    vars(error).update(state)
-    error.add_note(f"raised in the page fetcher:\n{trace}")
-    return error
-
-
 @dataclass
 class _Group:
     """Pages gathered to land in one transaction, and the cursor after them."""
@@ -437,9 +217,6 @@ class _Group:
 
     def batches(self) -> list[RecordBatch]:
         """The group's batches, their pages archived as one pack first (see :mod:`huiju.archive`)."""
-        from huiju.archive import archive_pack
-        from huiju.landing import RecordBatch
-
         references = iter(archive_pack([p.page.raw_bytes for p in self.pages], [p.sha256 for p in self.pages])
                           if self.pages else [])
         return [RecordBatch(p.page.reference, p.page_id, p.page.records, p.page.raw_bytes,
@@ -452,7 +229,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                expected_fields: list[str], records_path: str | None = None) -> list[LandResult]:
     """Land every page the connector yields, each with its cursor (see the module docstring).
 
-    Pages are fetched and prepared in a child process (:class:`_Prefetch`); ``records_path``
+    Pages are fetched and prepared in a child process (:class:`~huiju.channels.prefetch.Prefetch`); ``records_path``
     (REST: where the JSON body holds its records) lets this process render a page's records
     from its body instead of receiving them. Group commit: pages
     land together in one transaction with :func:`huiju.landing.land_record_batches` — each
@@ -465,15 +242,13 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
     the last one's durable commit covers them all (see ``durable`` in
     :func:`~huiju.landing.land_record_batches`).
     """
-    from huiju.landing import land_record_batches
-
     source = ctx.source
     results: list[LandResult] = []
     start = start_cursor or {}
     position = start.get("position")  # of the next request: where a refusal is reported
     rows_before = int(start.get(ROWS_BEFORE, 0)) if position is not None else 0
     failure: BaseException | None = None
-    feed = _Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before, records_path),
+    feed = Prefetch(_prepare_pages(source, pages, expected_fields, drift, rows_before, records_path),
                      functools.partial(_render_from_body, source, expected_fields, drift))
     try:
         finished = False
@@ -489,7 +264,7 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                 if item is None:
                     finished = True
                     break
-                if item is _Prefetch.LATER:
+                if item is Prefetch.LATER:
                     if group.pages or group.cursor is not None:
                         break
                     opened = time.monotonic()  # nothing to land yet: a new group opens with the next page
@@ -524,17 +299,9 @@ def _record_refusal(ctx: CollectContext, error: BaseException, position: object)
     see failed batches; the load id derives from the request position and the message, so a
     rerun meeting the same refusal updates the same row.
     """
-    import json
-
-    from huiju.landing import _record_failure
-    from huiju.ledger import make_content_id, make_load_id
-    from huiju.masking import mask_text
-
     source = ctx.source
     reference = f"{source.id} @ {json.dumps(position, ensure_ascii=False, sort_keys=True)}"
     message = mask_text(f"{source.id}: {reference}: 接口拒绝了请求或返回了无法使用的应答，采集已停止，"
                         f"请核对后处理（terminal, not retried）: {error}")
-    content = make_content_id(reference, str(error))
-    _record_failure(ctx.conn, source, ctx.registry.dataset_of(source), reference, content, 0, None,
-                    make_load_id(source.id, content), message, ctx.data_date)
-    log.error("%s", message)
+    record_failed(ctx.conn, ctx.registry, source, reference=reference,
+                  content_id=make_content_id(reference, str(error)), error=message, data_date=ctx.data_date)
