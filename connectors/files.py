@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from huiju_connectors.copy_text import value_text
+
 _CHUNK = 1 << 20
 
 
@@ -213,17 +215,6 @@ def workbook_epoch(path: Path) -> dt.date:
 _JSON = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=lambda name: name)
 
 
-def record_cell_text(value: object) -> str | None:
-    """A value of a JSON/XML record as the text raw keeps: nested objects and arrays as JSON."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False)
-
-
 class _JsonStream:
     """Incremental reading of one JSON document: values are decoded one at a time from a buffer
     refilled in 1 MiB pieces, so a large array of records never sits in memory as a whole."""
@@ -356,7 +347,7 @@ def read_json(path: Path, *, records_key: str | None = None) -> SheetData:
     def rows() -> Iterator[tuple[int, list[str | None]]]:
         for row_no, record in _json_records(path, records_key):
             assert isinstance(record, dict)
-            yield row_no, [record_cell_text(record.get(name)) for name in names]
+            yield row_no, [value_text(record.get(name)) for name in names]
 
     return SheetData(header=names, rows=rows())
 

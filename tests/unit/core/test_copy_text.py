@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from huiju_connectors.copy_text import field_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from huiju.landing import RecordBatch, _copy_lines, _copy_text
+from huiju.landing.rows import RecordBatch, _copy_lines
 
 KEYS = ["name", "code", "amount"]
 
@@ -25,9 +26,9 @@ def reference_lines(batch: RecordBatch, load_id: str) -> str:
     lines = []
     for row_no, record in enumerate(batch.records, start=batch.first_row_no):
         extra = {k: v for k, v in record.items() if k not in KEYS}
-        extra_text = _copy_text(extra) if extra else "\\N"
-        fields = "\t".join(_copy_text(record.get(key)) for key in KEYS)
-        lines.append(f"{_copy_text(load_id)}\t{_copy_text(batch.reference)}\t{row_no}\t{extra_text}\t{fields}\n")
+        extra_text = field_text(extra) if extra else "\\N"
+        fields = "\t".join(field_text(record.get(key)) for key in KEYS)
+        lines.append(f"{field_text(load_id)}\t{field_text(batch.reference)}\t{row_no}\t{extra_text}\t{fields}\n")
     return "".join(lines)
 
 
