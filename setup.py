@@ -13,6 +13,7 @@ PACKAGE_FOLDERS = {
     "huiju": "huiju",
     "huiju_connectors": "connectors",
     "huiju_airflow": "plugins/huiju_airflow",
+    "huiju_demo": "demo",
 }
 
 

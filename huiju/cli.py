@@ -60,9 +60,11 @@ def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
-    from huiju.demo.generate import generate_submissions
-    from huiju.demo.mail_sink import running_mail_sink
-    from huiju.demo.simulators import running_simulators
+    # why: the demo is a package above the core (huiju_demo); only this command uses it
+    from huiju_demo.generate import generate_submissions
+    from huiju_demo.mail_sink import running_mail_sink
+    from huiju_demo.simulators import running_simulators
+
     from huiju.registry import load_registry
     from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
     from huiju.warehouse import connect, warehouse_url

@@ -18,6 +18,7 @@ PACKAGE_FOLDERS = {
     "huiju": "huiju",
     "huiju_connectors": "connectors",
     "huiju_airflow": "plugins/huiju_airflow",
+    "huiju_demo": "demo",
 }
 #: Data files that must ship beside the modules, as globs relative to the repository.
 DATA_FILES = ("huiju/sql/*.sql",)

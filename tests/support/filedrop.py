@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from huiju_demo.generate import generate_submissions
 
 from huiju import warehouse
 from huiju.channels import CollectContext, ConnectionInfo, collector
-from huiju.demo.generate import generate_submissions
 from huiju.landing import LandResult
 from huiju.registry import Registry, Source, load_registry
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from huiju_demo.generate import generate_records
+from huiju_demo.webservice import stamped
 
 from huiju.channels import ConnectionInfo
-from huiju.demo.generate import generate_records
-from huiju.demo.webservice import stamped
 from huiju.registry import Registry, Source, load_registry
 
 DAY = date(2026, 11, 20)

@@ -19,10 +19,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from huiju_demo.ftp_server import FtpServer, serve_ftp
+from huiju_demo.simulators._filedrop import marker_text
 
 from huiju.channels import ConnectionInfo
-from huiju.demo.ftp_server import FtpServer, serve_ftp
-from huiju.demo.simulators._filedrop import marker_text
 from huiju.landing import LandResult
 from huiju.registry import Registry
 from tests.support.filedrop import backdate, demo_file, html_workbook, query, registry, run_collect, url

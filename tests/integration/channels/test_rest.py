@@ -15,11 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from huiju_connectors.rest import RestError
+from huiju_demo.generate import generate_records
+from huiju_demo.rest_gateway import RestGateway
+from huiju_demo.simulators.rest import connection_for, gateway_for
+from huiju_demo.webservice import stamped
 
 from huiju.archive import read_archived
-from huiju.demo.generate import generate_records
-from huiju.demo.simulators.rest import connection_for, gateway_for
-from huiju.demo.webservice import RestGateway, stamped
 from huiju.pipeline import collect
 from huiju.validation import validate_load
 from tests.support.webservice import (

@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 from huiju_connectors.sftp import HostKeyMismatch
+from huiju_demo.sftp_server import SftpServer, serve_sftp
 
 from huiju.channels import ConnectionInfo
-from huiju.demo.sftp_server import SftpServer, serve_sftp
 from huiju.landing import LandResult
 from huiju.registry import Registry
 from tests.support.filedrop import (

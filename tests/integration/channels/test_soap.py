@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from huiju_connectors.soap import SoapBusinessFault
+from huiju_demo.simulators.soap import connection_for, service_for
+from huiju_demo.soap_service import SoapService
 
-from huiju.demo.simulators.soap import connection_for, service_for
-from huiju.demo.webservice import SoapService
 from huiju.pipeline import collect
 from tests.support.webservice import DAY, connection_info, cursor_of, landed, loads, served_variant, start_worker
 

@@ -24,9 +24,8 @@ from huiju_connectors.remote_files import (
     UnsafeName,
 )
 from huiju_connectors.retry import RetryPolicy
+from huiju_demo.ftp_server import serve_ftp
 from pyftpdlib.handlers import FTPHandler
-
-from huiju.demo.ftp_server import serve_ftp
 
 USER, PASSWORD = "dept", "s3cret-pw"
 MARKER = Completeness(mode="marker", grace=timedelta(hours=1))

@@ -1,4 +1,4 @@
-"""REST connector against a real HTTP server on loopback: the demo's gateway (:mod:`huiju.demo.webservice`).
+"""REST connector against a real HTTP server on loopback: the demo's gateway (:mod:`huiju_demo.webservice`).
 
 The gateway plays a department: paged JSON in page, offset and cursor modes, an inclusive
 ``updated_since`` filter ordered by (updated_at, id), injectable faults per request (500, 429
@@ -39,8 +39,7 @@ from huiju_connectors.rest import (
     parse_retry_after,
 )
 from huiju_connectors.rest import fetch_pages as connector_fetch_pages
-
-from huiju.demo.webservice import RestGateway
+from huiju_demo.rest_gateway import RestGateway
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,7 +161,8 @@ def test_page_mode_reads_everything_once_with_stable_references(api: RestGateway
 
 
 def test_offset_mode() -> None:
-    with make_gateway(path="/api/offset", records_path="", pagination="offset", size_param="limit").running() as api:
+    offset = Pagination(kind="offset", size_param="limit")
+    with make_gateway(path="/api/offset", records_path="", pagination=offset).running() as api:
         seed(api, 7)
         src = persons_source(api, path="/api/offset", records_path="", ok_path=None,
                              pagination=Pagination(kind="offset", size_param="limit"))
@@ -173,7 +173,8 @@ def test_offset_mode() -> None:
 
 
 def cursor_gateway() -> RestGateway:
-    return make_gateway(path="/api/cursor", records_path="items", pagination="cursor", next_cursor_path="paging.next")
+    return make_gateway(path="/api/cursor", records_path="items",
+                        pagination=Pagination(kind="cursor", next_cursor_path="paging.next"))
 
 
 def test_cursor_mode_follows_the_server_token() -> None:
@@ -194,12 +195,11 @@ def test_cursor_mode_follows_the_server_token() -> None:
 def test_records_left_in_the_body_are_the_records_decoded_whole(mode: str) -> None:
     paths = {"page": ("data.list", None), "offset": ("", None), "cursor": ("items", "paging.next")}
     records_path, token_path = paths[mode]
-    gateway = make_gateway(path="/api/p", records_path=records_path, pagination=mode,
-                           **({"next_cursor_path": token_path} if token_path else {}))
+    pagination = Pagination(kind=mode, **({"next_cursor_path": token_path} if token_path else {}))
+    gateway = make_gateway(path="/api/p", records_path=records_path, pagination=pagination)
     with gateway.running() as api:
         _incremental_dataset(api)
         api.extend([{"id": "N1", "name": None, "updated_at": "2024-05-01T11:00:00", "extra": {"a": [1, "x"]}}])
-        pagination = Pagination(kind=mode, **({"next_cursor_path": token_path} if token_path else {}))
         for incremental in (None, INCR):
             src = persons_source(api, path="/api/p", records_path=records_path, pagination=pagination,
                                  ok_path="code" if mode == "page" else None, incremental=incremental)

@@ -16,8 +16,7 @@ import pytest
 from huiju_connectors.remote_files import Completeness, MarkerMismatch, TransferFailed
 from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.sftp import HostKeyMismatch, SftpSource, parse_pinned_keys
-
-from huiju.demo.sftp_server import Faults, serve_sftp
+from huiju_demo.sftp_server import Faults, serve_sftp
 
 USER, PASSWORD = "dept", "s3cret-pw"
 MARKER = Completeness(mode="marker", grace=timedelta(hours=1))

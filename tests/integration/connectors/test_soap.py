@@ -3,7 +3,7 @@
 The service (wsgiref in a thread) parses each request envelope with defusedxml, checks the
 WS-Security UsernameToken, and answers ``QueryPersons``; faults and hostile responses are
 injected per test. A second server, the *canary*, counts every request it gets: the platform
-must never reach it. Both are the demo's (:mod:`huiju.demo.webservice`), shared with the
+must never reach it. Both are the demo's (:mod:`huiju_demo.webservice`), shared with the
 channel tests and the benchmarks.
 """
 
@@ -29,9 +29,10 @@ from huiju_connectors.soap import (
     fetch_soap_pages,
     make_client,
 )
+from huiju_demo.bulk import valid_id_number
+from huiju_demo.soap_service import SoapService
 
-from huiju.demo.bulk import valid_id_number
-from huiju.demo.webservice import HOSTILE_KINDS, Canary, SoapService, hostile_xml
+from tests.support.hostile_xml import HOSTILE_KINDS, Canary, hostile_xml
 
 pytestmark = pytest.mark.timeout(60)
 

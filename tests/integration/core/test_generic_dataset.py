@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from huiju_demo.bulk import valid_uscc
+from huiju_demo.generate import org_code_check_char
 
 from huiju import warehouse
-from huiju.demo.bulk import valid_uscc
-from huiju.demo.generate import org_code_check_char
 from huiju.feedback import build_feedback
 from huiju.landing import land_records
 from huiju.registry import Registry, load_registry

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 from huiju_connectors.files import digest_file
+from huiju_demo.bulk import write_penalty_csv
 
-from huiju.demo.bulk import write_penalty_csv
 from huiju.landing import land_file
 from huiju.ledger import make_load_id
 from huiju.registry import load_registry

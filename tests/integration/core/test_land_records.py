@@ -12,7 +12,7 @@ from huiju.validation import validate_load
 
 
 def _page(start: int, count: int) -> list[dict[str, object]]:
-    from huiju.demo.bulk import penalty_row
+    from huiju_demo.bulk import penalty_row
 
     source = load_registry().source("swj_penalty")
     return [{**penalty_row(source, i, "R"), "页内序号": i} for i in range(start, start + count)]

@@ -8,9 +8,9 @@ from pathlib import Path
 import openpyxl
 import psycopg
 import pytest
+from huiju_demo.bulk import penalty_row, valid_id_number, write_penalty_csv
 
 from huiju.archive import archived_path
-from huiju.demo.bulk import penalty_row, valid_id_number, write_penalty_csv
 from huiju.landing import land_file
 from huiju.ledger import get_load
 from huiju.registry import Registry, load_registry

@@ -22,10 +22,10 @@ import openpyxl
 import psycopg
 import pytest
 from huiju_airflow.tasks import dingtalk_sender, email_sender
+from huiju_demo.bulk import valid_id_number, write_penalty_csv
+from huiju_demo.mail_sink import MailSink, running_mail_sink
 
 from huiju import warehouse
-from huiju.demo.bulk import valid_id_number, write_penalty_csv
-from huiju.demo.mail_sink import MailSink, running_mail_sink
 from huiju.feedback import ROWS_SHEET, build_feedback
 from huiju.landing import land_file
 from huiju.notices import Outgoing, Recipient, deliver_pending, queue_notice, run_notices
@@ -222,9 +222,10 @@ def test_file_drop_problems_become_one_notice_each(url: str, registry: Registry,
 
 def test_feedback_of_an_sftp_batch_goes_back_to_the_departments_sftp_outbox(
         url: str, registry: Registry, tmp_path: Path, sink: MailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huiju_demo.bulk import write_penalty_xlsx
+    from huiju_demo.sftp_server import serve_sftp
+
     from huiju.channels import ConnectionInfo
-    from huiju.demo.bulk import write_penalty_xlsx
-    from huiju.demo.sftp_server import serve_sftp
     from huiju.pipeline import send_feedback
 
     source = registry.source("zjj_penalty")
@@ -277,7 +278,8 @@ def test_feedback_of_a_rest_page_is_an_attachment_with_a_clean_name(
         url: str, registry: Registry, sink: MailSink) -> None:
     import datetime
 
-    from huiju.demo.bulk import penalty_row
+    from huiju_demo.bulk import penalty_row
+
     from huiju.landing import land_records
 
     source = registry.source("jtj_penalty")  # REST: the reference is a page URL

@@ -18,10 +18,10 @@ from pathlib import Path
 import openpyxl
 import psycopg
 import pytest
+from huiju_demo.bulk import penalty_row, valid_id_number, write_penalty_csv
+from huiju_demo.generate import org_code_check_char
 from stdnum.cn import uscc as stdnum_uscc
 
-from huiju.demo.bulk import penalty_row, valid_id_number, write_penalty_csv
-from huiju.demo.generate import org_code_check_char
 from huiju.feedback import PROBLEM_FILL, REASON_HEADER, ROW_HEADER, ROWS_SHEET, SUMMARY_SHEET, build_feedback
 from huiju.landing import land_file
 from huiju.registry import Registry, load_registry
@@ -227,7 +227,7 @@ def test_read_time_normalisations_are_counted_per_field_without_values(
 
 def test_an_id_number_typed_as_a_number_in_excel_is_rejected_even_when_its_digits_look_valid(
         pg_url: str, registry: Registry, tmp_path: Path) -> None:
-    from huiju.demo.bulk import write_penalty_xlsx
+    from huiju_demo.bulk import write_penalty_xlsx
 
     source = registry.source("zjj_penalty")  # an Excel template with a title row
     path = write_penalty_xlsx(tmp_path / "zjj_penalty_numeric.xlsx", source, 5, tag="NX", title="行政处罚")

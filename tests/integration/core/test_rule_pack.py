@@ -2,7 +2,7 @@
 numbers, normalisation and Chinese date forms, with test vectors and property tests.
 
 python-stdnum has no organisation-code (GB 11714) module, so the oracle is the demo
-generator's own arithmetic (``huiju.demo.generate.org_code_check_char``), written from the
+generator's own arithmetic (``huiju_demo.generate.org_code_check_char``), written from the
 standard independently of the SQL.
 """
 
@@ -13,10 +13,9 @@ import string
 
 import psycopg
 import pytest
+from huiju_demo.generate import org_code_check_char
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from huiju.demo.generate import org_code_check_char
 
 ORG_ALPHABET = string.digits + string.ascii_uppercase
 

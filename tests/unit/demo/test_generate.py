@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import python_calamine
+from huiju_demo.generate import RULES, DemoManifest, generate_submissions, org_code_check_char
 from stdnum.cn import ric, uscc
 
-from huiju.demo.generate import RULES, DemoManifest, generate_submissions, org_code_check_char
 from huiju.registry import Registry, Source, load_registry
 
 DAY = date(2026, 11, 20)

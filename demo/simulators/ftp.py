@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from huiju_demo.ftp_server import serve_ftp
+from huiju_demo.simulators import SimulatedSource
+from huiju_demo.simulators._filedrop import prepare_drop
 from pyftpdlib.handlers import FTPHandler
 
-from huiju.demo.ftp_server import serve_ftp
-from huiju.demo.simulators import SimulatedSource
-from huiju.demo.simulators._filedrop import prepare_drop
 from huiju.registry import Registry, Source
 
 

@@ -1,6 +1,6 @@
 """What the FTP and SFTP simulators share: the department's file placed on the drop the way it uploads.
 
-The source's file for the day is generated (:func:`huiju.demo.generate.generate_submissions`)
+The source's file for the day is generated (:func:`huiju_demo.generate.generate_submissions`)
 and put in the folder the simulated server serves, following the source's completeness rule:
 with ``marker`` the data file is written first and then ``<name>.done`` carrying its size and
 sha256; with ``rename`` it is uploaded under ``<name>.part`` and renamed when complete.
@@ -15,7 +15,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from huiju.demo.generate import SourceSubmission, generate_submissions
+from huiju_demo.generate import SourceSubmission, generate_submissions
+
 from huiju.registry import Registry, Source
 
 

@@ -8,9 +8,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from huiju.demo.generate import generate_records
-from huiju.demo.simulators import SimulatedSource
-from huiju.demo.webservice import SoapService, stamped
+from huiju_demo.generate import generate_records
+from huiju_demo.simulators import SimulatedSource
+from huiju_demo.soap_service import SoapService
+from huiju_demo.webservice import stamped
+
 from huiju.registry import Registry, Source
 
 

@@ -1,6 +1,6 @@
 """Simulated department systems for the demo: the servers a non-inbox source talks to.
 
-A channel's simulator is a module ``huiju.demo.simulators.<channel>`` with a context manager
+A channel's simulator is a module ``huiju_demo.simulators.<channel>`` with a context manager
 ``simulate(registry, source, day, rows, workdir) -> SimulatedSource``: it starts a real server
 on loopback (FTP, SFTP, HTTP, SOAP, a front-end database) holding that source's demo rows for
 ``day``, and yields what the platform needs to reach it, as an Airflow Connection.
@@ -17,7 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from huiju.demo.generate import SourceSubmission
+from huiju_demo.generate import SourceSubmission
+
 from huiju.registry import Registry
 
 

@@ -3,7 +3,7 @@
 The demo must run on a machine with only Python, so the department's database is a database
 of its own (``frontdb_<source>_<hash>``) on the server the warehouse lives on — the embedded
 one by default — rather than MySQL or Oracle. Its table is filled from
-:func:`huiju.demo.generate.generate_records` with an ``id`` key and an ``updated_at``
+:func:`huiju_demo.generate.generate_records` with an ``id`` key and an ``updated_at``
 watermark that follow the generated order, so the rows the platform reads in (watermark, key)
 order are numbered exactly as the manifest counts them (1-based positions).
 """
@@ -17,11 +17,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import psycopg
+from huiju_demo.generate import generate_records
+from huiju_demo.simulators import SimulatedSource
 from psycopg import sql
 
 from huiju import warehouse
-from huiju.demo.generate import generate_records
-from huiju.demo.simulators import SimulatedSource
 from huiju.registry import Registry, Source
 
 # The department's clerks enter the day's decisions from 09:00, one row every few seconds.

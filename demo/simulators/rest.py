@@ -8,22 +8,22 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from huiju.demo.generate import generate_records
-from huiju.demo.simulators import SimulatedSource
-from huiju.demo.webservice import RestGateway, stamped
+from huiju_connectors.rest import Pagination
+from huiju_demo.generate import generate_records
+from huiju_demo.rest_gateway import RestGateway
+from huiju_demo.simulators import SimulatedSource
+from huiju_demo.webservice import stamped
+
 from huiju.registry import Registry, Source
 
 
 def gateway_for(source: Source, records: list[dict], *, secret: str) -> RestGateway:
     """A gateway shaped by the source's ``rest:`` settings (path, paging, incremental, auth)."""
     settings = source.channel_settings
-    if settings.pagination.kind != "page":
-        raise ValueError(f"{source.id}: the demo gateway pages by page number only")
     incremental = settings.incremental
     return RestGateway(
         records=records, path=settings.path, records_path=settings.records_path,
-        page_param=settings.pagination.page_param, size_param=settings.pagination.size_param,
-        first_page=settings.pagination.first_page,
+        pagination=Pagination(**settings.pagination.model_dump()),
         since_param=incremental.since_param if incremental else None,
         updated_field=incremental.updated_at_field if incremental else None,
         auth=settings.auth if settings.auth in ("hmac", "token") else "none",

@@ -1,6 +1,6 @@
 """Penalty files of any size for tests and benchmarks: valid codes (python-stdnum), fast to write.
 
-The demo's realistic submissions come from :mod:`huiju.demo.generate`; these are plainer and
+The demo's realistic submissions come from :mod:`huiju_demo.generate`; these are plainer and
 about ten times faster, for a million rows.
 """
 

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from huiju.demo.sftp_server import serve_sftp
-from huiju.demo.simulators import SimulatedSource
-from huiju.demo.simulators._filedrop import prepare_drop
+from huiju_demo.sftp_server import serve_sftp
+from huiju_demo.simulators import SimulatedSource
+from huiju_demo.simulators._filedrop import prepare_drop
+
 from huiju.registry import Registry, Source
 
 
