@@ -21,7 +21,7 @@ def simulate(registry: Registry, source: Source, day: date, rows: int, workdir: 
     """Serve ``source``'s file (and its ``.done`` marker) for ``day`` over FTP until exit."""
     root, submission = prepare_drop(registry, source, day, rows, workdir)
     user, password = source.department, secrets.token_urlsafe(18)
-    handler = type("DemoFTPHandler", (FTPHandler,), {"encoding": source.channel_settings.encoding})
+    handler = type("DemoFTPHandler", (FTPHandler,), {"encoding": source.channel_settings.name_encoding})
     with serve_ftp(root, user=user, password=password, handler=handler) as server:
         connection = {"conn_type": "ftp", "host": server.host, "port": server.port, "login": user,
                       "password": password}

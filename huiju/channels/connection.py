@@ -52,9 +52,11 @@ def config_path(relative: str) -> str:
     return str(path if path.is_absolute() else get_settings().config_dir / path)
 
 
-def ca_bundle(configured: str | None, connection: ConnectionInfo) -> str | None:
-    """The CA bundle file to verify the service against: the settings', else the Connection's ``extra``."""
-    chosen = configured or connection.extra.get("ca_bundle")
+def ca_file(configured: str | None, connection: ConnectionInfo) -> str | None:
+    """The CA file to verify the server against: the settings' ``ca_file``, else the Connection's ``extra.ca_file``."""
+    if "ca_bundle" in connection.extra:
+        raise ValueError(f"Connection {connection.conn_id!r}: extra 'ca_bundle' is renamed to 'ca_file'")
+    chosen = configured or connection.extra.get("ca_file")
     return config_path(chosen) if chosen else None
 
 

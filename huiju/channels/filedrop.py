@@ -4,7 +4,7 @@ A file-drop collect run, in one task (the download and its landing never cross t
 task relies on another's local disk):
 
 1. poll the drop directory: complete files only (marker or rename rule, see
-   :mod:`huiju_connectors.remote_files`), at most ``batch_size`` in a stable order, skipping
+   :mod:`huiju_connectors.remote_files`), at most ``max_files`` in a stable order, skipping
    what ``ops.remote_files`` says was already taken (same name, size and mtime);
 2. record what the department must hear about in ``ops.remote_file_events``: uploads still
    incomplete after the grace period, markers contradicting their file, unsafe or undecodable
@@ -225,7 +225,7 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
     work_root = get_settings().var / "work" / "filedrop"
     work_root.mkdir(parents=True, exist_ok=True)
     with open_drop(settings, ctx.connection) as drop:
-        poll = drop.poll(source.file_pattern, completeness=completeness, batch_size=settings.batch_size,
+        poll = drop.poll(source.file_pattern, completeness=completeness, batch_size=settings.max_files,
                          skip=lambda remote: _key(remote) in taken)
         for item in poll.stale_incomplete:
             record_event(ctx, item, "stale_incomplete", item.detail)
@@ -266,6 +266,6 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
                 if settings.after_success == "move" and all(r.outcome != "failed" for r in landed):
                     drop.move_to(remote, settings.processed_dir)
         if poll.remaining:
-            log.info("%s: %d more complete files wait for the next run (batch size %d)", source.id,
-                     poll.remaining, settings.batch_size)
+            log.info("%s: %d more complete files wait for the next run (max_files %d)", source.id,
+                     poll.remaining, settings.max_files)
     return results

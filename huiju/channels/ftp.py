@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from huiju_connectors.ftp import DEFAULT_RETRY, FtpSource
 
+from huiju.channels.connection import ca_file
 from huiju.channels.filedrop import ChannelSetupError, collect_drop
 from huiju.channels.settings import DropSettings, FtpSettings
 
@@ -27,8 +28,9 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> FtpSource
         raise ChannelSetupError(f"Connection {connection.conn_id!r} has no host")
     return FtpSource(connection.host, connection.port or 21, user=connection.login or "anonymous",
                      password=connection.password or "", directory=settings.directory,
-                     encoding=settings.encoding, tls=settings.tls, ca_file=settings.ca_file,
-                     timeout=settings.timeout_seconds, retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
+                     encoding=settings.name_encoding, tls=settings.tls,
+                     ca_file=ca_file(settings.ca_file, connection), timeout=settings.timeout,
+                     retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -19,7 +19,7 @@ from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2
 from huiju_connectors.rest import Pagination, RestSource, fetch_pages
 from huiju_connectors.retry import RetryPolicy
 
-from huiju.channels.connection import base_url, ca_bundle, secret
+from huiju.channels.connection import base_url, ca_file, secret
 from huiju.channels.settings import RestSettings
 from huiju.channels.webservice import expected_fields, incremental_of, land_pages
 from huiju.ledger import get_cursor
@@ -62,9 +62,9 @@ def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
         pagination=Pagination(**settings.pagination.model_dump()), page_size=settings.page_size,
         params=dict(settings.params), incremental=incremental, ok_path=settings.ok_path,
         ok_values=tuple(settings.ok_values), rate_limit=settings.rate_limit, burst=settings.burst,
-        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-        ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
-        retry=RetryPolicy(attempts=settings.max_attempts), name=source.id,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
+        ca_bundle=ca_file(settings.ca_file, ctx.connection),
+        retry=RetryPolicy(attempts=settings.attempts), name=source.id,
     )
     return rest, _auth(settings, ctx.connection, url)
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from types import MappingProxyType
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -33,7 +33,16 @@ class InboxSettings(StrictModel):
 
 
 class DropSettings(StrictModel):
-    """The ``ftp:`` / ``sftp:`` block of a source: where the files are and when one is complete."""
+    """The ``ftp:`` / ``sftp:`` block of a source: where the files are and when one is complete.
+
+    ``max_files``: complete files taken per run at most (the rest wait for the next run);
+    ``name_encoding``: how the server encodes file *names* (a file's content is the source's
+    ``encoding``); ``timeout``: seconds to wait for the server on any one operation; ``attempts``:
+    tries per operation (see :class:`huiju_connectors.retry.RetryPolicy`).
+    """
+
+    renamed_keys: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"timeout_seconds": "timeout", "encoding": "name_encoding", "batch_size": "max_files"})
 
     directory: str = "."
     completeness: Literal["marker", "rename"] = "marker"
@@ -41,12 +50,12 @@ class DropSettings(StrictModel):
     grace_minutes: float = Field(default=120, gt=0, le=7 * 24 * 60)
     after_success: Literal["move", "leave"] = "move"
     processed_dir: str = "processed"
-    batch_size: int = Field(default=100, ge=1, le=10_000)
-    encoding: str = "utf-8"  # how the server encodes file names
-    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    max_files: int = Field(default=100, ge=1, le=10_000)
+    name_encoding: str = "utf-8"
+    timeout: float = Field(default=60, gt=0, le=3600)
     attempts: int = Field(default=4, ge=1, le=20)
 
-    @field_validator("encoding")
+    @field_validator("name_encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
         try:
@@ -147,24 +156,44 @@ class HmacHeaderSettings(StrictModel):
     signature: str = "X-Signature"
 
 
-class RestSettings(StrictModel):
+class WebServiceSettings(StrictModel):
+    """What the ``rest:`` and ``soap:`` blocks share: paging, increments, timeouts, retries, trust, drift.
+
+    ``timeout``: seconds to wait for an answer (``connect_timeout``: for the connection itself);
+    ``attempts``: tries per request (see :class:`huiju_connectors.retry.RetryPolicy`); ``ca_file``:
+    a PEM file (relative to ``config/``) with the government CA that signed the department's
+    certificate — TLS is always verified; ``drift``: what a page whose fields differ from the
+    configured ones does (``warn``: lands, with warnings; ``hold``: held for a steward);
+    ``known_fields``: fields the interface sends that are not mapped in ``columns`` and are not
+    drift (they are kept in ``_extra``); the incremental fields are known automatically.
+    """
+
+    renamed_keys: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"read_timeout": "timeout", "max_attempts": "attempts", "ca_bundle": "ca_file"})
+
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    params: dict[str, str] = Field(default_factory=dict)
+    incremental: IncrementalSettings | None = None
+    connect_timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=60.0, gt=0)
+    attempts: int = Field(default=5, ge=1, le=20)
+    ca_file: str | None = None
+    drift: Literal["warn", "hold"] = "warn"
+    known_fields: tuple[str, ...] = ()
+
+
+class RestSettings(WebServiceSettings):
     """The ``rest:`` block of a source.
 
     ``auth``: ``token`` (bearer token: the Connection's password, or ``extra.token``),
     ``hmac`` (app key = login, app secret = password), ``oauth2`` (client credentials:
     client id = login, secret = password, token endpoint ``token_url`` — a path on the same
-    host or a full URL), ``none``. ``ca_bundle``: a PEM file (relative to ``config/``) with the
-    government CA that signed the department's certificate; TLS is always verified.
-    ``known_fields``: fields the interface sends that are not mapped in ``columns`` and are not
-    drift (they are kept in ``_extra``); the incremental fields are known automatically.
+    host or a full URL), ``none``.
     """
 
     path: str = Field(min_length=1)
     records_path: str = ""
     pagination: PaginationSettings = PaginationSettings()
-    page_size: int = Field(default=100, ge=1, le=10_000)
-    params: dict[str, str] = Field(default_factory=dict)
-    incremental: IncrementalSettings | None = None
     auth: Literal["token", "hmac", "oauth2", "none"] = "none"
     hmac_headers: HmacHeaderSettings = HmacHeaderSettings()
     token_url: str | None = None
@@ -173,12 +202,6 @@ class RestSettings(StrictModel):
     ok_values: tuple[int | str, ...] = (0, "0", 200, "200")
     rate_limit: float | None = Field(default=None, gt=0)
     burst: int = Field(default=1, ge=1)
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    ca_bundle: str | None = None
-    drift: Literal["warn", "hold"] = "warn"
-    known_fields: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _oauth2_needs_token_url(self) -> RestSettings:
@@ -198,7 +221,7 @@ class WindowSettings(StrictModel):
     inclusive_end: bool = True
 
 
-class SoapSettings(StrictModel):
+class SoapSettings(WebServiceSettings):
     """The ``soap:`` block of a source.
 
     ``wsdl``: the vendored WSDL, relative to ``config/`` (e.g. ``wsdl/gaj_penalty.wsdl``);
@@ -217,9 +240,6 @@ class SoapSettings(StrictModel):
     page_param: str = "pageNo"
     size_param: str = "pageSize"
     first_page: int = Field(default=1, ge=0)
-    page_size: int = Field(default=100, ge=1, le=10_000)
-    params: dict[str, str] = Field(default_factory=dict)
-    incremental: IncrementalSettings | None = None
     window: WindowSettings | None = None
     username_token: bool = False
     password_digest: bool = False
@@ -227,12 +247,6 @@ class SoapSettings(StrictModel):
     port_name: str | None = None
     business_fault_codes: tuple[str, ...] = ()
     retry_fault_codes: tuple[str, ...] = ()
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    ca_bundle: str | None = None
-    drift: Literal["warn", "hold"] = "warn"
-    known_fields: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _one_kind_of_increment(self) -> SoapSettings:

@@ -44,7 +44,7 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
     return SftpSource(connection.host, connection.port or 22, username=connection.login, host_keys=pins,
                       password=connection.password or None, private_key=connection.extra.get("private_key"),
                       passphrase=connection.extra.get("private_key_passphrase"), directory=settings.directory,
-                      encoding=settings.encoding, timeout=settings.timeout_seconds,
+                      encoding=settings.name_encoding, timeout=settings.timeout,
                       retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
 
 

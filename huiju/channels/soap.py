@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
 
-from huiju.channels.connection import base_url, ca_bundle, config_path, secret
+from huiju.channels.connection import base_url, ca_file, config_path, secret
 from huiju.channels.settings import SoapSettings
 from huiju.channels.webservice import expected_fields, incremental_of, land_pages
 from huiju.ledger import get_cursor
@@ -44,9 +44,9 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
         page_size=settings.page_size, params=dict(settings.params), incremental=incremental,
         service_name=settings.service_name, port_name=settings.port_name,
         business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
-        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-        ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
-        retry=RetryPolicy(attempts=settings.max_attempts), name=source.id,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
+        ca_bundle=ca_file(settings.ca_file, ctx.connection),
+        retry=RetryPolicy(attempts=settings.attempts), name=source.id,
         window=DateWindow(**{**settings.window.model_dump(), "start": settings.window.start.isoformat()})
         if settings.window is not None else None,
     )

@@ -32,17 +32,17 @@ def test_misspelt_ftp_key_names_file_key_and_suggestion(config: Path) -> None:
 
 def test_wrong_values_in_the_ftp_block(config: Path) -> None:
     edit(config / "departments/cgj.yaml", "after_success: move", "after_success: delete")
-    edit(config / "departments/cgj.yaml", "encoding: utf-8 ", "encoding: gbk2 ")
+    edit(config / "departments/cgj.yaml", "name_encoding: utf-8 ", "name_encoding: gbk2 ")
     edit(config / "departments/cgj.yaml", "processed_dir: processed", "processed_dir: ../elsewhere")
     problems = problems_of(config)
     assert any(p.startswith("config/departments/cgj.yaml: sources[0].ftp.after_success:") and "'move'" in p
                for p in problems), problems
-    assert any("sources[0].ftp.encoding: unknown encoding 'gbk2'" in p for p in problems), problems
+    assert any("sources[0].ftp.name_encoding: unknown encoding 'gbk2'" in p for p in problems), problems
     assert any("sources[0].ftp.processed_dir:" in p and "'..'" in p for p in problems), problems
 
 
 def test_ca_file_without_tls_is_reported(config: Path) -> None:
-    edit(config / "departments/cgj.yaml", "batch_size: 50", "batch_size: 50\n      ca_file: /etc/ca.pem")
+    edit(config / "departments/cgj.yaml", "max_files: 50", "max_files: 50\n      ca_file: /etc/ca.pem")
     problems = problems_of(config)
     assert any(p.startswith("config/departments/cgj.yaml: sources[0].ftp:") and "ca_file is only used with tls"
                in p for p in problems), problems
@@ -50,11 +50,11 @@ def test_ca_file_without_tls_is_reported(config: Path) -> None:
 
 def test_sftp_block_mistakes(config: Path) -> None:
     edit(config / "departments/zjj.yaml", "completeness: rename", "completeness: size_stable")
-    edit(config / "departments/zjj.yaml", "batch_size: 50", "batch_size: 0\n      host_keys: [not-a-key]")
+    edit(config / "departments/zjj.yaml", "max_files: 50", "max_files: 0\n      host_keys: [not-a-key]")
     problems = problems_of(config)
     assert any(p.startswith("config/departments/zjj.yaml: sources[0].sftp.completeness:") and "'marker'" in p
                for p in problems), problems
-    assert any("zjj.yaml: sources[0].sftp.batch_size:" in p for p in problems), problems
+    assert any("zjj.yaml: sources[0].sftp.max_files:" in p for p in problems), problems
     assert any("zjj.yaml: sources[0].sftp.host_keys:" in p and "not an OpenSSH public key" in p
                for p in problems), problems
 
@@ -63,3 +63,15 @@ def test_a_block_of_the_other_file_channel_is_reported(config: Path) -> None:
     edit(config / "departments/zjj.yaml", "    sftp:\n", "    ftp:\n")
     problems = problems_of(config)
     assert any("zjj.yaml: sources[0]:" in p and "do not belong to channel 'sftp'" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("file", "block", "old", "new"), [
+    ("cgj.yaml", "ftp", "timeout_seconds", "timeout"),
+    ("cgj.yaml", "ftp", "batch_size", "max_files"),
+    ("cgj.yaml", "ftp", "encoding", "name_encoding"),
+    ("zjj.yaml", "sftp", "timeout_seconds", "timeout"),
+])
+def test_an_old_key_is_answered_with_its_new_name(config: Path, file: str, block: str, old: str, new: str) -> None:
+    edit(config / "departments" / file, f"    {block}:\n", f"    {block}:\n      {old}: 30\n")
+    problems = problems_of(config)
+    assert f"config/departments/{file}: sources[0].{block}.{old}: renamed to {new!r}" in problems, problems
