@@ -36,14 +36,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from huiju_connectors.remote_files import (
-    MAX_MARKER_BYTES,
     DropSource,
     Incomplete,
     RemoteFile,
     RemoteFileError,
     TransferFailed,
-    UndecodableName,
-    decode_name,
+    listed_name,
     resume_hasher,
 )
 from huiju_connectors.retry import GaveUp, RetryPolicy
@@ -65,9 +63,6 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     ftplib.error_proto,
 )
 
-
-#: A department's server gets this long to recover: 4 attempts, waits of up to 2, 4, 8 s (full jitter).
-DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=2.0, max_delay=60.0)
 
 #: Bytes written between two starts of writeback (see :func:`_start_writeback`).
 _WRITEBACK_EVERY = 8 * 1_048_576
@@ -135,10 +130,9 @@ def parse_mlsd(data: bytes, encoding: str) -> tuple[list[RemoteFile], list[Incom
                 facts[key.strip().lower()] = value.strip()
         if facts.get("type", "file").lower() != "file":
             continue
-        try:
-            name = decode_name(raw_name, encoding)
-        except UndecodableName as exc:
-            bad.append(Incomplete(raw_name.decode("ascii", errors="backslashreplace"), "undecodable_name", str(exc)))
+        name = listed_name(raw_name, encoding)
+        if isinstance(name, Incomplete):
+            bad.append(name)
             continue
         size = int(facts["size"]) if facts.get("size", "").isdigit() else None
         files.append(RemoteFile(name=name, size=size, mtime=_parse_ftp_time(facts.get("modify"))))
@@ -186,17 +180,11 @@ class FtpSource(DropSource):
         blocksize: int = DEFAULT_BLOCKSIZE,
         passive: bool = True,
     ) -> None:
-        "x".encode(encoding)  # fail now, not at the first listing, on a misspelt encoding
-        self.host = host
-        self.port = port
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
         self.user = user
         self._password = password
-        self.directory = directory
-        self.encoding = encoding
         self.tls = tls
         self.ca_file = Path(ca_file) if ca_file is not None else None
-        self.timeout = timeout
-        self.retry = retry or DEFAULT_RETRY
         self._retrier = self.retry.retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer))
                                            and not isinstance(failure, ssl.SSLCertVerificationError), logger=log)
         self.blocksize = blocksize
@@ -270,8 +258,7 @@ class FtpSource(DropSource):
         try:
             return self._retrier(attempt, lambda: f"{what} on {self!r}")
         except GaveUp as gave_up:
-            raise TransferFailed(f"{what} on {self!r} failed after {gave_up.attempts} attempts: {gave_up.last}") \
-                from gave_up.last
+            raise self._exhausted(what, gave_up) from gave_up.last
 
     # ----------------------------------------------------------------------------------------- listing
 
@@ -301,10 +288,9 @@ class FtpSource(DropSource):
             raw = raw.rstrip(b"\r")
             if not raw:
                 continue
-            try:
-                name = decode_name(raw.rsplit(b"/", 1)[-1], self.encoding)
-            except UndecodableName as exc:
-                bad.append(Incomplete(raw.decode("ascii", "backslashreplace"), "undecodable_name", str(exc)))
+            name = listed_name(raw.rsplit(b"/", 1)[-1], self.encoding)
+            if isinstance(name, Incomplete):
+                bad.append(name)
                 continue
             try:
                 size = ftp.size(name)
@@ -316,13 +302,13 @@ class FtpSource(DropSource):
 
     # ----------------------------------------------------------------------------------------- download
 
-    def _read_marker_bytes(self, marker: str) -> bytes:
+    def _read_marker_bytes(self, marker: str, limit: int) -> bytes:
         def fetch(ftp: ftplib.FTP) -> bytes:
             buf = bytearray()
 
             def collect(chunk: bytes) -> None:
                 buf.extend(chunk)
-                if len(buf) > MAX_MARKER_BYTES:
+                if len(buf) > limit:
                     raise _TooLarge
 
             ftp.retrbinary(f"RETR {marker}", collect, blocksize=self.blocksize)
@@ -332,7 +318,7 @@ class FtpSource(DropSource):
             return self._retrying(f"reading marker {marker}", fetch)
         except _TooLarge:
             self._drop()  # the transfer was abandoned mid-stream
-            raise RemoteFileError(f"{marker}: marker is larger than {MAX_MARKER_BYTES} bytes") from None
+            raise RemoteFileError(f"{marker}: marker is larger than {limit} bytes") from None
 
     def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
         return self._retrying(f"downloading {remote.name}", lambda ftp: self._fetch_once(ftp, remote, tmp))

@@ -32,10 +32,12 @@ from types import TracebackType
 from typing import Literal, Self
 
 from huiju_connectors.files import digest_file
+from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = [
     "DEFAULT_MARKER_SUFFIXES",
     "DEFAULT_TEMP_PATTERNS",
+    "DROP_RETRY",
     "MAX_MARKER_BYTES",
     "MAX_NAME_BYTES",
     "Completeness",
@@ -54,6 +56,7 @@ __all__ = [
     "decode_name",
     "evaluate",
     "finish_download",
+    "listed_name",
     "local_target",
     "parse_marker",
     "promote",
@@ -533,6 +536,18 @@ def finish_download(
 # --------------------------------------------------------------------------------------------- sources
 
 
+#: A department's server gets this long to recover: 4 attempts, waits of up to 2, 4, 8 s (full jitter).
+DROP_RETRY = RetryPolicy(attempts=4, base_delay=2.0, max_delay=60.0)
+
+
+def listed_name(raw: bytes, encoding: str) -> str | Incomplete:
+    """A listed name decoded strictly with the server's ``encoding``, or the ``undecodable_name`` problem to report."""
+    try:
+        return decode_name(raw, encoding)
+    except UndecodableName as exc:
+        return Incomplete(raw.decode("ascii", "backslashreplace"), "undecodable_name", str(exc))
+
+
 class DropSource(ABC):
     """What every file-drop server (FTP, FTPS, SFTP) does the same way; subclasses speak the protocol.
 
@@ -541,7 +556,24 @@ class DropSource(ABC):
     (listing + :func:`evaluate`) and the download discipline (safe name, marker read first,
     temporary name, verify, atomic promote, nothing left behind on failure) live here once, so
     the protocols cannot drift apart on the rules that keep a batch whole.
+
+    Every drop has a ``host`` and ``port``, a ``directory``, the ``encoding`` of its file names,
+    a ``timeout`` for any one wait on the server and a ``retry`` policy (default :data:`DROP_RETRY`).
     """
+
+    def __init__(self, host: str, port: int, *, directory: str, encoding: str, timeout: float,
+                 retry: RetryPolicy | None) -> None:
+        "x".encode(encoding)  # fail now, not at the first listing, on a misspelt encoding
+        self.host = host
+        self.port = port
+        self.directory = directory
+        self.encoding = encoding
+        self.timeout = timeout
+        self.retry = retry or DROP_RETRY
+
+    def _exhausted(self, what: str, gave_up: GaveUp) -> TransferFailed:
+        """The error for an operation whose every attempt failed (see :attr:`retry`)."""
+        return TransferFailed(f"{what} on {self!r} failed after {gave_up.attempts} attempts: {gave_up.last!r}")
 
     def __enter__(self) -> Self:
         return self
@@ -560,8 +592,8 @@ class DropSource(ABC):
         """Every regular file in the drop directory, and entries whose names do not decode."""
 
     @abstractmethod
-    def _read_marker_bytes(self, marker: str) -> bytes:
-        """The marker file's content; more than :data:`MAX_MARKER_BYTES` may be cut or refused."""
+    def _read_marker_bytes(self, marker: str, limit: int) -> bytes:
+        """The marker file's content; more than ``limit`` bytes may be cut (then refused) or refused."""
 
     @abstractmethod
     def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
@@ -608,7 +640,7 @@ class DropSource(ABC):
         """The ``size``/``sha256`` announced by ``remote``'s marker, or None without a marker."""
         if remote.marker is None:
             return None
-        content = self._read_marker_bytes(remote.marker)
+        content = self._read_marker_bytes(remote.marker, MAX_MARKER_BYTES)
         if len(content) > MAX_MARKER_BYTES:
             raise RemoteFileError(f"{remote.marker}: marker is larger than {MAX_MARKER_BYTES} bytes")
         return parse_marker(remote.name, content)

@@ -35,17 +35,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
-from huiju_connectors.remote_files import (
-    MAX_MARKER_BYTES,
-    DropSource,
-    Incomplete,
-    RemoteFile,
-    RemoteFileError,
-    TransferFailed,
-    UndecodableName,
-    decode_name,
-    resume_hasher,
-)
+from huiju_connectors import remote_files
+from huiju_connectors.remote_files import DropSource, Incomplete, RemoteFile, TransferFailed
 from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = ["HostKeyMismatch", "SftpSource", "parse_pinned_keys"]
@@ -86,11 +77,7 @@ _CIPHERS = (
 )
 
 
-#: A department's server gets this long to recover: 4 attempts, waits of up to 2, 4, 8 s (full jitter).
-DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=2.0, max_delay=60.0)
-
-
-class HostKeyMismatch(RemoteFileError):
+class HostKeyMismatch(remote_files.RemoteFileError):
     """The server's host key is not one of the pinned keys (unknown or changed)."""
 
     def __init__(self, host: str, port: int, fingerprint: str | None) -> None:
@@ -180,17 +167,11 @@ class SftpSource(DropSource):
     ) -> None:
         if password is None and private_key is None:
             raise ValueError("SFTP needs a password or a private key")
-        "x".encode(encoding)  # fail now on a misspelt encoding
-        self.host = host
-        self.port = port
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
         self.username = username
         self._pinned = parse_pinned_keys(host_keys)
         self._password = password
         self._client_keys = self._load_client_keys(private_key, passphrase)
-        self.directory = directory
-        self.encoding = encoding
-        self.timeout = timeout
-        self.retry = retry or DEFAULT_RETRY
         self._retrier = self.retry.async_retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer)),
                                                  logger=log)
         self.block_size = block_size
@@ -306,8 +287,7 @@ class SftpSource(DropSource):
         try:
             return await self._retrier(attempt, lambda: f"{what} on {self!r}")
         except GaveUp as gave_up:
-            raise TransferFailed(f"{what} on {self!r} failed after {gave_up.attempts} attempts: {gave_up.last!r}") \
-                from gave_up.last
+            raise self._exhausted(what, gave_up) from gave_up.last
 
     def _path(self, name: str) -> bytes:
         return posixpath.join(self.directory, name).encode(self.encoding)
@@ -329,10 +309,9 @@ class SftpSource(DropSource):
             attrs = entry.attrs
             if attrs.permissions is not None and not stat.S_ISREG(attrs.permissions):
                 continue  # directories, symlinks (never followed), devices
-            try:
-                name = decode_name(raw, self.encoding)
-            except UndecodableName as exc:
-                bad.append(Incomplete(raw.decode("ascii", "backslashreplace"), "undecodable_name", str(exc)))
+            name = remote_files.listed_name(raw, self.encoding)
+            if isinstance(name, Incomplete):
+                bad.append(name)
                 continue
             mtime = datetime.fromtimestamp(attrs.mtime or 0, UTC)
             files.append(RemoteFile(name=name, size=attrs.size, mtime=mtime))
@@ -340,13 +319,13 @@ class SftpSource(DropSource):
 
     # ----------------------------------------------------------------------------------------- download
 
-    def _read_marker_bytes(self, marker: str) -> bytes:
+    def _read_marker_bytes(self, marker: str, limit: int) -> bytes:
         path = self._path(marker)
 
         async def fetch(sftp: asyncssh.SFTPClient) -> bytes:
             async with sftp.open(path, "rb") as fh:
                 # One byte over the cap is enough to know it is too large, without reading it all.
-                data = await asyncio.wait_for(fh.read(MAX_MARKER_BYTES + 1), self.timeout)
+                data = await asyncio.wait_for(fh.read(limit + 1), self.timeout)
             return data if isinstance(data, bytes) else data.encode()
 
         return self._run(self._retrying(f"reading marker {marker}", fetch))
@@ -376,7 +355,7 @@ class SftpSource(DropSource):
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
         start = offset
-        hasher = resume_hasher(tmp, offset)
+        hasher = remote_files.resume_hasher(tmp, offset)
         # block_size=0: each fh.read is exactly one SFTP request; the pipelining is done here, so
         # that on a failure every request still in flight is cancelled and awaited (none is left
         # to die unobserved when the connection is aborted).

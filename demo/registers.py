@@ -12,25 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from faker import Faker
-from huiju_demo.departments import (
-    CITY,
-    DISTRICTS,
-    BadDate,
-    Style,
-    add_years,
-    csv_value,
-    file_title,
-    source_seed,
-    style_for,
-    write_csv,
-)
-from huiju_demo.identifiers import (
-    RIC_CHECK_CHARS,
-    USCC_ALPHABET,
-    make_id_number,
-    make_uscc,
-    wrong_char,
-)
+from huiju_demo import departments, identifiers
 from huiju_demo.manifest import BadRow, SourceSubmission
 from huiju_demo.penalties import BAD_AMOUNTS, BAD_ROW_SHARE, SHOP_KINDS, authority_codes
 
@@ -132,13 +114,13 @@ def _city(seed: int, size: int) -> _City:
     faker.seed_instance(zlib.crc32(f"{seed}:city".encode()))
 
     def address(district: str) -> str:
-        return f"{CITY}{district}{faker.street_name()}{rng.randint(1, 300)}号"
+        return f"{departments.CITY}{district}{faker.street_name()}{rng.randint(1, 300)}号"
 
     residents = []
     seen_ids: set[str] = set()
     while len(residents) < size:
-        district, region = rng.choice(DISTRICTS)
-        id_number = make_id_number(rng)
+        district, region = rng.choice(departments.DISTRICTS)
+        id_number = identifiers.make_id_number(rng)
         if id_number not in seen_ids:
             seen_ids.add(id_number)
             residents.append(_Resident(faker.name(), id_number, region, address(district)))
@@ -151,27 +133,27 @@ def _city(seed: int, size: int) -> _City:
 
     enterprises = []
     for index in range(size):
-        district, region = rng.choice(DISTRICTS)
+        district, region = rng.choice(departments.DISTRICTS)
         kind = rng.choices(ENTERPRISE_TYPES, ENTERPRISE_TYPE_WEIGHTS)[0]
         rep = residents[(index * 7) % size]
         if kind == "个体工商户":
-            name = f"{CITY}{district}{rep.name[0]}记{rng.choice(SHOP_KINDS)}"
-            uscc = make_uscc(rng, "9", "2", region)
+            name = f"{departments.CITY}{district}{rep.name[0]}记{rng.choice(SHOP_KINDS)}"
+            uscc = identifiers.make_uscc(rng, "9", "2", region)
         else:
             company = faker.company()
-            name = f"{CITY}{company}" if rng.random() < 0.4 else company
-            uscc = make_uscc(rng, "9", "1", region)
+            name = f"{departments.CITY}{company}" if rng.random() < 0.4 else company
+            uscc = identifiers.make_uscc(rng, "9", "1", region)
         enterprises.append(_Organisation(uscc, name, kind, rep, capital(), established(), region, address(district)))
 
     social_orgs = []
     for index in range(size):
-        district, region = rng.choice(DISTRICTS)
+        district, region = rng.choice(departments.DISTRICTS)
         kind = SOCIAL_ORG_TYPES[index % 3]
         template = SOCIAL_ORG_NAMES[3] if kind == "基金会" else rng.choice(SOCIAL_ORG_NAMES[:3])
         # Names repeat across trades and districts: the serial keeps each organisation's name its own.
-        name = template.format(city=CITY, trade=rng.choice(TRADES), district=district) + f"（{index + 1}）"
+        name = template.format(city=departments.CITY, trade=rng.choice(TRADES), district=district) + f"（{index + 1}）"
         category = {"社会团体": "1", "民办非企业单位": "2", "基金会": "3"}[kind]
-        social_orgs.append(_Organisation(make_uscc(rng, "5", category, region), name, kind,
+        social_orgs.append(_Organisation(identifiers.make_uscc(rng, "5", category, region), name, kind,
                                          residents[(index * 11 + 3) % size], Decimal(rng.choice((3, 10, 200, 800))),
                                          established(), region, address(district)))
     return _City(tuple(residents), tuple(enterprises), tuple(social_orgs))
@@ -181,7 +163,7 @@ def _sample(rng: random.Random, items: tuple[Any, ...], n: int) -> list[Any]:
     return rng.sample(items, min(n, len(items)))
 
 
-def _register_rows(dataset: str, department: Department, style: Style, city: _City, day: date, n: int,
+def _register_rows(dataset: str, department: Department, style: departments.Style, city: _City, day: date, n: int,
                    rng: random.Random, defects: dict[int, tuple[str, str]], seed: int) -> list[dict[str, Any]]:
     """``n`` rows of a non-penalty dataset (field → value; dates as ``date``, amounts as ``Decimal``)."""
     rows: list[dict[str, Any]] = []
@@ -214,8 +196,8 @@ def _register_rows(dataset: str, department: Department, style: Style, city: _Ci
                 "registered_capital_wan": org.capital_wan, "established_date": org.established,
                 "status": rng.choices(("正常", "注销", "撤销"), (94, 4, 2))[0],
                 "business_scope": "行业交流、业务培训、咨询服务",
-                "supervisor": "" if org.kind == "社会团体" else f"{CITY}教育局",
-                "authority": f"{CITY}民政局"})
+                "supervisor": "" if org.kind == "社会团体" else f"{departments.CITY}教育局",
+                "authority": f"{departments.CITY}民政局"})
     elif dataset == "social_insurance":
         for i, person in enumerate(_sample(rng, city.residents, n)):
             employer = city.enterprises[(i * 13 + day.toordinal()) % len(city.enterprises)]
@@ -240,10 +222,10 @@ def _register_rows(dataset: str, department: Department, style: Style, city: _Ci
                 "license_no": f"{department.code.upper()}{day:%Y%m%d}{i + 1:0{width}d}",
                 "license_content": content, "decision_date": decided, "valid_from": decided,
                 # some licences ran out already: they leave the publishable set (dbt: is_publishable)
-                "valid_to": add_years(decided, rng.choice((-1, 3, 5))) if rng.random() < 0.9 else None,
+                "valid_to": departments.add_years(decided, rng.choice((-1, 3, 5))) if rng.random() < 0.9 else None,
             }
             if row["valid_to"] is not None and row["valid_to"] < decided:
-                row["decision_date"] = row["valid_from"] = add_years(decided, -3)
+                row["decision_date"] = row["valid_from"] = departments.add_years(decided, -3)
             authority, authority_uscc = rng.choice(authorities)
             row.update(authority=authority, authority_uscc=authority_uscc)
             if needs_org or rng.random() < 0.9:
@@ -262,7 +244,7 @@ def _register_rows(dataset: str, department: Department, style: Style, city: _Ci
             person_ok = kind == "黑名单" and list_name == "失信被执行人"
             row = {"entry_no": f"XY{day:%Y%m%d}{i + 1:04d}", "list_kind": kind, "list_name": list_name,
                    "reason": reason, "listed_date": listed,
-                   "valid_until": add_years(listed, 3 if kind == "黑名单" else 1),
+                   "valid_until": departments.add_years(listed, 3 if kind == "黑名单" else 1),
                    "removed_date": min(listed + timedelta(days=200), day) if rng.random() < 0.1 else None,
                    "listing_authority": authority}
             if defect_field == "id_number" or (person_ok and defect_field != "uscc" and rng.random() < 0.3):
@@ -317,15 +299,15 @@ def _plan_register_defects(rng: random.Random, n: int, dataset: Dataset) -> dict
     return {pos: usable[k % len(usable)] for k, pos in enumerate(bad_positions)}
 
 
-def _break(row: dict[str, Any], field: str, rule: str, rng: random.Random, style: Style) -> None:
+def _break(row: dict[str, Any], field: str, rule: str, rng: random.Random, style: departments.Style) -> None:
     """Give ``row`` the one defect (field, rule)."""
     value = row.get(field)
     if rule == "uscc":
-        row[field] = value[:-1] + wrong_char(rng, value[-1], USCC_ALPHABET)
+        row[field] = value[:-1] + identifiers.wrong_char(rng, value[-1], identifiers.USCC_ALPHABET)
     elif rule == "id_number":
-        row[field] = value[:-1] + wrong_char(rng, value[-1], RIC_CHECK_CHARS)
+        row[field] = value[:-1] + identifiers.wrong_char(rng, value[-1], identifiers.RIC_CHECK_CHARS)
     elif rule == "org_code":
-        row[field] = value[:-1] + wrong_char(rng, value[-1], _ORG_CODE_CHECK_CHARS)
+        row[field] = value[:-1] + identifiers.wrong_char(rng, value[-1], _ORG_CODE_CHECK_CHARS)
     elif rule == "mobile":
         row[field] = value[:-1]  # a digit short
     elif rule == "required":
@@ -333,7 +315,7 @@ def _break(row: dict[str, Any], field: str, rule: str, rng: random.Random, style
     elif rule == "date":
         year = value.year if isinstance(value, date) else 2026
         month, dom = rng.choice(((2, 30), (2, 31), (4, 31), (6, 31), (9, 31), (11, 31)))
-        row[field] = BadDate(style.date_text(year, month, dom))
+        row[field] = departments.BadDate(style.date_text(year, month, dom))
     elif rule == "enum":
         row[field] = "其他类型"
     elif rule == "number":
@@ -345,22 +327,23 @@ def generate_register_file(registry: Registry, source: Source, inbox_dir: Path, 
     """Write one non-penalty source's CSV (always CSV: these sources are plain exports) and describe it."""
     department = registry.departments[source.department]
     dataset = registry.dataset_of(source)
-    style = style_for(department, source)
+    style = departments.style_for(department, source)
     headers = list(source.columns)
     fields = [source.columns[h] for h in headers]
-    rng = random.Random(source_seed(seed, source.id, day))  # noqa: S311 - reproducible demo data, not secrets
+    rng = random.Random(departments.source_seed(seed, source.id, day))  # noqa: S311 - reproducible demo data, not secrets
     city = _city(seed, rows_per_source + CITY_POOL_MARGIN)
     defects = _plan_register_defects(rng, rows_per_source, dataset)
     rows = _register_rows(dataset.dataset, department, style, city, day, rows_per_source, rng, defects, seed)
     bad_rows = []
     for i, (field, rule) in sorted(defects.items()):
         _break(rows[i], field, rule, rng, style)
-        key = "/".join(csv_value(rows[i][k], style) for k in dataset.natural_key)
+        key = "/".join(departments.csv_value(rows[i][k], style) for k in dataset.natural_key)
         bad_rows.append(BadRow(row=source.header_row + 1 + i, decision_no=key, defects=frozenset({(field, rule)})))
     folder = inbox_dir / source.id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{source.id}_{day:%Y%m%d}.{source.format}"
-    write_csv(path, source, style, file_title(department, dataset.title, day), headers, fields, rows)
+    title = departments.file_title(department, dataset.title, day)
+    departments.write_csv(path, source, style, title, headers, fields, rows)
     return SourceSubmission(source_id=source.id, path=path, format=source.format, rows_written=len(rows),
                             first_data_row=source.header_row + 1, expected_quarantined=len(bad_rows),
                             bad_rows=tuple(bad_rows))

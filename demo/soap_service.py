@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as DET
+from huiju_connectors.rest import Pagination
 from huiju_demo.webservice import Faults, Records, serving
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -76,8 +77,7 @@ class SoapService:
     operation: str
     records_path: str
     path: str = "/services/Service"
-    page_param: str = "pageNo"
-    size_param: str = "pageSize"
+    pagination: Pagination = field(default_factory=lambda: Pagination(page_param="pageNo", size_param="pageSize"))
     since_param: str | None = None
     updated_field: str | None = None
     key_field: str | None = None
@@ -136,13 +136,14 @@ class SoapService:
             return "500 Internal Server Error", _fault("Server", "数据库连接超时，请稍后重试")
         if fault == "slow":
             time.sleep(self.faults.slow_seconds)
+        paging = self.pagination
         try:
-            page_no, page_size = int(args[self.page_param]), int(args[self.size_param])
+            page_no, page_size = int(args[paging.page_param]), int(args[paging.size_param])
         except (KeyError, ValueError):
             return "500 Internal Server Error", _fault("Client", "参数错误：缺少页码或每页条数")
         if page_no < 1 or not 1 <= page_size <= self.max_page_size:
             return "500 Internal Server Error", _fault(
-                "Client", f"参数错误：{self.size_param}={page_size} 超出范围 1-{self.max_page_size}")
+                "Client", f"参数错误：{paging.size_param}={page_size} 超出范围 1-{self.max_page_size}")
         rows = self._data.since(args.get(self.since_param) if self.since_param else None)
         if self.window_field and (self.from_param in args or self.to_param in args):
             low, high = args.get(self.from_param) or "", args.get(self.to_param) or "9999"

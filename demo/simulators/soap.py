@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from huiju_connectors.rest import Pagination
 from huiju_demo.generate import generate_records
 from huiju_demo.simulators import SimulatedSource
 from huiju_demo.soap_service import SoapService
@@ -32,7 +33,7 @@ def service_for(source: Source, records: list[dict], *, username: str | None, pa
     return SoapService(
         records=records, namespace=wsdl_namespace(Path(config_path(settings.wsdl))), operation=settings.operation,
         records_path=settings.records_path, path="/" + settings.endpoint_path.lstrip("/"),
-        page_param=settings.page_param, size_param=settings.size_param,
+        pagination=Pagination(page_param=settings.page_param, size_param=settings.size_param),
         since_param=incremental.since_param if incremental else None,
         updated_field=incremental.updated_at_field if incremental else None,
         username=username, password=password, max_page_size=max(1000, settings.page_size),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from huiju_connectors.ftp import DEFAULT_RETRY, FtpSource
+from huiju_connectors.ftp import FtpSource
+from huiju_connectors.remote_files import DROP_RETRY
 
 from huiju.channels.connection import ca_file
 from huiju.channels.filedrop import ChannelSetupError, collect_drop
@@ -30,7 +31,7 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> FtpSource
                      password=connection.password or "", directory=settings.directory,
                      encoding=settings.name_encoding, tls=settings.tls,
                      ca_file=ca_file(settings.ca_file, connection), timeout=settings.timeout,
-                     retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
+                     retry=replace(DROP_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

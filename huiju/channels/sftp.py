@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from huiju_connectors.remote_files import Incomplete
-from huiju_connectors.sftp import DEFAULT_RETRY, HostKeyMismatch, SftpSource
+from huiju_connectors.remote_files import DROP_RETRY, Incomplete
+from huiju_connectors.sftp import HostKeyMismatch, SftpSource
 
 from huiju.channels.filedrop import ChannelSetupError, collect_drop, record_event
 from huiju.channels.settings import DropSettings, SftpSettings
@@ -45,7 +45,7 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
                       password=connection.password or None, private_key=connection.extra.get("private_key"),
                       passphrase=connection.extra.get("private_key_passphrase"), directory=settings.directory,
                       encoding=settings.name_encoding, timeout=settings.timeout,
-                      retry=replace(DEFAULT_RETRY, attempts=settings.attempts))
+                      retry=replace(DROP_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -63,15 +63,3 @@ def test_a_block_of_the_other_file_channel_is_reported(config: Path) -> None:
     edit(config / "departments/zjj.yaml", "    sftp:\n", "    ftp:\n")
     problems = problems_of(config)
     assert any("zjj.yaml: sources[0]:" in p and "do not belong to channel 'sftp'" in p for p in problems), problems
-
-
-@pytest.mark.parametrize(("file", "block", "old", "new"), [
-    ("cgj.yaml", "ftp", "timeout_seconds", "timeout"),
-    ("cgj.yaml", "ftp", "batch_size", "max_files"),
-    ("cgj.yaml", "ftp", "encoding", "name_encoding"),
-    ("zjj.yaml", "sftp", "timeout_seconds", "timeout"),
-])
-def test_an_old_key_is_answered_with_its_new_name(config: Path, file: str, block: str, old: str, new: str) -> None:
-    edit(config / "departments" / file, f"    {block}:\n", f"    {block}:\n      {old}: 30\n")
-    problems = problems_of(config)
-    assert f"config/departments/{file}: sources[0].{block}.{old}: renamed to {new!r}" in problems, problems

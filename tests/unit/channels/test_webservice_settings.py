@@ -87,16 +87,6 @@ def test_a_date_windowed_soap_operation_loads_and_excludes_updated_since(config:
     assert (window.from_param, window.start.isoformat(), window.days) == ("dateFrom", "2026-11-01", 7)
 
 
-@pytest.mark.parametrize(("file", "block", "old", "new"), [
-    ("jtj.yaml", "rest", "max_attempts", "attempts"),
-    ("jtj.yaml", "rest", "read_timeout", "timeout"),
-    ("gaj.yaml", "soap", "ca_bundle", "ca_file"),
-])
-def test_an_old_key_is_answered_with_its_new_name(config: Path, file: str, block: str, old: str, new: str) -> None:
-    edit(config / "departments" / file, f"    {block}:\n", f"    {block}:\n      {old}: x\n")
-    problems = problems_of(config)
-    assert f"config/departments/{file}: sources[0].{block}.{old}: renamed to {new!r}" in problems, problems
-
 
 def test_a_nested_block_names_its_own_keys(config: Path) -> None:
     edit(config / "departments/jtj.yaml", "pagination: {kind: page,", "pagination: {kind: page, page_parm: p,")

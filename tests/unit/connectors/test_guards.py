@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from huiju_connectors.guards import (
+    ArchiveLimits,
     UnsafeArchive,
     check_archive,
     check_gzip,
@@ -46,18 +47,18 @@ def _lying_zip(tmp_path: Path) -> Path:
 
 def test_zip_bomb_rejected_from_central_directory(bomb: Path) -> None:
     with pytest.raises(UnsafeArchive, match=r"report\.xlsx.*expands"):
-        check_archive(bomb, max_ratio=100)
+        check_archive(bomb, limits=ArchiveLimits(max_ratio=100))
 
 
 def test_zip_limits_on_total_and_members(bomb: Path, tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive, match="uncompressed"):
-        check_archive(bomb, max_total_uncompressed=10 * 1024 * 1024, max_ratio=10_000)
+        check_archive(bomb, limits=ArchiveLimits(max_total_uncompressed=10 * 1024 * 1024, max_ratio=10_000))
     many = tmp_path / "many.zip"
     with zipfile.ZipFile(many, "w") as zf:
         for i in range(30):
             zf.writestr(f"f{i}.csv", b"a")
     with pytest.raises(UnsafeArchive, match="30 entries"):
-        check_archive(many, max_members=20)
+        check_archive(many, limits=ArchiveLimits(max_members=20))
     assert len(check_archive(many)) == 30
 
 
@@ -84,26 +85,26 @@ def test_inflated_compressed_size_is_refused_while_streaming(tmp_path: Path) -> 
     cd = raw.rindex(b"PK\x01\x02")
     raw[cd + 20 : cd + 24] = (1024 * 1024).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
-    check_archive(path, max_ratio=100)
+    check_archive(path, limits=ArchiveLimits(max_ratio=100))
     with pytest.raises(UnsafeArchive, match=r"inflated\.zip"), open_member(
-        path, "xl/worksheets/sheet1.xml", max_ratio=100
+        path, "xl/worksheets/sheet1.xml", limits=ArchiveLimits(max_ratio=100)
     ) as fh:
         while fh.read(1 << 20):
             pass
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(UnsafeArchive, match=r"inflated\.zip"):
-        safe_extract(path, out, max_ratio=100)
+        safe_extract(path, out, limits=ArchiveLimits(max_ratio=100))
     assert [p for p in out.rglob("*") if p.is_file()] == []
 
 
 def test_lying_central_directory_is_caught(tmp_path: Path) -> None:
     liar = _lying_zip(tmp_path)
-    check_archive(liar, max_ratio=100)  # the lie passes the cheap check …
+    check_archive(liar, limits=ArchiveLimits(max_ratio=100))  # the lie passes the cheap check …
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(UnsafeArchive, match=r"liar\.zip"):  # … but not the extraction
-        safe_extract(liar, out, max_ratio=100)
+        safe_extract(liar, out, limits=ArchiveLimits(max_ratio=100))
     assert [p for p in out.rglob("*") if p.is_file()] == []
 
 
@@ -129,7 +130,8 @@ def test_gzip_bomb_is_capped_while_streaming(tmp_path: Path) -> None:
     raw = bytearray(path.read_bytes())
     raw[-4:] = (100).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
-    with pytest.raises(UnsafeArchive, match=r"data\.csv\.gz"), open_gzip(path, max_ratio=100) as fh:
+    with pytest.raises(UnsafeArchive, match=r"data\.csv\.gz"), \
+            open_gzip(path, limits=ArchiveLimits(max_ratio=100)) as fh:
         while fh.read(1 << 20):
             pass
     small = tmp_path / "small.csv.gz"
