@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, iterparse
 from huiju_connectors.copy_text import value_text
+from python_calamine import CalamineWorkbook
 
 _CHUNK = 1 << 20
 
@@ -167,8 +170,6 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
 
     Rows that are entirely empty are skipped; row numbers stay those of the sheet.
     """
-    from python_calamine import CalamineWorkbook
-
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of broken file
@@ -399,9 +400,6 @@ def _xml_records(path: Path, record_element: str) -> Iterator[tuple[int, dict[st
     memory stays flat however long the file. A record's fields are its attributes and child
     elements (child text; a child with children of its own as JSON).
     """
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import ParseError, iterparse
-
     with path.open("rb") as raw:
         declared = _XML_DECLARATION.match(raw.read(512))
         raw.seek(0)

@@ -29,6 +29,7 @@ and, optionally, the DingTalk robot Connection ``HUIJU_STEWARD_DINGTALK``.
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -323,6 +324,4 @@ def run_notices(conn: psycopg.Connection, registry: Registry, senders: Mapping[s
 
 def html_body(text: str) -> str:
     """A plain-text notice as simple HTML for e-mail (escaped; line breaks kept)."""
-    import html
-
     return "<div style=\"font-family:sans-serif\">" + html.escape(text).replace("\n", "<br>\n") + "</div>"

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from huiju.channels import CHANNELS, FILE_CHANNELS, settings_model
+from huiju.channel_settings import CHANNELS, FILE_CHANNELS, settings_model
 from huiju.rules import FIELD_RULES
 from huiju.schema import StrictModel, did_you_mean, explain, format_loc
 from huiju.settings import get_settings

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -115,9 +117,6 @@ def connect_args(endpoint: Endpoint) -> dict[str, Any]:
 
 def _offset_of(timezone: str) -> str:
     """A fixed UTC offset for MySQL sessions: its named zones need tables many servers lack."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     offset = datetime.now(ZoneInfo(timezone)).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     sign = "+" if minutes >= 0 else "-"

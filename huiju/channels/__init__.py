@@ -2,7 +2,7 @@
 
 A channel is two things, kept apart:
 
-- its settings model in :mod:`huiju.channels.settings` (the source's ``<name>:`` block in
+- its settings model in :mod:`huiju.channel_settings` (the source's ``<name>:`` block in
   ``config/``, validated when the registry loads, so a mistake is reported with the file and
   key) — all the registry imports;
 - its collection code, the module ``huiju.channels.<name>`` with
@@ -24,26 +24,17 @@ from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from huiju.channel_settings import CHANNELS, FILE_CHANNELS, ChannelUnavailable, settings_model
 from huiju.channels.connection import ConnectionInfo
-from huiju.channels.settings import SETTINGS
 
 if TYPE_CHECKING:
     import psycopg
 
     from huiju.landing import LandResult
     from huiju.registry import Registry, Source
-    from huiju.schema import StrictModel
 
-#: Every channel, each with its settings model and its module ``huiju.channels.<name>``.
-CHANNELS: tuple[str, ...] = tuple(SETTINGS)
 __all__ = ["CHANNELS", "FILE_CHANNELS", "ChannelUnavailable", "CollectContext", "ConnectionInfo", "collector",
            "settings_model"]
-#: Channels that deliver files (read with the source's file settings: format, encoding, header row …).
-FILE_CHANNELS = ("inbox", "ftp", "sftp")
-
-
-class ChannelUnavailable(LookupError):
-    """No channel of that name."""
 
 
 @dataclass
@@ -58,16 +49,8 @@ class CollectContext:
 
     @property
     def settings(self) -> Any:
-        """The source's validated channel settings (its model in :mod:`huiju.channels.settings`)."""
+        """The source's validated channel settings (its model in :mod:`huiju.channel_settings`)."""
         return self.source.channel_settings
-
-
-def settings_model(channel: str) -> type[StrictModel]:
-    """The pydantic model of a channel's settings block."""
-    try:
-        return SETTINGS[channel]
-    except KeyError:
-        raise ChannelUnavailable(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}") from None
 
 
 def collector(channel: str) -> Callable[[CollectContext], list[LandResult]]:

@@ -44,7 +44,7 @@ from huiju_connectors.remote_files import (
 )
 
 from huiju.archive import archive_file
-from huiju.channels.settings import DropSettings
+from huiju.channel_settings import DropSettings
 from huiju.landing import LandResult, land_file, record_failed
 from huiju.settings import get_settings
 

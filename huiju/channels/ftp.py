@@ -1,6 +1,6 @@
 """The FTP channel: a department drops files on an FTP or FTPS server; the platform takes complete ones.
 
-Settings (the source's ``ftp:`` block) are :class:`huiju.channels.settings.FtpSettings`: those of
+Settings (the source's ``ftp:`` block) are :class:`huiju.channel_settings.FtpSettings`: those of
 every file drop plus FTPS. Host, port, login and password come from the source's Airflow
 Connection.
 """
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from huiju_connectors.ftp import FtpSource
 from huiju_connectors.remote_files import DROP_RETRY
 
+from huiju.channel_settings import DropSettings, FtpSettings
 from huiju.channels.connection import ca_file
 from huiju.channels.filedrop import ChannelSetupError, collect_drop
-from huiju.channels.settings import DropSettings, FtpSettings
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext, ConnectionInfo

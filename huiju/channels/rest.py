@@ -1,6 +1,6 @@
 """The REST channel: a department's paged JSON interface, read page by page into the ledger.
 
-Configuration (the source's ``rest:`` block, :class:`huiju.channels.settings.RestSettings`) says *what* to call: path,
+Configuration (the source's ``rest:`` block, :class:`huiju.channel_settings.RestSettings`) says *what* to call: path,
 pagination, where the records are in the body, incremental parameters, which kind of
 authentication, rate limit, CA bundle and the schema-drift policy. The source's Airflow
 Connection says *where and who*: the base URL (``extra.base_url``, else
@@ -19,8 +19,8 @@ from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2
 from huiju_connectors.rest import Pagination, RestSource, fetch_pages
 from huiju_connectors.retry import RetryPolicy
 
+from huiju.channel_settings import RestSettings
 from huiju.channels.connection import base_url, ca_file, secret
-from huiju.channels.settings import RestSettings
 from huiju.channels.webservice import expected_fields, incremental_of, land_pages
 from huiju.ledger import get_cursor
 

@@ -1,6 +1,6 @@
 """The SFTP channel: a department drops files on an SFTP server whose host key the platform pins.
 
-Settings (the source's ``sftp:`` block) are :class:`huiju.channels.settings.SftpSettings`: those
+Settings (the source's ``sftp:`` block) are :class:`huiju.channel_settings.SftpSettings`: those
 of every file drop plus ``host_keys``. The pinned key(s) come from
 the Airflow Connection's extra ``host_key`` (an OpenSSH public key line, or a list of them) and
 from ``host_keys`` in the settings; at least one is required — an unknown or changed key is
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from huiju_connectors.remote_files import DROP_RETRY, Incomplete
 from huiju_connectors.sftp import HostKeyMismatch, SftpSource
 
+from huiju.channel_settings import DropSettings, SftpSettings
 from huiju.channels.filedrop import ChannelSetupError, collect_drop, record_event
-from huiju.channels.settings import DropSettings, SftpSettings
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext, ConnectionInfo

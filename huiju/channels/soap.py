@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
 
+from huiju.channel_settings import SoapSettings
 from huiju.channels.connection import base_url, ca_file, config_path, secret
-from huiju.channels.settings import SoapSettings
 from huiju.channels.webservice import expected_fields, incremental_of, land_pages
 from huiju.ledger import get_cursor
 

@@ -58,8 +58,8 @@ from huiju_connectors.rest import (
 )
 
 from huiju.archive import archive_pack
+from huiju.channel_settings import IncrementalSettings
 from huiju.channels.prefetch import Prefetch
-from huiju.channels.settings import IncrementalSettings
 from huiju.landing import (
     LandResult,
     PreparedRows,

@@ -172,6 +172,7 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
     """
     started = time.perf_counter()
     _quiet_gx()
+    # why: GX takes seconds to import; only a validation run needs it
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -249,6 +250,7 @@ def _forget(context: Any, datasource: Any, name: str, asset: str) -> None:
 
 
 def _configuration(spec: dict[str, Any]) -> Any:
+    # why: GX takes seconds to import; only a validation run needs it
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     return ExpectationConfiguration(type=spec["type"], kwargs=dict(spec["kwargs"]), meta=spec.get("meta", {}),

@@ -58,9 +58,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from huiju_connectors.frontdb import create_source_engine, describe_table, map_error, source_table
 
+from huiju.channel_settings import FrontDbSettings
 from huiju.channels.frontdb import exchange, snapshot, watermark
 from huiju.channels.frontdb.source import check_schema, endpoint_of, fail, read_cursor, where
-from huiju.channels.settings import FrontDbSettings
 from huiju.landing import LandResult, ensure_raw_table
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from huiju_connectors.frontdb import flag_query, mark_rows
 
+from huiju.channel_settings import FrontDbSettings
 from huiju.channels.frontdb.source import batch_reference, jsonable, log, mojibake_reason, read_cursor, where
-from huiju.channels.settings import FrontDbSettings
 from huiju.landing import LandResult, land_records
 from huiju.ledger import make_content_id, make_load_id, save_cursor
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from huiju_connectors.frontdb import snapshot_query, stream
 
+from huiju.channel_settings import FrontDbSettings
 from huiju.channels.frontdb.source import batch_reference, jsonable, log, mojibake_reason, where
-from huiju.channels.settings import FrontDbSettings
 from huiju.landing import LandResult, land_records
 from huiju.ledger import make_content_id
 

@@ -12,7 +12,7 @@ import psycopg
 from huiju_connectors.frontdb import Endpoint, FrontDbConfigError, SourceColumn, Tls, gbk_mojibake
 from psycopg.types.json import Jsonb
 
-from huiju.channels.settings import FrontDbSettings
+from huiju.channel_settings import FrontDbSettings
 from huiju.landing import LandResult, record_failed
 from huiju.ledger import get_cursor, make_content_id
 from huiju.rules import RULES

@@ -26,6 +26,7 @@ from huiju_connectors.frontdb import (
 from huiju_connectors.incremental import KeysAtWatermark, trailing_keys
 from psycopg.types.json import Jsonb
 
+from huiju.channel_settings import FrontDbSettings, WatermarkSettings
 from huiju.channels.frontdb.source import (
     batch_reference,
     jsonable,
@@ -34,7 +35,6 @@ from huiju.channels.frontdb.source import (
     read_cursor,
     watermark_value,
 )
-from huiju.channels.settings import FrontDbSettings, WatermarkSettings
 from huiju.landing import LandResult, land_records
 from huiju.ledger import make_content_id
 

@@ -6,7 +6,8 @@ block when the registry loads, so a mistake is reported with its file and key be
 runs. The address and the credentials are never here: they are the source's Airflow Connection.
 
 This module is what the registry imports of the channels: models only (pydantic), nothing that
-collects or lands.
+collects or lands. It sits beside ``huiju/channels/`` (the collection code), not in it, so that
+the registry, which every channel's landing reads, never depends on the channels package.
 """
 
 from __future__ import annotations
@@ -341,3 +342,20 @@ SETTINGS: Mapping[str, type[StrictModel]] = MappingProxyType({
     "soap": SoapSettings,
     "frontdb": FrontDbSettings,
 })
+
+#: Every channel, each with its settings model here and its collection module ``huiju.channels.<name>``.
+CHANNELS: tuple[str, ...] = tuple(SETTINGS)
+#: Channels that deliver files (read with the source's file settings: format, encoding, header row …).
+FILE_CHANNELS = ("inbox", "ftp", "sftp")
+
+
+class ChannelUnavailable(LookupError):
+    """No channel of that name."""
+
+
+def settings_model(channel: str) -> type[StrictModel]:
+    """The pydantic model of a channel's settings block."""
+    try:
+        return SETTINGS[channel]
+    except KeyError:
+        raise ChannelUnavailable(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}") from None
