@@ -588,7 +588,7 @@ def test_mariadb_sigkill_then_rerun(registry, wh, mariadb, rendered: bool) -> No
     def change(n: int) -> None:
         # An update stamps the row later than every row there, as an application's now() does: the
         # 20,000-row table spans five and a half hours, so "+1 hour" could fall behind the stored
-        # watermark, which no watermark scheme sees (the limit documented in channels/frontdb.py).
+        # watermark, which no watermark scheme sees (the limit documented in huiju/channels/frontdb/).
         with conn.cursor() as cur:
             cur.execute(f"update {table} set updated_at = updated_at + interval 1 day where id = %s", (n + 1,))
 
