@@ -18,9 +18,9 @@ from pathlib import Path
 
 import openpyxl
 import psycopg
+from huiju_demo.bulk import penalty_row
 
 from bench.harness import Entry, rows_entry, run_isolated
-from huiju.demo.bulk import penalty_row
 from huiju.registry import load_registry
 
 ROWS = 2_000

@@ -14,11 +14,18 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
+from huiju.landing import land_file
 from huiju.processes import alive, wait_until_healthy
+from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
+from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
+from huiju.validation import publish_load, validate_load
+from huiju.warehouse import connect, stop_embedded, warehouse_url
 
 log = logging.getLogger("huiju")
 
@@ -32,8 +39,6 @@ def _yesterday() -> dt.date:
 def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True,
              extra_env: dict[str, str] | None = None) -> int:
     """Run an ``airflow`` command with the platform's environment; output to a log file if named."""
-    from huiju.airflow_env import airflow_environ
-
     env = {**airflow_environ(), **(extra_env or {})}
     command = [str(Path(sys.executable).with_name("airflow")), *args]
     if log_name is None:
@@ -62,12 +67,11 @@ def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
-    from huiju.demo.generate import generate_submissions
-    from huiju.demo.mail_sink import running_mail_sink
-    from huiju.demo.simulators import running_simulators
-    from huiju.registry import load_registry
-    from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
-    from huiju.warehouse import connect, warehouse_url
+    # why: the demo is a package above the core (huiju_demo); only this command uses it
+    from huiju_demo.generate import generate_submissions
+    from huiju_demo.mail_sink import running_mail_sink
+    from huiju_demo.portal import submit_through_portal
+    from huiju_demo.simulators import running_simulators
 
     day = args.day or _yesterday()
     registry = load_registry()
@@ -80,18 +84,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             running_mail_sink(settings.var / "demo" / "mail") as mail:
         manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
-        extension_lines: list[str] = []
-        for extension in load_extensions():
-            # The portal logs its demo departments in and submits what goes through it (uploads, entries).
-            contribution = extension.demo(registry, day, manifest)
-            manifest = dataclasses.replace(manifest, submissions=manifest.submissions + contribution.submissions)
-            extension_lines += contribution.lines
+        # The departments that use the portal log in and submit there (uploads, entries by hand).
+        portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
+        manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
-        for line in extension_lines:
+        for line in portal.lines:
             print(f"  {line}")
         prepare_airflow()
         # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
@@ -115,14 +116,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
     print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
-    if extension_lines:
-        print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
+    print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
 
 
 def _redact(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password:
         parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
@@ -137,8 +135,6 @@ def _pid_dir() -> Path:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start Airflow's services in the background and print where to log in."""
-    from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
-
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -184,10 +180,6 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-source summary (of one day, or of everything)."""
-    from huiju.registry import load_registry
-    from huiju.summary import render_summary, source_summaries
-    from huiju.warehouse import connect
-
     with connect() as conn:
         print(render_summary(source_summaries(conn, load_registry(), args.day)))
     return 0
@@ -195,8 +187,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate config/ and say what is wrong, file by file."""
-    from huiju.registry import ConfigError, load_registry
-
     try:
         registry = load_registry(Path(args.config) if args.config else None)
     except ConfigError as exc:
@@ -211,11 +201,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
-    from huiju.landing import land_file
-    from huiju.registry import load_registry
-    from huiju.validation import publish_load, validate_load
-    from huiju.warehouse import connect
-
     registry = load_registry()
     source = registry.source(args.source)
     with connect() as conn:
@@ -237,8 +222,6 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
     """Start the warehouse if needed and print its URL (or, with --stop, stop the embedded one)."""
-    from huiju.warehouse import stop_embedded, warehouse_url
-
     if args.stop:
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
         return 0

@@ -7,15 +7,22 @@ import logging
 import os
 import sys
 
+import psycopg
+
+from huiju.registry import load_registry
+from huiju.warehouse import warehouse_url
+from huiju_portal.accounts import AccountError, create_account, find_account, list_accounts, reset_password
+from huiju_portal.config import get_portal_settings
 from huiju_portal.roles import Role
+from huiju_portal.throttle import clear_failures
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the portal (in the foreground; ``huiju up`` runs this in the background)."""
+    # why: the web stack (uvicorn, FastAPI, the routers) is for serving only; the account commands start without it
     import uvicorn
 
     from huiju_portal.app import create_app
-    from huiju_portal.config import get_portal_settings
 
     settings = get_portal_settings()
     # X-Forwarded-For is read by the portal itself, only from HUIJU_PORTAL_TRUSTED_PROXIES.
@@ -24,19 +31,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect():
-    import psycopg
-
-    from huiju.warehouse import warehouse_url
-
+def _connect() -> psycopg.Connection:
     return psycopg.connect(warehouse_url(), autocommit=True)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
     """Create an account and print its temporary password (shown once)."""
-    from huiju.registry import load_registry
-    from huiju_portal.accounts import AccountError, create_account
-
     with _connect() as conn:
         try:
             account, password = create_account(conn, load_registry(), username=args.username,
@@ -51,8 +51,6 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List the accounts."""
-    from huiju_portal.accounts import list_accounts
-
     with _connect() as conn:
         for account in list_accounts(conn):
             state = "disabled" if account.disabled else ("must change password" if account.must_change_password
@@ -63,8 +61,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     """Give an account a new temporary password."""
-    from huiju_portal.accounts import find_account, reset_password
-
     with _connect() as conn:
         account = find_account(conn, args.username)
         if account is None:
@@ -76,8 +72,6 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_unlock(args: argparse.Namespace) -> int:
     """Clear an account name's failed logins (the throttle's lock)."""
-    from huiju_portal.throttle import clear_failures
-
     with _connect() as conn:
         clear_failures(conn, args.username)
     print(f"unlocked {args.username}")

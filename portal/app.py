@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from huiju import warehouse
 from huiju.registry import Registry, load_registry
 from huiju_portal.config import PortalSettings, get_portal_settings
 from huiju_portal.deps import Forbidden, LoginRequired, NotFound, PasswordChangeRequired
@@ -35,6 +36,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def warm_up() -> None:
     """Import Great Expectations (seconds) once at start-up, so that the first upload does not wait for it."""
     try:
+        # why: importing is the point of warming up, done in a thread at start-up rather than at the first upload
         import great_expectations  # noqa: F401
 
         import huiju.quality.expectations  # noqa: F401 - the custom expectation types validation registers
@@ -45,9 +47,7 @@ def warm_up() -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.warehouse_url is None:
-        from huiju.warehouse import warehouse_url
-
-        app.state.warehouse_url = warehouse_url()  # starts the embedded PostgreSQL if needed, migrates
+        app.state.warehouse_url = warehouse.warehouse_url()  # starts the embedded PostgreSQL if needed, migrates
     clean_work_dir(app.state.settings.work_dir)
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     yield

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from huiju.feedback import local_workbook
 from huiju.registry import Registry, Source
 from huiju_portal.accounts import Account
 from huiju_portal.roles import Permission
@@ -147,8 +148,6 @@ class DepartmentScope:
 
     def feedback_workbook(self, conn: psycopg.Connection, load_id: str) -> Path | None:
         """The batch's feedback workbook (问题数据反馈) on disk, if the batch is in scope and has one."""
-        from huiju.feedback import local_workbook
-
         row = conn.execute(
             "select l.source_id, f.path from ops.feedback f join ops.loads l on l.load_id = f.load_id"
             " where f.load_id = %(load_id)s and (%(all_departments)s or l.department = %(department)s)"

@@ -4,7 +4,7 @@ At the door (nothing is stored when a file is refused, not even in the archive; 
 audit trail notes the refusal):
 
 - the size cap (the source's ``portal.max_upload_mb``), enforced while the upload is received;
-- the content checks every file channel makes (:func:`huiju.file_checks.refusal_reason`): macro
+- the content checks every file channel makes (:func:`huiju.channels.file_checks.refusal_reason`): macro
   workbooks, legacy ``.xls``, web pages saved as ``.xlsx``, zip bombs, the wrong format;
 - the template: the header must hold every required column of the source, on the row the
   template puts it; a workbook made from another source's template is recognised by its header
@@ -43,7 +43,8 @@ from huiju_connectors.files import (
     read_xlsx,
 )
 
-from huiju.file_checks import refusal_reason
+from huiju.channels.file_checks import refusal_reason
+from huiju.feedback import build_feedback
 from huiju.landing import ensure_raw_table, land_file
 from huiju.registry import Registry, Source
 from huiju.validation import ValidationResult, validate_load
@@ -229,8 +230,6 @@ def validate_and_feed_back(conn: psycopg.Connection, registry: Registry, load_id
     A failure here leaves the batch ``received`` in the ledger: the source's ingest DAG
     validates it on its next run, so nothing is lost and the page says the check is pending.
     """
-    from huiju.feedback import build_feedback
-
     try:
         verdict = validate_load(conn, registry, load_id)
         if verdict.rows_quarantined:
