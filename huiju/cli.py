@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
         print("  Airflow metadata database ready, DAGs serialized")
         # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
-        ingest = [f"ingest__{source_id}" for source_id in registry.sources]
+        ingest = [source.ingest_dag_id for source in registry.sources.values()]
         env = {**simulated.airflow_env(), **mail.airflow_env()}  # notices go to the demo's SMTP sink
         with ThreadPoolExecutor(max_workers=3) as pool:
             durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)

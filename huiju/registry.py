@@ -181,6 +181,11 @@ class Source(StrictModel):
         return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}.get(self.cadence, self.cadence)
 
     @property
+    def ingest_dag_id(self) -> str:
+        """The id of this source's ingest DAG (one per source; the portal asks Airflow to run it by this name)."""
+        return f"ingest__{self.id}"
+
+    @property
     def header_for_field(self) -> dict[str, str]:
         """The department's own column header for each mapped field."""
         return {field: header for header, field in self.columns.items()}

@@ -7,7 +7,12 @@
 - ``HUIJU_PORTAL_SESSION_IDLE_MINUTES`` (30) / ``HUIJU_PORTAL_SESSION_HOURS`` (12): a session ends
   after that long without a request, or that long after login, whichever comes first;
 - ``HUIJU_PORTAL_LOGIN_WINDOW_MINUTES`` (15), ``HUIJU_PORTAL_MAX_FAILURES_PER_ACCOUNT`` (5),
-  ``HUIJU_PORTAL_MAX_FAILURES_PER_CLIENT`` (20): login throttling.
+  ``HUIJU_PORTAL_MAX_FAILURES_PER_CLIENT`` (20): login throttling;
+- ``HUIJU_PORTAL_AIRFLOW_URL`` (e.g. ``http://127.0.0.1:8080``), ``HUIJU_PORTAL_AIRFLOW_USER``,
+  ``HUIJU_PORTAL_AIRFLOW_PASSWORD``: Airflow's API and the account (DAG runs only, no connections)
+  the portal asks for a source's ingest run with, once a submission passed validation (see
+  :mod:`huiju_portal.ingest_runs`); unset, the batch waits for the source's cadence. ``huiju up``
+  sets them for the Airflow it starts.
 """
 
 from __future__ import annotations
@@ -43,11 +48,26 @@ class PortalSettings:
     # Form fields and their number are bounded too: a form is never large.
     max_form_bytes: int = 1024 * 1024
     state_dir: Path = field(default_factory=lambda: get_settings().var / "portal")
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
         """The address people open."""
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def asks_for_runs(self) -> bool:
+        """Whether a validated submission asks Airflow for its source's ingest run at once."""
+        return bool(self.airflow_url and self.airflow_user and self.airflow_password)
+
+    def environ(self) -> dict[str, str]:
+        """These settings as the environment a portal process reads them from (what ``huiju up`` passes on)."""
+        values = {"HUIJU_PORTAL_HOST": self.host, "HUIJU_PORTAL_PORT": str(self.port),
+                  "HUIJU_PORTAL_AIRFLOW_URL": self.airflow_url, "HUIJU_PORTAL_AIRFLOW_USER": self.airflow_user,
+                  "HUIJU_PORTAL_AIRFLOW_PASSWORD": self.airflow_password}
+        return {name: value for name, value in values.items() if value}
 
     @property
     def work_dir(self) -> Path:
@@ -69,4 +89,7 @@ def get_portal_settings() -> PortalSettings:
         login_window=timedelta(minutes=_int("HUIJU_PORTAL_LOGIN_WINDOW_MINUTES", 15)),
         max_failures_per_account=_int("HUIJU_PORTAL_MAX_FAILURES_PER_ACCOUNT", 5),
         max_failures_per_client=_int("HUIJU_PORTAL_MAX_FAILURES_PER_CLIENT", 20),
+        airflow_url=os.environ.get("HUIJU_PORTAL_AIRFLOW_URL") or None,
+        airflow_user=os.environ.get("HUIJU_PORTAL_AIRFLOW_USER") or None,
+        airflow_password=os.environ.get("HUIJU_PORTAL_AIRFLOW_PASSWORD") or None,
     )

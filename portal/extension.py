@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import psycopg
 
+from huiju.airflow_env import PORTAL_USER, account_password, ui_port
 from huiju.registry import Registry, load_registry
 from huiju.warehouse import warehouse_url
 from huiju_portal.accounts import demo_usernames, ensure_demo_accounts
@@ -46,8 +48,15 @@ class PortalExtension:
     name = "portal"
 
     def up(self) -> list[str]:
-        """Start the portal; on a fresh install, create the demo accounts so there is a login to print."""
+        """Start the portal; on a fresh install, create the demo accounts so there is a login to print.
+
+        Unless configured otherwise, the portal asks the Airflow ``up`` started for ingest runs, with
+        that instance's portal account.
+        """
         settings = get_portal_settings()
+        if settings.airflow_url is None:
+            settings = dataclasses.replace(settings, airflow_url=f"http://127.0.0.1:{ui_port()}",
+                                           airflow_user=PORTAL_USER, airflow_password=account_password(PORTAL_USER))
         registry = load_registry()
         with psycopg.connect(warehouse_url(), autocommit=True) as conn:
             empty = conn.execute("select not exists (select 1 from portal.accounts)").fetchone()[0]

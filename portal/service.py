@@ -42,7 +42,7 @@ def start(settings: PortalSettings, timeout: float = 90) -> int:
     log_path = log_file(settings)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HUIJU_PORTAL_HOST": settings.host, "HUIJU_PORTAL_PORT": str(settings.port)}
+    env = {**os.environ, **settings.environ()}
     with log_path.open("a", encoding="utf-8") as out:
         process = subprocess.Popen([sys.executable, "-m", "huiju_portal", "serve"], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)

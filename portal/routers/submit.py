@@ -9,10 +9,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from huiju.registry import Source
+from huiju.validation import ValidationResult
 from huiju_portal import audit
 from huiju_portal.deps import CSRF_FIELD, Conn, CsrfChecked, Forbidden, NotFound, Submitter, client_addr, registry_of
 from huiju_portal.entry import (
@@ -24,6 +26,7 @@ from huiju_portal.entry import (
     save_entry,
 )
 from huiju_portal.fields import source_fields
+from huiju_portal.ingest_runs import ask_for_publication
 from huiju_portal.pages import render
 from huiju_portal.scope import DepartmentScope
 from huiju_portal.sessions import Session
@@ -53,6 +56,16 @@ def own_source(request: Request, session: Session, source_id: str, way: str | No
             way == "entry" and not source.channel_settings.manual_entry):
         raise NotFound(source_id)
     return source
+
+
+def _to_batch_page(request: Request, session: Session, source: Source, load_id: str, flag: str,
+                   verdict: ValidationResult | None) -> Response:
+    """The batch's page; once answered, a batch that passed validation asks Airflow for its source's ingest run."""
+    publish = None
+    if verdict is not None and verdict.status == "validated" and flag in ("uploaded", "entered"):
+        publish = BackgroundTask(ask_for_publication, request.app.state.settings, request.app.state.warehouse_url,
+                                 source, load_id, session.account.username)
+    return RedirectResponse(f"/history/{quote(load_id)}?from={flag}", status_code=303, background=publish)
 
 
 def _who(request: Request, session: Session) -> dict[str, object]:
@@ -146,7 +159,7 @@ async def upload(request: Request, source_id: str, session: Submitter,
         remove_quietly(path)
         await form.close()
     flag = {"repeat": "repeat", "failed": "failed"}.get(result.outcome, "uploaded")
-    return RedirectResponse(f"/history/{quote(result.load_id)}?from={flag}", status_code=303)
+    return _to_batch_page(request, session, source, result.load_id, flag, result.verdict)
 
 
 def _entry_page(request: Request, source: Source, status: int = 200, *, submission_id: str | None = None,
@@ -186,7 +199,7 @@ async def entry_save(request: Request, source_id: str, session: Submitter,
     except EntryRefused as refused:
         return _entry_page(request, source, 400, error=str(refused))
     flag = "entered" if result.outcome == "landed" else "repeat"
-    return RedirectResponse(f"/history/{quote(result.load_id)}?from={flag}", status_code=303)
+    return _to_batch_page(request, session, source, result.load_id, flag, result.verdict)
 
 
 class CheckRequest(BaseModel):

@@ -13,14 +13,22 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
+from huiju.airflow_env import PORTAL_USER
 from huiju.registry import load_registry
 from huiju.warehouse import with_database
+from huiju_portal.config import PortalSettings
+from huiju_portal.ingest_runs import request_ingest_run
+from tests.support.portal import filled_template
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
 pytestmark = pytest.mark.timeout(1800)
@@ -190,6 +198,31 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _upload_through_portal(client: httpx.Client, var: Path) -> str:
+    """Upload a small filled-in template as 生态环境局's clerk (logged in on ``client``); the new batch's id."""
+    registry = load_registry()
+    source = registry.source("sthjj_penalty")
+    path = filled_template(registry, source, var / "demo" / "portal" / "加报.xlsx", 5, tag="UP")
+    page = client.get("/submit/sthjj_penalty/upload")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    done = client.post("/submit/sthjj_penalty/upload", data={"csrf_token": csrf},
+                       files={"file": (path.name, path.read_bytes(), XLSX)})
+    assert "校验通过，待入库" in done.text, done.text[:2000]
+    return done.url.path.rsplit("/", 1)[-1]
+
+
+def _wait_for_run(address: str, token: str, dag_id: str, run_id: str) -> dict:
+    """The DAG run ``run_id`` once Airflow has it (the portal asks after answering the page)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = httpx.get(f"{address}api/v2/dags/{dag_id}/dagRuns/{run_id}",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if found.status_code == 200 or time.monotonic() > deadline:
+            assert found.status_code == 200, found.text
+            return found.json()
+        time.sleep(1)
+
+
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
     port, portal_port = _free_port(), _free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
@@ -206,9 +239,9 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
                                          data=json.dumps({"username": user, "password": password}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
-            token = json.load(response)["access_token"]
+            airflow_token = json.load(response)["access_token"]
         runs_request = urllib.request.Request(address + "api/v2/dags/~/dagRuns?limit=50",
-                                              headers={"Authorization": f"Bearer {token}"})
+                                              headers={"Authorization": f"Bearer {airflow_token}"})
         with urllib.request.urlopen(runs_request, timeout=30) as response:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
@@ -221,6 +254,15 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
             home = client.post("/login", data={"username": portal.group(2), "password": portal.group(3),
                                                "login_token": token, "next": "/history"})
             assert home.url.path == "/history" and "sthjj_penalty_" in home.text and "gaj_" not in home.text
+            # A workbook that passes validation asks Airflow for the source's ingest run at once.
+            load_id = _upload_through_portal(client, cycle["var"])
+        run = _wait_for_run(address, airflow_token, "ingest__sthjj_penalty", f"portal__{load_id}")
+        assert run["run_type"] == "manual" and "已通过校验" in (run["note"] or ""), run
+        # Asking again for the same batch is the same run (the portal's own account, role user).
+        portal_account = PortalSettings(airflow_url=address, airflow_user=PORTAL_USER, airflow_password=json.loads(
+            (cycle["var"] / "airflow" / "simple_auth_manager_passwords.json").read_text())[PORTAL_USER])
+        registry = load_registry()
+        assert request_ingest_run(portal_account, registry.source("sthjj_penalty"), load_id) == "already requested"
     finally:
         down = subprocess.run([sys.executable, "-m", "huiju.cli", "down"], env=env, capture_output=True, text=True,
                               timeout=60)

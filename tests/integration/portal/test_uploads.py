@@ -13,12 +13,15 @@ from pathlib import Path
 import openpyxl
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from huiju_demo.bulk import penalty_row
 
 from huiju.registry import Registry
+from huiju_portal.app import create_app
 from huiju_portal.uploads import accept_upload
 from huiju_portal.workbook import GUIDE_SHEET, OPTIONS_SHEET, template_workbook
-from tests.support.portal import filled_template, macro_workbook
+from tests.support.browser import free_port
+from tests.support.portal import filled_template, login, macro_workbook, portal_settings
 
 SOURCE = "sthjj_penalty"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -136,6 +139,29 @@ def test_uploading_through_the_page_shows_the_verdict_and_serves_the_feedback(cl
     after = _snapshot(portal_env)
     assert {k: after[k] for k in ("ops.loads", "raw", "portal.submissions")} == {
         k: before[k] for k in ("ops.loads", "raw", "portal.submissions")}
+
+
+def test_a_validated_upload_asks_for_its_ingest_run_and_airflow_out_of_reach_loses_nothing(portal_env,
+                                                                                           tmp_path: Path) -> None:
+    # Nothing listens on the port: the request for the run fails for real (refused connection), after the page.
+    settings = portal_settings(portal_env.var, airflow_url=f"http://127.0.0.1:{free_port()}",
+                               airflow_user="huiju_portal", airflow_password="not-needed")
+    app = create_app(settings, registry=portal_env.registry, warehouse_url=portal_env.url)
+    path = filled_template(portal_env.registry, portal_env.registry.source(SOURCE), tmp_path / "急报.xlsx", 3, tag="AF")
+    with TestClient(app, base_url="http://portal.test", follow_redirects=True) as client:
+        login(client, "sthjj_submitter", portal_env.passwords["sthjj_submitter"])
+        response = _upload(client, path.read_bytes(), path.name)  # the test client runs background tasks too
+    assert response.status_code == 200 and "校验通过，待入库" in response.text
+    load_id = response.url.path.rsplit("/", 1)[-1]
+    with psycopg.connect(portal_env.url) as conn:
+        status = conn.execute("select status from ops.loads where load_id = %s", (load_id,)).fetchone()[0]
+        events = conn.execute("select kind, username, detail from portal.events where detail->>'load_id' = %s"
+                              " and kind like 'ingest_run%%'", (load_id,)).fetchall()
+    assert status == "validated"  # the source's next scheduled run publishes it
+    ((kind, username, detail),) = events
+    assert (kind, username, detail["dag_id"], detail["run_id"]) == (
+        "ingest_run_failed", "sthjj_submitter", "ingest__sthjj_penalty", f"portal__{load_id}")
+    assert "connect" in detail["error"].lower()
 
 
 def _license_headers_workbook(portal_env, path: Path) -> bytes:
