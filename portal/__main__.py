@@ -35,6 +35,11 @@ def _connect() -> psycopg.Connection:
     return psycopg.connect(warehouse_url(), autocommit=True)
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     """Create an account and print its temporary password (shown once)."""
     with _connect() as conn:
@@ -43,8 +48,7 @@ def cmd_create(args: argparse.Namespace) -> int:
                                                display_name=args.name or args.username, department=args.department,
                                                roles={Role(r) for r in args.role}, created_by="cli")
         except AccountError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return _error(str(exc))
     print(f"created {account.username} ({account.role_labels}); temporary password: {password}")
     return 0
 
@@ -64,8 +68,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     with _connect() as conn:
         account = find_account(conn, args.username)
         if account is None:
-            print(f"error: no account {args.username}", file=sys.stderr)
-            return 1
+            return _error(f"no account {args.username}")
         print(f"temporary password for {account.username}: {reset_password(conn, account.account_id)}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -14,6 +15,7 @@ from huiju_portal.scorecard import department_scorecard, monitoring_available
 
 router = APIRouter()
 PAGE_SIZE = 20
+T = TypeVar("T")
 # What the batch page says first, after the request that brought the visitor there.
 ARRIVAL_NOTES = {
     "uploaded": "文件已接收并完成校验，结果如下。",
@@ -21,6 +23,13 @@ ARRIVAL_NOTES = {
     "repeat": "该内容与此前已报送的批次完全相同，平台已识别，未重复入库；下面是此前的批次。",
     "failed": "文件未能入库，原因见下。",
 }
+
+
+def _in_scope(found: T | None, load_id: str) -> T:
+    """What the scope found for ``load_id``; nothing found (another department's, or no such batch) is 404."""
+    if found is None:
+        raise NotFound(load_id)
+    return found
 
 
 @router.get("/history")
@@ -44,9 +53,7 @@ def history(request: Request, scope: Scope, conn: Conn, source: str | None = Non
 def batch(request: Request, load_id: str, scope: Scope,
           conn: Conn) -> Response:
     """One batch: its verdict, counts, each problem row with its reasons, its feedback workbook."""
-    found = scope.batch(conn, load_id)
-    if found is None:
-        raise NotFound(load_id)
+    found = _in_scope(scope.batch(conn, load_id), load_id)
     problems, problem_total = scope.problem_rows(conn, load_id)
     return render(request, "batch.html", batch=found, problems=problems, problem_total=problem_total,
                   has_workbook=scope.feedback_workbook(conn, load_id) is not None,
@@ -58,9 +65,7 @@ def batch(request: Request, load_id: str, scope: Scope,
 def feedback(request: Request, load_id: str, scope: Scope,
              conn: Conn) -> Response:
     """The batch's feedback workbook (问题数据反馈), found through the ledger: never a path from the URL."""
-    path = scope.feedback_workbook(conn, load_id)
-    if path is None:
-        raise NotFound(load_id)
+    path = _in_scope(scope.feedback_workbook(conn, load_id), load_id)
     session = request.state.session
     audit.record(conn, "feedback_download", account_id=session.account.account_id, username=session.account.username,
                  department=session.account.department, client_addr=client_addr(request), load_id=load_id)

@@ -56,6 +56,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
         done = subprocess.run([sys.executable, "-m", "huiju.cli", "demo", "--day", DAY], env=env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "Calculating Metrics" not in done.stderr  # GX's progress bars stay out of the terminal
         return done.stdout
 
     first = run_demo()
