@@ -2,8 +2,9 @@
 
 Tests are grouped by kind first, then mirror the code they test::
 
-    unit/<connectors|core|channels|demo|plugins>/   pure Python, no server
-    integration/<connectors|core|channels>/       real servers started on loopback
+    unit/<connectors|core|channels|demo|plugins|portal>/   pure Python, no server
+    integration/<connectors|core|channels|portal>/       real servers started on loopback (the
+                                                         portal's browser tests also marked browser)
     dags/                                         DAG integrity (the DAG files parse, wire and render)
     dbt/                                          the dbt project against a warehouse
     e2e/                                          the demo cycle through Airflow
