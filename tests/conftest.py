@@ -3,12 +3,12 @@
 Tests are grouped by kind first, then mirror the code they test::
 
     unit/<connectors|core|channels|demo|plugins|portal>/   pure Python, no server
-    integration/<connectors|core|channels|portal>/       real servers started on loopback (the
-                                                         portal's browser tests also marked browser)
-    dags/                                         DAG integrity (the DAG files parse, wire and render)
-    dbt/                                          the dbt project against a warehouse
-    e2e/                                          the demo cycle through Airflow
-    test_*.py (here)                              the repository itself: lint, packaging, import contracts
+    integration/<connectors|core|channels|portal>/         real servers started on loopback
+                                                           (the portal's browser tests: also marked browser)
+    dags/                                                  DAG integrity (the DAG files parse, wire and render)
+    dbt/                                                   the dbt project against a warehouse
+    e2e/                                                   the demo cycle through Airflow
+    test_*.py (here)                                       the repository itself: lint, packaging, import contracts
 
 Each test's marker is its folder's (:data:`KIND_BY_FOLDER`), applied here, so none can be
 forgotten. Helpers shared by several test files live in :mod:`tests.support`, imported as
