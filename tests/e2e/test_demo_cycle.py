@@ -206,8 +206,10 @@ def _upload_through_portal(client: httpx.Client, var: Path) -> str:
     path = filled_template(registry, source, var / "demo" / "portal" / "加报.xlsx", 5, tag="UP")
     page = client.get("/submit/sthjj_penalty/upload")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    # The portal was just started beside Airflow's services: its first validation may still wait for
+    # Great Expectations' import (seconds, many more on a busy machine).
     done = client.post("/submit/sthjj_penalty/upload", data={"csrf_token": csrf},
-                       files={"file": (path.name, path.read_bytes(), XLSX)})
+                       files={"file": (path.name, path.read_bytes(), XLSX)}, timeout=180)
     assert "校验通过，待入库" in done.text, done.text[:2000]
     return done.url.path.rsplit("/", 1)[-1]
 
