@@ -14,6 +14,7 @@ PACKAGE_FOLDERS = {
     "huiju_connectors": "connectors",
     "huiju_airflow": "plugins/huiju_airflow",
     "huiju_demo": "demo",
+    "huiju_portal": "portal",
 }
 
 

@@ -40,7 +40,7 @@ def main() -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists raw cascade; drop schema if exists quarantine cascade;"
-                     " drop schema if exists ops cascade")
+                     " drop schema if exists ops cascade; drop schema if exists portal cascade")
     warehouse.migrate(url)
     entries = []
     with tempfile.TemporaryDirectory(prefix="huiju-bench-", dir=get_settings().var) as work:

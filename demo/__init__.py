@@ -10,6 +10,8 @@ the stack) starts it.
 - :mod:`huiju_demo.simulators` runs the servers a non-inbox source talks to, on loopback: FTP
   (:mod:`.ftp_server`), SFTP (:mod:`.sftp_server`), a REST gateway (:mod:`.rest_gateway`), a
   SOAP service (:mod:`.soap_service`), a front-end database;
+- :mod:`huiju_demo.portal` is the departments' clerks in their portal: the demo accounts, the
+  workbook a department uploads, the records another types in;
 - :mod:`huiju_demo.mail_sink` receives the notices the demo sends;
 - :mod:`huiju_demo.bulk` writes large penalty files for the benchmarks and the dbt tests.
 """

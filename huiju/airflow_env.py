@@ -16,6 +16,11 @@ from huiju.settings import TIMEZONE, get_settings
 from huiju.warehouse import WAREHOUSE_DB, ensure_database, libpq_params, server_url, sqlalchemy_url, warehouse_url
 
 ADMIN_USER = "admin"
+#: The account the departments' portal asks for ingest runs with: role ``user`` of the simple auth
+#: manager (DAGs and their runs; no connections, variables, pools or configuration).
+PORTAL_USER = "huiju_portal"
+#: Every account of this instance and its role.
+USERS = {ADMIN_USER: "admin", PORTAL_USER: "user"}
 DEFAULT_PORT = 8080
 
 
@@ -37,15 +42,22 @@ def ui_port() -> int:
     return int(os.environ.get("HUIJU_UI_PORT", DEFAULT_PORT))
 
 
-def admin_password() -> str:
-    """The stewards' demo login password (simple auth manager), created once under var/airflow."""
+def account_password(user: str) -> str:
+    """The password of one of :data:`USERS` (simple auth manager), created once under var/airflow (mode 0600)."""
     home = get_settings().airflow_home
     home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "simple_auth_manager_passwords.json"
-    if not passwords.exists():
-        passwords.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(9)}), encoding="utf-8")
-        passwords.chmod(0o600)
-    return json.loads(passwords.read_text(encoding="utf-8"))[ADMIN_USER]
+    path = home / "simple_auth_manager_passwords.json"
+    passwords = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if any(name not in passwords for name in USERS):
+        passwords = {name: passwords.get(name) or secrets.token_urlsafe(9) for name in USERS} | passwords
+        path.write_text(json.dumps(passwords), encoding="utf-8")
+        path.chmod(0o600)
+    return passwords[user]
+
+
+def admin_password() -> str:
+    """The stewards' demo login password."""
+    return account_password(ADMIN_USER)
 
 
 def write_airflow_config() -> Path:
@@ -67,7 +79,7 @@ def write_airflow_config() -> Path:
             "parallelism": "8",
             "dags_are_paused_at_creation": "True",
             "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+            "simple_auth_manager_users": ",".join(f"{name}:{role}" for name, role in USERS.items()),
             "simple_auth_manager_passwords_file": str(home / "simple_auth_manager_passwords.json"),
             "execution_api_server_url": f"http://127.0.0.1:{port}/execution/",
             "fernet_key": _persistent_secret(home / ".fernet_key"),

@@ -333,6 +333,34 @@ class FrontDbSettings(StrictModel):
         return cols
 
 
+# --- the departments' portal (Excel文件上传, 人工录入) -----------------------------------------------
+
+
+class PortalSettings(StrictModel):
+    """The ``portal:`` block of a source: which ways in the departments' portal offers, and their limits.
+
+    ``upload``: Excel文件上传 with the source's template (read with the source's file settings);
+    ``manual_entry``: 人工录入, a form generated from the dataset's fields; ``max_upload_mb``: the
+    largest workbook accepted; ``max_entry_records``: records in one manual entry at most.
+    """
+
+    upload: bool = True
+    manual_entry: bool = True
+    max_upload_mb: float = Field(default=20, gt=0, le=500)
+    max_entry_records: int = Field(default=50, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _some_way_in(self) -> PortalSettings:
+        if not (self.upload or self.manual_entry):
+            raise ValueError("a portal source needs upload or manual_entry (or both)")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload size cap in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
 #: Each channel's settings model, validating the source's block named after the channel.
 SETTINGS: Mapping[str, type[StrictModel]] = MappingProxyType({
     "inbox": InboxSettings,
@@ -341,12 +369,14 @@ SETTINGS: Mapping[str, type[StrictModel]] = MappingProxyType({
     "rest": RestSettings,
     "soap": SoapSettings,
     "frontdb": FrontDbSettings,
+    "portal": PortalSettings,
 })
 
 #: Every channel, each with its settings model here and its collection module ``huiju.channels.<name>``.
 CHANNELS: tuple[str, ...] = tuple(SETTINGS)
-#: Channels that deliver files (read with the source's file settings: format, encoding, header row …).
-FILE_CHANNELS = ("inbox", "ftp", "sftp")
+#: Channels that deliver files (read with the source's file settings: format, encoding, header row …);
+#: the portal's uploads are such files (its manual entries are records, landed as such).
+FILE_CHANNELS = ("inbox", "ftp", "sftp", "portal")
 
 
 class ChannelUnavailable(LookupError):

@@ -7,7 +7,8 @@ sources already published) become :class:`Check` objects (:func:`checks_for`): S
 row's problem code, and the Chinese reason for each code (from :mod:`huiju.rules`). The same
 text is the quarantine statement's column (:func:`build_quarantine_sql`, which writes every
 failing row with *all* the rules it broke, the department's own row number and column header,
-the value masked where it identifies a citizen) and the ``unexpected_rows_query`` of the
+the value masked where it identifies a citizen; :func:`violations_query` is its select, which
+also checks records a person types in the portal before they are stored) and the ``unexpected_rows_query`` of the
 dataset's GX expectation (:mod:`huiju.quality.gx`), so the two cannot disagree. Values are read
 through the safe normalisation functions (NFKC, trim, upper-case codes, Chinese date forms;
 see ``expectations/README.md``); raw is never changed.
@@ -195,6 +196,18 @@ def _masked_value(check: Check) -> sql.Composable:
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
     """The statement that writes every failing row of one batch to quarantine (parameters: :func:`batch_query`)."""
+    return sql.SQL("insert into quarantine.rows (load_id, row_no, dataset, violations, reasons) {violations}"
+                   " on conflict (load_id, row_no) do nothing").format(
+        violations=violations_query(dataset, source, batch_query(dataset)))
+
+
+def violations_query(dataset: Dataset, source: Source, batch: sql.Composable) -> sql.Composable:
+    """Every failing row of ``batch`` with all the rules it broke: ``load_id, row_no, dataset, violations, reasons``.
+
+    ``batch`` is a query with the columns of :func:`batch_query` (the raw table's, plus
+    ``_source_id`` and ``_serial_epoch``); quarantine runs this over a landed batch, and
+    :func:`huiju.validation.check_records` over records a person is typing, so both read the same rules.
+    """
     checks = checks_for(dataset, source)
     problem_columns = [sql.SQL("{p} as {a}").format(p=c.problem_sql, a=sql.Identifier(f"p{i}"))
                        for i, c in enumerate(checks)]
@@ -217,7 +230,7 @@ def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
             i=sql.SQL(str(i)), field=sql.Literal(c.field.name), header=sql.Literal(c.header),
             rule=sql.Literal(c.rule), value=value, reason=reason, also=sql.Literal(c.also)))
     if not checks:
-        return sql.SQL("select 1 where false")
+        return sql.SQL("select null::text, null::integer, null::text, null::jsonb, null::text where false")
     any_problem = sql.SQL(" or ").join(sql.SQL("p{i} is not null").format(i=sql.SQL(str(i)))
                                        for i in range(len(checks)))
     return sql.SQL("""
@@ -235,7 +248,6 @@ violations as (
     cross join lateral (values {unpivot}) as u(ord, field, header, rule, problem, value, reason, also)
     where u.problem is not null
 )
-insert into quarantine.rows (load_id, row_no, dataset, violations, reasons)
 select _load_id, _row_no, {dataset},
        jsonb_agg(jsonb_build_object('field', field, 'header', header, 'rule', rule, 'problem', problem,
                                     'value', value, 'reason', reason)
@@ -244,9 +256,8 @@ select _load_id, _row_no, {dataset},
        string_agg(reason, '；' order by ord)
 from violations
 group by _load_id, _row_no
-on conflict (load_id, row_no) do nothing
 """).format(
-        batch=batch_query(dataset),
+        batch=batch,
         problems=sql.SQL(", ").join(problem_columns),
         windows=sql.SQL("").join(sql.SQL(", {w}").format(w=w) for w in window_columns),
         joins=sql.SQL(" ").join(c.join for c in checks if c.join is not None),

@@ -12,15 +12,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
+from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
@@ -70,8 +70,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # why: the demo is a package above the core (huiju_demo); only this command uses it
     from huiju_demo.generate import generate_submissions
     from huiju_demo.mail_sink import running_mail_sink
+    from huiju_demo.portal import submit_through_portal
     from huiju_demo.simulators import running_simulators
-
 
     day = args.day or _yesterday()
     registry = load_registry()
@@ -84,17 +84,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             running_mail_sink(settings.var / "demo" / "mail") as mail:
         manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
+        # The departments that use the portal log in and submit there (uploads, entries by hand).
+        portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
+        manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
+        for line in portal.lines:
+            print(f"  {line}")
         prepare_airflow()
         # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
         _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
         print("  Airflow metadata database ready, DAGs serialized")
         # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
-        ingest = [f"ingest__{source_id}" for source_id in registry.sources]
+        ingest = [source.ingest_dag_id for source in registry.sources.values()]
         env = {**simulated.airflow_env(), **mail.airflow_env()}  # notices go to the demo's SMTP sink
         with ThreadPoolExecutor(max_workers=3) as pool:
             durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
@@ -111,6 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
     print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
+    print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
 
 
@@ -136,7 +142,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     for service in AIRFLOW_SERVICES:
         pid_file = _pid_dir() / f"{service}.pid"
-        if pid_file.exists() and _alive(int(pid_file.read_text())):
+        if pid_file.exists() and alive(int(pid_file.read_text())):
             print(f"  {service} already running (pid {pid_file.read_text().strip()})")
             continue
         with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
@@ -146,42 +152,26 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
     address = f"http://127.0.0.1:{ui_port()}/"
     print(f"  waiting for {address} …", flush=True)
-    if not _wait_until_healthy(address + "api/v2/monitor/health", timeout=float(args.timeout)):
+    if not wait_until_healthy(address + "api/v2/monitor/health", timeout=float(args.timeout)):
         tail = (logs / "api-server.log").read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
         print("Airflow's API server did not come up; the end of its log:\n" + "\n".join(tail), file=sys.stderr)
         return 1
     print(f"\nAirflow UI: {address}  login: {ADMIN_USER} / {admin_password()}")
+    for extension in load_extensions():
+        for line in extension.up():
+            print(line)
     print("Stop it with `make down`.")
     return 0
 
 
-def _wait_until_healthy(url: str, timeout: float) -> bool:
-    """Poll Airflow's health endpoint until it answers 200 or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback URL
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the Airflow services ``up`` started."""
+    """Stop the services ``up`` started (Airflow's and the extensions', such as the portal)."""
+    for extension in load_extensions():
+        for line in extension.down():
+            print(f"  {line}")
     for pid_file in sorted(_pid_dir().glob("*.pid")):
         pid = int(pid_file.read_text())
-        if _alive(pid):
+        if alive(pid):
             os.killpg(pid, signal.SIGTERM)
             print(f"  stopped {pid_file.stem} (pid {pid})")
         pid_file.unlink()

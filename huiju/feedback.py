@@ -12,8 +12,9 @@ with ``= + - @``, a tab or a carriage return) is prefixed with ``'`` so it stays
 
 Delivery goes back through the channel the department used: the workbook is always written
 to ``var/outbox/<source_id>/<file>_问题数据反馈.xlsx``; for the inbox channel that folder is
-the delivery, for SFTP it is uploaded into the department's outbox directory on its server,
-and for every other channel it goes as an e-mail attachment (a notice, :mod:`huiju.notices`).
+the delivery, for the portal the department downloads it there (its 报送记录), for SFTP it is
+uploaded into the department's outbox directory on its server, and for every other channel it
+goes as an e-mail attachment (a notice, :mod:`huiju.notices`).
 Each delivery is recorded in ``ops.feedback`` with its channel.
 """
 
@@ -78,11 +79,22 @@ def feedback_path(source_id: str, reference: str) -> Path:
     return get_settings().outbox_dir / source_id / f"{stem}_问题数据反馈.xlsx"
 
 
+def local_workbook(source_id: str, recorded: str) -> Path:
+    """The local copy of a feedback workbook, whatever channel it went back through.
+
+    ``recorded`` is ``ops.feedback.path`` (a path under ``var/``, an attachment's name, or where it
+    went on the department's server): every workbook is written to ``var/outbox/<source>/`` first
+    (:func:`feedback_path`), and only its name is taken from ``recorded``.
+    """
+    return get_settings().outbox_dir / source_id / Path(recorded.replace("\\", "/")).name
+
+
 def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
                    upload: Callable[[Path], str] | None = None) -> FeedbackResult | None:
     """Write, deliver and record the feedback workbook of one batch; None when it has no problem rows.
 
-    Delivery goes back the way the department sent the batch: inbox → the outbox folder;
+    Delivery goes back the way the department sent the batch: inbox → the outbox folder; portal →
+    the same folder, from which the portal serves it to the department;
     SFTP → ``upload(path)`` (returns where it went on the department's server; given by the
     caller, which holds the connection); any other channel, or SFTP without ``upload`` → an
     e-mail notice with the workbook attached. The department is told through a notice
@@ -181,8 +193,8 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
 
 def _deliver(source: Source, path: Path, upload: Callable[[Path], str] | None) -> tuple[str, str]:
     """Send the workbook back through the source's channel; (channel recorded, where it went)."""
-    if source.channel == "inbox":
-        return "inbox", str(path)
+    if source.channel in ("inbox", "portal"):
+        return source.channel, str(path)  # the outbox folder; the portal serves it from there to the department
     if source.channel == "sftp" and upload is not None:
         return "sftp", upload(path)
     return "email", path.name
@@ -193,6 +205,8 @@ def _where_text(channel: str, source_id: str, delivered_to: str) -> str:
         return f"汇聚平台的反馈目录（outbox/{source_id}/）"
     if channel == "sftp":
         return f"贵单位SFTP服务器的目录 {delivered_to}"
+    if channel == "portal":
+        return "汇聚平台部门门户的「报送记录」中，可登录下载"
     return ""
 
 

@@ -114,7 +114,8 @@ class Department(StrictModel):
 class Source(StrictModel):
     """One delivery of one dataset by one department through one channel.
 
-    File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp);
+    File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp, and the
+    portal's uploads, whose template is generated from them);
     the channel's own settings go in a block named after it (``sftp: {...}``), validated by
     that channel's ``Settings`` model. ``connection`` names the Airflow Connection holding
     the address and credentials.
@@ -123,7 +124,7 @@ class Source(StrictModel):
     id: Identifier
     title: str
     dataset: Identifier
-    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb"]
+    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal"]
     format: Literal["csv", "xlsx", "json", "xml"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
@@ -147,6 +148,7 @@ class Source(StrictModel):
     rest: dict[str, Any] | None = None
     soap: dict[str, Any] | None = None
     frontdb: dict[str, Any] | None = None
+    portal: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
     channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 
@@ -177,6 +179,11 @@ class Source(StrictModel):
     def schedule(self) -> str:
         """The Airflow schedule for this source's cadence (local time, Asia/Shanghai)."""
         return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}.get(self.cadence, self.cadence)
+
+    @property
+    def ingest_dag_id(self) -> str:
+        """The id of this source's ingest DAG (one per source; the portal asks Airflow to run it by this name)."""
+        return f"ingest__{self.id}"
 
     @property
     def header_for_field(self) -> dict[str, str]:

@@ -17,6 +17,7 @@ class SourceSummary:
     department: str
     department_name: str
     source_id: str
+    channel: str
     batches: int
     rows_received: int
     rows_accepted: int
@@ -42,7 +43,7 @@ def source_summaries(conn: psycopg.Connection, registry: Registry,
             counts[status] = counts.get(status, 0) + 1
         label = ", ".join(f"{s}×{n}" if n > 1 else s for s, n in counts.items()) or "no delivery"
         dept = registry.departments[source.department]
-        out.append(SourceSummary(dept.code, dept.name, source.id, batches, received,
+        out.append(SourceSummary(dept.code, dept.name, source.id, source.channel, batches, received,
                                  accepted if "received" not in counts else 0, quarantined, label))
     return out
 
@@ -92,7 +93,7 @@ def render_table(header: list[str], rows: list[list[str]], numeric: set[int] | N
 
 def render_summary(summaries: list[SourceSummary]) -> str:
     """The summary table the demo prints."""
-    rows = [[s.department_name, s.source_id, str(s.batches), str(s.rows_received), str(s.rows_accepted),
+    rows = [[s.department_name, s.source_id, s.channel, str(s.batches), str(s.rows_received), str(s.rows_accepted),
              str(s.rows_quarantined), s.status] for s in summaries]
-    return render_table(["department 部门", "source 数据源", "batches", "received", "accepted", "quarantined",
-                         "status"], rows, numeric={2, 3, 4, 5})
+    return render_table(["department 部门", "source 数据源", "channel 渠道", "batches", "received", "accepted",
+                         "quarantined", "status"], rows, numeric={3, 4, 5, 6})

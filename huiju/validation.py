@@ -8,12 +8,17 @@ SQL over the same batch as the reviewed suite ``expectations/<dataset>.<dataset>
 and records per-expectation counts and Data Docs (:mod:`huiju.quality.gx`).
 
 A batch whose failure rate is within the source's tolerance becomes ``validated`` (its good
-rows go on); above it, ``held``: nothing of it is published."""
+rows go on); above it, ``held``: nothing of it is published.
+
+Records a person types into the departments' portal (人工录入) meet the same SQL before anything
+is stored (:func:`check_records`), so the form and batch validation give the same reasons."""
 
 from __future__ import annotations
 
 import logging
 import time
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,7 +28,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from huiju.archive import archived_path
-from huiju.checks import batch_params, batch_query, build_quarantine_sql
+from huiju.checks import batch_params, batch_query, build_quarantine_sql, violations_query
+from huiju.landing.raw import ensure_raw_table
 from huiju.ledger import get_load, set_status
 from huiju.notices import queue_held_notice
 from huiju.quality.gx import run_suite, suite_name
@@ -31,7 +37,6 @@ from huiju.registry import Dataset, Registry, Source
 from huiju.rules import FIELD_RULES
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,47 @@ def _serial_epoch(conn: psycopg.Connection, source: Source, load_id: str) -> dat
         return None
     try:
         return workbook_epoch(archived_path(row[0]))
-    except (OSError, KeyError, ValueError):  # not a zip workbook after all: serials stay unreadable
+    # Not a zip workbook after all (or records typed into the portal, archived as JSON): no serials to read.
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule a typed-in record breaks: the field, the department's header, the rule and the reason in Chinese."""
+
+    field: str
+    header: str
+    rule: str
+    reason: str
+
+
+def check_records(conn: psycopg.Connection, dataset: Dataset, source: Source,
+                  records: Sequence[Mapping[str, str | None]]) -> list[list[Violation]]:
+    """The rules' verdict on records a person is typing (keys: dataset field names), before anything is stored.
+
+    The records go through :func:`huiju.checks.violations_query` as a batch of their own — the
+    same SQL, the same Chinese reasons and the same order as batch validation, natural-key
+    duplicates among them (``与本批次第N行重复``: N counts the records from 1) and against what
+    other sources published included. Fields the source does not map are ignored. Returns one
+    list per record, empty when the record passes. Nothing is written (but the dataset's empty
+    raw table, when no batch created it yet: the check against published keys reads it; it
+    commits, so call this outside a transaction).
+    """
+    ensure_raw_table(conn, dataset)
+    fields = [name for name in dataset.field_names if name in source.header_for_field]
+    columns = sql.SQL(", ").join(sql.SQL("r.{f}").format(f=sql.Identifier(f)) for f in fields)
+    types = sql.SQL(", ").join(sql.SQL("{f} text").format(f=sql.Identifier(f)) for f in fields)
+    batch = sql.SQL("select ''::text as _load_id, r._row_no, {columns}, {source}::text as _source_id,"
+                    " null::date as _serial_epoch from jsonb_to_recordset(%(records)s) as r(_row_no integer, {types})"
+                    ).format(columns=columns, source=sql.Literal(source.id), types=types)
+    rows = [{"_row_no": number, **{f: record.get(f) for f in fields}} for number, record in enumerate(records, 1)]
+    found: list[list[Violation]] = [[] for _ in records]
+    query = sql.SQL("select v._row_no, v.violations from ({v}) as v(_load_id, _row_no, dataset, violations, reasons)"
+                    ).format(v=violations_query(dataset, source, batch))
+    for row_no, violations in conn.execute(query, {"records": Jsonb(rows)}).fetchall():
+        found[row_no - 1] = [Violation(v["field"], v["header"], v["rule"], v["reason"]) for v in violations]
+    return found
 
 
 def link_resubmission(conn: psycopg.Connection, dataset: Dataset, source: Source, load_id: str) -> str | None:

@@ -2,12 +2,13 @@
 
 Tests are grouped by kind first, then mirror the code they test::
 
-    unit/<connectors|core|channels|demo|plugins>/   pure Python, no server
-    integration/<connectors|core|channels>/       real servers started on loopback
-    dags/                                         DAG integrity (the DAG files parse, wire and render)
-    dbt/                                          the dbt project against a warehouse
-    e2e/                                          the demo cycle through Airflow
-    test_*.py (here)                              the repository itself: lint, packaging, import contracts
+    unit/<connectors|core|channels|demo|plugins|portal>/   pure Python, no server
+    integration/<connectors|core|channels|portal>/         real servers started on loopback
+                                                           (the portal's browser tests: also marked browser)
+    dags/                                                  DAG integrity (the DAG files parse, wire and render)
+    dbt/                                                   the dbt project against a warehouse
+    e2e/                                                   the demo cycle through Airflow
+    test_*.py (here)                                       the repository itself: lint, packaging, import contracts
 
 Each test's marker is its folder's (:data:`KIND_BY_FOLDER`), applied here, so none can be
 forgotten. Helpers shared by several test files live in :mod:`tests.support`, imported as
@@ -56,13 +57,22 @@ def pg_server_url() -> str:
 
 @pytest.fixture(scope="session")
 def make_database(pg_server_url: str) -> Iterator:
-    """Factory: ``make_database(prefix)`` creates an empty database and returns its URL."""
+    """Factory: ``make_database(prefix)`` creates an empty database and returns its URL.
+
+    ``make_database(prefix, template=url)`` creates a copy of the database at ``url`` instead (PostgreSQL
+    copies its files: far quicker than building the same state again; nothing may be connected to it).
+    """
     created: list[str] = []
 
-    def make(prefix: str = "t") -> str:
+    def make(prefix: str = "t", template: str | None = None) -> str:
         name = f"huiju_test_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         created.append(name)
-        return warehouse.ensure_database(pg_server_url, name)
+        if template is None:
+            return warehouse.ensure_database(pg_server_url, name)
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            source = warehouse.libpq_params(template)["dbname"]
+            conn.execute(f'create database "{name}" template "{source}"')
+        return warehouse.with_database(pg_server_url, name)
 
     yield make
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
@@ -86,3 +96,7 @@ def pg(pg_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_url) as conn:
         yield conn
         conn.rollback()
+
+
+# The shared browser (headless chromium through Playwright) for every web-page test: tests/support/browser.py.
+pytest_plugins = ["tests.support.browser"]

@@ -19,9 +19,10 @@ PACKAGE_FOLDERS = {
     "huiju_connectors": "connectors",
     "huiju_airflow": "plugins/huiju_airflow",
     "huiju_demo": "demo",
+    "huiju_portal": "portal",
 }
 #: Data files that must ship beside the modules, as globs relative to the repository.
-DATA_FILES = ("huiju/sql/*.sql",)
+DATA_FILES = ("huiju/sql/*.sql", "portal/templates/*.html", "portal/static/*")
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md")
 
 
@@ -54,4 +55,5 @@ def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
         shipped = set(archive.namelist())
     missing = sorted(expected_members() - shipped)
     assert not missing, f"not in the wheel: {missing}"
-    assert {"huiju/sql/001_platform.sql", "huiju_connectors/rest/paging.py", "huiju_demo/generate.py"} <= shipped
+    assert {"huiju/sql/001_platform.sql", "huiju_connectors/rest/paging.py", "huiju_demo/generate.py",
+            "huiju_portal/templates/base.html", "huiju_portal/static/portal.css"} <= shipped

@@ -49,12 +49,12 @@ class Simulated:
 
 @contextmanager
 def running_simulators(registry: Registry, day: date, rows: int, workdir: Path) -> Iterator[Simulated]:
-    """Start a simulator for every source that is not an inbox; stop them all on exit."""
+    """Start a simulator for every source the platform fetches from (not inbox or portal); stop them all on exit."""
     with ExitStack() as stack:
         started = []
         for source_id in sorted(registry.sources):
             source = registry.sources[source_id]
-            if source.channel == "inbox":
+            if source.channel in ("inbox", "portal"):  # their batches come to the platform: nothing to serve
                 continue
             module = importlib.import_module(f"{__name__}.{source.channel}")
             started.append(stack.enter_context(module.simulate(registry, source, day, rows, workdir)))

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huiju_connectors.files import digest_file
-from huiju_connectors.guards import UnsafeArchive, check_archive, open_gzip, safe_extract, sniff_kind
+from huiju_connectors.guards import UnsafeArchive, open_gzip, safe_extract, sniff_kind
 from huiju_connectors.remote_files import (
     Completeness,
     DropSource,
@@ -45,6 +45,7 @@ from huiju_connectors.remote_files import (
 
 from huiju.archive import archive_file
 from huiju.channel_settings import DropSettings
+from huiju.channels.file_checks import refusal_reason, unsafe_archive_reason
 from huiju.landing import LandResult, land_file, record_failed
 from huiju.settings import get_settings
 
@@ -145,39 +146,14 @@ def _fail(ctx: CollectContext, path: Path, reference: str, reason: str) -> LandR
 
 def land_delivered(ctx: CollectContext, path: Path, reference: str, work: Path, depth: int = 0) -> list[LandResult]:
     """Check a delivered file by its content and land it (each member of an archive as its own batch)."""
-    expected = ctx.source.format
     kind = sniff_kind(path)
-    try:
-        if kind == "xlsm":
-            return [_fail(ctx, path, reference, "文件是启用宏的工作簿（含VBA宏），平台不接收含宏的文件；"
-                                                "请在Excel中另存为普通工作簿（.xlsx）后重新上传")]
-        if kind == "xls_legacy":
-            return [_fail(ctx, path, reference, "文件是旧版Excel格式（.xls），平台只接收 .xlsx；"
-                                                "请在Excel中另存为 .xlsx 后重新上传")]
-        if kind == "html":
-            return [_fail(ctx, path, reference, "文件内容是网页（HTML），并不是Excel工作簿或CSV（常见于业务系统"
-                                                "“导出Excel”生成的网页表格）；请导出真正的 .xlsx 或 .csv 后重新上传")]
-        if kind in ("zip", "gzip"):
-            if depth >= _MAX_ARCHIVE_DEPTH:
-                return [_fail(ctx, path, reference, "压缩包内又含压缩包，平台不接收多层压缩；请直接压缩数据文件")]
-            return _land_archive(ctx, path, reference, work, depth, kind)
-        if kind == "xlsx":
-            check_archive(path)  # a workbook is a zip: refuse absurd ones before the reader unpacks them
-            if expected != "xlsx":
-                return [_fail(ctx, path, reference, f"文件是Excel工作簿，但该数据源约定报送 {expected} 文件")]
-        elif kind == "csv_or_text":
-            if expected != "csv":
-                return [_fail(ctx, path, reference, f"文件是文本（CSV），不是Excel工作簿，但该数据源约定报送 {expected}"
-                                                    " 文件；请按约定格式重新上传")]
-        elif kind in ("json", "xml"):
-            if expected != kind:
-                return [_fail(ctx, path, reference, f"文件内容是 {kind.upper()}，但该数据源约定报送 {expected}"
-                                                    " 文件；请按约定格式重新上传")]
-        else:
-            return [_fail(ctx, path, reference,
-                          f"文件内容无法识别为 {expected}（识别为 {kind}）；请按约定格式重新上传")]
-    except UnsafeArchive as exc:
-        return [_fail(ctx, path, reference, f"压缩文件被拒收（疑似压缩炸弹或损坏）：{exc}")]
+    if kind in ("zip", "gzip"):
+        if depth >= _MAX_ARCHIVE_DEPTH:
+            return [_fail(ctx, path, reference, "压缩包内又含压缩包，平台不接收多层压缩；请直接压缩数据文件")]
+        return _land_archive(ctx, path, reference, work, depth, kind)
+    reason = refusal_reason(path, ctx.source.format, kind=kind)
+    if reason is not None:
+        return [_fail(ctx, path, reference, reason)]
     return [land_file(ctx.conn, ctx.registry, ctx.source, path, reference=reference, data_date=ctx.data_date)]
 
 
@@ -195,7 +171,7 @@ def _land_archive(ctx: CollectContext, path: Path, reference: str, work: Path, d
                 with open_gzip(path) as stream, members[0].open("wb") as out:
                     shutil.copyfileobj(stream, out, 1 << 20)
         except UnsafeArchive as exc:
-            return [_fail(ctx, path, reference, f"压缩文件被拒收（疑似压缩炸弹或损坏）：{exc}")]
+            return [_fail(ctx, path, reference, unsafe_archive_reason(exc))]
         results: list[LandResult] = []
         for member in members:
             rel = member.relative_to(target).as_posix()

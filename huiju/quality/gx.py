@@ -157,7 +157,7 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 def _quiet_gx() -> None:
-    # GX prints progress bars and an analytics banner; a task log wants neither.
+    # GX sends usage analytics and logs at INFO; a task log wants neither (its progress bars: _without_progress_bars).
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -186,6 +186,7 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
     os.environ[URL_VARIABLE] = sqlalchemy_url_of(conn)
     with _exclusive(gx_root() / ".lock"):
         context = gx.get_context(mode="file", project_root_dir=str(gx_root().parent))
+        _without_progress_bars(context)
         datasource = context.data_sources.add_or_update_postgres(name=DATASOURCE,
                                                                  connection_string="${" + URL_VARIABLE + "}")
         _forget(context, datasource, f"{document['name']}:{load_id}", load_id)  # left by a run that was killed
@@ -238,6 +239,20 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
     log.info("%s: %s: GX suite %s: %d expectations, %d failed, %.1fs", source.id, load_id, document["name"],
              len(results), sum(not r[2] for r in results), seconds)
     return {"success": bool(outcome.success), "results": results, "docs": docs}
+
+
+def _without_progress_bars(context: Any) -> None:
+    """Turn GX's progress bars off in the project's configuration (``progress_bars:`` in great_expectations.yml).
+
+    They are drawn on stderr for every validation: noise in a task log, and in the terminal of
+    ``huiju demo``, whose portal uploads validate in its own process.
+    """
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # why: GX is imported lazily
+
+    current = context.variables.progress_bars
+    if current is None or current.get("globally", True) or current.get("metric_calculations", True):
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.variables.save()
 
 
 def _forget(context: Any, datasource: Any, name: str, asset: str) -> None:

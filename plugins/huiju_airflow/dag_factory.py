@@ -31,11 +31,6 @@ def raw_asset(dataset: str) -> Asset:
     return Asset(name=f"raw.{dataset}", uri=f"huiju://warehouse/raw/{dataset}", group="huiju")
 
 
-def ingest_dag_id(source_id: str) -> str:
-    """The id of a source's ingest DAG."""
-    return f"ingest__{source_id}"
-
-
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     """One DAG per source: land → validate → publish (emits the dataset's Asset), and validate → feedback → notify.
 
@@ -47,7 +42,7 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     for source in registry.sources.values():
         department = registry.departments[source.department]
         with DAG(
-            dag_id=ingest_dag_id(source.id),
+            dag_id=source.ingest_dag_id,
             description=f"{department.name}：{source.title}",
             schedule=source.schedule,
             start_date=START,

@@ -13,13 +13,22 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from huiju.airflow_env import PORTAL_USER
 from huiju.registry import load_registry
 from huiju.warehouse import with_database
+from huiju_portal.config import PortalSettings
+from huiju_portal.ingest_runs import request_ingest_run
+from tests.support.portal import filled_template
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
 pytestmark = pytest.mark.timeout(1800)
@@ -39,13 +48,15 @@ def _sources_of(manifest: dict, dataset: str) -> dict:
 def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
     var = tmp_path_factory.mktemp("var")
     url = make_database("e2e")
-    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": "18080"}
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(_free_port()),
+           "HUIJU_PORTAL_PORT": str(_free_port())}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
 
     def run_demo() -> str:
         done = subprocess.run([sys.executable, "-m", "huiju.cli", "demo", "--day", DAY], env=env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "Calculating Metrics" not in done.stderr  # GX's progress bars stay out of the terminal
         return done.stdout
 
     first = run_demo()
@@ -154,9 +165,20 @@ def test_the_demo_prints_the_summary_and_where_to_look(cycle: dict) -> None:
             assert source_id in output
         assert "make up" in output
     assert "credit_legal_person_penalty" in cycle["first"]
-    # Every source's feedback notice reached the demo's SMTP sink through the notify tasks.
+    # Every feedback notice (one per source with problem rows) reached the demo's SMTP sink through the notify tasks.
     sent = re.search(r"Notices: email (\d+) sent, 0 pending", cycle["first"])
-    assert sent and int(sent.group(1)) >= len(cycle["manifest"]["sources"]), cycle["first"]
+    with_problems = [s for s in cycle["manifest"]["sources"].values() if s["expected_quarantined"]]
+    assert sent and int(sent.group(1)) >= len(with_problems), cycle["first"]
+
+
+def test_the_portal_channel_takes_an_upload_and_a_manual_entry(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        rows = conn.execute("select l.source_id, s.kind, a.username from ops.loads l"
+                            " join portal.submissions s using (load_id) join portal.accounts a using (account_id)"
+                            " where l.channel = 'portal' order by 1").fetchall()
+    assert rows == [("mzj_penalty", "entry", "mzj_submitter"), ("sthjj_penalty", "upload", "sthjj_submitter")]
+    assert re.search(r"portal login: sthjj_submitter / \S+ \(生态环境局 报送员\)", cycle["first"])
+    assert re.search(r"sthjj_penalty +portal +1 +200 +192 +8 +published", cycle["first"])
 
 
 def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
@@ -177,10 +199,37 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _upload_through_portal(client: httpx.Client, var: Path) -> str:
+    """Upload a small filled-in template as 生态环境局's clerk (logged in on ``client``); the new batch's id."""
+    registry = load_registry()
+    source = registry.source("sthjj_penalty")
+    path = filled_template(registry, source, var / "demo" / "portal" / "加报.xlsx", 5, tag="UP")
+    page = client.get("/submit/sthjj_penalty/upload")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    # The portal was just started beside Airflow's services: its first validation may still wait for
+    # Great Expectations' import (seconds, many more on a busy machine).
+    done = client.post("/submit/sthjj_penalty/upload", data={"csrf_token": csrf},
+                       files={"file": (path.name, path.read_bytes(), XLSX)}, timeout=180)
+    assert "校验通过，待入库" in done.text, done.text[:2000]
+    return done.url.path.rsplit("/", 1)[-1]
+
+
+def _wait_for_run(address: str, token: str, dag_id: str, run_id: str) -> dict:
+    """The DAG run ``run_id`` once Airflow has it (the portal asks after answering the page)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = httpx.get(f"{address}api/v2/dags/{dag_id}/dagRuns/{run_id}",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if found.status_code == 200 or time.monotonic() > deadline:
+            assert found.status_code == 200, found.text
+            return found.json()
+        time.sleep(1)
+
+
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
-    port = _free_port()
+    port, portal_port = _free_port(), _free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
-           "HUIJU_UI_PORT": str(port)}
+           "HUIJU_UI_PORT": str(port), "HUIJU_PORTAL_PORT": str(portal_port)}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
     up = subprocess.run([sys.executable, "-m", "huiju.cli", "up"], env=env, capture_output=True, text=True,
                         timeout=400)
@@ -193,14 +242,32 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
                                          data=json.dumps({"username": user, "password": password}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
-            token = json.load(response)["access_token"]
+            airflow_token = json.load(response)["access_token"]
         runs_request = urllib.request.Request(address + "api/v2/dags/~/dagRuns?limit=50",
-                                              headers={"Authorization": f"Bearer {token}"})
+                                              headers={"Authorization": f"Bearer {airflow_token}"})
         with urllib.request.urlopen(runs_request, timeout=30) as response:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
             f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+        # The departments' portal runs beside it: the printed department login opens its own history.
+        portal = re.search(rf"部门门户: (http://127\.0\.0\.1:{portal_port}/)\s+login: (\S+) / (\S+)", up.stdout)
+        assert portal, up.stdout
+        with httpx.Client(base_url=portal.group(1), follow_redirects=True) as client:
+            token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)
+            home = client.post("/login", data={"username": portal.group(2), "password": portal.group(3),
+                                               "login_token": token, "next": "/history"})
+            assert home.url.path == "/history" and "sthjj_penalty_" in home.text and "gaj_" not in home.text
+            # A workbook that passes validation asks Airflow for the source's ingest run at once.
+            load_id = _upload_through_portal(client, cycle["var"])
+        run = _wait_for_run(address, airflow_token, "ingest__sthjj_penalty", f"portal__{load_id}")
+        assert run["run_type"] == "manual" and "已通过校验" in (run["note"] or ""), run
+        # Asking again for the same batch is the same run (the portal's own account, role user).
+        portal_account = PortalSettings(airflow_url=address, airflow_user=PORTAL_USER, airflow_password=json.loads(
+            (cycle["var"] / "airflow" / "simple_auth_manager_passwords.json").read_text())[PORTAL_USER])
+        registry = load_registry()
+        assert request_ingest_run(portal_account, registry.source("sthjj_penalty"), load_id) == "already requested"
     finally:
         down = subprocess.run([sys.executable, "-m", "huiju.cli", "down"], env=env, capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0 and "stopped api-server" in down.stdout, down.stdout + down.stderr
+    assert "stopped portal" in down.stdout, down.stdout

@@ -35,10 +35,16 @@ def registry() -> Registry:
     return load_registry()
 
 
+def _file_sources(registry: Registry) -> list[str]:
+    """What the demo writes as files: the inbox sources', and the workbooks departments upload in the portal."""
+    return sorted(s.id for s in registry.sources.values()
+                  if s.channel == "inbox" or (s.channel == "portal" and s.channel_settings.upload))
+
+
 @pytest.fixture(scope="module")
 def generated(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoManifest]:
     inbox = tmp_path_factory.mktemp("inbox")
-    return inbox, generate_submissions(registry, inbox, DAY, rows_per_source=ROWS)
+    return inbox, generate_submissions(registry, inbox, DAY, rows_per_source=ROWS, sources=_file_sources(registry))
 
 
 def _read_rows(source: Source, path: Path) -> list[list[Any]]:
@@ -80,10 +86,14 @@ def _breaks(source: Source, registry: Registry, record: dict[str, Any]) -> set[t
     return broken
 
 
-def test_every_inbox_source_gets_one_file_named_by_day(registry: Registry, generated) -> None:
+def test_every_file_source_gets_one_file_named_by_day(registry: Registry, generated, tmp_path: Path) -> None:
     inbox, manifest = generated
+    assert "sthjj_penalty" in _file_sources(registry)  # the portal's upload source: its workbook
+    assert [sub.source_id for sub in manifest.submissions] == _file_sources(registry)
+    # By default only the inbox sources: nothing else collects files from var/inbox.
     inbox_sources = sorted(s.id for s in registry.sources.values() if s.channel == "inbox")
-    assert [sub.source_id for sub in manifest.submissions] == inbox_sources
+    assert [sub.source_id for sub in generate_submissions(registry, tmp_path, DAY, rows_per_source=5).submissions
+            ] == inbox_sources
     for sub in manifest.submissions:
         source = registry.source(sub.source_id)
         assert sub.path == inbox / source.id / f"{source.id}_20261120.{source.format}"

@@ -1,0 +1,52 @@
+"""The portal's pure pieces: roles, password rules, upload names, form parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from huiju.registry import load_registry
+from huiju_portal.entry import EntryRefused, form_fields, parse_records
+from huiju_portal.passwords import generate_password, hash_password, password_problem, verify_password
+from huiju_portal.roles import Permission, Role, permissions_of
+from huiju_portal.uploads import clean_filename
+
+
+def test_roles_grant_exactly_their_permissions() -> None:
+    assert permissions_of({Role.SUBMITTER}) == {Permission.SUBMIT, Permission.VIEW_SUBMISSIONS}
+    assert permissions_of({Role.APPROVER}) == {Permission.VIEW_SUBMISSIONS, Permission.APPROVE_REQUESTS}
+    assert Permission.SUBMIT not in permissions_of({Role.STEWARD})
+    assert Permission.MANAGE_ACCOUNTS in permissions_of({Role.STEWARD})
+    assert [role.label for role in Role] == ["报送员", "审批人", "数据管理员"]
+
+
+def test_passwords_are_argon2id_and_must_be_strong() -> None:
+    stored = hash_password("Hui-Ju-2026")
+    assert stored.startswith("$argon2id$") and verify_password(stored, "Hui-Ju-2026")
+    assert not verify_password(stored, "hui-ju-2026") and not verify_password(None, "Hui-Ju-2026")
+    assert password_problem("short1A", "li") == "密码至少10位"
+    assert password_problem("alllowercaseletters", "li") is not None
+    assert password_problem("Zhang-San-2026", "zhang-san") == "密码不能包含用户名"
+    assert password_problem(generate_password(), "anyone") is None
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("C:\\fakepath\\十一月处罚.xlsx", "十一月处罚.xlsx"),
+    ("../../etc/passwd", "passwd"),
+    ("a\x00b\nc.xlsx", "a_b_c.xlsx"),
+    ("", "upload.xlsx"),
+])
+def test_upload_names_keep_the_departments_name_and_nothing_else(given: str, kept: str) -> None:
+    assert clean_filename(given) == kept
+
+
+def test_a_form_becomes_records_in_order_blank_ones_dropped() -> None:
+    registry = load_registry()
+    fields = form_fields(registry, registry.source("sthjj_penalty"))
+    items = [("csrf_token", "x"), ("r1__party_name", " 乙公司 "), ("r0__party_name", "甲公司"),
+             ("r0__penalty_type", "罚款"), ("r0__penalty_type", "警告"), ("r2__party_name", "  "),
+             ("r0__not_a_field", "ignored")]
+    records = parse_records(items, fields, max_records=5)
+    assert [r["party_name"] for r in records] == ["甲公司", "乙公司"]
+    assert records[0]["penalty_type"] == "罚款;警告" and records[1]["penalty_type"] is None
+    with pytest.raises(EntryRefused, match="一次最多录入1条记录"):
+        parse_records(items, fields, max_records=1)
