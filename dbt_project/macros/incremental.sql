@@ -45,15 +45,15 @@
 {%- endmacro %}
 
 {% macro new_decisions(column='published_at') -%}
-    select decision_no from {{ ref('stg_raw__admin_penalty') }} where published_at > {{ watermark(column) }}
+    select decision_no from {{ ref('stg_landing__admin_penalties') }} where published_at > {{ watermark(column) }}
 {%- endmacro %}
 
 {% macro touched_keys(key_expressions, column='last_published_at') -%}
-    select distinct touched.key
-    from {{ ref('stg_raw__admin_penalty') }} as versions
-    cross join lateral (values {% for expression in key_expressions %}({{ expression }}){{ "," if not loop.last }}{% endfor %}) as touched (key)
+    select distinct touched.touched_key
+    from {{ ref('stg_landing__admin_penalties') }} as versions
+    cross join lateral (values {% for expression in key_expressions %}({{ expression }}){{ "," if not loop.last }}{% endfor %}) as touched (touched_key)
     where versions.decision_no in ({{ new_decisions(column) }})
-      and touched.key is not null
+      and touched.touched_key is not null
 {%- endmacro %}
 
 {#-
@@ -99,7 +99,7 @@
         {{ return(recorded['test_watermark']) }}
     {%- endif -%}
     {%- set query -%}
-        select published_after::text from dbt_state.test_watermark where model = 'stg_raw__admin_penalty'
+        select published_after::text from dbt_state.test_watermark where model = 'stg_landing__admin_penalties'
     {%- endset -%}
     {%- set found = run_query(query).rows -%}
     {{ return(found[0][0] if found else none) }}

@@ -137,7 +137,7 @@
             {%- do seen.append(unique_id) -%}
             {%- set source = graph.sources.get(unique_id) -%}
             {%- set node = graph.nodes.get(unique_id) -%}
-            {%- if source and source.source_name == 'raw' -%}
+            {%- if source and source.source_name == 'landing' -%}
                 {%- do datasets.append(source.name) -%}
             {%- elif node and node.resource_type == 'model' and node.fqn[1] == 'staging' -%}
                 {%- do staged.append(adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)) -%}
@@ -151,7 +151,7 @@
     {%- endif -%}
     {%- set newest = [] -%}
     {%- if datasets -%}
-        {%- do newest.append("(select max(published_at) from " ~ source('ops', 'loads') ~ " where status = 'published'"
+        {%- do newest.append("(select max(published_at) from " ~ source('ledger', 'loads') ~ " where status = 'published'"
                              ~ " and dataset in ('" ~ datasets | join("', '") ~ "'))") -%}
     {%- endif -%}
     {%- for relation in staged -%}
