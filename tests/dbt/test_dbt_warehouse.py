@@ -255,7 +255,8 @@ def test_the_registers_quarantine_is_exactly_the_generators(built: dict) -> None
 
 def test_every_new_model_has_rows(built: dict) -> None:
     for relation in ("staging.stg_landing__enterprise_registrations", "staging.stg_landing__tax_registrations",
-                     "staging.stg_landing__social_org_registrations", "staging.stg_landing__social_insurance_enrollments",
+                     "staging.stg_landing__social_org_registrations",
+                     "staging.stg_landing__social_insurance_enrollments",
                      "staging.stg_landing__admin_licenses", "staging.stg_landing__credit_list_entries",
                      "staging.stg_landing__household_registrations", "basic.basic_spatial_division",
                      "thematic.thematic_enterprise_lifecycle", "thematic.thematic_social_insurance",

@@ -26,7 +26,8 @@ def test_staging_tables_are_renamed_and_the_misnamed_views_dropped(make_database
         conn.execute(migration)
         conn.execute(migration)  # nothing left to do the second time
         relations = dict(conn.execute(
-            "select n.nspname || '.' || c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            "select n.nspname || '.' || c.relname, c.relkind"
+            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname in ('staging', 'credit', 'archive')").fetchall())
         staged = conn.execute("select decision_no from staging.stg_landing__admin_penalties").fetchall()
         watermarks = conn.execute("select model from dbt_state.test_watermark").fetchall()
