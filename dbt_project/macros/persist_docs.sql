@@ -9,7 +9,7 @@
     (dbt looks for a dispatched macro in the root project first.)
 -#}
 {% macro postgres__persist_docs(relation, model, for_relation, for_columns) -%}
-    {%- if not (model.config.materialized == 'incremental' and is_incremental()) -%}
+    {%- if not (model.config.materialized in ('incremental', 'incremental_when_published') and is_incremental()) -%}
         {{ return(default__persist_docs(relation, model, for_relation, for_columns)) }}
     {%- endif -%}
 {%- endmacro %}

@@ -5,7 +5,7 @@
 --   where dbt_valid_from <= '2026-11-20' and coalesce(dbt_valid_to, 'infinity') > '2026-11-20'
 -- A view of the append-only archive_legal_person_versions (which replaced the dbt snapshot of this
 -- name): valid_to is the next version's valid_from, so nothing recorded is ever rewritten.
-{{ config(materialized='view') }}
+{{ config(materialized='view_if_changed') }}
 
 {%- set columns = legal_person_history_columns() %}
 

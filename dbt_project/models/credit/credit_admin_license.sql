@@ -8,7 +8,7 @@
 -- The authority_uscc indexes serve basic_legal_person, which names a 许可机关 by its latest decision.
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}
 {{ config(
-    materialized='incremental',
+    materialized='incremental_when_published',
     incremental_strategy='delete+insert',
     unique_key='decision_no',
     on_schema_change='append_new_columns',

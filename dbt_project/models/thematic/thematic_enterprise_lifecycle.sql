@@ -5,7 +5,7 @@
 -- A view, not an incremental table: it is a thin join of basic_legal_person (incremental) with
 -- per-USCC aggregates, so it costs the daily build nothing, and its tests read only what they need
 -- (PostgreSQL drops the unused joins).
-{{ config(materialized='view') }}
+{{ config(materialized='view_if_changed') }}
 
 with
 legal_persons as (

@@ -4,7 +4,7 @@
 -- Incremental: a run reads only the batches published since the newest one already here. The
 -- decision number stays as the key checks compare it (trimmed, not NFKC), so two numbers validation
 -- tells apart are never merged here. The pre-hook keeps the watermark of this build's data tests
--- (macros/recent_rows.sql).
+-- (macros/changed_by_this_build.sql).
 {{ config(
     indexes=[
         {'columns': ['load_id', 'source_row_no'], 'unique': True},
