@@ -1,8 +1,8 @@
 """A newcomer's model and test with dbt's own configuration behave as dbt's docs say.
 
 The project's departures from stock dbt (dbt_project/README.md) act only where they are named:
-materialized='view_if_changed' / 'incremental_when_published', the seeds' and snapshots' meta, and
-`where: __changed_by_this_build__` for the generic tests it can narrow. A copy of the project gets a
+materialized='view_if_changed' / 'incremental_when_published', and `where: __changed_by_this_build__`
+for the generic tests it can narrow. A copy of the project gets a
 view and an incremental model configured as dbt documents them, in folders whose own defaults are
 the named ones, and a test of a kind the marker does not narrow: built twice, each model is built
 again, and the test reads its whole relation.

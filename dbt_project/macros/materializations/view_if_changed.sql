@@ -30,3 +30,43 @@
     {%- do record_fingerprint(state) -%}
     {{ return(relations) }}
 {%- endmaterialization -%}
+
+{#- Whether this node's relation is current, and its fingerprint's parts (see above): `code` is
+    what it is built from, `inputs` the relations it reads. Asked in the transaction the
+    materialization then works in. -#}
+{% macro fingerprint_state(code, inputs) -%}
+    {%- set name = this.include(database=false) | string -%}
+    {%- set local = local_md5(code ~ '|' ~ model.description ~ '|' ~ tojson(model.columns, sort_keys=true)
+                              ~ '|' ~ tojson(model.config, sort_keys=true)) -%}
+    {%- set inputs_sql -%}
+        select coalesce(string_agg(attrelid::regclass::text || '.' || attname || ' ' || format_type(atttypid, atttypmod),
+                                   ',' order by attrelid::regclass::text, attnum), '')
+        from pg_attribute
+        where attrelid = any(array[{% for input in inputs %}to_regclass('{{ input }}'){{ ", " if not loop.last }}{% endfor %}]::regclass[])
+          and attnum > 0 and not attisdropped
+    {%- endset -%}
+    {%- set current = false -%}
+    {%- if execute -%}
+        {%- call statement('fingerprint_state', fetch_result=True, auto_begin=True) -%}
+            select exists (
+                select 1 from dbt_state.relation_fingerprint
+                where relation = '{{ name }}'
+                  and relation_oid = to_regclass('{{ name }}')
+                  and fingerprint = md5('{{ local }}' || ({{ inputs_sql }}))
+            )
+        {%- endcall -%}
+        {%- set current = load_result('fingerprint_state').table.columns[0].values()[0] -%}
+    {%- endif -%}
+    {{ return({'name': name, 'local': local, 'inputs_sql': inputs_sql, 'current': current}) }}
+{%- endmacro %}
+
+{#- After dbt's materialization built (and committed) the relation: what it was built from. -#}
+{% macro record_fingerprint(state) -%}
+    {%- call statement('record_fingerprint', auto_begin=True) -%}
+        insert into dbt_state.relation_fingerprint (relation, relation_oid, fingerprint)
+        values ('{{ state.name }}', to_regclass('{{ state.name }}'), md5('{{ state.local }}' || ({{ state.inputs_sql }})))
+        on conflict (relation) do update
+        set relation_oid = excluded.relation_oid, fingerprint = excluded.fingerprint, built_at = now()
+    {%- endcall -%}
+    {{ adapter.commit() }}
+{%- endmacro %}

@@ -44,6 +44,7 @@ touched as (
 {%- set in_touched = "and uscc in (select touched.touched_key from touched)" if is_incremental() else "" %}
 
 contributions as (
+    {%- for decisions in ['credit_admin_penalty', 'credit_admin_license'] %}
     select
         uscc,
         party_name as contributed_name,
@@ -61,29 +62,10 @@ contributions as (
         null::text as address,
         null::text as tax_status,
         null::text as tax_credit_rating
-    from {{ ref('credit_admin_penalty') }}
+    from {{ ref(decisions) }}
     where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
     union all
-    select
-        uscc,
-        party_name as contributed_name,
-        party_type,
-        legal_rep,
-        source_department,
-        3 as kind_rank,
-        decision_date as event_date,
-        published_at,
-        decision_no as record_key,
-        null as enterprise_type,
-        null as registration_status,
-        null as established_date,
-        null as registered_capital_wan,
-        null as address,
-        null as tax_status,
-        null as tax_credit_rating
-    from {{ ref('credit_admin_license') }}
-    where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
-    union all
+    {%- endfor %}
     select
         uscc,
         enterprise_name as contributed_name,

@@ -72,6 +72,7 @@ contributions as (
     union all
     {{ population_register_reps('stg_landing__tax_registrations') }}
     union all
+    {%- for decisions in ['credit_admin_penalty', 'credit_admin_license'] %}
     select
         legal_rep_id_no as id_number,
         legal_rep as person_name,
@@ -86,30 +87,12 @@ contributions as (
         4 as kind_rank,
         published_at,
         decision_no as record_key
-    from {{ ref('credit_admin_penalty') }}
+    from {{ ref(decisions) }}
     where
         legal_rep_id_no is not null
         {{ population_only_touched('legal_rep_id_no') }}
     union all
-    select
-        legal_rep_id_no as id_number,
-        legal_rep as person_name,
-        null as gender,
-        null as birth_date,
-        null as region_code,
-        null as ethnicity,
-        null as household_status,
-        '法定代表人' as person_role,
-        uscc,
-        source_department,
-        4 as kind_rank,
-        published_at,
-        decision_no as record_key
-    from {{ ref('credit_admin_license') }}
-    where
-        legal_rep_id_no is not null
-        {{ population_only_touched('legal_rep_id_no') }}
-    union all
+    {%- endfor %}
     select
         id_number,
         subject_name as person_name,
