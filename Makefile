@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.huiju-stamp
 
-.PHONY: setup demo up down test bench lint lock clean distclean
+.PHONY: setup demo up down test test-fast bench lint lock clean distclean
 
 setup: $(STAMP)
 
 # The environment is rebuilt only when what it is built from changes.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Huiju needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
@@ -31,6 +31,10 @@ down: setup
 
 test: setup
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Everything but the end-to-end demo cycles: the edit–test loop.
+test-fast: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -23,10 +23,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from huiju_demo.bulk import penalty_row, valid_uscc
 from stdnum.cn import ric
 
 from bench.harness import Entry, run_isolated
-from huiju.demo.bulk import penalty_row, valid_uscc
 from huiju.registry import Source, load_registry
 from huiju.settings import get_settings
 

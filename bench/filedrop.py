@@ -324,9 +324,8 @@ def _cp_to_disk(payload: Path, dest: Path) -> float:
 
 def ftp_200mb(url: str, work: Path) -> Entry:
     """FTP download of 200 MB on loopback (pyftpdlib) vs `cp` of the same file on local disk."""
+    from huiju_demo.ftp_server import serve_ftp
     from pyftpdlib.handlers import DTPHandler, FTPHandler
-
-    from huiju.demo.ftp_server import serve_ftp
 
     payload = _payload(work)
     dest = work / "filedrop" / "ftp_dest"

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import psycopg
 import yaml
+from huiju_demo.bulk import valid_uscc
 
 from bench.harness import Entry, rows_entry, run_isolated
 from huiju import warehouse
-from huiju.demo.bulk import valid_uscc
 
 ROWS = int(os.environ.get("HUIJU_BENCH_FRONTDB_ROWS", 1_000_000))
 SOURCE_DB = "huiju_bench_frontdb"

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import psycopg
+from huiju_demo.bulk import write_penalty_csv, write_penalty_xlsx
 
 from bench.harness import Entry, rows_entry, run_isolated
-from huiju.demo.bulk import write_penalty_csv, write_penalty_xlsx
 from huiju.registry import load_registry
 
 CSV_ROWS = 1_000_000

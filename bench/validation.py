@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import psycopg
+from huiju_demo.bulk import write_penalty_csv
 
 from bench.harness import Entry, rows_entry, run_isolated
-from huiju.demo.bulk import write_penalty_csv
 from huiju.registry import load_registry
 
 ROWS = 1_000_000

@@ -1,6 +1,6 @@
 """Web-service benchmarks: `rest_200k`, the REST channel landing 200,000 records over 2,000 pages.
 
-The gateway (:class:`huiju.demo.webservice.RestGateway`, the demo's) runs in this process;
+The gateway (:class:`huiju_demo.rest_gateway.RestGateway`, the demo's) runs in this process;
 both measured clients run in their own process (peak memory is the platform's alone):
 
 * ours: the REST channel's ``collect`` — fetch every page (httpx, retries, paging engine) and
@@ -34,8 +34,9 @@ SOURCE = "jtj_penalty"
 
 
 def _records() -> list[dict]:
-    from huiju.demo.generate import generate_records
-    from huiju.demo.webservice import stamped
+    from huiju_demo.generate import generate_records
+    from huiju_demo.webservice import stamped
+
     from huiju.registry import load_registry
 
     registry = load_registry()
@@ -105,7 +106,7 @@ def _anchor(base_url: str, path: str, pages: str, out: str) -> None:
 
 def rest_200k(url: str, work: Path) -> Entry:
     """REST: 200,000 records over 2,000 pages landed by the platform vs bare httpx fetching them."""
-    from huiju.demo.simulators.rest import gateway_for
+    from huiju_demo.simulators.rest import gateway_for
 
     _, source = _bench_source()
     gateway = gateway_for(source, _records(), secret="")
@@ -144,11 +145,12 @@ def soap_hostile(url: str, work: Path) -> Entry:
     from huiju_connectors.rest import RetryPolicy
     from huiju_connectors.safe_xml import UnsafeXml
     from huiju_connectors.soap import SoapSource, fetch_soap_pages
+    from huiju_demo.simulators.soap import wsdl_namespace
+    from huiju_demo.soap_service import SoapService
 
-    from huiju.channels._webservice import config_path
-    from huiju.demo.simulators.soap import wsdl_namespace
-    from huiju.demo.webservice import HOSTILE_KINDS, Canary, SoapService, hostile_xml
+    from huiju.channels.connection import config_path
     from huiju.registry import load_registry
+    from tests.support.hostile_xml import HOSTILE_KINDS, Canary, hostile_xml
 
     settings = next(s for s in load_registry().sources.values() if s.channel == "soap").channel_settings
     wsdl = Path(config_path(settings.wsdl))
@@ -160,7 +162,7 @@ def soap_hostile(url: str, work: Path) -> Entry:
                                   hostile=hostile_xml(kind, canary.url))
             with service.running():
                 source = SoapSource(wsdl_path=str(wsdl), endpoint=service.url, operation=settings.operation,
-                                    records_path=settings.records_path, retry=RetryPolicy(max_attempts=1))
+                                    records_path=settings.records_path, retry=RetryPolicy(attempts=1))
                 for _ in range(5):
                     started = time.perf_counter()
                     try:

@@ -13,10 +13,16 @@ import io
 import json
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, iterparse
+from huiju_connectors.copy_text import value_text
+from python_calamine import CalamineWorkbook
 
 _CHUNK = 1 << 20
 
@@ -164,8 +170,6 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
 
     Rows that are entirely empty are skipped; row numbers stay those of the sheet.
     """
-    from python_calamine import CalamineWorkbook
-
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of broken file
@@ -198,22 +202,18 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
     return SheetData(header=header, rows=data())
 
 
+def workbook_epoch(path: Path) -> dt.date:
+    """The date a workbook's serial 0 stands for: 1899-12-30, or 1904-01-01 for the 1904 date system (old Mac Excel)."""
+    with zipfile.ZipFile(path) as archive:
+        head = archive.read("xl/workbook.xml")[:4096]
+    return dt.date(1904, 1, 1) if re.search(rb'date1904="(1|true)"', head) else dt.date(1899, 12, 30)
+
+
 # --------------------------------------------------------------------------------------------- JSON
 
 # Numbers keep the text they were sent as ("12.50" stays "12.50", an 18-digit ID number sent as a
 # number is not rounded through a float): raw keeps what was received.
 _JSON = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=lambda name: name)
-
-
-def record_cell_text(value: object) -> str | None:
-    """A value of a JSON/XML record as the text raw keeps: nested objects and arrays as JSON."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False)
 
 
 class _JsonStream:
@@ -348,7 +348,7 @@ def read_json(path: Path, *, records_key: str | None = None) -> SheetData:
     def rows() -> Iterator[tuple[int, list[str | None]]]:
         for row_no, record in _json_records(path, records_key):
             assert isinstance(record, dict)
-            yield row_no, [record_cell_text(record.get(name)) for name in names]
+            yield row_no, [value_text(record.get(name)) for name in names]
 
     return SheetData(header=names, rows=rows())
 
@@ -400,9 +400,6 @@ def _xml_records(path: Path, record_element: str) -> Iterator[tuple[int, dict[st
     memory stays flat however long the file. A record's fields are its attributes and child
     elements (child text; a child with children of its own as JSON).
     """
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import ParseError, iterparse
-
     with path.open("rb") as raw:
         declared = _XML_DECLARATION.match(raw.read(512))
         raw.seek(0)

@@ -30,23 +30,21 @@ import logging
 import os
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from huiju_connectors.remote_files import (
-    MAX_MARKER_BYTES,
     DropSource,
     Incomplete,
     RemoteFile,
     RemoteFileError,
     TransferFailed,
-    UndecodableName,
-    decode_name,
+    listed_name,
     resume_hasher,
 )
+from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = ["DEFAULT_BLOCKSIZE", "FtpSource", "parse_mlsd"]
 
@@ -132,10 +130,9 @@ def parse_mlsd(data: bytes, encoding: str) -> tuple[list[RemoteFile], list[Incom
                 facts[key.strip().lower()] = value.strip()
         if facts.get("type", "file").lower() != "file":
             continue
-        try:
-            name = decode_name(raw_name, encoding)
-        except UndecodableName as exc:
-            bad.append(Incomplete(raw_name.decode("ascii", errors="backslashreplace"), "undecodable_name", str(exc)))
+        name = listed_name(raw_name, encoding)
+        if isinstance(name, Incomplete):
+            bad.append(name)
             continue
         size = int(facts["size"]) if facts.get("size", "").isdigit() else None
         files.append(RemoteFile(name=name, size=size, mtime=_parse_ftp_time(facts.get("modify"))))
@@ -163,8 +160,8 @@ class FtpSource(DropSource):
     Windows servers). With ``tls=True`` the connection is explicit FTPS (``AUTH TLS``) verified
     against ``ca_file`` (or the system trust store when ``ca_file`` is None); verification can
     not be turned off. ``timeout`` is the socket timeout for control and data connections, so a
-    stalled transfer fails after ``timeout`` seconds and is retried, up to ``attempts`` times in
-    all with exponential ``backoff`` (seconds) between attempts.
+    stalled transfer fails after ``timeout`` seconds and is retried (reconnecting, and resuming
+    a download) under ``retry`` (default: 4 attempts, waits from 2 s up to 60 s).
     """
 
     def __init__(
@@ -179,27 +176,17 @@ class FtpSource(DropSource):
         tls: bool = False,
         ca_file: str | Path | None = None,
         timeout: float = 60.0,
-        attempts: int = 4,
-        backoff: float = 2.0,
-        max_backoff: float = 60.0,
+        retry: RetryPolicy | None = None,
         blocksize: int = DEFAULT_BLOCKSIZE,
         passive: bool = True,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        "x".encode(encoding)  # fail now, not at the first listing, on a misspelt encoding
-        self.host = host
-        self.port = port
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
         self.user = user
         self._password = password
-        self.directory = directory
-        self.encoding = encoding
         self.tls = tls
         self.ca_file = Path(ca_file) if ca_file is not None else None
-        self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self._retrier = self.retry.retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer))
+                                           and not isinstance(failure, ssl.SSLCertVerificationError), logger=log)
         self.blocksize = blocksize
         self.passive = passive
         self._ftp: ftplib.FTP | None = None
@@ -260,24 +247,18 @@ class FtpSource(DropSource):
 
     def _retrying(self, what: str, op: Callable[[ftplib.FTP], Any]) -> Any:
         """Run ``op`` on a live connection, reconnecting and backing off on transient errors."""
-        last: BaseException | None = None
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> Any:
             try:
                 return op(self._conn())
-            except ssl.SSLCertVerificationError:
+            except (*_RETRYABLE, _ShortTransfer):  # an untrusted certificate too: it is not retried
                 self._drop()
-                raise  # a wrong certificate does not get better by retrying
-            except (*_RETRYABLE, _ShortTransfer) as exc:
-                last = exc
-                self._drop()
-                if attempt < self.attempts:
-                    delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                    log.warning(
-                        "%s on %r failed (attempt %d/%d: %s); retrying in %.1fs",
-                        what, self, attempt, self.attempts, exc, delay,
-                    )
-                    time.sleep(delay)
-        raise TransferFailed(f"{what} on {self!r} failed after {self.attempts} attempts: {last}") from last
+                raise
+
+        try:
+            return self._retrier(attempt, lambda: f"{what} on {self!r}")
+        except GaveUp as gave_up:
+            raise self._exhausted(what, gave_up) from gave_up.last
 
     # ----------------------------------------------------------------------------------------- listing
 
@@ -307,10 +288,9 @@ class FtpSource(DropSource):
             raw = raw.rstrip(b"\r")
             if not raw:
                 continue
-            try:
-                name = decode_name(raw.rsplit(b"/", 1)[-1], self.encoding)
-            except UndecodableName as exc:
-                bad.append(Incomplete(raw.decode("ascii", "backslashreplace"), "undecodable_name", str(exc)))
+            name = listed_name(raw.rsplit(b"/", 1)[-1], self.encoding)
+            if isinstance(name, Incomplete):
+                bad.append(name)
                 continue
             try:
                 size = ftp.size(name)
@@ -322,13 +302,13 @@ class FtpSource(DropSource):
 
     # ----------------------------------------------------------------------------------------- download
 
-    def _read_marker_bytes(self, marker: str) -> bytes:
+    def _read_marker_bytes(self, marker: str, limit: int) -> bytes:
         def fetch(ftp: ftplib.FTP) -> bytes:
             buf = bytearray()
 
             def collect(chunk: bytes) -> None:
                 buf.extend(chunk)
-                if len(buf) > MAX_MARKER_BYTES:
+                if len(buf) > limit:
                     raise _TooLarge
 
             ftp.retrbinary(f"RETR {marker}", collect, blocksize=self.blocksize)
@@ -338,7 +318,7 @@ class FtpSource(DropSource):
             return self._retrying(f"reading marker {marker}", fetch)
         except _TooLarge:
             self._drop()  # the transfer was abandoned mid-stream
-            raise RemoteFileError(f"{marker}: marker is larger than {MAX_MARKER_BYTES} bytes") from None
+            raise RemoteFileError(f"{marker}: marker is larger than {limit} bytes") from None
 
     def _transfer(self, remote: RemoteFile, tmp: Path) -> str | None:
         return self._retrying(f"downloading {remote.name}", lambda ftp: self._fetch_once(ftp, remote, tmp))

@@ -17,7 +17,7 @@ import shutil
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,23 +69,6 @@ class ArchiveLimits:
 
 
 DEFAULT_LIMITS = ArchiveLimits()
-
-
-def _limits(
-    limits: ArchiveLimits | None,
-    max_total_uncompressed: int | None,
-    max_ratio: float | None,
-    max_members: int | None,
-) -> ArchiveLimits:
-    base = limits or DEFAULT_LIMITS
-    return ArchiveLimits(
-        max_total_uncompressed=base.max_total_uncompressed
-        if max_total_uncompressed is None
-        else max_total_uncompressed,
-        max_ratio=base.max_ratio if max_ratio is None else max_ratio,
-        max_members=base.max_members if max_members is None else max_members,
-        ratio_floor=base.ratio_floor,
-    )
 
 
 # --------------------------------------------------------------------------------------------- sniffing
@@ -185,10 +168,7 @@ def _sniff_text(text: str) -> FileKind:
 def check_archive(
     path: str | Path,
     *,
-    max_total_uncompressed: int | None = None,
-    max_ratio: float | None = None,
-    max_members: int | None = None,
-    limits: ArchiveLimits | None = None,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> list[zipfile.ZipInfo]:
     """Reject a zip (xlsx, xlsm, plain zip) whose central directory is absurd; return its entries.
 
@@ -197,7 +177,7 @@ def check_archive(
     too (the platform cannot inspect them). Raises :class:`UnsafeArchive`.
     """
     path = Path(path)
-    lim = _limits(limits, max_total_uncompressed, max_ratio, max_members)
+    lim = limits
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -271,35 +251,28 @@ class _CappedReader(io.RawIOBase):
 
 
 @contextmanager
-def open_member(
-    path: str | Path,
-    member: str,
-    *,
-    max_total_uncompressed: int | None = None,
-    max_ratio: float | None = None,
-    limits: ArchiveLimits | None = None,
-) -> Iterator[IO[bytes]]:
+def open_member(path: str | Path, member: str, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[IO[bytes]]:
     """Open one zip member for streaming, enforcing the limits on the bytes actually produced."""
     path = Path(path)
-    lim = _limits(limits, max_total_uncompressed, max_ratio, None)
-    infos = check_archive(path, limits=lim)
+    infos = check_archive(path, limits=limits)
     info = next((i for i in infos if i.filename == member), None)
     if info is None:
         raise UnsafeArchive(f"{path.name}: no member named {member!r}")
     with zipfile.ZipFile(path) as zf, zf.open(info) as raw:
-        reader = _CappedReader(
-            raw,
-            label=f"{path.name}: member {member!r}",
-            cap=lim.max_total_uncompressed,
-            lim=lim,
-            consumed=lambda: _zip_consumed(raw, info),
-        )
-        with io.BufferedReader(reader, buffer_size=_CHUNK) as stream:
-            try:
-                yield stream
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                # A CRC error here means the member's declared data was not what it claimed.
-                raise UnsafeArchive(f"{path.name}: member {member!r} is corrupt ({exc})") from None
+        # A CRC error while reading means the member's declared data was not what it claimed.
+        yield from _capped(raw, f"{path.name}: member {member!r}", limits, lambda: _zip_consumed(raw, info),
+                           (zipfile.BadZipFile, zlib.error, EOFError), "is corrupt")
+
+
+def _capped(raw: IO[bytes], label: str, lim: ArchiveLimits, consumed: Callable[[], int],
+            corrupt: tuple[type[BaseException], ...], what: str) -> Iterator[IO[bytes]]:
+    """``raw``'s decompressed bytes, buffered, refused once they pass the limits; ``corrupt`` errors refused too."""
+    reader = _CappedReader(raw, label=label, cap=lim.max_total_uncompressed, lim=lim, consumed=consumed)
+    with io.BufferedReader(reader, buffer_size=_CHUNK) as stream:
+        try:
+            yield stream
+        except corrupt as exc:
+            raise UnsafeArchive(f"{label}: {what} ({exc})") from None
 
 
 def _safe_member_path(dest: Path, name: str, archive: Path) -> Path | None:
@@ -315,15 +288,7 @@ def _safe_member_path(dest: Path, name: str, archive: Path) -> Path | None:
     return target
 
 
-def safe_extract(
-    path: str | Path,
-    dest_dir: str | Path,
-    *,
-    max_total_uncompressed: int | None = None,
-    max_ratio: float | None = None,
-    max_members: int | None = None,
-    limits: ArchiveLimits | None = None,
-) -> list[Path]:
+def safe_extract(path: str | Path, dest_dir: str | Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Path]:
     """Extract a zip into ``dest_dir`` with every limit enforced while streaming.
 
     Member names with ``..``, absolute paths or drive letters are refused, and so are symlink
@@ -332,7 +297,7 @@ def safe_extract(
     """
     path = Path(path)
     dest = Path(dest_dir).resolve()
-    lim = _limits(limits, max_total_uncompressed, max_ratio, max_members)
+    lim = limits
     infos = check_archive(path, limits=lim)
     written: list[Path] = []
     budget = lim.max_total_uncompressed
@@ -401,31 +366,10 @@ def check_gzip(path: str | Path, *, max_total_uncompressed: int | None = None) -
 
 
 @contextmanager
-def open_gzip(
-    path: str | Path,
-    *,
-    max_total_uncompressed: int | None = None,
-    max_ratio: float | None = None,
-    limits: ArchiveLimits | None = None,
-) -> Iterator[IO[bytes]]:
+def open_gzip(path: str | Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[IO[bytes]]:
     """Open a gzip file for streaming; raises :class:`UnsafeArchive` once the output passes the limits."""
     path = Path(path)
-    lim = _limits(limits, max_total_uncompressed, max_ratio, None)
-    check_gzip(path, max_total_uncompressed=lim.max_total_uncompressed)
-    compressed = path.open("rb")
-    try:
-        inner = gzip.GzipFile(fileobj=compressed, mode="rb")
-        reader = _CappedReader(
-            inner,
-            label=path.name,
-            cap=lim.max_total_uncompressed,
-            lim=lim,
-            consumed=compressed.tell,
-        )
-        with io.BufferedReader(reader, buffer_size=_CHUNK) as stream:
-            try:
-                yield stream
-            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-                raise UnsafeArchive(f"{path.name}: corrupt gzip data ({exc})") from None
-    finally:
-        compressed.close()
+    check_gzip(path, max_total_uncompressed=limits.max_total_uncompressed)
+    with path.open("rb") as compressed:
+        yield from _capped(gzip.GzipFile(fileobj=compressed, mode="rb"), path.name, limits, compressed.tell,
+                           (gzip.BadGzipFile, EOFError, zlib.error), "corrupt gzip data")

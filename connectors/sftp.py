@@ -35,17 +35,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
-from huiju_connectors.remote_files import (
-    MAX_MARKER_BYTES,
-    DropSource,
-    Incomplete,
-    RemoteFile,
-    RemoteFileError,
-    TransferFailed,
-    UndecodableName,
-    decode_name,
-    resume_hasher,
-)
+from huiju_connectors import remote_files
+from huiju_connectors.remote_files import DropSource, Incomplete, RemoteFile, TransferFailed
+from huiju_connectors.retry import GaveUp, RetryPolicy
 
 __all__ = ["HostKeyMismatch", "SftpSource", "parse_pinned_keys"]
 
@@ -85,7 +77,7 @@ _CIPHERS = (
 )
 
 
-class HostKeyMismatch(RemoteFileError):
+class HostKeyMismatch(remote_files.RemoteFileError):
     """The server's host key is not one of the pinned keys (unknown or changed)."""
 
     def __init__(self, host: str, port: int, fingerprint: str | None) -> None:
@@ -151,7 +143,8 @@ class SftpSource(DropSource):
     ``host_keys``: the pinned host key(s), required. Authentication by ``password`` and/or
     ``private_key`` (the key text or a path to it, with optional ``passphrase``). ``directory``
     is the drop directory on the server. ``timeout`` bounds connecting and each chunk read;
-    a failed attempt is retried up to ``attempts`` times in all with exponential ``backoff``.
+    a failed attempt is retried (reconnecting, resuming a download) under ``retry`` (default:
+    4 attempts, waits from 2 s up to 60 s).
     """
 
     def __init__(
@@ -167,30 +160,20 @@ class SftpSource(DropSource):
         directory: str = ".",
         encoding: str = "utf-8",
         timeout: float = 60.0,
-        attempts: int = 4,
-        backoff: float = 2.0,
-        max_backoff: float = 60.0,
+        retry: RetryPolicy | None = None,
         block_size: int = 256 * 1024,
         max_requests: int = 32,
         chunk_size: int = 4 * 1024 * 1024,
     ) -> None:
         if password is None and private_key is None:
             raise ValueError("SFTP needs a password or a private key")
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        "x".encode(encoding)  # fail now on a misspelt encoding
-        self.host = host
-        self.port = port
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
         self.username = username
         self._pinned = parse_pinned_keys(host_keys)
         self._password = password
         self._client_keys = self._load_client_keys(private_key, passphrase)
-        self.directory = directory
-        self.encoding = encoding
-        self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self._retrier = self.retry.async_retrier(lambda failure: isinstance(failure, (*_RETRYABLE, _ShortTransfer)),
+                                                 logger=log)
         self.block_size = block_size
         self.max_requests = max_requests
         self.chunk_size = chunk_size
@@ -292,24 +275,19 @@ class SftpSource(DropSource):
         self._sftp = self._conn = None
 
     async def _retrying(self, what: str, op: Callable[[asyncssh.SFTPClient], Awaitable[T]]) -> T:
-        last: BaseException | None = None
-        for attempt in range(1, self.attempts + 1):
+        """Run ``op`` on a live connection, reconnecting and backing off on transient errors."""
+
+        async def attempt() -> T:
             try:
                 return await op(await self._connect())
-            except (*_RETRYABLE, _ShortTransfer) as exc:
-                last = exc
-                await self._disconnect()
-                if attempt < self.attempts:
-                    delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                    log.warning(
-                        "%s on %r failed (attempt %d/%d: %r); retrying in %.1fs",
-                        what, self, attempt, self.attempts, exc, delay,
-                    )
-                    await asyncio.sleep(delay)
-            except asyncssh.PermissionDenied:
+            except (*_RETRYABLE, _ShortTransfer, asyncssh.PermissionDenied):  # a refused login is not retried
                 await self._disconnect()
                 raise
-        raise TransferFailed(f"{what} on {self!r} failed after {self.attempts} attempts: {last!r}") from last
+
+        try:
+            return await self._retrier(attempt, lambda: f"{what} on {self!r}")
+        except GaveUp as gave_up:
+            raise self._exhausted(what, gave_up) from gave_up.last
 
     def _path(self, name: str) -> bytes:
         return posixpath.join(self.directory, name).encode(self.encoding)
@@ -331,10 +309,9 @@ class SftpSource(DropSource):
             attrs = entry.attrs
             if attrs.permissions is not None and not stat.S_ISREG(attrs.permissions):
                 continue  # directories, symlinks (never followed), devices
-            try:
-                name = decode_name(raw, self.encoding)
-            except UndecodableName as exc:
-                bad.append(Incomplete(raw.decode("ascii", "backslashreplace"), "undecodable_name", str(exc)))
+            name = remote_files.listed_name(raw, self.encoding)
+            if isinstance(name, Incomplete):
+                bad.append(name)
                 continue
             mtime = datetime.fromtimestamp(attrs.mtime or 0, UTC)
             files.append(RemoteFile(name=name, size=attrs.size, mtime=mtime))
@@ -342,13 +319,13 @@ class SftpSource(DropSource):
 
     # ----------------------------------------------------------------------------------------- download
 
-    def _read_marker_bytes(self, marker: str) -> bytes:
+    def _read_marker_bytes(self, marker: str, limit: int) -> bytes:
         path = self._path(marker)
 
         async def fetch(sftp: asyncssh.SFTPClient) -> bytes:
             async with sftp.open(path, "rb") as fh:
                 # One byte over the cap is enough to know it is too large, without reading it all.
-                data = await asyncio.wait_for(fh.read(MAX_MARKER_BYTES + 1), self.timeout)
+                data = await asyncio.wait_for(fh.read(limit + 1), self.timeout)
             return data if isinstance(data, bytes) else data.encode()
 
         return self._run(self._retrying(f"reading marker {marker}", fetch))
@@ -378,7 +355,7 @@ class SftpSource(DropSource):
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
         start = offset
-        hasher = resume_hasher(tmp, offset)
+        hasher = remote_files.resume_hasher(tmp, offset)
         # block_size=0: each fh.read is exactly one SFTP request; the pipelining is done here, so
         # that on a failure every request still in flight is cancelled and awaited (none is left
         # to die unobserved when the connection is aborted).

@@ -11,8 +11,8 @@
   zeep sees them.
 * Faults are classified: ``Client``/``soap:Sender`` (or a configured code) is a
   :class:`SoapBusinessFault` — terminal, its message goes back to the department;
-  ``Server``/``soap:Receiver``, timeouts, connection errors and HTTP 5xx/429 are retried with
-  the REST connector's backoff.
+  ``Server``/``soap:Receiver``, timeouts, connection errors and HTTP 5xx/429 are retried under
+  the source's :class:`~huiju_connectors.retry.RetryPolicy`, as every connector's failures are.
 * :func:`fetch_soap_pages` yields the same :class:`~huiju_connectors.rest.Page` as REST, driven
   by the same engine (:func:`~huiju_connectors.rest.paginate`): same cursor, same incremental
   guarantee (see :mod:`huiju_connectors.rest`).
@@ -41,7 +41,9 @@ import zeep.exceptions
 from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
-from .rest import Fetched, Incremental, Page, Pagination, RetryPolicy, json_path, paginate
+from .rest.body import json_path
+from .rest.paging import Fetched, Incremental, Page, Pagination, paginate
+from .retry import GaveUp, Retrier, RetryPolicy
 from .safe_xml import MalformedXml, UnsafeXml, parse_xml
 
 __all__ = [
@@ -168,7 +170,7 @@ class SoapSource:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     ca_bundle: str | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
     name: str = ""
 
 
@@ -361,19 +363,22 @@ def _detail_text(detail: Any) -> str:
         return str(detail)[:500]
 
 
+class _TryAgain(Exception):
+    """A failure worth another attempt: a server fault, a timeout, a dropped connection, HTTP 5xx or 429."""
+
+
 def _call_with_retries(
     source: SoapSource,
     service: Any,
     transport: LockedTransport,
     kwargs: dict[str, Any],
     *,
-    sleep: Callable[[float], None],
-    rng: Callable[[], float],
+    retrier: Retrier,
 ) -> tuple[Any, bytes]:
     operation = getattr(service, source.operation)
-    policy = source.retry
     where = f"{source.operation} at {source.endpoint}"
-    for attempt in range(1, policy.max_attempts + 1):
+
+    def attempt() -> tuple[Any, bytes]:
         try:
             result = operation(**kwargs)
             return result, transport.last_response_body
@@ -386,14 +391,13 @@ def _call_with_retries(
             if kind == "other":
                 raise SoapFault(fault.message or "", code=fault.code, detail=detail,
                                 operation=source.operation) from None
-            reason = f"server fault [{fault.code}]: {fault.message}"
+            raise _TryAgain(f"server fault [{fault.code}]: {fault.message}") from None
         except (requests.Timeout, requests.ConnectionError) as exc:
-            reason = f"{type(exc).__name__}"
+            raise _TryAgain(f"{type(exc).__name__}") from None
         except zeep.exceptions.TransportError as exc:
             if exc.status_code == 429 or (exc.status_code or 0) >= 500:
-                reason = f"HTTP {exc.status_code}"
-            else:
-                raise SoapError(f"{where}: HTTP {exc.status_code}: {str(exc.message)[:300]}") from None
+                raise _TryAgain(f"HTTP {exc.status_code}") from None
+            raise SoapError(f"{where}: HTTP {exc.status_code}: {str(exc.message)[:300]}") from None
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden,
                 zeep.exceptions.ExternalReferenceForbidden) as exc:
             # Normally safe_xml refuses these first (in LockedTransport.post); zeep is the backstop.
@@ -402,13 +406,11 @@ def _call_with_retries(
             zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError
         ) as exc:
             raise SoapError(f"{where}: invalid response: {exc}") from None
-        if attempt == policy.max_attempts:
-            raise SoapError(f"{where}: gave up after {attempt} attempts; last: {reason}")
-        delay = policy.backoff(attempt, rng)
-        log.warning("%s attempt %d/%d: %s; retrying in %.2f s", where, attempt, policy.max_attempts, reason,
-                    delay)
-        sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    try:
+        return retrier(attempt, where)
+    except GaveUp as gave_up:
+        raise SoapError(f"{where}: {gave_up}") from None
 
 
 def fetch_soap_pages(
@@ -435,6 +437,7 @@ def fetch_soap_pages(
     if source.window is not None and source.incremental is not None:
         raise SoapConfigError(f"{source.name or source.operation}: use either date windows or updated-since, not both")
     service, transport = make_client(source, credentials)
+    retrier = source.retry.retrier(lambda failure: isinstance(failure, _TryAgain), sleep=sleep, rng=rng, logger=log)
     window_params: dict[str, str] = {}
     try:
         def fetch(since: Any, position: dict[str, Any]) -> Fetched:
@@ -444,7 +447,7 @@ def fetch_soap_pages(
             kwargs[source.size_param] = source.page_size
             if source.incremental is not None and since is not None:
                 kwargs[source.incremental.since_param] = str(since)
-            result, raw = _call_with_retries(source, service, transport, kwargs, sleep=sleep, rng=rng)
+            result, raw = _call_with_retries(source, service, transport, kwargs, retrier=retrier)
             body = _plain(serialize_object(result, dict))
             try:
                 records = json_path(body, source.records_path)

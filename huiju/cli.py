@@ -12,11 +12,20 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
+from huiju.landing import land_file
+from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
+from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
+from huiju.validation import publish_load, validate_load
+from huiju.warehouse import connect, stop_embedded, warehouse_url
 
 log = logging.getLogger("huiju")
 
@@ -30,8 +39,6 @@ def _yesterday() -> dt.date:
 def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True,
              extra_env: dict[str, str] | None = None) -> int:
     """Run an ``airflow`` command with the platform's environment; output to a log file if named."""
-    from huiju.airflow_env import airflow_environ
-
     env = {**airflow_environ(), **(extra_env or {})}
     command = [str(Path(sys.executable).with_name("airflow")), *args]
     if log_name is None:
@@ -60,12 +67,11 @@ def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
-    from huiju.demo.generate import generate_submissions
-    from huiju.demo.mail_sink import running_mail_sink
-    from huiju.demo.simulators import running_simulators
-    from huiju.registry import load_registry
-    from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
-    from huiju.warehouse import connect, warehouse_url
+    # why: the demo is a package above the core (huiju_demo); only this command uses it
+    from huiju_demo.generate import generate_submissions
+    from huiju_demo.mail_sink import running_mail_sink
+    from huiju_demo.simulators import running_simulators
+
 
     day = args.day or _yesterday()
     registry = load_registry()
@@ -109,8 +115,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _redact(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password:
         parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
@@ -125,8 +129,6 @@ def _pid_dir() -> Path:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start Airflow's services in the background and print where to log in."""
-    from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
-
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -155,9 +157,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _wait_until_healthy(url: str, timeout: float) -> bool:
     """Poll Airflow's health endpoint until it answers 200 or ``timeout`` seconds pass."""
-    import urllib.error
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -191,10 +190,6 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-source summary (of one day, or of everything)."""
-    from huiju.registry import load_registry
-    from huiju.summary import render_summary, source_summaries
-    from huiju.warehouse import connect
-
     with connect() as conn:
         print(render_summary(source_summaries(conn, load_registry(), args.day)))
     return 0
@@ -202,8 +197,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate config/ and say what is wrong, file by file."""
-    from huiju.registry import ConfigError, load_registry
-
     try:
         registry = load_registry(Path(args.config) if args.config else None)
     except ConfigError as exc:
@@ -218,11 +211,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
-    from huiju.landing import land_file
-    from huiju.registry import load_registry
-    from huiju.validation import publish_load, validate_load
-    from huiju.warehouse import connect
-
     registry = load_registry()
     source = registry.source(args.source)
     with connect() as conn:
@@ -244,8 +232,6 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
     """Start the warehouse if needed and print its URL (or, with --stop, stop the embedded one)."""
-    from huiju.warehouse import stop_embedded, warehouse_url
-
     if args.stop:
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
         return 0

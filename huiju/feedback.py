@@ -33,8 +33,11 @@ from openpyxl.utils import get_column_letter
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from huiju.channels import FILE_CHANNELS
 from huiju.ledger import get_load
+from huiju.notices import queue_feedback_notice
 from huiju.registry import Registry, Source
+from huiju.rules import problem_name
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,6 @@ SUMMARY_SHEET = "汇总"
 ROWS_SHEET = "问题数据"
 _UNSAFE_NAME = re.compile(r"[^\w.\-（）()〔〕\[\]]+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-RULE_NAMES = {
-    "required": "必填项为空", "enum": "不在规定范围", "number": "不是有效数字", "range": "金额超出合理范围",
-    "date": "日期无效", "uscc": "统一社会信用代码错误", "id_number": "公民身份号码错误",
-    "org_code": "组织机构代码错误", "mobile": "手机号码错误", "date_order": "日期先后顺序错误",
-    "duplicate": "本批次内重复", "published": "与已公示数据重复", "columns": "列数不一致",
-}
 
 
 @dataclass(frozen=True)
@@ -109,8 +106,6 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     if not rows:
         return None
     department = registry.departments[source.department]
-    from huiju.channels import FILE_CHANNELS
-
     # A file keeps its name; a page or an extract (REST, SOAP, database) is named by source and day.
     name = (load.reference if source.channel in FILE_CHANNELS
             else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
@@ -161,7 +156,7 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
                  f"「{REASON_HEADER}」列说明原因。"],
         [],
         ["问题类型", "行数"],
-        *([RULE_NAMES.get(rule, rule), count] for rule, count in by_rule.most_common()),
+        *([problem_name(rule), count] for rule, count in by_rule.most_common()),
     ]
     for values in summary_rows:
         summary.append([neutralise(v) for v in values])
@@ -176,8 +171,6 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
         "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
         " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
         " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
-    from huiju.notices import queue_feedback_notice
-
     # The department hears about it once; by e-mail the workbook itself is the attachment.
     queue_feedback_notice(conn, registry, load_id, path, len(rows), attach=channel == "email",
                           delivered_to=_where_text(channel, source.id, delivered_to))

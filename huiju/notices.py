@@ -29,6 +29,7 @@ and, optionally, the DingTalk robot Connection ``HUIJU_STEWARD_DINGTALK``.
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,7 @@ from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
 from huiju.registry import Registry
+from huiju.rules import problem_name
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -158,13 +160,11 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
 
 
 def _rule_counts(conn: psycopg.Connection, load_id: str) -> list[tuple[str, int]]:
-    from huiju.feedback import RULE_NAMES
-
     rows = conn.execute(
         "select coalesce(v->>'rule', 'columns') as rule, count(distinct q.row_no) from quarantine.rows q,"
         " jsonb_array_elements(q.violations) v where q.load_id = %s group by 1 order by 2 desc, 1",
         (load_id,)).fetchall()
-    return [(RULE_NAMES.get(rule, rule), count) for rule, count in rows]
+    return [(problem_name(rule), count) for rule, count in rows]
 
 
 def queue_held_notice(conn: psycopg.Connection, registry: Registry, load_id: str) -> int | None:
@@ -324,6 +324,4 @@ def run_notices(conn: psycopg.Connection, registry: Registry, senders: Mapping[s
 
 def html_body(text: str) -> str:
     """A plain-text notice as simple HTML for e-mail (escaped; line breaks kept)."""
-    import html
-
     return "<div style=\"font-family:sans-serif\">" + html.escape(text).replace("\n", "<br>\n") + "</div>"

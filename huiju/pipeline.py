@@ -10,6 +10,7 @@ import logging
 from datetime import date
 
 from huiju.channels import CollectContext, ConnectionInfo, collector
+from huiju.feedback import build_feedback, pending_feedback
 from huiju.landing import LandResult
 from huiju.ledger import loads_with_status
 from huiju.registry import Registry, load_registry
@@ -60,8 +61,6 @@ def send_feedback(source_id: str, registry: Registry | None = None,
     ``connection`` is the source's Airflow Connection: an SFTP source gets its workbooks uploaded
     into ``feedback_dir`` on its server; without one they go by e-mail (see :mod:`huiju.feedback`).
     """
-    from huiju.feedback import build_feedback, pending_feedback
-
     registry = registry or load_registry()
     source = registry.source(source_id)
     with connect() as conn:
@@ -69,6 +68,7 @@ def send_feedback(source_id: str, registry: Registry | None = None,
         if not pending:
             return []
         if source.channel == "sftp" and connection is not None:
+            # why: asyncssh (and its cryptography) is loaded only for the sources that use SFTP
             from huiju_connectors.sftp import upload_file
 
             from huiju.channels.sftp import open_source

@@ -10,23 +10,18 @@ who edited the file can act on, e.g.::
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from huiju.channel_settings import CHANNELS, FILE_CHANNELS, settings_model
+from huiju.rules import FIELD_RULES
+from huiju.schema import StrictModel, did_you_mean, explain, format_loc
+from huiju.settings import get_settings
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -42,14 +37,11 @@ class ConfigError(ValueError):
         super().__init__("\n".join(problems))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: What a field may name under ``rules:`` (see :mod:`huiju.rules`).
+FieldRule = Literal[FIELD_RULES]  # type: ignore[valid-type]
 
 
-FieldRule = Literal["uscc", "id_number", "org_code", "mobile"]
-
-
-class DatasetField(_Model):
+class DatasetField(StrictModel):
     """One field of a dataset: its name in the warehouse, its Chinese label and its checks.
 
     ``rules`` name format checks (check digits, mobile numbers); ``min``/``max`` bound a
@@ -69,7 +61,7 @@ class DatasetField(_Model):
     sensitive: bool = False
 
 
-class DatasetCheck(_Model):
+class DatasetCheck(StrictModel):
     """A rule across fields of one row: ``date_order`` means ``before`` ≤ ``after`` when both are dates."""
 
     rule: Literal["date_order"]
@@ -77,7 +69,7 @@ class DatasetCheck(_Model):
     after: Identifier
 
 
-class Dataset(_Model):
+class Dataset(StrictModel):
     """A dataset the platform collects (``raw.<dataset>``), whoever delivers it."""
 
     dataset: Identifier
@@ -99,7 +91,7 @@ class Dataset(_Model):
         return next(f for f in self.fields if f.name == name)
 
 
-class Contact(_Model):
+class Contact(StrictModel):
     """Who at a department receives notices (feedback, reminders)."""
 
     name: str
@@ -108,7 +100,7 @@ class Contact(_Model):
     phone: str | None = None
 
 
-class Department(_Model):
+class Department(StrictModel):
     """A department (委办局) that delivers data."""
 
     code: Identifier
@@ -119,7 +111,7 @@ class Department(_Model):
     dingtalk_connection: str | None = None
 
 
-class Source(_Model):
+class Source(StrictModel):
     """One delivery of one dataset by one department through one channel.
 
     File settings (``format`` … ``sheet``) apply to the file channels (inbox, ftp, sftp);
@@ -167,8 +159,6 @@ class Source(_Model):
 
     @model_validator(mode="after")
     def _channel_blocks_match(self) -> Source:
-        from huiju.channels import CHANNELS, FILE_CHANNELS
-
         others = [name for name in CHANNELS if name != self.channel and getattr(self, name) is not None]
         if others:
             raise ValueError(f"settings block(s) {', '.join(others)} do not belong to channel {self.channel!r}")
@@ -194,7 +184,7 @@ class Source(_Model):
         return {field: header for header, field in self.columns.items()}
 
 
-class Registry(_Model):
+class Registry(StrictModel):
     """Everything ``config/`` declares, cross-checked."""
 
     datasets: dict[str, Dataset]
@@ -206,35 +196,12 @@ class Registry(_Model):
         try:
             return self.sources[source_id]
         except KeyError:
-            suggestion = _did_you_mean(source_id, self.sources)
+            suggestion = did_you_mean(source_id, self.sources)
             raise KeyError(f"no source {source_id!r} in the registry{suggestion}") from None
 
     def dataset_of(self, source: Source) -> Dataset:
         """The dataset a source delivers."""
         return self.datasets[source.dataset]
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _explain(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
-    if error["type"] == "extra_forbidden" and model is not None:
-        return f"unknown key{_did_you_mean(str(error['loc'][-1]), model.model_fields)}"
-    if error["type"] == "missing":
-        return "is required but missing"
-    if error["type"] == "string_pattern_mismatch":
-        return (f"{error.get('input')!r} is not a valid name: use lower-case letters, digits and _,"
-                " starting with a letter")
-    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _read_yaml(path: Path, rel: str) -> Any:
@@ -248,42 +215,30 @@ def _read_yaml(path: Path, rel: str) -> Any:
         raise ConfigError([f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
 
 
-def _validate(model: type[_Model], data: Any, rel: str, prefix: str, problems: list[str]) -> Any:
+def _validate(model: type[StrictModel], data: Any, rel: str, prefix: str, problems: list[str]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        nested = {"sources": Source, "fields": DatasetField, "checks": DatasetCheck, "contacts": Contact,
-                  "department": Department}
         for error in exc.errors():
             loc = tuple(error["loc"])
-            owner: type[BaseModel] | None = model
-            for part in loc[:-1]:
-                if isinstance(part, str):
-                    owner = nested.get(part, owner)
-            key = _format_loc((prefix, *loc) if prefix else loc) or "(top level)"
-            problems.append(f"{rel}: {key}: {_explain(error, owner)}")
+            key = format_loc((prefix, *loc) if prefix else loc) or "(top level)"
+            problems.append(f"{rel}: {key}: {explain(error, model)}")
         return None
 
 
 def _channel_settings(source: Source, key: str, problems: list[str]) -> Any:
-    from huiju.channels import ChannelUnavailable, settings_model
-
-    try:
-        model = settings_model(source.channel)
-    except ChannelUnavailable as exc:
-        problems.append(f"{key}.channel: {exc}")
-        return None
+    model = settings_model(source.channel)
     block = getattr(source, source.channel) or {}
     try:
         return model.model_validate(block)
     except ValidationError as exc:
         for error in exc.errors():
-            where = _format_loc((source.channel, *error["loc"]))
-            problems.append(f"{key}.{where}: {_explain(error, model)}")
+            where = format_loc((source.channel, *error["loc"]))
+            problems.append(f"{key}.{where}: {explain(error, model)}")
         return None
 
 
-class _DepartmentFile(_Model):
+class _DepartmentFile(StrictModel):
     department: Department
     sources: tuple[dict[str, Any], ...] = ()
 
@@ -294,8 +249,6 @@ def load_registry(config_dir: Path | None = None) -> Registry:
     Raises :class:`ConfigError` listing every problem found, each naming its file and key.
     """
     if config_dir is None:
-        from huiju.settings import get_settings
-
         config_dir = get_settings().config_dir
     problems: list[str] = []
     base = config_dir.parent
@@ -313,14 +266,14 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                             f"{path.stem!r}")
         for key in dataset.natural_key:
             if key not in dataset.field_names:
-                suggestion = _did_you_mean(key, dataset.field_names)
+                suggestion = did_you_mean(key, dataset.field_names)
                 problems.append(f"{rel(path)}: natural_key: {key!r} is not a field{suggestion}")
         for index, check in enumerate(dataset.checks):
             for side in ("before", "after"):
                 name = getattr(check, side)
                 if name not in dataset.field_names:
                     problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a field"
-                                    f"{_did_you_mean(name, dataset.field_names)}")
+                                    f"{did_you_mean(name, dataset.field_names)}")
                 elif check.rule == "date_order" and dataset.field(name).type != "date":
                     problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a date field")
         datasets[dataset.dataset] = dataset
@@ -351,13 +304,13 @@ def load_registry(config_dir: Path | None = None) -> Registry:
             dataset = datasets.get(source.dataset)
             if dataset is None:
                 problems.append(f"{key}.dataset: no dataset {source.dataset!r} in config/datasets/"
-                                f"{_did_you_mean(source.dataset, datasets)}")
+                                f"{did_you_mean(source.dataset, datasets)}")
                 continue
             seen_fields: dict[str, str] = {}
             for header, field in source.columns.items():
                 if field not in dataset.field_names:
                     problems.append(f"{key}.columns.{header}: maps to {field!r}, which is not a field of dataset "
-                                    f"{dataset.dataset}{_did_you_mean(field, dataset.field_names)}")
+                                    f"{dataset.dataset}{did_you_mean(field, dataset.field_names)}")
                 elif field in seen_fields:
                     problems.append(f"{key}.columns.{header}: field {field!r} is already mapped from "
                                     f"column {seen_fields[field]!r}")

@@ -14,8 +14,19 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 TIMEZONE = "Asia/Shanghai"
+
+
+class _Folder:
+    """A folder the platform uses, ``<root>/<name>`` of the settings (``root``: ``var`` or ``home``)."""
+
+    def __init__(self, root: str, name: str, doc: str) -> None:
+        self.root, self.name, self.__doc__ = root, name, doc
+
+    def __get__(self, settings: Settings | None, owner: type) -> Any:
+        return self if settings is None else getattr(settings, self.root) / self.name
 
 
 @dataclass(frozen=True)
@@ -27,40 +38,13 @@ class Settings:
     config_dir: Path
     warehouse_url: str | None
 
-    @property
-    def archive_dir(self) -> Path:
-        """Content-addressed store of every original file and payload received."""
-        return self.var / "archive"
-
-    @property
-    def inbox_dir(self) -> Path:
-        """Root of the departments' inbox folders (one sub-folder per source)."""
-        return self.var / "inbox"
-
-    @property
-    def outbox_dir(self) -> Path:
-        """Root of what goes back to departments (feedback workbooks, notices)."""
-        return self.var / "outbox"
-
-    @property
-    def pgdata_dir(self) -> Path:
-        """Data directory of the embedded PostgreSQL."""
-        return self.var / "pgdata"
-
-    @property
-    def airflow_home(self) -> Path:
-        """AIRFLOW_HOME: config, logs and the scheduler's state."""
-        return self.var / "airflow"
-
-    @property
-    def dbt_project_dir(self) -> Path:
-        """The dbt project that builds staging → basic → credit."""
-        return self.home / "dbt_project"
-
-    @property
-    def dags_dir(self) -> Path:
-        """Airflow's DAG folder."""
-        return self.home / "dags"
+    archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
+    inbox_dir: ClassVar[_Folder] = _Folder("var", "inbox", "The departments' inbox folders (one per source).")
+    outbox_dir: ClassVar[_Folder] = _Folder("var", "outbox", "What goes back to departments (feedback workbooks).")
+    pgdata_dir: ClassVar[_Folder] = _Folder("var", "pgdata", "Data directory of the embedded PostgreSQL.")
+    airflow_home: ClassVar[_Folder] = _Folder("var", "airflow", "AIRFLOW_HOME: config, logs, the scheduler's state.")
+    dbt_project_dir: ClassVar[_Folder] = _Folder("home", "dbt_project", "The dbt project (staging → … → share).")
+    dags_dir: ClassVar[_Folder] = _Folder("home", "dags", "Airflow's DAG folder.")
 
 
 def _default_home() -> Path:

@@ -1,19 +1,11 @@
 """Validation of a landed batch: every row checked against its dataset's rules, in the warehouse.
 
-Each field's rules (required, enumeration, number and plausible range, date, unified social
-credit code, ID number, organisation code, mobile number), the dataset's cross-field checks
-(决定日期 ≤ 公示截止期) and natural-key duplicates (within the batch, and against what other
-sources already published) are compiled into one set-based SQL statement per batch: every
-failing row is written to ``quarantine.rows`` with *all* the rules it broke, the
+The rules, compiled to SQL (:mod:`huiju.checks`), run as one set-based statement per batch:
+every failing row is written to ``quarantine.rows`` with *all* the rules it broke, the
 department's own row number and column header, the value (masked where it identifies a
-citizen) and a reason in Chinese a clerk can act on. Values are read through the safe
-normalisation functions (NFKC, trim, upper-case codes, Chinese date forms; see
-``expectations/README.md``); raw is never changed.
-
-Each rule's SQL (:func:`checks_for`) is also the ``unexpected_rows_query`` of a Great
-Expectations expectation in the reviewed suite ``expectations/<dataset>.<dataset>.critical.json``;
-GX runs it over the same batch (:func:`batch_query`) and records per-expectation counts and
-Data Docs (:mod:`huiju.quality.gx`).
+citizen) and a reason in Chinese a clerk can act on. Great Expectations then runs the same
+SQL over the same batch as the reviewed suite ``expectations/<dataset>.<dataset>.critical.json``
+and records per-expectation counts and Data Docs (:mod:`huiju.quality.gx`).
 
 A batch whose failure rate is within the source's tolerance becomes ``validated`` (its good
 rows go on); above it, ``held``: nothing of it is published."""
@@ -21,71 +13,25 @@ rows go on); above it, ``held``: nothing of it is published."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import psycopg
+from huiju_connectors.files import workbook_epoch
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from huiju.archive import archived_path
+from huiju.checks import batch_params, batch_query, build_quarantine_sql
 from huiju.ledger import get_load, set_status
-from huiju.registry import Dataset, DatasetField, Registry, Source
+from huiju.notices import queue_held_notice
+from huiju.quality.gx import run_suite, suite_name
+from huiju.registry import Dataset, Registry, Source
+from huiju.rules import FIELD_RULES
 
 log = logging.getLogger(__name__)
 
-# What each rule's problem codes mean, for the department. "{h}" is the department's column header.
-REASONS: dict[str, dict[str, str]] = {
-    "required": {"required": "「{h}」为必填项，不能为空"},
-    "enum": {"enum": "「{h}」的值不在规定范围内，应为：{allowed}"},
-    "number": {"number": "「{h}」不是有效数字"},
-    "range": {
-        "max": "「{h}」数值过大（超过{max}）；金额以万元为单位，请核对是否误按元填写",
-        "min": "「{h}」不应小于{min}",
-    },
-    "date": {
-        "date": "「{h}」不是有效日期（应为如2026-03-05的日期）",
-        "ambiguous": "「{h}」的年月日顺序无法确定（如3/5/2026），请按2026-03-05的格式填写",
-        "serial": "「{h}」是一个数字而不是日期，请按2026-03-05的格式填写",
-    },
-    "uscc": {
-        "length": "「{h}」应为18位统一社会信用代码",
-        "charset": "「{h}」含有统一社会信用代码不允许的字符（不使用I、O、Z、S、V）",
-        "authority": "「{h}」第1位登记管理部门代码错误",
-        "category": "「{h}」第2位机构类别代码错误",
-        "region": "「{h}」第3至8位应为行政区划代码（数字）",
-        "org_code": "「{h}」第9至17位组织机构代码的校验码错误",
-        "check": "「{h}」第18位校验码错误，请核对代码是否抄错",
-    },
-    "id_number": {
-        "numeric": "「{h}」被表格软件存成了数字，后几位已丢失；请把该列设为文本格式后重新填写",
-        "format": "「{h}」应为18位公民身份号码（或15位旧号码）",
-        "region": "「{h}」前两位不是有效的省级行政区划代码",
-        "birth_date": "「{h}」中的出生日期无效",
-        "check": "「{h}」最后一位校验码错误，请核对号码是否抄错",
-    },
-    "org_code": {
-        "length": "「{h}」应为9位组织机构代码（8位本体代码和1位校验码）",
-        "charset": "「{h}」含有组织机构代码不允许的字符（应为数字或大写字母）",
-        "check": "「{h}」最后一位校验码错误，请核对代码是否抄错",
-    },
-    "mobile": {
-        "numeric": "「{h}」被表格软件存成了数字，请把该列设为文本格式后重新填写",
-        "format": "「{h}」应为11位手机号码",
-        "prefix": "「{h}」不是有效的手机号段（应以13至19开头）",
-    },
-    "date_order": {"order": "「{h}」早于「{before}」，日期先后顺序不对"},
-    "duplicate": {"duplicate": "「{h}」与本批次第{first}行重复"},
-    "published": {"published": "「{h}」已由其他来源报送并已公示，请核对是否重复或文号有误"},
-}
-
-_PROBLEM_FUNCTIONS = {"uscc": "ops.uscc_problem", "id_number": "ops.id_number_problem",
-                      "org_code": "ops.org_code_problem", "mobile": "ops.mobile_problem",
-                      "number": "ops.number_problem"}
-# Rules whose values identify a citizen: masked in quarantine, never sent to GX results.
-SENSITIVE_RULES = frozenset({"id_number", "mobile"})
 
 
 @dataclass(frozen=True)
@@ -105,230 +51,6 @@ class ValidationResult:
         return self.rows_quarantined / self.rows_received if self.rows_received else 0.0
 
 
-@dataclass(frozen=True)
-class Check:
-    """One rule on one field, as SQL over the batch (see :func:`batch_query`).
-
-    ``problem_sql`` evaluates, for a row of the batch, to a problem code or NULL; the same
-    text is the quarantine statement's column and the GX expectation's ``WHERE``, so the two
-    cannot disagree.
-    """
-
-    field: DatasetField
-    header: str
-    rule: str
-    problem_sql: sql.Composable
-    reason_sql: sql.Composable  # the Chinese reason, given that problem code (as ``problem``)
-    also: str | None = None  # a second field the rule is about (date_order's ``before``)
-    window: bool = False  # uses a window function: not usable in a WHERE clause as it is
-    join: sql.Composable | None = None  # a LEFT JOIN onto the batch (alias b) that problem_sql reads
-
-    @property
-    def sensitive(self) -> bool:
-        """Whether the checked values identify a citizen."""
-        return self.field.sensitive or self.rule in SENSITIVE_RULES
-
-
-def _reason_case(rule: str, header: str, **extra: str) -> sql.Composable:
-    cases = [sql.SQL("when {code} then {text}").format(code=sql.Literal(code),
-                                                       text=sql.Literal(text.format(h=header, **extra)))
-             for code, text in REASONS[rule].items() if "{first}" not in text]
-    return sql.SQL("case problem {cases} else {fallback} end").format(
-        cases=sql.SQL(" ").join(cases), fallback=sql.Literal(f"「{header}」不符合规则（{rule}）"))
-
-
-def _number_text(value: float) -> str:
-    return f"{value:g}"
-
-
-def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
-    """Every row-level rule of ``dataset`` (fields delivered by ``source`` only, when given), in order.
-
-    Headers are the department's own (``source``), or the dataset's labels for a dataset-wide suite.
-    """
-    checks: list[Check] = []
-    headers = source.header_for_field if source is not None else {f.name: f.label for f in dataset.fields}
-    for f in dataset.fields:
-        if f.name not in headers:
-            continue  # not delivered by this source: nothing to check (a missing required column fails landing)
-        header = headers[f.name]
-        column = sql.Identifier(f.name)
-        present = sql.SQL("nullif(btrim({c}), '') is not null").format(c=column)
-        if f.required:
-            checks.append(Check(f, header, "required",
-                                sql.SQL("case when not ({p}) then 'required' end").format(p=present),
-                                _reason_case("required", header)))
-        if f.enum:
-            value = sql.SQL("ops.normalise_text({c})").format(c=column)
-            allowed = sql.Literal(list(f.enum))
-            multi = sql.SQL("")
-            if f.enum_separator:
-                # Only multi-valued cells pay for splitting: the common single value matches first.
-                multi = sql.SQL(" and not coalesce(array(select btrim(x) from unnest(string_to_array({v}, {sep})) x)"
-                                " <@ {allowed}, false)").format(v=value, sep=sql.Literal(f.enum_separator),
-                                                                 allowed=allowed)
-            checks.append(Check(f, header, "enum",
-                                sql.SQL("case when {v} <> all({allowed}){multi} then 'enum' end").format(
-                                    v=value, allowed=allowed, multi=multi),
-                                _reason_case("enum", header, allowed="、".join(f.enum))))
-        if f.type == "number":
-            checks.append(Check(f, header, "number",
-                                sql.SQL("ops.number_problem(ops.nfkc({c}))").format(c=column),
-                                _reason_case("number", header)))
-            if f.min is not None or f.max is not None:
-                number = sql.SQL("ops.parse_number_cn({c})").format(c=column)
-                cases = []
-                if f.max is not None:
-                    cases.append(sql.SQL("when {n} > {m} then 'max'").format(n=number, m=sql.Literal(f.max)))
-                if f.min is not None:
-                    cases.append(sql.SQL("when {n} < {m} then 'min'").format(n=number, m=sql.Literal(f.min)))
-                checks.append(Check(f, header, "range",
-                                    sql.SQL("case {cases} end").format(cases=sql.SQL(" ").join(cases)),
-                                    _reason_case("range", header, max=_number_text(f.max or 0),
-                                                 min=_number_text(f.min or 0))))
-        if f.type == "date":
-            checks.append(Check(f, header, "date",
-                                sql.SQL("ops.date_problem_cn({c}, _serial_epoch)").format(c=column),
-                                _reason_case("date", header)))
-        for rule in f.rules:
-            checks.append(Check(f, header, rule,
-                                sql.SQL("{fn}(ops.nfkc({c}))").format(fn=sql.SQL(_PROBLEM_FUNCTIONS[rule]), c=column),
-                                _reason_case(rule, header)))
-    for check in dataset.checks:
-        if check.rule == "date_order" and check.before in headers and check.after in headers:
-            after = dataset.field(check.after)
-            checks.append(Check(after, headers[check.after], "date_order", sql.SQL(
-                "case when ops.parse_date_cn({b}, _serial_epoch) > ops.parse_date_cn({a}, _serial_epoch)"
-                " then 'order' end").format(b=sql.Identifier(check.before), a=sql.Identifier(check.after)),
-                _reason_case("date_order", headers[check.after], before=headers[check.before]),
-                also=check.before))
-    key_fields = [k for k in dataset.natural_key if k in headers]
-    if key_fields and len(key_fields) == len(dataset.natural_key):
-        first = dataset.field(key_fields[0])
-        key = sql.SQL(", ").join(sql.Identifier(k) for k in key_fields)
-        all_present = sql.SQL(" and ").join(
-            sql.SQL("nullif(btrim({c}), '') is not null").format(c=sql.Identifier(k)) for k in key_fields)
-        checks.append(Check(first, headers[key_fields[0]], "duplicate", sql.SQL(
-            "case when {all_present} and row_number() over (partition by {key} order by _row_no) > 1"
-            " then 'duplicate' end").format(all_present=all_present, key=key),
-            sql.SQL("null"), window=True))
-        if dataset.unique_published:
-            # Keys of published rows (published batches, quarantined rows left out) with the
-            # sources that published them, grouped so that each key joins at most once: a hash
-            # join, however many rows are published.
-            trimmed = [sql.SQL("btrim(p.{c})").format(c=sql.Identifier(k)) for k in key_fields]
-            join = sql.SQL(
-                "left join (select {keys}, array_agg(distinct l.source_id) as publishers from {table} p"
-                " join ops.loads l on l.load_id = p._load_id and l.status = 'published'"
-                " where not exists (select 1 from quarantine.rows q where q.load_id = p._load_id"
-                " and q.row_no = p._row_no) group by {group}) pub on {match}").format(
-                keys=sql.SQL(", ").join(sql.SQL("{t} as {a}").format(t=t, a=sql.Identifier(f"k_{k}"))
-                                        for t, k in zip(trimmed, key_fields, strict=True)),
-                table=sql.Identifier("raw", dataset.dataset),
-                group=sql.SQL(", ").join(trimmed),
-                match=sql.SQL(" and ").join(sql.SQL("pub.{a} = btrim(b.{c})").format(
-                    a=sql.Identifier(f"k_{k}"), c=sql.Identifier(k)) for k in key_fields))
-            checks.append(Check(first, headers[key_fields[0]], "published", sql.SQL(
-                "case when pub.publishers is not null and pub.publishers <> array[b._source_id]"
-                " then 'published' end"), _reason_case("published", headers[key_fields[0]]), join=join))
-    return checks
-
-
-def batch_query(dataset: Dataset, values: dict[str, object] | None = None) -> sql.Composable:
-    """The landed batch as the rules see it: raw rows of one load plus the load's context columns.
-
-    Parameters ``load_id``, ``source_id`` and ``serial_epoch`` (the workbook's date system, or
-    NULL for text formats) — as placeholders, or inlined as literals when ``values`` are given
-    (GX validates exactly this query as its batch).
-    """
-    def param(name: str) -> sql.Composable:
-        return sql.Literal(values[name]) if values is not None else sql.Placeholder(name)
-
-    return sql.SQL("select r.*, {source}::text as _source_id, {epoch}::date as _serial_epoch"
-                   " from {table} r where r._load_id = {load}").format(
-        source=param("source_id"), epoch=param("serial_epoch"), load=param("load_id"),
-        table=sql.Identifier("raw", dataset.dataset))
-
-
-def _masked_value(check: Check) -> sql.Composable:
-    column = sql.Identifier(check.field.name)
-    if check.rule == "mobile" or (check.sensitive and check.field.rules and "mobile" in check.field.rules):
-        # First three and last four, as banks print them: 138****0001.
-        return sql.SQL("case when length(btrim({c})) > 7 then left(btrim({c}), 3) ||"
-                       " repeat('*', length(btrim({c})) - 7) || right(btrim({c}), 4)"
-                       " else repeat('*', length(coalesce({c}, ''))) end").format(c=column)
-    if check.sensitive:
-        # Region and last four kept, the rest hidden: matches huiju.masking.mask_id_number.
-        return sql.SQL("case when length(btrim({c})) > 8 then left(btrim({c}), 6) ||"
-                       " repeat('*', length(btrim({c})) - 10) || right(btrim({c}), 4)"
-                       " else repeat('*', length(coalesce({c}, ''))) end").format(c=column)
-    return sql.SQL("left({c}, 200)").format(c=column)
-
-
-def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
-    """The statement that writes every failing row of one batch to quarantine (parameters: :func:`batch_query`)."""
-    checks = checks_for(dataset, source)
-    problem_columns = [sql.SQL("{p} as {a}").format(p=c.problem_sql, a=sql.Identifier(f"p{i}"))
-                       for i, c in enumerate(checks)]
-    # Values are masked and cut only for failing rows (in the lateral unpivot), not for every row.
-    window_columns = []
-    unpivot_rows = []
-    for i, c in enumerate(checks):
-        if c.rule == "duplicate":
-            key = sql.SQL(", ").join(sql.Identifier(k) for k in dataset.natural_key)
-            window_columns.append(sql.SQL("(min(b._row_no) over (partition by {key}))::text as {a}").format(
-                key=key, a=sql.Identifier(f"first{i}")))
-            value: sql.Composable = sql.SQL("first{i}").format(i=sql.SQL(str(i)))
-            reason: sql.Composable = sql.SQL("replace({t}, '{{first}}', first{i})").format(
-                t=sql.Literal(REASONS["duplicate"]["duplicate"].format(h=c.header, first="{first}")),
-                i=sql.SQL(str(i)))
-        else:
-            value = _masked_value(c)
-            reason = sql.SQL("(select {r} from (select p{i} as problem) x)").format(r=c.reason_sql, i=sql.SQL(str(i)))
-        unpivot_rows.append(sql.SQL("({i}, {field}, {header}, {rule}, p{i}, {value}, {reason}, {also})").format(
-            i=sql.SQL(str(i)), field=sql.Literal(c.field.name), header=sql.Literal(c.header),
-            rule=sql.Literal(c.rule), value=value, reason=reason, also=sql.Literal(c.also)))
-    if not checks:
-        return sql.SQL("select 1 where false")
-    any_problem = sql.SQL(" or ").join(sql.SQL("p{i} is not null").format(i=sql.SQL(str(i)))
-                                       for i in range(len(checks)))
-    return sql.SQL("""
-with batch as ({batch}),
-checked as (
-    select b.*, {problems}{windows}
-    from batch b {joins}
-),
-failing as (
-    select * from checked where {any_problem}
-),
-violations as (
-    select f._load_id, f._row_no, u.ord, u.field, u.header, u.rule, u.problem, u.value, u.reason, u.also
-    from failing f
-    cross join lateral (values {unpivot}) as u(ord, field, header, rule, problem, value, reason, also)
-    where u.problem is not null
-)
-insert into quarantine.rows (load_id, row_no, dataset, violations, reasons)
-select _load_id, _row_no, {dataset},
-       jsonb_agg(jsonb_build_object('field', field, 'header', header, 'rule', rule, 'problem', problem,
-                                    'value', value, 'reason', reason)
-                 || case when also is null then '{{}}'::jsonb else jsonb_build_object('also', also) end
-                 order by ord),
-       string_agg(reason, '；' order by ord)
-from violations
-group by _load_id, _row_no
-on conflict (load_id, row_no) do nothing
-""").format(
-        batch=batch_query(dataset),
-        problems=sql.SQL(", ").join(problem_columns),
-        windows=sql.SQL("").join(sql.SQL(", {w}").format(w=w) for w in window_columns),
-        joins=sql.SQL(" ").join(c.join for c in checks if c.join is not None),
-        any_problem=any_problem,
-        unpivot=sql.SQL(", ").join(unpivot_rows),
-        dataset=sql.Literal(dataset.dataset),
-    )
-
-
-_CODE_RULES = frozenset({"uscc", "id_number", "org_code", "mobile"})
 # What a read-time normalisation did to a value, as SQL over one raw value {c} (NULL never counts);
 # templates of psycopg's sql.SQL, so literal braces are doubled.
 _NORMALISATIONS: dict[str, str] = {
@@ -359,7 +81,7 @@ def normalisation_counts(conn: psycopg.Connection, dataset: Dataset, source: Sou
         # dates); trimming for every checked field; free text without checks is not read at all.
         interpreted = bool(f.enum or f.rules or f.type in ("number", "date"))
         kinds = (["nfkc"] if interpreted else []) + (["trim"] if interpreted or f.required else [])
-        if _CODE_RULES & set(f.rules):
+        if set(FIELD_RULES) & set(f.rules):  # codes: read upper-cased
             kinds.append("upper")
         if f.type == "date":
             kinds.append("date_form")
@@ -378,15 +100,6 @@ def normalisation_counts(conn: psycopg.Connection, dataset: Dataset, source: Sou
     return counts
 
 
-def workbook_epoch(path: Path) -> date:
-    """The date a workbook's serial 0 stands for: 1899-12-30, or 1904-01-01 for the 1904 date system (old Mac Excel)."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as archive:
-        head = archive.read("xl/workbook.xml")[:4096]
-    return date(1904, 1, 1) if re.search(rb'date1904="(1|true)"', head) else date(1899, 12, 30)
-
-
 def _serial_epoch(conn: psycopg.Connection, source: Source, load_id: str) -> date | None:
     """The workbook's epoch for an Excel source (serials are read with it); None for text formats."""
     if source.format != "xlsx":
@@ -394,17 +107,10 @@ def _serial_epoch(conn: psycopg.Connection, source: Source, load_id: str) -> dat
     row = conn.execute("select archive_path from ops.loads where load_id = %s", (load_id,)).fetchone()
     if not row or not row[0]:
         return None
-    from huiju.archive import archived_path
-
     try:
         return workbook_epoch(archived_path(row[0]))
     except (OSError, KeyError, ValueError):  # not a zip workbook after all: serials stay unreadable
         return None
-
-
-def batch_params(load_id: str, source: Source, serial_epoch: date | None) -> dict[str, object]:
-    """Parameters of :func:`batch_query` for one load."""
-    return {"load_id": load_id, "source_id": source.id, "serial_epoch": serial_epoch}
 
 
 def link_resubmission(conn: psycopg.Connection, dataset: Dataset, source: Source, load_id: str) -> str | None:
@@ -471,12 +177,8 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
         link_resubmission(conn, dataset, source, load_id)
         normalised = normalisation_counts(conn, dataset, source, params)
         if run_gx:
-            from huiju.quality.gx import run_suite
-
             # Inside the transaction: if GX fails, the batch stays ``received`` and the task's retry redoes both.
             run_suite(conn, registry, source, load_id, params)
-        from huiju.quality.gx import suite_name
-
         # The run row is GX's when it ran; without GX it still records the normalisations.
         conn.execute(
             "insert into ops.validation_runs (load_id, suite, success, normalised) values (%s, %s, %s, %s)"
@@ -485,8 +187,6 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
         set_status(conn, load_id, status, rows_accepted=received - quarantined, rows_quarantined=quarantined,
                    validated_at=_now(conn), validate_seconds=time.perf_counter() - started, error=error)
         if status == "held":
-            from huiju.notices import queue_held_notice
-
             # Queued with the verdict: the department and stewards hear about every held batch, once.
             queue_held_notice(conn, registry, load_id)
     log.info("%s: %s validated: %d received, %d quarantined → %s", source.id, load_id, received, quarantined, status)

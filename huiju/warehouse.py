@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -29,11 +30,9 @@ _EMBEDDED_TUNING = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
 
 def _embedded_server_url() -> str:
-    import warnings
-
     # pgserver asks platformdirs for a runtime dir; without XDG_RUNTIME_DIR it warns and uses /tmp, which is fine.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import pgserver  # imported late: it is only needed when no server is configured
+    import pgserver  # why: only needed when no server is configured
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     settings = get_settings()
@@ -47,7 +46,7 @@ def stop_embedded() -> bool:
     pgdata = get_settings().pgdata_dir
     if not (pgdata / "postmaster.pid").exists():
         return False
-    import pgserver
+    import pgserver  # why: only needed when no server is configured
 
     pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
     return True

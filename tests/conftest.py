@@ -1,4 +1,17 @@
-"""Shared fixtures: a real PostgreSQL for every test that needs one.
+"""The test tree's layout, its markers, and a real PostgreSQL for every test that needs one.
+
+Tests are grouped by kind first, then mirror the code they test::
+
+    unit/<connectors|core|channels|demo|plugins>/   pure Python, no server
+    integration/<connectors|core|channels>/       real servers started on loopback
+    dags/                                         DAG integrity (the DAG files parse, wire and render)
+    dbt/                                          the dbt project against a warehouse
+    e2e/                                          the demo cycle through Airflow
+    test_*.py (here)                              the repository itself: lint, packaging, import contracts
+
+Each test's marker is its folder's (:data:`KIND_BY_FOLDER`), applied here, so none can be
+forgotten. Helpers shared by several test files live in :mod:`tests.support`, imported as
+``from tests.support.<module> import …``.
 
 The server is the project's own embedded PostgreSQL (started under ``var/`` if it is not
 running), or the one ``HUIJU_WAREHOUSE_URL`` names. Each test session works in databases
@@ -10,11 +23,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from huiju import warehouse
+
+TESTS = Path(__file__).resolve().parent
+
+#: The marker of every test in a folder of ``tests/`` (by its first part); files directly in ``tests/`` are unit tests.
+KIND_BY_FOLDER = {"unit": "unit", "integration": "integration", "dags": "dags", "dbt": "integration", "e2e": "e2e"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's kind; a test in a folder without one is an error."""
+    for item in items:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        kind = KIND_BY_FOLDER.get(parts[0]) if len(parts) > 1 else "unit"
+        if kind is None:
+            raise pytest.UsageError(f"{item.nodeid}: tests/{parts[0]}/ has no kind; add it to KIND_BY_FOLDER "
+                                    "in tests/conftest.py")
+        item.add_marker(kind)
 
 
 @pytest.fixture(scope="session")

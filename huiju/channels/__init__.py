@@ -1,52 +1,40 @@
 """Collection channels: how a source's batches reach the platform.
 
-Each channel is a module ``huiju.channels.<name>`` with:
+A channel is two things, kept apart:
 
-- ``Settings``: a pydantic model for the source's ``<name>:`` block in ``config/`` (validated
-  when the registry loads, so a mistake is reported with the file and key);
-- ``collect(ctx: CollectContext) -> list[LandResult]``: fetch what is new and land it with
-  :func:`huiju.landing.land_file` or :func:`huiju.landing.land_records`.
+- its settings model in :mod:`huiju.channel_settings` (the source's ``<name>:`` block in
+  ``config/``, validated when the registry loads, so a mistake is reported with the file and
+  key) — all the registry imports;
+- its collection code, the module ``huiju.channels.<name>`` with
+  ``collect(ctx: CollectContext) -> list[LandResult]``: fetch what is new through the
+  connectors and land it with :mod:`huiju.landing`. It is imported by name when a source of
+  that channel is collected (:func:`collector`), so loading the registry, or parsing a DAG,
+  never imports a protocol library.
 
-Channel modules import only pydantic at module level; their protocol libraries are imported
-inside ``collect``. Credentials arrive resolved in ``ctx.connection`` (the Airflow task
-resolves the source's Connection; the core never reads Airflow).
+Credentials arrive resolved in ``ctx.connection`` (the Airflow task resolves the source's
+Connection; the core never reads Airflow).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from huiju.channel_settings import CHANNELS, FILE_CHANNELS, ChannelUnavailable, settings_model
+from huiju.channels.connection import ConnectionInfo
+
 if TYPE_CHECKING:
     import psycopg
-    from pydantic import BaseModel
 
     from huiju.landing import LandResult
     from huiju.registry import Registry, Source
 
-CHANNELS = ("inbox", "ftp", "sftp", "rest", "soap", "frontdb")
-FILE_CHANNELS = ("inbox", "ftp", "sftp")
-
-
-class ChannelUnavailable(LookupError):
-    """The channel is declared in config but not implemented in this build."""
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """Where a source lives and how to log in: an Airflow Connection, already resolved."""
-
-    conn_id: str
-    host: str | None = None
-    port: int | None = None
-    login: str | None = None
-    password: str | None = field(default=None, repr=False)
-    schema: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+__all__ = ["CHANNELS", "FILE_CHANNELS", "ChannelUnavailable", "CollectContext", "ConnectionInfo", "collector",
+           "settings_model"]
 
 
 @dataclass
@@ -61,27 +49,12 @@ class CollectContext:
 
     @property
     def settings(self) -> Any:
-        """The source's validated channel settings (the channel module's ``Settings``)."""
+        """The source's validated channel settings (its model in :mod:`huiju.channel_settings`)."""
         return self.source.channel_settings
 
 
-def channel_module(channel: str) -> ModuleType:
-    """The module implementing ``channel``."""
-    if channel not in CHANNELS:
-        raise ChannelUnavailable(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
-    try:
-        return importlib.import_module(f"huiju.channels.{channel}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"huiju.channels.{channel}":
-            raise ChannelUnavailable(f"channel {channel!r} is not available in this build yet") from None
-        raise
-
-
-def settings_model(channel: str) -> type[BaseModel]:
-    """The pydantic model of a channel's settings block."""
-    return channel_module(channel).Settings
-
-
 def collector(channel: str) -> Callable[[CollectContext], list[LandResult]]:
-    """The ``collect`` function of a channel."""
-    return channel_module(channel).collect
+    """The ``collect`` function of a channel, its module imported now (see the module docstring)."""
+    settings_model(channel)  # an unknown channel is refused by name
+    module: ModuleType = importlib.import_module(f"huiju.channels.{channel}")
+    return module.collect

@@ -6,24 +6,16 @@ import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from huiju.landing import LandResult, land_file
+from huiju.settings import get_settings
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
-    from huiju.landing import LandResult
     from huiju.registry import Source
-
-
-class Settings(BaseModel):
-    """Inbox sources need no settings beyond the file ones every file channel has."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def inbox_for(source: Source) -> Path:
     """The inbox folder of a source: ``var/inbox/<source id>/``."""
-    from huiju.settings import get_settings
-
     return get_settings().inbox_dir / source.id
 
 
@@ -38,7 +30,5 @@ def pending_files(source: Source) -> list[Path]:
 
 def collect(ctx: CollectContext) -> list[LandResult]:
     """Land every file waiting in the inbox (files already landed are recognised by content)."""
-    from huiju.landing import land_file
-
     return [land_file(ctx.conn, ctx.registry, ctx.source, path, data_date=ctx.data_date)
             for path in pending_files(ctx.source)]

@@ -1,7 +1,7 @@
 """The SFTP channel: a department drops files on an SFTP server whose host key the platform pins.
 
-Settings (the source's ``sftp:`` block) are those of every file drop (see
-:class:`huiju.channels._filedrop.DropSettings`) plus ``host_keys``. The pinned key(s) come from
+Settings (the source's ``sftp:`` block) are :class:`huiju.channel_settings.SftpSettings`: those
+of every file drop plus ``host_keys``. The pinned key(s) come from
 the Airflow Connection's extra ``host_key`` (an OpenSSH public key line, or a list of them) and
 from ``host_keys`` in the settings; at least one is required — an unknown or changed key is
 refused, never accepted on first use. Login by password and/or the extra's ``private_key``
@@ -10,38 +10,21 @@ refused, never accepted on first use. Login by password and/or the extra's ``pri
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pydantic import field_validator
+from huiju_connectors.remote_files import DROP_RETRY, Incomplete
+from huiju_connectors.sftp import HostKeyMismatch, SftpSource
 
-from huiju.channels._filedrop import ChannelSetupError, DropSettings, collect_drop, record_event
+from huiju.channel_settings import DropSettings, SftpSettings
+from huiju.channels.filedrop import ChannelSetupError, collect_drop, record_event
 
 if TYPE_CHECKING:
-    from huiju_connectors.sftp import SftpSource
-
     from huiju.channels import CollectContext, ConnectionInfo
     from huiju.landing import LandResult
 
-# An OpenSSH public key line, optionally preceded by a known_hosts host pattern.
-_PIN = re.compile(r"^(\S+\s+)?(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]+=*(\s.*)?$")
 
-
-class Settings(DropSettings):
-    """The ``sftp:`` block of a source."""
-
-    host_keys: tuple[str, ...] = ()
-
-    @field_validator("host_keys")
-    @classmethod
-    def _pins_look_like_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pin in value:
-            if not _PIN.match(pin.strip()):
-                raise ValueError(f"{pin[:40]!r} is not an OpenSSH public key line (e.g. 'ssh-ed25519 AAAA…')")
-        return value
-
-
-def pinned_keys(settings: Settings, connection: ConnectionInfo) -> list[str]:
+def pinned_keys(settings: SftpSettings, connection: ConnectionInfo) -> list[str]:
     """The host keys to trust: the Connection's extra ``host_key`` and the settings' ``host_keys``."""
     extra = connection.extra.get("host_key") or []
     pins = [extra] if isinstance(extra, str) else list(extra)
@@ -50,9 +33,7 @@ def pinned_keys(settings: Settings, connection: ConnectionInfo) -> list[str]:
 
 def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSource:
     """An :class:`SftpSource` for the source's drop, from its settings and resolved Connection."""
-    from huiju_connectors.sftp import SftpSource
-
-    assert isinstance(settings, Settings)
+    assert isinstance(settings, SftpSettings)
     if not connection.host or not connection.login:
         raise ChannelSetupError(f"Connection {connection.conn_id!r} needs a host and a login")
     pins = pinned_keys(settings, connection)
@@ -63,18 +44,16 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
     return SftpSource(connection.host, connection.port or 22, username=connection.login, host_keys=pins,
                       password=connection.password or None, private_key=connection.extra.get("private_key"),
                       passphrase=connection.extra.get("private_key_passphrase"), directory=settings.directory,
-                      encoding=settings.encoding, timeout=settings.timeout_seconds, attempts=settings.attempts)
+                      encoding=settings.name_encoding, timeout=settings.timeout,
+                      retry=replace(DROP_RETRY, attempts=settings.attempts))
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:
-    """Land every complete new file on the source's SFTP drop (see :mod:`huiju.channels._filedrop`).
+    """Land every complete new file on the source's SFTP drop (see :mod:`huiju.channels.filedrop`).
 
     A server whose host key is not the pinned one is refused (the task fails) and reported to the
     department, which must confirm a real key change out of band.
     """
-    from huiju_connectors.remote_files import Incomplete
-    from huiju_connectors.sftp import HostKeyMismatch
-
     try:
         return collect_drop(ctx, open_source)
     except HostKeyMismatch as exc:

@@ -5,102 +5,31 @@ source's Airflow Connection (``extra.base_url`` or scheme://host:port, plus ``en
 never from the ``soap:address`` in the WSDL. With ``username_token: true`` the Connection's
 login and password go in a WS-Security UsernameToken (``password_digest`` for
 PasswordDigest). Paging, the cursor, landing and schema drift work exactly as in the REST
-channel (:func:`huiju.channels._webservice.land_pages`): the same engine drives both.
+channel (:func:`huiju.channels.webservice.land_pages`): the same engine drives both.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
+from huiju_connectors.retry import RetryPolicy
+from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
 
-from huiju.channels._webservice import (
-    Block,
-    IncrementalSettings,
-    base_url,
-    ca_bundle,
-    config_path,
-    expected_fields,
-    land_pages,
-    secret,
-)
+from huiju.channel_settings import SoapSettings
+from huiju.channels.connection import base_url, ca_file, config_path, secret
+from huiju.channels.webservice import expected_fields, incremental_of, land_pages
+from huiju.ledger import get_cursor
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
     from huiju.landing import LandResult
 
 
-class WindowSettings(Block):
-    """A date-windowed operation (see ``huiju_connectors.soap.DateWindow``): windows of ``days``
-    days from ``start``, each read once after it closes."""
-
-    from_param: str = Field(min_length=1)
-    to_param: str = Field(min_length=1)
-    start: date
-    days: int = Field(default=1, ge=1, le=366)
-    inclusive_end: bool = True
-
-
-class Settings(Block):
-    """The ``soap:`` block of a source.
-
-    ``wsdl``: the vendored WSDL, relative to ``config/`` (e.g. ``wsdl/gaj_penalty.wsdl``);
-    ``operation``: the document/literal operation to call; ``endpoint_path``: its path on the
-    Connection's host; ``records_path``: where the records are in the result
-    (``penalties.penalty``). Faults with a code in ``business_fault_codes`` go back to the
-    department (not retried); ``retry_fault_codes`` are retried like server faults. An
-    operation is paged, and either incremental by ``incremental`` (updated-since) or
-    date-windowed by ``window`` (a run for day D reads the windows closed by the end of D).
-    """
-
-    wsdl: str = Field(min_length=1)
-    operation: str = Field(min_length=1)
-    endpoint_path: str = "/"
-    records_path: str = Field(min_length=1)
-    page_param: str = "pageNo"
-    size_param: str = "pageSize"
-    first_page: int = Field(default=1, ge=0)
-    page_size: int = Field(default=100, ge=1, le=10_000)
-    params: dict[str, str] = Field(default_factory=dict)
-    incremental: IncrementalSettings | None = None
-    window: WindowSettings | None = None
-    username_token: bool = False
-    password_digest: bool = False
-    service_name: str | None = None
-    port_name: str | None = None
-    business_fault_codes: tuple[str, ...] = ()
-    retry_fault_codes: tuple[str, ...] = ()
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    ca_bundle: str | None = None
-    drift: Literal["warn", "hold"] = "warn"
-    known_fields: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _one_kind_of_increment(self) -> Settings:
-        if self.incremental is not None and self.window is not None:
-            raise ValueError("use either incremental (updated-since) or window (date windows), not both")
-        return self
-
-    @field_validator("wsdl")
-    @classmethod
-    def _wsdl_is_a_wsdl_file(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError("must be a file vendored under config/ (e.g. wsdl/<department>.wsdl), never a URL")
-        if not value.endswith((".wsdl", ".xml")):
-            raise ValueError("must name a .wsdl (or .xml) file")
-        return value
-
-
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     """The connector's ``SoapSource`` and credentials for this run, from settings and the Connection."""
-    from huiju_connectors.rest import RetryPolicy
-    from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource
-
-    settings: Settings = ctx.settings
+    settings: SoapSettings = ctx.settings
     source = ctx.source
     endpoint = base_url(ctx.connection, source.id) + "/" + settings.endpoint_path.lstrip("/")
     assert ctx.connection is not None  # base_url raised otherwise
@@ -108,16 +37,16 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
     if not wsdl.is_file():
         raise FileNotFoundError(f"{source.id}: soap.wsdl: {wsdl} does not exist; vendor the department's WSDL "
                                 "there (it is never fetched at run time)")
-    incremental = settings.incremental.connector() if settings.incremental is not None else None
+    incremental = incremental_of(settings.incremental)
     soap = SoapSource(
         wsdl_path=str(wsdl), endpoint=endpoint, operation=settings.operation, records_path=settings.records_path,
         page_param=settings.page_param, size_param=settings.size_param, first_page=settings.first_page,
         page_size=settings.page_size, params=dict(settings.params), incremental=incremental,
         service_name=settings.service_name, port_name=settings.port_name,
         business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
-        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-        ca_bundle=ca_bundle(settings.ca_bundle, ctx.connection),
-        retry=RetryPolicy(max_attempts=settings.max_attempts), name=source.id,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
+        ca_bundle=ca_file(settings.ca_file, ctx.connection),
+        retry=RetryPolicy(attempts=settings.attempts), name=source.id,
         window=DateWindow(**{**settings.window.model_dump(), "start": settings.window.start.isoformat()})
         if settings.window is not None else None,
     )
@@ -131,11 +60,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
 
 def collect(ctx: CollectContext) -> list[LandResult]:
     """Call the source's SOAP operation page by page and land each page with its cursor."""
-    from huiju_connectors.soap import fetch_soap_pages
-
-    from huiju.ledger import get_cursor
-
-    settings: Settings = ctx.settings
+    settings: SoapSettings = ctx.settings
     soap, credentials = soap_source(ctx)
     cursor = get_cursor(ctx.conn, ctx.source.id)
     ctx.conn.commit()  # no transaction left open while pages are fetched

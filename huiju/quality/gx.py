@@ -7,7 +7,7 @@ one place a rule is declared; a test fails when a checked-in suite differs from 
 YAML generates, so every rule change shows up in review as a diff of the SQL it runs.
 
 Per batch, :func:`run_suite` validates the landed batch (the query of
-:func:`huiju.validation.batch_query` as a GX query asset) against the dataset's suite in a
+:func:`huiju.checks.batch_query` as a GX query asset) against the dataset's suite in a
 file context under ``var/gx`` (results kept, Data Docs rebuilt), and stores one row per
 expectation in ``ops.validation_results``. Only counts leave the database: the custom
 expectations never fetch row values (see :mod:`huiju.quality.expectations`).
@@ -33,9 +33,10 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg import sql
 
+from huiju.checks import Check, batch_query, checks_for
 from huiju.registry import Dataset, Registry, Source, load_registry
+from huiju.rules import RULES
 from huiju.settings import get_settings
-from huiju.validation import Check, batch_query, checks_for
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +80,10 @@ def _unexpected_rows_query(check: Check) -> str:
 
 def suite_document(dataset: Dataset, severity: str = SEVERITY) -> dict[str, Any]:
     """The suite file's content for ``dataset``: one expectation per rule and field, with its SQL."""
-    from_rules = {
-        "required": "expect_column_values_to_be_present",
-        "enum": "expect_column_values_to_be_in_code_list",
-        "number": "expect_column_values_to_be_plain_numbers",
-        "range": "expect_column_values_to_be_plausible_amounts",
-        "date": "expect_column_values_to_be_real_dates",
-        "uscc": "expect_column_values_to_be_valid_uscc",
-        "id_number": "expect_column_values_to_be_valid_id_number",
-        "org_code": "expect_column_values_to_be_valid_org_code",
-        "mobile": "expect_column_values_to_be_valid_mobile",
-        "date_order": "expect_column_pair_dates_to_be_ordered",
-        "duplicate": "expect_natural_key_to_be_unique_in_batch",
-        "published": "expect_natural_key_not_published_by_other_source",
-    }
     expectations = []
     for check in checks_for(dataset):
         expectations.append({
-            "type": from_rules[check.rule],
+            "type": RULES[check.rule].expectation,
             "kwargs": {"column": check.field.name, "rule": check.rule, "header": check.header,
                        "unexpected_rows_query": _unexpected_rows_query(check)},
             "meta": {"sensitive": check.sensitive, **({"also": check.also} if check.also else {})},
@@ -180,11 +167,12 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
               params: dict[str, object]) -> dict[str, Any]:
     """Validate one landed batch with its dataset's suite; store per-expectation counts; rebuild Data Docs.
 
-    ``params`` are :func:`huiju.validation.batch_query`'s. Returns ``{"success", "results",
+    ``params`` are :func:`huiju.checks.batch_query`'s. Returns ``{"success", "results",
     "docs"}``; results are ``(rule, field, success, unexpected_count)``.
     """
     started = time.perf_counter()
     _quiet_gx()
+    # why: GX takes seconds to import; only a validation run needs it
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -262,6 +250,7 @@ def _forget(context: Any, datasource: Any, name: str, asset: str) -> None:
 
 
 def _configuration(spec: dict[str, Any]) -> Any:
+    # why: GX takes seconds to import; only a validation run needs it
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     return ExpectationConfiguration(type=spec["type"], kwargs=dict(spec["kwargs"]), meta=spec.get("meta", {}),

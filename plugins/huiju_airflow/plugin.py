@@ -20,11 +20,14 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from huiju.settings import get_settings
+
 DBT_DOCS_PREFIX = "/huiju-dbt-docs"
 DATA_DOCS_PREFIX = "/huiju-data-docs"
 
 
 def _static_app(title: str, site: Any) -> Any:
+    # why: every Airflow process imports the plugin; only the API server builds the app
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
 
@@ -36,15 +39,13 @@ def _static_app(title: str, site: Any) -> Any:
 
 def dbt_docs_app() -> Any:
     """The dbt docs site (``var/dbt/docs``) as a FastAPI app."""
-    from huiju.transform import docs_dir
+    from huiju.transform import docs_dir  # why: dbt is heavy; importing the plugin must stay cheap
 
     return _static_app("Huiju dbt docs", docs_dir())
 
 
 def data_docs_app() -> Any:
     """Great Expectations' Data Docs site (``var/gx/…/local_site``) as a FastAPI app."""
-    from huiju.settings import get_settings
-
     return _static_app("Huiju Data Docs", get_settings().var / "gx" / "uncommitted" / "data_docs" / "local_site")
 
 

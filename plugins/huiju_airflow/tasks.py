@@ -1,12 +1,22 @@
 """Task callables: each one resolves the run's date and hands over to the core.
 
-Core modules are imported inside the functions, so parsing a DAG never loads psycopg, dbt or GX.
+What the DAG files already load to parse (Airflow's SDK, the registry) is imported here at the
+top; the core's working modules (the pipeline, notices, dbt) are imported inside the functions,
+so parsing a DAG never loads psycopg, dbt or GX.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import date
 from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+
+from huiju.channels import ConnectionInfo
+from huiju.registry import load_registry
 
 TIMEZONE = "Asia/Shanghai"
 
@@ -21,10 +31,6 @@ def resolve_connection(conn_id: str | None) -> Any:
     """The source's Airflow Connection as the core's ``ConnectionInfo`` (None when it has none)."""
     if conn_id is None:
         return None
-    from airflow.sdk import BaseHook
-
-    from huiju.channels import ConnectionInfo
-
     found = BaseHook.get_connection(conn_id)
     return ConnectionInfo(conn_id=conn_id, host=found.host, port=found.port, login=found.login,
                           password=found.password, schema=found.schema, extra=found.extra_dejson)
@@ -32,8 +38,7 @@ def resolve_connection(conn_id: str | None) -> Any:
 
 def land(source_id: str, **context: Any) -> dict[str, int]:
     """Land the source's new deliveries; returns counts by outcome for the task log and XCom."""
-    from huiju.pipeline import collect
-    from huiju.registry import load_registry
+    from huiju.pipeline import collect  # why: the pipeline loads psycopg and GX's runner; DAG parsing must not
 
     registry = load_registry()
     connection = resolve_connection(registry.source(source_id).connection)
@@ -43,8 +48,6 @@ def land(source_id: str, **context: Any) -> dict[str, int]:
     except Exception as exc:
         if getattr(exc, "retryable", True) is False:
             # A wrong password or a refused encryption setting: retrying would only lock the account.
-            from airflow.sdk.exceptions import AirflowFailException
-
             raise AirflowFailException(str(exc)) from exc
         raise
     for result in results:
@@ -54,7 +57,7 @@ def land(source_id: str, **context: Any) -> dict[str, int]:
 
 def validate(source_id: str) -> dict[str, int]:
     """Validate landed batches; returns rows accepted and quarantined and batches held."""
-    from huiju.pipeline import validate_pending
+    from huiju.pipeline import validate_pending  # why: as in land, keeps DAG parsing cheap
 
     results = validate_pending(source_id)
     return {
@@ -67,15 +70,14 @@ def validate(source_id: str) -> dict[str, int]:
 
 def publish(source_id: str) -> list[str]:
     """Publish validated batches; the task's outlet Asset then tells dbt there is new data."""
-    from huiju.pipeline import publish_validated
+    from huiju.pipeline import publish_validated  # why: as in land, keeps DAG parsing cheap
 
     return publish_validated(source_id)
 
 
 def feedback(source_id: str) -> list[str]:
     """Send each batch's problem rows back to the department (问题数据反馈); returns the workbooks written."""
-    from huiju.pipeline import send_feedback
-    from huiju.registry import load_registry
+    from huiju.pipeline import send_feedback  # why: as in land, keeps DAG parsing cheap
 
     registry = load_registry()
     source = registry.source(source_id)
@@ -86,7 +88,7 @@ def feedback(source_id: str) -> list[str]:
 
 def build_warehouse() -> None:
     """The transform DAG without a manifest: one ``dbt build`` over every layer, then the docs."""
-    from huiju.transform import build, generate_docs
+    from huiju.transform import build, generate_docs  # why: dbt is heavy; DAG parsing must not load it
 
     build()
     generate_docs()
@@ -94,23 +96,21 @@ def build_warehouse() -> None:
 
 def prepare_transform() -> str:
     """Parse the dbt project again if it changed, so the next DAG parse renders its nodes as tasks."""
-    from huiju.transform import ensure_manifest
+    from huiju.transform import ensure_manifest  # why: dbt is heavy; DAG parsing must not load it
 
     return str(ensure_manifest())
 
 
 def dbt_task_env(context: Any) -> None:
     """Before each Cosmos dbt task: the warehouse's ``HUIJU_DBT_*`` and pseudonym settings in the environment."""
-    import os
-
-    from huiju.transform import dbt_env
+    from huiju.transform import dbt_env  # why: dbt is heavy; DAG parsing must not load it
 
     os.environ.update(dbt_env())
 
 
 def publish_docs() -> str:
     """``dbt docs generate`` into var/dbt/docs (served in the Airflow UI by the Huiju plugin)."""
-    from huiju.transform import generate_docs
+    from huiju.transform import generate_docs  # why: dbt is heavy; DAG parsing must not load it
 
     return str(generate_docs())
 
@@ -125,6 +125,7 @@ def email_sender(conn_id: str = SMTP_CONN_ID) -> Any:
     The message carries a stable Message-ID and an ``X-Huiju-Notice`` header naming the notice.
     """
     def send(outgoing: Any) -> None:
+        # why: the provider and the notices (psycopg) are needed only when a notice goes out
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         from huiju.notices import html_body
@@ -145,7 +146,7 @@ def dingtalk_sender() -> Any:
     The recipient is the robot's Airflow Connection id (host: the API base, password: its access token).
     """
     def send(outgoing: Any) -> None:
-        from airflow.providers.dingding.hooks.dingding import DingdingHook
+        from airflow.providers.dingding.hooks.dingding import DingdingHook  # why: only when a notice goes out
 
         text = f"#### {outgoing.subject}\n\n" + outgoing.body.replace("\n", "\n\n")
         if outgoing.attachment is not None:
@@ -158,10 +159,6 @@ def dingtalk_sender() -> Any:
 
 def notice_senders(smtp_conn_id: str = SMTP_CONN_ID) -> dict[str, Any]:
     """The senders this deployment can use: e-mail only when the smtp Connection exists; DingTalk always."""
-    import logging
-
-    from airflow.sdk import BaseHook
-
     senders: dict[str, Any] = {"dingtalk": dingtalk_sender()}
     try:
         BaseHook.get_connection(smtp_conn_id)
@@ -174,8 +171,8 @@ def notice_senders(smtp_conn_id: str = SMTP_CONN_ID) -> dict[str, Any]:
 
 def notify() -> dict[str, int]:
     """Queue the file-drop problems as notices and deliver every pending notice (e-mail, DingTalk)."""
+    # why: notices and the warehouse load psycopg; DAG parsing must not
     from huiju.notices import run_notices
-    from huiju.registry import load_registry
     from huiju.warehouse import connect
 
     with connect() as conn:

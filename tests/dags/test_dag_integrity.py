@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.dags
-
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 

@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+from huiju_demo.generate import generate_submissions
 from psycopg.types.json import Jsonb
 
-from huiju.demo.generate import generate_submissions
 from huiju.landing import land_file
 from huiju.ledger import set_status
 from huiju.registry import Registry, load_registry

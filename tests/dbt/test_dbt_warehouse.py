@@ -24,10 +24,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from huiju_demo.bulk import valid_id_number, valid_uscc, write_penalty_csv
+from huiju_demo.generate import generate_submissions
 from psycopg import sql
 
-from huiju.demo.bulk import valid_id_number, valid_uscc, write_penalty_csv
-from huiju.demo.generate import generate_submissions
 from huiju.registry import load_registry
 from huiju.transform import pseudonym_key, run_dbt
 from tests.dbt.helpers import land_and_publish, land_validate_publish, register_sources

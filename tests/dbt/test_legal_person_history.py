@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from huiju_demo.bulk import valid_uscc, write_penalty_csv
 
 from huiju import warehouse
-from huiju.demo.bulk import valid_uscc, write_penalty_csv
 from huiju.registry import load_registry
 from huiju.transform import run_dbt
 from tests.dbt.helpers import land_and_publish

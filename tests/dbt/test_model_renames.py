@@ -5,11 +5,8 @@ from __future__ import annotations
 from importlib import resources
 
 import psycopg
-import pytest
 
 from huiju import warehouse
-
-pytestmark = pytest.mark.integration
 
 
 def test_staging_tables_are_renamed_and_the_misnamed_views_dropped(make_database) -> None:

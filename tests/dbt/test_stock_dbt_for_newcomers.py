@@ -20,8 +20,6 @@ import pytest
 from huiju import transform, warehouse
 from huiju.settings import get_settings
 
-pytestmark = pytest.mark.integration
-
 NEWCOMER_MODELS = {
     "credit/newcomer_view.sql": "{{ config(materialized='view') }}\nselect 1 as newcomer_id\n",
     # Nothing is published between the two builds: incremental_when_published would leave it as it is.

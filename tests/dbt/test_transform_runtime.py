@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from huiju_demo.bulk import valid_id_number
 
 from huiju import transform
-from huiju.demo.bulk import valid_id_number
 from huiju.settings import get_settings
 
 
@@ -128,9 +128,9 @@ def _full_width(text: str) -> str:
 def test_a_daily_build_reads_values_as_validation_does_and_tests_what_the_day_brought(
         make_database, tmp_path: Path) -> None:
     import psycopg
+    from huiju_demo.bulk import write_penalty_csv
 
     from huiju import warehouse
-    from huiju.demo.bulk import write_penalty_csv
     from huiju.registry import load_registry
     from tests.dbt.helpers import land_and_publish
 
@@ -168,9 +168,9 @@ def test_a_workbooks_date_serials_are_staged_with_its_own_date_system(make_datab
     """Validation reads an Excel date serial with the workbook's epoch; staging reads it the same way."""
     import openpyxl
     import psycopg
+    from huiju_demo.bulk import penalty_row
 
     from huiju import warehouse
-    from huiju.demo.bulk import penalty_row
     from huiju.landing import land_file
     from huiju.registry import load_registry
     from huiju.validation import publish_load, validate_load

@@ -22,7 +22,7 @@ from huiju.registry import load_registry
 from huiju.warehouse import with_database
 
 # Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+pytestmark = pytest.mark.timeout(1800)
 
 DAY = "2026-11-20"
 # The datasets the demo's sources deliver, and the staging model of each.

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from webservice_cases import own_config
 
 from huiju.settings import get_settings
+from tests.support.webservice import own_config
 
 
 @pytest.fixture

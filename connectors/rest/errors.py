@@ -1,0 +1,33 @@
+"""The errors of a paged web-service read (REST, and SOAP through the same paging engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RestError(Exception):
+    """A terminal failure talking to a REST source (the run stops; retrying will not help).
+
+    ``url`` has secrets redacted; ``status`` is the HTTP status (``None`` for transport
+    errors); ``body_snippet`` is the start of the response body. ``retryable`` is true only
+    when a later run may succeed unchanged (the source stayed unreachable through every
+    attempt); a refused request, a bad answer or an untrusted certificate needs a person.
+    """
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, body_snippet: str = "",
+                 retryable: bool = False):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.body_snippet = body_snippet
+        self.retryable = retryable
+
+
+class SchemaDrift(Exception):
+    """Records no longer have the fields the source is registered with (policy ``hold``)."""
+
+    def __init__(self, message: str, *, added: Sequence[str], removed: Sequence[str]):
+        super().__init__(message)
+        self.added = list(added)
+        self.removed = list(removed)
+

@@ -1,0 +1,62 @@
+"""The raw tables: ``raw.<dataset>``, every field text as received, plus the columns that say where a row came from.
+
+``_load_id``, ``_row_no`` and ``_source_ref`` default to transaction-local settings, so a bulk
+``COPY`` of a file into the table passes no row through Python (see
+:class:`huiju.landing.files._Batch`); ``_loaded_at`` is the landing's time and ``_extra`` holds,
+as JSON, whatever a department sent beyond the mapped fields.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from huiju.registry import Dataset
+
+# Rows are numbered by a per-transaction temporary sequence, named by OID in a setting (see files._Batch).
+ROW_NO_DEFAULT = "nextval(current_setting('huiju.row_seq')::oid::regclass)"
+
+_RAW_READY: set[tuple[str, str, tuple[str, ...]]] = set()
+
+
+def ensure_raw_table(conn: psycopg.Connection, dataset: Dataset) -> None:
+    """Create ``raw.<dataset>`` (or add newly declared fields) — all fields are text, as received."""
+    key = (conn.info.dsn, dataset.dataset, dataset.field_names)
+    if key in _RAW_READY:
+        return
+    table = sql.Identifier("raw", dataset.dataset)
+    # DDL only for what is missing, found in the catalog (which takes no lock on the table): even
+    # `add column if not exists` takes an exclusive lock, which queues behind any open reader of
+    # the table and blocks every reader after it — with sources landing and validating side by
+    # side, a no-op ALTER could stall them all behind a transaction left open by a validator.
+    present = {row[0] for row in conn.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
+        (dataset.dataset,))}
+    if not present:
+        conn.execute(sql.SQL(
+            "create table if not exists {table} ("
+            " _load_id text not null default current_setting('huiju.load_id'),"
+            f" _row_no integer not null default {ROW_NO_DEFAULT},"
+            " _source_ref text not null default current_setting('huiju.source_ref'),"
+            " _loaded_at timestamptz not null default now(),"
+            " _extra jsonb)"
+        ).format(table=table))
+    for name in dataset.field_names:
+        if name not in present:
+            conn.execute(sql.SQL("alter table {table} add column if not exists {column} text").format(
+                table=table, column=sql.Identifier(name)))
+    else:
+        default = conn.execute(
+            "select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d join pg_attribute a"
+            " on a.attrelid = d.adrelid and a.attnum = d.adnum"
+            " where d.adrelid = %s::regclass and a.attname = '_row_no'",
+            (f"raw.{dataset.dataset}",)).fetchone()
+        if default and "::oid" not in default[0]:  # a table made before row numbers took the sequence's OID
+            conn.execute(sql.SQL("alter table {table} alter column _row_no set default " + ROW_NO_DEFAULT).format(
+                table=table))
+    index = f"{dataset.dataset}_load_id"
+    if not conn.execute("select 1 from pg_indexes where schemaname = 'raw' and indexname = %s", (index,)).fetchone():
+        conn.execute(sql.SQL("create index if not exists {index} on {table} (_load_id)").format(
+            index=sql.Identifier(index), table=table))
+    conn.commit()
+    _RAW_READY.add(key)

@@ -1,0 +1,39 @@
+"""A copy of ``config/`` to break on purpose, and the problems the registry then reports."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from huiju.registry import ConfigError, load_registry
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def copy_config(target: Path, departments: tuple[str, ...] | None = None) -> Path:
+    """``config/`` copied to ``target``: every department file, or only ``departments`` (file names)."""
+    if departments is None:
+        shutil.copytree(CONFIG, target)
+        return target
+    shutil.copytree(CONFIG / "datasets", target / "datasets")
+    shutil.copytree(CONFIG / "wsdl", target / "wsdl")
+    (target / "departments").mkdir()
+    for name in departments:
+        shutil.copy(CONFIG / "departments" / name, target / "departments" / name)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in the file with ``new`` (``old`` must be there)."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def problems_of(config: Path) -> list[str]:
+    """The problems loading ``config`` reports (it must fail)."""
+    with pytest.raises(ConfigError) as caught:
+        load_registry(config)
+    return caught.value.problems

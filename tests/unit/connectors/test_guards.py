@@ -1,0 +1,206 @@
+"""Content guards: sniffing by content, zip/gzip bombs rejected before and while decompressing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from huiju_connectors.guards import (
+    ArchiveLimits,
+    UnsafeArchive,
+    check_archive,
+    check_gzip,
+    open_gzip,
+    open_member,
+    safe_extract,
+    sniff_kind,
+)
+
+ZEROS_20MB = b"\0" * (20 * 1024 * 1024)
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 MB of zeros deflated to ~20 KB: ratio ~1000."""
+    path = tmp_path_factory.mktemp("bomb") / "report.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", ZEROS_20MB)
+    return path
+
+
+def _lying_zip(tmp_path: Path) -> Path:
+    """A zip whose central directory under-declares the member's size (1 MB) and compressed size."""
+    path = tmp_path / "liar.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data.csv", ZEROS_20MB)
+    raw = bytearray(path.read_bytes())
+    # Patch the central directory entry's uncompressed size to claim ~1000x less than reality.
+    cd = raw.rindex(b"PK\x01\x02")
+    raw[cd + 24 : cd + 28] = (len(ZEROS_20MB) // 1000).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_zip_bomb_rejected_from_central_directory(bomb: Path) -> None:
+    with pytest.raises(UnsafeArchive, match=r"report\.xlsx.*expands"):
+        check_archive(bomb, limits=ArchiveLimits(max_ratio=100))
+
+
+def test_zip_limits_on_total_and_members(bomb: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchive, match="uncompressed"):
+        check_archive(bomb, limits=ArchiveLimits(max_total_uncompressed=10 * 1024 * 1024, max_ratio=10_000))
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as zf:
+        for i in range(30):
+            zf.writestr(f"f{i}.csv", b"a")
+    with pytest.raises(UnsafeArchive, match="30 entries"):
+        check_archive(many, limits=ArchiveLimits(max_members=20))
+    assert len(check_archive(many)) == 30
+
+
+def test_reasonable_zip_passes_and_extracts(tmp_path: Path) -> None:
+    src = tmp_path / "ok.zip"
+    with zipfile.ZipFile(src, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/b.csv", "名称\n示例\n")
+        zf.writestr("c.txt", b"x" * 1000)
+    out = tmp_path / "out"
+    out.mkdir()
+    written = safe_extract(src, out)
+    assert sorted(p.relative_to(out.resolve()).as_posix() for p in written) == ["a/b.csv", "c.txt"]
+    with open_member(src, "a/b.csv") as fh:
+        assert fh.read().decode() == "名称\n示例\n"
+
+
+def test_inflated_compressed_size_is_refused_while_streaming(tmp_path: Path) -> None:
+    # The directory claims 1 MB compressed → 20 MB (ratio 20, passes the cheap check); really it
+    # is ~20 KB. Streaming refuses it (ratio, or the compressed stream ending early).
+    path = tmp_path / "inflated.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", ZEROS_20MB)
+    raw = bytearray(path.read_bytes())
+    cd = raw.rindex(b"PK\x01\x02")
+    raw[cd + 20 : cd + 24] = (1024 * 1024).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    check_archive(path, limits=ArchiveLimits(max_ratio=100))
+    with pytest.raises(UnsafeArchive, match=r"inflated\.zip"), open_member(
+        path, "xl/worksheets/sheet1.xml", limits=ArchiveLimits(max_ratio=100)
+    ) as fh:
+        while fh.read(1 << 20):
+            pass
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeArchive, match=r"inflated\.zip"):
+        safe_extract(path, out, limits=ArchiveLimits(max_ratio=100))
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_lying_central_directory_is_caught(tmp_path: Path) -> None:
+    liar = _lying_zip(tmp_path)
+    check_archive(liar, limits=ArchiveLimits(max_ratio=100))  # the lie passes the cheap check …
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeArchive, match=r"liar\.zip"):  # … but not the extraction
+        safe_extract(liar, out, limits=ArchiveLimits(max_ratio=100))
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_traversal_members_are_refused(tmp_path: Path) -> None:
+    src = tmp_path / "evil.zip"
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr("ok.csv", b"1")
+        zf.writestr("../../escape.csv", b"boom")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeArchive, match="outside"):
+        safe_extract(src, out)
+    assert not (tmp_path / "escape.csv").exists()
+    assert not (out / "ok.csv").exists()
+
+
+def test_gzip_bomb_is_capped_while_streaming(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(ZEROS_20MB, compresslevel=1))
+    with pytest.raises(UnsafeArchive, match=r"data\.csv\.gz"):
+        check_gzip(path, max_total_uncompressed=1024 * 1024)
+    # Forge the trailer so the cheap check passes; the streaming cap still stops it.
+    raw = bytearray(path.read_bytes())
+    raw[-4:] = (100).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UnsafeArchive, match=r"data\.csv\.gz"), \
+            open_gzip(path, limits=ArchiveLimits(max_ratio=100)) as fh:
+        while fh.read(1 << 20):
+            pass
+    small = tmp_path / "small.csv.gz"
+    small.write_bytes(gzip.compress("名称\n示例\n".encode()))
+    with open_gzip(small) as fh:
+        assert fh.read().decode() == "名称\n示例\n"
+
+
+def test_real_xlsx_is_xlsx(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.append(["统一社会信用代码", "名称"])
+    path = tmp_path / "real.xlsx"
+    wb.save(path)
+    assert sniff_kind(path) == "xlsx"
+    check_archive(path)
+
+
+def test_macro_workbook_is_xlsm_even_when_named_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "looks_harmless.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/></Types>',
+        )
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    assert sniff_kind(path) == "xlsm"
+    only_vba = tmp_path / "vba.xlsx"
+    with zipfile.ZipFile(only_vba, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/vbaProject.bin", b"\x00" * 10)
+    assert sniff_kind(only_vba) == "xlsm"
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"<!DOCTYPE html><html><body><table><tr><td>1</td></tr></table></body></html>", "html"),
+        (b"\xef\xbb\xbf  <html xmlns:o='urn:schemas-microsoft-com:office:office'>", "html"),
+        (b"<table border=1><tr><td>x</td></tr></table>", "html"),
+        (b"<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'/>", "html"),
+        (b"<?xml version='1.0' encoding='GBK'?><records/>", "xml"),
+        (b'  {"rows": [1, 2]}', "json"),
+        (b'[{"a": 1}]', "json"),
+        (bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 504, "xls_legacy"),
+        (gzip.compress(b"a,b\n"), "gzip"),
+        ("名称,代码\n示例,1\n".encode("gb18030"), "csv_or_text"),
+        ("名称,代码\n".encode("utf-16"), "csv_or_text"),
+        (b"a,b\n1,2\n", "csv_or_text"),
+        (b"", "csv_or_text"),
+        (b"\x00\x01\x02\x03binary", "unknown"),
+    ],
+)
+def test_sniff_by_content_not_extension(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "upload.xlsx"  # the extension is always a lie here
+    path.write_bytes(content)
+    assert sniff_kind(path) == kind
+
+
+def test_plain_zip_and_broken_zip(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.xlsx"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("data.csv", "a,b\n")
+    plain.write_bytes(buf.getvalue())
+    assert sniff_kind(plain) == "zip"
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    assert sniff_kind(broken) == "unknown"
+    with pytest.raises(UnsafeArchive, match=r"broken\.xlsx"):
+        check_archive(broken)

@@ -1,0 +1,38 @@
+"""The Huiju Airflow plugin: Data Docs in the Browse menu, and apps built on first request, not at import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from huiju.settings import get_settings
+
+
+@pytest.fixture
+def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_data_docs_are_in_the_browse_menu_and_served_lazily(scratch_var: Path) -> None:
+    from huiju_airflow.plugin import DATA_DOCS_PREFIX, HuijuPlugin, LazyApp
+    from starlette.testclient import TestClient
+
+    views = {view["href"]: view for view in HuijuPlugin.external_views}
+    view = views[DATA_DOCS_PREFIX.lstrip("/") + "/"]
+    assert (view["destination"], view["category"]) == ("nav", "browse") and "Data Docs" in view["name"]
+
+    apps = {app["url_prefix"]: app["app"] for app in HuijuPlugin.fastapi_apps}
+    lazy = apps[DATA_DOCS_PREFIX]
+    assert isinstance(lazy, LazyApp)
+    fresh = LazyApp(lazy.factory)  # the plugin's own may have served another test already
+    assert fresh._app is None  # nothing built by importing the plugin
+    site = scratch_var / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<html>Data Docs</html>", encoding="utf-8")
+    assert TestClient(fresh).get("/").text == "<html>Data Docs</html>"
+    assert fresh._app is not None
