@@ -34,4 +34,8 @@ begin
     end if;
 end $$;
 
+-- (an older build's row where a newer one already recorded the new name is simply stale)
+delete from dbt_state.test_watermark
+where model = 'stg_raw__admin_penalty'
+  and exists (select 1 from dbt_state.test_watermark where model = 'stg_landing__admin_penalties');
 update dbt_state.test_watermark set model = 'stg_landing__admin_penalties' where model = 'stg_raw__admin_penalty';
