@@ -41,6 +41,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models --processes 2
 
 # Re-resolve requirements.in into the pinned requirements.txt.
 lock: setup

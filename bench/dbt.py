@@ -2,7 +2,7 @@
 
 ``dbt_incremental_1pct``: 1,000,000 penalties on 200,000 legal persons are landed, validated and
 published (untimed), the whole project is built from nothing (the scheduled build,
-``huiju.transform.SCHEDULED_BUILD``, with ``--full-refresh``: seeds, models, snapshots, data tests),
+``huiju.transform.scheduled_build``, with ``--full-refresh``: seeds, models, snapshots, data tests),
 then a day's 1% — 10,000 rows, a hundred of them corrections of earlier decisions — is published
 and built incrementally (the scheduled build). Unit tests run in CI, not in either. Each
 build is one dbt invocation in a fresh process; ratio = full seconds ÷ incremental seconds.
@@ -85,10 +85,10 @@ def _land(url: str, source_id: str, path: str) -> None:
 
 def _build(url: str, target: str, out: str, *args: str) -> None:
     """Child process: one ``dbt build`` invocation, timed (dbt's import and project parse included)."""
-    from huiju.transform import SCHEDULED_BUILD, run_dbt
+    from huiju.transform import scheduled_build
 
     started = time.perf_counter()
-    run_dbt([*SCHEDULED_BUILD, *args], url, target_path=Path(target))
+    scheduled_build(url, *args, target_path=Path(target))
     Path(out).write_text(json.dumps({"seconds": time.perf_counter() - started}))
 
 

@@ -120,10 +120,13 @@ def docs_dir() -> Path:
     return dbt_dir() / "docs"
 
 
-def run_dbt(args: Sequence[str], url: str | None = None, *, target_path: Path | None = None) -> object:
+def run_dbt(args: Sequence[str], url: str | None = None, *, target_path: Path | None = None,
+            keep_connections: bool = False) -> object:
     """Run ``dbt <args>`` on the project; raise :class:`TransformError` naming what failed.
 
-    Returns dbt's result object (e.g. the run results of ``build``).
+    ``keep_connections``: each dbt thread keeps its connection from node to node
+    (:func:`_connections_kept_between_nodes`, a departure from stock dbt that the scheduled build
+    opts into). Returns dbt's result object (e.g. the run results of ``build``).
     """
     settings = get_settings()
     os.environ.update(dbt_env(url))
@@ -132,7 +135,7 @@ def run_dbt(args: Sequence[str], url: str | None = None, *, target_path: Path | 
     full_args = [*args, "--project-dir", project, "--profiles-dir", project,
                  "--target-path", str(target), "--log-path", str(dbt_dir() / "logs")]
     log.info("dbt %s", " ".join(args))
-    result = _invoke(full_args)
+    result = _invoke(full_args, keep_connections=keep_connections)
     if "--no-write-json" in args and hasattr(result.result, "write"):
         # dbt wrote no JSON artifacts (see SCHEDULED_BUILD); the run results, which an operator
         # reads after a build (failed or not), are written all the same.
@@ -164,13 +167,16 @@ def _fewer_gc_passes() -> Iterator[None]:
 def _connections_kept_between_nodes() -> Iterator[None]:
     """Each dbt thread keeps its PostgreSQL connection from node to node while dbt runs.
 
-    dbt closes a thread's connection after every node and opens a new one for the next: a new
-    server process, whose catalog caches start empty, for each of the ~110 nodes of a daily build —
-    about a second of the server's time per build (and milliseconds of dbt's) before any query
-    does its work. Here the connection is left open instead, after a rollback that ends whatever
-    transaction the node left (dbt's own, or one psycopg2 began implicitly for a lookup): the next
-    node starts as on a new connection, with no lock held. A connection that cannot be rolled back
-    is closed as dbt would, and the next node opens a new one. dbt closes them all at the end.
+    A departure from stock dbt (dbt_project/README.md), only where a caller asks for it
+    (``run_dbt(..., keep_connections=True)``: the scheduled build, :func:`scheduled_build`), by
+    patching ``PostgresConnectionManager.release`` for the invocation. dbt closes a thread's
+    connection after every node and opens a new one for the next: a new server process, whose
+    catalog caches start empty, for each of the ~110 nodes of a daily build — about a second of the
+    server's time per build (and milliseconds of dbt's) before any query does its work. Here the
+    connection is left open instead, after a rollback that ends whatever transaction the node left
+    (dbt's own, or one psycopg2 began implicitly for a lookup): the next node starts as on a new
+    connection, with no lock held. A connection that cannot be rolled back is closed as dbt would,
+    and the next node opens a new one. dbt closes them all at the end.
     """
     from dbt.adapters.postgres.connections import PostgresConnectionManager
 
@@ -194,12 +200,12 @@ def _connections_kept_between_nodes() -> Iterator[None]:
         PostgresConnectionManager.release = original
 
 
-def _invoke(args: list[str]) -> Any:
-    """``dbtRunner().invoke(args)`` in this process."""
+def _invoke(args: list[str], *, keep_connections: bool = False) -> Any:
+    """``dbtRunner().invoke(args)`` in this process (see :func:`run_dbt` for ``keep_connections``)."""
     with _fewer_gc_passes():
         from dbt.cli.main import dbtRunner  # heavy: imported only when dbt actually runs
 
-        with _connections_kept_between_nodes():
+        with _connections_kept_between_nodes() if keep_connections else contextlib.nullcontext():
             return dbtRunner().invoke(args)
 
 
@@ -283,7 +289,15 @@ SCHEDULED_BUILD_FLAGS = ("--exclude-resource-type", "unit_test", "--indirect-sel
 SCHEDULED_BUILD = ("build", *SCHEDULED_BUILD_FLAGS, "--no-write-json")
 
 
+def scheduled_build(url: str | None = None, *args: str, target_path: Path | None = None) -> object:
+    """:data:`SCHEDULED_BUILD` in one dbt invocation, each dbt thread keeping its connection between nodes.
+
+    ``args`` are added (e.g. ``--full-refresh``). Returns dbt's run results.
+    """
+    return run_dbt([*SCHEDULED_BUILD, *args], url, target_path=target_path, keep_connections=True)
+
+
 def build(url: str | None = None, *args: str) -> None:
-    """The whole warehouse in one dbt invocation (:data:`SCHEDULED_BUILD`); ``args`` are added, e.g. --full-refresh."""
+    """The whole warehouse (:func:`scheduled_build`), the manifest the transform DAG renders parsed first."""
     ensure_manifest()
-    run_dbt([*SCHEDULED_BUILD, *args], url)
+    scheduled_build(url, *args)

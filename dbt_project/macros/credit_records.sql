@@ -3,12 +3,12 @@
     and 处罚类别, and where each version stands among its decision's versions — version_rank 1 is
     the latest (a later batch corrects an earlier one), superseded_at is when the next one was
     published. credit_admin_penalty keeps the latest version of each decision; the history
-    (snap_credit_admin_penalty) keeps them all. `where` filters the staged versions, by whole
+    (credit_admin_penalty_history) keeps them all. `where` filters the staged versions, by whole
     decisions only (it must not split a decision's versions).
 -#}
 {% macro credit_penalty_versions(where=none) -%}
     with versions as (
-        select * from {{ ref('stg_raw__admin_penalty') }}
+        select * from {{ ref('stg_landing__admin_penalties') }}
         {% if where %}where {{ where }}{% endif %}
     ),
 

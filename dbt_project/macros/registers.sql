@@ -8,38 +8,38 @@
     A model using these needs `-- depends_on:` comments for the staging models (the refs sit in
     is_incremental() branches, which dbt does not render when it parses).
 -#}
-{% macro _changed(model, key, column) -%}
+{% macro changed_keys(model, key, column) -%}
     select {{ key }} from {{ ref(model) }} where published_at > {{ watermark(column) }}
 {%- endmacro %}
 
-{% macro _all_versions(model, record_key, subject, column) -%}
+{% macro all_versions_of(model, record_key, subject, column) -%}
     select versions.{{ subject }} from {{ ref(model) }} as versions
-    where versions.{{ record_key }} in ({{ _changed(model, record_key, column) }})
+    where versions.{{ record_key }} in ({{ changed_keys(model, record_key, column) }})
       and versions.{{ subject }} is not null
 {%- endmacro %}
 
 {#- USCCs whose legal-person data changed: penalties and licences (parties, authorities), registers, lists, insurance. -#}
 {% macro touched_uscc(column='last_published_at') -%}
     {{ touched_keys(['versions.uscc', 'versions.authority_uscc'], column) }}
-    union {{ _changed('stg_raw__enterprise_registration', 'uscc', column) }}
-    union {{ _changed('stg_raw__tax_registration', 'uscc', column) }}
-    union {{ _changed('stg_raw__social_org_registration', 'uscc', column) }}
-    union {{ _changed('stg_raw__social_insurance', 'unit_uscc', column) }}
-    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'uscc', column) }}
-    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'authority_uscc', column) }}
-    union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'uscc', column) }}
+    union {{ changed_keys('stg_landing__enterprise_registrations', 'uscc', column) }}
+    union {{ changed_keys('stg_landing__tax_registrations', 'uscc', column) }}
+    union {{ changed_keys('stg_landing__social_org_registrations', 'uscc', column) }}
+    union {{ changed_keys('stg_landing__social_insurance_enrollments', 'unit_uscc', column) }}
+    union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'uscc', column) }}
+    union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'authority_uscc', column) }}
+    union {{ all_versions_of('stg_landing__credit_list_entries', 'entry_no', 'uscc', column) }}
 {%- endmacro %}
 
 {#- ID numbers whose person data changed: 户籍, insurance, legal representatives (all sources), list entries. -#}
 {% macro touched_id_numbers(column='last_published_at') -%}
     {{ touched_keys(['versions.legal_rep_id_no'], column) }}
-    union {{ _changed('stg_raw__household_registration', 'id_number', column) }}
-    union {{ _changed('stg_raw__social_insurance', 'id_number', column) }}
-    union {{ _all_versions('stg_raw__enterprise_registration', 'uscc', 'legal_rep_id_no', column) }}
-    union {{ _all_versions('stg_raw__tax_registration', 'uscc', 'legal_rep_id_no', column) }}
-    union {{ _all_versions('stg_raw__social_org_registration', 'uscc', 'legal_rep_id_no', column) }}
-    union {{ _all_versions('stg_raw__admin_license', 'decision_no', 'legal_rep_id_no', column) }}
-    union {{ _all_versions('stg_raw__credit_list', 'entry_no', 'id_number', column) }}
+    union {{ changed_keys('stg_landing__household_registrations', 'id_number', column) }}
+    union {{ changed_keys('stg_landing__social_insurance_enrollments', 'id_number', column) }}
+    union {{ all_versions_of('stg_landing__enterprise_registrations', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ all_versions_of('stg_landing__tax_registrations', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ all_versions_of('stg_landing__social_org_registrations', 'uscc', 'legal_rep_id_no', column) }}
+    union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'legal_rep_id_no', column) }}
+    union {{ all_versions_of('stg_landing__credit_list_entries', 'entry_no', 'id_number', column) }}
 {%- endmacro %}
 
 {#- Employers (参保单位) touched: their legal-person data, or the 户籍 of a person they insure
@@ -47,8 +47,8 @@
 {% macro touched_insurance_units(column='last_published_at') -%}
     {{ touched_uscc(column) }}
     union
-    select versions.unit_uscc from {{ ref('stg_raw__social_insurance') }} as versions
-    where versions.id_number in ({{ _changed('stg_raw__household_registration', 'id_number', column) }})
+    select versions.unit_uscc from {{ ref('stg_landing__social_insurance_enrollments') }} as versions
+    where versions.id_number in ({{ changed_keys('stg_landing__household_registrations', 'id_number', column) }})
 {%- endmacro %}
 
 {#- Pre-hooks: remove the touched keys' rows before they are recomputed from all their data. -#}
@@ -88,7 +88,7 @@
 {% macro delete_touched_persons() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where person_key in (
-        select {{ pseudonym('touched.key') }} from ({{ touched_id_numbers() }}) as touched (key))
+        select {{ pseudonym('touched.touched_key') }} from ({{ touched_id_numbers() }}) as touched (touched_key))
     {%- else -%}
     select 1
     {%- endif -%}
@@ -102,19 +102,32 @@
     order by {{ key_columns | join(', ') }}, published_at desc, load_id desc, source_row_no desc
 {%- endmacro %}
 
+{#- A filter for latest_versions() of the list entries: those with a version naming a touched ID
+    number (none outside an incremental run: every entry). -#}
+{%- macro entries_naming_touched_persons() -%}
+    {{ return("entry_no in (select entry_no from " ~ ref('stg_landing__credit_list_entries')
+              ~ " where id_number in (select touched.touched_key from touched))" if is_incremental() else none) }}
+{%- endmacro %}
+
 {#- basic_population: a filter on the touched ID numbers, and the legal representatives of a register. -#}
 {%- macro population_only_touched(column) -%}
-    {%- if is_incremental() %} and {{ column }} in (select key from touched){% endif -%}
+    {%- if is_incremental() %} and {{ column }} in (select touched.touched_key from touched){% endif -%}
 {%- endmacro %}
 {%- macro population_register_reps(model) -%}
     select
         legal_rep_id_no as id_number, legal_rep as person_name, null::text as gender, null::date as birth_date,
         null::text as region_code, null::text as ethnicity, null::text as household_status,
-        '法定代表人' as role, uscc, source_department, 3 as kind_rank, published_at,
+        '法定代表人' as person_role, uscc, source_department, 3 as kind_rank, published_at,
         load_id || ':' || source_row_no as record_key
     from ({{ latest_versions(model, ['uscc'],
-        "uscc in (select uscc from " ~ ref(model) ~ " where legal_rep_id_no in (select key from touched))"
+        "uscc in (select uscc from " ~ ref(model) ~ " where legal_rep_id_no in (select touched.touched_key from touched))"
         if is_incremental() else none) }}) as registered
     where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
 {%- endmacro %}
 
+
+{#- The value of `column` from the contribution that ranks first by `order` among those where
+    `present` (default: the column itself) is not null; basic_legal_person's precedence rule. -#}
+{%- macro first_by_precedence(column, order, present=none) -%}
+    (array_agg({{ column }} order by {{ order }}) filter (where {{ present or column }} is not null))[1]
+{%- endmacro %}

@@ -1,9 +1,15 @@
 {#-
-    published_rows(dataset, fields): the rows of every published batch of ``dataset`` that passed
-    validation (quarantined rows left out), as received (text), with the batch's source,
-    department, publication time and ``serial_epoch`` (the workbook's date system for an Excel
-    batch, recorded by validation; NULL otherwise: ops.parse_date_cn then reads no serials). In an
-    incremental model, only the batches published after the newest one it holds
+    published_rows(dataset, fields): a select of the rows of every published batch of ``dataset``
+    that passed validation (quarantined rows left out), as received (text): the dataset's ``fields``,
+    the batch's ``_load_id`` and the row's ``_row_no``, its ``source_id``, ``department`` and
+    ``published_at``, and ``serial_epoch`` (the workbook's date system for an Excel batch, recorded
+    by validation; NULL otherwise: ops.parse_date_cn then reads no serials). Every staging model
+    reads it in its first CTE, ``received``, and renames and casts it in the next, ``renamed``,
+    reading values as validation reads them (huiju/sql/040_feedback.sql): codes NFKC, trimmed and
+    upper-case (ops.normalise_code); text NFKC and trimmed, NULL when blank (ops.normalise_text);
+    numbers and dates after NFKC, a workbook's date serials with its own date system
+    (ops.parse_number_cn, ops.parse_date_cn).
+    In an incremental run, only the batches published after the newest one the model holds
     (macros/incremental.sql: watermark).
 
     The new batches' ids are fetched first and written as literals: raw holds batches of very
@@ -14,32 +20,40 @@
     batch): the model is then built empty, typed as text, and fills on the first run after it.
 -#}
 {% macro published_rows(dataset, fields) -%}
-{%- set raw = source('raw', dataset) -%}
-{%- set present = adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier)
-    if execute else none -%}
-{%- set new_loads = [] -%}
-{%- if is_incremental() and execute -%}
-    {%- set query -%}
-        select load_id from {{ source('ops', 'loads') }}
-        where status = 'published' and dataset = '{{ dataset }}' and published_at > {{ watermark('published_at') }}
-    {%- endset -%}
-    {%- set new_loads = run_query(query).columns[0].values() -%}
-{%- endif -%}
-with loads as (
-    select load_id, source_id, department, published_at, serial_epoch
-    from {{ source('ops', 'loads') }}
-    where
-        status = 'published'
-        and dataset = '{{ dataset }}'
-        {% if is_incremental() -%}
-        and published_at > {{ watermark('published_at') }}
-        {%- endif %}
-),
+    {%- set raw = source('landing', dataset) -%}
+    {%- set present = adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier)
+        if execute else none -%}
+    {%- set new_loads = [] -%}
+    {%- if is_incremental() and execute -%}
+        {%- set query -%}
+            select load_id from {{ source('ledger', 'loads') }}
+            where status = 'published' and dataset = '{{ dataset }}' and published_at > {{ watermark('published_at') }}
+        {%- endset -%}
+        {%- set new_loads = run_query(query).columns[0].values() -%}
+    {%- endif %}
+    with
 
-received as (
-    {%- if present %}
+    loads as (
+        select
+            load_id,
+            source_id,
+            department,
+            published_at,
+            serial_epoch
+        from {{ source('ledger', 'loads') }}
+        where
+            status = 'published'
+            and dataset = '{{ dataset }}'
+            {% if is_incremental() -%}
+            and published_at > {{ watermark('published_at') }}
+            {%- endif %}
+    )
+
+    {% if present -%}
     select
-        {% for field in fields %}raw.{{ field }}, {% endfor %}
+        {% for field in fields -%}
+        raw.{{ field }},
+        {% endfor -%}
         raw._load_id,
         raw._row_no,
         loads.source_id,
@@ -50,16 +64,20 @@ received as (
     inner join loads on raw._load_id = loads.load_id
     where
         {% if is_incremental() -%}
-        raw._load_id = any(array[{% for load_id in new_loads %}'{{ load_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}]::text[])
+        raw._load_id = any(array[
+            {%- for load_id in new_loads %}'{{ load_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+        ]::text [])
         and
         {% endif -%}
         not exists (
-            select 1 from {{ source('quarantine', 'rows') }} as q
-            where q.load_id = raw._load_id and q.row_no = raw._row_no
+            select 1 from {{ source('quarantine', 'rows') }} as quarantined
+            where quarantined.load_id = raw._load_id and quarantined.row_no = raw._row_no
         )
-    {%- else %}
+    {%- else -%}
     select
-        {% for field in fields %}null::text as {{ field }}, {% endfor %}
+        {% for field in fields -%}
+        null::text as {{ field }},
+        {% endfor -%}
         null::text as _load_id,
         null::integer as _row_no,
         loads.source_id,
@@ -69,20 +87,4 @@ received as (
     from loads
     where false
     {%- endif %}
-)
-{%- endmacro %}
-
-{#- The config every staging model of a collected dataset shares (one row per received row). -#}
-{% macro staging_config(key_column) -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['load_id', 'source_row_no'],
-        on_schema_change='append_new_columns',
-        indexes=[
-            {'columns': ['load_id', 'source_row_no'], 'unique': True},
-            {'columns': [key_column]},
-            {'columns': ['published_at']},
-        ],
-    ) }}
 {%- endmacro %}

@@ -189,9 +189,9 @@ def test_corrections_replace_and_history_keeps_both_versions(built: dict) -> Non
         moved = conn.execute("select uscc, party_name from credit.credit_admin_penalty"
                              " where decision_no = %s", (MOVED,)).fetchone()
         history = conn.execute("select count(*), count(*) filter (where dbt_valid_to is null)"
-                               " from credit.snap_credit_admin_penalty"
+                               " from credit.credit_admin_penalty_history"
                                " where decision_no = '测罚〔2026〕D10号'").fetchone()
-        staged = conn.execute("select count(*) from staging.stg_raw__admin_penalty").fetchone()[0]
+        staged = conn.execute("select count(*) from staging.stg_landing__admin_penalties").fetchone()[0]
         late = conn.execute("select count(*) from credit.credit_admin_penalty"
                             " where decision_no = '测罚〔2026〕D13号'").fetchone()[0]
     assert (float(fine), versions) == (9.99, 2)
@@ -254,10 +254,11 @@ def test_the_registers_quarantine_is_exactly_the_generators(built: dict) -> None
 
 
 def test_every_new_model_has_rows(built: dict) -> None:
-    for relation in ("staging.stg_raw__enterprise_registration", "staging.stg_raw__tax_registration",
-                     "staging.stg_raw__social_org_registration", "staging.stg_raw__social_insurance",
-                     "staging.stg_raw__admin_license", "staging.stg_raw__credit_list",
-                     "staging.stg_raw__household_registration", "basic.basic_spatial_division",
+    for relation in ("staging.stg_landing__enterprise_registrations", "staging.stg_landing__tax_registrations",
+                     "staging.stg_landing__social_org_registrations",
+                     "staging.stg_landing__social_insurance_enrollments",
+                     "staging.stg_landing__admin_licenses", "staging.stg_landing__credit_list_entries",
+                     "staging.stg_landing__household_registrations", "basic.basic_spatial_division",
                      "thematic.thematic_enterprise_lifecycle", "thematic.thematic_social_insurance",
                      "credit.credit_admin_license", "credit.credit_legal_person_license",
                      "credit.credit_red_black_list", "credit.credit_legal_person_credit",
@@ -274,7 +275,7 @@ def test_registration_comes_first_in_the_legal_person_base(built: dict) -> None:
             "select count(*), count(*) filter (where b.legal_person_name = r.enterprise_name"
             " and b.legal_rep = r.legal_rep and b.registration_status = r.registration_status)"
             " from basic.basic_legal_person b join (select distinct on (uscc) * from"
-            " staging.stg_raw__enterprise_registration order by uscc, published_at desc, load_id desc,"
+            " staging.stg_landing__enterprise_registrations order by uscc, published_at desc, load_id desc,"
             " source_row_no desc) r using (uscc)").fetchone()
         both = conn.execute("select count(*) from basic.basic_legal_person"
                             " where is_registered and tax_credit_rating is not null").fetchone()[0]
@@ -310,7 +311,7 @@ def test_residents_are_in_the_population_under_their_keyed_hmac(built: dict) -> 
     key = pseudonym_key().encode()
     with psycopg.connect(built["url"]) as conn:
         residents = conn.execute("select distinct on (id_number) id_number, person_name, gender"
-                                 " from staging.stg_raw__household_registration"
+                                 " from staging.stg_landing__household_registrations"
                                  " order by id_number, published_at desc").fetchall()
         population = {row[0]: row[1:] for row in conn.execute(
             "select person_key, person_name, gender, is_registered_resident from basic.basic_population")}
@@ -397,7 +398,7 @@ def test_social_insurance_theme_counts_registered_residents(built: dict) -> None
     with psycopg.connect(built["url"]) as conn:
         residents = dict(conn.execute(
             "select region_code, count(*) from (select distinct on (id_number) * from"
-            " staging.stg_raw__household_registration order by id_number, published_at desc, load_id desc,"
+            " staging.stg_landing__household_registrations order by id_number, published_at desc, load_id desc,"
             " source_row_no desc) r where household_status = '正常' group by region_code").fetchall())
         coverage = {row[0]: row[1:] for row in conn.execute(
             "select region_code, registered_residents, insured_residents, working_age_residents,"
@@ -416,7 +417,7 @@ def test_social_insurance_theme_counts_registered_residents(built: dict) -> None
 def _history(conn: psycopg.Connection, uscc: str) -> list[tuple]:
     """The legal person's versions as the snapshot view shows them, oldest first."""
     return conn.execute("select registration_status, legal_person_name, dbt_valid_from, dbt_valid_to"
-                        " from archive.snap_basic_legal_person where uscc = %s order by dbt_valid_from",
+                        " from archive.archive_legal_person_history where uscc = %s order by dbt_valid_from",
                         (uscc,)).fetchall()
 
 
@@ -425,16 +426,16 @@ def test_a_changed_registration_gives_two_versions_in_the_history(built: dict) -
         # a company whose 登记状态 the day-3 registration file changed (published between the day-2
         # and day-3 builds): its day-2 version ends where the day-3 version begins
         uscc, published_at = conn.execute(
-            "select uscc, max(published_at) from staging.stg_raw__enterprise_registration group by uscc"
+            "select uscc, max(published_at) from staging.stg_landing__enterprise_registrations group by uscc"
             " having count(distinct registration_status) > 1 order by uscc limit 1").fetchone()
         old_status, new_status = (row[0] for row in conn.execute(
-            "select registration_status from staging.stg_raw__enterprise_registration where uscc = %s"
+            "select registration_status from staging.stg_landing__enterprise_registrations where uscc = %s"
             " order by published_at", (uscc,)))
         versions = _history(conn, uscc)
         current = conn.execute("select registration_status, legal_person_name from basic.basic_legal_person"
                                " where uscc = %s", (uscc,)).fetchone()
         known_before = conn.execute(
-            "select registration_status from archive.snap_basic_legal_person where uscc = %s"
+            "select registration_status from archive.archive_legal_person_history where uscc = %s"
             " and dbt_valid_from <= %s and coalesce(dbt_valid_to, 'infinity') > %s",
             (uscc, published_at, published_at)).fetchall()
         examined, horizon = conn.execute(
@@ -453,7 +454,7 @@ def test_a_changed_registration_gives_two_versions_in_the_history(built: dict) -
 def test_a_legal_person_that_leaves_the_base_has_its_version_closed(built: dict) -> None:
     gone = valid_uscc(200)  # its only penalty was corrected to another company on day 2
     with psycopg.connect(built["url"]) as conn:
-        corrected_at = conn.execute("select max(published_at) from staging.stg_raw__admin_penalty"
+        corrected_at = conn.execute("select max(published_at) from staging.stg_landing__admin_penalties"
                                     " where decision_no = %s", (MOVED,)).fetchone()[0]
         versions = _history(conn, gone)
         markers = conn.execute("select valid_from from archive.archive_legal_person_versions"
@@ -473,7 +474,7 @@ def test_every_model_seed_and_snapshot_has_a_primary_key_test(built: dict) -> No
     relations = {unique_id for unique_id, node in nodes.items()
                  if node["resource_type"] in ("model", "seed", "snapshot")}
     # a view of the versions table, whose key (version_id) is tested there
-    assert relations - keyed == {"model.huiju.snap_basic_legal_person"}
+    assert relations - keyed == {"model.huiju.archive_legal_person_history"}
 
 
 def test_the_yaml_documents_every_publication_time_that_scopes_the_daily_tests(built: dict) -> None:
@@ -491,16 +492,17 @@ def test_the_yaml_documents_every_publication_time_that_scopes_the_daily_tests(b
 
 
 def test_a_daily_build_leaves_what_it_would_not_change_as_it_is(built: dict) -> None:
-    # Day 4 brought one licence correction: nothing for the penalties, the lists or 户籍, no seed
-    # or view changed; the licence's staging, credit record and history are built.
+    # Day 4 brought one licence correction: nothing for the penalties, the lists or 户籍, no view
+    # changed; the licence's staging, credit record and history are built. Seeds and snapshots are
+    # dbt's own: built every time.
     messages = built["day4"]
-    for unchanged in ("model.huiju.stg_raw__admin_penalty", "model.huiju.stg_raw__credit_list",
-                      "model.huiju.thematic_social_insurance_coverage", "snapshot.huiju.snap_credit_red_black_list",
-                      "seed.huiju.code_party_type", "model.huiju.credit_legal_person_license",
+    for unchanged in ("model.huiju.stg_landing__admin_penalties", "model.huiju.stg_landing__credit_list_entries",
+                      "model.huiju.thematic_social_insurance_coverage", "model.huiju.credit_legal_person_license",
                       "model.huiju.share_legal_person_license_publication", "model.huiju.basic_spatial_division"):
         assert messages[unchanged] == "unchanged", unchanged
-    for built_again in ("model.huiju.stg_raw__admin_license", "model.huiju.credit_admin_license",
-                        "snapshot.huiju.snap_credit_admin_license", "model.huiju.basic_legal_person"):
+    for built_again in ("model.huiju.stg_landing__admin_licenses", "model.huiju.credit_admin_license",
+                        "snapshot.huiju.snap_credit_admin_license", "model.huiju.basic_legal_person",
+                        "seed.huiju.code_party_type", "snapshot.huiju.snap_credit_red_black_list"):
         assert messages[built_again] != "unchanged", built_again
 
 

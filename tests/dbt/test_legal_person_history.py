@@ -1,7 +1,8 @@
 """The legal-person history takes over the dbt snapshot it replaced (archive.snap_basic_legal_person,
 a `check` snapshot with hard deletes invalidated): its first build keeps every version the snapshot
-recorded, with the snapshot's ids and times, then compares today's legal persons with them.
-(tests/dbt/test_dbt_warehouse.py checks the history of daily builds.)
+recorded, with the snapshot's ids and times, then compares today's legal persons with them; the view
+archive.archive_legal_person_history shows them as the snapshot did. (tests/dbt/test_dbt_warehouse.py
+checks the history of daily builds.)
 """
 
 from __future__ import annotations
@@ -52,16 +53,16 @@ def test_the_first_build_takes_over_the_snapshots_versions(make_database, tmp_pa
         _old_snapshot(conn)
         before = conn.execute("select now()").fetchone()[0]
     # buildable: not the data tests of models outside the selection that merely share a parent with it
-    run_dbt(["build", "--select", "+snap_basic_legal_person", "--indirect-selection", "buildable"], url,
+    run_dbt(["build", "--select", "+archive_legal_person_history", "--indirect-selection", "buildable"], url,
             target_path=tmp_path / "target")
 
     with psycopg.connect(url) as conn:  # the server's time zone, as dbt's sessions: the snapshot's times read back
-        kind = conn.execute("select table_type from information_schema.tables"
-                            " where table_schema = 'archive' and table_name = 'snap_basic_legal_person'").fetchone()
+        kind = conn.execute("select table_type from information_schema.tables where table_schema = 'archive'"
+                            " and table_name = 'archive_legal_person_history'").fetchone()
         history = {}
         for uscc, name, scd_id, valid_from, valid_to in conn.execute(
                 "select uscc, legal_person_name, dbt_scd_id, dbt_valid_from, dbt_valid_to"
-                " from archive.snap_basic_legal_person order by uscc, dbt_valid_from"):
+                " from archive.archive_legal_person_history order by uscc, dbt_valid_from"):
             history.setdefault(uscc, []).append((name, scd_id, valid_from, valid_to))
     naive = {uscc: [(name, scd_id, start.replace(tzinfo=None), end and end.replace(tzinfo=None))
                     for name, scd_id, start, end in versions] for uscc, versions in history.items()}

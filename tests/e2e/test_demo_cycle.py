@@ -35,8 +35,15 @@ pytestmark = pytest.mark.timeout(1800)
 
 DAY = "2026-11-20"
 # The datasets the demo's sources deliver, and the staging model of each.
-DATASETS = ("admin_penalty", "enterprise_registration", "tax_registration", "social_org_registration",
-            "social_insurance", "admin_license", "credit_list", "household_registration")
+STAGED = {"admin_penalty": "stg_landing__admin_penalties",
+          "enterprise_registration": "stg_landing__enterprise_registrations",
+          "tax_registration": "stg_landing__tax_registrations",
+          "social_org_registration": "stg_landing__social_org_registrations",
+          "social_insurance": "stg_landing__social_insurance_enrollments",
+          "admin_license": "stg_landing__admin_licenses",
+          "credit_list": "stg_landing__credit_list_entries",
+          "household_registration": "stg_landing__household_registrations"}
+DATASETS = tuple(STAGED)
 
 
 def _sources_of(manifest: dict, dataset: str) -> dict:
@@ -93,8 +100,8 @@ def test_quarantine_names_the_departments_rows_and_rules(cycle: dict) -> None:
 
 def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
     with psycopg.connect(cycle["url"]) as conn:
-        staging = conn.execute("select count(*) from staging.stg_raw__admin_penalty").fetchone()[0]
-        legal = conn.execute("select count(*) from staging.stg_raw__admin_penalty"
+        staging = conn.execute("select count(*) from staging.stg_landing__admin_penalties").fetchone()[0]
+        legal = conn.execute("select count(*) from staging.stg_landing__admin_penalties"
                              " where party_type in ('法人及非法人组织', '个体工商户')").fetchone()[0]
         credit = conn.execute("select count(*) from credit.credit_legal_person_penalty").fetchone()[0]
     penalties = _sources_of(cycle["manifest"], "admin_penalty")
@@ -109,7 +116,7 @@ def test_every_dataset_is_staged_from_exactly_its_good_rows(cycle: dict) -> None
             sources = _sources_of(cycle["manifest"], dataset)
             assert sources, dataset
             staged = conn.execute(psycopg.sql.SQL("select count(*) from {}").format(
-                psycopg.sql.Identifier("staging", f"stg_raw__{dataset}"))).fetchone()[0]
+                psycopg.sql.Identifier("staging", STAGED[dataset]))).fetchone()[0]
             assert staged == sum(s["rows_written"] - s["expected_quarantined"] for s in sources.values()), dataset
 
 
@@ -119,11 +126,11 @@ def test_the_registers_reach_the_basic_thematic_archive_and_credit_layers(cycle:
         residents = conn.execute("select count(*) from basic.basic_population where is_registered_resident"
                                  ).fetchone()[0]
         staged_residents = conn.execute("select count(distinct id_number)"
-                                        " from staging.stg_raw__household_registration").fetchone()[0]
+                                        " from staging.stg_landing__household_registrations").fetchone()[0]
         lifecycle = conn.execute("select count(*) from thematic.thematic_enterprise_lifecycle").fetchone()[0]
         insurance = conn.execute("select count(*) from thematic.thematic_social_insurance").fetchone()[0]
         licences = conn.execute("select count(*) from credit.credit_admin_license").fetchone()[0]
-        staged_licences = conn.execute("select count(distinct decision_no) from staging.stg_raw__admin_license"
+        staged_licences = conn.execute("select count(distinct decision_no) from staging.stg_landing__admin_licenses"
                                        ).fetchone()[0]
         masked = conn.execute("select count(*) from share.share_legal_person_license_publication"
                               " where legal_rep_id_no is not null and substr(legal_rep_id_no, 7, 8) <> '********'"

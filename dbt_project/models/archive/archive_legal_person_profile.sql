@@ -3,15 +3,14 @@
 -- (as a JSON object keyed by department code), its licences per department, the people it insures
 -- (人社) and its red/black list entries.
 -- Incremental over the same touched USCCs as basic_legal_person (macros/registers.sql).
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='uscc',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",
 ) }}
@@ -26,7 +25,7 @@ touched as (
 legal_persons as (
     select * from {{ ref('basic_legal_person') }}
     {% if is_incremental() -%}
-    where uscc in (select key from touched)
+    where uscc in (select touched.touched_key from touched)
     {%- endif %}
 ),
 
@@ -38,9 +37,10 @@ penalties as (
         max(last_decision_date) as last_penalty_date,
         jsonb_object_agg(source_department, jsonb_build_object(
             'penalties', penalty_count, 'fine_total_wan', fine_total_wan,
-            'first', first_decision_date, 'last', last_decision_date)) as penalties_by_department
+            'first', first_decision_date, 'last', last_decision_date
+        )) as penalties_by_department
     from {{ ref('thematic_enterprise_penalty') }}
-    where uscc in (select uscc from legal_persons)
+    where uscc in (select legal_persons.uscc from legal_persons)
     group by uscc
 ),
 
@@ -50,18 +50,23 @@ licenses as (
         count(*)::integer as license_count,
         jsonb_object_agg(source_department, licenses) as licenses_by_department
     from (
-        select uscc, source_department, count(*)::integer as licenses
+        select
+            uscc,
+            source_department,
+            count(*)::integer as licenses
         from {{ ref('credit_admin_license') }}
-        where uscc in (select uscc from legal_persons)
+        where uscc in (select legal_persons.uscc from legal_persons)
         group by uscc, source_department
     ) as counted
     group by uscc
 ),
 
 insurance as (
-    select unit_uscc as uscc, count(distinct id_number)::integer as insured_persons
-    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
-                             'unit_uscc in (select uscc from legal_persons)') }}) as insured
+    select
+        unit_uscc as uscc,
+        count(distinct id_number)::integer as insured_persons
+    from ({{ latest_versions('stg_landing__social_insurance_enrollments', ['unit_uscc', 'id_number', 'insurance_type'],
+                             'unit_uscc in (select legal_persons.uscc from legal_persons)') }}) as insured
     where insurance_status = '参保缴费'
     group by unit_uscc
 ),
@@ -72,9 +77,9 @@ lists as (
         count(*) filter (where list_kind = '红名单' and removed_date is null)::integer as red_list_entries,
         count(*) filter (where list_kind = '黑名单' and removed_date is null)::integer as black_list_entries,
         array_agg(distinct list_name order by list_name) as list_names
-    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
-        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where uscc in (select uscc from legal_persons))") }}) as listed
-    where uscc in (select uscc from legal_persons)
+    from ({{ latest_versions('stg_landing__credit_list_entries', ['entry_no'],
+        "entry_no in (select entry_no from " ~ ref('stg_landing__credit_list_entries') ~ " where uscc in (select legal_persons.uscc from legal_persons))") }}) as listed
+    where uscc in (select legal_persons.uscc from legal_persons)
     group by uscc
 ),
 

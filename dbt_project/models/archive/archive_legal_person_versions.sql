@@ -2,7 +2,7 @@
 -- type, legal representative, 机关 or not, and the registration — 企业类型, 登记状态, 成立日期,
 -- 注册资本, 住所, 纳税人状态, 纳税信用等级), from the build that first saw it (valid_from), and a
 -- deletion marker (is_deleted) when a legal person left basic_legal_person (e.g. its only penalty
--- was corrected to another party). Append-only; archive.snap_basic_legal_person shows it as a dbt
+-- was corrected to another party). Append-only; archive.archive_legal_person_history shows it as a dbt
 -- snapshot would (dbt_valid_from / dbt_valid_to).
 --
 -- A daily build compares only the legal persons whose data was published since the history last
@@ -11,15 +11,14 @@
 -- refreshes like a snapshot (full_refresh: false); a full refresh compares every legal person
 -- instead and records whatever changed (after a change of basic_legal_person's rules, say). Its
 -- first build takes over the versions of the dbt snapshot it replaces, if that table is there.
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     full_refresh=false,
-    on_schema_change='append_new_columns',
     indexes=[
         {'columns': ['uscc', 'valid_from'], 'unique': True},
         {'columns': ['version_id'], 'unique': True},
@@ -37,20 +36,21 @@
     {%- set snapshot = found if found is not none and found.is_table else none %}
 {%- endif %}
 {%- if is_incremental() %}
-    {%- do declare_watermark('last_published_at', history_watermark()) %}
+{%- do declare_watermark('last_published_at', history_watermark()) %}
 {%- endif %}
 
 with
 {% if is_incremental() -%}
 touched as (
     {% if compare_all -%}
-    select uscc as key from {{ ref('basic_legal_person') }}
+    select uscc as touched_key from {{ ref('basic_legal_person') }}
     union
     select uscc from {{ this }}
     {%- else -%}
     {{ touched_uscc() }}
     union
-    select uscc from {{ ref('basic_legal_person') }} where last_published_at > {{ watermark('last_published_at') }}
+    select uscc from {{ ref('basic_legal_person') }}
+    where last_published_at > {{ watermark('last_published_at') }}
     {%- endif %}
 ),
 
@@ -59,8 +59,8 @@ latest as (
     select recorded.*
     from touched
     cross join lateral (
-        select * from {{ this }} as versions
-        where versions.uscc = touched.key
+        select versions.* from {{ this }} as versions
+        where versions.uscc = touched.touched_key
         order by versions.valid_from desc
         limit 1
     ) as recorded
@@ -107,28 +107,47 @@ current_state as (
     select uscc, {{ columns | join(', ') }}
     from {{ ref('basic_legal_person') }}
     {% if is_incremental() -%}
-    where uscc in (select key from touched)
+    where uscc in (select touched.touched_key from touched)
     {%- endif %}
 ),
 
 changes as (
     -- new legal persons, reappearing ones and changed ones
-    select current_state.*, false as is_deleted
+    select
+        current_state.*,
+        false as is_deleted
     from current_state
     {% if is_incremental() or snapshot is not none -%}
     left join latest on current_state.uscc = latest.uscc
-    where latest.uscc is null
-       or latest.is_deleted
-       or ({% for column in columns %}current_state.{{ column }}{{ ", " if not loop.last }}{% endfor %})
-          is distinct from ({% for column in columns %}latest.{{ column }}{{ ", " if not loop.last }}{% endfor %})
+    where
+        latest.uscc is null
+        or latest.is_deleted
+        or (
+            {%- for column in columns %}
+            current_state.{{ column }}{{ "," if not loop.last }}
+            {%- endfor %}
+        ) is distinct from (
+            {%- for column in columns %}
+            latest.{{ column }}{{ "," if not loop.last }}
+            {%- endfor %}
+        )
     {%- endif %}
     {% if is_incremental() or snapshot is not none -%}
     union all
     -- legal persons no longer in basic_legal_person
-    select latest.uscc, {% for column in columns %}null, {% endfor %}true
+    select
+        latest.uscc,
+        {%- for column in columns %}
+        null as {{ column }},
+        {%- endfor %}
+        true as is_deleted
     from latest
-    where not latest.is_deleted
-      and not exists (select 1 from current_state where current_state.uscc = latest.uscc)
+    where
+        not latest.is_deleted
+        and not exists (
+            select 1 from current_state
+            where current_state.uscc = latest.uscc
+        )
     {%- endif %}
 ),
 

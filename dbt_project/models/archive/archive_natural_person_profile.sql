@@ -3,16 +3,15 @@
 -- penalties), the penalties those received per department, their social insurance (人社) and the
 -- red/black list entries naming them.
 -- Incremental over the touched ID numbers (macros/registers.sql), like basic_population.
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
--- depends_on: {{ ref('stg_raw__household_registration') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
+-- depends_on: {{ ref('stg_landing__household_registrations') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='person_key',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['person_key'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_persons() }}",
 ) }}
@@ -25,16 +24,26 @@ touched as (
 {%- endif %}
 
 penalties as (
-    select legal_rep_id_no as id_number, uscc, source_department
+    select
+        legal_rep_id_no as id_number,
+        uscc,
+        source_department
     from {{ ref('credit_admin_penalty') }}
-    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
+    where
+        legal_rep_id_no is not null
+        {{ population_only_touched('legal_rep_id_no') }}
 ),
 
 penalties_by_department as (
-    select id_number, jsonb_object_agg(source_department, penalties) as penalties_by_department,
-           sum(penalties)::integer as penalties_as_legal_rep
+    select
+        id_number,
+        jsonb_object_agg(source_department, penalties) as penalties_by_department,
+        sum(penalties)::integer as penalties_as_legal_rep
     from (
-        select id_number, source_department, count(*)::integer as penalties
+        select
+            id_number,
+            source_department,
+            count(*)::integer as penalties
         from penalties
         group by id_number, source_department
     ) as counted
@@ -42,14 +51,26 @@ penalties_by_department as (
 ),
 
 represented as (
-    select id_number, array_agg(distinct uscc order by uscc) as represented_uscc
+    select
+        id_number,
+        array_agg(distinct uscc order by uscc) as represented_uscc
     from (
-        select id_number, uscc from penalties where uscc is not null
+        select
+            id_number,
+            uscc
+        from penalties
+        where uscc is not null
         union all
-        select id_number, uscc from ({{ population_register_reps('stg_raw__enterprise_registration') }}) as r
+        select
+            id_number,
+            uscc
+        from ({{ population_register_reps('stg_landing__enterprise_registrations') }}) as r
         union all
-        select id_number, uscc from ({{ population_register_reps('stg_raw__social_org_registration') }}) as r
-    ) as roles
+        select
+            id_number,
+            uscc
+        from ({{ population_register_reps('stg_landing__social_org_registrations') }}) as r
+    ) as represented_by
     group by id_number
 ),
 
@@ -58,8 +79,8 @@ insurance as (
         id_number,
         count(distinct unit_uscc)::integer as insured_units,
         array_agg(distinct insurance_type order by insurance_type)
-            filter (where insurance_status = '参保缴费') as contributing_insurance_types
-    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+        filter (where insurance_status = '参保缴费') as contributing_insurance_types
+    from ({{ latest_versions('stg_landing__social_insurance_enrollments', ['unit_uscc', 'id_number', 'insurance_type'],
                              'id_number is not null' ~ population_only_touched('id_number')) }}) as insured
     group by id_number
 ),
@@ -69,11 +90,21 @@ lists as (
         id_number,
         count(*)::integer as list_entries,
         count(*) filter (where list_kind = '黑名单' and removed_date is null)::integer as black_list_entries
-    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
-        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where id_number in (select key from touched))"
-        if is_incremental() else none) }}) as listed
+    from ({{ latest_versions(
+        'stg_landing__credit_list_entries', ['entry_no'], entries_naming_touched_persons()
+    ) }}) as listed
     where id_number is not null {{ population_only_touched('id_number') }}
     group by id_number
+),
+
+ids as (
+    select represented.id_number from represented
+    union
+    select penalties_by_department.id_number from penalties_by_department
+    union
+    select insurance.id_number from insurance
+    union
+    select lists.id_number from lists
 ),
 
 facts as (
@@ -87,12 +118,7 @@ facts as (
         insurance.contributing_insurance_types,
         lists.list_entries,
         lists.black_list_entries
-    from (
-        select id_number from represented
-        union select id_number from penalties_by_department
-        union select id_number from insurance
-        union select id_number from lists
-    ) as ids
+    from ids
     left join represented on ids.id_number = represented.id_number
     left join penalties_by_department on ids.id_number = penalties_by_department.id_number
     left join insurance on ids.id_number = insurance.id_number
@@ -102,7 +128,7 @@ facts as (
 population as (
     select * from {{ ref('basic_population') }}
     {% if is_incremental() -%}
-    where person_key in (select {{ pseudonym('key') }} from touched)
+    where person_key in (select {{ pseudonym('touched.touched_key') }} from touched)
     {%- endif %}
 ),
 

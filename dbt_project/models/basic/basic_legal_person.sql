@@ -20,15 +20,14 @@
 -- own records; an authority, which signs a large share of all decisions, is read through indexes
 -- (latest decision, first and last dates, of penalties and of licences) so a day's cost does not
 -- grow with its history.
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='uscc',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",
 ) }}
@@ -42,45 +41,91 @@ touched as (
 ),
 {%- endif %}
 
-{%- set in_touched = "and uscc in (select key from touched)" if is_incremental() else "" %}
+{%- set in_touched = "and uscc in (select touched.touched_key from touched)" if is_incremental() else "" %}
 
 contributions as (
+    {%- for decisions in ['credit_admin_penalty', 'credit_admin_license'] %}
     select
-        uscc, party_name as name, party_type, legal_rep, source_department, 3 as kind_rank,
-        decision_date as event_date, published_at, decision_no as record_key,
-        null::text as enterprise_type, null::text as registration_status, null::date as established_date,
-        null::numeric as registered_capital_wan, null::text as address,
-        null::text as tax_status, null::text as tax_credit_rating
-    from {{ ref('credit_admin_penalty') }}
+        uscc,
+        party_name as contributed_name,
+        party_type,
+        legal_rep,
+        source_department,
+        3 as kind_rank,
+        decision_date as event_date,
+        published_at,
+        decision_no as record_key,
+        null::text as enterprise_type,
+        null::text as registration_status,
+        null::date as established_date,
+        null::numeric as registered_capital_wan,
+        null::text as address,
+        null::text as tax_status,
+        null::text as tax_credit_rating
+    from {{ ref(decisions) }}
     where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
     union all
+    {%- endfor %}
     select
-        uscc, party_name, party_type, legal_rep, source_department, 3,
-        decision_date, published_at, decision_no,
-        null, null, null, null, null, null, null
-    from {{ ref('credit_admin_license') }}
-    where uscc is not null and party_type in ('法人及非法人组织', '个体工商户') {{ in_touched }}
-    union all
-    select
-        uscc, enterprise_name,
-        case when enterprise_type = '个体工商户' then '个体工商户' else '法人及非法人组织' end,
-        legal_rep, source_department, 1, established_date, published_at, load_id || ':' || source_row_no,
-        enterprise_type, registration_status, established_date, registered_capital_wan, address, null, null
-    from ({{ latest_versions('stg_raw__enterprise_registration', ['uscc'],
+        uscc,
+        enterprise_name as contributed_name,
+        case when enterprise_type = '个体工商户' then '个体工商户' else '法人及非法人组织' end as party_type,
+        legal_rep,
+        source_department,
+        1 as kind_rank,
+        established_date as event_date,
+        published_at,
+        load_id || ':' || source_row_no as record_key,
+        enterprise_type,
+        registration_status,
+        established_date,
+        registered_capital_wan,
+        address,
+        null as tax_status,
+        null as tax_credit_rating
+    from ({{ latest_versions('stg_landing__enterprise_registrations', ['uscc'],
                              "uscc is not null " ~ in_touched) }}) as registered
     union all
     select
-        uscc, org_name, '法人及非法人组织', legal_rep, source_department, 1, established_date, published_at,
-        load_id || ':' || source_row_no,
-        org_type, registration_status, established_date, registered_capital_wan, null, null, null
-    from ({{ latest_versions('stg_raw__social_org_registration', ['uscc'],
+        uscc,
+        org_name as contributed_name,
+        '法人及非法人组织' as party_type,
+        legal_rep,
+        source_department,
+        1 as kind_rank,
+        established_date as event_date,
+        published_at,
+        load_id || ':' || source_row_no as record_key,
+        org_type as enterprise_type,
+        registration_status,
+        established_date,
+        registered_capital_wan,
+        null as address,
+        null as tax_status,
+        null as tax_credit_rating
+    from ({{ latest_versions('stg_landing__social_org_registrations', ['uscc'],
                              "uscc is not null " ~ in_touched) }}) as registered
     union all
     select
-        uscc, taxpayer_name, null, legal_rep, source_department, 2, tax_registration_date, published_at,
-        load_id || ':' || source_row_no,
-        null, null, null, null, null, tax_status, tax_credit_rating
-    from ({{ latest_versions('stg_raw__tax_registration', ['uscc'], "uscc is not null " ~ in_touched) }}) as taxpayers
+        uscc,
+        taxpayer_name as contributed_name,
+        null as party_type,
+        legal_rep,
+        source_department,
+        2 as kind_rank,
+        tax_registration_date as event_date,
+        published_at,
+        load_id || ':' || source_row_no as record_key,
+        null as enterprise_type,
+        null as registration_status,
+        null as established_date,
+        null as registered_capital_wan,
+        null as address,
+        tax_status,
+        tax_credit_rating
+    from
+        ({{ latest_versions('stg_landing__tax_registrations', ['uscc'], "uscc is not null " ~ in_touched) }})
+            as taxpayers
 ),
 
 party_ranked as (
@@ -95,26 +140,22 @@ party_ranked as (
 parties as (
     select
         uscc,
-        (array_agg(name order by {{ order }}) filter (where name is not null))[1] as legal_person_name,
-        (array_agg(party_type order by {{ order }}) filter (where party_type is not null))[1] as legal_person_type,
-        (array_agg(legal_rep order by {{ order }}) filter (where legal_rep is not null))[1] as legal_rep,
-        (array_agg(source_department order by {{ order }}) filter (where name is not null))[1] as name_source_department,
+        {{ first_by_precedence('contributed_name', order) }} as legal_person_name,
+        {{ first_by_precedence('party_type', order) }} as legal_person_type,
+        {{ first_by_precedence('legal_rep', order) }} as legal_rep,
+        {{ first_by_precedence('source_department', order, present='contributed_name') }} as name_source_department,
         array_agg(distinct source_department) as known_to_departments,
         min(event_date) as first_seen_date,
         max(event_date) as last_seen_date,
         max(published_at) as last_published_at,
         bool_or(kind_rank = 1) as is_registered,
-        (array_agg(enterprise_type order by {{ order }}) filter (where enterprise_type is not null))[1] as enterprise_type,
-        (array_agg(registration_status order by {{ order }}) filter (where registration_status is not null))[1]
-            as registration_status,
-        (array_agg(established_date order by {{ order }}) filter (where established_date is not null))[1]
-            as established_date,
-        (array_agg(registered_capital_wan order by {{ order }}) filter (where registered_capital_wan is not null))[1]
-            as registered_capital_wan,
-        (array_agg(address order by {{ order }}) filter (where address is not null))[1] as address,
-        (array_agg(tax_status order by {{ order }}) filter (where tax_status is not null))[1] as tax_status,
-        (array_agg(tax_credit_rating order by {{ order }}) filter (where tax_credit_rating is not null))[1]
-            as tax_credit_rating
+        {{ first_by_precedence('enterprise_type', order) }} as enterprise_type,
+        {{ first_by_precedence('registration_status', order) }} as registration_status,
+        {{ first_by_precedence('established_date', order) }} as established_date,
+        {{ first_by_precedence('registered_capital_wan', order) }} as registered_capital_wan,
+        {{ first_by_precedence('address', order) }} as address,
+        {{ first_by_precedence('tax_status', order) }} as tax_status,
+        {{ first_by_precedence('tax_credit_rating', order) }} as tax_credit_rating
     from party_ranked
     group by uscc
 ),
@@ -122,13 +163,16 @@ parties as (
 authority_keys as (
     -- only USCCs that sign decisions: the lookups below are for authorities, not for every party
     {% if is_incremental() -%}
-    select touched_authorities.key as uscc from ({{ touched_keys(['versions.authority_uscc']) }}) as touched_authorities
+    select touched_authorities.touched_key as uscc
+    from ({{ touched_keys(['versions.authority_uscc']) }}) as touched_authorities
     union
-    {{ _all_versions('stg_raw__admin_license', 'decision_no', 'authority_uscc', 'last_published_at') }}
+    {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'authority_uscc', 'last_published_at') }}
     {%- else -%}
-    select authority_uscc as uscc from {{ ref('credit_admin_penalty') }} where authority_uscc is not null
+    select authority_uscc as uscc from {{ ref('credit_admin_penalty') }}
+    where authority_uscc is not null
     union
-    select authority_uscc from {{ ref('credit_admin_license') }} where authority_uscc is not null
+    select authority_uscc from {{ ref('credit_admin_license') }}
+    where authority_uscc is not null
     {%- endif %}
 ),
 
@@ -139,20 +183,34 @@ authorities as (
         authority_keys.uscc,
         latest.authority as legal_person_name,
         latest.source_department,
-        least({% for d in decisions %}(select min(p.decision_date) from {{ d }} as p
-               where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as first_seen_date,
-        greatest({% for d in decisions %}(select max(p.decision_date) from {{ d }} as p
-                  where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as last_seen_date,
-        greatest({% for d in decisions %}(select max(p.published_at) from {{ d }} as p
-                  where p.authority_uscc = authority_keys.uscc){{ ", " if not loop.last }}{% endfor %}) as last_published_at
+        least({% for d in decisions %}(
+            select min(p.decision_date) from {{ d }} as p
+            where p.authority_uscc = authority_keys.uscc
+        ){{ ", " if not loop.last }}{% endfor %}) as first_seen_date,
+        greatest({% for d in decisions %}(
+            select max(p.decision_date) from {{ d }} as p
+            where p.authority_uscc = authority_keys.uscc
+        ){{ ", " if not loop.last }}{% endfor %}) as last_seen_date,
+        greatest({% for d in decisions %}(
+            select max(p.published_at) from {{ d }} as p
+            where p.authority_uscc = authority_keys.uscc
+        ){{ ", " if not loop.last }}{% endfor %}) as last_published_at
     from authority_keys
-    cross join lateral (
+    -- a lateral subquery, correlated with authority_keys: it cannot be a CTE
+    cross join lateral (  -- noqa: ST05
         -- its latest penalty and its latest licence (one index probe each), then the later of the two
-        select own.authority, own.source_department
+        select
+            own.authority,
+            own.source_department
         from (
             {%- for d in decisions %}
             (
-                select p.authority, p.source_department, p.decision_date, p.published_at, p.decision_no
+                select
+                    p.authority,
+                    p.source_department,
+                    p.decision_date,
+                    p.published_at,
+                    p.decision_no
                 from {{ d }} as p
                 where p.authority_uscc = authority_keys.uscc
                 order by p.decision_date desc, p.published_at desc, p.decision_no desc

@@ -9,16 +9,15 @@
 -- published batch, then the record key. Sex and birth date are the 户籍 register's, else read
 -- from the ID number; the household region is the register's, else the ID number's first six digits.
 -- Incremental: the touched ID numbers' pseudonyms (macros/registers.sql) are recomputed.
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
--- depends_on: {{ ref('stg_raw__household_registration') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
+-- depends_on: {{ ref('stg_landing__household_registrations') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='person_key',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['person_key'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_persons() }}",
 ) }}
@@ -34,42 +33,83 @@ touched as (
 
 contributions as (
     select
-        id_number, person_name, gender, birth_date, region_code, ethnicity, household_status,
-        '户籍人口' as role, null::text as uscc, source_department, 1 as kind_rank, published_at,
+        id_number,
+        person_name,
+        gender,
+        birth_date,
+        region_code,
+        ethnicity,
+        household_status,
+        '户籍人口' as person_role,
+        null::text as uscc,
+        source_department,
+        1 as kind_rank,
+        published_at,
         load_id || ':' || source_row_no as record_key
-    from ({{ latest_versions('stg_raw__household_registration', ['id_number'],
+    from ({{ latest_versions('stg_landing__household_registrations', ['id_number'],
                              'id_number is not null' ~ population_only_touched('id_number')) }}) as residents
     union all
     select
-        id_number, person_name, null, null, null, null, null, '参保人员', unit_uscc, source_department, 2,
-        published_at, load_id || ':' || source_row_no
-    from ({{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+        id_number,
+        person_name,
+        null as gender,
+        null as birth_date,
+        null as region_code,
+        null as ethnicity,
+        null as household_status,
+        '参保人员' as person_role,
+        unit_uscc as uscc,
+        source_department,
+        2 as kind_rank,
+        published_at,
+        load_id || ':' || source_row_no as record_key
+    from ({{ latest_versions('stg_landing__social_insurance_enrollments', ['unit_uscc', 'id_number', 'insurance_type'],
                              'id_number is not null' ~ population_only_touched('id_number')) }}) as insured
     union all
-    {{ population_register_reps('stg_raw__enterprise_registration') }}
+    {{ population_register_reps('stg_landing__enterprise_registrations') }}
     union all
-    {{ population_register_reps('stg_raw__social_org_registration') }}
+    {{ population_register_reps('stg_landing__social_org_registrations') }}
     union all
-    {{ population_register_reps('stg_raw__tax_registration') }}
+    {{ population_register_reps('stg_landing__tax_registrations') }}
     union all
+    {%- for decisions in ['credit_admin_penalty', 'credit_admin_license'] %}
     select
-        legal_rep_id_no, legal_rep, null, null, null, null, null, '法定代表人', uscc, source_department, 4,
-        published_at, decision_no
-    from {{ ref('credit_admin_penalty') }}
-    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
+        legal_rep_id_no as id_number,
+        legal_rep as person_name,
+        null as gender,
+        null as birth_date,
+        null as region_code,
+        null as ethnicity,
+        null as household_status,
+        '法定代表人' as person_role,
+        uscc,
+        source_department,
+        4 as kind_rank,
+        published_at,
+        decision_no as record_key
+    from {{ ref(decisions) }}
+    where
+        legal_rep_id_no is not null
+        {{ population_only_touched('legal_rep_id_no') }}
     union all
+    {%- endfor %}
     select
-        legal_rep_id_no, legal_rep, null, null, null, null, null, '法定代表人', uscc, source_department, 4,
-        published_at, decision_no
-    from {{ ref('credit_admin_license') }}
-    where legal_rep_id_no is not null {{ population_only_touched('legal_rep_id_no') }}
-    union all
-    select
-        id_number, subject_name, null, null, null, null, null, list_kind || '主体', null, source_department, 4,
-        published_at, entry_no
-    from ({{ latest_versions('stg_raw__credit_list', ['entry_no'],
-        "entry_no in (select entry_no from " ~ ref('stg_raw__credit_list') ~ " where id_number in (select key from touched))"
-        if touched else none) }}) as listed
+        id_number,
+        subject_name as person_name,
+        null as gender,
+        null as birth_date,
+        null as region_code,
+        null as ethnicity,
+        null as household_status,
+        list_kind || '主体' as person_role,
+        null as uscc,
+        source_department,
+        4 as kind_rank,
+        published_at,
+        entry_no as record_key
+    from ({{ latest_versions(
+        'stg_landing__credit_list_entries', ['entry_no'], entries_naming_touched_persons()
+    ) }}) as listed
     where id_number is not null {{ population_only_touched('id_number') }}
 ),
 
@@ -90,14 +130,16 @@ merged as (
         (array_agg(person_name order by {{ order }}) filter (where person_name is not null))[1] as person_name,
         (array_agg(gender order by {{ order }}) filter (where gender is not null))[1] as registered_gender,
         (array_agg(birth_date order by {{ order }}) filter (where birth_date is not null))[1] as registered_birth_date,
-        (array_agg(region_code order by {{ order }}) filter (where region_code is not null))[1] as registered_region_code,
+        (
+            array_agg(region_code order by {{ order }}) filter (where region_code is not null)
+        )[1] as registered_region_code,
         (array_agg(ethnicity order by {{ order }}) filter (where ethnicity is not null))[1] as ethnicity,
         (array_agg(household_status order by {{ order }}) filter (where household_status is not null))[1]
             as household_status,
         bool_or(kind_rank = 1) as is_registered_resident,
-        string_agg(distinct role, '、' order by role) as known_roles,
-        count(distinct uscc) filter (where role = '法定代表人') as legal_person_count,
-        count(distinct uscc) filter (where role = '参保人员') as insured_unit_count,
+        string_agg(distinct person_role, '、' order by person_role) as known_roles,
+        count(distinct uscc) filter (where person_role = '法定代表人') as legal_person_count,
+        count(distinct uscc) filter (where person_role = '参保人员') as insured_unit_count,
         array_agg(distinct source_department order by source_department) as known_to_departments,
         max(published_at) as last_published_at
     from ranked
@@ -108,11 +150,13 @@ final as (
     select
         {{ pseudonym('id_number') }} as person_key,
         person_name,
-        coalesce(registered_gender, case when length(id_number) = 18
-            then case when substr(id_number, 17, 1)::integer % 2 = 1 then '男' else '女' end
+        coalesce(registered_gender, case
+            when length(id_number) = 18
+                then case when substr(id_number, 17, 1)::integer % 2 = 1 then '男' else '女' end
         end) as gender,
-        coalesce(registered_birth_date,
-                 case when length(id_number) = 18 then to_date(substr(id_number, 7, 8), 'YYYYMMDD') end)
+        coalesce(
+            registered_birth_date,
+            case when length(id_number) = 18 then to_date(substr(id_number, 7, 8), 'YYYYMMDD') end)
             as birth_date,
         coalesce(registered_region_code, left(id_number, 6)) as household_region_code,
         known_roles,

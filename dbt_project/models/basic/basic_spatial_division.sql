@@ -1,6 +1,6 @@
 -- 空间地理基础库: the administrative divisions (seed basic_admin_division, GB/T 2260) with their
 -- parent's name and the city they belong to, so other layers can roll a region code up. A view.
-{{ config(materialized='view') }}
+{{ config(materialized='view_if_changed') }}
 
 with divisions as (
     select * from {{ ref('basic_admin_division') }}

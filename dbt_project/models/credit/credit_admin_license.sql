@@ -6,9 +6,9 @@
 -- from its 许可决定日期. The credit views decide is_publishable from it on the day they are read.
 -- Incremental: decisions with a version published since the last run, each from all its versions.
 -- The authority_uscc indexes serve basic_legal_person, which names a 许可机关 by its latest decision.
--- depends_on: {{ ref('stg_raw__admin_license') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}
 {{ config(
-    materialized='incremental',
+    materialized='incremental_when_published',
     incremental_strategy='delete+insert',
     unique_key='decision_no',
     on_schema_change='append_new_columns',
@@ -23,11 +23,14 @@
 ) }}
 
 with versions as (
-    select * from {{ ref('stg_raw__admin_license') }}
+    select * from {{ ref('stg_landing__admin_licenses') }}
     {% if is_incremental() -%}
-    where decision_no in (
-        select decision_no from {{ ref('stg_raw__admin_license') }} where published_at > {{ watermark('published_at') }}
-    )
+    where
+        decision_no in (
+            select new_versions.decision_no
+            from {{ ref('stg_landing__admin_licenses') }} as new_versions
+            where new_versions.published_at > {{ watermark('published_at') }}
+        )
     {%- endif %}
 ),
 

@@ -4,7 +4,7 @@
 -- Incremental: only decisions with a version published since the last run are recomputed, each
 -- from all of its versions, so the result equals a full refresh.
 {{ config(
-    materialized='incremental',
+    materialized='incremental_when_published',
     incremental_strategy='delete+insert',
     unique_key='decision_no',
     on_schema_change='append_new_columns',

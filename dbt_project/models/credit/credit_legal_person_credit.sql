@@ -9,14 +9,18 @@ with profiles as (
 ),
 
 penalties as (
-    select uscc, count(*)::integer as publishable_penalties
+    select
+        uscc,
+        count(*)::integer as publishable_penalties
     from {{ ref('credit_legal_person_penalty') }}
     where is_publishable
     group by uscc
 ),
 
 licenses as (
-    select uscc, count(*)::integer as publishable_licenses
+    select
+        uscc,
+        count(*)::integer as publishable_licenses
     from {{ ref('credit_legal_person_license') }}
     where is_publishable
     group by uscc

@@ -3,7 +3,7 @@
 -- is decided on the day the view is read, so an entry leaves the publishable set without a rebuild.
 -- A view: the lists are small next to the penalties and licences.
 with latest as (
-    {{ latest_versions('stg_raw__credit_list', ['entry_no']) }}
+    {{ latest_versions('stg_landing__credit_list_entries', ['entry_no']) }}
 ),
 
 final as (

@@ -5,15 +5,17 @@
 -- A view, not an incremental table: it is a thin join of basic_legal_person (incremental) with
 -- per-USCC aggregates, so it costs the daily build nothing, and its tests read only what they need
 -- (PostgreSQL drops the unused joins).
-{{ config(materialized='view') }}
+{{ config(materialized='view_if_changed') }}
 
 with
 legal_persons as (
     select * from {{ ref('basic_legal_person') }}
     where
         not is_authority
-        and (is_registered or tax_status is not null
-             or uscc in (select uscc from {{ ref('credit_admin_license') }}))
+        and (
+            is_registered or tax_status is not null
+            or uscc in (select licensed.uscc from {{ ref('credit_admin_license') }} as licensed)
+        )
 ),
 
 licenses as (
@@ -24,7 +26,7 @@ licenses as (
         min(decision_date) as first_license_date,
         array_agg(distinct source_department order by source_department) as licensing_departments
     from {{ ref('credit_admin_license') }}
-    where uscc in (select uscc from legal_persons)
+    where uscc in (select legal_persons.uscc from legal_persons)
     group by uscc
 ),
 
@@ -35,7 +37,7 @@ penalties as (
         sum(fine_total_wan) as fine_total_wan,
         max(last_decision_date) as last_penalty_date
     from {{ ref('thematic_enterprise_penalty') }}
-    where uscc in (select uscc from legal_persons)
+    where uscc in (select legal_persons.uscc from legal_persons)
     group by uscc
 ),
 
@@ -64,9 +66,11 @@ final as (
             else '未登记'
         end as lifecycle_stage,
         array(
-            select distinct department from unnest(
-                legal_persons.known_to_departments || coalesce(licenses.licensing_departments, '{}')
-            ) as department order by department
+            select distinct department from
+                unnest(
+                    legal_persons.known_to_departments || coalesce(licenses.licensing_departments, '{}')
+                ) as department
+            order by department
         ) as source_departments,
         legal_persons.last_published_at
     from legal_persons

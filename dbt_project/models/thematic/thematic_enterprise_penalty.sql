@@ -3,15 +3,14 @@
 -- several departments has one row per department (see is_multi_department).
 -- Incremental: the USCCs named by newly published data are recomputed (macros/registers.sql: the
 -- legal person's name comes from basic_legal_person, which registers and licences change too).
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key=['uscc', 'source_department'],
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['uscc', 'source_department'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",
 ) }}

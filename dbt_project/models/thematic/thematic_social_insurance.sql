@@ -6,16 +6,15 @@
 -- Only the latest version of each (单位, 人, 险种) record and of each 户籍 record counts.
 -- Incremental over the touched USCCs (macros/registers.sql; insurance records touch their employer,
 -- and a changed 户籍 record every employer insuring that person: touched_insurance_units).
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
--- depends_on: {{ ref('stg_raw__enterprise_registration') }}, {{ ref('stg_raw__tax_registration') }}
--- depends_on: {{ ref('stg_raw__social_org_registration') }}, {{ ref('stg_raw__social_insurance') }}
--- depends_on: {{ ref('stg_raw__admin_license') }}, {{ ref('stg_raw__credit_list') }}
--- depends_on: {{ ref('stg_raw__household_registration') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
+-- depends_on: {{ ref('stg_landing__enterprise_registrations') }}, {{ ref('stg_landing__tax_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_org_registrations') }}
+-- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
+-- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
+-- depends_on: {{ ref('stg_landing__household_registrations') }}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='unit_uscc',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['unit_uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc('unit_uscc', insurance_units=true) }}",
 ) }}
@@ -28,23 +27,29 @@ touched as (
 {%- endif %}
 
 insured as (
-    {{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
-                       "unit_uscc in (select key from touched)" if is_incremental() else none) }}
+    {{ latest_versions('stg_landing__social_insurance_enrollments', ['unit_uscc', 'id_number', 'insurance_type'],
+                       "unit_uscc in (select touched.touched_key from touched)" if is_incremental() else none) }}
 ),
 
 residents as (
     -- the insured persons' 户籍 (latest version), looked up by ID number
-    select distinct on (id_number) id_number, household_status, published_at
-    from {{ ref('stg_raw__household_registration') }}
-    where id_number in (select id_number from insured)
-    order by id_number, published_at desc, load_id desc, source_row_no desc
+    select distinct on (id_number)
+        id_number,
+        household_status,
+        published_at
+    from {{ ref('stg_landing__household_registrations') }}
+    where id_number in (select insured.id_number from insured)
+    order by id_number asc, published_at desc, load_id desc, source_row_no desc
 ),
 
 by_unit as (
     select
         insured.unit_uscc,
-        (array_agg(insured.unit_name order by insured.published_at desc, insured.load_id desc,
-                   insured.source_row_no desc))[1] as unit_name_reported,
+        (array_agg(
+            insured.unit_name order by
+                insured.published_at desc, insured.load_id desc,
+                insured.source_row_no desc
+        ))[1] as unit_name_reported,
         count(distinct insured.id_number)::integer as insured_persons,
         count(distinct insured.id_number) filter (where residents.household_status = '正常')::integer
             as resident_persons,

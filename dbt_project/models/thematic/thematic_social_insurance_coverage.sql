@@ -16,24 +16,22 @@
 -- build that has a new 户籍 or 参保 batch for it (macros/registers.sql: changed_since_built); other
 -- builds leave it as it is (a division renamed in seed basic_admin_division shows with the next such
 -- batch, or at once with --full-refresh).
--- depends_on: {{ ref('stg_raw__household_registration') }}, {{ ref('stg_raw__social_insurance') }}
-{%- set inputs = ['stg_raw__household_registration', 'stg_raw__social_insurance'] %}
+-- depends_on: {{ ref('stg_landing__household_registrations') }}, {{ ref('stg_landing__social_insurance_enrollments') }}
+{%- set inputs = ['stg_landing__household_registrations', 'stg_landing__social_insurance_enrollments'] %}
 {{ config(
-    materialized='incremental',
     incremental_strategy='append',
     unique_key='region_code',
-    on_schema_change='append_new_columns',
     indexes=[{'columns': ['region_code'], 'unique': True}, {'columns': ['last_published_at']}],
-    pre_hook="{{ delete_all_if_changed(['stg_raw__household_registration', 'stg_raw__social_insurance']) }}",
+    pre_hook="{{ delete_all_if_changed(['stg_landing__household_registrations', 'stg_landing__social_insurance_enrollments']) }}",
 ) }}
 
 with
 residents as (
-    {{ latest_versions('stg_raw__household_registration', ['id_number'], 'id_number is not null') }}
+    {{ latest_versions('stg_landing__household_registrations', ['id_number'], 'id_number is not null') }}
 ),
 
 insured as (
-    {{ latest_versions('stg_raw__social_insurance', ['unit_uscc', 'id_number', 'insurance_type'],
+    {{ latest_versions('stg_landing__social_insurance_enrollments', ['unit_uscc', 'id_number', 'insurance_type'],
                        'id_number is not null') }}
 ),
 
@@ -53,8 +51,11 @@ contributing as (
     select
         id_number,
         array_agg(distinct insurance_type) as insurance_types,
-        (array_agg(unit_uscc order by start_date desc nulls last, published_at desc, load_id desc,
-                   source_row_no desc))[1] as latest_unit_uscc
+        (array_agg(
+            unit_uscc order by
+                start_date desc nulls last, published_at desc, load_id desc,
+                source_row_no desc
+        ))[1] as latest_unit_uscc
     from insured
     where insurance_status = '参保缴费'
     group by id_number
@@ -65,7 +66,7 @@ people as (
         residents.region_code,
         residents.household_status,
         residents.birth_date > reference.as_of_date - interval '60 years'
-            and residents.birth_date <= reference.as_of_date - interval '16 years' as is_working_age,
+        and residents.birth_date <= reference.as_of_date - interval '16 years' as is_working_age,
         contributing.insurance_types
     from residents
     cross join reference
@@ -95,7 +96,9 @@ by_residence as (
 ),
 
 non_residents as (
-    select substr(contributing.latest_unit_uscc, 3, 6) as region_code, count(*)::integer as non_resident_insured
+    select
+        substr(contributing.latest_unit_uscc, 3, 6) as region_code,
+        count(*)::integer as non_resident_insured
     from contributing
     where
         contributing.latest_unit_uscc is not null
@@ -103,7 +106,13 @@ non_residents as (
             select 1 from residents
             where residents.id_number = contributing.id_number and residents.household_status in ('正常', '死亡注销')
         )
-    group by 1
+    group by substr(contributing.latest_unit_uscc, 3, 6)
+),
+
+regions as (
+    select by_residence.region_code from by_residence
+    union
+    select non_residents.region_code from non_residents
 ),
 
 final as (
@@ -117,19 +126,17 @@ final as (
         coalesce(by_residence.insured_working_age_residents, 0) as insured_working_age_residents,
         coalesce(by_residence.working_age_residents, 0) - coalesce(by_residence.insured_working_age_residents, 0)
             as uninsured_working_age_residents,
-        round(by_residence.insured_working_age_residents::numeric
-              / nullif(by_residence.working_age_residents, 0), 4) as coverage_rate,
+        round(
+            by_residence.insured_working_age_residents::numeric
+            / nullif(by_residence.working_age_residents, 0), 4
+        ) as coverage_rate,
         {%- for column in ['pension', 'medical', 'unemployment', 'injury', 'maternity'] %}
         coalesce(by_residence.{{ column }}_insured_residents, 0) as {{ column }}_insured_residents,
         {%- endfor %}
         coalesce(non_residents.non_resident_insured, 0) as non_resident_insured,
         coalesce(by_residence.deceased_contributing, 0) as deceased_contributing,
         reference.last_published_at
-    from (
-        select region_code from by_residence
-        union
-        select region_code from non_residents
-    ) as regions
+    from regions
     cross join reference
     left join by_residence on regions.region_code = by_residence.region_code
     left join non_residents on regions.region_code = non_residents.region_code

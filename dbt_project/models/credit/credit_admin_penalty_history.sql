@@ -5,7 +5,7 @@
 -- Staging keeps every version of every decision, so the history is derived, not copied: a view that
 -- costs a daily build nothing and is exact for versions published between two builds as well.
 -- version_count is what it was while the version was current (the number of versions so far).
--- depends_on: {{ ref('stg_raw__admin_penalty') }}
+-- depends_on: {{ ref('stg_landing__admin_penalties') }}
 with versions as (
     {{ credit_penalty_versions() | indent(4) }}
 ),
