@@ -73,6 +73,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from huiju_demo.portal import submit_through_portal
     from huiju_demo.simulators import running_simulators
 
+    # The demo switch (huiju.settings): a public demo pseudonym key, every pseudonym marked 'demo-';
+    # in the environment, so the Airflow processes the demo starts inherit it.
+    os.environ["HUIJU_DEMO"] = "1"
+    get_settings.cache_clear()
     day = args.day or _yesterday()
     registry = load_registry()
     print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
@@ -106,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for dag_id, seconds in zip(ingest, durations, strict=True):
                 print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
-    with connect(url) as conn:
+    with connect(url, role="transformation") as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
         print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
@@ -180,7 +184,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-source summary (of one day, or of everything)."""
-    with connect() as conn:
+    with connect(role="transformation") as conn:
         print(render_summary(source_summaries(conn, load_registry(), args.day)))
     return 0
 
@@ -203,10 +207,11 @@ def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
     registry = load_registry()
     source = registry.source(args.source)
-    with connect() as conn:
+    with connect(role="landing") as conn:
         result = land_file(conn, registry, source, Path(args.file), data_date=args.day)
         print(f"{result.outcome}: {result.load_id} ({result.rows_received} rows)")
-        if result.outcome == "landed" and not args.land_only:
+    if result.outcome == "landed" and not args.land_only:
+        with connect(role="validation") as conn:
             validation = validate_load(conn, registry, result.load_id)
             print(f"{validation.status}: {validation.rows_accepted} accepted, "
                   f"{validation.rows_quarantined} quarantined")

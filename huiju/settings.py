@@ -5,7 +5,9 @@ Environment variables (all optional):
 - ``HUIJU_HOME``: the project root (defaults to the checkout this package lives in);
 - ``HUIJU_VAR``: runtime state (embedded PostgreSQL, archive, inboxes, Airflow home); default ``$HUIJU_HOME/var``;
 - ``HUIJU_WAREHOUSE_URL``: a PostgreSQL URL; when unset the platform starts an embedded PostgreSQL under ``var/``;
-- ``HUIJU_CONFIG``: the configuration folder (default ``$HUIJU_HOME/config``).
+- ``HUIJU_CONFIG``: the configuration folder (default ``$HUIJU_HOME/config``);
+- ``HUIJU_DEMO``: ``1`` for the demo switch (``huiju demo``, the tests): the transform may then run without
+  ``HUIJU_PSEUDONYM_KEY``, under a public demo key whose pseudonyms all start with ``demo-``. Never in production.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Settings:
     var: Path
     config_dir: Path
     warehouse_url: str | None
+    demo: bool = False
 
     archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
     inbox_dir: ClassVar[_Folder] = _Folder("var", "inbox", "The departments' inbox folders (one per source).")
@@ -62,4 +65,5 @@ def get_settings() -> Settings:
         var=var,
         config_dir=config_dir,
         warehouse_url=os.environ.get("HUIJU_WAREHOUSE_URL") or None,
+        demo=os.environ.get("HUIJU_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
     )

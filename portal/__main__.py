@@ -10,7 +10,7 @@ import sys
 import psycopg
 
 from huiju.registry import load_registry
-from huiju.warehouse import warehouse_url
+from huiju.warehouse import role_url
 from huiju_portal.accounts import AccountError, create_account, find_account, list_accounts, reset_password
 from huiju_portal.config import get_portal_settings
 from huiju_portal.roles import Role
@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _connect() -> psycopg.Connection:
-    return psycopg.connect(warehouse_url(), autocommit=True)
+    return psycopg.connect(role_url("portal"), autocommit=True)
 
 
 def _error(message: str) -> int:

@@ -13,6 +13,9 @@ from psycopg import sql
 
 from huiju.registry import Dataset
 
+#: The group role that owns every raw table (huiju/sql/160_roles.sql; huiju.warehouse.COMPONENT_ROLES["landing"]).
+RAW_OWNER = "huiju_landing"
+
 # Rows are numbered by a per-transaction temporary sequence, named by OID in a setting (see files._Batch).
 ROW_NO_DEFAULT = "nextval(current_setting('huiju.row_seq')::oid::regclass)"
 
@@ -32,6 +35,10 @@ def ensure_raw_table(conn: psycopg.Connection, dataset: Dataset) -> None:
     present = {row[0] for row in conn.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
         (dataset.dataset,))}
+    # The landing's group role owns raw tables, whichever login creates them (the landing's, the portal's, an
+    # admin's in tests): each of them can then alter it, and the grants of 160_roles.sql apply to it.
+    conn.execute("select set_config('role', %s, true) where pg_has_role(session_user, %s, 'member')",
+                 (RAW_OWNER, RAW_OWNER))
     if not present:
         conn.execute(sql.SQL(
             "create table if not exists {table} ("

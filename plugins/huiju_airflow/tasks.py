@@ -175,6 +175,6 @@ def notify() -> dict[str, int]:
     from huiju.notices import run_notices
     from huiju.warehouse import connect
 
-    with connect() as conn:
+    with connect(role="validation") as conn:
         report = run_notices(conn, load_registry(), notice_senders())
     return {"delivered": report.delivered, "failed": report.failed}
