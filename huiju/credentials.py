@@ -1,7 +1,9 @@
-"""The warehouse roles' passwords: generated once at bootstrap into ``var/secrets`` (0600 files in a 0700 folder).
+"""The warehouse roles' passwords: nothing in the repository, nothing in clear on the server.
 
-Nothing here is in the repository. For an external server the passwords may instead come from the
-environment (``HUIJU_DB_PASSWORD_<ROLE>``, e.g. ``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``), kept in the
+The embedded server's admin password is generated once at bootstrap into ``var/secrets`` (0600 files
+in a 0700 folder); each component's login password is derived from the admin's
+(:func:`login_password`). Any of them may instead come from the environment
+(``HUIJU_DB_PASSWORD_<ROLE>``, e.g. ``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``), kept in the
 deployment's secret store; the bootstrap then sets each role's password to that value.
 
 The server is only ever sent a SCRAM-SHA-256 verifier (:func:`scram_verifier`), never a password in clear,
@@ -70,15 +72,22 @@ def password(role: str) -> str:
         return known[role]
 
 
-def known_password(role: str) -> str | None:
-    """The password of ``role`` if one is configured or was generated; never generates one."""
+def login_password(role: str, admin_password: str) -> str:
+    """The password of a component's login ``role``: configured (environment), or derived from the admin's.
+
+    Derived (HMAC-SHA256 of the role's name under the admin password), so every process that may run
+    the bootstrap — and only those — knows every role's password without a second secret to keep in
+    step across checkouts, test folders and Airflow's workers; rotating the admin password rotates
+    them all at the next bootstrap. Without an admin password (an external server reached by
+    peer authentication or .pgpass) the role's password is generated once into var/secrets instead.
+    """
     configured = os.environ.get(_environment_name(role))
     if configured:
         return configured
-    path = get_settings().var / "secrets" / PASSWORDS_FILE
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get(role)
+    if not admin_password:
+        return password(role)
+    digest = hmac.new(admin_password.encode("utf-8"), f"huiju warehouse role {role}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def scram_verifier(secret: str, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:

@@ -13,6 +13,7 @@ every component connects with its own login role, :data:`COMPONENT_ROLES`, throu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -80,7 +81,8 @@ def with_credentials(url: str, user: str, password: str) -> str:
 def role_url(component: str, url: str | None = None) -> str:
     """The URL ``component`` connects with: ``url`` (an admin URL; default the warehouse) as its login role."""
     login = login_role(component)
-    return with_credentials(url or warehouse_url(), login, credentials.password(login))
+    admin_url = url or warehouse_url()
+    return with_credentials(admin_url, login, credentials.login_password(login, libpq_params(admin_url)["password"]))
 
 
 def _embedded_server_url() -> str:
@@ -289,7 +291,8 @@ def _set_login_passwords(conn: psycopg.Connection) -> None:
     Only a SCRAM verifier reaches the server. Where the admin may read ``pg_authid`` (a superuser), a
     role whose verifier already matches is left alone, so processes starting together do not race.
     """
-    server = (conn.info.host, str(conn.info.port))
+    admin_password = conn.info.password or ""
+    server = (conn.info.host, str(conn.info.port), hashlib.sha256(admin_password.encode()).hexdigest())
     if server in _PASSWORDS_SET:
         return
     logins = [login_role(component) for component in COMPONENT_ROLES]
@@ -300,7 +303,7 @@ def _set_login_passwords(conn: psycopg.Connection) -> None:
         conn.rollback()
         stored = {}
     for login in logins:
-        secret = credentials.password(login)
+        secret = credentials.login_password(login, admin_password)
         if not credentials.verifier_matches(stored.get(login), secret):
             conn.execute(sql.SQL("alter role {} with login password {}").format(
                 sql.Identifier(login), sql.Literal(credentials.scram_verifier(secret))))
