@@ -193,6 +193,7 @@ def hand_database_to(url: str, component: str) -> None:
                 sql.SQL(noun), sql.SQL(relation), sql.Identifier(group)))
         conn.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(database), sql.Identifier(group)))
         conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
+        conn.execute("revoke all on schema public from public")  # its owner (pg_database_owner) keeps its rights
 
 
 def warehouse_url() -> str:

@@ -27,6 +27,9 @@ begin
             end;
         end if;
         execute format('grant %I to %I', role_name, role_name || '_login');
+        -- Each session starts as the group (what it creates belongs to the group, whichever login made it);
+        -- a role setting, so no rollback undoes it (dbt keeps connections across nodes, rolling back between).
+        execute format('alter role %I set role %I', role_name || '_login', role_name);
     end loop;
 end
 $$;

@@ -51,8 +51,9 @@ def test_each_component_connects_as_its_own_login_role(component: str, probes: s
             _as(component, probes)
         return
     with _as(component, probes) as conn:
-        user, superuser = conn.execute("select current_user, current_setting('is_superuser')").fetchone()
-    assert (user, superuser) == (warehouse.login_role(component), "off")
+        roles = conn.execute("select session_user, current_user, current_setting('is_superuser')").fetchone()
+    # The session starts as the group (a role setting): what it creates belongs to the group.
+    assert roles == (warehouse.login_role(component), warehouse.COMPONENT_ROLES[component], "off")
 
 
 def test_the_landing_writes_raw_and_the_ledger_but_no_layer(probes: str) -> None:
@@ -80,7 +81,6 @@ def test_validation_reads_raw_writes_quarantine_and_drops_nothing(probes: str) -
 
 def test_the_transformation_reads_raw_and_builds_the_layers_but_writes_no_raw(probes: str) -> None:
     with _as("transformation", probes) as conn:
-        conn.execute("set role huiju_transform")
         assert conn.execute("select count(*) from raw.roles_probe").fetchone()[0] >= 1
         conn.execute("create table basic.roles_scratch as select 1 as one")
         conn.execute("drop table basic.roles_scratch")
