@@ -79,9 +79,14 @@ def with_credentials(url: str, user: str, password: str) -> str:
 
 
 def role_url(component: str, url: str | None = None) -> str:
-    """The URL ``component`` connects with: ``url`` (an admin URL; default the warehouse) as its login role."""
+    """The URL ``component`` connects with: ``url`` (an admin URL; default the warehouse) as its login role.
+
+    A URL that is already the component's is returned as it is.
+    """
     login = login_role(component)
     admin_url = url or warehouse_url()
+    if libpq_params(admin_url)["user"] == login:
+        return admin_url
     return with_credentials(admin_url, login, credentials.login_password(login, libpq_params(admin_url)["password"]))
 
 
