@@ -105,8 +105,12 @@ def write_airflow_config() -> Path:
         "webserver": {"default_ui_timezone": TIMEZONE},
     })
     path = home / "airflow.cfg"
-    with path.open("w", encoding="utf-8") as handle:
+    # Written aside and renamed into place: Airflow processes started side by side (the demo's DAG runs) each
+    # rewrite it, and one reading a half-written file falls back to defaults (no metadata database URL).
+    scratch = path.with_name(f".airflow.cfg.{os.getpid()}")
+    with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
         config.write(handle)
+    os.replace(scratch, path)
     return path
 
 
