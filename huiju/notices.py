@@ -6,9 +6,11 @@ announces (a batch held, a feedback workbook written, a problem on an FTP/SFTP d
 are Chinese text for people; every ID or mobile number in them is masked before it is stored.
 
 Each notice fans out into one ``ops.notice_deliveries`` row per channel and recipient:
-``email`` to an address, ``dingtalk`` to the Airflow Connection of a DingTalk robot.
+``email`` to an address, ``dingtalk`` / ``wecom`` to the Airflow Connection of a DingTalk / WeCom
+group robot; a department chooses its channels in its YAML (``channels:``).
 :func:`deliver_pending` sends the pending ones through *sender* callables (one per channel;
-the Airflow side builds them from the smtp and dingding providers' hooks), each in its own
+the Airflow side builds them from the smtp and dingding providers' hooks and the plugin's WeCom
+hook, ``huiju_airflow.robots``), each in its own
 transaction holding the delivery's row lock: parallel deliverers never pick the same row, a
 failure is retried later (``attempts``, ``last_error``, ``next_attempt_at``), and a delivery
 once recorded as delivered is never sent again.
@@ -23,7 +25,7 @@ Who hears about what:
   same transaction).
 
 Stewards are ``HUIJU_STEWARD_EMAILS`` (comma-separated; default ``huiju-stewards@example.gov.cn``)
-and, optionally, the DingTalk robot Connection ``HUIJU_STEWARD_DINGTALK``.
+and, optionally, the robot Connections ``HUIJU_STEWARD_DINGTALK`` and ``HUIJU_STEWARD_WECOM``.
 """
 
 from __future__ import annotations
@@ -36,19 +38,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
-from huiju.registry import Registry
+from huiju.registry import ROBOT_CHANNELS, Department, Registry
 from huiju.rules import problem_name
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("email", "dingtalk")
+CHANNELS = ("email", "dingtalk", "wecom")
 DEFAULT_STEWARD_EMAILS = "huiju-stewards@example.gov.cn"
 REMOTE_FILE_PROBLEMS = {
     "stale_incomplete": "文件上传未完成",
@@ -61,7 +64,7 @@ REMOTE_FILE_PROBLEMS = {
 
 @dataclass(frozen=True)
 class Recipient:
-    """Where one copy of a notice goes: ``email`` to an address, ``dingtalk`` to a robot's Airflow Connection."""
+    """Where one copy of a notice goes: ``email`` to an address, ``dingtalk``/``wecom`` to a robot's Connection."""
 
     channel: str
     address: str
@@ -101,24 +104,34 @@ class DeliveryReport:
 
 
 def steward_recipients() -> list[Recipient]:
-    """The data stewards (数据管理员) who hear about held batches."""
+    """The data stewards (数据管理员) who hear about held batches and anomalies."""
     emails = os.environ.get("HUIJU_STEWARD_EMAILS", DEFAULT_STEWARD_EMAILS)
     out = [Recipient("email", e.strip()) for e in emails.split(",") if e.strip()]
-    robot = os.environ.get("HUIJU_STEWARD_DINGTALK")
-    if robot:
-        out.append(Recipient("dingtalk", robot))
+    for channel in ROBOT_CHANNELS:
+        robot = os.environ.get(f"HUIJU_STEWARD_{channel.upper()}")
+        if robot:
+            out.append(Recipient(channel, robot))
+    return out
+
+
+def channel_recipients(department: Department, audience: Literal["contacts", "leader"],
+                       emails: Iterable[str | None]) -> list[Recipient]:
+    """``emails`` and the department's robots, through the channels it wants for ``audience`` (its YAML)."""
+    channels = department.channels_for(audience)
+    out = [Recipient("email", e) for e in emails if e] if "email" in channels else []
+    for channel in ROBOT_CHANNELS:
+        connection = department.robot_connection(channel)
+        if channel in channels and connection:
+            out.append(Recipient(channel, connection))
     return out
 
 
 def department_recipients(registry: Registry, department: str) -> list[Recipient]:
-    """A department's contacts with an e-mail address, and its DingTalk robot if its YAML names one."""
+    """A department's contacts with an e-mail address and its robots, through the channels it chose for them."""
     dept = registry.departments.get(department)
     if dept is None:
         return []
-    out = [Recipient("email", c.email) for c in dept.contacts if c.email]
-    if dept.dingtalk_connection:
-        out.append(Recipient("dingtalk", dept.dingtalk_connection))
-    return out
+    return channel_recipients(dept, "contacts", (c.email for c in dept.contacts))
 
 
 def _relative_to_var(path: Path | str | None) -> str | None:
@@ -320,6 +333,14 @@ def run_notices(conn: psycopg.Connection, registry: Registry, senders: Mapping[s
     if queued:
         log.info("%d file-drop problem(s) turned into notices", queued)
     return deliver_pending(conn, senders, **options)  # type: ignore[arg-type]
+
+
+def robot_markdown(outgoing: Outgoing) -> str:
+    """A notice as a group robot's markdown (DingTalk, WeCom): the subject as a heading, paragraphs kept."""
+    text = f"#### {outgoing.subject}\n\n" + outgoing.body.replace("\n", "\n\n")
+    if outgoing.attachment is not None:
+        text += "\n\n（附件已通过电子邮件发送给贵单位的联系人）"
+    return text
 
 
 def html_body(text: str) -> str:

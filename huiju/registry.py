@@ -100,15 +100,53 @@ class Contact(StrictModel):
     phone: str | None = None
 
 
+#: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
+NoticeChannel = Literal["email", "dingtalk", "wecom"]
+ROBOT_CHANNELS = ("dingtalk", "wecom")
+
+
+class NoticeChannels(StrictModel):
+    """Which channels a department wants its notices through (通知渠道), for its contacts and for its leader.
+
+    Unset: every channel the department has (e-mail to each address, each robot whose
+    connection is set). A robot named here needs its ``<channel>_connection``.
+    """
+
+    contacts: tuple[NoticeChannel, ...] | None = None
+    leader: tuple[NoticeChannel, ...] | None = None
+
+
 class Department(StrictModel):
     """A department (委办局) that delivers data."""
 
     code: Identifier
     name: str
     contacts: tuple[Contact, ...] = ()
-    # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
+    # The Airflow Connection of the department's DingTalk group robot (conn type dingding; extra
+    # ``secret`` for 加签) and of its WeCom group robot (password: the webhook key), if notices
     # should also go there; e-mail goes to the contacts' addresses.
     dingtalk_connection: str | None = None
+    wecom_connection: str | None = None
+    channels: NoticeChannels = NoticeChannels()
+
+    @model_validator(mode="after")
+    def _robots_have_connections(self) -> Department:
+        for audience in ("contacts", "leader"):
+            for channel in getattr(self.channels, audience) or ():
+                if channel in ROBOT_CHANNELS and not self.robot_connection(channel):
+                    raise ValueError(f"channels.{audience} names {channel} but {channel}_connection is not set")
+        return self
+
+    def robot_connection(self, channel: str) -> str | None:
+        """The Airflow Connection of the department's robot on ``channel`` (dingtalk, wecom), if any."""
+        return {"dingtalk": self.dingtalk_connection, "wecom": self.wecom_connection}.get(channel)
+
+    def channels_for(self, audience: Literal["contacts", "leader"]) -> tuple[str, ...]:
+        """The channels notices to ``audience`` go through: as declared, else e-mail and every robot it has."""
+        declared = getattr(self.channels, audience)
+        if declared is not None:
+            return declared
+        return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
 
 
 class Source(StrictModel):

@@ -264,7 +264,7 @@ def test_without_an_smtp_connection_emails_stay_queued(url: str, monkeypatch: py
 
     monkeypatch.delenv("AIRFLOW_CONN_HUIJU_SMTP")
     senders_now = notice_senders()
-    assert set(senders_now) == {"dingtalk"}
+    assert set(senders_now) == {"dingtalk", "wecom"}
     with psycopg.connect(url) as conn:
         queue_notice(conn, dedupe_key="test:no-smtp", kind="test", subject="待发", body="正文",
                      recipients=[Recipient("email", "queued@example.gov.cn")])
