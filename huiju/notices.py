@@ -15,6 +15,13 @@ transaction holding the delivery's row lock: parallel deliverers never pick the 
 failure is retried later (``attempts``, ``last_error``, ``next_attempt_at``), and a delivery
 once recorded as delivered is never sent again.
 
+A channel that is down is neither hammered nor flooded when it comes back (:class:`Breaker`,
+``ops.notice_circuits``): after a few consecutive failures its circuit (the mail relay, or one
+robot) opens and nothing is tried through it until a cool-down has passed, then one probe; while
+closed, at most ``per_minute`` deliveries a minute go through it. Notices of one ladder share a
+``topic`` and have a ``rank``: a delivery still pending when a higher-ranked notice of its topic
+went to the same recipient is superseded (``superseded_by``), never sent late.
+
 Who hears about what:
 
 * a batch held over tolerance → the department's contacts and the stewards (:func:`queue_held_notice`);
@@ -38,11 +45,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from huiju.masking import mask_text
 from huiju.registry import ROBOT_CHANNELS, Department, Registry
@@ -101,6 +109,27 @@ class DeliveryReport:
     delivered: int = 0
     failed: int = 0  # attempts that raised (retried later unless out of attempts)
     errors: list[str] = field(default_factory=list)  # masked, one per failed attempt
+    superseded: int = 0  # pending deliveries a higher-ranked notice of their topic replaced
+    opened: list[str] = field(default_factory=list)  # circuits this run opened (or opened again)
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """How a failing channel is spared and how fast a backlog drains (see the module docstring)."""
+
+    threshold: int = 3  # consecutive failures that open a circuit
+    cooldown: timedelta = timedelta(minutes=5)  # the first wait while open; doubled per failed probe
+    max_cooldown: timedelta = timedelta(hours=1)
+    # Deliveries (attempts) a minute through one circuit; robots accept 20 messages a minute.
+    per_minute: Mapping[str, int] = field(default_factory=lambda: {"email": 120, "dingtalk": 15, "wecom": 15})
+
+
+def circuit_of(channel: str, recipient: str) -> str:
+    """What one outage takes down: the mail relay for every e-mail, one robot for a robot channel."""
+    return channel if channel == "email" else f"{channel}:{recipient}"
+
+
+_CIRCUIT_SQL = "case when d.channel = 'email' then 'email' else d.channel || ':' || d.recipient end"
 
 
 def steward_recipients() -> list[Recipient]:
@@ -144,12 +173,15 @@ def _relative_to_var(path: Path | str | None) -> str | None:
 
 def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subject: str, body: str,
                  recipients: Iterable[Recipient], department: str | None = None, source_id: str | None = None,
-                 load_id: str | None = None, attachment: Path | str | None = None) -> int | None:
+                 load_id: str | None = None, attachment: Path | str | None = None,
+                 topic: str | None = None, rank: int = 0) -> int | None:
     """Queue a notice and one delivery per recipient (duplicates dropped); the new notice's id.
 
     None when a notice with this ``dedupe_key`` already exists (it is not queued again) or it
     has no recipient. Runs in the caller's transaction: commit it with the fact announced.
-    ``attachment`` is stored relative to ``var/`` when it lies under it.
+    ``attachment`` is stored relative to ``var/`` when it lies under it. Notices of one ladder
+    (e.g. the reminders of one obligation) share a ``topic``; one of higher ``rank`` supersedes
+    the lower ones' deliveries to the same recipient that are still pending.
     """
     unique = list(dict.fromkeys(r for r in recipients if r.address))
     unknown = {r.channel for r in unique} - set(CHANNELS)
@@ -159,10 +191,11 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
         log.warning("notice %s (%s) has no recipient; not queued", dedupe_key, kind)
         return None
     row = conn.execute(
-        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing returning notice_id",
+        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment,"
+        " topic, rank) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (dedupe_key) do nothing returning notice_id",
         (dedupe_key, kind, department, source_id, load_id, mask_text(subject), mask_text(body),
-         _relative_to_var(attachment))).fetchone()
+         _relative_to_var(attachment), topic, rank)).fetchone()
     if row is None:
         return None
     with conn.cursor() as cur:
@@ -264,32 +297,94 @@ def queue_remote_file_notices(conn: psycopg.Connection, registry: Registry) -> i
     return count
 
 
+def supersede_pending(conn: psycopg.Connection) -> int:
+    """Mark pending deliveries whose recipient got a higher-ranked notice of the same topic; how many."""
+    return conn.execute(
+        "update ops.notice_deliveries d set superseded_by = (select h.notice_id from ops.notices h"
+        "   join ops.notice_deliveries hd on hd.notice_id = h.notice_id"
+        "   where h.topic = n.topic and h.rank > n.rank and hd.channel = d.channel and hd.recipient = d.recipient"
+        "   order by h.rank desc, h.notice_id desc limit 1)"
+        " from ops.notices n where n.notice_id = d.notice_id and n.topic is not null"
+        " and d.delivered_at is null and d.superseded_by is null"
+        " and exists (select 1 from ops.notices h join ops.notice_deliveries hd on hd.notice_id = h.notice_id"
+        "   where h.topic = n.topic and h.rank > n.rank and hd.channel = d.channel and hd.recipient = d.recipient)"
+    ).rowcount
+
+
+def _record_attempt(cur: psycopg.Cursor[dict[str, Any]], circuit: str, error: str | None, breaker: Breaker) -> bool:
+    """Count one attempt through ``circuit`` in its window and its breaker; True when this failure opened it."""
+    state = cur.execute(
+        "insert into ops.notice_circuits as c (circuit) values (%s) on conflict (circuit) do update"
+        " set updated_at = now() returning c.consecutive_failures, c.opened_at, c.cooldown,"
+        " c.window_started_at is null or c.window_started_at <= now() - interval '1 minute' as new_window",
+        (circuit,)).fetchone()
+    failures, opened_at, cooldown, new_window = (state[k] for k in ("consecutive_failures", "opened_at", "cooldown",
+                                                                    "new_window"))
+    window = ("window_started_at = now(), sent_in_window = 1" if new_window
+              else "sent_in_window = sent_in_window + 1")
+    if error is None:
+        cur.execute(f"update ops.notice_circuits set {window}, consecutive_failures = 0, opened_at = null,"
+                    " reopen_at = null, cooldown = null, last_error = null where circuit = %s", (circuit,))
+        if opened_at is not None:
+            log.info("notice circuit %s closed again", circuit)
+        return False
+    failures += 1
+    opens = failures >= breaker.threshold
+    if opens:
+        # The first opening waits the cool-down; each failed probe after it waits twice as long, bounded.
+        cooldown = breaker.cooldown if opened_at is None else min(breaker.max_cooldown, cooldown * 2)
+    cur.execute(
+        f"update ops.notice_circuits set {window}, consecutive_failures = %s, last_error = %s,"
+        " opened_at = case when %s then coalesce(opened_at, now()) else opened_at end,"
+        " cooldown = case when %s then %s else cooldown end,"
+        " reopen_at = case when %s then now() + %s else reopen_at end where circuit = %s",
+        (failures, error, opens, opens, cooldown, opens, cooldown, circuit))
+    if opens:
+        log.warning("notice circuit %s open after %d consecutive failures: no attempt before %s from now",
+                    circuit, failures, cooldown)
+    return opens
+
+
 def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, limit: int = 500,
-                    max_attempts: int = 5, retry_delay: timedelta = timedelta(minutes=5)) -> DeliveryReport:
+                    max_attempts: int = 5, retry_delay: timedelta = timedelta(minutes=5),
+                    breaker: Breaker | None = None) -> DeliveryReport:
     """Send pending deliveries of the channels in ``senders``; each recorded in its own committed transaction.
 
-    A delivery is pending while ``delivered_at`` is null, it has had fewer than ``max_attempts``
-    attempts and its ``next_attempt_at`` has come; after a failure the next attempt waits
-    ``retry_delay`` × attempts. Channels without a sender stay pending for a deliverer that has one.
-    Must be called outside a transaction (it commits).
+    A delivery is pending while ``delivered_at`` and ``superseded_by`` are null, it has had fewer
+    than ``max_attempts`` attempts, its ``next_attempt_at`` has come and its circuit is neither
+    open nor over its rate (``breaker``); after a failure the next attempt waits ``retry_delay`` ×
+    attempts. Deliveries a higher-ranked notice of their topic overtook are superseded first.
+    Channels without a sender stay pending for a deliverer that has one. Must be called outside a
+    transaction (it commits).
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise RuntimeError("deliver_pending commits after each delivery: call it outside a transaction")
+    breaker = breaker or Breaker()
     report = DeliveryReport()
+    with conn.transaction():
+        report.superseded = supersede_pending(conn)
+    if report.superseded:
+        log.info("%d pending deliveries superseded by a later notice of their topic", report.superseded)
     var = get_settings().var
     channels = [c for c in senders if c in CHANNELS]
+    rates = Jsonb(dict(breaker.per_minute))
     skipped: set[str] = set()  # failed in this run: not tried again now
     while report.delivered + report.failed < limit:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "select d.notice_id, d.channel, d.recipient, d.attempts, n.dedupe_key, n.kind, n.department,"
-                " n.subject, n.body, n.attachment from ops.notice_deliveries d"
+                f" n.subject, n.body, n.attachment, {_CIRCUIT_SQL} as circuit from ops.notice_deliveries d"
                 " join ops.notices n using (notice_id)"
-                " where d.delivered_at is null and d.attempts < %s and d.next_attempt_at <= now()"
+                f" left join ops.notice_circuits c on c.circuit = {_CIRCUIT_SQL}"
+                " where d.delivered_at is null and d.superseded_by is null and d.attempts < %s"
+                " and d.next_attempt_at <= now()"
                 " and d.channel = any(%s) and not (d.notice_id || '|' || d.channel || '|' || d.recipient = any(%s))"
+                " and (c.reopen_at is null or c.reopen_at <= now())"
+                " and (c.window_started_at is null or c.window_started_at <= now() - interval '1 minute'"
+                "      or c.sent_in_window < coalesce((%s::jsonb ->> d.channel)::integer, 2147483647))"
                 " order by d.next_attempt_at, d.notice_id, d.channel, d.recipient"
                 " limit 1 for update of d skip locked",
-                (max_attempts, channels, sorted(skipped))).fetchone() if channels else None
+                (max_attempts, channels, sorted(skipped), rates)).fetchone() if channels else None
             if row is None:
                 break
             key = (row["notice_id"], row["channel"], row["recipient"])
@@ -311,6 +406,8 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                     " last_attempt_at = now(), next_attempt_at = now() + %s * (attempts + 1)"
                     " where notice_id = %s and channel = %s and recipient = %s",
                     (error, retry_delay, *key))
+                if not isinstance(exc, FileNotFoundError) and _record_attempt(cur, row["circuit"], error, breaker):
+                    report.opened.append(row["circuit"])
                 skipped.add(f"{key[0]}|{key[1]}|{key[2]}")
                 report.failed += 1
                 report.errors.append(f"{row['dedupe_key']} → {row['channel']}:{row['recipient']}: {error}")
@@ -321,6 +418,7 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                 "update ops.notice_deliveries set attempts = attempts + 1, last_error = null,"
                 " last_attempt_at = now(), delivered_at = now()"
                 " where notice_id = %s and channel = %s and recipient = %s", key)
+            _record_attempt(cur, row["circuit"], None, breaker)
             report.delivered += 1
             log.info("notice %s delivered to %s:%s", row["dedupe_key"], row["channel"], row["recipient"])
     return report

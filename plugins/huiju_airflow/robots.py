@@ -4,7 +4,7 @@
   parameters (``timestamp``, ``sign``) when the Connection's extra holds the robot's ``secret``;
   a robot without one is posted to as before (token only).
 * :class:`WeComHook` reads a WeCom robot's Connection (password: the webhook key; host: the API
-  base, default ``https://qyapi.weixin.qq.com``; extra ``timeout``) in ``get_conn()`` and hands it
+  base, default ``https://qyapi.weixin.qq.com``; extra ``timeout``, ``attempts``) in ``get_conn()`` and hands it
   to the plain sender :class:`huiju_connectors.robots.WeComRobot`.
 * :class:`SignedDingdingNotifier` and :class:`WeComNotifier` are ``BaseNotifier`` s in the
   providers' style (``on_failure_callback=WeComNotifier(wecom_conn_id=..., content=...)``).
@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow.providers.dingding.hooks.dingding import DingdingHook
 from airflow.sdk import BaseHook, BaseNotifier
+from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.robots import WECOM_API, RobotMessage, WeComRobot, dingtalk_signature
 
 
@@ -60,7 +61,10 @@ class WeComHook(BaseHook):
             host = f"https://{host}"
         if conn.port:
             host = f"{host}:{conn.port}"
-        return WeComRobot(conn.password, base_url=host, timeout=float(conn.extra_dejson.get("timeout", 10)))
+        extra = conn.extra_dejson
+        # Immediate retries only for what surely was not posted (see huiju_connectors.robots); the outbox retries later.
+        policy = RetryPolicy(attempts=int(extra.get("attempts", 3)), base_delay=1.0, max_delay=10.0)
+        return WeComRobot(conn.password, base_url=host, timeout=float(extra.get("timeout", 10)), policy=policy)
 
     def send(self, content: str, *, msgtype: str = "markdown", message_id: str = "") -> None:
         """Post one message to the robot (see :meth:`huiju_connectors.robots.WeComRobot.send`)."""
