@@ -149,6 +149,33 @@ class Department(StrictModel):
         return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
 
 
+class AnomalySettings(StrictModel):
+    """预测预警: how a batch is compared with the source's own history before it is published.
+
+    A batch is anomalous when its row count, or its pass rate (accepted / received), is far
+    from the median of the source's last ``history`` comparable batches: more than
+    ``threshold`` robust deviations (1.4826 × MAD) away, and by at least ``min_change`` (rows,
+    relative to the median) or ``pass_rate_drop`` (pass rate, in points; only a drop counts).
+    Nothing is judged before ``min_history`` comparable batches exist. Daily sources are
+    compared with batches of the same weekday (``weekday``). ``action``: ``alert`` tells the
+    stewards and publishes; ``hold`` holds the batch until a steward releases it; ``off``.
+    """
+
+    action: Literal["alert", "hold", "off"] = "alert"
+    history: int = Field(default=12, ge=3, le=200)
+    min_history: int = Field(default=5, ge=3, le=200)
+    threshold: float = Field(default=4.0, gt=0)
+    min_change: float = Field(default=0.5, ge=0)
+    pass_rate_drop: float = Field(default=0.10, ge=0, le=1)
+    weekday: bool | None = None  # default: true for daily sources
+
+    @model_validator(mode="after")
+    def _history_covers_minimum(self) -> AnomalySettings:
+        if self.min_history > self.history:
+            raise ValueError(f"min_history ({self.min_history}) cannot exceed history ({self.history})")
+        return self
+
+
 class Source(StrictModel):
     """One delivery of one dataset by one department through one channel.
 
@@ -180,6 +207,7 @@ class Source(StrictModel):
     # Where feedback workbooks go back on the department's own server (SFTP): relative to the
     # drop directory, or absolute. Other channels get them from the outbox folder or by e-mail.
     feedback_dir: str = "outbox"
+    anomaly: AnomalySettings = AnomalySettings()  # 预测预警 (see AnomalySettings)
     inbox: dict[str, Any] | None = None
     ftp: dict[str, Any] | None = None
     sftp: dict[str, Any] | None = None
