@@ -192,4 +192,6 @@ def notify() -> dict[str, int]:
 
     with connect() as conn:
         report = run_notices(conn, load_registry(), notice_senders())
-    return {"delivered": report.delivered, "failed": report.failed}
+    if report.opened:
+        logging.getLogger(__name__).warning("notice channel(s) down, paused: %s", ", ".join(report.opened))
+    return {"delivered": report.delivered, "failed": report.failed, "superseded": report.superseded}
