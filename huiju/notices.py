@@ -311,6 +311,20 @@ def supersede_pending(conn: psycopg.Connection) -> int:
     ).rowcount
 
 
+def _circuit_admits(cur: psycopg.Cursor[dict[str, Any]], circuit: str, limit: int | None) -> bool:
+    """Lock ``circuit``'s row for this delivery's transaction; whether it is closed (or due a probe) and under its rate.
+
+    The lock makes parallel deliverers take turns on one circuit, so its rate holds across them.
+    """
+    state = cur.execute(
+        "insert into ops.notice_circuits as c (circuit) values (%s) on conflict (circuit) do update"
+        " set updated_at = now() returning (c.reopen_at is null or c.reopen_at <= now())"
+        " and (%s::integer is null or c.window_started_at is null"
+        "      or c.window_started_at <= now() - interval '1 minute' or c.sent_in_window < %s) as admits",
+        (circuit, limit, limit)).fetchone()
+    return bool(state["admits"])
+
+
 def _record_attempt(cur: psycopg.Cursor[dict[str, Any]], circuit: str, error: str | None, breaker: Breaker) -> bool:
     """Count one attempt through ``circuit`` in its window and its breaker; True when this failure opened it."""
     state = cur.execute(
@@ -369,6 +383,7 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
     channels = [c for c in senders if c in CHANNELS]
     rates = Jsonb(dict(breaker.per_minute))
     skipped: set[str] = set()  # failed in this run: not tried again now
+    paused: set[str] = set()  # circuits open or at their rate: nothing more through them in this run
     while report.delivered + report.failed < limit:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
@@ -379,14 +394,18 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                 " where d.delivered_at is null and d.superseded_by is null and d.attempts < %s"
                 " and d.next_attempt_at <= now()"
                 " and d.channel = any(%s) and not (d.notice_id || '|' || d.channel || '|' || d.recipient = any(%s))"
+                f" and not ({_CIRCUIT_SQL} = any(%s))"
                 " and (c.reopen_at is null or c.reopen_at <= now())"
                 " and (c.window_started_at is null or c.window_started_at <= now() - interval '1 minute'"
                 "      or c.sent_in_window < coalesce((%s::jsonb ->> d.channel)::integer, 2147483647))"
                 " order by d.next_attempt_at, d.notice_id, d.channel, d.recipient"
                 " limit 1 for update of d skip locked",
-                (max_attempts, channels, sorted(skipped), rates)).fetchone() if channels else None
+                (max_attempts, channels, sorted(skipped), sorted(paused), rates)).fetchone() if channels else None
             if row is None:
                 break
+            if not _circuit_admits(cur, row["circuit"], breaker.per_minute.get(row["channel"])):
+                paused.add(row["circuit"])  # another deliverer opened it or filled its minute meanwhile
+                continue
             key = (row["notice_id"], row["channel"], row["recipient"])
             attachment = row["attachment"]
             outgoing = Outgoing(

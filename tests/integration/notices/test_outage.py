@@ -4,7 +4,7 @@ A WeCom robot goes down with notices queued: three attempts open its circuit and
 not tried (nor charged an attempt); while it is open nothing is tried. The reminder ladder moves
 on meanwhile (催报 after the reminder). When the robot is back and the cool-down has passed, the
 backlog drains at the circuit's rate, each obligation announced once, by its latest notice only.
-The same for the mail relay (aiosmtpd stopped, then started).
+The same for the mail relay (aiosmtpd stopped, then started) and a signed DingTalk robot.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from huiju_airflow.tasks import email_sender, wecom_sender
+from huiju_airflow.tasks import dingtalk_sender, email_sender, wecom_sender
 from huiju_demo.mail_sink import running_mail_sink
 
 from huiju import warehouse
@@ -24,7 +24,7 @@ from huiju.notices import Breaker, Recipient, deliver_pending, queue_notice
 from tests.support.robots import RobotReceiver
 
 ROBOT = "huiju_test_outage_wecom"
-BREAKER = Breaker(threshold=3, cooldown=timedelta(minutes=5), per_minute={"wecom": 4, "email": 4})
+BREAKER = Breaker(threshold=3, cooldown=timedelta(minutes=5), per_minute={"wecom": 4, "email": 4, "dingtalk": 15})
 
 
 @pytest.fixture
@@ -125,3 +125,40 @@ def test_a_mail_relay_outage_opens_the_circuit_and_mail_flows_again_at_a_bounded
             cool_down_passes(conn)
             runs = drain(conn, senders)
             assert runs == [4, 2] and back.count() == 6
+
+
+def test_a_signed_dingtalk_robot_outage_is_bounded_and_the_backlog_arrives_signed(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = RobotReceiver("dingtalk", "dt-token", secret="SECoutage").start()
+    connection = "huiju_test_outage_dingtalk"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{connection.upper()}", json.dumps(
+        {"conn_type": "dingding", "host": receiver.url, "password": "dt-token", "extra": {"secret": "SECoutage"}}))
+    senders = {"dingtalk": dingtalk_sender()}
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            queue_ladder(conn, Recipient("dingtalk", connection), range(6), rank=1)
+            receiver.stop()
+            down = deliver_pending(conn, senders, breaker=BREAKER, retry_delay=timedelta(0))
+            assert (down.failed, down.opened) == (3, [f"dingtalk:{connection}"])
+            receiver.start()
+            assert deliver_pending(conn, senders, breaker=BREAKER).delivered == 0  # still cooling down
+            cool_down_passes(conn)
+            assert drain(conn, senders) == [6]  # DingTalk's rate is the default's 15 a minute
+    finally:
+        receiver.stop()
+    assert len(receiver.accepted()) == len(receiver.posts) == 6  # every post signed as DingTalk checks it
+
+
+def test_parallel_deliverers_share_one_circuits_rate(url: str, robot: RobotReceiver) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # why: only this test runs deliverers side by side
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        queue_ladder(conn, Recipient("wecom", ROBOT), range(12), rank=1)
+
+    def deliverer(_: int) -> int:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return deliver_pending(conn, {"wecom": wecom_sender()}, breaker=BREAKER).delivered
+
+    with ThreadPoolExecutor(4) as pool:
+        delivered = sum(pool.map(deliverer, range(4)))
+    assert delivered == len(robot.accepted()) == 4  # the circuit's minute, however many deliverers
