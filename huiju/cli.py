@@ -216,14 +216,6 @@ def cmd_land(args: argparse.Namespace) -> int:
     return 0 if result.outcome != "failed" else 1
 
 
-def cmd_release_anomaly(args: argparse.Namespace) -> int:
-    """Release a batch held as anomalous (预测预警) after checking it: the next ingest run publishes it."""
-    with connect() as conn:
-        released = release_hold(conn, args.load_id, args.by or os.environ.get("USER", "steward"))
-    print(f"{args.load_id}: {'released' if released else 'not held for an anomaly; nothing changed'}")
-    return 0 if released else 1
-
-
 def cmd_airflow(args: argparse.Namespace) -> int:
     """Run any airflow command against this platform's Airflow."""
     return _airflow(args.rest, check=False)
@@ -236,6 +228,14 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         return 0
     print(warehouse_url())
     return 0
+
+
+def cmd_release_anomaly(args: argparse.Namespace) -> int:
+    """Release a batch held as anomalous (预测预警) after checking it: the next ingest run publishes it."""
+    with connect() as conn:
+        released = release_hold(conn, args.load_id, args.by or os.environ.get("USER", "steward"))
+    print(f"{args.load_id}: {'released' if released else 'not held for an anomaly; nothing changed'}")
+    return 0 if released else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,15 +91,6 @@ class Dataset(StrictModel):
         return next(f for f in self.fields if f.name == name)
 
 
-class Contact(StrictModel):
-    """Who at a department receives notices (feedback, reminders)."""
-
-    name: str
-    role: str = ""
-    email: str | None = None
-    phone: str | None = None
-
-
 #: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
 NoticeChannel = Literal["email", "dingtalk", "wecom"]
 ROBOT_CHANNELS = ("dingtalk", "wecom")
@@ -114,39 +105,6 @@ class NoticeChannels(StrictModel):
 
     contacts: tuple[NoticeChannel, ...] | None = None
     leader: tuple[NoticeChannel, ...] | None = None
-
-
-class Department(StrictModel):
-    """A department (委办局) that delivers data."""
-
-    code: Identifier
-    name: str
-    contacts: tuple[Contact, ...] = ()
-    # The Airflow Connection of the department's DingTalk group robot (conn type dingding; extra
-    # ``secret`` for 加签) and of its WeCom group robot (password: the webhook key), if notices
-    # should also go there; e-mail goes to the contacts' addresses.
-    dingtalk_connection: str | None = None
-    wecom_connection: str | None = None
-    channels: NoticeChannels = NoticeChannels()
-
-    @model_validator(mode="after")
-    def _robots_have_connections(self) -> Department:
-        for audience in ("contacts", "leader"):
-            for channel in getattr(self.channels, audience) or ():
-                if channel in ROBOT_CHANNELS and not self.robot_connection(channel):
-                    raise ValueError(f"channels.{audience} names {channel} but {channel}_connection is not set")
-        return self
-
-    def robot_connection(self, channel: str) -> str | None:
-        """The Airflow Connection of the department's robot on ``channel`` (dingtalk, wecom), if any."""
-        return {"dingtalk": self.dingtalk_connection, "wecom": self.wecom_connection}.get(channel)
-
-    def channels_for(self, audience: Literal["contacts", "leader"]) -> tuple[str, ...]:
-        """The channels notices to ``audience`` go through: as declared, else e-mail and every robot it has."""
-        declared = getattr(self.channels, audience)
-        if declared is not None:
-            return declared
-        return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
 
 
 class AnomalySettings(StrictModel):
@@ -174,6 +132,49 @@ class AnomalySettings(StrictModel):
         if self.min_history > self.history:
             raise ValueError(f"min_history ({self.min_history}) cannot exceed history ({self.history})")
         return self
+
+
+class Contact(StrictModel):
+    """Who at a department receives notices (feedback, reminders)."""
+
+    name: str
+    role: str = ""
+    email: str | None = None
+    phone: str | None = None
+
+
+class Department(StrictModel):
+    """A department (委办局) that delivers data."""
+
+    code: Identifier
+    name: str
+    contacts: tuple[Contact, ...] = ()
+    # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
+    # should also go there; e-mail goes to the contacts' addresses.
+    dingtalk_connection: str | None = None
+    # Its WeCom (企业微信) group robot's Connection (password: the webhook key); a DingTalk robot in
+    # 加签 mode has its secret in the Connection's extra. Which channels it wants: ``channels``.
+    wecom_connection: str | None = None
+    channels: NoticeChannels = NoticeChannels()
+
+    @model_validator(mode="after")
+    def _robots_have_connections(self) -> Department:
+        for audience in ("contacts", "leader"):
+            for channel in getattr(self.channels, audience) or ():
+                if channel in ROBOT_CHANNELS and not self.robot_connection(channel):
+                    raise ValueError(f"channels.{audience} names {channel} but {channel}_connection is not set")
+        return self
+
+    def robot_connection(self, channel: str) -> str | None:
+        """The Airflow Connection of the department's robot on ``channel`` (dingtalk, wecom), if any."""
+        return {"dingtalk": self.dingtalk_connection, "wecom": self.wecom_connection}.get(channel)
+
+    def channels_for(self, audience: Literal["contacts", "leader"]) -> tuple[str, ...]:
+        """The channels notices to ``audience`` go through: as declared, else e-mail and every robot it has."""
+        declared = getattr(self.channels, audience)
+        if declared is not None:
+            return declared
+        return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
 
 
 class Source(StrictModel):

@@ -1,1 +1,2 @@
-"""Monitoring the departments (监控): what the platform should have received, and what looks wrong."""
+"""监控: what each department owes (obligations), what it delivered (the submission ledger), how its month
+went (scorecards), and the 催报 reminders that follow; see the README's "Monitoring (监控)" section."""
