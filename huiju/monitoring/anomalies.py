@@ -27,7 +27,7 @@ import logging
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -191,6 +191,43 @@ def queue_anomaly_notice(conn: psycopg.Connection, registry: Registry, verdict: 
     return queue_notice(conn, dedupe_key=f"anomaly:{load.load_id}", kind="anomaly", subject=subject, body=body,
                         recipients=steward_recipients(), department=load.department, source_id=load.source_id,
                         load_id=load.load_id)
+
+
+@dataclass(frozen=True)
+class AnomalyRow:
+    """One anomalous figure of a batch, as stewards (and the demo's summary) list them."""
+
+    load_id: str
+    source_id: str
+    reference: str
+    metric: str
+    value: float
+    median: float
+    history: int
+    action: str
+    status: str  # the batch's status now
+    detected_at: datetime
+
+
+def recent_anomalies(conn: psycopg.Connection, since: datetime) -> list[AnomalyRow]:
+    """Every anomaly found since ``since``, newest first."""
+    rows = conn.execute(
+        "select a.load_id, l.source_id, l.reference, a.metric, a.value, a.median, a.history, a.action, l.status,"
+        " a.detected_at from ops.load_anomalies a join ops.loads l using (load_id)"
+        " where a.detected_at >= %s order by a.detected_at desc, a.load_id, a.metric", (since,)).fetchall()
+    return [AnomalyRow(*row) for row in rows]
+
+
+def render_anomalies(rows: Sequence[AnomalyRow]) -> str:
+    """The anomalies as lines for a terminal: source, batch, figure against its median, what was done."""
+    if not rows:
+        return "预测预警: none"
+    lines = ["预测预警:"]
+    for r in rows:
+        done = {"alert": "stewards alerted", "hold": "held for a steward"}[r.action]
+        lines.append(f"  {r.source_id} {r.reference}: {r.metric} {_shown(r.metric, r.value)} vs median "
+                     f"{_shown(r.metric, r.median)} of {r.history} batches → {done} ({r.status})")
+    return "\n".join(lines)
 
 
 def release_hold(conn: psycopg.Connection, load_id: str, released_by: str) -> bool:

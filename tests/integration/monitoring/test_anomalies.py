@@ -9,7 +9,7 @@ releases it, and a Sunday of 4 rows is no alarm (compared with Sundays only).
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,7 +18,7 @@ from huiju_demo.bulk import write_penalty_csv
 
 from huiju import warehouse
 from huiju.landing import land_file
-from huiju.monitoring.anomalies import release_hold
+from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
 from huiju.registry import AnomalySettings, Registry, load_registry
 from huiju.settings import get_settings
 from huiju.validation import ValidationResult, publish_load, validate_load
@@ -92,6 +92,10 @@ def test_a_batch_far_off_its_history_alerts_the_stewards_once_and_still_goes_on(
         assert publish_load(conn, result.load_id)
     assert (metric, history, weekday, action) == ("rows", 8, 1, "alert")  # the eight Mondays before
     assert "同为星期一" in body and "本批次将照常发布" in body
+    with psycopg.connect(url) as conn:
+        (row,) = recent_anomalies(conn, datetime.now(UTC) - timedelta(hours=1))
+    assert (row.load_id, row.metric, row.value, row.status) == (result.load_id, "rows", 4, "published")
+    assert render_anomalies([row]).endswith("rows 4 vs median 40 of 8 batches → stewards alerted (published)")
 
 
 def test_in_hold_mode_the_batch_waits_for_a_steward(url: str, tmp_path: Path) -> None:
