@@ -80,6 +80,12 @@ class RobotReceiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
+    def __enter__(self) -> RobotReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Stop listening: connections are refused until :meth:`start`."""
         if self._server is not None:

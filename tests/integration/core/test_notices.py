@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from huiju_airflow.tasks import dingtalk_sender, email_sender
 from huiju_demo.bulk import valid_id_number, write_penalty_csv
-from huiju_demo.mail_sink import MailSink, running_mail_sink
+from huiju_demo.mail_sink import MailSink
 
 from huiju import warehouse
 from huiju.feedback import ROWS_SHEET, build_feedback
@@ -54,15 +54,8 @@ def registry() -> Registry:
 @pytest.fixture
 def robot() -> Iterator[RobotReceiver]:
     """An HTTP server standing in for DingTalk's robot API (token checked, no 加签 secret)."""
-    receiver = RobotReceiver("dingtalk", TOKEN).start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
-    with running_mail_sink(tmp_path / "mail") as running:
-        yield running
+    with RobotReceiver("dingtalk", TOKEN) as receiver:
+        yield receiver
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from huiju_airflow.robots import WeComNotifier
 from huiju_airflow.tasks import notice_senders
-from huiju_demo.mail_sink import MailSink, running_mail_sink
+from huiju_demo.mail_sink import MailSink
 
 from huiju import warehouse
 from huiju.notices import Recipient, deliver_pending, department_recipients, queue_notice
@@ -38,22 +38,14 @@ def url(make_database) -> str:
 
 @pytest.fixture
 def dingtalk() -> Iterator[RobotReceiver]:
-    receiver = RobotReceiver("dingtalk", "dt-token", secret=SECRET).start()
-    yield receiver
-    receiver.stop()
+    with RobotReceiver("dingtalk", "dt-token", secret=SECRET) as receiver:
+        yield receiver
 
 
 @pytest.fixture
 def wecom() -> Iterator[RobotReceiver]:
-    receiver = RobotReceiver("wecom", "wc-key-0001").start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
-    with running_mail_sink(tmp_path / "mail") as running:
-        yield running
+    with RobotReceiver("wecom", "wc-key-0001") as receiver:
+        yield receiver
 
 
 @pytest.fixture(autouse=True)

@@ -36,11 +36,10 @@ def url(make_database) -> str:
 
 @pytest.fixture
 def robot(monkeypatch: pytest.MonkeyPatch) -> Iterator[RobotReceiver]:
-    receiver = RobotReceiver("wecom", "outage-key").start()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{ROBOT.upper()}", json.dumps(
-        {"conn_type": "http", "host": receiver.url, "password": "outage-key", "extra": {"attempts": 1}}))
-    yield receiver
-    receiver.stop()
+    with RobotReceiver("wecom", "outage-key") as receiver:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{ROBOT.upper()}", json.dumps(
+            {"conn_type": "http", "host": receiver.url, "password": "outage-key", "extra": {"attempts": 1}}))
+        yield receiver
 
 
 def queue_ladder(conn: psycopg.Connection, recipient: Recipient, obligations: range, rank: int) -> None:

@@ -13,9 +13,8 @@ from tests.support.robots import RobotReceiver
 
 @pytest.fixture
 def receiver() -> Iterator[RobotReceiver]:
-    running = RobotReceiver("wecom", "k-1").start()
-    yield running
-    running.stop()
+    with RobotReceiver("wecom", "k-1") as running:
+        yield running
 
 
 def robot(receiver: RobotReceiver, key: str = "k-1") -> WeComRobot:
