@@ -189,7 +189,8 @@ def queue_anomaly_notice(conn: psycopg.Connection, registry: Registry, verdict: 
             else f"合格率{first.value:.1%}（历史中位数{first.median:.1%}）")
     subject = f"【数据异常预警】{dept_name}《{source.title}》{load.reference}：{what}"
     return queue_notice(conn, dedupe_key=f"anomaly:{load.load_id}", kind="anomaly", subject=subject, body=body,
-                        recipients=steward_recipients(), department=load.department, source_id=load.source_id,
+                        # No department: the notice is the stewards' (the portal lists a department's notices).
+                        recipients=steward_recipients(), department=None, source_id=load.source_id,
                         load_id=load.load_id)
 
 
