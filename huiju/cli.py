@@ -26,6 +26,7 @@ from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, stop_embedded, warehouse_url
+from huiju.workdays import calendar_warnings
 
 log = logging.getLogger("huiju")
 
@@ -194,8 +195,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    try:
+        warnings = calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
+                                     config_dir=Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"Calendar overrides have {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    for warning in warnings:
+        print(f"WARNING (calendar): {warning}", file=sys.stderr)
     return 0
 
 
