@@ -107,7 +107,8 @@ def load_overrides(directory: Path) -> dict[int, CalendarYear]:
         try:
             loaded = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         except ValidationError as exc:
-            problems += [f"{path.name}: {format_loc(tuple(e['loc']))}: {explain(e, CalendarYear)}" for e in exc.errors()]
+            problems += [f"{path.name}: {format_loc(tuple(e['loc']))}: {explain(e, CalendarYear)}"
+                         for e in exc.errors()]
             continue
         except (yaml.YAMLError, ValueError) as exc:  # PyYAML reads 2027-13-01 as a date and fails on it
             problems.append(f"{path.name}: not a valid calendar file: {exc} (dates are YYYY-MM-DD)")
