@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.monitoring.ledger import record_source
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -223,6 +224,8 @@ def cmd_land(args: argparse.Namespace) -> int:
                   f"{validation.rows_quarantined} quarantined")
             if publish_load(conn, result.load_id):
                 print("published")
+    if result.outcome != "failed":
+        record_source(registry, source.id)
     return 0 if result.outcome != "failed" else 1
 
 

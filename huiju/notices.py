@@ -121,6 +121,13 @@ def department_recipients(registry: Registry, department: str) -> list[Recipient
     return out
 
 
+def leader_recipients(registry: Registry, department: str) -> list[Recipient]:
+    """The department's leader (分管领导, ``leader:`` in its YAML), for escalations (催报 ladder); [] if none."""
+    dept = registry.departments.get(department)
+    leader = dept.leader if dept is not None else None
+    return [Recipient("email", leader.email)] if leader is not None and leader.email else []
+
+
 def _relative_to_var(path: Path | str | None) -> str | None:
     if path is None:
         return None
