@@ -37,7 +37,6 @@ PERIOD_OF_CADENCE = {"daily": "day", "weekly": "week", "monthly": "month", "quar
 DEFAULT_DUE_WORKING_DAYS = {"day": 1, "week": 2, "month": 5, "quarter": 10, "cron": 1}
 #: The last day of an open receive window (the latest period's, until the next one ends).
 OPEN_END = date(9999, 12, 31)
-PERIOD_LABELS = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "cron": "期"}
 
 
 @dataclass(frozen=True)
