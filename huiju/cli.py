@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
-from huiju.monitoring.ledger import record_source
+from huiju.monitoring.ledger import record_source, today
+from huiju.monitoring.monitor import render_monitor, run_monitor
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -211,6 +212,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Rebuild the submission ledger, queue the 催报 notices, print overdue list, scorecard and calendar warnings."""
+    registry = load_registry()
+    as_of = args.as_of or today()
+    month = args.month or f"{as_of.year}-{as_of.month:02d}"
+    with connect() as conn:
+        report = run_monitor(conn, registry, as_of)
+        print(render_monitor(conn, registry, report, month))
+    return 0
+
+
 def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
     registry = load_registry()
@@ -262,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help=cmd_check_config.__doc__)
     check.add_argument("--config", default=None, help="config folder (default: config/)")
     check.set_defaults(func=cmd_check_config)
+    monitor = sub.add_parser("monitor", help=cmd_monitor.__doc__)
+    monitor.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
+                         help="the day to judge deadlines on, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    monitor.add_argument("--month", default=None, help="the scorecard's month, YYYY-MM (default: the as-of month)")
+    monitor.set_defaults(func=cmd_monitor)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")

@@ -27,6 +27,7 @@ a department is) does not count unknown days, which errs on the department's sid
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -168,6 +169,23 @@ class WorkCalendar:
             raise CalendarGap([day.year], f"is {day} a working day?")
         return kind == "working"
 
+    @functools.cached_property
+    def _working_days(self) -> list[date]:
+        """Every working day of every known year, in order: deadlines are counted by bisection."""
+        days = []
+        for year in sorted(self.years):
+            day = date(year, 1, 1)
+            while day.year == year:
+                if self.day_kind(day) == "working":
+                    days.append(day)
+                day += timedelta(days=1)
+        return days
+
+    def _first_unknown_year(self, year: int) -> int:
+        while year in self.years:
+            year += 1
+        return year
+
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start`` (``n`` = 0: ``start`` itself if working, else the next one).
 
@@ -176,31 +194,35 @@ class WorkCalendar:
         """
         if n < 0:
             raise ValueError("n must be ≥ 0 (count forward)")
-        day = start
-        if n == 0:
-            while not self._working_or_gap(day, start, n):
-                day += timedelta(days=1)
-            return day
-        counted = 0
-        while counted < n:
-            day += timedelta(days=1)
-            if self._working_or_gap(day, start, n):
-                counted += 1
-        return day
-
-    def _working_or_gap(self, day: date, start: date, n: int) -> bool:
-        kind = self.day_kind(day)
-        if kind == "unknown":
-            raise CalendarGap([day.year], f"{n} working day(s) after {start}")
-        return kind == "working"
+        days = self._working_days
+        first = start if n == 0 else start + timedelta(days=1)
+        index = bisect.bisect_left(days, first) + max(n - 1, 0)
+        unknown = self._first_unknown_year(first.year)
+        if index >= len(days) or days[index].year >= unknown:
+            raise CalendarGap([unknown], f"{n} working day(s) after {start}")
+        return days[index]
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days after ``start`` up to and including ``end`` (0 when ``end`` ≤ ``start``).
 
         Unknown days are not counted: how late a department is never grows by a guess.
         """
-        return sum(1 for offset in range(1, (end - start).days + 1)
-                   if self.day_kind(start + timedelta(days=offset)) == "working")
+        if end <= start:
+            return 0
+        return bisect.bisect_right(self._working_days, end) - bisect.bisect_right(self._working_days, start)
+
+    def working_days_from(self, start: date, end: date) -> list[date]:
+        """The known working days from ``start`` to ``end``, both included."""
+        days = self._working_days
+        return days[bisect.bisect_left(days, start):bisect.bisect_right(days, end)]
+
+    def last_working_day(self, day: date) -> date:
+        """``day`` if it is a working day, else the known working day before it."""
+        days = self._working_days
+        index = bisect.bisect_right(days, day) - 1
+        if index < 0:
+            raise CalendarGap([day.year], f"the working day before {day}")
+        return days[index]
 
     def unknown_years(self, start: date, end: date) -> tuple[int, ...]:
         """The years between ``start`` and ``end`` (inclusive) that no calendar holds."""

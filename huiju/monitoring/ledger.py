@@ -65,7 +65,7 @@ batches as (
       join ops.loads root on root.load_id = chain.root_id
       left join feedback f on f.load_id = l.load_id
       left join corrections c on c.load_id = l.load_id
-     where l.status <> 'failed'
+     where l.status <> 'failed' and (root.received_at at time zone 'Asia/Shanghai')::date >= %(from)s
 ),
 attributed as (
     select d.period, b.* from batches b
@@ -124,16 +124,20 @@ def first_deliveries(conn: psycopg.Connection, source_ids: Iterable[str] | None 
 
 
 def refresh(conn: psycopg.Connection, registry: Registry, source_ids: Iterable[str] | None = None,
-            as_of: date | None = None, cal: WorkCalendar | None = None) -> Obligations:
+            as_of: date | None = None, cal: WorkCalendar | None = None, *,
+            recent_days: int | None = None) -> Obligations:
     """Rebuild the ledger rows of ``source_ids`` (default: every source) as of ``as_of`` (default: today).
 
-    In the caller's transaction, serialised with other refreshes by an advisory lock; rows of
-    sources no longer in the registry are left alone unless every source is rebuilt (:func:`backfill`).
-    Returns the obligations computed (with the calendar gaps met).
+    With ``recent_days``, only the periods that can still be pending or at most that many days late
+    are rebuilt (the hourly run; see :func:`huiju.monitoring.obligations.recent_since`); older rows
+    stay as the last full rebuild left them. In the caller's transaction, serialised with other
+    refreshes by an advisory lock. A full rebuild of every source (:func:`backfill`) also drops rows
+    of sources no longer in the registry. Returns the obligations computed (with the calendar gaps met).
     """
     as_of = as_of or today()
     ids = sorted(registry.sources if source_ids is None else set(source_ids) & set(registry.sources))
-    owed = obligations(registry, as_of, first_delivery=first_deliveries(conn, ids), source_ids=ids, cal=cal)
+    owed = obligations(registry, as_of, first_delivery=first_deliveries(conn, ids), source_ids=ids, cal=cal,
+                       recent_days=recent_days)
     conn.execute("select pg_advisory_xact_lock(hashtext('huiju.monitoring.ledger'))")
     conn.execute("create temporary table if not exists monitor_due (source_id text, period text, department text,"
                  " dataset text, period_kind text, continuous boolean, period_start date, period_end date,"
@@ -147,16 +151,26 @@ def refresh(conn: psycopg.Connection, registry: Registry, source_ids: Iterable[s
                             due.due_date, due.late_after))
     conn.execute("create index if not exists monitor_due_window on monitor_due (source_id, receive_from)")
     conn.execute("analyze monitor_due")
-    if source_ids is None:
+    if recent_days is not None:
+        conn.execute("delete from ops.submissions s using monitor_due d"
+                     " where s.source_id = d.source_id and s.period = d.period")
+    elif source_ids is None:
         conn.execute("delete from ops.submissions")
     else:
         conn.execute("delete from ops.submissions where source_id = any(%s)", (ids,))
-    conn.execute(_REBUILD, {"sources": ids, "as_of": as_of})
+    oldest = min((due.receive_from for due in owed.dues), default=as_of)
+    conn.execute(_REBUILD, {"sources": ids, "as_of": as_of, "from": oldest})
     log.info("submission ledger: %d period(s) of %d source(s) as of %s", len(owed.dues), len(ids), as_of)
     if owed.calendar_gaps:
         log.warning("working-day calendar has no data for %s: those deadlines are not computed",
                     ", ".join(str(y) for y in sorted(owed.calendar_gaps)))
     return owed
+
+
+def last_full_rebuild(conn: psycopg.Connection) -> date | None:
+    """The day the oldest ledger row was derived for: when the whole ledger was last rebuilt."""
+    row = conn.execute("select min(as_of) from ops.submissions").fetchone()
+    return row[0] if row else None
 
 
 def backfill(conn: psycopg.Connection, registry: Registry, as_of: date | None = None,

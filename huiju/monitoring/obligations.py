@@ -119,17 +119,10 @@ def rule_of(source: Source) -> Rule | None:
                 escalate_after_working_days=ob.escalate_after_working_days, since=ob.since)
 
 
-def _last_known_working_day(day: date, cal: WorkCalendar) -> date:
-    """``day`` if it is a working day, else the working day before it (unknown days are skipped: owed nothing)."""
-    while cal.day_kind(day) != "working":
-        day -= timedelta(days=1)
-    return day
-
-
 def period_containing(rule: Rule, day: date, cal: WorkCalendar) -> Period:
     """The period of ``rule`` that ``day`` falls in (a daily period: the last working day up to ``day``)."""
     if rule.period == "day":
-        d = _last_known_working_day(day, cal)
+        d = cal.last_working_day(day)
         return Period(d.isoformat(), d, d)
     if rule.period == "week":
         start = day - timedelta(days=day.weekday())
@@ -151,23 +144,23 @@ def period_containing(rule: Rule, day: date, cal: WorkCalendar) -> Period:
     return Period(fired.isoformat(), fired, following - timedelta(days=1))
 
 
-def _next_period(rule: Rule, period: Period, cal: WorkCalendar, limit: date) -> Period | None:
-    day = period.end + timedelta(days=1)
-    if rule.period == "day":
-        while day <= limit and cal.day_kind(day) != "working":
-            day += timedelta(days=1)
-        if day > limit:
-            return None
-    return period_containing(rule, day, cal)
+def _next_period(rule: Rule, period: Period, cal: WorkCalendar) -> Period:
+    return period_containing(rule, period.end + timedelta(days=1), cal)
 
 
 def periods_between(rule: Rule, first: date, last: date, cal: WorkCalendar) -> list[Period]:
-    """The periods from the one containing ``first`` to the last one that has ended by ``last`` (inclusive)."""
+    """The periods from the one containing ``first`` to the last one that has ended by ``last`` (inclusive).
+
+    Daily periods are the known working days (a holiday, or a day of a year no calendar holds, owes nothing).
+    """
+    if rule.period == "day":
+        start = cal.last_working_day(first)
+        return [Period(d.isoformat(), d, d) for d in cal.working_days_from(start, last)]
     out: list[Period] = []
-    period: Period | None = period_containing(rule, first, cal)
-    while period is not None and period.end <= last:
+    period = period_containing(rule, first, cal)
+    while period.end <= last:
         out.append(period)
-        period = _next_period(rule, period, cal, last)
+        period = _next_period(rule, period, cal)
     return out
 
 
@@ -179,12 +172,22 @@ def first_period_day(rule: Rule, first_delivery: date | None, as_of: date) -> da
     return received if rule.continuous else received - timedelta(days=1)
 
 
+def recent_since(rule: Rule, as_of: date, days_late: int) -> date:
+    """The first period end that can still be pending or at most ``days_late`` days late on ``as_of``.
+
+    Working days are turned into calendar days generously (×2, plus a week for the longest holiday).
+    """
+    return as_of - timedelta(days=days_late + 2 * (rule.due_working_days + rule.grace_working_days) + 7)
+
+
 def obligations(registry: Registry, as_of: date, *, first_delivery: Mapping[str, date] | None = None,
-                source_ids: Iterable[str] | None = None, cal: WorkCalendar | None = None) -> Obligations:
+                source_ids: Iterable[str] | None = None, cal: WorkCalendar | None = None,
+                recent_days: int | None = None) -> Obligations:
     """Every period each source owes that has ended before ``as_of``, with deadlines.
 
     ``first_delivery`` (source id → the Asia/Shanghai date of its first batch) sets where a source
-    without ``since`` starts owing; ``source_ids`` limits the sources (default: all).
+    without ``since`` starts owing; ``source_ids`` limits the sources (default: all); ``recent_days``
+    keeps only the periods that can be pending or at most that many days late (:func:`recent_since`).
     """
     cal = cal or work_calendar()
     first_delivery = first_delivery or {}
@@ -212,7 +215,10 @@ def obligations(registry: Registry, as_of: date, *, first_delivery: Mapping[str,
             continue
         start = first_period_day(rule, first_delivery.get(source.id), as_of)
         periods = periods_between(rule, start, yesterday, cal)
+        oldest = recent_since(rule, as_of, recent_days) if recent_days is not None else None
         for index, period in enumerate(periods):
+            if oldest is not None and period.end < oldest:
+                continue
             following = periods[index + 1] if index + 1 < len(periods) else None
             if rule.continuous:
                 receive_from = period.start

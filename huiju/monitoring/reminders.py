@@ -10,7 +10,8 @@ For each period a source owes (a row of ``ops.submissions``) with no usable batc
 
 and ``digest`` — once a week (ISO week), every overdue obligation, by department, to the stewards.
 
-Each notice is queued with :func:`huiju.notices.queue_notice` under the dedupe key
+Each notice is queued with :func:`huiju.notices.queue_notices` (the outbox's set-based
+:func:`~huiju.notices.queue_notice`) under the dedupe key
 ``monitor:<level>:<department>:<source>:<period>`` (the digest: ``monitor:digest:*:*:<week>``), so
 exactly one notice exists per (department, source, period, level) whatever the scheduler does:
 a run repeated, retried, backfilled for an earlier day or killed mid-way (all notices of a run are
@@ -34,7 +35,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from huiju.monitoring.obligations import Period, rule_of
-from huiju.notices import Recipient, department_recipients, leader_recipients, queue_notice, steward_recipients
+from huiju.notices import (
+    NoticeDraft,
+    Recipient,
+    department_recipients,
+    leader_recipients,
+    queue_notices,
+    steward_recipients,
+)
 from huiju.registry import Registry
 from huiju.workdays import WorkCalendar, work_calendar
 
@@ -48,14 +56,21 @@ SIGNATURE = "（本邮件由汇聚平台自动发送）"
 # then, whose deadline is near or passed, with whether the period before it was also unanswered
 # (a continuous source's silence is announced once).
 _OPEN = """
-select s.*,
-       (s.first_received_at at time zone 'Asia/Shanghai')::date <= %(as_of)s as held_by_then,
-       coalesce(lag(s.unanswered) over (partition by s.source_id order by s.period_start), false) as previous_unanswered
-  from (select *, (delivered_at is null or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)
-                  and late_after is not null as unanswered
-          from ops.submissions
-         where period_end < %(as_of)s and period_end >= %(as_of)s::date - %(window)s
-           and (%(all)s or source_id = any(%(sources)s))) s
+select * from (
+    select s.*,
+           (s.first_received_at at time zone 'Asia/Shanghai')::date <= %(as_of)s as held_by_then,
+           coalesce(lag(s.unanswered) over (partition by s.source_id order by s.period_start), false)
+               as previous_unanswered
+      from (select source_id, period, department, period_start, period_end, due_date, late_after, batches,
+                   rows_held, first_received_at,
+                   (delivered_at is null or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)
+                   and late_after is not null as unanswered
+              from ops.submissions
+             where period_end < %(as_of)s and period_end >= %(as_of)s::date - %(window)s
+               and (%(all)s or source_id = any(%(sources)s))) s
+) o
+ where unanswered and (due_date between %(as_of)s and %(as_of)s::date + %(ahead)s
+                       or late_after between %(as_of)s::date - %(lookback)s and %(as_of)s::date - 1)
 """
 
 
@@ -107,11 +122,11 @@ def due_reminders(conn: psycopg.Connection, registry: Registry, as_of: date, *, 
     window = LOOKBACK_DAYS + 120  # the longest deadline after a period's end, and the lookback
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(_OPEN, {"as_of": as_of, "window": window, "all": source_ids is None,
-                                   "sources": source_ids or []}).fetchall()
+                                   "sources": source_ids or [], "ahead": 31, "lookback": LOOKBACK_DAYS}).fetchall()
     out: list[Reminder] = []
     for row in rows:
         rule = rules.get(row["source_id"])
-        if rule is None or not row["unanswered"]:
+        if rule is None:
             continue
         due_date, late_after = row["due_date"], row["late_after"]
         held = bool(row["batches"]) and bool(row["held_by_then"])
@@ -204,19 +219,17 @@ def queue_reminders(conn: psycopg.Connection, registry: Registry, as_of: date, *
         keys = [r.dedupe_key for r in report.due] + [digest_key(as_of)]
         existing = {row[0] for row in conn.execute("select dedupe_key from ops.notices where dedupe_key = any(%s)",
                                                    (keys,))}
+        drafts = []
         for reminder in report.due:
             if reminder.dedupe_key in existing:
                 continue
             subject, body, recipients = _text(registry, reminder)
-            if queue_notice(conn, dedupe_key=reminder.dedupe_key, kind=f"monitor_{reminder.level}", subject=subject,
-                            body=body, recipients=recipients, department=reminder.department,
-                            source_id=reminder.source_id) is not None:
-                report.queued.append(reminder.dedupe_key)
+            drafts.append(NoticeDraft(reminder.dedupe_key, f"monitor_{reminder.level}", subject, body,
+                                      tuple(recipients), reminder.department, reminder.source_id))
         if digest_key(as_of) not in existing and source_ids is None:
             subject, body = _digest(registry, as_of, report.due, warnings or [])
-            if queue_notice(conn, dedupe_key=digest_key(as_of), kind="monitor_digest", subject=subject, body=body,
-                            recipients=steward_recipients()) is not None:
-                report.queued.append(digest_key(as_of))
+            drafts.append(NoticeDraft(digest_key(as_of), "monitor_digest", subject, body, tuple(steward_recipients())))
+        report.queued = queue_notices(conn, drafts)
     if report.queued:
         log.info("催报: %d notice(s) queued as of %s", len(report.queued), as_of)
     return report

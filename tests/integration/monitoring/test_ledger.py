@@ -85,3 +85,16 @@ def test_refresh_equals_backfill(deliveries: psycopg.Connection) -> None:
     backfill(deliveries, REGISTRY, as_of=day)
     by_backfill = {k: {c: v for c, v in r.items() if c != "refreshed_at"} for k, r in ledger(deliveries).items()}
     assert by_refresh == by_backfill and len(by_backfill) > 100
+
+
+def test_the_hourly_refresh_of_recent_periods_equals_the_full_rebuild(deliveries: psycopg.Connection) -> None:
+    day = date(2026, 10, 14)
+    backfill(deliveries, REGISTRY, as_of=date(2026, 10, 13))
+    owed = refresh(deliveries, REGISTRY, as_of=day, recent_days=31)
+    recent = {(d.rule.source_id, d.period.key) for d in owed.dues}
+    hourly = {k: {c: v for c, v in r.items() if c != "refreshed_at"} for k, r in ledger(deliveries).items()}
+    backfill(deliveries, REGISTRY, as_of=day)
+    full = {k: {c: v for c, v in r.items() if c != "refreshed_at"} for k, r in ledger(deliveries).items()}
+    assert recent and len(recent) < len(full)
+    assert {k: hourly[k] for k in recent} == {k: full[k] for k in recent}
+    assert hourly.keys() == full.keys()
