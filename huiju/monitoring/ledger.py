@@ -138,28 +138,29 @@ def refresh(conn: psycopg.Connection, registry: Registry, source_ids: Iterable[s
     ids = sorted(registry.sources if source_ids is None else set(source_ids) & set(registry.sources))
     owed = obligations(registry, as_of, first_delivery=first_deliveries(conn, ids), source_ids=ids, cal=cal,
                        recent_days=recent_days)
-    conn.execute("select pg_advisory_xact_lock(hashtext('huiju.monitoring.ledger'))")
-    conn.execute("create temporary table if not exists monitor_due (source_id text, period text, department text,"
-                 " dataset text, period_kind text, continuous boolean, period_start date, period_end date,"
-                 " receive_from date, receive_to date, due_date date, late_after date) on commit drop")
-    conn.execute("truncate monitor_due")
-    with conn.cursor() as cur, cur.copy(f"copy monitor_due ({', '.join(COLUMNS)}) from stdin") as copy:
-        for due in owed.dues:
-            rule = due.rule
-            copy.write_row((rule.source_id, due.period.key, rule.department, rule.dataset, rule.period,
-                            rule.continuous, due.period.start, due.period.end, due.receive_from, due.receive_to,
-                            due.due_date, due.late_after))
-    conn.execute("create index if not exists monitor_due_window on monitor_due (source_id, receive_from)")
-    conn.execute("analyze monitor_due")
-    if recent_days is not None:
-        conn.execute("delete from ops.submissions s using monitor_due d"
-                     " where s.source_id = d.source_id and s.period = d.period")
-    elif source_ids is None:
-        conn.execute("delete from ops.submissions")
-    else:
-        conn.execute("delete from ops.submissions where source_id = any(%s)", (ids,))
-    oldest = min((due.receive_from for due in owed.dues), default=as_of)
-    conn.execute(_REBUILD, {"sources": ids, "as_of": as_of, "from": oldest})
+    with conn.transaction():  # the temporary table lives until the end of the transaction
+        conn.execute("select pg_advisory_xact_lock(hashtext('huiju.monitoring.ledger'))")
+        conn.execute("create temporary table if not exists monitor_due (source_id text, period text, department text,"
+                     " dataset text, period_kind text, continuous boolean, period_start date, period_end date,"
+                     " receive_from date, receive_to date, due_date date, late_after date) on commit drop")
+        conn.execute("truncate monitor_due")
+        with conn.cursor() as cur, cur.copy(f"copy monitor_due ({', '.join(COLUMNS)}) from stdin") as copy:
+            for due in owed.dues:
+                rule = due.rule
+                copy.write_row((rule.source_id, due.period.key, rule.department, rule.dataset, rule.period,
+                                rule.continuous, due.period.start, due.period.end, due.receive_from, due.receive_to,
+                                due.due_date, due.late_after))
+        conn.execute("create index if not exists monitor_due_window on monitor_due (source_id, receive_from)")
+        conn.execute("analyze monitor_due")
+        if recent_days is not None:
+            conn.execute("delete from ops.submissions s using monitor_due d"
+                         " where s.source_id = d.source_id and s.period = d.period")
+        elif source_ids is None:
+            conn.execute("delete from ops.submissions")
+        else:
+            conn.execute("delete from ops.submissions where source_id = any(%s)", (ids,))
+        oldest = min((due.receive_from for due in owed.dues), default=as_of)
+        conn.execute(_REBUILD, {"sources": ids, "as_of": as_of, "from": oldest})
     log.info("submission ledger: %d period(s) of %d source(s) as of %s", len(owed.dues), len(ids), as_of)
     if owed.calendar_gaps:
         log.warning("working-day calendar has no data for %s: those deadlines are not computed",
