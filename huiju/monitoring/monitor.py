@@ -12,26 +12,12 @@ from psycopg.rows import dict_row
 
 from huiju.monitoring.ledger import backfill, last_full_rebuild, refresh, today
 from huiju.monitoring.obligations import Period
-from huiju.monitoring.reminders import LOOKBACK_DAYS, ReminderReport, queue_reminders
+from huiju.monitoring.reminders import LOOKBACK_DAYS, Reminder, ReminderReport, queue_reminders
 from huiju.monitoring.scorecards import percent, ranking, render_ranking, scorecards
 from huiju.registry import Registry
 from huiju.workdays import WorkCalendar, work_calendar
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Overdue:
-    """A period owed and not (usably) delivered after its last on-time day."""
-
-    department: str
-    source_id: str
-    period: str
-    period_label: str
-    due_date: date
-    late_after: date
-    status: str  # missing | held
-    working_days_late: int
 
 
 @dataclass
@@ -76,19 +62,20 @@ def run_monitor(conn: psycopg.Connection, registry: Registry, as_of: date | None
     return MonitorReport(as_of, len(owed.dues), gaps, warnings, reminders)
 
 
-def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None = None) -> list[Overdue]:
-    """Every period past its last on-time day with nothing usable, as of ``as_of``, most late first."""
+def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None = None) -> list[Reminder]:
+    """Every period past its last on-time day with nothing usable as of ``as_of``, as ``overdue`` reminders."""
     cal = cal or work_calendar()
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "select department, source_id, period, period_start, period_end, due_date, late_after,"
-            " case when batches > 0 then 'held' else 'missing' end as status from ops.submissions"
-            " where late_after < %s and (delivered_at is null"
+            "select department, source_id, period, period_start, period_end, due_date, late_after, batches > 0"
+            " and (first_received_at at time zone 'Asia/Shanghai')::date <= %s as held, rows_held"
+            " from ops.submissions where late_after < %s and (delivered_at is null"
             "  or (delivered_at at time zone 'Asia/Shanghai')::date > %s)"
-            " order by late_after, department, source_id", (as_of, as_of)).fetchall()
-    return [Overdue(r["department"], r["source_id"], r["period"],
-                    Period(r["period"], r["period_start"], r["period_end"]).label(), r["due_date"], r["late_after"],
-                    r["status"], cal.working_days_between(r["late_after"], as_of)) for r in rows]
+            " order by late_after, department, source_id", (as_of, as_of, as_of)).fetchall()
+    return [Reminder("overdue", r["department"], r["source_id"], r["period"],
+                     Period(r["period"], r["period_start"], r["period_end"]).label(), r["due_date"], r["late_after"],
+                     r["held"], int(r["rows_held"]) if r["held"] else 0,
+                     cal.working_days_between(r["late_after"], as_of)) for r in rows]
 
 
 def render_monitor(conn: psycopg.Connection, registry: Registry, report: MonitorReport, month: str) -> str:
@@ -101,7 +88,7 @@ def render_monitor(conn: psycopg.Connection, registry: Registry, report: Monitor
         dept = registry.departments.get(item.department)
         source = registry.sources.get(item.source_id)
         lines.append(f"  {dept.name if dept else item.department}《{source.title if source else item.source_id}》"
-                     f"{item.period_label}：{'暂缓入库' if item.status == 'held' else '未报送'}，截止{item.due_date}，"
+                     f"{item.period_label}：{'暂缓入库' if item.held else '未报送'}，截止{item.due_date}，"
                      f"逾期{item.working_days_late}个工作日")
     lines += ["", render_ranking(registry, ranking(conn, month), month), ""]
     lines.append(f"数据项 (sources), {month}:")

@@ -67,12 +67,12 @@ class Period:
 
     def label(self) -> str:
         """The period in Chinese: ``2026年11月``, ``2026年第4季度``, ``2026年第49周``, ``2026-12-04``."""
-        if len(self.key) == 7 and self.key[4] == "-":
-            return f"{self.key[:4]}年{int(self.key[5:])}月"
         if "-Q" in self.key:
             return f"{self.key[:4]}年第{self.key[-1]}季度"
         if "-W" in self.key:
             return f"{self.key[:4]}年第{int(self.key[6:])}周（{self.start}至{self.end}）"
+        if len(self.key) == 7:
+            return f"{self.key[:4]}年{int(self.key[5:])}月"
         return self.key if self.start == self.end else f"{self.start}至{self.end}"
 
 
