@@ -20,7 +20,7 @@ from huiju_airflow.tasks import dingtalk_sender, email_sender, wecom_sender
 from huiju_demo.mail_sink import running_mail_sink
 
 from huiju import warehouse
-from huiju.notices import Breaker, Recipient, deliver_pending, queue_notice
+from huiju.notices import Breaker, NoticeDraft, Recipient, deliver_pending, queue_notice, queue_notices
 from tests.support.robots import RobotReceiver
 
 ROBOT = "huiju_test_outage_wecom"
@@ -161,3 +161,15 @@ def test_parallel_deliverers_share_one_circuits_rate(url: str, robot: RobotRecei
     with ThreadPoolExecutor(4) as pool:
         delivered = sum(pool.map(deliverer, range(4)))
     assert delivered == len(robot.accepted()) == 4  # the circuit's minute, however many deliverers
+
+
+def test_the_set_based_ladder_queue_supersedes_too(url: str, robot: RobotReceiver) -> None:
+    recipient = (Recipient("wecom", ROBOT),)
+    with psycopg.connect(url, autocommit=True) as conn:
+        queue_notices(conn, [NoticeDraft(f"monitor:{level}:swj:swj_penalty:2026-11", f"monitor_{level}",
+                                         f"【{level}】", "正文", recipient, "swj", "swj_penalty",
+                                         topic="monitor:swj:swj_penalty:2026-11", rank=rank)
+                             for rank, level in enumerate(("remind", "overdue"), 1)])
+        report = deliver_pending(conn, {"wecom": wecom_sender()}, breaker=BREAKER)
+    assert (report.delivered, report.superseded) == (1, 1)
+    assert [p.payload["markdown"]["content"].split("\n")[0] for p in robot.accepted()] == ["#### 【overdue】"]

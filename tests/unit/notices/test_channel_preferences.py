@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from huiju.notices import Outgoing, Recipient, channel_recipients, circuit_of, robot_markdown, steward_recipients
-from huiju.registry import Department
+from huiju.notices import (
+    Outgoing,
+    Recipient,
+    channel_recipients,
+    circuit_of,
+    leader_recipients,
+    robot_markdown,
+    steward_recipients,
+)
+from huiju.registry import Department, Registry
 
 
 def department(**fields: object) -> Department:
@@ -61,3 +69,11 @@ def test_a_notice_as_robot_markdown_keeps_its_paragraphs_and_says_where_the_atta
     text = robot_markdown(outgoing)
     assert text.startswith("#### 【问题数据反馈】税务局\n\n第一段。\n\n第二段。")
     assert text.endswith("（附件已通过电子邮件发送给贵单位的联系人）")
+
+
+def test_the_leader_hears_through_the_channels_chosen_for_the_leader() -> None:
+    swj = department(leader={"name": "钱局", "email": "leader@example.gov.cn"}, wecom_connection="wc",
+                     channels={"contacts": ["email"], "leader": ["email", "wecom"]})
+    registry = Registry.model_construct(datasets={}, departments={"swj": swj}, sources={})
+    assert leader_recipients(registry, "swj") == [Recipient("email", "leader@example.gov.cn"), Recipient("wecom", "wc")]
+    assert leader_recipients(registry, "nobody") == []
