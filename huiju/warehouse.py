@@ -44,7 +44,8 @@ _EMBEDDED_TUNING = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 #: role is the group's name + ``_login`` (:func:`login_role`). Created by huiju/sql/160_roles.sql.
 COMPONENT_ROLES = {
     "landing": "huiju_landing",  # collection: creates and writes raw, writes the ledger (ops) and quarantine
-    "validation": "huiju_validation",  # GX, publication, feedback, notices: reads raw, writes quarantine and ops
+    # GX, publication, feedback, notices, monitoring (submission ledger, anomalies): reads raw, writes quarantine, ops
+    "validation": "huiju_validation",
     "transformation": "huiju_transform",  # dbt: reads raw/quarantine/ops, owns staging … share, dbt_state
     "share": "huiju_share_reader",  # a push/share consumer: the share schema (and views granted to it) only
     "portal": "huiju_portal",  # the departments' portal: its schema, plus landing and validation
