@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.private_files import open_private, private_dir, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -44,8 +45,7 @@ def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True
     if log_name is None:
         return subprocess.run(command, env=env, check=check).returncode
     log_path = get_settings().airflow_home / "logs" / "huiju" / log_name
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as out:
+    with open_private(log_path, "w") as out:
         code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     if code and check:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
@@ -88,8 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        write_private(manifest_path, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1))
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
         for line in portal.lines:
@@ -128,9 +127,7 @@ def _redact(url: str) -> str:
 
 
 def _pid_dir() -> Path:
-    path = get_settings().airflow_home / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(get_settings().airflow_home / "run")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -138,17 +135,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
-    logs = get_settings().airflow_home / "logs" / "huiju"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = private_dir(get_settings().airflow_home / "logs" / "huiju")
     for service in AIRFLOW_SERVICES:
         pid_file = _pid_dir() / f"{service}.pid"
         if pid_file.exists() and alive(int(pid_file.read_text())):
             print(f"  {service} already running (pid {pid_file.read_text().strip()})")
             continue
-        with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
+        with open_private(logs / f"{service}.log") as out:
             process = subprocess.Popen([airflow, service], env=env, stdout=out, stderr=subprocess.STDOUT,
                                        start_new_session=True)
-        pid_file.write_text(str(process.pid))
+        write_private(pid_file, str(process.pid))
         print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
     address = f"http://127.0.0.1:{ui_port()}/"
     print(f"  waiting for {address} …", flush=True)
@@ -268,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # Everything this command and the services it starts write (logs, Airflow's task logs, dbt's and GX's
+    # files) is the platform's alone: umask 077, and var/ itself 0700.
+    restrict_umask()
+    private_dir(get_settings().var)
     return int(args.func(args) or 0)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from huiju.private_files import private_dir
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,8 @@ def _base_pgoptions() -> str:
 
 
 def dbt_dir() -> Path:
-    """``var/dbt``: dbt's target, manifest, docs and logs."""
-    return get_settings().var / "dbt"
+    """``var/dbt`` (created 0700): dbt's target, manifest, docs and logs."""
+    return private_dir(get_settings().var / "dbt")  # logs and docs hold what the models hold
 
 
 def manifest_path() -> Path:
