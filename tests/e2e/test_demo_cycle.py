@@ -256,6 +256,11 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
             f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+        # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
+        for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
+            assert httpx.get(address + site, timeout=30).status_code == 401
+            served = httpx.get(address + site, headers={"Authorization": f"Bearer {airflow_token}"}, timeout=30)
+            assert served.status_code == 200 and "<html" in served.text.lower(), (site, served.status_code)
         # The departments' portal runs beside it: the printed department login opens its own history.
         portal = re.search(rf"部门门户: (http://127\.0\.0\.1:{portal_port}/)\s+login: (\S+) / (\S+)", up.stdout)
         assert portal, up.stdout
