@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.pg_release import release_warning
 from huiju.private_files import open_private, private_dir, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
@@ -76,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = args.day or _yesterday()
     registry = load_registry()
     print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
+    _warn_unpatched_postgres()
     started = time.monotonic()
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
@@ -132,6 +134,7 @@ def _pid_dir() -> Path:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start Airflow's services in the background and print where to log in."""
+    _warn_unpatched_postgres()
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -192,7 +195,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    _warn_unpatched_postgres()
     return 0
+
+
+def _warn_unpatched_postgres() -> None:
+    """Say so when the PostgreSQL server is older than the latest minor release of its major (a warning only)."""
+    warning = release_warning()
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def cmd_land(args: argparse.Namespace) -> int:
