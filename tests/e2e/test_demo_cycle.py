@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -199,6 +200,19 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
         ("huiju_transform", "success")}
     # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day.
     assert all(count == 1 for _, _, count in runs), runs
+
+
+def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
+    """0600 (originals 0400) in 0700 folders: archive, outbox, logs, Airflow's secrets, dbt's and GX's files.
+
+    Before the tests below write into var/ themselves (with pytest's own umask).
+    """
+    loose = sorted(str(path.relative_to(cycle["var"])) for path in cycle["var"].rglob("*")
+                   if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077)
+    assert not loose, f"{len(loose)} files or folders readable by others: {loose[:20]}"
+    assert stat.S_IMODE(cycle["var"].stat().st_mode) == 0o700
+    originals = [path for path in (cycle["var"] / "archive").rglob("*") if path.is_file()]
+    assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
 
 
 def _free_port() -> int:

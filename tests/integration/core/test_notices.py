@@ -11,6 +11,7 @@ once delivered, never sent again.
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -130,6 +131,9 @@ def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_
         assert feedback is not None and feedback.channel == "portal"
         assert conn.execute("select channel from ops.feedback where load_id = %s", (load_id,)).fetchall() == [
             ("portal",)]
+        # The outbox's workbook is the platform's alone from its creation (whatever this process's umask).
+        assert stat.S_IMODE(feedback.path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(feedback.path.parent.stat().st_mode) == 0o700
         conn.commit()
 
         first = deliver_pending(conn, senders())
