@@ -376,7 +376,7 @@ def leak_scan(cycle: dict) -> dict[str, list]:
 
 def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: dict) -> None:
     needles, leaks, var = leak_scan["needles"], leak_scan["leaks"], leak_scan["var"]
-    assert len(needles.ids) > 1000 and len(needles.mobiles) > 100  # the demo's numbers were collected
+    assert len(needles.ids) > 500 and len(needles.mobiles) > 50  # the demo's numbers were collected (200 rows a source)
     # Every place the issue names was there to scan.
     for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "gx/uncommitted/data_docs", "demo/mail"):
         assert (var / place).is_dir(), place
