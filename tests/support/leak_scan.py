@@ -13,6 +13,7 @@ and the ``raw``, ``staging`` … schemas, which are not scanned at all).
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -22,9 +23,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-#: Folders under ``var/`` that hold citizens' data by design (originals, drops, workbooks, the database,
-#: the demo's generated submissions and scratch space): not scanned.
-DATA_STORES = ("archive", "inbox", "outbox", "pgdata", "work", "demo/simulators", "demo/portal")
+#: What under ``var/`` holds citizens' data by design (path prefixes): originals, drops, workbooks, the
+#: database, scratch space, and the demo generator's own output (its departments' files, its answer key).
+DATA_STORES = ("archive/", "inbox/", "outbox/", "pgdata/", "work/", "demo/simulators/", "demo/portal/",
+               "demo/manifest-")
 
 # Collection: an 18-character ID whose birth date is plausible (so 18-digit organisation codes are not taken
 # for IDs), and an 11-digit mainland mobile, each standing alone in the data.
@@ -103,9 +105,10 @@ def collect_generated(conn: psycopg.Connection, archive: Path | None = None) -> 
     """Every ID and mobile number the platform received: the ``raw`` tables' rows and the archived originals."""
     needles = Needles()
     for table in _tables(conn, "raw"):
+        # The department's columns only: the platform's own (``_load_id`` with its hex digest …) are not data.
         for (row,) in conn.execute(sql.SQL("select row_to_json(t)::text from {} t").format(
                 sql.Identifier("raw", table))):
-            needles.collect(row)
+            needles.collect(" ".join(str(value) for key, value in json.loads(row).items() if not key.startswith("_")))
     if archive is not None and archive.is_dir():
         for path in archive.rglob("*"):
             if path.is_file():
@@ -119,14 +122,14 @@ def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
         " order by table_name", (schema,))]
 
 
-def scan_files(needles: Needles, var: Path, *, under: str = "", skip: Iterable[str] = DATA_STORES) -> list[Leak]:
-    """Findings in every file under ``var/<under>`` except the data stores (``skip``, relative to ``var``)."""
-    skipped = [var / part for part in skip]
+def scan_files(needles: Needles, var: Path, *, skip: Iterable[str] = DATA_STORES) -> list[Leak]:
+    """Findings in every file under ``var`` except the data stores (``skip``: path prefixes relative to ``var``)."""
+    prefixes = tuple(skip)
     found = []
-    for path in sorted((var / under).rglob("*")):
-        if not path.is_file() or any(path.is_relative_to(store) for store in skipped):
-            continue
-        found += needles.leaks(f"file {path.relative_to(var)}", _text_of(path))
+    for path in sorted(var.rglob("*")):
+        relative = path.relative_to(var).as_posix()
+        if path.is_file() and not path.is_symlink() and not relative.startswith(prefixes):
+            found += needles.leaks(f"file {relative}", _text_of(path))
     return found
 
 
