@@ -20,6 +20,9 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.monitoring.anomalies import release_hold
+from huiju.monitoring.ledger import record_source, today
+from huiju.monitoring.monitor import render_monitor, run_monitor
 from huiju.pg_release import release_warning
 from huiju.private_files import open_private, private_dir, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
@@ -28,6 +31,7 @@ from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, stop_embedded, warehouse_url
+from huiju.workdays import calendar_warnings
 
 log = logging.getLogger("huiju")
 
@@ -193,9 +197,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    try:
+        warnings = calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
+                                     config_dir=Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"Calendar overrides have {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    for warning in warnings:
+        print(f"WARNING (calendar): {warning}", file=sys.stderr)
     _warn_unpatched_postgres()
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Rebuild the submission ledger, queue the 催报 notices, print overdue list, scorecard and calendar warnings."""
+    registry = load_registry()
+    as_of = args.as_of or today()
+    month = args.month or f"{as_of.year}-{as_of.month:02d}"
+    with connect() as conn:
+        report = run_monitor(conn, registry, as_of)
+        print(render_monitor(conn, registry, report, month))
     return 0
 
 
@@ -219,6 +244,8 @@ def cmd_land(args: argparse.Namespace) -> int:
                   f"{validation.rows_quarantined} quarantined")
             if publish_load(conn, result.load_id):
                 print("published")
+    if result.outcome != "failed":
+        record_source(registry, source.id)
     return 0 if result.outcome != "failed" else 1
 
 
@@ -234,6 +261,14 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         return 0
     print(warehouse_url())
     return 0
+
+
+def cmd_release_anomaly(args: argparse.Namespace) -> int:
+    """Release a batch held as anomalous (预测预警) after checking it: the next ingest run publishes it."""
+    with connect() as conn:
+        released = release_hold(conn, args.load_id, args.by or os.environ.get("USER", "steward"))
+    print(f"{args.load_id}: {'released' if released else 'not held for an anomaly; nothing changed'}")
+    return 0 if released else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,12 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help=cmd_check_config.__doc__)
     check.add_argument("--config", default=None, help="config folder (default: config/)")
     check.set_defaults(func=cmd_check_config)
+    monitor = sub.add_parser("monitor", help=cmd_monitor.__doc__)
+    monitor.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
+                         help="the day to judge deadlines on, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    monitor.add_argument("--month", default=None, help="the scorecard's month, YYYY-MM (default: the as-of month)")
+    monitor.set_defaults(func=cmd_monitor)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")
     land.add_argument("--day", type=dt.date.fromisoformat, default=None)
     land.add_argument("--land-only", action="store_true", help="stop after landing")
     land.set_defaults(func=cmd_land)
+    release = sub.add_parser("release-anomaly", help=cmd_release_anomaly.__doc__)
+    release.add_argument("load_id")
+    release.add_argument("--by", default=None, help="who released it (default: $USER)")
+    release.set_defaults(func=cmd_release_anomaly)
     airflow = sub.add_parser("airflow", help=cmd_airflow.__doc__)
     airflow.add_argument("rest", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=cmd_airflow)

@@ -11,6 +11,7 @@ who edited the file can act on, e.g.::
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,9 @@ from huiju.settings import get_settings
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
-CADENCES = ("daily", "weekly", "monthly")
+CADENCES = ("daily", "weekly", "monthly", "quarterly")
+#: Channels whose system delivers continuously: due when its data stops arriving, not per period.
+CONTINUOUS_CHANNELS = ("rest", "soap", "frontdb")
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
@@ -91,11 +94,63 @@ class Dataset(StrictModel):
         return next(f for f in self.fields if f.name == name)
 
 
+#: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
+NoticeChannel = Literal["email", "dingtalk", "wecom"]
+ROBOT_CHANNELS = ("dingtalk", "wecom")
+
+
+class NoticeChannels(StrictModel):
+    """Which channels a department wants its notices through (通知渠道), for its contacts and for its leader.
+
+    Unset: every channel the department has (e-mail to each address, each robot whose
+    connection is set). A robot named here needs its ``<channel>_connection``.
+    """
+
+    contacts: tuple[NoticeChannel, ...] | None = None
+    leader: tuple[NoticeChannel, ...] | None = None
+
+
+class AnomalySettings(StrictModel):
+    """预测预警: how a batch is compared with the source's own history before it is published.
+
+    A batch is anomalous when its row count, or its pass rate (accepted / received), is far
+    from the median of the source's last ``history`` comparable batches: more than
+    ``threshold`` robust deviations (1.4826 × MAD) away, and by at least ``min_change`` (rows,
+    relative to the median) or ``pass_rate_drop`` (pass rate, in points; only a drop counts).
+    Nothing is judged before ``min_history`` comparable batches exist. Daily sources are
+    compared with batches of the same weekday (``weekday``). ``action``: ``alert`` tells the
+    stewards and publishes; ``hold`` holds the batch until a steward releases it; ``off``.
+    """
+
+    action: Literal["alert", "hold", "off"] = "alert"
+    history: int = Field(default=12, ge=3, le=200)
+    min_history: int = Field(default=5, ge=3, le=200)
+    threshold: float = Field(default=4.0, gt=0)
+    min_change: float = Field(default=0.5, ge=0)
+    pass_rate_drop: float = Field(default=0.10, ge=0, le=1)
+    weekday: bool | None = None  # default: true for daily sources
+
+    @model_validator(mode="after")
+    def _history_covers_minimum(self) -> AnomalySettings:
+        if self.min_history > self.history:
+            raise ValueError(f"min_history ({self.min_history}) cannot exceed history ({self.history})")
+        return self
+
+
 class Contact(StrictModel):
     """Who at a department receives notices (feedback, reminders)."""
 
     name: str
     role: str = ""
+    email: str | None = None
+    phone: str | None = None
+
+
+class Leader(StrictModel):
+    """The department's leader (分管领导): the escalation step of the 催报 ladder."""
+
+    name: str
+    title: str = ""
     email: str | None = None
     phone: str | None = None
 
@@ -106,9 +161,57 @@ class Department(StrictModel):
     code: Identifier
     name: str
     contacts: tuple[Contact, ...] = ()
+    leader: Leader | None = None
     # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
     # should also go there; e-mail goes to the contacts' addresses.
     dingtalk_connection: str | None = None
+    # Its WeCom (企业微信) group robot's Connection (password: the webhook key); a DingTalk robot in
+    # 加签 mode has its secret in the Connection's extra. Which channels it wants: ``channels``.
+    wecom_connection: str | None = None
+    channels: NoticeChannels = NoticeChannels()
+
+    @model_validator(mode="after")
+    def _robots_have_connections(self) -> Department:
+        for audience in ("contacts", "leader"):
+            for channel in getattr(self.channels, audience) or ():
+                if channel in ROBOT_CHANNELS and not self.robot_connection(channel):
+                    raise ValueError(f"channels.{audience} names {channel} but {channel}_connection is not set")
+        return self
+
+    def robot_connection(self, channel: str) -> str | None:
+        """The Airflow Connection of the department's robot on ``channel`` (dingtalk, wecom), if any."""
+        return {"dingtalk": self.dingtalk_connection, "wecom": self.wecom_connection}.get(channel)
+
+    def channels_for(self, audience: Literal["contacts", "leader"]) -> tuple[str, ...]:
+        """The channels notices to ``audience`` go through: as declared, else e-mail and every robot it has."""
+        declared = getattr(self.channels, audience)
+        if declared is not None:
+            return declared
+        return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
+
+
+class Obligation(StrictModel):
+    """When a source's delivery is due (报送时限), for monitoring (:mod:`huiju.monitoring.obligations`).
+
+    Every key has a default, so a source without an ``obligation:`` block is monitored by its
+    ``cadence``: a periodic source owes one delivery per period (``period``, default from the
+    cadence: daily → day, weekly → week, monthly → month, quarterly → quarter, cron → the time
+    between two firings), due ``due_working_days`` Chinese working days after the period ends, late
+    after ``grace_working_days`` more. A continuous source (channel rest, soap or frontdb, or
+    ``mode: continuous``) owes data every working day and is overdue after ``silence_working_days``
+    working days without any. Reminders: ``remind_before_working_days`` before the due day, an
+    overdue notice once late, the leader after ``escalate_after_working_days`` more.
+    """
+
+    enabled: bool = True
+    mode: Literal["periodic", "continuous"] | None = None  # default: continuous for rest, soap, frontdb
+    period: Literal["day", "week", "month", "quarter"] | None = None  # default: from the cadence
+    due_working_days: int | None = Field(default=None, ge=0, le=60)  # default: day 1, week 2, month 5, quarter 10
+    grace_working_days: int = Field(default=0, ge=0, le=30)
+    silence_working_days: int = Field(default=1, ge=1, le=30)
+    remind_before_working_days: int = Field(default=1, ge=0, le=10)
+    escalate_after_working_days: int = Field(default=3, ge=1, le=60)
+    since: date | None = None  # the first period owed (default: the first delivery's, else the current one)
 
 
 class Source(StrictModel):
@@ -136,12 +239,14 @@ class Source(StrictModel):
     records_key: str | None = Field(default=None, min_length=1)
     record_element: str | None = Field(default=None, pattern=r"^[^\s<>/{}:]+$")
     cadence: str = "daily"
+    obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, Identifier] = Field(min_length=1)
     connection: str | None = None
     # Where feedback workbooks go back on the department's own server (SFTP): relative to the
     # drop directory, or absolute. Other channels get them from the outbox folder or by e-mail.
     feedback_dir: str = "outbox"
+    anomaly: AnomalySettings = AnomalySettings()  # 预测预警 (see AnomalySettings)
     inbox: dict[str, Any] | None = None
     ftp: dict[str, Any] | None = None
     sftp: dict[str, Any] | None = None
@@ -178,7 +283,8 @@ class Source(StrictModel):
     @property
     def schedule(self) -> str:
         """The Airflow schedule for this source's cadence (local time, Asia/Shanghai)."""
-        return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}.get(self.cadence, self.cadence)
+        return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly",
+                "quarterly": "@quarterly"}.get(self.cadence, self.cadence)
 
     @property
     def ingest_dag_id(self) -> str:

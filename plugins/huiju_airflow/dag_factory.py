@@ -70,17 +70,39 @@ def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
     with DAG(
         dag_id="huiju_notices",
-        description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉",
+        description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
         start_date=START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["notices"],
-        doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider) and DingTalk "
-                "(each department's `dingtalk_connection`, dingding provider); see `huiju/notices.py`."),
+        doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
+                "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
+                "(`wecom_connection`); see `huiju/notices.py`."),
     ) as dag:
         task(task_id="notify")(tasks.notify)()
+    return dag
+
+
+def monitor_dag() -> DAG:
+    """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
+    with DAG(
+        dag_id="huiju_monitor",
+        description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
+        schedule="5 * * * *",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["monitoring", "notices"],
+        doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
+                "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
+                "see `huiju/monitoring/`."),
+    ) as dag:
+        monitored = task(task_id="monitor")(tasks.monitor)()
+        notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+        monitored >> notified
     return dag
 
 
