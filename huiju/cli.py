@@ -23,6 +23,8 @@ from huiju.landing import land_file
 from huiju.monitoring.anomalies import release_hold
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, run_monitor
+from huiju.pg_release import release_warning
+from huiju.private_files import open_private, private_dir, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -48,8 +50,7 @@ def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True
     if log_name is None:
         return subprocess.run(command, env=env, check=check).returncode
     log_path = get_settings().airflow_home / "logs" / "huiju" / log_name
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as out:
+    with open_private(log_path, "w") as out:
         code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     if code and check:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
@@ -80,6 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = args.day or _yesterday()
     registry = load_registry()
     print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
+    _warn_unpatched_postgres()
     started = time.monotonic()
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
@@ -92,8 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        write_private(manifest_path, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1))
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
         for line in portal.lines:
@@ -132,27 +133,25 @@ def _redact(url: str) -> str:
 
 
 def _pid_dir() -> Path:
-    path = get_settings().airflow_home / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(get_settings().airflow_home / "run")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start Airflow's services in the background and print where to log in."""
+    _warn_unpatched_postgres()
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
-    logs = get_settings().airflow_home / "logs" / "huiju"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = private_dir(get_settings().airflow_home / "logs" / "huiju")
     for service in AIRFLOW_SERVICES:
         pid_file = _pid_dir() / f"{service}.pid"
         if pid_file.exists() and alive(int(pid_file.read_text())):
             print(f"  {service} already running (pid {pid_file.read_text().strip()})")
             continue
-        with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
+        with open_private(logs / f"{service}.log") as out:
             process = subprocess.Popen([airflow, service], env=env, stdout=out, stderr=subprocess.STDOUT,
                                        start_new_session=True)
-        pid_file.write_text(str(process.pid))
+        write_private(pid_file, str(process.pid))
         print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
     address = f"http://127.0.0.1:{ui_port()}/"
     print(f"  waiting for {address} …", flush=True)
@@ -210,6 +209,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"{len(registry.datasets)} datasets")
     for warning in warnings:
         print(f"WARNING (calendar): {warning}", file=sys.stderr)
+    _warn_unpatched_postgres()
     return 0
 
 
@@ -222,6 +222,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         report = run_monitor(conn, registry, as_of)
         print(render_monitor(conn, registry, report, month))
     return 0
+
+
+def _warn_unpatched_postgres() -> None:
+    """Say so when the PostgreSQL server is older than the latest minor release of its major (a warning only)."""
+    warning = release_warning()
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def cmd_land(args: argparse.Namespace) -> int:
@@ -312,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # Everything this command and the services it starts write (logs, Airflow's task logs, dbt's and GX's
+    # files) is the platform's alone: umask 077, and var/ itself 0700.
+    restrict_umask()
+    private_dir(get_settings().var)
     return int(args.func(args) or 0)
 
 

@@ -47,6 +47,7 @@ from huiju.archive import archive_file
 from huiju.channel_settings import DropSettings
 from huiju.channels.file_checks import refusal_reason, unsafe_archive_reason
 from huiju.landing import LandResult, land_file, record_failed
+from huiju.private_files import private_dir
 from huiju.settings import get_settings
 
 if TYPE_CHECKING:
@@ -198,8 +199,7 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
                                 marker_suffixes=settings.marker_suffixes)
     taken = _taken(ctx.conn, source.id)
     results: list[LandResult] = []
-    work_root = get_settings().var / "work" / "filedrop"
-    work_root.mkdir(parents=True, exist_ok=True)
+    work_root = private_dir(get_settings().var / "work" / "filedrop")  # downloads: 0700 (mkdtemp) in 0700
     with open_drop(settings, ctx.connection) as drop:
         poll = drop.poll(source.file_pattern, completeness=completeness, batch_size=settings.max_files,
                          skip=lambda remote: _key(remote) in taken)

@@ -7,10 +7,12 @@ its sources delivered, and every layer is built from them.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -200,6 +202,19 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
     assert all(count == 1 for _, _, count in runs), runs
 
 
+def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
+    """0600 (originals 0400) in 0700 folders: archive, outbox, logs, Airflow's secrets, dbt's and GX's files.
+
+    Before the tests below write into var/ themselves (with pytest's own umask).
+    """
+    loose = sorted(str(path.relative_to(cycle["var"])) for path in cycle["var"].rglob("*")
+                   if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077)
+    assert not loose, f"{len(loose)} files or folders readable by others: {loose[:20]}"
+    assert stat.S_IMODE(cycle["var"].stat().st_mode) == 0o700
+    originals = [path for path in (cycle["var"] / "archive").rglob("*") if path.is_file()]
+    assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -256,6 +271,11 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
             f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+        # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
+        for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
+            assert httpx.get(address + site, timeout=30).status_code == 401
+            served = httpx.get(address + site, headers={"Authorization": f"Bearer {airflow_token}"}, timeout=30)
+            assert served.status_code == 200 and "<html" in served.text.lower(), (site, served.status_code)
         # The departments' portal runs beside it: the printed department login opens its own history.
         portal = re.search(rf"部门门户: (http://127\.0\.0\.1:{portal_port}/)\s+login: (\S+) / (\S+)", up.stdout)
         assert portal, up.stdout
@@ -278,3 +298,96 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
                               timeout=60)
     assert down.returncode == 0 and "stopped api-server" in down.stdout, down.stdout + down.stderr
     assert "stopped portal" in down.stdout, down.stdout
+
+
+# The leak scan: after the demo's cycles (and `make up`, above) and a set of failing inputs, no ID or
+# mobile number the demo generated is anywhere but the data stores (tests/support/leak_scan.py).
+#
+# Places known to leak until secinput's part of issue 15 (one masking function for everything that leaves
+# the data path: the landing error's header echo, the quarantine's unmasked free text, IDs glued to letters or
+# spaced, +86 mobiles) is merged. A finding in one of them makes the test xfail, not pass; once secinput's work
+# is in, delete each entry whose place no longer leaks (the test prints which).
+# Measured 2026-12-07 on main + this branch: only these two, both from the headerless and title-first files.
+KNOWN_LEAKS = {
+    "table ops.loads": "secinput: a landing error echoes the header row (ops.loads.error: 'the header found was: "
+                       "<the first data row>')",
+    "file airflow/logs/huiju/failing-inputs.log": "secinput: the same landing error, logged by huiju.landing "
+                                                  "(what a task log holds when a drop's file is headerless)",
+}
+
+
+def _write_failing_inputs(folder: Path) -> tuple[str, list[Path], list[str]]:
+    """Broken files for a CSV penalty source, carrying numbers built like the demo's; (source, files, numbers)."""
+    from huiju_demo.bulk import penalty_row, valid_id_number
+
+    registry = load_registry()
+    source = next(s for s in registry.sources.values() if s.dataset == "admin_penalty" and s.format == "csv")
+    headers = list(source.columns)
+    content, name_header = source.header_for_field["penalty_content"], source.header_for_field["party_name"]
+    ids = [valid_id_number(900_000 + n) for n in range(6)]
+    mobiles = [f"1390000{n:04d}" for n in range(6)]
+
+    def row(n: int, **changes: str) -> list[str]:
+        values = penalty_row(source, 900_000 + n, "LEAK") | {content: f"联系电话{mobiles[n]}"}
+        return [{**values, **changes}.get(h, "") for h in headers]
+
+    def write(name: str, rows: list[list[str]]) -> Path:
+        path = folder / name
+        with path.open("w", encoding="utf-8" if source.encoding == "utf-8" else "gb18030", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        return path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [
+        write("headerless.csv", [row(0), row(1)]),                                  # the first data row as header
+        write("title_first.csv", [[f"经办人 张三 身份证 {ids[2]} 电话 {mobiles[2]}"], headers, row(2)]),
+        write("ragged.csv", [headers, row(3), [*row(4), ids[4], mobiles[4]]]),      # a row with extra cells
+        write("free_text.csv", [headers, row(5, **{                                 # numbers glued, spaced, +86
+            name_header: "", content: f"ID{ids[5]}x 身份证{ids[5][:6]} {ids[5][6:14]} {ids[5][14:]} "
+                                      f"电话+86 {mobiles[5][:3]} {mobiles[5][3:7]} {mobiles[5][7:]}"})]),
+    ]
+    return source.id, files, ids + mobiles
+
+
+@pytest.fixture(scope="module")
+def leak_scan(cycle: dict) -> dict[str, list]:
+    """Every finding of the scan, by place, after the failing inputs went through ``huiju land``."""
+    from tests.support.leak_scan import collect_generated, group, scan_database, scan_files, scan_schema
+
+    var, url = cycle["var"], cycle["url"]
+    source_id, files, numbers = _write_failing_inputs(var / "work" / "failing-inputs")
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url}
+    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
+    log = var / "airflow" / "logs" / "huiju" / "failing-inputs.log"  # what a person running them would keep
+    with log.open("a", encoding="utf-8") as out:
+        for path in files:
+            subprocess.run([sys.executable, "-m", "huiju.cli", "land", source_id, str(path), "--day", DAY], env=env,
+                           stdout=out, stderr=subprocess.STDOUT, timeout=300)
+    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url) as conn:
+        needles = collect_generated(conn, var / "archive")
+        needles.collect(" ".join(numbers))
+        leaks = scan_files(needles, var) + scan_schema(needles, conn, "ops") + scan_schema(needles, conn, "quarantine")
+    with psycopg.connect(with_database(url, f"{database}_airflow")) as conn:  # XCom, rendered fields, notes, logs
+        leaks += scan_database(needles, conn)
+    print(f"leak scan: {len(needles.ids)} IDs and {len(needles.mobiles)} mobiles looked for; "
+          f"{len(leaks)} findings in {len(group(leaks))} places")
+    return {"needles": needles, "leaks": group(leaks), "var": var}
+
+
+def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: dict) -> None:
+    needles, leaks, var = leak_scan["needles"], leak_scan["leaks"], leak_scan["var"]
+    assert len(needles.ids) > 500 and len(needles.mobiles) > 50  # the demo's numbers were collected (200 rows a source)
+    # Every place the issue names was there to scan.
+    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "gx/uncommitted/data_docs", "demo/mail"):
+        assert (var / place).is_dir(), place
+    unexpected = {place: found for place, found in leaks.items() if place not in KNOWN_LEAKS}
+    assert not unexpected, "citizens' numbers in clear:\n" + "\n".join(
+        f"  {place}: {len(found)} ({', '.join(str(leak.number) for leak in found[:3])} …)"
+        for place, found in unexpected.items())
+    fixed = sorted(set(KNOWN_LEAKS) - set(leaks))
+    if fixed:
+        print(f"known leaks no longer found (remove them from KNOWN_LEAKS): {fixed}")
+    known = {place: found for place, found in leaks.items() if place in KNOWN_LEAKS}
+    if known:
+        pytest.xfail("; ".join(f"{place} ({len(found)}): {KNOWN_LEAKS[place]}" for place, found in known.items()))
