@@ -191,7 +191,8 @@ def _masked_value(check: Check) -> sql.Composable:
         return sql.SQL("case when length(btrim({c})) > 8 then left(btrim({c}), 6) ||"
                        " repeat('*', length(btrim({c})) - 10) || right(btrim({c}), 4)"
                        " else repeat('*', length(coalesce({c}, ''))) end").format(c=column)
-    return sql.SQL("left({c}, 200)").format(c=column)
+    # Free text can hold an ID or a mobile number: masked like every text leaving the data path.
+    return sql.SQL("left(ops.mask_text({c}), 200)").format(c=column)
 
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.masking import install_log_masking
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``huiju`` command."""
     logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

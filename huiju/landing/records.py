@@ -22,7 +22,7 @@ from huiju.landing.raw import ensure_raw_table
 from huiju.landing.results import LandResult, quarantine_malformed
 from huiju.landing.rows import PreparedRows, RecordBatch, prepare_rows
 from huiju.ledger import get_load, make_load_id, save_cursor
-from huiju.masking import mask_text
+from huiju.masking import mask_all, mask_text
 from huiju.registry import Registry, Source
 
 log = logging.getLogger("huiju.landing")
@@ -123,7 +123,7 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
         conn.execute(
             "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
             " where load_id = %s",
-            (landed, time.perf_counter() - started, json.dumps(warnings, ensure_ascii=False), load_id),
+            (landed, time.perf_counter() - started, json.dumps(mask_all(warnings), ensure_ascii=False), load_id),
         )
         if cursor is not None:
             save_cursor(conn, source.id, cursor, load_id)
