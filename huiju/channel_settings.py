@@ -181,6 +181,16 @@ class WebServiceSettings(StrictModel):
     ca_file: str | None = None
     drift: Literal["warn", "hold"] = "warn"
     known_fields: tuple[str, ...] = ()
+    # Caps (see README "Caps"): past one, the run stops with an error naming the source and the cap.
+    max_pages: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_page_mb: float = Field(default=64, gt=0, le=1024)
+    max_page_records: int = Field(default=100_000, ge=1, le=1_000_000)
+
+    @property
+    def caps(self) -> dict[str, int]:
+        """The caps as the connectors take them (``huiju_connectors.rest.Caps``)."""
+        return {"max_pages": self.max_pages, "max_page_bytes": int(self.max_page_mb * 1024**2),
+                "max_page_records": self.max_page_records}
 
 
 class RestSettings(WebServiceSettings):
