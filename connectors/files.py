@@ -22,6 +22,7 @@ from typing import IO, Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, iterparse
 from huiju_connectors.copy_text import value_text
+from huiju_connectors.guards import SheetLimits, UnsafeArchive, check_sheet_extent
 from python_calamine import CalamineWorkbook
 
 _CHUNK = 1 << 20
@@ -165,11 +166,18 @@ class SheetData:
     rows: Iterator[tuple[int, list[str | None]]]  # (row_no, cells as text)
 
 
-def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> SheetData:
+def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
+              limits: SheetLimits | None = None) -> SheetData:
     """Open a workbook with python-calamine (about 10x faster than openpyxl) and stream a sheet.
 
-    Rows that are entirely empty are skipped; row numbers stay those of the sheet.
+    Rows that are entirely empty are skipped; row numbers stay those of the sheet. A workbook
+    whose sheets span more than ``limits`` (declared or used range) is refused before calamine
+    allocates the range (:func:`huiju_connectors.guards.check_sheet_extent`).
     """
+    try:
+        check_sheet_extent(path, limits=limits or SheetLimits())
+    except UnsafeArchive as exc:
+        raise FileFormatError(str(exc)) from None
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of broken file

@@ -197,6 +197,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    for warning in registry.security_warnings():
+        print(f"  warning: {warning}", file=sys.stderr)
     return 0
 
 

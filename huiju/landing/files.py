@@ -29,6 +29,7 @@ from huiju_connectors.files import (
     read_xlsx,
     read_xml,
 )
+from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
 from huiju.archive import archive_file
@@ -116,7 +117,8 @@ def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
 def _records_of(source: Source, path: Path,
                 reference: str) -> tuple[list[str], Iterator[tuple[int, list]], CsvLayout | None]:
     if source.format == "xlsx":
-        sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet)
+        sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet,
+                          limits=SheetLimits(max_cells=source.max_sheet_cells, max_columns=source.max_sheet_columns))
         return sheet.header, sheet.rows, None
     if source.format == "json":
         records = read_json(path, records_key=source.records_key)

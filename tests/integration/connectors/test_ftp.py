@@ -40,7 +40,9 @@ class Server:
     handler: type[FTPHandler]
 
     def source(self, **kwargs: object) -> FtpSource:
-        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "retry": RetryPolicy(base_delay=0.05)}
+        # The test server speaks plain FTP unless a test says otherwise (tls=True with its CA).
+        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "retry": RetryPolicy(base_delay=0.05),
+                         "tls": False}
         options.update(kwargs)
         return FtpSource(self.host, self.port, **options)
 
