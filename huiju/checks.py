@@ -82,7 +82,8 @@ def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
             continue  # not delivered by this source: nothing to check (a missing required column fails landing)
         header = headers[f.name]
         column = sql.Identifier(f.name)
-        present = sql.SQL("nullif(btrim({c}), '') is not null").format(c=column)
+        # Blank as ops.clean_text sees it: a cell of ideographic (full-width) or no-break spaces is empty too.
+        present = sql.SQL("ops.clean_text({c}) is not null").format(c=column)
         if f.required:
             checks.append(Check(f, header, "required",
                                 sql.SQL("case when not ({p}) then 'required' end").format(p=present),

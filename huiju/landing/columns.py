@@ -77,6 +77,7 @@ def map_columns(source: Source, dataset: Dataset, header: list[str], reference: 
     warnings = [f"column {source.header_for_field[f.name]!r} ({f.label}) is missing; the field stays empty"
                 for f in missing]
     if extras:
-        warnings.append("columns not in the configuration were kept in _extra: "
-                        + ", ".join(f"第{i + 1}列{masked_header(name)}" for i, name in extras.items()))
+        # Named in full: required columns were all found, so this row is a real header, not data
+        # (the warnings are masked like every ledger text all the same).
+        warnings.append("columns not in the configuration were kept in _extra: " + ", ".join(extras.values()))
     return ColumnMap(fields_by_index, extras, width), warnings

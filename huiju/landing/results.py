@@ -60,7 +60,7 @@ def record_failed(conn: psycopg.Connection, registry: Registry, source: Source, 
     _record_failure(conn, source, registry.dataset_of(source), reference, content_id, size, archive_path, load_id,
                     error, data_date)
     log.error("%s", error)
-    return LandResult(source.id, reference, load_id, "failed", error=error)
+    return LandResult(source.id, reference, load_id, "failed", error=mask_text(error))
 
 
 def quarantine_malformed(conn: psycopg.Connection, load_id: str, dataset: str,
