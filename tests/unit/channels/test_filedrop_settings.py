@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from huiju.cli import main
 from huiju.registry import load_registry
 from tests.support.config import CONFIG, copy_config, edit, problems_of
 
@@ -63,3 +64,17 @@ def test_a_block_of_the_other_file_channel_is_reported(config: Path) -> None:
     edit(config / "departments/zjj.yaml", "    sftp:\n", "    ftp:\n")
     problems = problems_of(config)
     assert any("zjj.yaml: sources[0]:" in p and "do not belong to channel 'sftp'" in p for p in problems), problems
+
+
+def test_plain_ftp_and_unencrypted_frontdb_must_be_written_out_and_are_warned_about(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = load_registry(CONFIG)
+    assert registry.source("cgj_penalty").channel_settings.tls is False  # the demo's loopback server, said out loud
+    assert main(["check-config", "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: cgj_penalty: ftp.tls is false" in err and "warning: rsj_penalty: frontdb.tls.enabled" in err
+    # Without the explicit setting, FTPS (verified) is what a source gets.
+    edit(config / "departments/cgj.yaml", "      tls: false", "      ")
+    assert load_registry(config).source("cgj_penalty").channel_settings.tls is True
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "cgj_penalty: ftp.tls" not in capsys.readouterr().err
