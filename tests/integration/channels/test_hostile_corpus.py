@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from huiju import warehouse
-from huiju.channels import CollectContext, collector
+from huiju.channels import CollectContext, ConnectionInfo, collector
 from huiju.landing import LandResult
 from huiju.masking import mask_text
 from huiju.registry import Registry, load_registry
@@ -29,18 +29,22 @@ from huiju.validation import validate_load
 from tests.support.hostile_corpus import (
     CASES,
     FORMATS,
+    PAGE_CASES,
     PLANTED_ID,
     PLANTED_MOBILE,
     Case,
+    PageCase,
     csv_bytes,
     department_config,
     json_bytes,
+    page_source_id,
     rows_of,
     source_id,
     table,
     xlsx_bytes,
     xml_bytes,
 )
+from tests.support.hostile_http import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[3]
 SECONDS = 5.0
@@ -96,8 +100,9 @@ def _collect(url: str, registry: Registry, fmt: str) -> list[LandResult]:
 def test_the_corpus_has_at_least_150_cases(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         kinds = {fmt: sum(c.fmt == fmt for c in CASES) for fmt in FORMATS}
-        print(f"\nhostile corpus: {len(CASES)} cases ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
-    assert len(CASES) >= 150
+        print(f"\nhostile corpus: {len(CASES) + len(PAGE_CASES)} cases ("
+              f"{', '.join(f'{k} files {n}' for k, n in kinds.items())}, REST pages {len(PAGE_CASES)})")
+    assert len(CASES) + len(PAGE_CASES) >= 150
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -163,3 +168,30 @@ def _quarantined(corpus: Corpus, results: list[LandResult]) -> list[tuple[int, s
             rows += [(row_no, json.dumps(reasons, ensure_ascii=False)) for row_no, reasons in conn.execute(
                 "select row_no, reasons from quarantine.rows where load_id = %s", (result.load_id,)).fetchall()]
     return rows
+
+
+@pytest.mark.parametrize("case", PAGE_CASES, ids=[c.id for c in PAGE_CASES])
+def test_a_hostile_page_is_refused_and_the_pages_before_it_land_once(corpus: Corpus, case: PageCase) -> None:
+    source = corpus.registry.source(page_source_id(case))
+    server = ScriptedServer(lambda method, path, query, body: case.answer(int(query.get("page", "1"))))
+    with server.running(), psycopg.connect(corpus.url) as conn:
+        port = int(server.url.rsplit(":", 1)[1])
+        connection = ConnectionInfo("huiju_hostile_rest", "127.0.0.1", port, schema="http")
+        started = time.perf_counter()
+        with pytest.raises(Exception) as raised:  # the run stops: Airflow marks the task failed
+            collector("rest")(CollectContext(corpus.registry, source, conn, None, connection))
+        seconds = time.perf_counter() - started
+    assert seconds < SECONDS, f"{case.id}: {seconds:.1f} s"
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - corpus.rss_before_kb) / 1024
+    assert grown_mb < MEGABYTES, f"{case.id}: the process's peak memory grew by {grown_mb:.0f} MB"
+    assert getattr(raised.value, "retryable", True) is False, raised.value  # terminal: a person must look
+    with psycopg.connect(corpus.url) as conn:
+        loads = conn.execute("select status, coalesce(rows_received, 0), coalesce(error, ''), reference"
+                             " from ops.loads where source_id = %s", (source.id,)).fetchall()
+    landed = [rows for status, rows, _, _ in loads if status != "failed"]
+    failed = [(error, reference) for status, _, error, reference in loads if status == "failed"]
+    assert sum(landed) == 2 * case.good_pages, loads  # the good pages, each once
+    [(error, reference)] = failed
+    assert error.startswith(f"{source.id}: {reference}: ") and '"page"' in reference, error
+    for text in (error, str(raised.value)):
+        assert PLANTED_ID not in text and PLANTED_MOBILE not in text, text
