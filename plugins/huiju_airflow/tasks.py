@@ -78,7 +78,8 @@ def publish(source_id: str) -> list[str]:
     """Publish validated batches; the task's outlet Asset then tells dbt there is new data."""
     from huiju.pipeline import publish_validated  # why: as in land, keeps DAG parsing cheap
 
-    return publish_validated(source_id)
+    with masked_errors():
+        return publish_validated(source_id)
 
 
 def feedback(source_id: str) -> list[str]:
@@ -89,7 +90,8 @@ def feedback(source_id: str) -> list[str]:
     source = registry.source(source_id)
     # SFTP sources get their workbooks back on their own server, through the source's Connection.
     connection = resolve_connection(source.connection) if source.channel == "sftp" else None
-    return send_feedback(source_id, registry, connection)
+    with masked_errors():
+        return send_feedback(source_id, registry, connection)
 
 
 def build_warehouse() -> None:
@@ -181,6 +183,6 @@ def notify() -> dict[str, int]:
     from huiju.notices import run_notices
     from huiju.warehouse import connect
 
-    with connect() as conn:
+    with masked_errors(), connect() as conn:
         report = run_notices(conn, load_registry(), notice_senders())
     return {"delivered": report.delivered, "failed": report.failed}
