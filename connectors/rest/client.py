@@ -274,7 +274,7 @@ def read_capped(response: httpx.Response, limit: int, *, what: Callable[[], str]
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RestError(f"{what()}: the answer declares {int(declared)} bytes, more than max_page_bytes "
                             f"({limit}); raise max_page_bytes for this source if that is expected",
-                            url=str(response.request.url), status=response.status_code)
+                            url=redact_url(response.request.url), status=response.status_code)
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
@@ -282,7 +282,7 @@ def read_capped(response: httpx.Response, limit: int, *, what: Callable[[], str]
             if size > limit:
                 raise RestError(f"{what()}: the answer exceeds max_page_bytes ({limit} bytes); "
                                 f"raise max_page_bytes for this source if that is expected",
-                                url=str(response.request.url), status=response.status_code)
+                                url=redact_url(response.request.url), status=response.status_code)
             chunks.append(chunk)
     finally:
         response.close()
