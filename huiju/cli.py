@@ -21,12 +21,15 @@ from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_po
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
 from huiju.masking import install_log_masking
+from huiju.monitoring.ledger import record_source, today
+from huiju.monitoring.monitor import render_monitor, run_monitor
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, load_registry
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, stop_embedded, warehouse_url
+from huiju.workdays import calendar_warnings
 
 log = logging.getLogger("huiju")
 
@@ -195,10 +198,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    try:
+        warnings = calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
+                                     config_dir=Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"Calendar overrides have {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
     for warning in registry.security_warnings():
-        print(f"  warning: {warning}", file=sys.stderr)
+        print(f"WARNING (security): {warning}", file=sys.stderr)
+    for warning in warnings:
+        print(f"WARNING (calendar): {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Rebuild the submission ledger, queue the 催报 notices, print overdue list, scorecard and calendar warnings."""
+    registry = load_registry()
+    as_of = args.as_of or today()
+    month = args.month or f"{as_of.year}-{as_of.month:02d}"
+    with connect() as conn:
+        report = run_monitor(conn, registry, as_of)
+        print(render_monitor(conn, registry, report, month))
     return 0
 
 
@@ -215,6 +239,8 @@ def cmd_land(args: argparse.Namespace) -> int:
                   f"{validation.rows_quarantined} quarantined")
             if publish_load(conn, result.load_id):
                 print("published")
+    if result.outcome != "failed":
+        record_source(registry, source.id)
     return 0 if result.outcome != "failed" else 1
 
 
@@ -251,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help=cmd_check_config.__doc__)
     check.add_argument("--config", default=None, help="config folder (default: config/)")
     check.set_defaults(func=cmd_check_config)
+    monitor = sub.add_parser("monitor", help=cmd_monitor.__doc__)
+    monitor.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
+                         help="the day to judge deadlines on, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    monitor.add_argument("--month", default=None, help="the scorecard's month, YYYY-MM (default: the as-of month)")
+    monitor.set_defaults(func=cmd_monitor)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")

@@ -121,6 +121,13 @@ def department_recipients(registry: Registry, department: str) -> list[Recipient
     return out
 
 
+def leader_recipients(registry: Registry, department: str) -> list[Recipient]:
+    """The department's leader (分管领导, ``leader:`` in its YAML), for escalations (催报 ladder); [] if none."""
+    dept = registry.departments.get(department)
+    leader = dept.leader if dept is not None else None
+    return [Recipient("email", leader.email)] if leader is not None and leader.email else []
+
+
 def _relative_to_var(path: Path | str | None) -> str | None:
     if path is None:
         return None
@@ -138,12 +145,8 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
     has no recipient. Runs in the caller's transaction: commit it with the fact announced.
     ``attachment`` is stored relative to ``var/`` when it lies under it.
     """
-    unique = list(dict.fromkeys(r for r in recipients if r.address))
-    unknown = {r.channel for r in unique} - set(CHANNELS)
-    if unknown:
-        raise ValueError(f"notice {dedupe_key}: unknown channel(s) {sorted(unknown)}; known: {CHANNELS}")
+    unique = _deliverable(dedupe_key, kind, recipients)
     if not unique:
-        log.warning("notice %s (%s) has no recipient; not queued", dedupe_key, kind)
         return None
     row = conn.execute(
         "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment)"
@@ -157,6 +160,57 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
                         [(row[0], r.channel, r.address) for r in unique])
     log.info("notice %s queued (%s, %d recipients)", dedupe_key, kind, len(unique))
     return int(row[0])
+
+
+def _deliverable(dedupe_key: str, kind: str, recipients: Iterable[Recipient]) -> list[Recipient]:
+    """The recipients with an address, duplicates dropped; unknown channels are an error, none a warning."""
+    unique = list(dict.fromkeys(r for r in recipients if r.address))
+    unknown = {r.channel for r in unique} - set(CHANNELS)
+    if unknown:
+        raise ValueError(f"notice {dedupe_key}: unknown channel(s) {sorted(unknown)}; known: {CHANNELS}")
+    if not unique:
+        log.warning("notice %s (%s) has no recipient; not queued", dedupe_key, kind)
+    return unique
+
+
+@dataclass(frozen=True)
+class NoticeDraft:
+    """A notice to queue with :func:`queue_notices` (the arguments of :func:`queue_notice`, without attachment)."""
+
+    dedupe_key: str
+    kind: str
+    subject: str
+    body: str
+    recipients: tuple[Recipient, ...]
+    department: str | None = None
+    source_id: str | None = None
+    load_id: str | None = None
+
+
+def queue_notices(conn: psycopg.Connection, drafts: Iterable[NoticeDraft]) -> list[str]:
+    """:func:`queue_notice` for many notices in two statements (a producer of hundreds, e.g. the 催报 ladder).
+
+    Same rules: a dedupe key already in the outbox is not queued again, a draft without recipient is
+    skipped, text is masked, the caller's transaction. Returns the dedupe keys queued now.
+    """
+    ready = {d.dedupe_key: (d, _deliverable(d.dedupe_key, d.kind, d.recipients)) for d in drafts}
+    ready = {key: pair for key, pair in ready.items() if pair[1]}
+    if not ready:
+        return []
+    notices = [d for d, _ in ready.values()]
+    rows = conn.execute(
+        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body)"
+        " select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+        " on conflict (dedupe_key) do nothing returning notice_id, dedupe_key",
+        ([d.dedupe_key for d in notices], [d.kind for d in notices], [d.department for d in notices],
+         [d.source_id for d in notices], [d.load_id for d in notices], [mask_text(d.subject) for d in notices],
+         [mask_text(d.body) for d in notices])).fetchall()
+    deliveries = [(notice_id, r.channel, r.address) for notice_id, key in rows for r in ready[key][1]]
+    conn.execute("insert into ops.notice_deliveries (notice_id, channel, recipient)"
+                 " select * from unnest(%s::bigint[], %s::text[], %s::text[])",
+                 [list(column) for column in zip(*deliveries, strict=True)] if deliveries else [[], [], []])
+    log.info("%d notice(s) queued", len(rows))
+    return [key for _, key in rows]
 
 
 def _rule_counts(conn: psycopg.Connection, load_id: str) -> list[tuple[str, int]]:

@@ -13,6 +13,7 @@ from huiju.channels import CollectContext, ConnectionInfo, collector
 from huiju.feedback import build_feedback, pending_feedback
 from huiju.landing import LandResult
 from huiju.ledger import loads_with_status
+from huiju.monitoring.ledger import record_source
 from huiju.registry import Registry, load_registry
 from huiju.validation import ValidationResult, publish_load, validate_load
 from huiju.warehouse import connect
@@ -45,7 +46,10 @@ def validate_pending(source_id: str, registry: Registry | None = None) -> list[V
     """Validate the source's batches that are landed but not yet validated."""
     registry = registry or load_registry()
     with connect() as conn:
-        return [validate_load(conn, registry, load_id) for load_id in loads_with_status(conn, source_id, "received")]
+        results = [validate_load(conn, registry, load_id) for load_id in loads_with_status(conn, source_id, "received")]
+    if results:
+        record_source(registry, source_id)  # the submission ledger (监控) sees the batches at once
+    return results
 
 
 def publish_validated(source_id: str) -> list[str]:
@@ -82,4 +86,5 @@ def send_feedback(source_id: str, registry: Registry | None = None,
                 server.close()
         else:
             written = [build_feedback(conn, registry, load_id) for load_id in pending]
+    record_source(registry, source_id)  # feedback sent: the ledger's feedback columns
     return [str(result.path) for result in written if result is not None]

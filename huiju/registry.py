@@ -11,6 +11,7 @@ who edited the file can act on, e.g.::
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,9 @@ from huiju.settings import get_settings
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
-CADENCES = ("daily", "weekly", "monthly")
+CADENCES = ("daily", "weekly", "monthly", "quarterly")
+#: Channels whose system delivers continuously: due when its data stops arriving, not per period.
+CONTINUOUS_CHANNELS = ("rest", "soap", "frontdb")
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
@@ -100,15 +103,49 @@ class Contact(StrictModel):
     phone: str | None = None
 
 
+class Leader(StrictModel):
+    """The department's leader (分管领导): the escalation step of the 催报 ladder."""
+
+    name: str
+    title: str = ""
+    email: str | None = None
+    phone: str | None = None
+
+
 class Department(StrictModel):
     """A department (委办局) that delivers data."""
 
     code: Identifier
     name: str
     contacts: tuple[Contact, ...] = ()
+    leader: Leader | None = None
     # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
     # should also go there; e-mail goes to the contacts' addresses.
     dingtalk_connection: str | None = None
+
+
+class Obligation(StrictModel):
+    """When a source's delivery is due (报送时限), for monitoring (:mod:`huiju.monitoring.obligations`).
+
+    Every key has a default, so a source without an ``obligation:`` block is monitored by its
+    ``cadence``: a periodic source owes one delivery per period (``period``, default from the
+    cadence: daily → day, weekly → week, monthly → month, quarterly → quarter, cron → the time
+    between two firings), due ``due_working_days`` Chinese working days after the period ends, late
+    after ``grace_working_days`` more. A continuous source (channel rest, soap or frontdb, or
+    ``mode: continuous``) owes data every working day and is overdue after ``silence_working_days``
+    working days without any. Reminders: ``remind_before_working_days`` before the due day, an
+    overdue notice once late, the leader after ``escalate_after_working_days`` more.
+    """
+
+    enabled: bool = True
+    mode: Literal["periodic", "continuous"] | None = None  # default: continuous for rest, soap, frontdb
+    period: Literal["day", "week", "month", "quarter"] | None = None  # default: from the cadence
+    due_working_days: int | None = Field(default=None, ge=0, le=60)  # default: day 1, week 2, month 5, quarter 10
+    grace_working_days: int = Field(default=0, ge=0, le=30)
+    silence_working_days: int = Field(default=1, ge=1, le=30)
+    remind_before_working_days: int = Field(default=1, ge=0, le=10)
+    escalate_after_working_days: int = Field(default=3, ge=1, le=60)
+    since: date | None = None  # the first period owed (default: the first delivery's, else the current one)
 
 
 class Source(StrictModel):
@@ -139,6 +176,7 @@ class Source(StrictModel):
     max_sheet_cells: int = Field(default=20_000_000, ge=1, le=200_000_000)
     max_sheet_columns: int = Field(default=1_000, ge=1, le=16_384)
     cadence: str = "daily"
+    obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, Identifier] = Field(min_length=1)
     connection: str | None = None
@@ -181,7 +219,8 @@ class Source(StrictModel):
     @property
     def schedule(self) -> str:
         """The Airflow schedule for this source's cadence (local time, Asia/Shanghai)."""
-        return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly"}.get(self.cadence, self.cadence)
+        return {"daily": "@daily", "weekly": "@weekly", "monthly": "@monthly",
+                "quarterly": "@quarterly"}.get(self.cadence, self.cadence)
 
     @property
     def ingest_dag_id(self) -> str:

@@ -33,7 +33,7 @@ CHANNEL_LABELS = {
 KIND_LABELS = {"upload": "文件上传", "entry": "人工录入"}
 NOTICE_LABELS = {"held": "暂缓入库", "feedback": "问题数据反馈", "remote_file": "文件报送异常", "reminder": "催报",
                  "overdue": "催报"}
-CADENCE_LABELS = {"daily": "每日", "weekly": "每周", "monthly": "每月"}
+CADENCE_LABELS = {"daily": "每日", "weekly": "每周", "monthly": "每月", "quarterly": "每季度"}
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -84,6 +84,27 @@ def notices_dag() -> DAG:
     return dag
 
 
+def monitor_dag() -> DAG:
+    """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
+    with DAG(
+        dag_id="huiju_monitor",
+        description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
+        schedule="5 * * * *",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["monitoring", "notices"],
+        doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
+                "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
+                "see `huiju/monitoring/`."),
+    ) as dag:
+        monitored = task(task_id="monitor")(tasks.monitor)()
+        notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+        monitored >> notified
+    return dag
+
+
 def transform_dag(registry: Registry | None = None) -> DAG:
     """The warehouse build whenever any dataset's raw Asset is updated.
 

@@ -94,6 +94,20 @@ def feedback(source_id: str) -> list[str]:
         return send_feedback(source_id, registry, connection)
 
 
+def monitor(**context: Any) -> dict[str, Any]:
+    """Rebuild the submission ledger as of the run's day and queue the 催报 notices it calls for."""
+    # why: the monitoring modules load psycopg; DAG parsing must not
+    from huiju.monitoring.monitor import run_monitor
+    from huiju.warehouse import connect
+
+    with connect() as conn:
+        report = run_monitor(conn, load_registry(), data_date_of(context))
+    for warning in report.warnings:
+        logging.getLogger(__name__).warning("%s", warning)
+    return {"as_of": str(report.as_of), "periods": report.periods, "queued": len(report.reminders.queued),
+            "calendar_gaps": list(report.calendar_gaps)}
+
+
 def build_warehouse() -> None:
     """The transform DAG without a manifest: one ``dbt build`` over every layer, then the docs."""
     from huiju.transform import build, generate_docs  # why: dbt is heavy; DAG parsing must not load it

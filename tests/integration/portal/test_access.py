@@ -84,7 +84,7 @@ def test_history_shows_exactly_the_departments_batches_whatever_their_channel(cl
     assert _listed(steward.get("/history?department=mzj").text) == by_department["mzj"]
     sthjj = client_for("sthjj_submitter").get("/history").text
     assert "【问题数据反馈】" in sthjj and "【催报】" not in sthjj
-    assert "报送考核" in sthjj and 'data-placeholder="scorecard"' in sthjj  # until the monitoring work lands
+    assert "报送考核" in sthjj and 'id="scorecard"' in sthjj and 'data-placeholder="scorecard"' not in sthjj
     assert "【催报】" in client_for("mzj_submitter").get("/notices").text
 
 

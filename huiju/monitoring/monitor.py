@@ -1,0 +1,103 @@
+"""The monitoring run (``huiju_monitor`` DAG, ``huiju monitor``): rebuild the ledger, queue the 催报 ladder,
+and say what is overdue, how the month went and what the calendar does not know."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+from psycopg.rows import dict_row
+
+from huiju.monitoring.ledger import backfill, last_full_rebuild, refresh, today
+from huiju.monitoring.obligations import Period
+from huiju.monitoring.reminders import LOOKBACK_DAYS, Reminder, ReminderReport, queue_reminders
+from huiju.monitoring.scorecards import percent, ranking, render_ranking, scorecards
+from huiju.registry import Registry
+from huiju.workdays import WorkCalendar, work_calendar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MonitorReport:
+    """What one monitoring run found and did."""
+
+    as_of: date
+    periods: int
+    calendar_gaps: tuple[int, ...]
+    warnings: list[str]
+    reminders: ReminderReport
+
+
+def calendar_gap_warnings(years: tuple[int, ...]) -> list[str]:
+    """The stewards' warning (Chinese) for each year whose working days no calendar holds."""
+    return [f"工作日历缺少{year}年的法定节假日和调休安排：涉及{year}年的报送截止日期无法计算，相关催报暂停。"
+            f"请在国务院办公厅发布通知后添加 config/calendar/{year}.yaml。" for year in years]
+
+
+def run_monitor(conn: psycopg.Connection, registry: Registry, as_of: date | None = None,
+                cal: WorkCalendar | None = None, *, full: bool | None = None) -> MonitorReport:
+    """Bring the submission ledger up to ``as_of`` (default: today) and queue the notices it calls for.
+
+    The first run of a day (``full`` None: when the ledger was last wholly rebuilt before ``as_of``)
+    rebuilds the whole ledger (:func:`~huiju.monitoring.ledger.backfill`); later runs rebuild only the
+    periods the 催报 ladder can still act on. Commits the ledger, then queues the notices in their own
+    transaction. Calendar gaps are logged as warnings and go into the stewards' digest.
+    """
+    as_of = as_of or today()
+    cal = cal or work_calendar()
+    if full is None:
+        last = last_full_rebuild(conn)
+        full = last is None or last < as_of
+    with conn.transaction():
+        owed = backfill(conn, registry, as_of, cal) if full else \
+            refresh(conn, registry, None, as_of, cal, recent_days=LOOKBACK_DAYS + 1)
+    gaps = tuple(sorted(owed.calendar_gaps))
+    warnings = calendar_gap_warnings(gaps)
+    for warning in warnings:
+        log.warning("calendar: %s", warning)
+    reminders = queue_reminders(conn, registry, as_of, cal=cal, warnings=warnings)
+    return MonitorReport(as_of, len(owed.dues), gaps, warnings, reminders)
+
+
+def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None = None) -> list[Reminder]:
+    """Every period past its last on-time day with nothing usable as of ``as_of``, as ``overdue`` reminders."""
+    cal = cal or work_calendar()
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "select department, source_id, period, period_start, period_end, due_date, late_after, batches > 0"
+            " and (first_received_at at time zone 'Asia/Shanghai')::date <= %s as held, rows_held"
+            " from ops.submissions where late_after < %s and (delivered_at is null"
+            "  or (delivered_at at time zone 'Asia/Shanghai')::date > %s)"
+            " order by late_after, department, source_id", (as_of, as_of, as_of)).fetchall()
+    return [Reminder("overdue", r["department"], r["source_id"], r["period"],
+                     Period(r["period"], r["period_start"], r["period_end"]).label(), r["due_date"], r["late_after"],
+                     r["held"], int(r["rows_held"]) if r["held"] else 0,
+                     cal.working_days_between(r["late_after"], as_of)) for r in rows]
+
+
+def render_monitor(conn: psycopg.Connection, registry: Registry, report: MonitorReport, month: str) -> str:
+    """The overdue list, the month's scorecard and ranking, and the calendar warnings, as text."""
+    lines = [f"Monitoring as of {report.as_of}: {report.periods} period(s) owed, "
+             f"{len(report.reminders.queued)} notice(s) queued now", ""]
+    late = overdue_list(conn, report.as_of)
+    lines.append(f"逾期未报 (overdue): {len(late)}")
+    for item in late:
+        dept = registry.departments.get(item.department)
+        source = registry.sources.get(item.source_id)
+        lines.append(f"  {dept.name if dept else item.department}《{source.title if source else item.source_id}》"
+                     f"{item.period_label}：{'暂缓入库' if item.held else '未报送'}，截止{item.due_date}，"
+                     f"逾期{item.working_days_late}个工作日")
+    lines += ["", render_ranking(registry, ranking(conn, month), month), ""]
+    lines.append(f"数据项 (sources), {month}:")
+    for card in scorecards(conn, month):
+        if card.source_id is None or not (card.periods_due or card.rows_received):
+            continue
+        lines.append(f"  {card.source_id:<24} 应报{card.periods_due:>3} 已报{card.periods_delivered:>3} "
+                     f"及时率 {percent(card.timeliness):>6} 完整率 {percent(card.completeness):>6} "
+                     f"合格率 {percent(card.quality):>6} 整改率 {percent(card.correction):>6}")
+    for warning in report.warnings:
+        lines += ["", f"WARNING (calendar): {warning}"]
+    return "\n".join(lines)
