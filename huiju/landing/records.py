@@ -199,12 +199,14 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             warnings = list(batch.warnings)
             if unknown:
                 warnings.append(f"fields not in the configuration were kept in _extra: {', '.join(unknown)}")
+            warnings = mask_all(warnings)  # record keys are the department's: one could be an ID number
             if batch.held:
+                held = mask_text(batch.held)
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                  batch.reference, sha256, size, archive_rel, batch.held,
+                                  batch.reference, sha256, size, archive_rel, held,
                                   json.dumps(warnings, ensure_ascii=False), data_date))
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
-                                          error=batch.held, warnings=warnings))
+                                          error=held, warnings=warnings))
                 continue
             rows = batch.rows if batch.rows is not None else prepare_rows(source, batch)
             received = rows.count + len(rows.rejected)

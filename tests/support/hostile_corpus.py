@@ -527,9 +527,17 @@ def _page_cases() -> Iterator[PageCase]:
 PAGE_CASES: list[PageCase] = list(_page_cases())
 
 
+#: A REST source of its own for records whose keys hold a citizen's numbers (landed, with warnings).
+KEYS_SOURCE = "hostile_rest_keys"
+
+
 def rest_sources() -> list[dict]:
     """One REST source per page case (each keeps its own cursor), page size 2, records under ``data``."""
-    return [{"id": page_source_id(case), "title": f"敌意接口（{case.id}）", "dataset": "admin_penalty",
-             "channel": "rest", "connection": "huiju_hostile_rest", "tolerance": 1.0, "columns": COLUMNS,
-             "rest": {"path": "/api/penalties", "records_path": "data", "page_size": 2, "ok_path": "code",
-                      "attempts": 1, "timeout": 5, **case.rest}} for case in PAGE_CASES]
+    def rest(source_id: str, title: str, caps: dict[str, object]) -> dict:
+        return {"id": source_id, "title": title, "dataset": "admin_penalty", "channel": "rest",
+                "connection": "huiju_hostile_rest", "tolerance": 1.0, "columns": COLUMNS,
+                "rest": {"path": "/api/penalties", "records_path": "data", "page_size": 2, "ok_path": "code",
+                         "attempts": 1, "timeout": 5, **caps}}
+
+    return [*(rest(page_source_id(case), f"敌意接口（{case.id}）", case.rest) for case in PAGE_CASES),
+            rest(KEYS_SOURCE, "敌意接口（字段名）", {})]

@@ -29,6 +29,7 @@ from huiju.validation import validate_load
 from tests.support.hostile_corpus import (
     CASES,
     FORMATS,
+    KEYS_SOURCE,
     PAGE_CASES,
     PLANTED_ID,
     PLANTED_MOBILE,
@@ -37,6 +38,7 @@ from tests.support.hostile_corpus import (
     csv_bytes,
     department_config,
     json_bytes,
+    page_body,
     page_source_id,
     rows_of,
     source_id,
@@ -195,3 +197,20 @@ def test_a_hostile_page_is_refused_and_the_pages_before_it_land_once(corpus: Cor
     assert error.startswith(f"{source.id}: {reference}: ") and '"page"' in reference, error
     for text in (error, str(raised.value)):
         assert PLANTED_ID not in text and PLANTED_MOBILE not in text, text
+
+
+def test_record_keys_holding_a_citizens_numbers_are_masked_in_the_warnings(corpus: Corpus) -> None:
+    # A gateway keying a field by a person's numbers: the record lands (kept in _extra), the warning is masked.
+    records = [row | {f"{PLANTED_ID}_{PLANTED_MOBILE}": "x"} for row in rows_of(1, "K")]
+    server = ScriptedServer(lambda method, path, query, body: (200, {"Content-Type": "application/json"},
+                                                               page_body(1, records)))
+    source = corpus.registry.source(KEYS_SOURCE)
+    with server.running(), psycopg.connect(corpus.url) as conn:
+        connection = ConnectionInfo("huiju_hostile_rest", "127.0.0.1", int(server.url.rsplit(":", 1)[1]),
+                                    schema="http")
+        results = collector("rest")(CollectContext(corpus.registry, source, conn, None, connection))
+    assert [r.outcome for r in results] == ["landed"]
+    messages = _messages(corpus.url, results)
+    assert any("_extra" in m for m in messages), messages
+    for message in messages:
+        assert PLANTED_ID not in message and PLANTED_MOBILE not in message, message
