@@ -8,8 +8,8 @@ number (手机号码, optionally ``+86``/``86-``) found anywhere in a text — g
 is no ID (a bank card, a long serial) loses its middle too; nothing shorter than a mobile is touched.
 
 The same patterns back the warehouse's ``ops.mask_text(text)`` (``huiju/sql/150_mask_text.sql``),
-which quarantine applies to the values it keeps; :data:`SQL_PATTERNS` is the contract between the
-two and ``tests/integration/core/test_mask_text_sql.py`` checks they agree.
+which quarantine applies to the values it keeps; ``tests/integration/core/test_mask_text_sql.py``
+checks the two hide the same numbers.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ _ID_15 = rf"(?P<id15>{_D}(?:{_SEP}?{_D}){{14}})"
 _MOBILE = rf"(?P<mobile>(?:(?<![0-9０-９])86{_SEP}?)?1[3-9３-９](?:{_SEP}?{_D}){{9}})"
 _NUMBER = re.compile(f"{_ID_18}|{_ID_15}|{_MOBILE}")
 _DIGIT = re.compile(r"[0-9０-９Xx]")
-
-#: The patterns as PostgreSQL regular expressions (ARE), for ``ops.mask_text``.
-SQL_PATTERNS = {"separator": _SEP, "digit": _D}
 
 
 def _masked(match: re.Match[str]) -> str:
