@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.masking import install_log_masking
 from huiju.monitoring.anomalies import release_hold
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, run_monitor
@@ -207,6 +208,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    for warning in registry.security_warnings():
+        print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:
         print(f"WARNING (calendar): {warning}", file=sys.stderr)
     _warn_unpatched_postgres()
@@ -318,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``huiju`` command."""
     logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
     args = build_parser().parse_args(argv)
     # Everything this command and the services it starts write (logs, Airflow's task logs, dbt's and GX's
     # files) is the platform's alone: umask 077, and var/ itself 0700.
