@@ -303,11 +303,6 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
 # The leak scan: after the demo's cycles (and `make up`, above) and a set of failing inputs, no ID or
 # mobile number the demo generated is anywhere but the data stores (tests/support/leak_scan.py).
 #
-# Places known to leak until secinput's part of issue 15 (one masking function for everything that leaves
-# the data path: the landing error's header echo, the quarantine's unmasked free text, IDs glued to letters or
-# spaced, +86 mobiles) is merged. A finding in one of them makes the test xfail, not pass; once secinput's work
-# is in, delete each entry whose place no longer leaks (the test prints which).
-# Measured 2026-12-07 on main + this branch: only these two, both from the headerless and title-first files.
 # Places known to leak, each with the reason it is tolerated for now (none since the masking landed).
 KNOWN_LEAKS: dict[str, str] = {}
 
