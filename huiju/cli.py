@@ -17,13 +17,15 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import psycopg
+
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
 from huiju.monitoring.ledger import record_source, today
-from huiju.monitoring.monitor import render_monitor, run_monitor
+from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
 from huiju.processes import alive, wait_until_healthy
-from huiju.registry import ConfigError, load_registry
+from huiju.registry import ConfigError, Registry, load_registry
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
@@ -72,6 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
     # why: the demo is a package above the core (huiju_demo); only this command uses it
     from huiju_demo.generate import generate_submissions
+    from huiju_demo.history import seed_history
     from huiju_demo.mail_sink import running_mail_sink
     from huiju_demo.portal import submit_through_portal
     from huiju_demo.simulators import running_simulators
@@ -97,6 +100,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"simulated department systems); expected defects in {manifest_path}")
         for line in portal.lines:
             print(f"  {line}")
+        # Monitoring judges the morning after the day, when its deliveries arrive; it needs the weeks before.
+        as_of = day + dt.timedelta(days=1)
+        with psycopg.connect(url, autocommit=True) as conn:
+            history = seed_history(conn, registry, day, as_of, settings.var / "demo" / "history")
+        (settings.var / "demo" / f"history-{day.isoformat()}.json").write_text(
+            json.dumps(history.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        for line in history.lines(registry):
+            print(f"  {line}")
         prepare_airflow()
         # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
         _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
@@ -108,19 +119,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
             durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
             for dag_id, seconds in zip(ingest, durations, strict=True):
                 print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
+        # 催报 and alerts go to the demo's SMTP sink through the monitor DAG's notify task.
+        print(f"  DAG run huiju_monitor for {as_of}: success ({_dag_test('huiju_monitor', as_of, env):.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
     with connect(url) as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
         print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
         print()
+        print(_monitoring_summary(conn, registry, as_of, mail.folder))
+        print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
-    print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
+    print("the DAG runs above are under DAGs → ingest__*, huiju_monitor and huiju_transform.")
     print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
+
+
+def _monitoring_summary(conn: psycopg.Connection, registry: Registry, as_of: dt.date, mail_folder: Path) -> str:
+    """监控 as of the demo's morning after: overdue list, the month's scorecard, alerts, calendar, the 催报 e-mail."""
+    # why: the demo's mail sink is a package above the core (huiju_demo); only the demo reads it
+    from huiju_demo.mail_sink import mails_with_subject
+
+    day = as_of - dt.timedelta(days=1)
+    month = f"{day.year}-{day.month:02d}"
+    lines = [f"Monitoring (监控) as of {as_of} (huiju_monitor):", "",
+             render_overview(conn, registry, as_of, month, calendar_warnings(as_of))]
+    mails = mails_with_subject(mail_folder, "【催报")
+    lines.append("")
+    lines.append(f"催报 e-mails in {mail_folder}: {len(mails)}")
+    lines += [f"  {path}: {message['Subject']}" for path, message in mails]
+    return "\n".join(lines)
 
 
 def _redact(url: str) -> str:
