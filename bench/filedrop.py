@@ -239,26 +239,34 @@ def _trials(anchor: Callable[[], float], ours: Callable[[], tuple[float, float]]
     return min(anchors), min(owns), peak, f"best of {TRIALS} interleaved trials (anchor/ours s: {listing})"
 
 
+def _download_dest(work: Path, name: str) -> Path:
+    """The folder a download benchmark's trials write to (each trial's file removed by :func:`_empty`)."""
+    dest = work / "filedrop" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _empty(dest: Path) -> None:
+    """Remove a trial's download, so that the next trial writes a new file."""
+    for path in dest.iterdir():
+        path.unlink()
+
+
 def _sftp_bench(name: str, child: str, note: str, work: Path) -> Entry:
     payload = _payload(work)
-    dest = work / "filedrop" / "sftp_dest"
-    dest.mkdir(parents=True, exist_ok=True)
-
-    def clean() -> None:
-        for path in dest.iterdir():
-            path.unlink()
+    dest = _download_dest(work, "sftp_dest")
 
     with _sshd(work) as server:
 
         def anchor() -> float:
             seconds = _openssh_get(server, payload, dest / "anchor.bin", work)
-            clean()
+            _empty(dest)
             return seconds
 
         def ours() -> tuple[float, float]:
             measured = _timed_child(child, str(server.port), server.user, str(server.client_key), server.host_pub,
                                     str(payload), str(SIZE), str(dest), work=work)
-            clean()
+            _empty(dest)
             return measured
 
         anchor_s, seconds, peak, trials = _trials(anchor, ours)
@@ -328,16 +336,11 @@ def ftp_200mb(url: str, work: Path) -> Entry:
     from pyftpdlib.handlers import DTPHandler, FTPHandler
 
     payload = _payload(work)
-    dest = work / "filedrop" / "ftp_dest"
-    dest.mkdir(parents=True, exist_ok=True)
-
-    def clean() -> None:
-        for path in dest.iterdir():
-            path.unlink()
+    dest = _download_dest(work, "ftp_dest")
 
     def anchor() -> float:
         seconds = _cp_to_disk(payload, dest / "anchor.bin")
-        clean()
+        _empty(dest)
         return seconds
 
     user, password = "bench", os.urandom(12).hex()
@@ -351,7 +354,7 @@ def ftp_200mb(url: str, work: Path) -> Entry:
             _evict(payload)
             measured = _timed_child("_ftp_download", str(server.port), user, password, payload.name, str(SIZE),
                                     str(dest), work=work)
-            clean()
+            _empty(dest)
             return measured
 
         anchor_s, seconds, peak, trials = _trials(anchor, ours)

@@ -68,6 +68,11 @@ class Faults:
                     return kind
         return None
 
+    def unblock(self) -> None:
+        """Let the requests waiting at ``block_at`` go on, and block no later one."""
+        self.block_at = None
+        self.release.set()
+
 
 @contextmanager
 def serving(server: BaseServer, on_exit: threading.Event | None = None) -> Iterator[BaseServer]:

@@ -30,6 +30,7 @@ import psycopg
 import pytest
 
 from huiju import warehouse
+from huiju.settings import get_settings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -96,6 +97,16 @@ def pg(pg_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_url) as conn:
         yield conn
         conn.rollback()
+
+
+@pytest.fixture
+def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A var/ of the test's own (dbt manifest, docs, …), so the checkout's var/ is never touched."""
+    # Settings are read once and cached: cleared so the new var/ is read, and again so it does not outlive the test.
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
 
 
 # The shared browser (headless chromium through Playwright) for every web-page test: tests/support/browser.py.

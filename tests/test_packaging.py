@@ -6,6 +6,7 @@ out of the build would only show in production: build the wheel and compare it w
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -13,14 +14,19 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Importable name → the folder holding it (as setup.py maps them).
-PACKAGE_FOLDERS = {
-    "huiju": "huiju",
-    "huiju_connectors": "connectors",
-    "huiju_airflow": "plugins/huiju_airflow",
-    "huiju_demo": "demo",
-    "huiju_portal": "portal",
-}
+
+
+def setup_package_folders() -> dict[str, str]:
+    """setup.py's ``PACKAGE_FOLDERS`` (importable name → folder), read rather than imported: importing
+    setup.py would run ``setup()``."""
+    for node in ast.parse((ROOT / "setup.py").read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["PACKAGE_FOLDERS"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py no longer assigns PACKAGE_FOLDERS")
+
+
+#: Importable name → the folder holding it, as setup.py maps them.
+PACKAGE_FOLDERS = setup_package_folders()
 #: Data files that must ship beside the modules, as globs relative to the repository.
 DATA_FILES = ("huiju/sql/*.sql", "portal/templates/*.html", "portal/static/*")
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md")
@@ -55,5 +61,6 @@ def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
         shipped = set(archive.namelist())
     missing = sorted(expected_members() - shipped)
     assert not missing, f"not in the wheel: {missing}"
+    # One file of each package, so a package left out of setup.py's PACKAGE_FOLDERS fails here too.
     assert {"huiju/sql/001_platform.sql", "huiju_connectors/rest/paging.py", "huiju_demo/generate.py",
-            "huiju_portal/templates/base.html", "huiju_portal/static/portal.css"} <= shipped
+            "huiju_airflow/plugin.py", "huiju_portal/templates/base.html", "huiju_portal/static/portal.css"} <= shipped

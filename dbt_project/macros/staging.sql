@@ -88,3 +88,34 @@
     where false
     {%- endif %}
 {%- endmacro %}
+
+
+{#-
+    landing_staging_indexes(key_columns): the indexes every landing staging model has — its row key
+    (load_id, source_row_no: what an incremental build deletes and inserts by, the folder's
+    unique_key), the business key ``key_columns`` the models downstream look a record's versions up
+    by, and published_at (what they read their new batches by: macros/incremental.sql). A model sets
+    them with ``config(indexes=landing_staging_indexes(['uscc']))``.
+-#}
+{% macro landing_staging_indexes(key_columns) -%}
+    {{ return([
+        {'columns': ['load_id', 'source_row_no'], 'unique': True},
+        {'columns': key_columns},
+        {'columns': ['published_at']},
+    ]) }}
+{%- endmacro %}
+
+
+{#-
+    landing_lineage_columns(): the columns every landing staging model ends its ``renamed`` select
+    with, read from ``received``: where each row came from (the department and its source), the
+    batch and row it was received as (load_id, source_row_no: the row key) and when that batch was
+    published.
+-#}
+{% macro landing_lineage_columns() -%}
+    department as source_department,
+        source_id,
+        _load_id as load_id,
+        _row_no as source_row_no,
+        published_at
+{%- endmacro %}

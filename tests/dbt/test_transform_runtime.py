@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from huiju_demo.bulk import valid_id_number
 
 from huiju import transform
 from huiju.settings import get_settings
-
-
-@pytest.fixture
-def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A var/ of its own (dbt manifest, docs), so the checkout's var/ is never touched."""
-    monkeypatch.setenv("HUIJU_VAR", str(tmp_path))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("key", ["k", "示范 key with spaces", "x" * 100])

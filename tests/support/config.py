@@ -37,3 +37,17 @@ def problems_of(config: Path) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_registry(config)
     return caught.value.problems
+
+
+# One change to a config copy: (file under config/, the text replaced, its replacement).
+Edit = tuple[str, str, str]
+
+
+def assert_reported(config: Path, edits: list[Edit], expected: list[tuple[str, ...]]) -> None:
+    """Make ``edits`` to the copy ``config``; loading it must fail and, for each of ``expected``, report
+    one problem naming every one of its parts (file and key first, then the reason)."""
+    for file, old, new in edits:
+        edit(config / file, old, new)
+    problems = problems_of(config)
+    for parts in expected:
+        assert any(all(part in problem for part in parts) for problem in problems), (parts, problems)

@@ -17,7 +17,6 @@
 -- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    incremental_strategy='append',
     full_refresh=false,
     indexes=[
         {'columns': ['uscc', 'valid_from'], 'unique': True},

@@ -26,7 +26,6 @@
 -- depends_on: {{ ref('stg_landing__social_insurance_enrollments') }}
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 {{ config(
-    incremental_strategy='append',
     unique_key='uscc',
     indexes=[{'columns': ['uscc'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_uscc() }}",

@@ -16,7 +16,6 @@
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}, {{ ref('stg_landing__credit_list_entries') }}
 -- depends_on: {{ ref('stg_landing__household_registrations') }}
 {{ config(
-    incremental_strategy='append',
     unique_key='person_key',
     indexes=[{'columns': ['person_key'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_touched_persons() }}",

@@ -19,7 +19,6 @@
 -- depends_on: {{ ref('stg_landing__household_registrations') }}, {{ ref('stg_landing__social_insurance_enrollments') }}
 {%- set inputs = ['stg_landing__household_registrations', 'stg_landing__social_insurance_enrollments'] %}
 {{ config(
-    incremental_strategy='append',
     unique_key='region_code',
     indexes=[{'columns': ['region_code'], 'unique': True}, {'columns': ['last_published_at']}],
     pre_hook="{{ delete_all_if_changed(['stg_landing__household_registrations', 'stg_landing__social_insurance_enrollments']) }}",

@@ -178,24 +178,36 @@ def test_naive_local_times_across_midnight_have_no_gap_or_overlap(registry, wh, 
 def test_rows_updated_during_a_paged_extract_are_neither_missed_nor_duplicated(registry, wh, front,
                                                                               monkeypatch) -> None:
     pg_table(front, [row(i) for i in range(1, 13)])
+
+    def update(later: datetime) -> None:
+        with psycopg.connect(front) as conn:
+            conn.execute("update penalties set mc = mc || '（更正）', updated_at = %s where id in (2, 10)", (later,))
+            conn.commit()
+
+    assert_updates_during_the_extract_land_once(monkeypatch, registry, wh, "pg_wm", pg_info(front), update)
+
+
+def assert_updates_during_the_extract_land_once(monkeypatch: pytest.MonkeyPatch, registry: Registry, wh: str,
+                                                source_id: str, info: ConnectionInfo,
+                                                update: Callable[[datetime], None]) -> None:
+    """``update(later)`` changes rows 2 and 10 of the source's 12 (their names corrected, updated at ``later``)
+    once the extract's first page has landed: one row already read, one not yet. That run and the next land
+    every key, each version once, and both corrections."""
     real = watermark.land_records
-    calls = {"n": 0}
     later = START + timedelta(hours=2)
+    pages = []
 
     def land_then_update(*args, **kwargs):
         result = real(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 1:  # after the first page: one row already read and one not yet read change
-            with psycopg.connect(front) as conn:
-                conn.execute("update penalties set mc = mc || '（更正）', updated_at = %s where id in (2, 10)",
-                             (later,))
-                conn.commit()
+        pages.append(result)
+        if len(pages) == 1:
+            update(later)
         return result
 
     monkeypatch.setattr(watermark, "land_records", land_then_update)
-    run(registry, wh, "pg_wm", pg_info(front))
+    run(registry, wh, source_id, info)
     monkeypatch.setattr(watermark, "land_records", real)
-    run(registry, wh, "pg_wm", pg_info(front))
+    run(registry, wh, source_id, info)
     rows = landed(wh)
     assert len(rows) == len(set(rows)), "a (key, version) landed twice"
     latest = {i: max(t for j, t in rows if j == i) for i, _ in rows}
@@ -666,30 +678,13 @@ def test_mariadb_rows_updated_during_a_paged_extract_are_neither_missed_nor_dupl
     conn, table = mariadb
     registry = my_registry(registry, table)
     my_utf8_table(conn, table, [row(i) for i in range(1, 13)])
-    real = watermark.land_records
-    calls = {"n": 0}
-    later = START + timedelta(hours=2)
 
-    def land_then_update(*args, **kwargs):
-        result = real(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 1:  # after the first batch: a row already read and one not yet read change
-            with conn.cursor() as cur:
-                cur.execute(f"update {table} set mc = concat(mc, '（更正）'), updated_at = %s where id in (2, 10)",
-                            (later,))
-        return result
+    def update(later: datetime) -> None:
+        with conn.cursor() as cur:
+            cur.execute(f"update {table} set mc = concat(mc, '（更正）'), updated_at = %s where id in (2, 10)",
+                        (later,))
 
-    monkeypatch.setattr(watermark, "land_records", land_then_update)
-    run(registry, wh, "my_wm", my_info())
-    monkeypatch.setattr(watermark, "land_records", real)
-    run(registry, wh, "my_wm", my_info())
-    rows = landed(wh)
-    assert len(rows) == len(set(rows)), "a (key, version) landed twice"
-    latest = {i: max(t for j, t in rows if j == i) for i, _ in rows}
-    assert set(latest) == set(range(1, 13)) and latest[2] == latest[10] == later
-    with psycopg.connect(wh) as pg:
-        fixed = pg.execute("select count(*) from raw.admin_penalty where party_name like '%（更正）'").fetchone()[0]
-    assert fixed == 2
+    assert_updates_during_the_extract_land_once(monkeypatch, registry, wh, "my_wm", my_info(), update)
 
 
 def test_mariadb_columns_the_source_cannot_render_exactly_go_through_python(registry, wh, mariadb) -> None:

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +39,8 @@ from huiju_connectors.rest import (
 )
 from huiju_connectors.rest import fetch_pages as connector_fetch_pages
 from huiju_demo.rest_gateway import RestGateway
+
+from tests.support.processes import kill_when
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -565,20 +566,10 @@ def test_sigkill_mid_run_then_rerun_gives_the_exact_record_set(api: RestGateway,
     _kill_dataset(api)
     api.faults.block_at = 4  # the 4th request hangs: three pages are landed, the fourth never is
     proc = _run_worker(tmp_path, api)
-    try:
-        deadline = time.monotonic() + 20
-        while len(api.requests) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(api.requests) >= 4, proc.stderr.read() if proc.poll() is not None else "worker stuck"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when(proc, lambda: len(api.requests) >= 4, within=20)
     assert proc.returncode == -signal.SIGKILL
     assert 0 < len(_landed(tmp_path)) < 30
-    api.faults.block_at = None
-    api.faults.release.set()
+    api.faults.unblock()
 
     add(api, "K99", "2024-06-01T00:00:09")  # arrives between runs at the newest timestamp
     proc = _run_worker(tmp_path, api)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from huiju.registry import load_registry
-from tests.support.config import CONFIG, copy_config, edit, problems_of
+from tests.support.config import CONFIG, Edit, assert_reported, copy_config
 
 
 @pytest.fixture
@@ -23,43 +23,44 @@ def test_the_file_drop_sources_load_with_their_settings() -> None:
     assert (sftp.completeness, sftp.after_success, sftp.directory) == ("rename", "leave", "upload")
 
 
-def test_misspelt_ftp_key_names_file_key_and_suggestion(config: Path) -> None:
-    edit(config / "departments/cgj.yaml", "completeness: marker", "completness: marker")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/cgj.yaml: sources[0].ftp.completness: unknown key")
-               and "did you mean 'completeness'" in p for p in problems), problems
+CGJ = "departments/cgj.yaml"
+ZJJ = "departments/zjj.yaml"
+
+# Each mistake: the edits made to a copy of config/, and what loading it must report (the parts one
+# problem names).
+MISTAKES = [
+    pytest.param(
+        [(CGJ, "completeness: marker", "completness: marker")],
+        [("config/departments/cgj.yaml: sources[0].ftp.completness: unknown key", "did you mean 'completeness'")],
+        id="a misspelt ftp key names file, key and suggestion"),
+    pytest.param(
+        [(CGJ, "after_success: move", "after_success: delete"),
+         (CGJ, "name_encoding: utf-8 ", "name_encoding: gbk2 "),
+         (CGJ, "processed_dir: processed", "processed_dir: ../elsewhere")],
+        [("config/departments/cgj.yaml: sources[0].ftp.after_success:", "'move'"),
+         ("sources[0].ftp.name_encoding: unknown encoding 'gbk2'",),
+         ("sources[0].ftp.processed_dir:", "'..'")],
+        id="wrong values in the ftp block"),
+    pytest.param(
+        [(CGJ, "max_files: 50", "max_files: 50\n      ca_file: /etc/ca.pem")],
+        [("config/departments/cgj.yaml: sources[0].ftp:", "ca_file is only used with tls")],
+        id="ca_file without tls"),
+    pytest.param(
+        [(ZJJ, "completeness: rename", "completeness: size_stable"),
+         (ZJJ, "max_files: 50", "max_files: 0\n      host_keys: [not-a-key]")],
+        [("config/departments/zjj.yaml: sources[0].sftp.completeness:", "'marker'"),
+         ("zjj.yaml: sources[0].sftp.max_files:",),
+         ("zjj.yaml: sources[0].sftp.host_keys:", "not an OpenSSH public key")],
+        id="sftp block mistakes"),
+    pytest.param(
+        [(ZJJ, "    sftp:\n", "    ftp:\n")],
+        [("zjj.yaml: sources[0]:", "do not belong to channel 'sftp'")],
+        id="a block of the other file channel"),
+]
 
 
-def test_wrong_values_in_the_ftp_block(config: Path) -> None:
-    edit(config / "departments/cgj.yaml", "after_success: move", "after_success: delete")
-    edit(config / "departments/cgj.yaml", "name_encoding: utf-8 ", "name_encoding: gbk2 ")
-    edit(config / "departments/cgj.yaml", "processed_dir: processed", "processed_dir: ../elsewhere")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/cgj.yaml: sources[0].ftp.after_success:") and "'move'" in p
-               for p in problems), problems
-    assert any("sources[0].ftp.name_encoding: unknown encoding 'gbk2'" in p for p in problems), problems
-    assert any("sources[0].ftp.processed_dir:" in p and "'..'" in p for p in problems), problems
-
-
-def test_ca_file_without_tls_is_reported(config: Path) -> None:
-    edit(config / "departments/cgj.yaml", "max_files: 50", "max_files: 50\n      ca_file: /etc/ca.pem")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/cgj.yaml: sources[0].ftp:") and "ca_file is only used with tls"
-               in p for p in problems), problems
-
-
-def test_sftp_block_mistakes(config: Path) -> None:
-    edit(config / "departments/zjj.yaml", "completeness: rename", "completeness: size_stable")
-    edit(config / "departments/zjj.yaml", "max_files: 50", "max_files: 0\n      host_keys: [not-a-key]")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/zjj.yaml: sources[0].sftp.completeness:") and "'marker'" in p
-               for p in problems), problems
-    assert any("zjj.yaml: sources[0].sftp.max_files:" in p for p in problems), problems
-    assert any("zjj.yaml: sources[0].sftp.host_keys:" in p and "not an OpenSSH public key" in p
-               for p in problems), problems
-
-
-def test_a_block_of_the_other_file_channel_is_reported(config: Path) -> None:
-    edit(config / "departments/zjj.yaml", "    sftp:\n", "    ftp:\n")
-    problems = problems_of(config)
-    assert any("zjj.yaml: sources[0]:" in p and "do not belong to channel 'sftp'" in p for p in problems), problems
+@pytest.mark.parametrize(("edits", "expected"), MISTAKES)
+def test_a_mistake_is_reported_with_file_key_and_reason(
+    config: Path, edits: list[Edit], expected: list[tuple[str, ...]]
+) -> None:
+    assert_reported(config, edits, expected)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from huiju.registry import load_registry
-from tests.support.config import copy_config, edit, problems_of
+from tests.support.config import Edit, assert_reported, copy_config, edit, problems_of
 
 
 @pytest.fixture
@@ -25,50 +25,51 @@ def test_the_web_service_sources_load_with_typed_settings(config: Path) -> None:
     assert (config / soap.wsdl).is_file()
 
 
-def test_an_unknown_auth_kind_names_file_and_key(config: Path) -> None:
-    edit(config / "departments/jtj.yaml", "auth: hmac", "auth: hamc")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.auth:") and "'hmac'" in p
-               for p in problems), problems
+JTJ = "departments/jtj.yaml"
+GAJ = "departments/gaj.yaml"
+
+# Each mistake: the edits made to a copy of config/, and what loading it must report (the parts one
+# problem names).
+MISTAKES = [
+    pytest.param(
+        [(JTJ, "auth: hmac", "auth: hamc")],
+        [("config/departments/jtj.yaml: sources[0].rest.auth:", "'hmac'")],
+        id="an unknown auth kind names file and key"),
+    pytest.param(
+        [(JTJ, "page_size: 500", "page_sise: 500")],
+        [("config/departments/jtj.yaml: sources[0].rest.page_sise: unknown key", "did you mean 'page_size'")],
+        id="a misspelt rest key, with a suggestion"),
+    pytest.param(
+        [(JTJ, "kind: page,", "kind: pages,"), (JTJ, "        since_param: gxsjStart\n", "")],
+        [("config/departments/jtj.yaml: sources[0].rest.pagination.kind:",),
+         ("config/departments/jtj.yaml: sources[0].rest.incremental.since_param: is required but missing",)],
+        id="nested keys are named in full"),
+    pytest.param(
+        [(JTJ, "pagination: {kind: page,", "pagination: {kind: page, page_parm: p,")],
+        [("sources[0].rest.pagination.page_parm: unknown key (did you mean 'page_param'?)",)],
+        id="a nested block names its own keys"),
+    pytest.param(
+        [(JTJ, "auth: hmac", "auth: oauth2")],
+        [("config/departments/jtj.yaml: sources[0].rest:", "token_url")],
+        id="oauth2 without a token endpoint"),
+    pytest.param(
+        [(GAJ, "wsdl: wsdl/gaj_penalty.wsdl", "wsdl: http://gaj.example.gov.cn/PenaltyService?wsdl"),
+         (GAJ, "drift: warn", "drift: ignore")],
+        [("config/departments/gaj.yaml: sources[0].soap.wsdl:", "never a URL"),
+         ("config/departments/gaj.yaml: sources[0].soap.drift:",)],
+        id="soap block mistakes name file and key"),
+    pytest.param(
+        [(GAJ, "    soap:\n", "    rest:\n")],
+        [("config/departments/gaj.yaml: sources[0]", "rest")],
+        id="a rest block on a soap source"),
+]
 
 
-def test_a_misspelt_rest_key_is_reported_with_a_suggestion(config: Path) -> None:
-    edit(config / "departments/jtj.yaml", "page_size: 500", "page_sise: 500")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.page_sise: unknown key")
-               and "did you mean 'page_size'" in p for p in problems), problems
-
-
-def test_nested_keys_are_named_in_full(config: Path) -> None:
-    edit(config / "departments/jtj.yaml", "kind: page,", "kind: pages,")
-    edit(config / "departments/jtj.yaml", "        since_param: gxsjStart\n", "")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest.pagination.kind:") for p in problems)
-    assert "config/departments/jtj.yaml: sources[0].rest.incremental.since_param: is required but missing" \
-        in problems, problems
-
-
-def test_oauth2_without_a_token_endpoint_is_refused(config: Path) -> None:
-    edit(config / "departments/jtj.yaml", "auth: hmac", "auth: oauth2")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/jtj.yaml: sources[0].rest:") and "token_url" in p
-               for p in problems), problems
-
-
-def test_soap_block_mistakes_name_file_and_key(config: Path) -> None:
-    edit(config / "departments/gaj.yaml", "wsdl: wsdl/gaj_penalty.wsdl",
-          "wsdl: http://gaj.example.gov.cn/PenaltyService?wsdl")
-    edit(config / "departments/gaj.yaml", "drift: warn", "drift: ignore")
-    problems = problems_of(config)
-    assert any(p.startswith("config/departments/gaj.yaml: sources[0].soap.wsdl:") and "never a URL" in p
-               for p in problems), problems
-    assert any(p.startswith("config/departments/gaj.yaml: sources[0].soap.drift:") for p in problems), problems
-
-
-def test_a_rest_block_on_a_soap_source_is_refused(config: Path) -> None:
-    edit(config / "departments/gaj.yaml", "    soap:\n", "    rest:\n")
-    problems = problems_of(config)
-    assert any("config/departments/gaj.yaml: sources[0]" in p and "rest" in p for p in problems), problems
+@pytest.mark.parametrize(("edits", "expected"), MISTAKES)
+def test_a_mistake_is_reported_with_file_key_and_reason(
+    config: Path, edits: list[Edit], expected: list[tuple[str, ...]]
+) -> None:
+    assert_reported(config, edits, expected)
 
 
 def test_a_date_windowed_soap_operation_loads_and_excludes_updated_since(config: Path) -> None:
@@ -86,10 +87,3 @@ def test_a_date_windowed_soap_operation_loads_and_excludes_updated_since(config:
     window = load_registry(config).source("gaj_penalty").channel_settings.window
     assert (window.from_param, window.start.isoformat(), window.days) == ("dateFrom", "2026-11-01", 7)
 
-
-
-def test_a_nested_block_names_its_own_keys(config: Path) -> None:
-    edit(config / "departments/jtj.yaml", "pagination: {kind: page,", "pagination: {kind: page, page_parm: p,")
-    problems = problems_of(config)
-    assert any("sources[0].rest.pagination.page_parm: unknown key (did you mean 'page_param'?)" in p
-               for p in problems), problems

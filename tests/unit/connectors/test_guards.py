@@ -32,17 +32,25 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _lying_zip(tmp_path: Path) -> Path:
-    """A zip whose central directory under-declares the member's size (1 MB) and compressed size."""
-    path = tmp_path / "liar.zip"
+# Where a central directory entry declares its member's sizes (4 bytes each, little-endian).
+COMPRESSED_SIZE, UNCOMPRESSED_SIZE = 20, 24
+
+
+def _zip_declaring(path: Path, member: str, size_field: int, declared: int) -> Path:
+    """A zip of ZEROS_20MB as ``member`` whose central directory declares ``declared`` bytes in
+    ``size_field`` (COMPRESSED_SIZE or UNCOMPRESSED_SIZE) instead of the truth."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("data.csv", ZEROS_20MB)
+        zf.writestr(member, ZEROS_20MB)
     raw = bytearray(path.read_bytes())
-    # Patch the central directory entry's uncompressed size to claim ~1000x less than reality.
-    cd = raw.rindex(b"PK\x01\x02")
-    raw[cd + 24 : cd + 28] = (len(ZEROS_20MB) // 1000).to_bytes(4, "little")
+    entry = raw.rindex(b"PK\x01\x02")
+    raw[entry + size_field : entry + size_field + 4] = declared.to_bytes(4, "little")
     path.write_bytes(bytes(raw))
     return path
+
+
+def _lying_zip(tmp_path: Path) -> Path:
+    """A zip whose central directory under-declares the member's size, ~1000x less than it is."""
+    return _zip_declaring(tmp_path / "liar.zip", "data.csv", UNCOMPRESSED_SIZE, len(ZEROS_20MB) // 1000)
 
 
 def test_zip_bomb_rejected_from_central_directory(bomb: Path) -> None:
@@ -78,13 +86,7 @@ def test_reasonable_zip_passes_and_extracts(tmp_path: Path) -> None:
 def test_inflated_compressed_size_is_refused_while_streaming(tmp_path: Path) -> None:
     # The directory claims 1 MB compressed → 20 MB (ratio 20, passes the cheap check); really it
     # is ~20 KB. Streaming refuses it (ratio, or the compressed stream ending early).
-    path = tmp_path / "inflated.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("xl/worksheets/sheet1.xml", ZEROS_20MB)
-    raw = bytearray(path.read_bytes())
-    cd = raw.rindex(b"PK\x01\x02")
-    raw[cd + 20 : cd + 24] = (1024 * 1024).to_bytes(4, "little")
-    path.write_bytes(bytes(raw))
+    path = _zip_declaring(tmp_path / "inflated.zip", "xl/worksheets/sheet1.xml", COMPRESSED_SIZE, 1024 * 1024)
     check_archive(path, limits=ArchiveLimits(max_ratio=100))
     with pytest.raises(UnsafeArchive, match=r"inflated\.zip"), open_member(
         path, "xl/worksheets/sheet1.xml", limits=ArchiveLimits(max_ratio=100)

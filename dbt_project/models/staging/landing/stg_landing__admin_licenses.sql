@@ -1,12 +1,6 @@
 -- 行政许可 (双公示 v2) from every department that grants licences, renamed and cast; every version
 -- of a decision kept (credit_admin_license takes the latest). Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['decision_no']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['decision_no'])) }}
 
 with
 
@@ -35,11 +29,7 @@ renamed as (
         ops.parse_date_cn(valid_to, serial_epoch) as valid_to,
         ops.normalise_text(authority) as authority,
         ops.normalise_code(authority_uscc) as authority_uscc,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

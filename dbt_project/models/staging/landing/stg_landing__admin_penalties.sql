@@ -6,11 +6,7 @@
 -- tells apart are never merged here. The pre-hook keeps the watermark of this build's data tests
 -- (macros/changed_by_this_build.sql).
 {{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['decision_no']},
-        {'columns': ['published_at']},
-    ],
+    indexes=landing_staging_indexes(['decision_no']),
     pre_hook="{{ record_test_watermark() }}",
 ) }}
 
@@ -39,11 +35,7 @@ renamed as (
         ops.parse_date_cn(publish_until, serial_epoch) as publish_until,
         ops.normalise_text(authority) as authority,
         ops.normalise_code(authority_uscc) as authority_uscc,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

@@ -1,12 +1,6 @@
 -- 红黑名单 (发改委), renamed and cast; every version of an entry kept (a removal arrives as a new
 -- version with 移出日期). Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['entry_no']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['entry_no'])) }}
 
 with
 
@@ -32,11 +26,7 @@ renamed as (
         ops.parse_date_cn(valid_until, serial_epoch) as valid_until,
         ops.parse_date_cn(removed_date, serial_epoch) as removed_date,
         ops.normalise_text(listing_authority) as listing_authority,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

@@ -1,12 +1,6 @@
 -- 企业登记 (市场监管), renamed and cast; every version kept (a later batch with the same USCC is
 -- a change of the registration: the basic layer takes the latest). Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['uscc']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['uscc'])) }}
 
 with
 
@@ -32,11 +26,7 @@ renamed as (
         ops.normalise_text(address) as address,
         ops.normalise_code(region_code) as region_code,
         ops.normalise_text(authority) as authority,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

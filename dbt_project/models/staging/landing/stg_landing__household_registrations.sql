@@ -1,12 +1,6 @@
 -- 户籍 (公安局), renamed and cast; every version kept (a later batch with the same 公民身份号码 is a
 -- change: the population base takes the latest). Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['id_number']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['id_number'])) }}
 
 with
 
@@ -28,11 +22,7 @@ renamed as (
         ops.normalise_text(address) as address,
         ops.normalise_text(household_kind) as household_kind,
         ops.normalise_text(status) as household_status,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

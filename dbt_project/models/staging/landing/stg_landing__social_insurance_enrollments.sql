@@ -1,11 +1,5 @@
 -- 社保参保 (人社局), renamed and cast; every version kept (key: unit, person, 险种). Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['id_number']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['id_number'])) }}
 
 with
 
@@ -27,11 +21,7 @@ renamed as (
         ops.parse_date_cn(end_date, serial_epoch) as end_date,
         ops.normalise_text(status) as insurance_status,
         ops.parse_number_cn(contribution_base) as contribution_base,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

@@ -1,11 +1,5 @@
 -- 社会组织登记 (民政局), renamed and cast; every version kept. Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['uscc']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['uscc'])) }}
 
 with
 
@@ -31,11 +25,7 @@ renamed as (
         ops.normalise_text(business_scope) as business_scope,
         ops.normalise_text(supervisor) as supervisor,
         ops.normalise_text(authority) as authority,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

@@ -1,11 +1,5 @@
 -- 税务登记 (税务局), renamed and cast; every version kept. Incremental by batch.
-{{ config(
-    indexes=[
-        {'columns': ['load_id', 'source_row_no'], 'unique': True},
-        {'columns': ['uscc']},
-        {'columns': ['published_at']},
-    ],
-) }}
+{{ config(indexes=landing_staging_indexes(['uscc'])) }}
 
 with
 
@@ -28,11 +22,7 @@ renamed as (
         ops.normalise_code(credit_rating) as tax_credit_rating,
         ops.normalise_code(contact_mobile) as contact_mobile,
         ops.normalise_text(tax_authority) as tax_authority,
-        department as source_department,
-        source_id,
-        _load_id as load_id,
-        _row_no as source_row_no,
-        published_at
+        {{ landing_lineage_columns() }}
     from received
 )
 

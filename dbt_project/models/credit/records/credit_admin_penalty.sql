@@ -3,21 +3,6 @@
 -- Every version's record is built by macros/credit_records.sql (shared with the history).
 -- Incremental: only decisions with a version published since the last run are recomputed, each
 -- from all of its versions, so the result equals a full refresh.
-{{ config(
-    materialized='incremental_when_published',
-    incremental_strategy='delete+insert',
-    unique_key='decision_no',
-    on_schema_change='append_new_columns',
-    indexes=[
-        {'columns': ['decision_no'], 'unique': True},
-        {'columns': ['uscc']},
-        {'columns': ['published_at']},
-        {'columns': ['legal_rep_id_no']},
-        {'columns': ['authority_uscc', 'decision_date', 'published_at', 'decision_no']},
-        {'columns': ['authority_uscc', 'published_at']},
-    ],
-) }}
-
 with versions as (
     {{ credit_penalty_versions(
         "decision_no in (" ~ new_decisions('published_at') ~ ")" if is_incremental() else none) | indent(4) }}

@@ -5,23 +5,7 @@
 -- i.e. until its 有效期至 (inclusive); a licence without one (长期有效) is publicised for three years
 -- from its 许可决定日期. The credit views decide is_publishable from it on the day they are read.
 -- Incremental: decisions with a version published since the last run, each from all its versions.
--- The authority_uscc indexes serve basic_legal_person, which names a 许可机关 by its latest decision.
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}
-{{ config(
-    materialized='incremental_when_published',
-    incremental_strategy='delete+insert',
-    unique_key='decision_no',
-    on_schema_change='append_new_columns',
-    indexes=[
-        {'columns': ['decision_no'], 'unique': True},
-        {'columns': ['uscc']},
-        {'columns': ['legal_rep_id_no']},
-        {'columns': ['published_at']},
-        {'columns': ['authority_uscc', 'decision_date', 'published_at', 'decision_no']},
-        {'columns': ['authority_uscc', 'published_at']},
-    ],
-) }}
-
 with versions as (
     select * from {{ ref('stg_landing__admin_licenses') }}
     {% if is_incremental() -%}
