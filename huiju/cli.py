@@ -22,6 +22,7 @@ import psycopg
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
+from huiju.monitoring.anomalies import release_hold
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
 from huiju.processes import alive, wait_until_healthy
@@ -286,6 +287,14 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release_anomaly(args: argparse.Namespace) -> int:
+    """Release a batch held as anomalous (预测预警) after checking it: the next ingest run publishes it."""
+    with connect() as conn:
+        released = release_hold(conn, args.load_id, args.by or os.environ.get("USER", "steward"))
+    print(f"{args.load_id}: {'released' if released else 'not held for an anomaly; nothing changed'}")
+    return 0 if released else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``huiju`` argument parser."""
     parser = argparse.ArgumentParser(prog="huiju", description="Huiju 汇聚: government data aggregation platform")
@@ -316,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--day", type=dt.date.fromisoformat, default=None)
     land.add_argument("--land-only", action="store_true", help="stop after landing")
     land.set_defaults(func=cmd_land)
+    release = sub.add_parser("release-anomaly", help=cmd_release_anomaly.__doc__)
+    release.add_argument("load_id")
+    release.add_argument("--by", default=None, help="who released it (default: $USER)")
+    release.set_defaults(func=cmd_release_anomaly)
     airflow = sub.add_parser("airflow", help=cmd_airflow.__doc__)
     airflow.add_argument("rest", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=cmd_airflow)

@@ -6,12 +6,21 @@ announces (a batch held, a feedback workbook written, a problem on an FTP/SFTP d
 are Chinese text for people; every ID or mobile number in them is masked before it is stored.
 
 Each notice fans out into one ``ops.notice_deliveries`` row per channel and recipient:
-``email`` to an address, ``dingtalk`` to the Airflow Connection of a DingTalk robot.
+``email`` to an address, ``dingtalk`` / ``wecom`` to the Airflow Connection of a DingTalk / WeCom
+group robot; a department chooses its channels in its YAML (``channels:``).
 :func:`deliver_pending` sends the pending ones through *sender* callables (one per channel;
-the Airflow side builds them from the smtp and dingding providers' hooks), each in its own
+the Airflow side builds them from the smtp and dingding providers' hooks and the plugin's WeCom
+hook, ``huiju_airflow.robots``), each in its own
 transaction holding the delivery's row lock: parallel deliverers never pick the same row, a
 failure is retried later (``attempts``, ``last_error``, ``next_attempt_at``), and a delivery
 once recorded as delivered is never sent again.
+
+A channel that is down is neither hammered nor flooded when it comes back (:class:`Breaker`,
+``ops.notice_circuits``): after a few consecutive failures its circuit (the mail relay, or one
+robot) opens and nothing is tried through it until a cool-down has passed, then one probe; while
+closed, at most ``per_minute`` deliveries a minute go through it. Notices of one ladder share a
+``topic`` and have a ``rank``: a delivery still pending when a higher-ranked notice of its topic
+went to the same recipient is superseded (``superseded_by``), never sent late.
 
 Who hears about what:
 
@@ -23,7 +32,7 @@ Who hears about what:
   same transaction).
 
 Stewards are ``HUIJU_STEWARD_EMAILS`` (comma-separated; default ``huiju-stewards@example.gov.cn``)
-and, optionally, the DingTalk robot Connection ``HUIJU_STEWARD_DINGTALK``.
+and, optionally, the robot Connections ``HUIJU_STEWARD_DINGTALK`` and ``HUIJU_STEWARD_WECOM``.
 """
 
 from __future__ import annotations
@@ -36,19 +45,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from huiju.masking import mask_text
-from huiju.registry import Registry
+from huiju.registry import ROBOT_CHANNELS, Department, Registry
 from huiju.rules import problem_name
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("email", "dingtalk")
+CHANNELS = ("email", "dingtalk", "wecom")
 DEFAULT_STEWARD_EMAILS = "huiju-stewards@example.gov.cn"
 REMOTE_FILE_PROBLEMS = {
     "stale_incomplete": "文件上传未完成",
@@ -61,7 +72,7 @@ REMOTE_FILE_PROBLEMS = {
 
 @dataclass(frozen=True)
 class Recipient:
-    """Where one copy of a notice goes: ``email`` to an address, ``dingtalk`` to a robot's Airflow Connection."""
+    """Where one copy of a notice goes: ``email`` to an address, ``dingtalk``/``wecom`` to a robot's Connection."""
 
     channel: str
     address: str
@@ -98,34 +109,67 @@ class DeliveryReport:
     delivered: int = 0
     failed: int = 0  # attempts that raised (retried later unless out of attempts)
     errors: list[str] = field(default_factory=list)  # masked, one per failed attempt
+    superseded: int = 0  # pending deliveries a higher-ranked notice of their topic replaced
+    opened: list[str] = field(default_factory=list)  # circuits this run opened (or opened again)
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """How a failing channel is spared and how fast a backlog drains (see the module docstring)."""
+
+    threshold: int = 3  # consecutive failures that open a circuit
+    cooldown: timedelta = timedelta(minutes=5)  # the first wait while open; doubled per failed probe
+    max_cooldown: timedelta = timedelta(hours=1)
+    # Deliveries (attempts) a minute through one circuit; robots accept 20 messages a minute.
+    per_minute: Mapping[str, int] = field(default_factory=lambda: {"email": 120, "dingtalk": 15, "wecom": 15})
+
+
+def circuit_of(channel: str, recipient: str) -> str:
+    """What one outage takes down: the mail relay for every e-mail, one robot for a robot channel."""
+    return channel if channel == "email" else f"{channel}:{recipient}"
+
+
+_CIRCUIT_SQL = "case when d.channel = 'email' then 'email' else d.channel || ':' || d.recipient end"
 
 
 def steward_recipients() -> list[Recipient]:
-    """The data stewards (数据管理员) who hear about held batches."""
+    """The data stewards (数据管理员) who hear about held batches and anomalies."""
     emails = os.environ.get("HUIJU_STEWARD_EMAILS", DEFAULT_STEWARD_EMAILS)
     out = [Recipient("email", e.strip()) for e in emails.split(",") if e.strip()]
-    robot = os.environ.get("HUIJU_STEWARD_DINGTALK")
-    if robot:
-        out.append(Recipient("dingtalk", robot))
+    for channel in ROBOT_CHANNELS:
+        robot = os.environ.get(f"HUIJU_STEWARD_{channel.upper()}")
+        if robot:
+            out.append(Recipient(channel, robot))
+    return out
+
+
+def channel_recipients(department: Department, audience: Literal["contacts", "leader"],
+                       emails: Iterable[str | None]) -> list[Recipient]:
+    """``emails`` and the department's robots, through the channels it wants for ``audience`` (its YAML)."""
+    channels = department.channels_for(audience)
+    out = [Recipient("email", e) for e in emails if e] if "email" in channels else []
+    for channel in ROBOT_CHANNELS:
+        connection = department.robot_connection(channel)
+        if channel in channels and connection:
+            out.append(Recipient(channel, connection))
     return out
 
 
 def department_recipients(registry: Registry, department: str) -> list[Recipient]:
-    """A department's contacts with an e-mail address, and its DingTalk robot if its YAML names one."""
+    """A department's contacts with an e-mail address and its robots, through the channels it chose for them."""
     dept = registry.departments.get(department)
     if dept is None:
         return []
-    out = [Recipient("email", c.email) for c in dept.contacts if c.email]
-    if dept.dingtalk_connection:
-        out.append(Recipient("dingtalk", dept.dingtalk_connection))
-    return out
+    return channel_recipients(dept, "contacts", (c.email for c in dept.contacts))
 
 
 def leader_recipients(registry: Registry, department: str) -> list[Recipient]:
     """The department's leader (分管领导, ``leader:`` in its YAML), for escalations (催报 ladder); [] if none."""
     dept = registry.departments.get(department)
-    leader = dept.leader if dept is not None else None
-    return [Recipient("email", leader.email)] if leader is not None and leader.email else []
+    if dept is None or dept.leader is None:
+        return []
+    # Through the channels the department chose for its leader (``channels.leader``): e-mail, its robots.
+    return channel_recipients(dept, "leader", [dept.leader.email])
 
 
 def _relative_to_var(path: Path | str | None) -> str | None:
@@ -138,21 +182,25 @@ def _relative_to_var(path: Path | str | None) -> str | None:
 
 def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subject: str, body: str,
                  recipients: Iterable[Recipient], department: str | None = None, source_id: str | None = None,
-                 load_id: str | None = None, attachment: Path | str | None = None) -> int | None:
+                 load_id: str | None = None, attachment: Path | str | None = None,
+                 topic: str | None = None, rank: int = 0) -> int | None:
     """Queue a notice and one delivery per recipient (duplicates dropped); the new notice's id.
 
     None when a notice with this ``dedupe_key`` already exists (it is not queued again) or it
     has no recipient. Runs in the caller's transaction: commit it with the fact announced.
-    ``attachment`` is stored relative to ``var/`` when it lies under it.
+    ``attachment`` is stored relative to ``var/`` when it lies under it. Notices of one ladder
+    (e.g. the reminders of one obligation) share a ``topic``; one of higher ``rank`` supersedes
+    the lower ones' deliveries to the same recipient that are still pending.
     """
     unique = _deliverable(dedupe_key, kind, recipients)
     if not unique:
         return None
     row = conn.execute(
-        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing returning notice_id",
+        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment,"
+        " topic, rank) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (dedupe_key) do nothing returning notice_id",
         (dedupe_key, kind, department, source_id, load_id, mask_text(subject), mask_text(body),
-         _relative_to_var(attachment))).fetchone()
+         _relative_to_var(attachment), topic, rank)).fetchone()
     if row is None:
         return None
     with conn.cursor() as cur:
@@ -185,6 +233,8 @@ class NoticeDraft:
     department: str | None = None
     source_id: str | None = None
     load_id: str | None = None
+    topic: str | None = None  # a ladder's notices share one; a higher rank supersedes (see queue_notice)
+    rank: int = 0
 
 
 def queue_notices(conn: psycopg.Connection, drafts: Iterable[NoticeDraft]) -> list[str]:
@@ -199,12 +249,12 @@ def queue_notices(conn: psycopg.Connection, drafts: Iterable[NoticeDraft]) -> li
         return []
     notices = [d for d, _ in ready.values()]
     rows = conn.execute(
-        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body)"
-        " select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
-        " on conflict (dedupe_key) do nothing returning notice_id, dedupe_key",
+        "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, topic, rank)"
+        " select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[], %s::integer[]) on conflict (dedupe_key) do nothing returning notice_id, dedupe_key",
         ([d.dedupe_key for d in notices], [d.kind for d in notices], [d.department for d in notices],
          [d.source_id for d in notices], [d.load_id for d in notices], [mask_text(d.subject) for d in notices],
-         [mask_text(d.body) for d in notices])).fetchall()
+         [mask_text(d.body) for d in notices], [d.topic for d in notices], [d.rank for d in notices])).fetchall()
     deliveries = [(notice_id, r.channel, r.address) for notice_id, key in rows for r in ready[key][1]]
     conn.execute("insert into ops.notice_deliveries (notice_id, channel, recipient)"
                  " select * from unnest(%s::bigint[], %s::text[], %s::text[])",
@@ -305,34 +355,115 @@ def queue_remote_file_notices(conn: psycopg.Connection, registry: Registry) -> i
     return count
 
 
+def supersede_pending(conn: psycopg.Connection) -> int:
+    """Mark pending deliveries whose recipient got a higher-ranked notice of the same topic; how many."""
+    return conn.execute(
+        "update ops.notice_deliveries d set superseded_by = (select h.notice_id from ops.notices h"
+        "   join ops.notice_deliveries hd on hd.notice_id = h.notice_id"
+        "   where h.topic = n.topic and h.rank > n.rank and hd.channel = d.channel and hd.recipient = d.recipient"
+        "   order by h.rank desc, h.notice_id desc limit 1)"
+        " from ops.notices n where n.notice_id = d.notice_id and n.topic is not null"
+        " and d.delivered_at is null and d.superseded_by is null"
+        " and exists (select 1 from ops.notices h join ops.notice_deliveries hd on hd.notice_id = h.notice_id"
+        "   where h.topic = n.topic and h.rank > n.rank and hd.channel = d.channel and hd.recipient = d.recipient)"
+    ).rowcount
+
+
+def _circuit_admits(cur: psycopg.Cursor[dict[str, Any]], circuit: str, limit: int | None) -> bool:
+    """Lock ``circuit``'s row for this delivery's transaction; whether it is closed (or due a probe) and under its rate.
+
+    The lock makes parallel deliverers take turns on one circuit, so its rate holds across them.
+    """
+    state = cur.execute(
+        "insert into ops.notice_circuits as c (circuit) values (%s) on conflict (circuit) do update"
+        " set updated_at = now() returning (c.reopen_at is null or c.reopen_at <= now())"
+        " and (%s::integer is null or c.window_started_at is null"
+        "      or c.window_started_at <= now() - interval '1 minute' or c.sent_in_window < %s) as admits",
+        (circuit, limit, limit)).fetchone()
+    return bool(state["admits"])
+
+
+def _record_attempt(cur: psycopg.Cursor[dict[str, Any]], circuit: str, error: str | None, breaker: Breaker) -> bool:
+    """Count one attempt through ``circuit`` in its window and its breaker; True when this failure opened it."""
+    state = cur.execute(
+        "insert into ops.notice_circuits as c (circuit) values (%s) on conflict (circuit) do update"
+        " set updated_at = now() returning c.consecutive_failures, c.opened_at, c.cooldown,"
+        " c.window_started_at is null or c.window_started_at <= now() - interval '1 minute' as new_window",
+        (circuit,)).fetchone()
+    failures, opened_at, cooldown, new_window = (state[k] for k in ("consecutive_failures", "opened_at", "cooldown",
+                                                                    "new_window"))
+    window = ("window_started_at = now(), sent_in_window = 1" if new_window
+              else "sent_in_window = sent_in_window + 1")
+    if error is None:
+        cur.execute(f"update ops.notice_circuits set {window}, consecutive_failures = 0, opened_at = null,"
+                    " reopen_at = null, cooldown = null, last_error = null where circuit = %s", (circuit,))
+        if opened_at is not None:
+            log.info("notice circuit %s closed again", circuit)
+        return False
+    failures += 1
+    opens = failures >= breaker.threshold
+    if opens:
+        # The first opening waits the cool-down; each failed probe after it waits twice as long, bounded.
+        cooldown = breaker.cooldown if opened_at is None else min(breaker.max_cooldown, cooldown * 2)
+    cur.execute(
+        f"update ops.notice_circuits set {window}, consecutive_failures = %s, last_error = %s,"
+        " opened_at = case when %s then coalesce(opened_at, now()) else opened_at end,"
+        " cooldown = case when %s then %s else cooldown end,"
+        " reopen_at = case when %s then now() + %s else reopen_at end where circuit = %s",
+        (failures, error, opens, opens, cooldown, opens, cooldown, circuit))
+    if opens:
+        log.warning("notice circuit %s open after %d consecutive failures: no attempt before %s from now",
+                    circuit, failures, cooldown)
+    return opens
+
+
 def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, limit: int = 500,
-                    max_attempts: int = 5, retry_delay: timedelta = timedelta(minutes=5)) -> DeliveryReport:
+                    max_attempts: int = 5, retry_delay: timedelta = timedelta(minutes=5),
+                    breaker: Breaker | None = None) -> DeliveryReport:
     """Send pending deliveries of the channels in ``senders``; each recorded in its own committed transaction.
 
-    A delivery is pending while ``delivered_at`` is null, it has had fewer than ``max_attempts``
-    attempts and its ``next_attempt_at`` has come; after a failure the next attempt waits
-    ``retry_delay`` × attempts. Channels without a sender stay pending for a deliverer that has one.
-    Must be called outside a transaction (it commits).
+    A delivery is pending while ``delivered_at`` and ``superseded_by`` are null, it has had fewer
+    than ``max_attempts`` attempts, its ``next_attempt_at`` has come and its circuit is neither
+    open nor over its rate (``breaker``); after a failure the next attempt waits ``retry_delay`` ×
+    attempts. Deliveries a higher-ranked notice of their topic overtook are superseded first.
+    Channels without a sender stay pending for a deliverer that has one. Must be called outside a
+    transaction (it commits).
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise RuntimeError("deliver_pending commits after each delivery: call it outside a transaction")
+    breaker = breaker or Breaker()
     report = DeliveryReport()
+    with conn.transaction():
+        report.superseded = supersede_pending(conn)
+    if report.superseded:
+        log.info("%d pending deliveries superseded by a later notice of their topic", report.superseded)
     var = get_settings().var
     channels = [c for c in senders if c in CHANNELS]
+    rates = Jsonb(dict(breaker.per_minute))
     skipped: set[str] = set()  # failed in this run: not tried again now
+    paused: set[str] = set()  # circuits open or at their rate: nothing more through them in this run
     while report.delivered + report.failed < limit:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "select d.notice_id, d.channel, d.recipient, d.attempts, n.dedupe_key, n.kind, n.department,"
-                " n.subject, n.body, n.attachment from ops.notice_deliveries d"
+                f" n.subject, n.body, n.attachment, {_CIRCUIT_SQL} as circuit from ops.notice_deliveries d"
                 " join ops.notices n using (notice_id)"
-                " where d.delivered_at is null and d.attempts < %s and d.next_attempt_at <= now()"
+                f" left join ops.notice_circuits c on c.circuit = {_CIRCUIT_SQL}"
+                " where d.delivered_at is null and d.superseded_by is null and d.attempts < %s"
+                " and d.next_attempt_at <= now()"
                 " and d.channel = any(%s) and not (d.notice_id || '|' || d.channel || '|' || d.recipient = any(%s))"
+                f" and not ({_CIRCUIT_SQL} = any(%s))"
+                " and (c.reopen_at is null or c.reopen_at <= now())"
+                " and (c.window_started_at is null or c.window_started_at <= now() - interval '1 minute'"
+                "      or c.sent_in_window < coalesce((%s::jsonb ->> d.channel)::integer, 2147483647))"
                 " order by d.next_attempt_at, d.notice_id, d.channel, d.recipient"
                 " limit 1 for update of d skip locked",
-                (max_attempts, channels, sorted(skipped))).fetchone() if channels else None
+                (max_attempts, channels, sorted(skipped), sorted(paused), rates)).fetchone() if channels else None
             if row is None:
                 break
+            if not _circuit_admits(cur, row["circuit"], breaker.per_minute.get(row["channel"])):
+                paused.add(row["circuit"])  # another deliverer opened it or filled its minute meanwhile
+                continue
             key = (row["notice_id"], row["channel"], row["recipient"])
             attachment = row["attachment"]
             outgoing = Outgoing(
@@ -352,6 +483,8 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                     " last_attempt_at = now(), next_attempt_at = now() + %s * (attempts + 1)"
                     " where notice_id = %s and channel = %s and recipient = %s",
                     (error, retry_delay, *key))
+                if not isinstance(exc, FileNotFoundError) and _record_attempt(cur, row["circuit"], error, breaker):
+                    report.opened.append(row["circuit"])
                 skipped.add(f"{key[0]}|{key[1]}|{key[2]}")
                 report.failed += 1
                 report.errors.append(f"{row['dedupe_key']} → {row['channel']}:{row['recipient']}: {error}")
@@ -362,6 +495,7 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                 "update ops.notice_deliveries set attempts = attempts + 1, last_error = null,"
                 " last_attempt_at = now(), delivered_at = now()"
                 " where notice_id = %s and channel = %s and recipient = %s", key)
+            _record_attempt(cur, row["circuit"], None, breaker)
             report.delivered += 1
             log.info("notice %s delivered to %s:%s", row["dedupe_key"], row["channel"], row["recipient"])
     return report
@@ -374,6 +508,14 @@ def run_notices(conn: psycopg.Connection, registry: Registry, senders: Mapping[s
     if queued:
         log.info("%d file-drop problem(s) turned into notices", queued)
     return deliver_pending(conn, senders, **options)  # type: ignore[arg-type]
+
+
+def robot_markdown(outgoing: Outgoing) -> str:
+    """A notice as a group robot's markdown (DingTalk, WeCom): the subject as a heading, paragraphs kept."""
+    text = f"#### {outgoing.subject}\n\n" + outgoing.body.replace("\n", "\n\n")
+    if outgoing.attachment is not None:
+        text += "\n\n（附件已通过电子邮件发送给贵单位的联系人）"
+    return text
 
 
 def html_body(text: str) -> str:

@@ -94,6 +94,49 @@ class Dataset(StrictModel):
         return next(f for f in self.fields if f.name == name)
 
 
+#: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
+NoticeChannel = Literal["email", "dingtalk", "wecom"]
+ROBOT_CHANNELS = ("dingtalk", "wecom")
+
+
+class NoticeChannels(StrictModel):
+    """Which channels a department wants its notices through (通知渠道), for its contacts and for its leader.
+
+    Unset: every channel the department has (e-mail to each address, each robot whose
+    connection is set). A robot named here needs its ``<channel>_connection``.
+    """
+
+    contacts: tuple[NoticeChannel, ...] | None = None
+    leader: tuple[NoticeChannel, ...] | None = None
+
+
+class AnomalySettings(StrictModel):
+    """预测预警: how a batch is compared with the source's own history before it is published.
+
+    A batch is anomalous when its row count, or its pass rate (accepted / received), is far
+    from the median of the source's last ``history`` comparable batches: more than
+    ``threshold`` robust deviations (1.4826 × MAD) away, and by at least ``min_change`` (rows,
+    relative to the median) or ``pass_rate_drop`` (pass rate, in points; only a drop counts).
+    Nothing is judged before ``min_history`` comparable batches exist. Daily sources are
+    compared with batches of the same weekday (``weekday``). ``action``: ``alert`` tells the
+    stewards and publishes; ``hold`` holds the batch until a steward releases it; ``off``.
+    """
+
+    action: Literal["alert", "hold", "off"] = "alert"
+    history: int = Field(default=12, ge=3, le=200)
+    min_history: int = Field(default=5, ge=3, le=200)
+    threshold: float = Field(default=4.0, gt=0)
+    min_change: float = Field(default=0.5, ge=0)
+    pass_rate_drop: float = Field(default=0.10, ge=0, le=1)
+    weekday: bool | None = None  # default: true for daily sources
+
+    @model_validator(mode="after")
+    def _history_covers_minimum(self) -> AnomalySettings:
+        if self.min_history > self.history:
+            raise ValueError(f"min_history ({self.min_history}) cannot exceed history ({self.history})")
+        return self
+
+
 class Contact(StrictModel):
     """Who at a department receives notices (feedback, reminders)."""
 
@@ -122,6 +165,29 @@ class Department(StrictModel):
     # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
     # should also go there; e-mail goes to the contacts' addresses.
     dingtalk_connection: str | None = None
+    # Its WeCom (企业微信) group robot's Connection (password: the webhook key); a DingTalk robot in
+    # 加签 mode has its secret in the Connection's extra. Which channels it wants: ``channels``.
+    wecom_connection: str | None = None
+    channels: NoticeChannels = NoticeChannels()
+
+    @model_validator(mode="after")
+    def _robots_have_connections(self) -> Department:
+        for audience in ("contacts", "leader"):
+            for channel in getattr(self.channels, audience) or ():
+                if channel in ROBOT_CHANNELS and not self.robot_connection(channel):
+                    raise ValueError(f"channels.{audience} names {channel} but {channel}_connection is not set")
+        return self
+
+    def robot_connection(self, channel: str) -> str | None:
+        """The Airflow Connection of the department's robot on ``channel`` (dingtalk, wecom), if any."""
+        return {"dingtalk": self.dingtalk_connection, "wecom": self.wecom_connection}.get(channel)
+
+    def channels_for(self, audience: Literal["contacts", "leader"]) -> tuple[str, ...]:
+        """The channels notices to ``audience`` go through: as declared, else e-mail and every robot it has."""
+        declared = getattr(self.channels, audience)
+        if declared is not None:
+            return declared
+        return ("email", *(c for c in ROBOT_CHANNELS if self.robot_connection(c)))
 
 
 class Obligation(StrictModel):
@@ -180,6 +246,7 @@ class Source(StrictModel):
     # Where feedback workbooks go back on the department's own server (SFTP): relative to the
     # drop directory, or absolute. Other channels get them from the outbox folder or by e-mail.
     feedback_dir: str = "outbox"
+    anomaly: AnomalySettings = AnomalySettings()  # 预测预警 (see AnomalySettings)
     inbox: dict[str, Any] | None = None
     ftp: dict[str, Any] | None = None
     sftp: dict[str, Any] | None = None

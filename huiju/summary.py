@@ -64,7 +64,8 @@ def layer_counts(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
 def notice_counts(conn: psycopg.Connection) -> str:
     """Notices delivered per channel and still pending, e.g. ``email 12 sent, dingtalk 0 sent, 0 pending``."""
     rows = conn.execute(
-        "select channel, count(*) filter (where delivered_at is not null), count(*) filter (where delivered_at is null)"
+        "select channel, count(*) filter (where delivered_at is not null),"
+        " count(*) filter (where delivered_at is null and superseded_by is null)"
         " from ops.notice_deliveries group by channel order by channel").fetchall()
     pending = sum(row[2] for row in rows)
     sent = ", ".join(f"{channel} {delivered} sent" for channel, delivered, _ in rows) or "none sent"

@@ -8,7 +8,9 @@ SQL over the same batch as the reviewed suite ``expectations/<dataset>.<dataset>
 and records per-expectation counts and Data Docs (:mod:`huiju.quality.gx`).
 
 A batch whose failure rate is within the source's tolerance becomes ``validated`` (its good
-rows go on); above it, ``held``: nothing of it is published.
+rows go on); above it, ``held``: nothing of it is published. A batch that passed but whose size
+or pass rate is far off its source's history is flagged to the stewards, or held when the source
+says so (:mod:`huiju.monitoring.anomalies`).
 
 Records a person types into the departments' portal (人工录入) meet the same SQL before anything
 is stored (:func:`check_records`), so the form and batch validation give the same reasons."""
@@ -31,6 +33,7 @@ from huiju.archive import archived_path
 from huiju.checks import batch_params, batch_query, build_quarantine_sql, violations_query
 from huiju.landing.raw import ensure_raw_table
 from huiju.ledger import get_load, set_status
+from huiju.monitoring.anomalies import check_load, queue_anomaly_notice
 from huiju.notices import queue_held_notice
 from huiju.quality.gx import run_suite, suite_name
 from huiju.registry import Dataset, Registry, Source
@@ -218,6 +221,10 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
             error = (f"{source.id}: {load.reference}: {quarantined} of {received} rows ({rate:.1%}) broke rules, "
                      f"over the tolerance of {source.tolerance:.0%}; the batch is held and nothing is published")
             log.warning("%s", error)
+        # 预测预警: a batch that passed is compared with the source's history before anything publishes it.
+        anomaly = check_load(conn, source, load, received, quarantined) if status == "validated" else None
+        if anomaly is not None and anomaly.hold:
+            status, error = "held", f"{source.id}: {load.reference}: {anomaly.summary()}; held for a steward"
         link_resubmission(conn, dataset, source, load_id)
         normalised = normalisation_counts(conn, dataset, source, params)
         if run_gx:
@@ -230,7 +237,9 @@ def validate_load(conn: psycopg.Connection, registry: Registry, load_id: str, *,
             (load_id, suite_name(dataset.dataset), quarantined == 0, Jsonb(normalised)))
         set_status(conn, load_id, status, rows_accepted=received - quarantined, rows_quarantined=quarantined,
                    validated_at=_now(conn), validate_seconds=time.perf_counter() - started, error=error)
-        if status == "held":
+        if anomaly is not None and anomaly.findings:
+            queue_anomaly_notice(conn, registry, anomaly)
+        elif status == "held":
             # Queued with the verdict: the department and stewards hear about every held batch, once.
             queue_held_notice(conn, registry, load_id)
     log.info("%s: %s validated: %d received, %d quarantined → %s", source.id, load_id, received, quarantined, status)

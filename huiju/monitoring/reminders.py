@@ -224,8 +224,11 @@ def queue_reminders(conn: psycopg.Connection, registry: Registry, as_of: date, *
             if reminder.dedupe_key in existing:
                 continue
             subject, body, recipients = _text(registry, reminder)
+            # One topic per obligation and period: a later level supersedes an earlier one still undelivered.
             drafts.append(NoticeDraft(reminder.dedupe_key, f"monitor_{reminder.level}", subject, body,
-                                      tuple(recipients), reminder.department, reminder.source_id))
+                                      tuple(recipients), reminder.department, reminder.source_id,
+                                      topic=f"monitor:{reminder.department}:{reminder.source_id}:{reminder.period}",
+                                      rank=LEVELS.index(reminder.level) + 1))
         if digest_key(as_of) not in existing and source_ids is None:
             subject, body = _digest(registry, as_of, report.due, warnings or [])
             drafts.append(NoticeDraft(digest_key(as_of), "monitor_digest", subject, body, tuple(steward_recipients())))

@@ -70,15 +70,16 @@ def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
     with DAG(
         dag_id="huiju_notices",
-        description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉",
+        description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
         start_date=START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["notices"],
-        doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider) and DingTalk "
-                "(each department's `dingtalk_connection`, dingding provider); see `huiju/notices.py`."),
+        doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
+                "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
+                "(`wecom_connection`); see `huiju/notices.py`."),
     ) as dag:
         task(task_id="notify")(tasks.notify)()
     return dag

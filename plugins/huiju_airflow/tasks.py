@@ -155,25 +155,40 @@ def email_sender(conn_id: str = SMTP_CONN_ID) -> Any:
 
 
 def dingtalk_sender() -> Any:
-    """A notice sender that posts to a DingTalk group robot through the dingding provider's ``DingdingHook``.
+    """A notice sender that posts to a DingTalk group robot through the dingding provider's hook, signed (加签).
 
-    The recipient is the robot's Airflow Connection id (host: the API base, password: its access token).
+    The recipient is the robot's Airflow Connection id (host: the API base, password: its access
+    token, extra ``secret``: the signing secret; see :class:`huiju_airflow.robots.SignedDingdingHook`).
     """
     def send(outgoing: Any) -> None:
-        from airflow.providers.dingding.hooks.dingding import DingdingHook  # why: only when a notice goes out
+        # why: the provider and the notices (psycopg) are needed only when a notice goes out
+        from huiju.notices import robot_markdown
+        from huiju_airflow.robots import SignedDingdingHook
 
-        text = f"#### {outgoing.subject}\n\n" + outgoing.body.replace("\n", "\n\n")
-        if outgoing.attachment is not None:
-            text += "\n\n（附件已通过电子邮件发送给贵单位的联系人）"
-        DingdingHook(dingding_conn_id=outgoing.recipient, message_type="markdown",
-                     message={"title": outgoing.subject, "text": text}).send()
+        SignedDingdingHook(dingding_conn_id=outgoing.recipient, message_type="markdown",
+                           message={"title": outgoing.subject, "text": robot_markdown(outgoing)}).send()
+
+    return send
+
+
+def wecom_sender() -> Any:
+    """A notice sender that posts to a WeCom group robot (企业微信) through :class:`huiju_airflow.robots.WeComHook`.
+
+    The recipient is the robot's Airflow Connection id (password: the webhook key).
+    """
+    def send(outgoing: Any) -> None:
+        # why: the notices (psycopg) and httpx are needed only when a notice goes out
+        from huiju.notices import robot_markdown
+        from huiju_airflow.robots import WeComHook
+
+        WeComHook(wecom_conn_id=outgoing.recipient).send(robot_markdown(outgoing), message_id=outgoing.message_id)
 
     return send
 
 
 def notice_senders(smtp_conn_id: str = SMTP_CONN_ID) -> dict[str, Any]:
-    """The senders this deployment can use: e-mail only when the smtp Connection exists; DingTalk always."""
-    senders: dict[str, Any] = {"dingtalk": dingtalk_sender()}
+    """The senders this deployment can use: e-mail only when the smtp Connection exists; the robots always."""
+    senders: dict[str, Any] = {"dingtalk": dingtalk_sender(), "wecom": wecom_sender()}
     try:
         BaseHook.get_connection(smtp_conn_id)
     except Exception:  # not configured: e-mails stay queued until it is
@@ -184,11 +199,13 @@ def notice_senders(smtp_conn_id: str = SMTP_CONN_ID) -> dict[str, Any]:
 
 
 def notify() -> dict[str, int]:
-    """Queue the file-drop problems as notices and deliver every pending notice (e-mail, DingTalk)."""
+    """Queue the file-drop problems as notices and deliver every pending notice (e-mail, DingTalk, WeCom)."""
     # why: notices and the warehouse load psycopg; DAG parsing must not
     from huiju.notices import run_notices
     from huiju.warehouse import connect
 
     with connect() as conn:
         report = run_notices(conn, load_registry(), notice_senders())
-    return {"delivered": report.delivered, "failed": report.failed}
+    if report.opened:
+        logging.getLogger(__name__).warning("notice channel(s) down, paused: %s", ", ".join(report.opened))
+    return {"delivered": report.delivered, "failed": report.failed, "superseded": report.superseded}

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from huiju_demo.mail_sink import MailSink, running_mail_sink
 
 from huiju.settings import get_settings
 from tests.support.webservice import own_config
@@ -20,3 +21,10 @@ def webservice_platform(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[MailSink]:
+    """A real SMTP server (aiosmtpd) on loopback keeping what it receives (``huiju_demo.mail_sink``)."""
+    with running_mail_sink(tmp_path / "mail") as running:
+        yield running

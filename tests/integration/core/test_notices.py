@@ -10,20 +10,17 @@ once delivered, never sent again.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
-from typing import ClassVar
 
 import openpyxl
 import psycopg
 import pytest
 from huiju_airflow.tasks import dingtalk_sender, email_sender
 from huiju_demo.bulk import valid_id_number, write_penalty_csv
-from huiju_demo.mail_sink import MailSink, running_mail_sink
+from huiju_demo.mail_sink import MailSink
 
 from huiju import warehouse
 from huiju.feedback import ROWS_SHEET, build_feedback
@@ -32,6 +29,7 @@ from huiju.notices import Outgoing, Recipient, deliver_pending, queue_notice, ru
 from huiju.registry import Registry, load_registry
 from huiju.settings import get_settings
 from huiju.validation import validate_load
+from tests.support.robots import RobotReceiver
 
 ROBOT_CONN = "huiju_test_cgj_robot"
 TOKEN = "test-robot-token"
@@ -53,51 +51,23 @@ def registry() -> Registry:
     return real.model_copy(update={"departments": {**real.departments, "cgj": cgj}})
 
 
-class _Robot(BaseHTTPRequestHandler):
-    posts: ClassVar[list[tuple[str, dict]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).posts.append((self.path, json.loads(body)))
-        answer = b'{"errcode": 0, "errmsg": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def robot() -> Iterator[list[tuple[str, dict]]]:
-    """An HTTP server recording DingTalk robot posts."""
-    _Robot.posts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Robot)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
-    with running_mail_sink(tmp_path / "mail") as running:
-        yield running
+def robot() -> Iterator[RobotReceiver]:
+    """An HTTP server standing in for DingTalk's robot API (token checked, no 加签 secret)."""
+    with RobotReceiver("dingtalk", TOKEN) as receiver:
+        yield receiver
 
 
 @pytest.fixture(autouse=True)
 def environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, sink: MailSink,
-                robot: ThreadingHTTPServer) -> Iterator[Path]:
+                robot: RobotReceiver) -> Iterator[Path]:
     """var/ in a scratch folder; the sink and the robot as Airflow Connections (AIRFLOW_CONN_*)."""
     var = tmp_path_factory.mktemp("var")
     monkeypatch.setenv("HUIJU_VAR", str(var))
     for key, value in sink.airflow_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv(f"AIRFLOW_CONN_{ROBOT_CONN.upper()}", json.dumps(
-        {"conn_type": "dingding", "host": f"http://127.0.0.1:{robot.server_address[1]}", "password": TOKEN}))
+        {"conn_type": "dingding", "host": robot.url, "password": TOKEN}))
     monkeypatch.setenv("HUIJU_STEWARD_EMAILS", "steward-a@example.gov.cn,steward-b@example.gov.cn")
     get_settings.cache_clear()
     yield var
@@ -118,7 +88,7 @@ def _text(message: object) -> str:
 
 
 def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_once(
-        url: str, registry: Registry, tmp_path: Path, sink: MailSink) -> None:
+        url: str, registry: Registry, tmp_path: Path, sink: MailSink, robot: RobotReceiver) -> None:
     source = registry.source("cgj_penalty")  # FTP: its feedback goes back as an e-mail attachment
     h = {field: header for header, field in source.columns.items()}
     broken = {i: {h["party_name"]: ""} for i in range(5)}
@@ -152,13 +122,14 @@ def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_
     assert workbook[ROWS_SHEET].max_row == 6  # header and the five problem rows
 
     # DingTalk: the robot got both notices (markdown), token in the query string.
-    posts = _Robot.posts
-    assert len(posts) == 2 and all(p == f"/robot/send?access_token={TOKEN}" for p, _ in posts)
-    assert {body["msgtype"] for _, body in posts} == {"markdown"}
-    assert any("附件已通过电子邮件发送" in body["markdown"]["text"] for _, body in posts)
+    posts = robot.accepted()
+    assert len(posts) == 2 and all(p.query == {"access_token": TOKEN} for p in posts)
+    assert {p.payload["msgtype"] for p in posts} == {"markdown"}
+    assert any("附件已通过电子邮件发送" in p.payload["markdown"]["text"] for p in posts)
 
 
-def test_sensitive_values_are_masked_in_every_channel(url: str, registry: Registry, sink: MailSink) -> None:
+def test_sensitive_values_are_masked_in_every_channel(url: str, registry: Registry, sink: MailSink,
+                                                      robot: RobotReceiver) -> None:
     id_number, mobile = valid_id_number(7), "13912345678"
     with psycopg.connect(url) as conn:
         notice = queue_notice(conn, dedupe_key="test:masking", kind="test", department="cgj",
@@ -171,7 +142,7 @@ def test_sensitive_values_are_masked_in_every_channel(url: str, registry: Regist
         conn.commit()
         assert deliver_pending(conn, senders()).delivered == 2
         stored = conn.execute("select subject || body from ops.notices where notice_id = %s", (notice,)).fetchone()[0]
-    received = _text(sink.messages[0]) + json.dumps(_Robot.posts, ensure_ascii=False) + stored
+    received = _text(sink.messages[0]) + json.dumps([p.payload for p in robot.posts], ensure_ascii=False) + stored
     assert id_number not in received and mobile not in received
     assert f"{id_number[:6]}********{id_number[-4:]}" in received and "139****5678" in received
 
@@ -264,7 +235,7 @@ def test_without_an_smtp_connection_emails_stay_queued(url: str, monkeypatch: py
 
     monkeypatch.delenv("AIRFLOW_CONN_HUIJU_SMTP")
     senders_now = notice_senders()
-    assert set(senders_now) == {"dingtalk"}
+    assert set(senders_now) == {"dingtalk", "wecom"}
     with psycopg.connect(url) as conn:
         queue_notice(conn, dedupe_key="test:no-smtp", kind="test", subject="待发", body="正文",
                      recipients=[Recipient("email", "queued@example.gov.cn")])
