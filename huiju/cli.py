@@ -22,7 +22,7 @@ import psycopg
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
-from huiju.monitoring.anomalies import release_hold
+from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
 from huiju.processes import alive, wait_until_healthy
@@ -140,14 +140,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _monitoring_summary(conn: psycopg.Connection, registry: Registry, as_of: dt.date, mail_folder: Path) -> str:
-    """监控 as of the demo's morning after: overdue list, the month's scorecard, alerts, calendar, the 催报 e-mail."""
+    """监控 as of the demo's morning after: overdue list, the month's scorecard, calendar, alerts, the 催报 e-mails."""
     # why: the demo's mail sink is a package above the core (huiju_demo); only the demo reads it
     from huiju_demo.mail_sink import mails_with_subject
 
     day = as_of - dt.timedelta(days=1)
     month = f"{day.year}-{day.month:02d}"
     lines = [f"Monitoring (监控) as of {as_of} (huiju_monitor):", "",
-             render_overview(conn, registry, as_of, month, calendar_warnings(as_of))]
+             render_overview(conn, registry, as_of, month, calendar_warnings(as_of)), ""]
+    # The alerts of the day's batches (judged at validation): those found in the last day, so a rerun shows them too.
+    lines.append(render_anomalies(recent_anomalies(conn, dt.datetime.now(ZoneInfo(TIMEZONE)) - dt.timedelta(days=1))))
     mails = mails_with_subject(mail_folder, "【催报")
     lines.append("")
     lines.append(f"催报 e-mails in {mail_folder}: {len(mails)}")
