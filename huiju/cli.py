@@ -262,7 +262,8 @@ def cmd_land(args: argparse.Namespace) -> int:
     registry = load_registry()
     source = registry.source(args.source)
     with connect() as conn:
-        result = land_file(conn, registry, source, Path(args.file), data_date=args.day)
+        result = land_file(conn, registry, source, Path(args.file), data_date=args.day,
+                           received_at=args.received_at)
         print(f"{result.outcome}: {result.load_id} ({result.rows_received} rows)")
         if result.outcome == "landed" and not args.land_only:
             validation = validate_load(conn, registry, result.load_id)
@@ -273,6 +274,12 @@ def cmd_land(args: argparse.Namespace) -> int:
     if result.outcome != "failed":
         record_source(registry, source.id)
     return 0 if result.outcome != "failed" else 1
+
+
+def _arrival(text: str) -> dt.datetime:
+    """``--received-at``: an ISO date-time; one without a zone is Asia/Shanghai time."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(TIMEZONE))
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -326,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("file")
     land.add_argument("--day", type=dt.date.fromisoformat, default=None)
     land.add_argument("--land-only", action="store_true", help="stop after landing")
+    land.add_argument("--received-at", type=_arrival, default=None,
+                      help="when the department delivered it (an archived submission imported later), "
+                           "ISO date-time, Asia/Shanghai unless it says otherwise")
     land.set_defaults(func=cmd_land)
     release = sub.add_parser("release-anomaly", help=cmd_release_anomaly.__doc__)
     release.add_argument("load_id")
