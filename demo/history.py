@@ -63,9 +63,10 @@ class HistoryBatch:
 
 @dataclass
 class DemoHistory:
-    """What :func:`seed_history` landed, and the period the missing source did not deliver."""
+    """What :func:`seed_history` landed, the period the missing source did not deliver and when it turned late."""
 
     missed: date
+    overdue_on: date  # the first day its 催报 (overdue notice) is due, before the leader hears of it
     batches: list[HistoryBatch] = field(default_factory=list)
 
     def lines(self, registry: Registry) -> list[str]:
@@ -77,17 +78,20 @@ class DemoHistory:
                 out.append(f"history: {len(mine)} earlier batches of {source_id} ({mine[0].data_date} … "
                            f"{mine[-1].data_date}, {min(b.rows for b in mine)}–{max(b.rows for b in mine)} rows)")
         dept = registry.departments[registry.source(MISSING_SOURCE).department]
-        out.append(f"history: {dept.name} ({MISSING_SOURCE}) sent nothing for {self.missed}")
+        out.append(f"history: {dept.name} ({MISSING_SOURCE}) sent nothing for {self.missed} (overdue from "
+                   f"{self.overdue_on})")
         return out
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-serialisable form."""
-        return {"missed": {"source_id": MISSING_SOURCE, "period": self.missed.isoformat()},
+        return {"missed": {"source_id": MISSING_SOURCE, "period": self.missed.isoformat(),
+                           "overdue_on": self.overdue_on.isoformat()},
                 "batches": [b.to_dict() for b in self.batches]}
 
 
-def missed_day(registry: Registry, as_of: date, cal: WorkCalendar) -> date:
-    """The working day :data:`MISSING_SOURCE` missed: the latest whose 催报 reaches the leader by ``as_of``.
+def missed_day(registry: Registry, as_of: date, cal: WorkCalendar) -> tuple[date, date]:
+    """The working day :data:`MISSING_SOURCE` missed, the latest whose 催报 reaches the leader by ``as_of``;
+    and the first day its overdue notice is due (the day after its last on-time day).
 
     Its next day is a working day too, so the next file (which covers the next day) leaves the gap open.
     """
@@ -99,7 +103,7 @@ def missed_day(registry: Registry, as_of: date, cal: WorkCalendar) -> date:
             late_after = cal.add_working_days(cal.add_working_days(day, rule.due_working_days),
                                               rule.grace_working_days)
             if cal.working_days_between(late_after, as_of) >= rule.escalate_after_working_days:
-                return day
+                return day, late_after + timedelta(days=1)
         day -= timedelta(days=1)
 
 
@@ -107,7 +111,7 @@ def history_days(registry: Registry, day: date, as_of: date,
                  cal: WorkCalendar | None = None) -> tuple[date, dict[str, list[date]]]:
     """The missed day, and per source the business days of its earlier deliveries (each before ``day``)."""
     cal = cal or work_calendar()
-    missed = missed_day(registry, as_of, cal)
+    missed, _ = missed_day(registry, as_of, cal)
     start = missed
     for _ in range(MISSING_WORKING_DAYS):
         start = cal.last_working_day(start - timedelta(days=1))
@@ -126,8 +130,9 @@ def seed_history(conn: psycopg.Connection, registry: Registry, day: date, as_of:
     """
     zone = ZoneInfo(TIMEZONE)
     now = now or datetime.now(zone)
-    missed, days = history_days(registry, day, as_of)
-    history = DemoHistory(missed)
+    cal = work_calendar()
+    missed, days = history_days(registry, day, as_of, cal)
+    history = DemoHistory(missed, missed_day(registry, as_of, cal)[1])
     for source_id, business_days in days.items():
         source = registry.source(source_id)
         for index, business_day in enumerate(business_days):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from huiju_demo.history import ANOMALY_SOURCE, ANOMALY_WEEKS, MISSING_SOURCE, history_days
+from huiju_demo.history import ANOMALY_SOURCE, ANOMALY_WEEKS, MISSING_SOURCE, history_days, missed_day
 
 from huiju.monitoring.obligations import rule_of
 from huiju.registry import load_registry
@@ -21,6 +21,9 @@ def test_the_missed_day_is_overdue_long_enough_to_reach_the_leader(day: date) ->
     late_after = cal.add_working_days(cal.add_working_days(missed, rule.due_working_days), rule.grace_working_days)
     assert cal.working_days_between(late_after, as_of) >= rule.escalate_after_working_days
     assert cal.is_working_day(missed) and cal.is_working_day(missed + timedelta(days=1))
+    # The overdue notice's first day comes before the leader's: the demo's monitor runs on both.
+    assert missed_day(registry, as_of, cal) == (missed, late_after + timedelta(days=1))
+    assert cal.working_days_between(late_after, late_after + timedelta(days=1)) < rule.escalate_after_working_days
     # Every other working day before the demo day was delivered, from well before the gap.
     delivered = days[MISSING_SOURCE]
     assert missed not in delivered and delivered[0] < missed < delivered[-1] < day
