@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import psycopg
@@ -52,6 +54,19 @@ def test_csv_lands_once_with_ledger_archive_and_row_numbers(pg_url: str, registr
         assert conn.execute("select repeat_of from ops.repeats where reference = '重发.csv'").fetchone()[0] \
             == result.load_id
         assert len(_raw_rows(conn, result.load_id)) == 50
+
+
+def test_an_archived_delivery_keeps_the_time_it_arrived(pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    source = registry.source("scjgj_penalty")
+    arrived = datetime(2026, 10, 9, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    path = write_penalty_csv(tmp_path / "处罚_20261008.csv", source, 5, tag="ARCH")
+    with psycopg.connect(pg_url) as conn:
+        result = land_file(conn, registry, source, path, data_date=date(2026, 10, 8), received_at=arrived)
+        assert get_load(conn, result.load_id).received_at == arrived
+        assert land_file(conn, registry, source, path, received_at=None).outcome == "already_landed"
+        assert get_load(conn, result.load_id).received_at == arrived  # landing again changes nothing
+        now = land_file(conn, registry, source, write_penalty_csv(tmp_path / "今天.csv", source, 5, tag="NOW"))
+        assert get_load(conn, now.load_id).received_at > arrived  # default: when it lands
 
 
 def test_utf8_bom_csv_and_extra_columns_are_kept(pg_url: str, registry: Registry, tmp_path: Path) -> None:
