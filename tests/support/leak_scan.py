@@ -24,8 +24,9 @@ import psycopg
 from psycopg import sql
 
 #: What under ``var/`` holds citizens' data by design (path prefixes): originals, drops, workbooks, the
-#: database, scratch space, and the demo generator's own output (its departments' files, its answer key).
-DATA_STORES = ("archive/", "inbox/", "outbox/", "pgdata/", "work/", "demo/simulators/", "demo/portal/",
+#: database, scratch space, and the demo generator's own output (its departments' files and earlier weeks,
+#: its answer key).
+DATA_STORES = ("archive/", "inbox/", "outbox/", "pgdata/", "work/", "demo/simulators/", "demo/portal/", "demo/history/",
                "demo/manifest-")
 
 # Collection: an 18-character ID whose birth date is plausible (so 18-digit organisation codes are not taken
