@@ -298,7 +298,7 @@ def _ftp_download(port: str, user: str, password: str, name: str, size: str, des
     from huiju_connectors.remote_files import RemoteFile
 
     started = time.perf_counter()
-    with FtpSource("127.0.0.1", int(port), user=user, password=password) as source:
+    with FtpSource("127.0.0.1", int(port), user=user, password=password, tls=False) as source:  # loopback
         fetched = source.download(RemoteFile(name, int(size), datetime.now(UTC)), dest)
     seconds = time.perf_counter() - started
     assert fetched.size == int(size), fetched

@@ -22,6 +22,7 @@ from typing import IO, Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, iterparse
 from huiju_connectors.copy_text import value_text
+from huiju_connectors.guards import SheetLimits, UnsafeArchive, check_sheet_extent
 from python_calamine import CalamineWorkbook
 
 _CHUNK = 1 << 20
@@ -110,7 +111,10 @@ def read_csv_layout(path: Path, *, encoding: str, header_row: int, delimiter: st
                 raise FileFormatError(f"{path.name}: the file ends before header row {header_row}")
         offset = handle.tell()
     text = line.decode(encoding.replace("-sig", ""))
-    header = next(csv.reader([text], delimiter=delimiter), [])
+    try:
+        header = next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error as exc:  # a cell past the csv module's field limit, a stray NUL
+        raise FileFormatError(f"{path.name}: header row {header_row} cannot be read as CSV ({exc})") from None
     if not any(cell.strip() for cell in header):
         raise FileFormatError(f"{path.name}: row {header_row} should hold the column headers but is empty")
     return CsvLayout(encoding=encoding, header=header, data_offset=offset, first_data_row=header_row + 1)
@@ -165,11 +169,18 @@ class SheetData:
     rows: Iterator[tuple[int, list[str | None]]]  # (row_no, cells as text)
 
 
-def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> SheetData:
+def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
+              limits: SheetLimits | None = None) -> SheetData:
     """Open a workbook with python-calamine (about 10x faster than openpyxl) and stream a sheet.
 
-    Rows that are entirely empty are skipped; row numbers stay those of the sheet.
+    Rows that are entirely empty are skipped; row numbers stay those of the sheet. A workbook
+    whose sheets span more than ``limits`` (declared or used range) is refused before calamine
+    allocates the range (:func:`huiju_connectors.guards.check_sheet_extent`).
     """
+    try:
+        check_sheet_extent(path, limits=limits or SheetLimits())
+    except UnsafeArchive as exc:
+        raise FileFormatError(str(exc)) from None
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of broken file
@@ -177,7 +188,10 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None) -> Sheet
     names = workbook.sheet_names
     if sheet is not None and sheet not in names:
         raise FileFormatError(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(names)})")
-    worksheet = workbook.get_sheet_by_name(sheet or names[0])
+    try:
+        worksheet = workbook.get_sheet_by_name(sheet or names[0])
+    except Exception as exc:  # calamine's own error types: broken or hostile sheet XML (a DTD, an entity)
+        raise FileFormatError(f"{path.name}: sheet {sheet or names[0]!r} is not readable ({exc})") from None
     rows = worksheet.iter_rows()
     # iter_rows starts at the first used row, not at row 1: keep the sheet's own numbering.
     first_row = (worksheet.start or (0, 0))[0] + 1
@@ -261,6 +275,9 @@ class _JsonStream:
         while True:
             try:
                 value, end = _JSON.raw_decode(self.buffer, self.pos)
+            except RecursionError:
+                raise FileFormatError(f"{self.name}: not valid JSON for the platform: arrays or objects nested "
+                                      "thousands of levels deep") from None
             except json.JSONDecodeError as exc:
                 if self._fill():
                     continue

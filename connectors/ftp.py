@@ -40,6 +40,7 @@ from huiju_connectors.remote_files import (
     Incomplete,
     RemoteFile,
     RemoteFileError,
+    TooLarge,
     TransferFailed,
     listed_name,
     resume_hasher,
@@ -157,9 +158,10 @@ class FtpSource(DropSource):
     """A department's FTP or FTPS drop directory.
 
     ``encoding`` is how the server encodes names (``"utf-8"``, or ``"gbk"`` for many Chinese
-    Windows servers). With ``tls=True`` the connection is explicit FTPS (``AUTH TLS``) verified
-    against ``ca_file`` (or the system trust store when ``ca_file`` is None); verification can
-    not be turned off. ``timeout`` is the socket timeout for control and data connections, so a
+    Windows servers). By default (``tls=True``) the connection is explicit FTPS (``AUTH TLS``)
+    verified against ``ca_file`` (or the system trust store when ``ca_file`` is None);
+    verification can not be turned off. Plain FTP needs ``tls=False``, said out loud.
+    ``timeout`` is the socket timeout for control and data connections, so a
     stalled transfer fails after ``timeout`` seconds and is retried (reconnecting, and resuming
     a download) under ``retry`` (default: 4 attempts, waits from 2 s up to 60 s).
     """
@@ -173,14 +175,16 @@ class FtpSource(DropSource):
         password: str,
         directory: str = "/",
         encoding: str = "utf-8",
-        tls: bool = False,
+        tls: bool = True,
         ca_file: str | Path | None = None,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         blocksize: int = DEFAULT_BLOCKSIZE,
         passive: bool = True,
+        max_bytes: int | None = None,
     ) -> None:
-        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry,
+                         max_bytes=max_bytes)
         self.user = user
         self._password = password
         self.tls = tls
@@ -334,6 +338,7 @@ class FtpSource(DropSource):
 
     def _fetch_once(self, ftp: ftplib.FTP, remote: RemoteFile, tmp: Path) -> str:
         size = self._remote_size(ftp, remote)
+        self.check_size(remote, size)
         offset = tmp.stat().st_size if tmp.exists() else 0
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
@@ -349,7 +354,11 @@ class FtpSource(DropSource):
                 fh.truncate(offset)
                 fh.seek(offset)
             try:
-                self._receive(ftp, f"RETR {remote.name}", offset or None, fh, hasher)
+                self._receive(ftp, f"RETR {remote.name}", offset or None, fh, hasher,
+                              over_limit=lambda: self.check_size(remote, fh.tell()))
+            except TooLarge:
+                self._drop()  # abandoned mid-transfer: the control connection is out of step
+                raise
             except ftplib.error_perm as exc:
                 if offset and str(exc).startswith(("500", "501", "502", "504")):
                     # REST is not implemented: resume is impossible, restart from zero next time.
@@ -364,7 +373,8 @@ class FtpSource(DropSource):
             log.info("resumed %s at byte %d", remote.name, offset)
         return hasher.hexdigest()
 
-    def _receive(self, ftp: ftplib.FTP, command: str, rest: int | None, out: BinaryIO, hasher: Any) -> None:
+    def _receive(self, ftp: ftplib.FTP, command: str, rest: int | None, out: BinaryIO, hasher: Any,
+                 over_limit: Callable[[], None] | None = None) -> None:
         """``RETR`` into ``out`` while hashing: ``retrbinary`` without its per-block allocations.
 
         ``retrbinary`` makes a new bytes object for every ``recv``; here one buffer is filled
@@ -381,6 +391,8 @@ class FtpSource(DropSource):
         def keep(count: int) -> None:
             nonlocal unflushed
             out.write(view[:count])
+            if over_limit is not None:
+                over_limit()  # a server streaming more than it announced stops at the cap
             hasher.update(view[:count])
             unflushed += count
             if unflushed >= _WRITEBACK_EVERY:

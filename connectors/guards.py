@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 import shutil
 import struct
 import zipfile
@@ -27,9 +28,11 @@ __all__ = [
     "DEFAULT_LIMITS",
     "ArchiveLimits",
     "FileKind",
+    "SheetLimits",
     "UnsafeArchive",
     "check_archive",
     "check_gzip",
+    "check_sheet_extent",
     "open_gzip",
     "open_member",
     "safe_extract",
@@ -373,3 +376,69 @@ def open_gzip(path: str | Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> It
     with path.open("rb") as compressed:
         yield from _capped(gzip.GzipFile(fileobj=compressed, mode="rb"), path.name, limits, compressed.tell,
                            (gzip.BadGzipFile, EOFError, zlib.error), "corrupt gzip data")
+
+
+# --------------------------------------------------------------------------------------------- worksheets
+
+#: A cell reference as the sheet XML writes it (``r="XFD1048576"``), and the dimension element.
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,3})([0-9]{1,7}))?"')
+_SHEET_MEMBER = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SheetLimits:
+    """What a workbook's sheets may span: a reader allocates the rectangle between the outermost
+    cells (and may trust the declared ``<dimension>``), so a tiny file claiming ``A1:XFD1048576``
+    would force gigabytes. ``max_cells`` bounds the rectangle, ``max_columns`` its width."""
+
+    max_cells: int = 20_000_000
+    max_columns: int = 1_000
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
+                       archive_limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a workbook whose declared or used range is larger than ``limits``, before any reader opens it.
+
+    Streams each worksheet's XML (within ``archive_limits``) looking only at cell references and
+    the ``<dimension>`` element; raises :class:`UnsafeArchive` naming the file, the sheet and the range.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheets = [info.filename for info in zf.infolist() if _SHEET_MEMBER.match(info.filename)]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnsafeArchive(f"{path.name}: not a readable workbook ({exc})") from None
+    for member in sheets:
+        rows: list[int] = []
+        columns: list[int] = []
+        with open_member(path, member, limits=archive_limits) as stream:
+            tail = b""
+            while chunk := stream.read(_CHUNK):
+                block = tail + chunk
+                for match in _DIMENSION.finditer(block):
+                    first_col, first_row, last_col, last_row = match.groups()
+                    columns += [_column_number(first_col), _column_number(last_col or first_col)]
+                    rows += [int(first_row), int(last_row or first_row)]
+                for match in _CELL_REF.finditer(block):
+                    columns.append(_column_number(match.group(1)))
+                    rows.append(int(match.group(2)))
+                if len(rows) > 4096:  # keep only the extremes
+                    rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
+                tail = block[-256:]  # a reference cut by the chunk boundary is matched with the next chunk
+        if not rows:
+            continue
+        width = max(columns) - min(columns) + 1
+        height = max(rows) - min(rows) + 1
+        sheet = member.rsplit("/", 1)[-1]
+        if width > limits.max_columns or width * height > limits.max_cells:
+            raise UnsafeArchive(
+                f"{path.name}: worksheet {sheet} spans {height} rows × {width} columns, more than allowed "
+                f"(max_sheet_columns {limits.max_columns}, max_sheet_cells {limits.max_cells})")

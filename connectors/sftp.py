@@ -164,10 +164,12 @@ class SftpSource(DropSource):
         block_size: int = 256 * 1024,
         max_requests: int = 32,
         chunk_size: int = 4 * 1024 * 1024,
+        max_bytes: int | None = None,
     ) -> None:
         if password is None and private_key is None:
             raise ValueError("SFTP needs a password or a private key")
-        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry)
+        super().__init__(host, port, directory=directory, encoding=encoding, timeout=timeout, retry=retry,
+                         max_bytes=max_bytes)
         self.username = username
         self._pinned = parse_pinned_keys(host_keys)
         self._password = password
@@ -280,7 +282,9 @@ class SftpSource(DropSource):
         async def attempt() -> T:
             try:
                 return await op(await self._connect())
-            except (*_RETRYABLE, _ShortTransfer, asyncssh.PermissionDenied):  # a refused login is not retried
+            # A refused login and a file over the cap are not retried, but the connection is dropped
+            # (a transfer abandoned mid-stream leaves requests in flight).
+            except (*_RETRYABLE, _ShortTransfer, asyncssh.PermissionDenied, remote_files.TooLarge):
                 await self._disconnect()
                 raise
 
@@ -351,6 +355,7 @@ class SftpSource(DropSource):
         except asyncssh.SFTPNoSuchFile:
             raise TransferFailed(f"{remote.name}: no longer on the server") from None
         size = attrs.size
+        self.check_size(remote, size)
         offset = tmp.stat().st_size if tmp.exists() else 0
         if size is not None and offset > size:
             offset = 0  # the file shrank on the server: start over
@@ -386,6 +391,7 @@ class SftpSource(DropSource):
             for block in batch:
                 out.write(block)
                 hasher.update(block)
+            self.check_size(remote, out.tell())  # a server sending more than it announced stops at the cap
 
         with tmp.open("r+b" if offset else "wb") as out:
             out.truncate(offset)

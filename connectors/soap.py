@@ -42,7 +42,7 @@ from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
 from .rest.body import json_path
-from .rest.paging import Fetched, Incremental, Page, Pagination, paginate
+from .rest.paging import Caps, Fetched, Incremental, Page, Pagination, paginate
 from .retry import GaveUp, Retrier, RetryPolicy
 from .safe_xml import MalformedXml, UnsafeXml, parse_xml
 
@@ -172,6 +172,7 @@ class SoapSource:
     ca_bundle: str | None = None
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
     name: str = ""
+    caps: Caps = field(default_factory=Caps)
 
 
 def hardened_settings() -> zeep.Settings:
@@ -204,6 +205,7 @@ class LockedTransport(zeep.Transport):
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         ca_bundle: str | None = None,
+        max_body_bytes: int = Caps.max_page_bytes,
     ) -> None:
         session = requests.Session()
         # TLS is always verified: the department's CA bundle if given, else the default roots.
@@ -216,6 +218,7 @@ class LockedTransport(zeep.Transport):
         self.document_root = Path(document_root).resolve()
         self.endpoint = endpoint
         self.last_response_body: bytes = b""
+        self.max_body_bytes = max_body_bytes
         self.refused: list[str] = []  # what was refused (for diagnostics and tests)
 
     def load(self, url: str) -> bytes:
@@ -242,19 +245,48 @@ class LockedTransport(zeep.Transport):
         raise SoapConfigError(f"refused HTTP GET to {address!r}")
 
     def post(self, address: str, message: bytes | str, headers: Mapping[str, str]) -> requests.Response:
-        """POST to the configured endpoint only, and refuse hostile XML in the response."""
+        """POST to the configured endpoint only, never following a redirect, reading at most ``max_body_bytes``.
+
+        A redirect is refused rather than followed: requests re-sends a POST (and its
+        UsernameToken) to wherever a 307/308 points. The answer is streamed and cut off at the
+        cap, and hostile XML in it is refused before zeep parses it.
+        """
         if _normalise_address(address) != _normalise_address(self.endpoint):
             self.refused.append(address)
             raise SoapConfigError(
                 f"refused POST to {address!r}: the only allowed endpoint is {self.endpoint!r}"
             )
-        response = super().post(address, message, headers)
+        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                     allow_redirects=False, stream=True)
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            self.refused.append(address)
+            raise SoapError(f"{address}: answered HTTP {response.status_code} (a redirect); refused, the request "
+                            "and its credentials were not re-sent elsewhere")
+        response._content = self._read_capped(response, address)  # requests' own slot for a body read in full
+        response._content_consumed = True
         self.last_response_body = response.content
         if response.content:
             # Not well-formed is not hostile: zeep reports malformed replies (an HTML error page) itself.
             with contextlib.suppress(MalformedXml):
                 parse_xml(response.content, source=address)
         return response
+
+    def _read_capped(self, response: requests.Response, address: str) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        try:
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise SoapError(f"{address}: the answer declares {declared} bytes, more than max_page_bytes "
+                                f"({self.max_body_bytes})")
+            chunks, size = [], 0
+            for chunk in response.iter_content(1 << 16):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise SoapError(f"{address}: the answer exceeds max_page_bytes ({self.max_body_bytes} bytes)")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return b"".join(chunks)
 
 
 def make_client(
@@ -270,7 +302,7 @@ def make_client(
         raise SoapConfigError(f"WSDL file not found: {wsdl}")
     transport = LockedTransport(
         wsdl.parent, source.endpoint, connect_timeout=source.connect_timeout,
-        read_timeout=source.read_timeout, ca_bundle=source.ca_bundle,
+        read_timeout=source.read_timeout, ca_bundle=source.ca_bundle, max_body_bytes=source.caps.max_page_bytes,
     )
     wsse = (
         UsernameToken(credentials.username, credentials.password, use_digest=credentials.use_digest)
@@ -397,7 +429,9 @@ def _call_with_retries(
         except zeep.exceptions.TransportError as exc:
             if exc.status_code == 429 or (exc.status_code or 0) >= 500:
                 raise _TryAgain(f"HTTP {exc.status_code}") from None
-            raise SoapError(f"{where}: HTTP {exc.status_code}: {str(exc.message)[:300]}") from None
+            # The body is not shown: it can hold citizens' data.
+            raise SoapError(f"{where}: HTTP {exc.status_code} (body not shown, {len(exc.content or b'')} bytes)") \
+                from None
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden,
                 zeep.exceptions.ExternalReferenceForbidden) as exc:
             # Normally safe_xml refuses these first (in LockedTransport.post); zeep is the backstop.
@@ -405,7 +439,7 @@ def _call_with_retries(
         except (
             zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError
         ) as exc:
-            raise SoapError(f"{where}: invalid response: {exc}") from None
+            raise SoapError(f"{where}: invalid response ({type(exc).__name__}; body not shown)") from None
 
     try:
         return retrier(attempt, where)
@@ -467,7 +501,7 @@ def fetch_soap_pages(
         pagination = Pagination(kind="page", first_page=source.first_page)
         if source.window is None:
             yield from paginate(fetch, pagination, source.page_size, source.incremental, start_cursor,
-                                source_name=source.name or source.operation)
+                                source_name=source.name or source.operation, caps=source.caps)
             return
         window, days = source.window, timedelta(days=source.window.days)
         until = today or date.today()
@@ -478,7 +512,7 @@ def fetch_soap_pages(
             window_params.clear()
             window_params.update(window.params(first))
             for page in paginate(fetch, pagination, source.page_size, None, inner,
-                                 source_name=source.name or source.operation):
+                                 source_name=source.name or source.operation, caps=source.caps):
                 position = page.next_cursor.get("position")
                 following = first
                 if position is None:  # the window's last page: on to the next one, if it is closed

@@ -42,10 +42,22 @@ class MailSink:
         """``AIRFLOW_CONN_<ID>`` for the sink."""
         return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(self.connection())}
 
+    first_number: int = 1  # the number of the first message's file (after those of an earlier run)
+
     def count(self) -> int:
         """How many messages arrived."""
         with self._lock:
             return len(self.messages)
+
+
+def mails_with_subject(folder: Path, marker: str) -> list[tuple[Path, EmailMessage]]:
+    """The e-mails kept in ``folder`` (by this run or an earlier one) whose subject contains ``marker``."""
+    found = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if marker in str(message["Subject"] or ""):
+            found.append((path, message))  # type: ignore[arg-type]
+    return found
 
 
 class _Handler:
@@ -58,7 +70,7 @@ class _Handler:
         with self.sink._lock:
             self.sink.messages.append(message)  # type: ignore[arg-type]
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            number = len(self.sink.messages)
+            number = self.sink.first_number + len(self.sink.messages) - 1
         (self.sink.folder / f"{number:05d}.eml").write_bytes(content)
         return "250 Message accepted for delivery"
 
@@ -75,7 +87,8 @@ def running_mail_sink(folder: Path) -> Iterator[MailSink]:
     from aiosmtpd.controller import Controller
 
     folder.mkdir(parents=True, exist_ok=True)
-    sink = MailSink("127.0.0.1", _free_port(), folder)
+    # Numbered on from an earlier run's files: the demo run again keeps the e-mails of the first.
+    sink = MailSink("127.0.0.1", _free_port(), folder, first_number=len(list(folder.glob("*.eml"))) + 1)
     # 8-bit and UTF-8 content accepted as is (Chinese subjects and attachment names).
     controller = Controller(_Handler(sink), hostname=sink.host, port=sink.port, decode_data=False,
                             enable_SMTPUTF8=True)

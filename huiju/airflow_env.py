@@ -7,11 +7,13 @@ so the CLI, the demo, the tests and ``make up`` all drive the same instance.
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import os
 import secrets
 from pathlib import Path
 
+from huiju.private_files import private_dir, write_private
 from huiju.settings import TIMEZONE, get_settings
 from huiju.warehouse import (
     WAREHOUSE_DB,
@@ -44,8 +46,7 @@ def _metadata_db_url(warehouse: str) -> str:
 
 def _persistent_secret(path: Path) -> str:
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32))
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -56,14 +57,12 @@ def ui_port() -> int:
 
 def account_password(user: str) -> str:
     """The password of one of :data:`USERS` (simple auth manager), created once under var/airflow (mode 0600)."""
-    home = get_settings().airflow_home
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_dir(get_settings().airflow_home)
     path = home / "simple_auth_manager_passwords.json"
     passwords = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     if any(name not in passwords for name in USERS):
         passwords = {name: passwords.get(name) or secrets.token_urlsafe(9) for name in USERS} | passwords
-        path.write_text(json.dumps(passwords), encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, json.dumps(passwords))
     return passwords[user]
 
 
@@ -73,10 +72,9 @@ def admin_password() -> str:
 
 
 def write_airflow_config() -> Path:
-    """Write ``var/airflow/airflow.cfg`` for this checkout and warehouse; return its path."""
+    """Write ``var/airflow/airflow.cfg`` (mode 0600) for this checkout and warehouse; return its path."""
     settings = get_settings()
-    home = settings.airflow_home
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_dir(settings.airflow_home)
     warehouse = warehouse_url()
     metadata = _metadata_db_url(warehouse)
     admin_password()
@@ -99,19 +97,19 @@ def write_airflow_config() -> Path:
         "database": {"sql_alchemy_conn": sqlalchemy_url(metadata, "psycopg2")},
         "api": {"host": "127.0.0.1", "port": str(port), "base_url": f"http://127.0.0.1:{port}"},
         "api_auth": {"jwt_secret": _persistent_secret(home / ".jwt_secret")},
-        "logging": {"base_log_folder": str(home / "logs"), "logging_level": "INFO"},
+        # Task logs hold what the tasks print: private like every other file of the platform.
+        "logging": {"base_log_folder": str(home / "logs"), "logging_level": "INFO",
+                    "file_task_handler_new_file_permissions": "0o600",
+                    "file_task_handler_new_folder_permissions": "0o700"},
         "scheduler": {"enable_health_check": "False"},
         "dag_processor": {"refresh_interval": "30"},
         "webserver": {"default_ui_timezone": TIMEZONE},
     })
-    path = home / "airflow.cfg"
-    # Written aside and renamed into place: Airflow processes started side by side (the demo's DAG runs) each
-    # rewrite it, and one reading a half-written file falls back to defaults (no metadata database URL).
-    scratch = path.with_name(f".airflow.cfg.{os.getpid()}")
-    with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        config.write(handle)
-    os.replace(scratch, path)
-    return path
+    text = io.StringIO()
+    config.write(text)
+    # Written aside and renamed into place (write_private): Airflow processes started side by side (the demo's
+    # DAG runs) each rewrite it, and one reading a half-written file falls back to defaults. 0600: it holds secrets.
+    return write_private(home / "airflow.cfg", text.getvalue())
 
 
 def airflow_environ() -> dict[str, str]:

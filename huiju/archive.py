@@ -1,7 +1,8 @@
 """Content-addressed archive of every original the platform receives, so any load can be replayed.
 
 An original is stored once under ``<archive>/<sha[0:2]>/<sha[2:4]>/<sha256>`` whatever it was
-called; the ledger maps deliveries (names, sources) to it.
+called; the ledger maps deliveries (names, sources) to it. Originals are ``0400`` (only the
+platform's account reads them; nobody rewrites them) in ``0700`` folders, from the moment they exist.
 
 Originals that arrive by the thousand — the pages of a web-service run — are stored in *packs*
 (``<archive>/packs/<name[0:2]>/<name[2:4]>/<name>``): the pages landed together, back to back
@@ -20,6 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from huiju.private_files import READ_ONLY_FILE, private_dir
 from huiju.settings import get_settings
 
 #: Folder of the archive that holds packs (beside the two-level content-addressed folders).
@@ -42,14 +44,14 @@ def archive_file(source: Path, sha256: str, root: Path | None = None) -> str:
     target = root / rel
     if target.exists():
         return rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    private_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")  # created 0600: private from the start
     try:
         os.close(fd)
         shutil.copyfile(source, tmp)  # sendfile(2) on Linux: the bytes never pass through Python
         with open(tmp, "rb+") as out:
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o444)
+        os.chmod(tmp, READ_ONLY_FILE)  # narrowing only: 0600 → 0400
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -105,10 +107,10 @@ def _store(content: bytes, rel: str, root: Path | None) -> str:
     tmp = os.path.join(os.path.dirname(target), f".incoming-{os.urandom(8).hex()}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(tmp, flags, 0o444)
+        fd = os.open(tmp, flags, READ_ONLY_FILE)
     except FileNotFoundError:  # the first original under this prefix
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd = os.open(tmp, flags, 0o444)
+        private_dir(os.path.dirname(target))
+        fd = os.open(tmp, flags, READ_ONLY_FILE)
     try:
         try:
             view = memoryview(content)

@@ -55,6 +55,13 @@ class DropSettings(StrictModel):
     name_encoding: str = "utf-8"
     timeout: float = Field(default=60, gt=0, le=3600)
     attempts: int = Field(default=4, ge=1, le=20)
+    # Cap (see README "Caps"): a larger file is not downloaded; the department is told.
+    max_download_mb: float = Field(default=2048, gt=0, le=100 * 1024)
+
+    @property
+    def max_download_bytes(self) -> int:
+        """``max_download_mb`` in bytes, as the connectors take it."""
+        return int(self.max_download_mb * 1024**2)
 
     @field_validator("name_encoding")
     @classmethod
@@ -89,14 +96,16 @@ class DropSettings(StrictModel):
 
 
 class FtpSettings(DropSettings):
-    """The ``ftp:`` block: a drop, plus FTPS.
+    """The ``ftp:`` block: a drop, over FTPS by default.
 
-    ``tls: true`` switches to explicit FTPS with the server certificate verified against
-    ``ca_file`` (or the system trust store); verification cannot be turned off.
+    Explicit FTPS (``AUTH TLS``) with the server certificate and host name verified against
+    ``ca_file`` (or the system trust store) is the default; verification cannot be turned off.
+    ``tls: false`` (plain FTP: password and files unencrypted) must be written out, and
+    ``huiju check-config`` warns about it.
     """
 
     directory: str = "/"
-    tls: bool = False
+    tls: bool = True
     ca_file: str | None = None  # PEM bundle of the CA that signed the server's certificate
 
     @model_validator(mode="after")
@@ -181,6 +190,16 @@ class WebServiceSettings(StrictModel):
     ca_file: str | None = None
     drift: Literal["warn", "hold"] = "warn"
     known_fields: tuple[str, ...] = ()
+    # Caps (see README "Caps"): past one, the run stops with an error naming the source and the cap.
+    max_pages: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_page_mb: float = Field(default=64, gt=0, le=1024)
+    max_page_records: int = Field(default=100_000, ge=1, le=1_000_000)
+
+    @property
+    def caps(self) -> dict[str, int]:
+        """The caps as the connectors take them (``huiju_connectors.rest.Caps``)."""
+        return {"max_pages": self.max_pages, "max_page_bytes": int(self.max_page_mb * 1024**2),
+                "max_page_records": self.max_page_records}
 
 
 class RestSettings(WebServiceSettings):
@@ -288,9 +307,14 @@ class ExchangeFlagSettings(StrictModel):
 
 
 class TlsSettings(StrictModel):
-    """TLS to the source: ``verify`` checks the chain and the host name (PostgreSQL ``verify-full``)."""
+    """TLS to the source, on by default: ``verify`` checks the chain and the host name (PostgreSQL
+    ``verify-full``; MySQL checks the host name even without a ``ca_file``, against the system roots).
 
-    enabled: bool = False
+    ``enabled: false`` (an unencrypted connection) or ``verify: false`` must be written out, and
+    ``huiju check-config`` warns about either.
+    """
+
+    enabled: bool = True
     verify: bool = True
     ca_file: str | None = None
     cert_file: str | None = None

@@ -82,7 +82,8 @@ def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
             continue  # not delivered by this source: nothing to check (a missing required column fails landing)
         header = headers[f.name]
         column = sql.Identifier(f.name)
-        present = sql.SQL("nullif(btrim({c}), '') is not null").format(c=column)
+        # Blank as ops.clean_text sees it: a cell of ideographic (full-width) or no-break spaces is empty too.
+        present = sql.SQL("ops.clean_text({c}) is not null").format(c=column)
         if f.required:
             checks.append(Check(f, header, "required",
                                 sql.SQL("case when not ({p}) then 'required' end").format(p=present),
@@ -191,7 +192,8 @@ def _masked_value(check: Check) -> sql.Composable:
         return sql.SQL("case when length(btrim({c})) > 8 then left(btrim({c}), 6) ||"
                        " repeat('*', length(btrim({c})) - 10) || right(btrim({c}), 4)"
                        " else repeat('*', length(coalesce({c}, ''))) end").format(c=column)
-    return sql.SQL("left({c}, 200)").format(c=column)
+    # Free text can hold an ID or a mobile number: masked like every text leaving the data path.
+    return sql.SQL("left(ops.mask_text({c}), 200)").format(c=column)
 
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:

@@ -17,18 +17,23 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import psycopg
+
 from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
-from huiju.monitoring.anomalies import release_hold
+from huiju.masking import install_log_masking
+from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
 from huiju.monitoring.ledger import record_source, today
-from huiju.monitoring.monitor import render_monitor, run_monitor
+from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
+from huiju.pg_release import release_warning
+from huiju.private_files import open_private, private_dir, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
-from huiju.registry import ConfigError, load_registry
+from huiju.registry import ConfigError, Registry, load_registry
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
-from huiju.warehouse import connect, stop_embedded, warehouse_url
+from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
 from huiju.workdays import calendar_warnings
 
 log = logging.getLogger("huiju")
@@ -48,8 +53,7 @@ def _airflow(args: list[str], *, log_name: str | None = None, check: bool = True
     if log_name is None:
         return subprocess.run(command, env=env, check=check).returncode
     log_path = get_settings().airflow_home / "logs" / "huiju" / log_name
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as out:
+    with open_private(log_path, "w") as out:
         code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     if code and check:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
@@ -73,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
     # why: the demo is a package above the core (huiju_demo); only this command uses it
     from huiju_demo.generate import generate_submissions
+    from huiju_demo.history import seed_history
     from huiju_demo.mail_sink import running_mail_sink
     from huiju_demo.portal import submit_through_portal
     from huiju_demo.simulators import running_simulators
@@ -84,6 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = args.day or _yesterday()
     registry = load_registry()
     print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
+    _warn_unpatched_postgres()
     started = time.monotonic()
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
@@ -96,11 +102,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
         manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
         manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        write_private(manifest_path, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1))
         print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
               f"simulated department systems); expected defects in {manifest_path}")
         for line in portal.lines:
+            print(f"  {line}")
+        # Monitoring judges the morning after the day, when its deliveries arrive; it needs the weeks before.
+        as_of = day + dt.timedelta(days=1)
+        with psycopg.connect(role_url("landing", url), autocommit=True) as landing, \
+                psycopg.connect(role_url("validation", url), autocommit=True) as validation:
+            history = seed_history(landing, validation, registry, day, as_of, settings.var / "demo" / "history")
+        (settings.var / "demo" / f"history-{day.isoformat()}.json").write_text(
+            json.dumps(history.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        for line in history.lines(registry):
             print(f"  {line}")
         prepare_airflow()
         # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
@@ -113,19 +127,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
             durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
             for dag_id, seconds in zip(ingest, durations, strict=True):
                 print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
+        # The monitor runs every hour; the demo runs it for the morning the missed day turned overdue (the 催报),
+        # then for the morning after the demo day (the leader's 督办): a higher level queued while a lower one is
+        # still undelivered replaces it. Notices go to the demo's SMTP sink through the DAG's notify task.
+        for monitored in (history.overdue_on, as_of):
+            print(f"  DAG run huiju_monitor for {monitored}: success "
+                  f"({_dag_test('huiju_monitor', monitored, env):.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
     with connect(url, role="transformation") as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
         print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
         print()
+        print(_monitoring_summary(conn, registry, as_of, mail.folder))
+        print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
-    print("the DAG runs above are under DAGs → ingest__* and huiju_transform.")
+    print("the DAG runs above are under DAGs → ingest__*, huiju_monitor and huiju_transform.")
     print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
+
+
+def _monitoring_summary(conn: psycopg.Connection, registry: Registry, as_of: dt.date, mail_folder: Path) -> str:
+    """监控 as of the demo's morning after: overdue list, the month's scorecard, calendar, alerts, the 催报 e-mails."""
+    # why: the demo's mail sink is a package above the core (huiju_demo); only the demo reads it
+    from huiju_demo.mail_sink import mails_with_subject
+
+    day = as_of - dt.timedelta(days=1)
+    month = f"{day.year}-{day.month:02d}"
+    lines = [f"Monitoring (监控) as of {as_of} (huiju_monitor):", "",
+             render_overview(conn, registry, as_of, month, calendar_warnings(as_of)), ""]
+    # The alerts of the day's batches (judged at validation): those found in the last day, so a rerun shows them too.
+    lines.append(render_anomalies(recent_anomalies(conn, dt.datetime.now(ZoneInfo(TIMEZONE)) - dt.timedelta(days=1))))
+    mails = mails_with_subject(mail_folder, "【催报")
+    lines.append("")
+    lines.append(f"催报 e-mails in {mail_folder}: {len(mails)}")
+    lines += [f"  {path}: {message['Subject']}" for path, message in mails]
+    return "\n".join(lines)
 
 
 def _redact(url: str) -> str:
@@ -136,27 +176,25 @@ def _redact(url: str) -> str:
 
 
 def _pid_dir() -> Path:
-    path = get_settings().airflow_home / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(get_settings().airflow_home / "run")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start Airflow's services in the background and print where to log in."""
+    _warn_unpatched_postgres()
     prepare_airflow()
     env = airflow_environ()
     airflow = str(Path(sys.executable).with_name("airflow"))
-    logs = get_settings().airflow_home / "logs" / "huiju"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = private_dir(get_settings().airflow_home / "logs" / "huiju")
     for service in AIRFLOW_SERVICES:
         pid_file = _pid_dir() / f"{service}.pid"
         if pid_file.exists() and alive(int(pid_file.read_text())):
             print(f"  {service} already running (pid {pid_file.read_text().strip()})")
             continue
-        with (logs / f"{service}.log").open("a", encoding="utf-8") as out:
+        with open_private(logs / f"{service}.log") as out:
             process = subprocess.Popen([airflow, service], env=env, stdout=out, stderr=subprocess.STDOUT,
                                        start_new_session=True)
-        pid_file.write_text(str(process.pid))
+        write_private(pid_file, str(process.pid))
         print(f"  started {service} (pid {process.pid}, log {logs / f'{service}.log'})")
     address = f"http://127.0.0.1:{ui_port()}/"
     print(f"  waiting for {address} …", flush=True)
@@ -212,8 +250,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
           f"{len(registry.datasets)} datasets")
+    for warning in registry.security_warnings():
+        print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:
         print(f"WARNING (calendar): {warning}", file=sys.stderr)
+    _warn_unpatched_postgres()
     return 0
 
 
@@ -228,12 +269,20 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_unpatched_postgres() -> None:
+    """Say so when the PostgreSQL server is older than the latest minor release of its major (a warning only)."""
+    warning = release_warning()
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+
 def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
     registry = load_registry()
     source = registry.source(args.source)
     with connect(role="landing") as conn:
-        result = land_file(conn, registry, source, Path(args.file), data_date=args.day)
+        result = land_file(conn, registry, source, Path(args.file), data_date=args.day,
+                           received_at=args.received_at)
         print(f"{result.outcome}: {result.load_id} ({result.rows_received} rows)")
     if result.outcome == "landed" and not args.land_only:
         with connect(role="validation") as conn:
@@ -245,6 +294,12 @@ def cmd_land(args: argparse.Namespace) -> int:
     if result.outcome != "failed":
         record_source(registry, source.id)
     return 0 if result.outcome != "failed" else 1
+
+
+def _arrival(text: str) -> dt.datetime:
+    """``--received-at``: an ISO date-time; one without a zone is Asia/Shanghai time."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(TIMEZONE))
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -298,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("file")
     land.add_argument("--day", type=dt.date.fromisoformat, default=None)
     land.add_argument("--land-only", action="store_true", help="stop after landing")
+    land.add_argument("--received-at", type=_arrival, default=None,
+                      help="when the department delivered it (an archived submission imported later), "
+                           "ISO date-time, Asia/Shanghai unless it says otherwise")
     land.set_defaults(func=cmd_land)
     release = sub.add_parser("release-anomaly", help=cmd_release_anomaly.__doc__)
     release.add_argument("load_id")
@@ -316,7 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``huiju`` command."""
     logging.basicConfig(level=os.environ.get("HUIJU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
     args = build_parser().parse_args(argv)
+    # Everything this command and the services it starts write (logs, Airflow's task logs, dbt's and GX's
+    # files) is the platform's alone: umask 077, and var/ itself 0700.
+    restrict_umask()
+    private_dir(get_settings().var)
     return int(args.func(args) or 0)
 
 

@@ -12,9 +12,10 @@ with ``= + - @``, a tab or a carriage return) is prefixed with ``'`` so it stays
 
 Delivery goes back through the channel the department used: the workbook is always written
 to ``var/outbox/<source_id>/<file>_问题数据反馈.xlsx``; for the inbox channel that folder is
-the delivery, for the portal the department downloads it there (its 报送记录), for SFTP it is
-uploaded into the department's outbox directory on its server, and for every other channel it
-goes as an e-mail attachment (a notice, :mod:`huiju.notices`).
+the delivery, for SFTP it is uploaded into the department's outbox directory on its server, and for
+the portal and every other channel the department downloads it from the portal (its 报送记录, logged
+in, its own batches only). The notice (:mod:`huiju.notices`, e-mail and DingTalk) carries a link to
+the batch's portal page, never the workbook: it holds the IDs and mobiles the department sent.
 Each delivery is recorded in ``ops.feedback`` with its channel.
 """
 
@@ -37,6 +38,7 @@ from psycopg.rows import dict_row
 from huiju.channels import FILE_CHANNELS
 from huiju.ledger import get_load
 from huiju.notices import queue_feedback_notice
+from huiju.private_files import private_output
 from huiju.registry import Registry, Source
 from huiju.rules import problem_name
 from huiju.settings import get_settings
@@ -96,10 +98,10 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     Delivery goes back the way the department sent the batch: inbox → the outbox folder; portal →
     the same folder, from which the portal serves it to the department;
     SFTP → ``upload(path)`` (returns where it went on the department's server; given by the
-    caller, which holds the connection); any other channel, or SFTP without ``upload`` → an
-    e-mail notice with the workbook attached. The department is told through a notice
-    (:mod:`huiju.notices`) in every case. Idempotent: the workbook is rewritten, its
-    ``ops.feedback`` row updated and the notice queued once.
+    caller, which holds the connection); any other channel, or SFTP without ``upload`` → the
+    portal (recorded as channel ``portal``). The department is told through a notice with the
+    link to the batch's portal page (:mod:`huiju.notices`) in every case; nothing is attached.
+    Idempotent: the workbook is rewritten, its ``ops.feedback`` row updated and the notice queued once.
     """
     load = get_load(conn, load_id)
     if load is None:
@@ -122,7 +124,6 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     name = (load.reference if source.channel in FILE_CHANNELS
             else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
     path = feedback_path(source.id, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
 
     workbook = Workbook()
     summary = workbook.active
@@ -175,7 +176,8 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     summary["A1"].font = Font(bold=True, size=14)
     summary.column_dimensions["A"].width = 16
     summary.column_dimensions["B"].width = 90
-    workbook.save(path)
+    with private_output(path) as out:  # 0600 in a 0700 folder; a reader never sees half a workbook
+        workbook.save(out)
 
     relative = path.relative_to(get_settings().var) if path.is_relative_to(get_settings().var) else path
     channel, delivered_to = _deliver(source, path, upload)
@@ -183,8 +185,8 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
         "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
         " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
         " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
-    # The department hears about it once; by e-mail the workbook itself is the attachment.
-    queue_feedback_notice(conn, registry, load_id, path, len(rows), attach=channel == "email",
+    # The department hears about it once, with the portal link (never the workbook itself).
+    queue_feedback_notice(conn, registry, load_id, path, len(rows),
                           delivered_to=_where_text(channel, source.id, delivered_to))
     conn.commit()
     log.info("%s: feedback for %s: %d problem rows → %s", source.id, load_id, len(rows), relative)
@@ -193,11 +195,11 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
 
 def _deliver(source: Source, path: Path, upload: Callable[[Path], str] | None) -> tuple[str, str]:
     """Send the workbook back through the source's channel; (channel recorded, where it went)."""
-    if source.channel in ("inbox", "portal"):
-        return source.channel, str(path)  # the outbox folder; the portal serves it from there to the department
+    if source.channel == "inbox":
+        return "inbox", str(path)  # the outbox folder
     if source.channel == "sftp" and upload is not None:
         return "sftp", upload(path)
-    return "email", path.name
+    return "portal", str(path)  # the portal serves it from the outbox folder to the department, logged in
 
 
 def _where_text(channel: str, source_id: str, delivered_to: str) -> str:
@@ -205,9 +207,7 @@ def _where_text(channel: str, source_id: str, delivered_to: str) -> str:
         return f"汇聚平台的反馈目录（outbox/{source_id}/）"
     if channel == "sftp":
         return f"贵单位SFTP服务器的目录 {delivered_to}"
-    if channel == "portal":
-        return "汇聚平台部门门户的「报送记录」中，可登录下载"
-    return ""
+    return ""  # the portal: the notice's link says where
 
 
 def pending_feedback(conn: psycopg.Connection, source_id: str) -> list[str]:

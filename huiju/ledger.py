@@ -15,6 +15,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from huiju.masking import mask_text
+
 STATUSES = ("received", "validated", "published", "held", "failed")
 
 
@@ -79,6 +81,8 @@ def set_status(conn: psycopg.Connection, load_id: str, status: str, **columns: o
     unknown = set(columns) - allowed
     if unknown:
         raise ValueError(f"cannot set ledger columns {sorted(unknown)}")
+    if columns.get("error") is not None:
+        columns["error"] = mask_text(str(columns["error"]))
     assignments = "".join(f", {name} = %({name})s" for name in columns)
     conn.execute(
         f"update ops.loads set status = %(status)s{assignments} where load_id = %(load_id)s",

@@ -25,8 +25,9 @@ went to the same recipient is superseded (``superseded_by``), never sent late.
 Who hears about what:
 
 * a batch held over tolerance → the department's contacts and the stewards (:func:`queue_held_notice`);
-* a feedback workbook → the department's contacts, with the workbook attached when e-mail is
-  the channel it goes back through (:func:`queue_feedback_notice`);
+* a feedback workbook → the department's contacts, with a link to the batch's page on the departments'
+  portal, where the logged-in department downloads it (:func:`queue_feedback_notice`). The workbook
+  holds the rows the department sent (IDs, mobiles): it is never attached to a plain e-mail;
 * a problem on a file drop (``ops.remote_file_events`` with ``notified_at`` null) → the
   department's contacts (:func:`queue_remote_file_notices`, which sets ``notified_at`` in the
   same transaction).
@@ -55,7 +56,7 @@ from psycopg.types.json import Jsonb
 from huiju.masking import mask_text
 from huiju.registry import ROBOT_CHANNELS, Department, Registry
 from huiju.rules import problem_name
-from huiju.settings import get_settings
+from huiju.settings import get_settings, portal_batch_url
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _relative_to_var(path: Path | str | None) -> str | None:
 def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subject: str, body: str,
                  recipients: Iterable[Recipient], department: str | None = None, source_id: str | None = None,
                  load_id: str | None = None, attachment: Path | str | None = None,
-                 topic: str | None = None, rank: int = 0) -> int | None:
+                 topic: str | None = None, rank: int = 0, link: str | None = None) -> int | None:
     """Queue a notice and one delivery per recipient (duplicates dropped); the new notice's id.
 
     None when a notice with this ``dedupe_key`` already exists (it is not queued again) or it
@@ -191,6 +192,8 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
     ``attachment`` is stored relative to ``var/`` when it lies under it. Notices of one ladder
     (e.g. the reminders of one obligation) share a ``topic``; one of higher ``rank`` supersedes
     the lower ones' deliveries to the same recipient that are still pending.
+    ``link`` (a platform address built from platform ids, never citizens' data) ends the body after masking,
+    so a batch id that happens to look like a number is never starred out of the address.
     """
     unique = _deliverable(dedupe_key, kind, recipients)
     if not unique:
@@ -199,8 +202,8 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
         "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment,"
         " topic, rank) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " on conflict (dedupe_key) do nothing returning notice_id",
-        (dedupe_key, kind, department, source_id, load_id, mask_text(subject), mask_text(body),
-         _relative_to_var(attachment), topic, rank)).fetchone()
+        (dedupe_key, kind, department, source_id, load_id, mask_text(subject),
+         mask_text(body) + (f"\n\n{link}" if link else ""), _relative_to_var(attachment), topic, rank)).fetchone()
     if row is None:
         return None
     with conn.cursor() as cur:
@@ -299,10 +302,12 @@ def queue_held_notice(conn: psycopg.Connection, registry: Registry, load_id: str
 
 
 def queue_feedback_notice(conn: psycopg.Connection, registry: Registry, load_id: str, workbook: Path, rows: int,
-                          *, attach: bool, delivered_to: str = "") -> int | None:
-    """Tell the department its feedback workbook (问题数据反馈) is ready, attaching it when ``attach``.
+                          *, delivered_to: str = "") -> int | None:
+    """Tell the department its feedback workbook (问题数据反馈) is ready, with the portal link to download it.
 
-    ``delivered_to`` says where it was put when it is not attached (an outbox folder, an SFTP directory).
+    ``delivered_to`` says where else it was put (the inbox's outbox folder, an SFTP directory). The
+    notice never carries the workbook: the link opens the batch's page on the departments' portal
+    (:func:`huiju.settings.portal_batch_url`), where only a logged-in account of that department gets it.
     """
     load = conn.execute("select source_id, department, reference, status from ops.loads where load_id = %s",
                         (load_id,)).fetchone()
@@ -311,8 +316,9 @@ def queue_feedback_notice(conn: psycopg.Connection, registry: Registry, load_id:
     source_id, department, reference, status = load
     source = registry.source(source_id)
     dept_name = registry.departments[department].name if department in registry.departments else department
-    where = (f"问题数据反馈表见附件「{workbook.name}」。" if attach
-             else f"问题数据反馈表「{workbook.name}」已放至{delivered_to or '贵单位的反馈目录'}。")
+    where = (f"问题数据反馈表「{workbook.name}」已放至{delivered_to}，也可登录汇聚平台部门门户下载（链接见文末）。"
+             if delivered_to else
+             f"问题数据反馈表「{workbook.name}」请登录汇聚平台部门门户下载（链接见文末；为保护数据安全，反馈表不作为邮件附件发送）。")
     outcome = ("本批次问题数据比例超过允许范围，已暂缓入库，请修正后整批重新报送。" if status == "held"
                else "其余数据已入库；请只修正问题数据后重新报送。")
     body = (f"{dept_name}：\n\n贵单位报送的《{source.title}》文件「{reference}」中有{rows}行问题数据。"
@@ -321,7 +327,7 @@ def queue_feedback_notice(conn: psycopg.Connection, registry: Registry, load_id:
     subject = f"【问题数据反馈】{dept_name}《{source.title}》{reference}：{rows}行待更正"
     return queue_notice(conn, dedupe_key=f"feedback:{load_id}", kind="feedback", subject=subject, body=body,
                         recipients=department_recipients(registry, department), department=department,
-                        source_id=source_id, load_id=load_id, attachment=workbook if attach else None)
+                        source_id=source_id, load_id=load_id, link=f"部门门户下载链接：{portal_batch_url(load_id)}")
 
 
 def queue_remote_file_notices(conn: psycopg.Connection, registry: Registry) -> int:

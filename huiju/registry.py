@@ -238,6 +238,9 @@ class Source(StrictModel):
     # an array of objects, or JSON Lines). xml: the element that is one record (local name).
     records_key: str | None = Field(default=None, min_length=1)
     record_element: str | None = Field(default=None, pattern=r"^[^\s<>/{}:]+$")
+    # Caps on a workbook (see README "Caps"): the rectangle its sheets span, refused before any reader opens it.
+    max_sheet_cells: int = Field(default=20_000_000, ge=1, le=200_000_000)
+    max_sheet_columns: int = Field(default=1_000, ge=1, le=16_384)
     cadence: str = "daily"
     obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
@@ -315,6 +318,23 @@ class Registry(StrictModel):
     def dataset_of(self, source: Source) -> Dataset:
         """The dataset a source delivers."""
         return self.datasets[source.dataset]
+
+    def security_warnings(self) -> list[str]:
+        """Settings that are allowed but weaken transport security (``huiju check-config`` prints them)."""
+        warnings = []
+        for source in self.sources.values():
+            settings = source.channel_settings
+            if source.channel == "ftp" and settings is not None and not settings.tls:
+                warnings.append(f"{source.id}: ftp.tls is false: plain FTP sends the password and every file "
+                                "unencrypted; use FTPS (tls: true, the default) unless the server is on loopback")
+            if source.channel == "frontdb" and settings is not None:
+                if not settings.tls.enabled:
+                    warnings.append(f"{source.id}: frontdb.tls.enabled is false: the front-end database is read "
+                                    "unencrypted; leave TLS on (the default) unless the database is on loopback")
+                elif not settings.tls.verify:
+                    warnings.append(f"{source.id}: frontdb.tls.verify is false: the database's certificate and "
+                                    "host name are not checked; give its CA as tls.ca_file instead")
+        return warnings
 
 
 def _read_yaml(path: Path, rel: str) -> Any:

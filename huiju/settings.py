@@ -8,6 +8,8 @@ Environment variables (all optional):
 - ``HUIJU_CONFIG``: the configuration folder (default ``$HUIJU_HOME/config``);
 - ``HUIJU_DEMO``: ``1`` for the demo switch (``huiju demo``, the tests): the transform may then run without
   ``HUIJU_PSEUDONYM_KEY``, under a public demo key whose pseudonyms all start with ``demo-``. Never in production.
+- ``HUIJU_PORTAL_URL``: the departments' portal as departments reach it, linked from the notices
+  (default ``http://$HUIJU_PORTAL_HOST:$HUIJU_PORTAL_PORT/``, i.e. ``http://127.0.0.1:8081/``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 TIMEZONE = "Asia/Shanghai"
 
@@ -40,6 +43,7 @@ class Settings:
     config_dir: Path
     warehouse_url: str | None
     demo: bool = False
+    portal_url: str = "http://127.0.0.1:8081/"
 
     archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
     inbox_dir: ClassVar[_Folder] = _Folder("var", "inbox", "The departments' inbox folders (one per source).")
@@ -66,4 +70,16 @@ def get_settings() -> Settings:
         config_dir=config_dir,
         warehouse_url=os.environ.get("HUIJU_WAREHOUSE_URL") or None,
         demo=os.environ.get("HUIJU_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
+        portal_url=_portal_url(),
     )
+
+
+def _portal_url() -> str:
+    url = os.environ.get("HUIJU_PORTAL_URL") or (
+        f"http://{os.environ.get('HUIJU_PORTAL_HOST') or '127.0.0.1'}:{os.environ.get('HUIJU_PORTAL_PORT') or 8081}/")
+    return url if url.endswith("/") else url + "/"
+
+
+def portal_batch_url(load_id: str) -> str:
+    """The portal page of one batch (报送记录 → the batch), where its department downloads the feedback workbook."""
+    return f"{get_settings().portal_url}history/{quote(load_id, safe='')}"

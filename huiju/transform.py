@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from huiju.private_files import private_dir
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,8 @@ def _base_pgoptions() -> str:
 
 
 def dbt_dir() -> Path:
-    """``var/dbt``: dbt's target, manifest, docs and logs."""
-    return get_settings().var / "dbt"
+    """``var/dbt`` (created 0700): dbt's target, manifest, docs and logs."""
+    return private_dir(get_settings().var / "dbt")  # logs and docs hold what the models hold
 
 
 def manifest_path() -> Path:
@@ -268,7 +269,7 @@ def ensure_manifest() -> Path:
     path = manifest_path()
     if manifest_is_current():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     with tempfile.TemporaryDirectory(prefix="parse-", dir=path.parent) as scratch:
         # Parsing needs no connection, but the profile must render: any HUIJU_DBT_* value will do.
         for name, value in {"HUIJU_DBT_HOST": "localhost", "HUIJU_DBT_PORT": "5432"}.items():
@@ -297,7 +298,7 @@ def generate_docs(url: str | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="docs-", dir=dbt_dir()) as scratch:
         run_dbt(["docs", "generate"], url, target_path=Path(scratch))
         fresh = Path(scratch)
-        target.mkdir(parents=True, exist_ok=True)
+        private_dir(target)
         for name in ("index.html", "manifest.json", "catalog.json"):
             if (fresh / name).exists():
                 shutil.copyfile(fresh / name, target / f".{name}.tmp")

@@ -9,7 +9,9 @@ import sys
 
 import psycopg
 
+from huiju.private_files import private_dir, restrict_umask
 from huiju.registry import load_registry
+from huiju.settings import get_settings
 from huiju.warehouse import role_url
 from huiju_portal.accounts import AccountError, create_account, find_account, list_accounts, reset_password
 from huiju_portal.config import get_portal_settings
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     unlock.add_argument("username")
     unlock.set_defaults(func=cmd_unlock)
     args = parser.parse_args(argv)
+    restrict_umask()  # uploads, logs and feedback copies are the platform's alone
+    private_dir(get_settings().var)
     return int(args.func(args) or 0)
 
 

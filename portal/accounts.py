@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from huiju.private_files import write_private
 from huiju.registry import Registry
 from huiju_portal.passwords import generate_password, hash_password, needs_rehash, password_problem, verify_password
 from huiju_portal.roles import DEPARTMENT_ROLES, Permission, Role, permissions_of
@@ -191,7 +192,6 @@ def ensure_demo_accounts(conn: psycopg.Connection, registry: Registry, passwords
     Passwords are generated once and kept in ``passwords_file`` (mode 0600), so a second run
     prints the same logins. Demo accounts need no password change at first login.
     """
-    passwords_file.parent.mkdir(parents=True, exist_ok=True)
     known: dict[str, str] = (json.loads(passwords_file.read_text(encoding="utf-8"))
                              if passwords_file.exists() else {})
     wanted: list[tuple[str, str, str | None, Role]] = [(DEMO_STEWARD, "大数据局数据管理员", None, Role.STEWARD)]
@@ -211,6 +211,5 @@ def ensure_demo_accounts(conn: psycopg.Connection, registry: Registry, passwords
                          (hash_password(password), existing.account_id))
         known[username] = password
     conn.commit()
-    passwords_file.write_text(json.dumps(known, ensure_ascii=False, indent=1), encoding="utf-8")
-    passwords_file.chmod(0o600)
+    write_private(passwords_file, json.dumps(known, ensure_ascii=False, indent=1))  # 0600 from its creation
     return known

@@ -3,7 +3,8 @@
 The figures are :func:`huiju.monitoring.scorecards.scorecards` for the department over the last
 complete month (periods ending in it): 报送及时率, 完整率, 数据合格率, 问题数据整改率, per data item
 and in total; its place in the month's 通报 (:func:`huiju.monitoring.scorecards.ranking`); and how
-many 催报 notices (reminders, overdue notices, escalations) it received that month. They come from
+催报 notices (reminders, overdue notices, escalations) it received that month, each with its level,
+data item, period and day (:class:`ReminderSent`). They come from
 the submission ledger, which the ingest path and the ``huiju_monitor`` DAG keep current.
 ``templates/_scorecard.html`` shows them.
 """
@@ -29,6 +30,23 @@ class SourceLine:
     card: Scorecard
 
 
+#: The 催报 ladder's notice kinds (huiju.monitoring.reminders) and how the department sees each level.
+REMINDER_LEVELS = {"monitor_remind": "报送提醒", "monitor_overdue": "催报",
+                   "monitor_escalate": "督办（已告知分管领导）"}
+
+
+@dataclass(frozen=True)
+class ReminderSent:
+    """One 催报 notice the department received: its level, data item, the period it chased, the day it was sent."""
+
+    notice_id: int
+    level: str  # remind | overdue | escalate
+    level_label: str
+    source_title: str
+    period: str  # the period's key: 2026-12-01, 2026-W49, 2026-11, 2026-Q4
+    sent_on: date
+
+
 @dataclass(frozen=True)
 class DepartmentScorecard:
     """A department's month: its total, each data item, its rank, the 催报 notices it received."""
@@ -39,7 +57,12 @@ class DepartmentScorecard:
     sources: list[SourceLine]
     rank: int | None
     ranked: int  # departments in the month's 通报
-    reminders: int
+    reminders_sent: list[ReminderSent]  # newest first
+
+    @property
+    def reminders(self) -> int:
+        """How many 催报 notices it received in the month."""
+        return len(self.reminders_sent)
 
     @staticmethod
     def percent(rate: float | None) -> str:
@@ -69,9 +92,14 @@ def department_scorecard(conn: psycopg.Connection, registry: Registry, departmen
     ranked = ranking(conn, month)
     rank = next((r.rank for r in ranked if r.card.department == department), None)
     start, following = month_bounds(month)
-    reminders = conn.execute(
-        "select count(*) from ops.notices where department = %s and kind in"
-        " ('monitor_remind', 'monitor_overdue', 'monitor_escalate')"
+    rows = conn.execute(
+        "select notice_id, kind, source_id, dedupe_key, (created_at at time zone 'Asia/Shanghai')::date"
+        " from ops.notices where department = %s and kind = any(%s)"
         " and (created_at at time zone 'Asia/Shanghai')::date >= %s"
-        " and (created_at at time zone 'Asia/Shanghai')::date < %s", (department, start, following)).fetchone()[0]
-    return DepartmentScorecard(month, f"{start.year}年{start.month}月", total, lines, rank, len(ranked), reminders)
+        " and (created_at at time zone 'Asia/Shanghai')::date < %s order by created_at desc, notice_id desc",
+        (department, list(REMINDER_LEVELS), start, following)).fetchall()
+    # The period is the last part of the notice's key, monitor:<level>:<department>:<source>:<period>.
+    sent = [ReminderSent(notice_id, kind.removeprefix("monitor_"), REMINDER_LEVELS[kind],
+                         registry.sources[source_id].title if source_id in registry.sources else str(source_id),
+                         key.rsplit(":", 1)[-1], sent_on) for notice_id, kind, source_id, key, sent_on in rows]
+    return DepartmentScorecard(month, f"{start.year}年{start.month}月", total, lines, rank, len(ranked), sent)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from huiju.private_files import open_private, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju_portal.config import PortalSettings
 
@@ -40,13 +41,11 @@ def start(settings: PortalSettings, timeout: float = 90) -> int:
     if pid is not None:
         return pid
     log_path = log_file(settings)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.environ()}
-    with log_path.open("a", encoding="utf-8") as out:
+    with open_private(log_path) as out:
         process = subprocess.Popen([sys.executable, "-m", "huiju_portal", "serve"], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    _pid_file(settings).write_text(str(process.pid), encoding="utf-8")
+    write_private(_pid_file(settings), str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         if wait_until_healthy(settings.address + "healthz", timeout=2, interval=0.5):

@@ -46,6 +46,7 @@ from huiju_connectors.files import (
 from huiju.channels.file_checks import refusal_reason
 from huiju.feedback import build_feedback
 from huiju.landing import ensure_raw_table, land_file
+from huiju.private_files import private_dir
 from huiju.registry import Registry, Source
 from huiju.validation import ValidationResult, validate_load
 from huiju_portal import audit
@@ -84,7 +85,7 @@ def receive_upload(stream: BinaryIO, work_dir: Path, max_bytes: int, suffix: str
 
     The caller removes the file when done with it. Nothing of a refused upload is left behind.
     """
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir)
     handle = tempfile.NamedTemporaryFile(dir=work_dir, prefix="upload-", suffix=suffix, delete=False)  # noqa: SIM115
     path = Path(handle.name)
     try:

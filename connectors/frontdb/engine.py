@@ -8,6 +8,7 @@ encryption (DPY-3001, unsupported in thin mode) — are raised as :class:`FrontD
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +39,7 @@ class FrontDbConfigError(FrontDbError):
 class Tls:
     """TLS for the source connection; ``verify`` checks the certificate chain *and* the host name."""
 
-    enabled: bool = False
+    enabled: bool = True
     verify: bool = True
     ca_file: str | None = None
     cert_file: str | None = None
@@ -97,14 +98,9 @@ def connect_args(endpoint: Endpoint) -> dict[str, Any]:
         args = {"local_infile": False, "connect_timeout": endpoint.connect_timeout, "charset": "utf8mb4",
                 "init_command": f"SET time_zone = '{_offset_of(endpoint.timezone)}'"}
         if tls.enabled:
-            ssl: dict[str, Any] = {"check_hostname": tls.verify}
-            if tls.ca_file:
-                ssl["ca"] = tls.ca_file
-            if tls.cert_file:
-                ssl["cert"], ssl["key"] = tls.cert_file, tls.key_file
-            if tls.verify:
-                ssl["verify_mode"] = True
-            args["ssl"] = ssl
+            # A context of our own, not PyMySQL's ssl dict: given no CA, the dict form turns the host
+            # name check (and verification) off; here the system roots are used and both stay on.
+            args["ssl"] = _mysql_ssl_context(tls)
         return args
     args = {"tcp_connect_timeout": float(endpoint.connect_timeout)}
     if tls.enabled:
@@ -113,6 +109,17 @@ def connect_args(endpoint: Endpoint) -> dict[str, Any]:
         if tls.ca_file:
             args["wallet_location"] = tls.ca_file
     return args
+
+
+def _mysql_ssl_context(tls: Tls) -> ssl.SSLContext:
+    """The TLS context for a MySQL source: verified chain and host name unless ``verify`` is off."""
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_file:
+        context.load_cert_chain(tls.cert_file, keyfile=tls.key_file)
+    return context
 
 
 def _offset_of(timezone: str) -> str:

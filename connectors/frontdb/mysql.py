@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_dialect
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,22 @@ _MY_INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _MY_BACKSLASH = "char(92 using utf8mb4)"  # spelled out: a literal '\\' depends on the server's sql_mode
 
 
+#: SQLAlchemy's MySQL dialect quotes identifiers (backticks, doubled inside): never quoted by hand here.
+_MY_PREPARER = mysql_dialect.dialect().identifier_preparer
+
+
 def _my_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    return _MY_PREPARER.quote_identifier(name)
+
+
+def _my_text_literal(value: str) -> str:
+    """A text literal that needs no quoting at all: its UTF-8 bytes in hex, converted to utf8mb4.
+
+    A quoted literal depends on the server's sql_mode (with NO_BACKSLASH_ESCAPES a backslash
+    is an ordinary character, without it an escape), so escaping written for one mode is an
+    injection in the other; a hex literal means the same bytes in every mode.
+    """
+    return f"convert(0x{value.encode('utf-8').hex()} using utf8mb4)" if value else "''"
 
 
 def _my_iso(expr: str, separator: str) -> str:
@@ -91,7 +106,7 @@ def mysql_copy_select(table: str, schema: str | None, columns: Sequence[MysqlCol
             if text is None:
                 return None
             value = _my_ident(column.name) if column.data_type in _MY_INTEGER else text
-            pairs.append(f"'{column.name.replace(chr(39), chr(39) * 2)}', {value}")
+            pairs.append(f"{_my_text_literal(column.name)}, {value}")
         parts.append(_my_copy_escape(f"json_object({', '.join(pairs)})"))
     else:
         parts.append(f"concat({_MY_BACKSLASH}, 'N')")

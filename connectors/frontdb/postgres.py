@@ -65,9 +65,12 @@ class WatermarkCopy:
             base_params = [since]
             if keys_at_since:
                 # The landed keys travel as text and are cast back to the key columns' own types.
+                # The type is named by the catalogue (schema and internal name), quoted as identifiers
+                # by psycopg: a type name read from the source is never spliced into the SQL.
+                key_types = _catalogue_types(driver, self.table, keys)
                 landed = pgsql.SQL("select {casts} from unnest({arrays}) as u({names})").format(
                     casts=pgsql.SQL(", ").join(pgsql.SQL("{}::{}").format(pgsql.Identifier(f"k{i}"),
-                                                                           pgsql.SQL(types.get(k, "text")))
+                                                                           pgsql.Identifier(*key_types[k]))
                                                for i, k in enumerate(keys)),
                     arrays=pgsql.SQL(", ").join(pgsql.SQL("%s::text[]") for _ in keys),
                     names=pgsql.SQL(", ").join(pgsql.Identifier(f"k{i}") for i in range(len(keys))))
@@ -113,6 +116,18 @@ class WatermarkCopy:
             pair=self.pair, offset=pgsql.Literal(first_row_no - 1), extra=self.extra, mapped=self.mapped,
             t=self.table, w=where, ph=self.placeholders)
         return copy_out_in_thread(self.driver, query, (*params, *last))
+
+
+def _catalogue_types(driver: psycopg.Connection, table: pgsql.Composable,
+                     columns: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``column → (type schema, type name)`` of the table's columns, from ``pg_attribute``/``pg_type``."""
+    rows = driver.execute(
+        "select a.attname, n.nspname, t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid"
+        " join pg_namespace n on n.oid = t.typnamespace"
+        " where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped and a.attname = any(%s)",
+        (table.as_string(driver), list(columns))).fetchall()
+    found = {name: (schema, type_name) for name, schema, type_name in rows}
+    return {c: found.get(c, ("pg_catalog", "text")) for c in columns}
 
 
 def copy_out_in_thread(driver: psycopg.Connection, query: Any, values: tuple,

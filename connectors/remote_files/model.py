@@ -76,6 +76,17 @@ class TransferFailed(RemoteFileError):
     """A download failed after every retry; no partial file was left in the destination."""
 
 
+class TooLarge(TransferFailed):
+    """A file larger than the drop's ``max_bytes`` (announced or received); nothing of it is kept."""
+
+    #: Not retried: the same file is as large on the next attempt.
+    retryable = False
+
+
+#: Bytes one download may take at most unless the source says otherwise (``max_download_mb``).
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+
+
 # --------------------------------------------------------------------------------------------- models
 
 

@@ -17,6 +17,7 @@ from .completeness import evaluate
 from .download import finish_download
 from .markers import parse_marker
 from .model import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     MAX_MARKER_BYTES,
     Completeness,
     FetchedFile,
@@ -25,6 +26,7 @@ from .model import (
     PollResult,
     RemoteFile,
     RemoteFileError,
+    TooLarge,
     TransferFailed,
 )
 from .names import local_target, safe_local_name, temp_download_path
@@ -49,7 +51,7 @@ class DropSource(ABC):
     """
 
     def __init__(self, host: str, port: int, *, directory: str, encoding: str, timeout: float,
-                 retry: RetryPolicy | None) -> None:
+                 retry: RetryPolicy | None, max_bytes: int | None = None) -> None:
         "x".encode(encoding)  # fail now, not at the first listing, on a misspelt encoding
         self.host = host
         self.port = port
@@ -57,6 +59,13 @@ class DropSource(ABC):
         self.encoding = encoding
         self.timeout = timeout
         self.retry = retry or DROP_RETRY
+        self.max_bytes = max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES
+
+    def check_size(self, remote: RemoteFile, size: int | None) -> None:
+        """Refuse a file announced or received larger than ``max_bytes`` (raises :class:`TooLarge`)."""
+        if size is not None and size > self.max_bytes:
+            raise TooLarge(f"{remote.name}: {size} bytes, more than max_download_mb allows ({self.max_bytes} bytes); "
+                           "not downloaded")
 
     def _exhausted(self, what: str, gave_up: GaveUp) -> TransferFailed:
         """The error for an operation whose every attempt failed (see :attr:`retry`)."""
@@ -147,6 +156,7 @@ class DropSource(ABC):
         final = local_target(dest, safe)
         # The marker is read before the data: a marker rewritten during the download then
         # cannot vouch for bytes it never described.
+        self.check_size(remote_file, remote_file.size)
         spec = self.read_marker(remote_file)
         tmp = temp_download_path(dest, safe, uuid.uuid4().hex[:12])
         try:

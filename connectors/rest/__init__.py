@@ -49,10 +49,11 @@ from .body import check_body_count, decode_json, json_path, page_records, path_s
 from .client import RestSource, TokenBucket, fetch_pages, parse_retry_after, redact_url, redact_url_params
 from .drift import check_drift
 from .errors import RestError, SchemaDrift
-from .paging import CURSOR_VERSION, Fetched, Incremental, Page, Pagination, paginate
+from .paging import CURSOR_VERSION, Caps, Fetched, Incremental, Page, Pagination, paginate
 
 __all__ = [
     "CURSOR_VERSION",
+    "Caps",
     "Fetched",
     "Incremental",
     "Page",

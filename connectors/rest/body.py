@@ -62,12 +62,15 @@ def decode_json(body: bytes) -> Any:
     msgspec decodes UTF-8 JSON in about two thirds of the time; what it refuses and
     :func:`json.loads` accepts (``NaN``, out-of-range floats, lone surrogates, a BOM or UTF-16)
     is left to :func:`json.loads`, so the result never depends on which one read the body.
-    Raises ``ValueError`` when the body is not JSON.
+    Raises ``ValueError`` when the body is not JSON (or is nested too deep to decode).
     """
     try:
-        return _JSON.decode(body)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
-        return json.loads(body)
+        try:
+            return _JSON.decode(body)
+        except (msgspec.MsgspecError, UnicodeDecodeError):
+            return json.loads(body)
+    except RecursionError:  # arrays in arrays thousands deep: no department sends that
+        raise ValueError("JSON nested too deep to read") from None
 
 
 def records_at(body: Any, path: str) -> Any:

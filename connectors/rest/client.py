@@ -27,7 +27,7 @@ from huiju_connectors.retry import GaveUp, Retrier, RetryPolicy
 
 from .body import _checker, decode_json, json_path, path_steps, records_at
 from .errors import RestError
-from .paging import Fetched, Incremental, Page, Pagination, paginate
+from .paging import Caps, Fetched, Incremental, Page, Pagination, paginate
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class RestSource:
     ssl_context: ssl.SSLContext | None = None
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
     name: str = ""
+    caps: Caps = field(default_factory=Caps)
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
@@ -201,22 +202,28 @@ def _get_with_retries(
         if bucket is not None:
             bucket.acquire()
         try:
-            response = client.get(target) if target is not None else client.get(url, params=params)
+            request = client.build_request("GET", target) if target is not None else \
+                client.build_request("GET", url, params=params)
+            response = client.send(request, stream=True)
         except httpx.HTTPError as exc:
             if not _retryable_transport_error(exc):
                 raise RestError(f"GET {shown()} failed: {type(exc).__name__}: {exc}", url=shown()) from None
             raise _TryAgain(f"{type(exc).__name__}: {exc}") from None
         status = response.status_code
         if 200 <= status < 300:
-            return response
-        snippet = response.text[:300]
+            try:
+                return read_capped(response, source.caps.max_page_bytes, what=lambda: f"GET {shown()}")
+            except httpx.HTTPError as exc:
+                raise _TryAgain(f"{type(exc).__name__}: {exc}") from None
         if status == 429 or status >= 500:
+            response.close()
             raise _TryAgain(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+        words = gateway_words(response)
         raise RestError(
-            f"GET {shown()} answered HTTP {status} (not retried): {snippet!r}",
+            f"GET {shown()} answered HTTP {status} (not retried): {describe_body(response)}",
             url=shown(),
             status=status,
-            body_snippet=snippet,
+            gateway_message=words,
         )
 
     try:
@@ -226,16 +233,71 @@ def _get_with_retries(
                         url=shown(), retryable=True) from None
 
 
+def describe_body(response: httpx.Response) -> str:
+    """What an error may say about a body: its type and size, never its text (it can hold citizens' data)."""
+    length = len(response.content) if hasattr(response, "_content") else response.headers.get("Content-Length", "?")
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip() or "no content type"
+    return f"body not shown ({kind}, {length} bytes)"
+
+
+#: Where gateways put their own words about a refusal (``{"code": 401, "msg": "签名校验失败"}``).
+_MESSAGE_KEYS = ("msg", "message", "errmsg", "error_description", "error", "detail")
+
+
+def gateway_words(response: httpx.Response, limit: int = 4096) -> str | None:
+    """The gateway's own message in a small JSON error body (its ``msg``/``message``/… field), else None.
+
+    Kept apart from the exception's text (:attr:`RestError.gateway_message`): it can echo what
+    was sent, so only the platform, which masks it, decides where it goes.
+    """
+    try:
+        body = read_capped(response, limit, what=lambda: "error body").content
+        decoded = decode_json(body)
+    except (RestError, ValueError, httpx.HTTPError):
+        return None
+    if isinstance(decoded, dict):
+        for key in _MESSAGE_KEYS:
+            value = decoded.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:200]
+    return None
+
+
+def read_capped(response: httpx.Response, limit: int, *, what: Callable[[], str]) -> httpx.Response:
+    """Read a streamed response's body, refusing it past ``limit`` bytes (decoded), and close it.
+
+    A body is never read whole first: a gateway sending an endless or gigantic page stops at the
+    cap with a :class:`RestError` naming the request and the cap.
+    """
+    declared = response.headers.get("Content-Length")
+    try:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RestError(f"{what()}: the answer declares {int(declared)} bytes, more than max_page_bytes "
+                            f"({limit}); raise max_page_bytes for this source if that is expected",
+                            url=redact_url(response.request.url), status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise RestError(f"{what()}: the answer exceeds max_page_bytes ({limit} bytes); "
+                                f"raise max_page_bytes for this source if that is expected",
+                                url=redact_url(response.request.url), status=response.status_code)
+            chunks.append(chunk)
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # httpx's own slot for a body read in full
+    return response
+
+
 def _decode(source: RestSource, response: httpx.Response, shown: Callable[[], str]) -> Any:
     try:
         return decode_json(response.content)
     except ValueError:
-        snippet = response.text[:300]
         raise RestError(
-            f"GET {shown()} returned a body that is not JSON: {snippet!r}",
+            f"GET {shown()} returned a body that is not JSON: {describe_body(response)}",
             url=shown(),
             status=response.status_code,
-            body_snippet=snippet,
         ) from None
 
 
@@ -337,16 +399,17 @@ def fetch_pages(
         log.info("fetching %s from %s (cursor: %s)", source.name or source.url, redact_url(source.url),
                  "resume" if start_cursor else "none")
         yield from paginate(fetch, pagination, source.page_size, source.incremental, start_cursor,
-                            source_name=source.name or redact_url(source.url))
+                            source_name=source.name or redact_url(source.url), caps=source.caps)
 
 
 def _check_status(source: RestSource, status_value: Any, response: httpx.Response, shown: Callable[[], str]) -> None:
     """Refuse an answer whose status value (at ``ok_path``) is not one of ``ok_values``."""
     if source.ok_path is not None and status_value not in source.ok_values:
-        snippet = response.text[:300]
+        shown_value = status_value if isinstance(status_value, (int, float, bool)) or status_value is None \
+            else f"{str(status_value)[:20]!r}"
         raise RestError(
-            f"GET {shown()} reported failure {source.ok_path}={status_value!r}: {snippet!r}",
-            url=shown(), status=response.status_code, body_snippet=snippet,
+            f"GET {shown()} reported failure {source.ok_path}={shown_value}: {describe_body(response)}",
+            url=shown(), status=response.status_code, gateway_message=gateway_words(response, len(response.content)),
         )
 
 

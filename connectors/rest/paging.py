@@ -7,6 +7,7 @@ for the contract, and :mod:`huiju_connectors.incremental` for the incremental gu
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,6 +121,22 @@ class Fetched:
 FetchFn = Callable[[Any, dict[str, Any]], Fetched]
 
 
+@dataclass(frozen=True)
+class Caps:
+    """What one run of a paged source may take at most; past a cap the run stops with an error naming it.
+
+    ``max_pages``: pages per run (a gateway that ignores the page parameter, or a huge backlog,
+    cannot run until the disk is full; the next run resumes from the stored cursor);
+    ``max_page_bytes``: bytes of one answer, read with this limit rather than whole;
+    ``max_page_records``: records in one answer. A page whose body repeats an earlier page of
+    the same run, or a cursor token met before in the run, stops it too.
+    """
+
+    max_pages: int = 10_000
+    max_page_bytes: int = 64 * 1024**2
+    max_page_records: int = 100_000
+
+
 def _first_position(pagination: Pagination) -> dict[str, Any]:
     if pagination.kind == "page":
         return {"page": pagination.first_page}
@@ -145,6 +162,7 @@ def paginate(
     start_cursor: Mapping[str, Any] | None,
     *,
     source_name: str = "",
+    caps: Caps | None = None,
 ) -> Iterator[Page]:
     """Drive ``fetch`` page by page from ``start_cursor``, yielding :class:`Page` objects.
 
@@ -171,7 +189,15 @@ def paginate(
     elif pagination.kind == "cursor":
         position = dict(position)
 
+    caps = caps or Caps()
+    seen_bodies: dict[bytes, int] = {}  # digest of each page's body → its number in this run
+    seen_tokens: set[str] = set()
+    pages = 0
     while True:
+        pages += 1
+        if pages > caps.max_pages:
+            raise RestError(f"{source_name}: more than max_pages ({caps.max_pages}) pages in one run; the run stops "
+                            "here and the next one resumes (raise max_pages for this source if that is expected)")
         if pagination.kind == "cursor" and position.get("token") is not None:
             since = position.get("since")  # a server cursor is bound to the query that made it
         else:
@@ -185,6 +211,22 @@ def paginate(
                 kept = None
 
         raw_count = len(fetched.records)
+        if raw_count > caps.max_page_records:
+            raise RestError(f"{source_name}: {fetched.reference}: {raw_count} records in one page, more than "
+                            f"max_page_records ({caps.max_page_records})")
+        if raw_count:
+            # The same answer to the same query (an incremental run asks page 1 again once its
+            # watermark moved: a different query, which may legitimately answer the same records).
+            digest = hashlib.sha256(repr(since).encode() + b"\0" + bytes(fetched.raw_bytes)).digest()
+            if digest in seen_bodies:
+                raise RestError(f"{source_name}: {fetched.reference}: page {pages} repeats page {seen_bodies[digest]} "
+                                "of this run word for word; the server seems to ignore the paging parameter")
+            seen_bodies[digest] = pages
+        if pagination.kind == "cursor" and fetched.next_token is not None:
+            if fetched.next_token in seen_tokens:
+                raise RestError(f"{source_name}: {fetched.reference}: the server sent a next-page token it had already "
+                                "sent in this run; following it would loop")
+            seen_tokens.add(fetched.next_token)
         next_position: dict[str, Any] | None
         if pagination.kind == "cursor":
             next_position = {"token": fetched.next_token, "since": since} if fetched.next_token else None

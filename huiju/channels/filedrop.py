@@ -47,6 +47,8 @@ from huiju.archive import archive_file
 from huiju.channel_settings import DropSettings
 from huiju.channels.file_checks import refusal_reason, unsafe_archive_reason
 from huiju.landing import LandResult, land_file, record_failed
+from huiju.masking import mask_text
+from huiju.private_files import private_dir
 from huiju.settings import get_settings
 
 if TYPE_CHECKING:
@@ -98,10 +100,11 @@ def record_event(ctx: CollectContext, item: Incomplete, kind: str, detail: str) 
             " remote_size, remote_mtime) values (%s, %s, %s, %s, %s, %s, %s, %s)"
             " on conflict (source_id, remote_name, kind, remote_size, remote_mtime)"
             " do update set last_seen = now(), detail = excluded.detail",
-            (ctx.source.id, ctx.source.department, item.name, kind, detail,
-             _notice(kind, item.name, ctx.settings.grace_minutes, detail), size, mtime),
+            (ctx.source.id, ctx.source.department, item.name, kind, mask_text(detail),
+             mask_text(_notice(kind, item.name, ctx.settings.grace_minutes, detail)), size, mtime),
         )
-    log.warning("%s: %s: %s (%s) — recorded for the department", ctx.source.id, item.name, kind, detail)
+    log.warning("%s: %s: %s (%s) — recorded for the department", ctx.source.id, mask_text(item.name), kind,
+                mask_text(detail))
 
 
 def _reason(result: LandResult, source_id: str) -> str:
@@ -198,8 +201,7 @@ def collect_drop(ctx: CollectContext, open_drop: Callable[[DropSettings, Connect
                                 marker_suffixes=settings.marker_suffixes)
     taken = _taken(ctx.conn, source.id)
     results: list[LandResult] = []
-    work_root = get_settings().var / "work" / "filedrop"
-    work_root.mkdir(parents=True, exist_ok=True)
+    work_root = private_dir(get_settings().var / "work" / "filedrop")  # downloads: 0700 (mkdtemp) in 0700
     with open_drop(settings, ctx.connection) as drop:
         poll = drop.poll(source.file_pattern, completeness=completeness, batch_size=settings.max_files,
                          skip=lambda remote: _key(remote) in taken)

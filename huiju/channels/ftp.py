@@ -31,7 +31,8 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> FtpSource
                      password=connection.password or "", directory=settings.directory,
                      encoding=settings.name_encoding, tls=settings.tls,
                      ca_file=ca_file(settings.ca_file, connection), timeout=settings.timeout,
-                     retry=replace(DROP_RETRY, attempts=settings.attempts))
+                     retry=replace(DROP_RETRY, attempts=settings.attempts),
+                     max_bytes=settings.max_download_bytes)
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2ClientCredentials
-from huiju_connectors.rest import Pagination, RestSource, fetch_pages
+from huiju_connectors.rest import Caps, Pagination, RestSource, fetch_pages
 from huiju_connectors.retry import RetryPolicy
 
 from huiju.channel_settings import RestSettings
@@ -64,7 +64,7 @@ def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
         ok_values=tuple(settings.ok_values), rate_limit=settings.rate_limit, burst=settings.burst,
         connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
         ca_bundle=ca_file(settings.ca_file, ctx.connection),
-        retry=RetryPolicy(attempts=settings.attempts), name=source.id,
+        retry=RetryPolicy(attempts=settings.attempts), name=source.id, caps=Caps(**settings.caps),
     )
     return rest, _auth(settings, ctx.connection, url)
 

@@ -45,7 +45,8 @@ def open_source(settings: DropSettings, connection: ConnectionInfo) -> SftpSourc
                       password=connection.password or None, private_key=connection.extra.get("private_key"),
                       passphrase=connection.extra.get("private_key_passphrase"), directory=settings.directory,
                       encoding=settings.name_encoding, timeout=settings.timeout,
-                      retry=replace(DROP_RETRY, attempts=settings.attempts))
+                      retry=replace(DROP_RETRY, attempts=settings.attempts),
+                      max_bytes=settings.max_download_bytes)
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from huiju_connectors.rest import Caps
 from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
 
@@ -46,7 +47,7 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
         business_fault_codes=settings.business_fault_codes, retry_fault_codes=settings.retry_fault_codes,
         connect_timeout=settings.connect_timeout, read_timeout=settings.timeout,
         ca_bundle=ca_file(settings.ca_file, ctx.connection),
-        retry=RetryPolicy(attempts=settings.attempts), name=source.id,
+        retry=RetryPolicy(attempts=settings.attempts), name=source.id, caps=Caps(**settings.caps),
         window=DateWindow(**{**settings.window.model_dump(), "start": settings.window.start.isoformat()})
         if settings.window is not None else None,
     )

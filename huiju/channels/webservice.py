@@ -301,7 +301,9 @@ def _record_refusal(ctx: CollectContext, error: BaseException, position: object)
     """
     source = ctx.source
     reference = f"{source.id} @ {json.dumps(position, ensure_ascii=False, sort_keys=True)}"
+    words = getattr(error, "gateway_message", None)
+    said = f"（接口答复：{words}）" if words else ""
     message = mask_text(f"{source.id}: {reference}: 接口拒绝了请求或返回了无法使用的应答，采集已停止，"
-                        f"请核对后处理（terminal, not retried）: {error}")
+                        f"请核对后处理（terminal, not retried）: {error}{said}")
     record_failed(ctx.conn, ctx.registry, source, reference=reference,
                   content_id=make_content_id(reference, str(error)), error=message, data_date=ctx.data_date)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from huiju_connectors.files import normalise_header
 
 from huiju.landing.results import LandingError
+from huiju.masking import mask_text
 from huiju.registry import Dataset, Source
 
 
@@ -22,6 +23,18 @@ class ColumnMap:
     def is_exact(self) -> bool:
         """Every column maps to a field in order: the file can be copied without touching rows."""
         return not self.extras and len(self.fields_by_index) == self.width
+
+
+def masked_header(cell: object) -> str:
+    """An unrecognised header cell as an error may show it: its first character, the rest hidden.
+
+    When the header row is wrong (a headerless file, a wrong ``header_row``) the "header" is a
+    row of data (names, ID and mobile numbers), so what was found is never echoed whole.
+    """
+    text = str(cell if cell is not None else "").strip()
+    if not text:
+        return "（空）"
+    return f"「{mask_text(text)[:1]}{'*' * min(len(text) - 1, 8)}」"
 
 
 def map_columns(source: Source, dataset: Dataset, header: list[str], reference: str) -> tuple[ColumnMap, list[str]]:
@@ -57,10 +70,14 @@ def map_columns(source: Source, dataset: Dataset, header: list[str], reference: 
     required_missing = [f for f in missing if f.required]
     if required_missing:
         names = "、".join(f"{source.header_for_field[f.name]}（{f.label}）" for f in required_missing)
-        raise LandingError(f"{source.id}: {reference}: required column(s) missing from the header: {names}; "
-                           f"the header found was: {', '.join(str(h) for h in header)}")
+        found = "、".join(f"第{i + 1}列{source.header_for_field[fields_by_index[i]]}" if i in fields_by_index
+                         else f"第{i + 1}列{masked_header(header[i])}" for i in range(width))
+        raise LandingError(f"{source.id}: {reference}: header row {source.header_row}: required column(s) missing "
+                           f"from the header: {names}; the header row has {width} column(s): {found or '（空）'}")
     warnings = [f"column {source.header_for_field[f.name]!r} ({f.label}) is missing; the field stays empty"
                 for f in missing]
     if extras:
+        # Named in full: required columns were all found, so this row is a real header, not data
+        # (the warnings are masked like every ledger text all the same).
         warnings.append("columns not in the configuration were kept in _extra: " + ", ".join(extras.values()))
     return ColumnMap(fields_by_index, extras, width), warnings

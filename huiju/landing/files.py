@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
@@ -29,6 +29,7 @@ from huiju_connectors.files import (
     read_xlsx,
     read_xml,
 )
+from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
 from huiju.archive import archive_file
@@ -37,7 +38,7 @@ from huiju.landing.raw import ensure_raw_table
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_malformed
 from huiju.landing.rows import COLUMNS_RULE, encodable, unstorable
 from huiju.ledger import get_load, make_load_id, record_repeat
-from huiju.masking import mask_text
+from huiju.masking import mask_all, mask_text
 from huiju.registry import Dataset, Registry, Source
 
 log = logging.getLogger("huiju.landing")
@@ -116,7 +117,8 @@ def _copy_rows(conn: psycopg.Connection, dataset: Dataset, columns: ColumnMap,
 def _records_of(source: Source, path: Path,
                 reference: str) -> tuple[list[str], Iterator[tuple[int, list]], CsvLayout | None]:
     if source.format == "xlsx":
-        sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet)
+        sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet,
+                          limits=SheetLimits(max_cells=source.max_sheet_cells, max_columns=source.max_sheet_columns))
         return sheet.header, sheet.rows, None
     if source.format == "json":
         records = read_json(path, records_key=source.records_key)
@@ -131,10 +133,14 @@ def _records_of(source: Source, path: Path,
 
 
 def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path: Path, *,
-              reference: str | None = None, data_date: date | None = None) -> LandResult:
+              reference: str | None = None, data_date: date | None = None,
+              received_at: datetime | None = None) -> LandResult:
     """Land one delivered file of ``source`` exactly once (see the module docstring).
 
     ``reference`` is the name the department gave the file (default: its file name).
+    ``received_at`` is when the department delivered it, for a delivery that reached the
+    platform later than it was sent (a department's archive of earlier submissions imported
+    when it joins, with the arrival time of each e-mail or upload); default: now.
     A file that cannot be read is recorded in the ledger as ``failed`` with the reason and
     returned with ``outcome="failed"``; nothing of it reaches ``raw``.
     """
@@ -159,13 +165,14 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
             columns, warnings = map_columns(source, dataset, header, reference)
             conn.execute(
                 "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
-                " archive_path, status, warnings, data_date)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s)"
+                " archive_path, status, warnings, data_date, received_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s, coalesce(%s, now()))"
                 " on conflict (load_id) do update set status = 'received', error = null,"
-            " reference = excluded.reference,"
-                " warnings = excluded.warnings, data_date = excluded.data_date, received_at = now()",
+                " reference = excluded.reference,"
+                " warnings = excluded.warnings, data_date = excluded.data_date, received_at = excluded.received_at",
                 (load_id, source.id, source.department, dataset.dataset, source.channel, reference, digest.sha256,
-                 digest.bytes, archive_rel, json.dumps(warnings, ensure_ascii=False), data_date),
+                 digest.bytes, archive_rel, json.dumps(mask_all(warnings), ensure_ascii=False), data_date,
+                 received_at),
             )
             malformed: list[tuple[int, str, str]] = []
             if layout is not None and columns.is_exact:
@@ -192,7 +199,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                 (received, time.perf_counter() - started, load_id),
             )
     except (LandingError, FileFormatError, UnicodeDecodeError) as exc:
-        message = str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}"
+        message = mask_text(str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}")
         _record_failure(conn, source, dataset, reference, digest.sha256, digest.bytes, archive_rel, load_id,
                         message, data_date)
         log.error("%s", message)

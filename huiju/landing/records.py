@@ -22,7 +22,7 @@ from huiju.landing.raw import ensure_raw_table
 from huiju.landing.results import LandResult, quarantine_malformed
 from huiju.landing.rows import PreparedRows, RecordBatch, prepare_rows
 from huiju.ledger import get_load, make_load_id, save_cursor
-from huiju.masking import mask_text
+from huiju.masking import mask_all, mask_text
 from huiju.registry import Registry, Source
 
 log = logging.getLogger("huiju.landing")
@@ -123,7 +123,7 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
         conn.execute(
             "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
             " where load_id = %s",
-            (landed, time.perf_counter() - started, json.dumps(warnings, ensure_ascii=False), load_id),
+            (landed, time.perf_counter() - started, json.dumps(mask_all(warnings), ensure_ascii=False), load_id),
         )
         if cursor is not None:
             save_cursor(conn, source.id, cursor, load_id)
@@ -199,12 +199,14 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             warnings = list(batch.warnings)
             if unknown:
                 warnings.append(f"fields not in the configuration were kept in _extra: {', '.join(unknown)}")
+            warnings = mask_all(warnings)  # record keys are the department's: one could be an ID number
             if batch.held:
+                held = mask_text(batch.held)
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                  batch.reference, sha256, size, archive_rel, batch.held,
+                                  batch.reference, sha256, size, archive_rel, held,
                                   json.dumps(warnings, ensure_ascii=False), data_date))
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
-                                          error=batch.held, warnings=warnings))
+                                          error=held, warnings=warnings))
                 continue
             rows = batch.rows if batch.rows is not None else prepare_rows(source, batch)
             received = rows.count + len(rows.rejected)

@@ -10,6 +10,7 @@ from datetime import date
 import psycopg
 
 from huiju.ledger import make_load_id
+from huiju.masking import mask_text
 from huiju.registry import Dataset, Registry, Source
 
 log = logging.getLogger("huiju.landing")
@@ -42,7 +43,7 @@ def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, 
             " on conflict (load_id) do update set status = 'failed', error = excluded.error"
             " where ops.loads.status = 'failed'",
             (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
-             archive_rel, message, data_date),
+             archive_rel, mask_text(message), data_date),
         )
 
 
@@ -59,7 +60,7 @@ def record_failed(conn: psycopg.Connection, registry: Registry, source: Source, 
     _record_failure(conn, source, registry.dataset_of(source), reference, content_id, size, archive_path, load_id,
                     error, data_date)
     log.error("%s", error)
-    return LandResult(source.id, reference, load_id, "failed", error=error)
+    return LandResult(source.id, reference, load_id, "failed", error=mask_text(error))
 
 
 def quarantine_malformed(conn: psycopg.Connection, load_id: str, dataset: str,

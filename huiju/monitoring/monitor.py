@@ -82,7 +82,14 @@ def render_monitor(conn: psycopg.Connection, registry: Registry, report: Monitor
     """The overdue list, the month's scorecard and ranking, and the calendar warnings, as text."""
     lines = [f"Monitoring as of {report.as_of}: {report.periods} period(s) owed, "
              f"{len(report.reminders.queued)} notice(s) queued now", ""]
-    late = overdue_list(conn, report.as_of)
+    return "\n".join([*lines, render_overview(conn, registry, report.as_of, month, report.warnings)])
+
+
+def render_overview(conn: psycopg.Connection, registry: Registry, as_of: date, month: str,
+                    warnings: list[str]) -> str:
+    """What the ledger says as of ``as_of`` (after a monitoring run): overdue list, ``month``'s scorecard, warnings."""
+    lines = []
+    late = overdue_list(conn, as_of)
     lines.append(f"逾期未报 (overdue): {len(late)}")
     for item in late:
         dept = registry.departments.get(item.department)
@@ -98,6 +105,6 @@ def render_monitor(conn: psycopg.Connection, registry: Registry, report: Monitor
         lines.append(f"  {card.source_id:<24} 应报{card.periods_due:>3} 已报{card.periods_delivered:>3} "
                      f"及时率 {percent(card.timeliness):>6} 完整率 {percent(card.completeness):>6} "
                      f"合格率 {percent(card.quality):>6} 整改率 {percent(card.correction):>6}")
-    for warning in report.warnings:
+    for warning in warnings:
         lines += ["", f"WARNING (calendar): {warning}"]
     return "\n".join(lines)

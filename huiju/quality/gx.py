@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from huiju.checks import Check, batch_query, checks_for
+from huiju.private_files import private_dir
 from huiju.registry import Dataset, Registry, Source, load_registry
 from huiju.rules import RULES
 from huiju.settings import get_settings
@@ -147,7 +148,7 @@ def sqlalchemy_url_of(conn: psycopg.Connection) -> str:
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """One GX run at a time per ``var/gx`` (ingest DAGs run side by side; GX's file stores are not concurrent)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # results and Data Docs show values: 0700
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

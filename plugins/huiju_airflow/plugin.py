@@ -9,8 +9,8 @@ Two static sites are mounted on the API server as FastAPI apps:
   hold per-expectation counts and the rules' SQL, never row values (see ``huiju.quality.expectations``).
 
 Both apps are built on their first request (:class:`LazyApp`), not when Airflow imports the
-plugin. Like every plugin FastAPI app they are not behind Airflow's login: keep the API server on a
-trusted network.
+plugin. Airflow mounts a plugin's app without its login; these sites are behind it all the same
+(:mod:`huiju_airflow.auth`): an anonymous visitor is refused (a browser is sent to the login page).
 """
 
 from __future__ import annotations
@@ -27,14 +27,10 @@ DATA_DOCS_PREFIX = "/huiju-data-docs"
 
 
 def _static_app(title: str, site: Any) -> Any:
-    # why: every Airflow process imports the plugin; only the API server builds the app
-    from fastapi import FastAPI
-    from fastapi.staticfiles import StaticFiles
+    # why: every Airflow process imports the plugin; only the API server builds the app (FastAPI, the auth manager)
+    from huiju_airflow.auth import protected_static_app
 
-    app = FastAPI(title=title)
-    # check_dir=False: a site appears with the first build, after the server started.
-    app.mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="site")
-    return app
+    return protected_static_app(title, site)
 
 
 def dbt_docs_app() -> Any:

@@ -16,9 +16,13 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from huiju.channels import ConnectionInfo
+from huiju.masking import install_log_masking, masked_errors
 from huiju.registry import load_registry
 
 TIMEZONE = "Asia/Shanghai"
+
+# Task logs are read by operators: no citizen's number in any line the platform logs.
+install_log_masking()
 
 
 def data_date_of(context: dict[str, Any]) -> date:
@@ -44,7 +48,8 @@ def land(source_id: str, **context: Any) -> dict[str, int]:
     connection = resolve_connection(registry.source(source_id).connection)
     counts: dict[str, int] = {}
     try:
-        results = collect(source_id, data_date_of(context), registry, connection)
+        with masked_errors():  # the task log prints the exception's text
+            results = collect(source_id, data_date_of(context), registry, connection)
     except Exception as exc:
         if getattr(exc, "retryable", True) is False:
             # A wrong password or a refused encryption setting: retrying would only lock the account.
@@ -59,7 +64,8 @@ def validate(source_id: str) -> dict[str, int]:
     """Validate landed batches; returns rows accepted and quarantined and batches held."""
     from huiju.pipeline import validate_pending  # why: as in land, keeps DAG parsing cheap
 
-    results = validate_pending(source_id)
+    with masked_errors():
+        results = validate_pending(source_id)
     return {
         "batches": len(results),
         "rows_accepted": sum(r.rows_accepted for r in results),
@@ -72,7 +78,8 @@ def publish(source_id: str) -> list[str]:
     """Publish validated batches; the task's outlet Asset then tells dbt there is new data."""
     from huiju.pipeline import publish_validated  # why: as in land, keeps DAG parsing cheap
 
-    return publish_validated(source_id)
+    with masked_errors():
+        return publish_validated(source_id)
 
 
 def feedback(source_id: str) -> list[str]:
@@ -83,7 +90,8 @@ def feedback(source_id: str) -> list[str]:
     source = registry.source(source_id)
     # SFTP sources get their workbooks back on their own server, through the source's Connection.
     connection = resolve_connection(source.connection) if source.channel == "sftp" else None
-    return send_feedback(source_id, registry, connection)
+    with masked_errors():
+        return send_feedback(source_id, registry, connection)
 
 
 def monitor(**context: Any) -> dict[str, Any]:
@@ -204,7 +212,7 @@ def notify() -> dict[str, int]:
     from huiju.notices import run_notices
     from huiju.warehouse import connect
 
-    with connect(role="validation") as conn:
+    with masked_errors(), connect(role="validation") as conn:
         report = run_notices(conn, load_registry(), notice_senders())
     if report.opened:
         logging.getLogger(__name__).warning("notice channel(s) down, paused: %s", ", ".join(report.opened))

@@ -7,10 +7,14 @@ its sources delivered, and every layer is built from them.
 
 from __future__ import annotations
 
+import csv
+import email
+import email.policy
 import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -30,8 +34,9 @@ from tests.support.portal import filled_template
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# Two full daily cycles through Airflow (eight sources, dbt) plus `make up`: minutes, not seconds.
-pytestmark = pytest.mark.timeout(1800)
+# Two full daily cycles through Airflow (seventeen sources, the monitor, dbt) plus `make up`: minutes, not seconds
+# (a quarter of an hour a cycle on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(3600)
 
 DAY = "2026-11-20"
 # The datasets the demo's sources deliver, and the staging model of each.
@@ -61,7 +66,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
 
     def run_demo() -> str:
         done = subprocess.run([sys.executable, "-m", "huiju.cli", "demo", "--day", DAY], env=env,
-                              capture_output=True, text=True, timeout=900)
+                              capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Calculating Metrics" not in done.stderr  # GX's progress bars stay out of the terminal
         return done.stdout
@@ -70,17 +75,27 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
     with psycopg.connect(url) as conn:
         loads_after_first = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
                                          " order by load_id").fetchall()
+        notices_after_first = conn.execute("select dedupe_key from ops.notices order by 1").fetchall()
     second = run_demo()
     manifest = json.loads((var / "demo" / f"manifest-{DAY}.json").read_text(encoding="utf-8"))
-    return {"url": url, "first": first, "second": second, "manifest": manifest,
-            "loads_after_first": loads_after_first, "var": var}
+    history = json.loads((var / "demo" / f"history-{DAY}.json").read_text(encoding="utf-8"))
+    return {"url": url, "first": first, "second": second, "manifest": manifest, "history": history,
+            "loads_after_first": loads_after_first, "notices_after_first": notices_after_first, "var": var}
+
+
+def _history_rows(cycle: dict, dataset: str) -> int:
+    """Rows of the earlier deliveries the demo landed for monitoring (none defective), of ``dataset``'s sources."""
+    registry = load_registry()
+    return sum(b["rows"] for b in cycle["history"]["batches"] if registry.source(b["source_id"]).dataset == dataset)
 
 
 def test_exact_counts_per_source(cycle: dict) -> None:
     with psycopg.connect(cycle["url"]) as conn:
         rows = conn.execute("select source_id, status, rows_received, rows_accepted, rows_quarantined"
-                            " from ops.loads").fetchall()
+                            " from ops.loads where load_id <> all(%s)",
+                            ([b["load_id"] for b in cycle["history"]["batches"]],)).fetchall()
     by_source = {row[0]: row[1:] for row in rows}
+    assert len(rows) == len(by_source)
     assert set(by_source) == set(cycle["manifest"]["sources"])
     for source_id, expected in cycle["manifest"]["sources"].items():
         quarantined = expected["expected_quarantined"]
@@ -106,7 +121,7 @@ def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
         credit = conn.execute("select count(*) from credit.credit_legal_person_penalty").fetchone()[0]
     penalties = _sources_of(cycle["manifest"], "admin_penalty")
     accepted = sum(s["rows_written"] - s["expected_quarantined"] for s in penalties.values())
-    assert staging == accepted
+    assert staging == accepted + _history_rows(cycle, "admin_penalty")
     assert credit == legal > 0
 
 
@@ -117,7 +132,8 @@ def test_every_dataset_is_staged_from_exactly_its_good_rows(cycle: dict) -> None
             assert sources, dataset
             staged = conn.execute(psycopg.sql.SQL("select count(*) from {}").format(
                 psycopg.sql.Identifier("staging", STAGED[dataset]))).fetchone()[0]
-            assert staged == sum(s["rows_written"] - s["expected_quarantined"] for s in sources.values()), dataset
+            good = sum(s["rows_written"] - s["expected_quarantined"] for s in sources.values())
+            assert staged == good + _history_rows(cycle, dataset), dataset
 
 
 def test_the_registers_reach_the_basic_thematic_archive_and_credit_layers(cycle: dict) -> None:
@@ -162,6 +178,7 @@ def test_a_second_run_of_the_same_day_loads_nothing_twice(cycle: dict) -> None:
     assert loads == cycle["loads_after_first"]
     for dataset in DATASETS:
         total = sum(s["rows_written"] for s in _sources_of(cycle["manifest"], dataset).values())
+        total += _history_rows(cycle, dataset)
         assert raw[dataset] == (total, total), dataset
 
 
@@ -195,9 +212,100 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
         runs = conn.execute("select dag_id, state, count(*) from dag_run group by dag_id, state").fetchall()
     assert {(dag_id, state) for dag_id, state, _ in runs} == {
         (f"ingest__{source_id}", "success") for source_id in cycle["manifest"]["sources"]} | {
-        ("huiju_transform", "success")}
-    # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day.
-    assert all(count == 1 for _, _, count in runs), runs
+        ("huiju_transform", "success"), ("huiju_monitor", "success")}
+    # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day
+    # (the monitor runs for two days: when the missed delivery turned overdue, and the morning after the demo day).
+    assert all(count == (2 if dag_id == "huiju_monitor" else 1) for dag_id, _, count in runs), runs
+
+
+def _missed(cycle: dict) -> tuple[str, str, str]:
+    """(department, source, period) of the delivery the demo's history leaves out."""
+    missed = cycle["history"]["missed"]
+    source = load_registry().source(missed["source_id"])
+    return source.department, source.id, missed["period"]
+
+
+def test_the_missing_delivery_is_chased_once_and_its_email_is_in_the_mail_folder(cycle: dict) -> None:
+    department, source_id, period = _missed(cycle)
+    registry = load_registry()
+    with psycopg.connect(cycle["url"]) as conn:
+        keys = [row[0] for row in conn.execute(
+            "select dedupe_key from ops.notices where dedupe_key like 'monitor:%%' and source_id = %s"
+            " and dedupe_key like %s", (source_id, f"%:{period}")).fetchall()]
+        undelivered = conn.execute(
+            "select count(*) from ops.notice_deliveries d join ops.notices n using (notice_id)"
+            " where n.dedupe_key like 'monitor:%%' and d.delivered_at is null").fetchone()[0]
+    # Overdue (催报) and, after three working days, the leader (督办): each exactly once, both delivered.
+    assert sorted(keys) == sorted(f"monitor:{level}:{department}:{source_id}:{period}"
+                                  for level in ("overdue", "escalate")), keys
+    assert undelivered == 0
+    mails = []
+    for path in sorted((cycle["var"] / "demo" / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["Subject"].startswith("【催报】"):
+            mails.append((path, message))
+    dept, source = registry.departments[department], registry.source(source_id)
+    chasing = [(path, m) for path, m in mails if dept.name in m["Subject"] and period in m["Subject"]]
+    assert len(chasing) == 1, [m["Subject"] for _, m in mails]
+    path, message = chasing[0]
+    body = re.sub(r"<[^>]+>", "", message.get_body(("plain", "html")).get_content())  # the provider sends HTML
+    assert source.title in message["Subject"] and registry.dataset_of(source).title in message["Subject"]
+    assert period in body and "报送截止日期：" in body and "已逾期" in body, body
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)|(?<!\d)\d{17}[\dXx](?!\d)", body + message["Subject"])
+    assert str(path) in cycle["first"]  # the summary says where it is
+
+
+def test_the_summary_prints_the_overdue_list_scorecard_and_calendar_warning(cycle: dict) -> None:
+    department, source_id, period = _missed(cycle)
+    registry = load_registry()
+    output = cycle["first"]
+    assert "DAG run huiju_monitor for 2026-11-21: success" in output
+    assert f"DAG run huiju_monitor for {cycle['history']['missed']['overdue_on']}: success" in output
+    overdue = output[output.index("逾期未报 (overdue)"):]
+    line = next(line for line in overdue.splitlines() if period in line)
+    assert registry.departments[department].name in line and "未报送" in line, line
+    assert "2026年11月 数据报送情况通报" in output and "数据项 (sources), 2026-11:" in output
+    assert re.search(rf"{source_id} +应报 +\d+ 已报 +\d+ 及时率", output), output
+    assert "WARNING (calendar): 工作日历缺少2027年" in output
+
+
+def test_the_batch_far_off_its_history_alerts_the_stewards_and_is_published(cycle: dict) -> None:
+    anomalous = {b["source_id"] for b in cycle["history"]["batches"]} - {cycle["history"]["missed"]["source_id"]}
+    assert len(anomalous) == 1
+    source_id = anomalous.pop()
+    with psycopg.connect(cycle["url"]) as conn:
+        found = conn.execute(
+            "select l.load_id, l.data_date, l.status, a.metric, a.value, a.median, a.history, a.action"
+            " from ops.load_anomalies a join ops.loads l using (load_id) order by 1, 4").fetchall()
+        notices = conn.execute("select dedupe_key, subject from ops.notices where kind = 'anomaly'").fetchall()
+    # Only the day's batch of the source with five weeks of small files; the same weekday's five compared.
+    assert [(str(day), status, metric, value, history, action) for _, day, status, metric, value, _, history, action
+            in found] == [(DAY, "published", "rows", 200, 5, "alert")], found
+    load_id, median = found[0][0], found[0][5]
+    assert median < 20
+    assert notices == [(f"anomaly:{load_id}", notices[0][1])] and "【数据异常预警】" in notices[0][1], notices
+    assert re.search(rf"预测预警:\n  {source_id} .*: rows 200 vs median \d+ of 5 batches → stewards alerted",
+                     cycle["first"]), cycle["first"]
+
+
+def test_a_second_monitor_run_queues_nothing_new(cycle: dict) -> None:
+    with psycopg.connect(cycle["url"]) as conn:
+        notices = conn.execute("select dedupe_key from ops.notices order by 1").fetchall()
+    assert notices == cycle["notices_after_first"]
+    assert "DAG run huiju_monitor for 2026-11-21: success" in cycle["second"]
+
+
+def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
+    """0600 (originals 0400) in 0700 folders: archive, outbox, logs, Airflow's secrets, dbt's and GX's files.
+
+    Before the tests below write into var/ themselves (with pytest's own umask).
+    """
+    loose = sorted(str(path.relative_to(cycle["var"])) for path in cycle["var"].rglob("*")
+                   if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077)
+    assert not loose, f"{len(loose)} files or folders readable by others: {loose[:20]}"
+    assert stat.S_IMODE(cycle["var"].stat().st_mode) == 0o700
+    originals = [path for path in (cycle["var"] / "archive").rglob("*") if path.is_file()]
+    assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
 
 
 def _free_port() -> int:
@@ -255,7 +363,12 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
         with urllib.request.urlopen(runs_request, timeout=30) as response:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
-            f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform"}
+            f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform", "huiju_monitor"}
+        # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
+        for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
+            assert httpx.get(address + site, timeout=30).status_code == 401
+            served = httpx.get(address + site, headers={"Authorization": f"Bearer {airflow_token}"}, timeout=30)
+            assert served.status_code == 200 and "<html" in served.text.lower(), (site, served.status_code)
         # The departments' portal runs beside it: the printed department login opens its own history.
         portal = re.search(rf"部门门户: (http://127\.0\.0\.1:{portal_port}/)\s+login: (\S+) / (\S+)", up.stdout)
         assert portal, up.stdout
@@ -278,3 +391,87 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
                               timeout=60)
     assert down.returncode == 0 and "stopped api-server" in down.stdout, down.stdout + down.stderr
     assert "stopped portal" in down.stdout, down.stdout
+
+
+# The leak scan: after the demo's cycles (and `make up`, above) and a set of failing inputs, no ID or
+# mobile number the demo generated is anywhere but the data stores (tests/support/leak_scan.py).
+#
+# Places known to leak, each with the reason it is tolerated for now (none since the masking landed).
+KNOWN_LEAKS: dict[str, str] = {}
+
+
+def _write_failing_inputs(folder: Path) -> tuple[str, list[Path], list[str]]:
+    """Broken files for a CSV penalty source, carrying numbers built like the demo's; (source, files, numbers)."""
+    from huiju_demo.bulk import penalty_row, valid_id_number
+
+    registry = load_registry()
+    source = next(s for s in registry.sources.values() if s.dataset == "admin_penalty" and s.format == "csv")
+    headers = list(source.columns)
+    content, name_header = source.header_for_field["penalty_content"], source.header_for_field["party_name"]
+    ids = [valid_id_number(900_000 + n) for n in range(6)]
+    mobiles = [f"1390000{n:04d}" for n in range(6)]
+
+    def row(n: int, **changes: str) -> list[str]:
+        values = penalty_row(source, 900_000 + n, "LEAK") | {content: f"联系电话{mobiles[n]}"}
+        return [{**values, **changes}.get(h, "") for h in headers]
+
+    def write(name: str, rows: list[list[str]]) -> Path:
+        path = folder / name
+        with path.open("w", encoding="utf-8" if source.encoding == "utf-8" else "gb18030", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        return path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [
+        write("headerless.csv", [row(0), row(1)]),                                  # the first data row as header
+        write("title_first.csv", [[f"经办人 张三 身份证 {ids[2]} 电话 {mobiles[2]}"], headers, row(2)]),
+        write("ragged.csv", [headers, row(3), [*row(4), ids[4], mobiles[4]]]),      # a row with extra cells
+        write("free_text.csv", [headers, row(5, **{                                 # numbers glued, spaced, +86
+            name_header: "", content: f"ID{ids[5]}x 身份证{ids[5][:6]} {ids[5][6:14]} {ids[5][14:]} "
+                                      f"电话+86 {mobiles[5][:3]} {mobiles[5][3:7]} {mobiles[5][7:]}"})]),
+    ]
+    return source.id, files, ids + mobiles
+
+
+@pytest.fixture(scope="module")
+def leak_scan(cycle: dict) -> dict[str, list]:
+    """Every finding of the scan, by place, after the failing inputs went through ``huiju land``."""
+    from tests.support.leak_scan import collect_generated, group, scan_database, scan_files, scan_schema
+
+    var, url = cycle["var"], cycle["url"]
+    source_id, files, numbers = _write_failing_inputs(var / "work" / "failing-inputs")
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url}
+    env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
+    log = var / "airflow" / "logs" / "huiju" / "failing-inputs.log"  # what a person running them would keep
+    with log.open("a", encoding="utf-8") as out:
+        for path in files:
+            subprocess.run([sys.executable, "-m", "huiju.cli", "land", source_id, str(path), "--day", DAY], env=env,
+                           stdout=out, stderr=subprocess.STDOUT, timeout=300)
+    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url) as conn:
+        needles = collect_generated(conn, var / "archive")
+        needles.collect(" ".join(numbers))
+        leaks = scan_files(needles, var) + scan_schema(needles, conn, "ops") + scan_schema(needles, conn, "quarantine")
+    with psycopg.connect(with_database(url, f"{database}_airflow")) as conn:  # XCom, rendered fields, notes, logs
+        leaks += scan_database(needles, conn)
+    print(f"leak scan: {len(needles.ids)} IDs and {len(needles.mobiles)} mobiles looked for; "
+          f"{len(leaks)} findings in {len(group(leaks))} places")
+    return {"needles": needles, "leaks": group(leaks), "var": var}
+
+
+def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: dict) -> None:
+    needles, leaks, var = leak_scan["needles"], leak_scan["leaks"], leak_scan["var"]
+    assert len(needles.ids) > 500 and len(needles.mobiles) > 50  # the demo's numbers were collected (200 rows a source)
+    # Every place the issue names was there to scan.
+    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "gx/uncommitted/data_docs", "demo/mail"):
+        assert (var / place).is_dir(), place
+    unexpected = {place: found for place, found in leaks.items() if place not in KNOWN_LEAKS}
+    assert not unexpected, "citizens' numbers in clear:\n" + "\n".join(
+        f"  {place}: {len(found)} ({', '.join(str(leak.number) for leak in found[:3])} …)"
+        for place, found in unexpected.items())
+    fixed = sorted(set(KNOWN_LEAKS) - set(leaks))
+    if fixed:
+        print(f"known leaks no longer found (remove them from KNOWN_LEAKS): {fixed}")
+    known = {place: found for place, found in leaks.items() if place in KNOWN_LEAKS}
+    if known:
+        pytest.xfail("; ".join(f"{place} ({len(found)}): {KNOWN_LEAKS[place]}" for place, found in known.items()))

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from huiju_demo.soap_service import SOAP_ENV
-from huiju_demo.webservice import serving
+
+from tests.support.hostile_http import ScriptedServer
 
 
 def hostile_xml(kind: str, canary_url: str = "http://127.0.0.1:9") -> bytes:
@@ -45,24 +44,11 @@ class Canary:
     @contextmanager
     def running(self) -> Iterator[Canary]:
         """Serve on ``127.0.0.1`` (a free port) until the block ends; ``self.url`` is its base URL."""
-        canary = self
+        def answer(method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            self.hits.append(f"{method} {path}")
+            return 200, {}, b'<?xml version="1.0"?><x/>'
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _hit(self) -> None:
-                canary.hits.append(f"{self.command} {self.path}")
-                body = b'<?xml version="1.0"?><x/>'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _hit
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        with serving(server):
-            self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        server = ScriptedServer(answer)
+        with server.running():
+            self.url = server.url
             yield self

@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -39,7 +40,9 @@ MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "d
 
 def _source(source_id: str, table: str, frontdb: dict) -> dict:
     return {"id": source_id, "title": "测试前置库", "dataset": "admin_penalty", "channel": "frontdb",
-            "connection": f"huiju_{source_id}", "columns": COLUMNS, "frontdb": {"table": table, **frontdb}}
+            "connection": f"huiju_{source_id}", "columns": COLUMNS,
+            # The test servers on loopback speak no TLS: the opt-out is explicit, as in a real config.
+            "frontdb": {"table": table, "tls": {"enabled": False}, **frontdb}}
 
 
 WATERMARK = {"key_columns": ["id"], "mode": "watermark", "watermark": {"column": "updated_at", "type": "timestamp"}}
@@ -477,12 +480,15 @@ def test_dpy_3001_is_a_configuration_error_that_is_not_retried() -> None:
     assert isinstance(connector.map_error(wrapped, "x"), connector.FrontDbConfigError)
 
 
-def test_mysql_connections_never_allow_local_infile_and_verify_tls_when_configured() -> None:
-    endpoint = connector.Endpoint("mysql", "db.example.gov.cn", 3306, "u", "s3cret-pw", "qzk",
-                                  tls=connector.Tls(enabled=True, ca_file="/etc/ca.pem"))
+def test_mysql_connections_never_allow_local_infile_and_verify_tls_by_default() -> None:
+    endpoint = connector.Endpoint("mysql", "db.example.gov.cn", 3306, "u", "s3cret-pw", "qzk")
     args = connector.connect_args(endpoint)
     assert args["local_infile"] is False
-    assert args["ssl"]["check_hostname"] is True and args["ssl"]["ca"] == "/etc/ca.pem"
+    # TLS is on by default, and without a CA file the chain (system roots) and host name are still checked.
+    assert args["ssl"].check_hostname is True and args["ssl"].verify_mode == ssl.CERT_REQUIRED
+    unverified = connector.connect_args(dataclasses.replace(endpoint, tls=connector.Tls(verify=False)))
+    assert unverified["ssl"].verify_mode == ssl.CERT_NONE
+    assert "ssl" not in connector.connect_args(dataclasses.replace(endpoint, tls=connector.Tls(enabled=False)))
     pg = connector.connect_args(connector.Endpoint("postgresql", "h", 5432, "u", "p", "d",
                                                    tls=connector.Tls(enabled=True, ca_file="/ca.pem")))
     assert pg["sslmode"] == "verify-full" and pg["sslrootcert"] == "/ca.pem"
@@ -696,7 +702,7 @@ def test_mariadb_columns_the_source_cannot_render_exactly_go_through_python(regi
         cur.execute(f"update {table} set score = 0.1 + id")
     engine = connector.create_source_engine(connector.Endpoint("mysql", MARIADB["host"], MARIADB["port"],
                                                                MARIADB["user"], MARIADB["password"],
-                                                               MARIADB["database"]))
+                                                               MARIADB["database"], tls=connector.Tls(enabled=False)))
     with engine.connect() as src:
         columns = connector.mysql_columns(src, table, None)
     engine.dispose()

@@ -20,6 +20,7 @@ from huiju_connectors.remote_files import (
     Completeness,
     MarkerMismatch,
     RemoteFile,
+    TooLarge,
     TransferFailed,
     UnsafeName,
 )
@@ -40,7 +41,9 @@ class Server:
     handler: type[FTPHandler]
 
     def source(self, **kwargs: object) -> FtpSource:
-        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "retry": RetryPolicy(base_delay=0.05)}
+        # The test server speaks plain FTP unless a test says otherwise (tls=True with its CA).
+        options: dict = {"user": USER, "password": PASSWORD, "timeout": 5.0, "retry": RetryPolicy(base_delay=0.05),
+                         "tls": False}
         options.update(kwargs)
         return FtpSource(self.host, self.port, **options)
 
@@ -374,3 +377,21 @@ def test_ftps_refuses_an_untrusted_certificate(ftps_server: tuple[Server, Path],
     with pytest.raises(ssl.SSLCertVerificationError):
         src.poll(completeness=MARKER)
     src.close()
+
+
+def test_a_file_over_max_bytes_is_not_downloaded(ftp_server: Server, dest: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"x" * 100_000
+    put(ftp_server.root, "big.csv", data)
+    put(ftp_server.root, "big.csv.done", marker_for(data))
+    with ftp_server.source(max_bytes=50_000) as src:
+        [candidate] = src.poll("*.csv", completeness=MARKER).candidates
+        with pytest.raises(TooLarge, match=r"big.csv: 100000 bytes, more than max_download_mb allows \(50000"):
+            src.download(candidate, dest)
+        # A server that announces no size (no SIZE, a listing without one) is cut off while streaming.
+        monkeypatch.setattr(FtpSource, "_remote_size", lambda self, ftp, remote: None)
+        with pytest.raises(TooLarge, match="more than max_download_mb"):
+            src.download(RemoteFile(candidate.name, None, candidate.mtime, candidate.marker), dest)
+        assert leftovers(dest) == []
+        # The connection is usable afterwards (the abandoned transfer was dropped).
+        assert [c.name for c in src.poll("*.csv", completeness=MARKER).candidates] == ["big.csv"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncssh
 import pytest
-from huiju_connectors.remote_files import Completeness, MarkerMismatch, TransferFailed
+from huiju_connectors.remote_files import Completeness, MarkerMismatch, TooLarge, TransferFailed
 from huiju_connectors.retry import RetryPolicy
 from huiju_connectors.sftp import HostKeyMismatch, SftpSource, parse_pinned_keys
 from huiju_demo.sftp_server import Faults, serve_sftp
@@ -182,3 +182,14 @@ def test_undecodable_and_gbk_names(sftp_server: Server, dest: Path) -> None:
         assert names == ["ok.csv", "法人信用.csv"]
         (gbk,) = [c for c in src.poll("*.csv", completeness=rename).candidates if c.name != "ok.csv"]
         assert src.download(gbk, dest).local_path.name == "法人信用.csv"
+
+
+def test_a_file_over_max_bytes_is_not_downloaded(sftp_server: Server, dest: Path) -> None:
+    data = b"y" * 100_000
+    (sftp_server.root / "big.csv").write_bytes(data)
+    (sftp_server.root / "big.csv.done").write_bytes(marker_for(data))
+    with sftp_server.source(max_bytes=50_000) as src:
+        [candidate] = src.poll("*.csv", completeness=MARKER).candidates
+        with pytest.raises(TooLarge, match=r"big\.csv: 100000 bytes"):
+            src.download(candidate, dest)
+    assert list(dest.iterdir()) == []

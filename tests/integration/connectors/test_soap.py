@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from huiju_connectors.rest import Incremental, RetryPolicy
+from huiju_connectors.rest import Caps, Incremental, RetryPolicy
 from huiju_connectors.safe_xml import UnsafeXml
 from huiju_connectors.soap import (
     DateWindow,
@@ -32,6 +32,7 @@ from huiju_connectors.soap import (
 from huiju_demo.bulk import valid_id_number
 from huiju_demo.soap_service import SoapService
 
+from tests.support.hostile_http import ScriptedServer
 from tests.support.hostile_xml import HOSTILE_KINDS, Canary, hostile_xml
 
 pytestmark = pytest.mark.timeout(60)
@@ -279,3 +280,23 @@ def test_missing_wsdl_and_unknown_operation_are_config_errors(service: SoapServi
         make_client(source(service, wsdl_path="/nonexistent/x.wsdl"))
     with pytest.raises(SoapConfigError, match="no operation"):
         make_client(source(service, operation="DropTables"))
+
+
+# --------------------------------------------------------------------------------------------
+# Redirects and caps
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirected_post_is_refused_and_the_token_never_resent(canary: Canary, status: int) -> None:
+    redirecting = ScriptedServer(lambda *_: (status, {"Location": f"{canary.url}/steal"}, b""))
+    with redirecting.running(), pytest.raises(SoapError, match=f"HTTP {status} \\(a redirect\\); refused"):
+        list(fetch_soap_pages(source(redirecting), SoapCredentials("gaj-user", "gaj-password"), sleep=lambda s: None))
+    assert len(redirecting.requests) == 1 and b"gaj-password" in redirecting.requests[0][3]
+    assert canary.hits == []  # the UsernameToken went nowhere else
+
+
+def test_a_soap_answer_over_max_page_bytes_is_refused(service: SoapService) -> None:
+    seed(service, 40)
+    with pytest.raises(SoapError, match=r"max_page_bytes \(2000"):
+        list(fetch_soap_pages(source(service, page_size=30, caps=Caps(max_page_bytes=2000)), sleep=lambda s: None))

@@ -118,6 +118,6 @@ def test_a_license_dataset_declared_in_yaml_is_validated_fed_back_and_announced(
                                      (landed.load_id,)).fetchone()
         assert normalised == {"license_type": {"trim": 1}, "valid_from": {"date_form": 1}}
         feedback = build_feedback(conn, registry, landed.load_id)
-        assert feedback is not None and feedback.channel == "email" and feedback.rows == 3
+        assert feedback is not None and feedback.channel == "portal" and feedback.rows == 3
         assert conn.execute("select department, attachment is not null from ops.notices where load_id = %s",
-                            (landed.load_id,)).fetchall() == [("xzspj", True)]
+                            (landed.load_id,)).fetchall() == [("xzspj", False)]  # a portal link, no attachment

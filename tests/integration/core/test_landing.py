@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import psycopg
@@ -52,6 +54,19 @@ def test_csv_lands_once_with_ledger_archive_and_row_numbers(pg_url: str, registr
         assert conn.execute("select repeat_of from ops.repeats where reference = '重发.csv'").fetchone()[0] \
             == result.load_id
         assert len(_raw_rows(conn, result.load_id)) == 50
+
+
+def test_an_archived_delivery_keeps_the_time_it_arrived(pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    source = registry.source("scjgj_penalty")
+    arrived = datetime(2026, 10, 9, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    path = write_penalty_csv(tmp_path / "处罚_20261008.csv", source, 5, tag="ARCH")
+    with psycopg.connect(pg_url) as conn:
+        result = land_file(conn, registry, source, path, data_date=date(2026, 10, 8), received_at=arrived)
+        assert get_load(conn, result.load_id).received_at == arrived
+        assert land_file(conn, registry, source, path, received_at=None).outcome == "already_landed"
+        assert get_load(conn, result.load_id).received_at == arrived  # landing again changes nothing
+        now = land_file(conn, registry, source, write_penalty_csv(tmp_path / "今天.csv", source, 5, tag="NOW"))
+        assert get_load(conn, now.load_id).received_at > arrived  # default: when it lands
 
 
 def test_utf8_bom_csv_and_extra_columns_are_kept(pg_url: str, registry: Registry, tmp_path: Path) -> None:
@@ -107,11 +122,28 @@ def test_missing_required_column_fails_the_load_with_a_clear_error(
         result = land_file(conn, registry, source, path)
         assert result.outcome == "failed"
         assert result.error is not None
-        assert "scjgj_penalty: 缺列.csv: required column(s) missing from the header: 决定书文号（行政处罚决定书文号）" \
-            in result.error
+        assert ("scjgj_penalty: 缺列.csv: header row 1: required column(s) missing from the header: "
+                "决定书文号（行政处罚决定书文号）") in result.error
         load = get_load(conn, result.load_id)
         assert load is not None and load.status == "failed" and load.error == result.error
         assert _raw_rows(conn, result.load_id) == []
+
+
+def test_a_headerless_file_does_not_echo_its_first_row(pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    # Without a header row, the "header" is the first data row: names, IDs and mobiles.
+    source = registry.source("scjgj_penalty")
+    path = write_penalty_csv(tmp_path / "无表头.csv", source, 3, tag="H", encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = lines[1].split(",")
+    first[1] = "张三丰 11010519491231002X 13912345678"
+    path.write_text("\n".join([",".join(first), *lines[2:]]) + "\n", encoding="utf-8")
+    with psycopg.connect(pg_url) as conn:
+        result = land_file(conn, registry, source, path)
+        load = get_load(conn, result.load_id)
+    assert result.outcome == "failed" and load is not None and load.error == result.error
+    assert "scjgj_penalty: 无表头.csv: header row 1" in result.error and "第2列「张" in result.error
+    for secret in ("三丰", "11010519491231002X", "13912345678", first[0]):
+        assert secret not in result.error
 
 
 def test_ragged_rows_are_quarantined_with_line_numbers_and_the_rest_lands(

@@ -2,7 +2,8 @@
 standing in for DingTalk's robot API, through the Airflow providers' hooks (SmtpHook, DingdingHook).
 
 A held batch tells the department and the stewards; a feedback workbook of a batch that came by
-FTP goes back as an e-mail attachment; a file-drop problem becomes a notice once; ID and mobile
+FTP is announced by e-mail with a link to the departments' portal, never attached (it holds the IDs
+the department sent); a file-drop problem becomes a notice once; ID and mobile
 numbers never appear in clear; delivering twice sends one e-mail; a failed send is retried and,
 once delivered, never sent again.
 """
@@ -10,9 +11,9 @@ once delivered, never sent again.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Iterator
 from datetime import timedelta
-from io import BytesIO
 from pathlib import Path
 
 import openpyxl
@@ -89,7 +90,7 @@ def _text(message: object) -> str:
 
 def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_once(
         url: str, registry: Registry, tmp_path: Path, sink: MailSink, robot: RobotReceiver) -> None:
-    source = registry.source("cgj_penalty")  # FTP: its feedback goes back as an e-mail attachment
+    source = registry.source("cgj_penalty")  # FTP: its feedback is downloaded from the portal, linked by e-mail
     h = {field: header for header, field in source.columns.items()}
     broken = {i: {h["party_name"]: ""} for i in range(5)}
     path = write_penalty_csv(tmp_path / "cgj_penalty_held.csv", source, 20, tag="NT", overrides=broken)
@@ -97,9 +98,12 @@ def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_
         load_id = land_file(conn, registry, source, path).load_id
         assert validate_load(conn, registry, load_id, run_gx=False).status == "held"
         feedback = build_feedback(conn, registry, load_id)
-        assert feedback is not None and feedback.channel == "email"
+        assert feedback is not None and feedback.channel == "portal"
         assert conn.execute("select channel from ops.feedback where load_id = %s", (load_id,)).fetchall() == [
-            ("email",)]
+            ("portal",)]
+        # The outbox's workbook is the platform's alone from its creation (whatever this process's umask).
+        assert stat.S_IMODE(feedback.path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(feedback.path.parent.stat().st_mode) == 0o700
         conn.commit()
 
         first = deliver_pending(conn, senders())
@@ -116,16 +120,19 @@ def test_held_batch_and_its_feedback_reach_the_department_by_email_and_dingtalk_
     text = _text(held[0])
     assert "暂缓入库" in text and "城管行政处罚" in text and "5/20" in text and "必填项为空：5行" in text
 
-    attachments = list(fed_back[0].iter_attachments())
-    assert [a.get_filename() for a in attachments] == ["cgj_penalty_held_问题数据反馈.xlsx"]
-    workbook = openpyxl.load_workbook(BytesIO(attachments[0].get_content()))
-    assert workbook[ROWS_SHEET].max_row == 6  # header and the five problem rows
+    # No attachment: the workbook (the rows the department sent) stays behind the portal's login.
+    assert not list(fed_back[0].iter_attachments())
+    text = _text(fed_back[0])
+    assert "cgj_penalty_held_问题数据反馈.xlsx" in text and "不作为邮件附件发送" in text
+    assert f"{get_settings().portal_url}history/{load_id}" in text  # the batch's page, where it is downloaded
+    assert openpyxl.load_workbook(feedback.path)[ROWS_SHEET].max_row == 6  # header and the five problem rows
 
     # DingTalk: the robot got both notices (markdown), token in the query string.
     posts = robot.accepted()
     assert len(posts) == 2 and all(p.query == {"access_token": TOKEN} for p in posts)
     assert {p.payload["msgtype"] for p in posts} == {"markdown"}
-    assert any("附件已通过电子邮件发送" in p.payload["markdown"]["text"] for p in posts)
+    assert not any("附件已通过电子邮件" in p.payload["markdown"]["text"] for p in posts)
+    assert any(f"/history/{load_id}" in p.payload["markdown"]["text"] for p in posts)
 
 
 def test_sensitive_values_are_masked_in_every_channel(url: str, registry: Registry, sink: MailSink,
@@ -245,7 +252,7 @@ def test_without_an_smtp_connection_emails_stay_queued(url: str, monkeypatch: py
                             " using (notice_id) where dedupe_key = 'test:no-smtp'").fetchone() == (0, None)
 
 
-def test_feedback_of_a_rest_page_is_an_attachment_with_a_clean_name(
+def test_feedback_of_a_rest_page_is_a_portal_link_with_a_clean_name(
         url: str, registry: Registry, sink: MailSink) -> None:
     import datetime
 
@@ -261,9 +268,10 @@ def test_feedback_of_a_rest_page_is_an_attachment_with_a_clean_name(
                               content_id="test-rest-page-1", records=records, data_date=datetime.date(2026, 3, 5))
         assert validate_load(conn, registry, landed.load_id, run_gx=False).rows_quarantined == 1
         feedback = build_feedback(conn, registry, landed.load_id)
-        assert feedback is not None and feedback.channel == "email"
+        assert feedback is not None and feedback.channel == "portal"
         assert feedback.path.name == f"jtj_penalty_20260305_{landed.load_id[-6:]}_问题数据反馈.xlsx"
         conn.commit()
         assert deliver_pending(conn, {"email": email_sender()}).failed == 0
     (message,) = [m for m in sink.messages if m["X-Huiju-Notice"] == f"feedback:{landed.load_id}"]
-    assert [a.get_filename() for a in message.iter_attachments()] == [feedback.path.name]
+    assert not list(message.iter_attachments())
+    assert feedback.path.name in _text(message) and f"/history/{landed.load_id}" in _text(message)

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from io import BytesIO
+from urllib.parse import urlsplit
 
+import openpyxl
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from huiju_demo.bulk import write_penalty_csv
 
+from huiju.feedback import build_feedback
 from huiju.landing import land_file
 from huiju.notices import Recipient, queue_notice
 from huiju.validation import validate_load
@@ -113,6 +117,32 @@ def test_one_department_cannot_reach_anothers_batches_feedback_notices_or_source
     assert _listed(other.get("/history?source=sthjj_penalty&department=sthjj").text) == {batches.mzj}
     steward = client_for("steward")
     assert steward.get(f"/history/{batches.sthjj}/feedback.xlsx").status_code == 200
+
+
+def test_a_feedback_notice_links_to_the_batch_page_where_only_its_department_downloads_it(
+        client_for, portal_app, portal_env, tmp_path) -> None:
+    """Feedback by e-mail is a link, never the workbook: an FTP batch's notice opens its page on the portal."""
+    registry = portal_env.registry
+    source = registry.source("cgj_penalty")  # FTP: before issue 15 its workbook went as an e-mail attachment
+    party = source.header_for_field["party_name"]
+    path = write_penalty_csv(tmp_path / "cgj_link.csv", source, 5, tag="LK", overrides={0: {party: ""}})
+    with psycopg.connect(portal_env.url, autocommit=True) as conn:
+        load_id = land_file(conn, registry, source, path).load_id
+        validate_load(conn, registry, load_id, run_gx=False)
+        feedback = build_feedback(conn, registry, load_id)
+        body, attachment = conn.execute("select body, attachment from ops.notices where dedupe_key = %s",
+                                        (f"feedback:{load_id}",)).fetchone()
+    assert feedback is not None and feedback.channel == "portal" and attachment is None
+    link = urlsplit(re.search(r"https?://\S+/history/\S+", body).group(0)).path
+    assert link == f"/history/{load_id}"
+    anonymous = TestClient(portal_app, base_url="http://portal.test", follow_redirects=False).get(link)
+    assert anonymous.status_code in (302, 303) and "/login" in anonymous.headers["location"]
+    own = client_for("cgj_submitter")
+    assert own.get(link).status_code == 200
+    download = own.get(f"{link}/feedback.xlsx")
+    assert download.status_code == 200
+    assert openpyxl.load_workbook(BytesIO(download.content))["问题数据"].max_row == 2  # header and the problem row
+    assert client_for("mzj_submitter").get(f"{link}/feedback.xlsx").status_code == 404
 
 
 ROUTES = [  # (method, path): the permission each needs is in what the roles below may reach

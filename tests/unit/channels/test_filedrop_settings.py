@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from huiju.cli import main
 from huiju.registry import load_registry
-from tests.support.config import CONFIG, Edit, assert_reported, copy_config
+from tests.support.config import CONFIG, Edit, assert_reported, copy_config, edit
 
 
 @pytest.fixture
@@ -64,3 +65,18 @@ def test_a_mistake_is_reported_with_file_key_and_reason(
     config: Path, edits: list[Edit], expected: list[tuple[str, ...]]
 ) -> None:
     assert_reported(config, edits, expected)
+
+
+def test_plain_ftp_and_unencrypted_frontdb_must_be_written_out_and_are_warned_about(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = load_registry(CONFIG)
+    assert registry.source("cgj_penalty").channel_settings.tls is False  # the demo's loopback server, said out loud
+    assert main(["check-config", "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING (security): cgj_penalty: ftp.tls is false" in err
+    assert "WARNING (security): rsj_penalty: frontdb.tls.enabled is false" in err
+    # Without the explicit setting, FTPS (verified) is what a source gets.
+    edit(config / "departments/cgj.yaml", "      tls: false", "      ")
+    assert load_registry(config).source("cgj_penalty").channel_settings.tls is True
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "cgj_penalty: ftp.tls" not in capsys.readouterr().err

@@ -11,14 +11,18 @@ import openpyxl
 import pytest
 from huiju_connectors.guards import (
     ArchiveLimits,
+    SheetLimits,
     UnsafeArchive,
     check_archive,
     check_gzip,
+    check_sheet_extent,
     open_gzip,
     open_member,
     safe_extract,
     sniff_kind,
 )
+
+from tests.support.hostile_corpus import xlsx_bytes
 
 ZEROS_20MB = b"\0" * (20 * 1024 * 1024)
 
@@ -206,3 +210,17 @@ def test_plain_zip_and_broken_zip(tmp_path: Path) -> None:
     assert sniff_kind(broken) == "unknown"
     with pytest.raises(UnsafeArchive, match=r"broken\.xlsx"):
         check_archive(broken)
+
+
+def test_a_workbook_claiming_a_huge_range_is_refused_before_any_reader(tmp_path: Path) -> None:
+    small = tmp_path / "small.xlsx"
+    small.write_bytes(xlsx_bytes([["a", "b"], [1, 2]], dimension="A1:B2"))
+    check_sheet_extent(small)
+    claims = tmp_path / "claims.xlsx"
+    claims.write_bytes(xlsx_bytes([["a"]], dimension="A1:XFD1048576"))
+    with pytest.raises(UnsafeArchive, match=r"claims.xlsx: worksheet sheet1.xml spans 1048576 rows × 16384 columns"):
+        check_sheet_extent(claims)
+    wide = tmp_path / "wide.xlsx"
+    wide.write_bytes(xlsx_bytes([[f"c{i}" for i in range(30)]]))
+    with pytest.raises(UnsafeArchive, match="max_sheet_columns 20"):
+        check_sheet_extent(wide, limits=SheetLimits(max_columns=20))

@@ -1,0 +1,34 @@
+"""What an Airflow task's log can show of a failure: the exception's text, masked, the original dropped."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import datetime
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from huiju_airflow import tasks
+
+import huiju.pipeline
+from huiju.masking import MaskedError
+
+SECRET = "张三 11010519491231002X 13912345678"
+
+
+class _Refused(Exception):
+    retryable = False
+
+
+@pytest.mark.parametrize(("error", "raised_type"), [(ValueError(f"bad row {SECRET}"), MaskedError),
+                                                    (_Refused(f"refused {SECRET}"), AirflowFailException)])
+def test_a_failing_land_task_shows_no_citizen_number(monkeypatch: pytest.MonkeyPatch, error: Exception,
+                                                     raised_type: type[Exception]) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(huiju.pipeline, "collect", failing)
+    with pytest.raises(raised_type) as raised:
+        tasks.land("scjgj_penalty", logical_date=datetime(2026, 11, 20))
+    text = "".join(traceback.format_exception(raised.value))  # what the task log prints, chain included
+    assert "11010519491231002X" not in text and "13912345678" not in text
+    assert "110105********002X" in str(raised.value) and "139****5678" in str(raised.value)
