@@ -95,13 +95,17 @@ def test_the_scheduled_build_keeps_each_threads_connection_from_node_to_node(mak
 
 
 def test_the_docs_are_served_by_the_plugin(scratch_var: Path) -> None:
+    from huiju_airflow.auth import airflow_user
     from huiju_airflow.plugin import DBT_DOCS_PREFIX, HuijuPlugin, dbt_docs_app
     from starlette.testclient import TestClient
 
     docs = scratch_var / "dbt" / "docs"
     docs.mkdir(parents=True)
     (docs / "index.html").write_text("<html>dbt docs</html>", encoding="utf-8")
-    client = TestClient(dbt_docs_app())
+    app = dbt_docs_app()
+    assert TestClient(app).get("/").status_code == 401  # behind Airflow's login (tests/unit/plugins/test_auth.py)
+    app.dependency_overrides[airflow_user] = lambda: object()  # a logged-in user, as the auth tests show
+    client = TestClient(app)
     assert client.get("/").text == "<html>dbt docs</html>"
     assert client.get("/manifest.json").status_code == 404
     view = HuijuPlugin.external_views[0]
