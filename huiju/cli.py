@@ -27,7 +27,7 @@ from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_an
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
 from huiju.pg_release import release_warning
-from huiju.private_files import open_private, private_dir, restrict_umask, write_private
+from huiju.private_files import open_private, private_dir, private_root, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, Registry, load_registry
 from huiju.settings import TIMEZONE, get_settings
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     # Everything this command and the services it starts write (logs, Airflow's task logs, dbt's and GX's
     # files) is the platform's alone: umask 077, and var/ itself 0700.
     restrict_umask()
-    private_dir(get_settings().var)
+    private_root(get_settings().var)
     return int(args.func(args) or 0)
 
 

@@ -27,6 +27,11 @@ PRIVATE_FILE = 0o600
 READ_ONLY_FILE = 0o400
 #: Mode of every folder the platform creates.
 PRIVATE_DIR = 0o700
+#: Mode of the platform's root folder (``var/``): others may pass through to a path they are given but can
+#: list and read nothing. The embedded PostgreSQL runs as its own OS user (``pgserver``) when the platform
+#: runs as root and must reach ``var/pgdata`` (itself 0700, that user's); with ``var/`` at 0700 the server
+#: loses its data directory at its next checkpoint. Everything inside ``var/`` is 0700/0600.
+PRIVATE_ROOT = 0o711
 #: The umask of the platform's processes: nothing for group or others.
 PRIVATE_UMASK = 0o077
 
@@ -34,6 +39,14 @@ PRIVATE_UMASK = 0o077
 def restrict_umask() -> int:
     """Set this process's umask to ``077`` (inherited by the processes it starts); return the previous one."""
     return os.umask(PRIVATE_UMASK)
+
+
+def private_root(path: Path | str) -> Path:
+    """``path`` (the platform's ``var/``) created or set to :data:`PRIVATE_ROOT` (``0711``)."""
+    path = Path(path)
+    private_dir(path)
+    os.chmod(path, PRIVATE_ROOT)
+    return path
 
 
 def private_dir(path: Path | str) -> Path:

@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from huiju import credentials
+from huiju.private_files import private_root
 from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def _embedded_server_url() -> str:
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     settings = get_settings()
-    settings.pgdata_dir.parent.mkdir(parents=True, exist_ok=True)
+    private_root(settings.pgdata_dir.parent)  # var/: the server's own OS user must reach var/pgdata
     admin_password = credentials.password(EMBEDDED_ADMIN)
     server = pgserver.get_server(settings.pgdata_dir, cleanup_mode=None)
     url = with_credentials(server.get_uri(), EMBEDDED_ADMIN, admin_password)

@@ -9,7 +9,7 @@ import sys
 
 import psycopg
 
-from huiju.private_files import private_dir, restrict_umask
+from huiju.private_files import private_root, restrict_umask
 from huiju.registry import load_registry
 from huiju.settings import get_settings
 from huiju.warehouse import role_url
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     unlock.set_defaults(func=cmd_unlock)
     args = parser.parse_args(argv)
     restrict_umask()  # uploads, logs and feedback copies are the platform's alone
-    private_dir(get_settings().var)
+    private_root(get_settings().var)
     return int(args.func(args) or 0)
 
 

@@ -303,7 +303,7 @@ def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
     loose = sorted(str(path.relative_to(cycle["var"])) for path in cycle["var"].rglob("*")
                    if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077)
     assert not loose, f"{len(loose)} files or folders readable by others: {loose[:20]}"
-    assert stat.S_IMODE(cycle["var"].stat().st_mode) == 0o700
+    assert stat.S_IMODE(cycle["var"].stat().st_mode) == 0o711  # passable, not listable (private_root)
     originals = [path for path in (cycle["var"] / "archive").rglob("*") if path.is_file()]
     assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
 
