@@ -265,7 +265,8 @@ def test_every_new_model_has_rows(built: dict) -> None:
                      "credit.credit_natural_person_credit", "share.share_legal_person_license_publication",
                      "share.share_red_black_list_publication", "thematic.thematic_social_insurance_coverage",
                      "credit.credit_natural_person_license", "share.share_natural_person_license_publication",
-                     "share.share_natural_person_red_black_list_publication"):
+                     "share.share_natural_person_red_black_list_publication",
+                     "credit.credit_publication_timeliness"):
         assert built["full"][relation], relation
 
 

@@ -8,12 +8,22 @@ with
 
 decisions as (
     select
-        'admin_penalty' as dataset, decision_no, source_department, decision_date, load_id, source_row_no,
+        'admin_penalty' as dataset,
+        decision_no,
+        source_department,
+        decision_date,
+        load_id,
+        source_row_no,
         published_at
     from {{ ref('stg_landing__admin_penalties') }}
     union all
     select
-        'admin_license' as dataset, decision_no, source_department, decision_date, load_id, source_row_no,
+        'admin_license' as dataset,
+        decision_no,
+        source_department,
+        decision_date,
+        load_id,
+        source_row_no,
         published_at
     from {{ ref('stg_landing__admin_licenses') }}
 ),
