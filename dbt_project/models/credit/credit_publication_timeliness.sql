@@ -7,25 +7,19 @@
 with
 
 decisions as (
+    {%- for dataset, staging in [('admin_penalty', 'stg_landing__admin_penalties'),
+                                 ('admin_license', 'stg_landing__admin_licenses')] %}
     select
-        'admin_penalty' as dataset,
+        '{{ dataset }}' as dataset,
         decision_no,
         source_department,
         decision_date,
         load_id,
         source_row_no,
         published_at
-    from {{ ref('stg_landing__admin_penalties') }}
-    union all
-    select
-        'admin_license' as dataset,
-        decision_no,
-        source_department,
-        decision_date,
-        load_id,
-        source_row_no,
-        published_at
-    from {{ ref('stg_landing__admin_licenses') }}
+    from {{ ref(staging) }}
+    {{- "\n    union all" if not loop.last }}
+    {%- endfor %}
 ),
 
 received as (
