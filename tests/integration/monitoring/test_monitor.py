@@ -64,4 +64,5 @@ def test_the_monitor_counts_late_publications_per_department(pg: psycopg.Connect
     report = run_monitor(pg, REGISTRY, date(2026, 3, 3))
     text = render_monitor(pg, REGISTRY, report, "2026-02")
     assert "双公示超期 (decisions received more than 7 working days after the decision), 2026-02: 2" in text
-    assert "测试局d01：收到3条，超期2条" in text and "d02：收到1条，超期0条，1条因工作日历缺年份或无决定日期无法判定" in text
+    assert "测试局d01：收到3条，超期2条" in text
+    assert "d02：收到1条，超期0条，1条因工作日历缺年份或无决定日期无法判定" in text
