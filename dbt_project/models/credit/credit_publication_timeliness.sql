@@ -4,6 +4,9 @@
 -- the warehouse's copy of huiju.workdays (migration 131): null, and is_on_time null, when the count
 -- would cross a day of a year no calendar holds, or the decision date is missing. A view, so a
 -- calendar year added later judges the decisions it could not judge before without a rebuild.
+-- The monitoring run reads it (huiju monitor's 双公示超期): macros/grants.sql.
+{{ config(post_hook="{{ grant_select_to_monitoring() }}") }}
+
 with
 
 decisions as (
