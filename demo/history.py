@@ -120,9 +120,12 @@ def history_days(registry: Registry, day: date, as_of: date,
     return missed, {MISSING_SOURCE: missing, ANOMALY_SOURCE: anomaly}
 
 
-def seed_history(conn: psycopg.Connection, registry: Registry, day: date, as_of: date, folder: Path, *,
-                 seed: int = 20261120, now: datetime | None = None) -> DemoHistory:
+def seed_history(landing: psycopg.Connection, validation: psycopg.Connection, registry: Registry, day: date,
+                 as_of: date, folder: Path, *, seed: int = 20261120, now: datetime | None = None) -> DemoHistory:
     """Land (validate, publish) the earlier deliveries of :data:`MISSING_SOURCE` and :data:`ANOMALY_SOURCE`.
+
+    ``landing`` and ``validation`` are autocommit connections as those components' roles (as the ingest
+    DAGs' tasks connect).
 
     ``as_of`` is the day monitoring judges (the morning after ``day``). Batches arrive the morning
     after their business day, never later than ``now``. Each batch commits on its own; a batch
@@ -140,11 +143,11 @@ def seed_history(conn: psycopg.Connection, registry: Registry, day: date, as_of:
             written = generate_penalty_file(registry, source, folder, business_day, rows, seed)
             assert written.path is not None and not written.bad_rows  # too few rows for a defect
             arrived = min(datetime.combine(business_day + timedelta(days=1), ARRIVAL, zone), now)
-            landed = land_file(conn, registry, source, written.path, data_date=business_day, received_at=arrived)
+            landed = land_file(landing, registry, source, written.path, data_date=business_day, received_at=arrived)
             if landed.outcome == "landed":
                 # Verdicts only: Great Expectations' per-expectation report of an archived batch is not what
                 # monitoring reads, and costs seconds a batch (the day's batches are validated in full).
-                validate_load(conn, registry, landed.load_id, run_gx=False)
-                publish_load(conn, landed.load_id)
+                validate_load(validation, registry, landed.load_id, run_gx=False)
+                publish_load(validation, landed.load_id)
             history.batches.append(HistoryBatch(source_id, business_day, arrived, landed.load_id, rows))
     return history

@@ -22,6 +22,7 @@ from huiju_demo.manifest import SourceSubmission
 from huiju_demo.penalties import generate_records
 
 from huiju.registry import Registry, Source
+from huiju.warehouse import role_url
 from huiju_portal.accounts import Account, demo_usernames, ensure_demo_accounts, find_account
 from huiju_portal.entry import save_entry
 from huiju_portal.extension import demo_passwords_file, login_line
@@ -45,7 +46,7 @@ def submit_through_portal(url: str, registry: Registry, day: date, folder: Path,
 
     See the module docstring. Each upload and entry commits on its own, as in the portal.
     """
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(role_url("portal", url), autocommit=True) as conn:  # as the portal itself connects
         return _submit(conn, registry, day, folder, rows_per_source)
 
 

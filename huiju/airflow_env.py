@@ -15,7 +15,16 @@ from pathlib import Path
 
 from huiju.private_files import private_dir, write_private
 from huiju.settings import TIMEZONE, get_settings
-from huiju.warehouse import WAREHOUSE_DB, ensure_database, libpq_params, server_url, sqlalchemy_url, warehouse_url
+from huiju.warehouse import (
+    WAREHOUSE_DB,
+    ensure_database,
+    hand_database_to,
+    libpq_params,
+    role_url,
+    server_url,
+    sqlalchemy_url,
+    warehouse_url,
+)
 
 ADMIN_USER = "admin"
 #: The account the departments' portal asks for ingest runs with: role ``user`` of the simple auth
@@ -27,9 +36,12 @@ DEFAULT_PORT = 8080
 
 
 def _metadata_db_url(warehouse: str) -> str:
+    """Airflow's metadata database beside the warehouse, owned by Airflow's role and reached as its login role."""
     name = libpq_params(warehouse)["dbname"]
-    return ensure_database(server_url() if not get_settings().warehouse_url else warehouse,
-                           f"{name}_airflow" if name != WAREHOUSE_DB else "huiju_airflow")
+    admin_url = ensure_database(server_url() if not get_settings().warehouse_url else warehouse,
+                                f"{name}_airflow" if name != WAREHOUSE_DB else "huiju_airflow")
+    hand_database_to(admin_url, "airflow")
+    return role_url("airflow", admin_url)
 
 
 def _persistent_secret(path: Path) -> str:
@@ -95,7 +107,9 @@ def write_airflow_config() -> Path:
     })
     text = io.StringIO()
     config.write(text)
-    return write_private(home / "airflow.cfg", text.getvalue())  # 0600 from its creation: it holds secrets
+    # Written aside and renamed into place (write_private): Airflow processes started side by side (the demo's
+    # DAG runs) each rewrite it, and one reading a half-written file falls back to defaults. 0600: it holds secrets.
+    return write_private(home / "airflow.cfg", text.getvalue())
 
 
 def airflow_environ() -> dict[str, str]:

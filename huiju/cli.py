@@ -33,7 +33,7 @@ from huiju.registry import ConfigError, Registry, load_registry
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
-from huiju.warehouse import connect, stop_embedded, warehouse_url
+from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
 from huiju.workdays import calendar_warnings
 
 log = logging.getLogger("huiju")
@@ -82,6 +82,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from huiju_demo.portal import submit_through_portal
     from huiju_demo.simulators import running_simulators
 
+    # The demo switch (huiju.settings): a public demo pseudonym key, every pseudonym marked 'demo-';
+    # in the environment, so the Airflow processes the demo starts inherit it.
+    os.environ["HUIJU_DEMO"] = "1"
+    get_settings.cache_clear()
     day = args.day or _yesterday()
     registry = load_registry()
     print(f"Huiju demo: one daily cycle for {day} ({TIMEZONE})")
@@ -105,8 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {line}")
         # Monitoring judges the morning after the day, when its deliveries arrive; it needs the weeks before.
         as_of = day + dt.timedelta(days=1)
-        with psycopg.connect(url, autocommit=True) as conn:
-            history = seed_history(conn, registry, day, as_of, settings.var / "demo" / "history")
+        with psycopg.connect(role_url("landing", url), autocommit=True) as landing, \
+                psycopg.connect(role_url("validation", url), autocommit=True) as validation:
+            history = seed_history(landing, validation, registry, day, as_of, settings.var / "demo" / "history")
         (settings.var / "demo" / f"history-{day.isoformat()}.json").write_text(
             json.dumps(history.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
         for line in history.lines(registry):
@@ -129,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  DAG run huiju_monitor for {monitored}: success "
                   f"({_dag_test('huiju_monitor', monitored, env):.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
-    with connect(url) as conn:
+    with connect(url, role="transformation") as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
         print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
@@ -221,7 +226,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the per-source summary (of one day, or of everything)."""
-    with connect() as conn:
+    with connect(role="transformation") as conn:
         print(render_summary(source_summaries(conn, load_registry(), args.day)))
     return 0
 
@@ -258,7 +263,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     registry = load_registry()
     as_of = args.as_of or today()
     month = args.month or f"{as_of.year}-{as_of.month:02d}"
-    with connect() as conn:
+    with connect(role="validation") as conn:  # monitoring keeps the ledger in ops, as validation does
         report = run_monitor(conn, registry, as_of)
         print(render_monitor(conn, registry, report, month))
     return 0
@@ -275,11 +280,12 @@ def cmd_land(args: argparse.Namespace) -> int:
     """Land one file for a source by hand (then validate and publish it)."""
     registry = load_registry()
     source = registry.source(args.source)
-    with connect() as conn:
+    with connect(role="landing") as conn:
         result = land_file(conn, registry, source, Path(args.file), data_date=args.day,
                            received_at=args.received_at)
         print(f"{result.outcome}: {result.load_id} ({result.rows_received} rows)")
-        if result.outcome == "landed" and not args.land_only:
+    if result.outcome == "landed" and not args.land_only:
+        with connect(role="validation") as conn:
             validation = validate_load(conn, registry, result.load_id)
             print(f"{validation.status}: {validation.rows_accepted} accepted, "
                   f"{validation.rows_quarantined} quarantined")
@@ -312,7 +318,7 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 def cmd_release_anomaly(args: argparse.Namespace) -> int:
     """Release a batch held as anomalous (预测预警) after checking it: the next ingest run publishes it."""
-    with connect() as conn:
+    with connect(role="validation") as conn:
         released = release_hold(conn, args.load_id, args.by or os.environ.get("USER", "steward"))
     print(f"{args.load_id}: {'released' if released else 'not held for an anomaly; nothing changed'}")
     return 0 if released else 1

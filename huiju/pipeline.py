@@ -33,7 +33,7 @@ def collect(source_id: str, data_date: date | None = None, registry: Registry | 
     """
     registry = registry or load_registry()
     source = registry.source(source_id)
-    with connect() as conn:
+    with connect(role="landing") as conn:
         ctx = CollectContext(registry=registry, source=source, conn=conn, data_date=data_date, connection=connection)
         results = collector(source.channel)(ctx)
     failed = [r for r in results if r.outcome == "failed"]
@@ -45,7 +45,7 @@ def collect(source_id: str, data_date: date | None = None, registry: Registry | 
 def validate_pending(source_id: str, registry: Registry | None = None) -> list[ValidationResult]:
     """Validate the source's batches that are landed but not yet validated."""
     registry = registry or load_registry()
-    with connect() as conn:
+    with connect(role="validation") as conn:
         results = [validate_load(conn, registry, load_id) for load_id in loads_with_status(conn, source_id, "received")]
     if results:
         record_source(registry, source_id)  # the submission ledger (监控) sees the batches at once
@@ -54,7 +54,7 @@ def validate_pending(source_id: str, registry: Registry | None = None) -> list[V
 
 def publish_validated(source_id: str) -> list[str]:
     """Publish the source's validated batches; return the ids published now."""
-    with connect() as conn:
+    with connect(role="validation") as conn:
         return [load_id for load_id in loads_with_status(conn, source_id, "validated") if publish_load(conn, load_id)]
 
 
@@ -67,7 +67,7 @@ def send_feedback(source_id: str, registry: Registry | None = None,
     """
     registry = registry or load_registry()
     source = registry.source(source_id)
-    with connect() as conn:
+    with connect(role="validation") as conn:
         pending = pending_feedback(conn, source_id)
         if not pending:
             return []

@@ -6,6 +6,8 @@ Environment variables (all optional):
 - ``HUIJU_VAR``: runtime state (embedded PostgreSQL, archive, inboxes, Airflow home); default ``$HUIJU_HOME/var``;
 - ``HUIJU_WAREHOUSE_URL``: a PostgreSQL URL; when unset the platform starts an embedded PostgreSQL under ``var/``;
 - ``HUIJU_CONFIG``: the configuration folder (default ``$HUIJU_HOME/config``);
+- ``HUIJU_DEMO``: ``1`` for the demo switch (``huiju demo``, the tests): the transform may then run without
+  ``HUIJU_PSEUDONYM_KEY``, under a public demo key whose pseudonyms all start with ``demo-``. Never in production.
 - ``HUIJU_PORTAL_URL``: the departments' portal as departments reach it, linked from the notices
   (default ``http://$HUIJU_PORTAL_HOST:$HUIJU_PORTAL_PORT/``, i.e. ``http://127.0.0.1:8081/``).
 """
@@ -40,6 +42,7 @@ class Settings:
     var: Path
     config_dir: Path
     warehouse_url: str | None
+    demo: bool = False
     portal_url: str = "http://127.0.0.1:8081/"
 
     archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
@@ -66,6 +69,7 @@ def get_settings() -> Settings:
         var=var,
         config_dir=config_dir,
         warehouse_url=os.environ.get("HUIJU_WAREHOUSE_URL") or None,
+        demo=os.environ.get("HUIJU_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
         portal_url=_portal_url(),
     )
 

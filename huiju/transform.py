@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -29,13 +30,11 @@ from huiju.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# The pseudonym key of the population base (人口: HMAC of the ID number). This default exists
-# only so the demo runs out of the box: replace it in any real deployment by setting
-# HUIJU_PSEUDONYM_KEY (from a secret store), and never change it afterwards — every person's key
-# would change with it.
-DEMO_PSEUDONYM_KEY = "huiju-demo-pseudonym-key-REPLACE-ME"
+#: Every pseudonym made under the demo switch (``HUIJU_DEMO=1``) starts with this, so a demo
+#: pseudonym can never pass for a real one (nor be mixed with real ones in a population base).
+DEMO_PSEUDONYM_PREFIX = "demo-"
 
-_KEY_OPTION = re.compile(r"\s*-c huiju\.pseudonym_[io]pad=\S*")
+_KEY_OPTION = re.compile(r"\s*-c huiju\.pseudonym_(?:[io]pad|prefix)=\S*")
 _SHA256_BLOCK = 64
 
 # dbt allocates millions of short-lived objects (a Jinja context of ~500 macros per node, events,
@@ -52,13 +51,43 @@ class TransformError(RuntimeError):
     """dbt reported failing models or tests; the message lists them."""
 
 
+class PseudonymKeyMissing(RuntimeError):
+    """``HUIJU_PSEUDONYM_KEY`` is not set and the demo switch is off: the transform refuses to run."""
+
+
+def _demo_pseudonym_key() -> str:
+    # Derived, not stored: the demo's key is public by nature (anyone can run the demo), which is
+    # why its pseudonyms carry DEMO_PSEUDONYM_PREFIX and why nothing but the demo switch selects it.
+    return hashlib.sha256(b"huiju demo switch: pseudonyms made with this key are public").hexdigest()
+
+
 def pseudonym_key() -> str:
-    """``HUIJU_PSEUDONYM_KEY``, or the demo key (with a warning)."""
+    """``HUIJU_PSEUDONYM_KEY``; under the demo switch only, a derived demo key.
+
+    Fails closed: without the variable and without ``HUIJU_DEMO=1`` it raises
+    :class:`PseudonymKeyMissing` — a pseudonym made under a known key can be reversed by hashing
+    the ~10^11 valid ID numbers, so there is no silent default.
+    """
     key = os.environ.get("HUIJU_PSEUDONYM_KEY")
-    if not key:
-        log.warning("HUIJU_PSEUDONYM_KEY is not set: using the demo pseudonym key; set a secret key in production")
-        key = DEMO_PSEUDONYM_KEY
-    return key
+    if key:
+        return key
+    if get_settings().demo:
+        return _demo_pseudonym_key()
+    raise PseudonymKeyMissing(
+        "HUIJU_PSEUDONYM_KEY is not set: the transform will not make pseudonyms under a default key. "
+        "Set HUIJU_PSEUDONYM_KEY to a long random secret (from the secret store; never change it "
+        "afterwards), or set HUIJU_DEMO=1 for a demo whose pseudonyms are marked 'demo-'.")
+
+
+def pseudonym_prefix() -> str:
+    """What starts every pseudonym this process makes: :data:`DEMO_PSEUDONYM_PREFIX` under the demo switch."""
+    return DEMO_PSEUDONYM_PREFIX if get_settings().demo else ""
+
+
+def pseudonym(id_number: str) -> str:
+    """The pseudonym dbt's ``pseudonym()`` macro makes of a normalised ID number (prefix + HMAC-SHA256 hex)."""
+    digest = hmac.new(pseudonym_key().encode("utf-8"), id_number.strip().upper().encode("utf-8"), hashlib.sha256)
+    return pseudonym_prefix() + digest.hexdigest()
 
 
 def hmac_pads(key: str) -> tuple[str, str]:
@@ -74,30 +103,35 @@ def hmac_pads(key: str) -> tuple[str, str]:
     return bytes(b ^ 0x36 for b in raw).hex(), bytes(b ^ 0x5C for b in raw).hex()
 
 
-def _pgoptions_with_key(existing: str, key: str) -> str:
-    """``PGOPTIONS`` plus the session settings carrying the pseudonym key's HMAC pads."""
+def _pgoptions_with_key(existing: str, key: str, prefix: str = "") -> str:
+    """``PGOPTIONS`` plus the session settings carrying the pseudonym key's HMAC pads (and prefix)."""
     inner, outer = hmac_pads(key)
-    return f"{existing.strip()} -c huiju.pseudonym_ipad={inner} -c huiju.pseudonym_opad={outer}".strip()
+    options = f"{existing.strip()} -c huiju.pseudonym_ipad={inner} -c huiju.pseudonym_opad={outer}"
+    return (f"{options} -c huiju.pseudonym_prefix={prefix}" if prefix else options).strip()
 
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
     """The environment dbt needs for this warehouse.
 
-    ``HUIJU_DBT_*`` for ``dbt_project/profiles.yml``, and ``PGOPTIONS`` carrying the pseudonym
+    ``HUIJU_DBT_*`` for ``dbt_project/profiles.yml`` (the transformation's login role on the database of
+    ``url``, default the warehouse; huiju.warehouse.COMPONENT_ROLES), and ``PGOPTIONS`` carrying the pseudonym
     key (as its HMAC pads, see :func:`hmac_pads`) as session settings of every dbt connection: the
     key then never appears in compiled SQL, the manifest or the docs.
     """
     # imported here: the transform DAG reads this module's flags while it is parsed, without psycopg
-    from huiju.warehouse import libpq_params, warehouse_url
+    from huiju.warehouse import COMPONENT_ROLES, libpq_params, role_url
 
-    params = libpq_params(url or warehouse_url())
+    key_options = _pgoptions_with_key(_base_pgoptions(), pseudonym_key(), pseudonym_prefix())  # fails closed first
+    params = libpq_params(role_url("transformation", url))
     return {
         "HUIJU_DBT_HOST": params["host"],
         "HUIJU_DBT_PORT": params["port"],
         "HUIJU_DBT_USER": params["user"],
         "HUIJU_DBT_PASSWORD": params["password"],
         "HUIJU_DBT_DBNAME": params["dbname"],
-        "PGOPTIONS": _pgoptions_with_key(_base_pgoptions(), pseudonym_key()),
+        # dbt sets this role on each connection, so what it builds is owned by the group, not the login.
+        "HUIJU_DBT_ROLE": COMPONENT_ROLES["transformation"],
+        "PGOPTIONS": key_options,
     }
 
 

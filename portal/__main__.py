@@ -12,7 +12,7 @@ import psycopg
 from huiju.private_files import private_dir, restrict_umask
 from huiju.registry import load_registry
 from huiju.settings import get_settings
-from huiju.warehouse import warehouse_url
+from huiju.warehouse import role_url
 from huiju_portal.accounts import AccountError, create_account, find_account, list_accounts, reset_password
 from huiju_portal.config import get_portal_settings
 from huiju_portal.roles import Role
@@ -34,7 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _connect() -> psycopg.Connection:
-    return psycopg.connect(warehouse_url(), autocommit=True)
+    return psycopg.connect(role_url("portal"), autocommit=True)
 
 
 def _error(message: str) -> int:

@@ -46,8 +46,9 @@ def warm_up() -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    if app.state.warehouse_url is None:
-        app.state.warehouse_url = warehouse.warehouse_url()  # starts the embedded PostgreSQL if needed, migrates
+    # The portal connects as its own login role (huiju.warehouse.COMPONENT_ROLES), never as the admin; with no
+    # URL given, warehouse_url() starts the embedded PostgreSQL if needed and migrates.
+    app.state.warehouse_url = warehouse.role_url("portal", app.state.warehouse_url)
     clean_work_dir(app.state.settings.work_dir)
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     yield

@@ -11,7 +11,7 @@ import psycopg
 
 from huiju.airflow_env import PORTAL_USER, account_password, ui_port
 from huiju.registry import Registry, load_registry
-from huiju.warehouse import warehouse_url
+from huiju.warehouse import role_url
 from huiju_portal.accounts import demo_usernames, ensure_demo_accounts
 from huiju_portal.config import get_portal_settings
 from huiju_portal.roles import Role
@@ -58,7 +58,7 @@ class PortalExtension:
             settings = dataclasses.replace(settings, airflow_url=f"http://127.0.0.1:{ui_port()}",
                                            airflow_user=PORTAL_USER, airflow_password=account_password(PORTAL_USER))
         registry = load_registry()
-        with psycopg.connect(warehouse_url(), autocommit=True) as conn:
+        with psycopg.connect(role_url("portal"), autocommit=True) as conn:
             empty = conn.execute("select not exists (select 1 from portal.accounts)").fetchone()[0]
             if empty:
                 ensure_demo_accounts(conn, registry, demo_passwords_file())

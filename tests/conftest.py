@@ -34,6 +34,10 @@ from huiju.settings import get_settings
 
 TESTS = Path(__file__).resolve().parent
 
+# The demo switch (huiju.settings): tests run the transform on the public demo pseudonym key, and every
+# pseudonym they make is marked 'demo-'. Set before any settings are read; a test may take it away.
+os.environ.setdefault("HUIJU_DEMO", "1")
+
 #: The marker of every test in a folder of ``tests/`` (by its first part); files directly in ``tests/`` are unit tests.
 KIND_BY_FOLDER = {"unit": "unit", "integration": "integration", "dags": "dags", "dbt": "integration", "e2e": "e2e"}
 

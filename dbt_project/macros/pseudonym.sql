@@ -7,10 +7,12 @@
     keys are the session settings huiju.pseudonym_ipad / huiju.pseudonym_opad, which
     huiju.transform.dbt_env() derives from HUIJU_PSEUDONYM_KEY and hands every dbt connection
     (libpq PGOPTIONS): the key never appears in compiled SQL, the manifest or the published docs.
-    Without them the build fails rather than use a wrong key.
+    Without them the build fails rather than use a wrong key (and huiju.transform refuses to run
+    without HUIJU_PSEUDONYM_KEY, but under the demo switch HUIJU_DEMO=1). Under the demo switch the
+    session setting huiju.pseudonym_prefix is 'demo-', and every pseudonym starts with it.
 -#}
 {% macro pseudonym(id_number) -%}
-    encode(sha256(
+    coalesce(current_setting('huiju.pseudonym_prefix', true), '') || encode(sha256(
         decode(current_setting('huiju.pseudonym_opad'), 'hex')
         || sha256(decode(current_setting('huiju.pseudonym_ipad'), 'hex') || convert_to(upper(btrim({{ id_number }})), 'UTF8'))
     ), 'hex')

@@ -13,6 +13,9 @@ from psycopg import sql
 
 from huiju.registry import Dataset
 
+#: The group role that owns every raw table (huiju/sql/160_roles.sql; huiju.warehouse.COMPONENT_ROLES["landing"]).
+RAW_OWNER = "huiju_landing"
+
 # Rows are numbered by a per-transaction temporary sequence, named by OID in a setting (see files._Batch).
 ROW_NO_DEFAULT = "nextval(current_setting('huiju.row_seq')::oid::regclass)"
 
@@ -32,31 +35,38 @@ def ensure_raw_table(conn: psycopg.Connection, dataset: Dataset) -> None:
     present = {row[0] for row in conn.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
         (dataset.dataset,))}
-    if not present:
-        conn.execute(sql.SQL(
-            "create table if not exists {table} ("
-            " _load_id text not null default current_setting('huiju.load_id'),"
-            f" _row_no integer not null default {ROW_NO_DEFAULT},"
-            " _source_ref text not null default current_setting('huiju.source_ref'),"
-            " _loaded_at timestamptz not null default now(),"
-            " _extra jsonb)"
-        ).format(table=table))
-    for name in dataset.field_names:
-        if name not in present:
-            conn.execute(sql.SQL("alter table {table} add column if not exists {column} text").format(
-                table=table, column=sql.Identifier(name)))
-    else:
-        default = conn.execute(
-            "select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d join pg_attribute a"
-            " on a.attrelid = d.adrelid and a.attnum = d.adnum"
-            " where d.adrelid = %s::regclass and a.attname = '_row_no'",
-            (f"raw.{dataset.dataset}",)).fetchone()
-        if default and "::oid" not in default[0]:  # a table made before row numbers took the sequence's OID
-            conn.execute(sql.SQL("alter table {table} alter column _row_no set default " + ROW_NO_DEFAULT).format(
-                table=table))
-    index = f"{dataset.dataset}_load_id"
-    if not conn.execute("select 1 from pg_indexes where schemaname = 'raw' and indexname = %s", (index,)).fetchone():
-        conn.execute(sql.SQL("create index if not exists {index} on {table} (_load_id)").format(
-            index=sql.Identifier(index), table=table))
+    # The landing's group role owns raw tables, whichever login creates them (the landing's, the portal's, an
+    # admin's in tests): each of them can then alter it, and the grants of 160_roles.sql apply to it.
+    # In a transaction of its own (or a savepoint), so the role holds for the DDL on an autocommit connection too.
+    with conn.transaction():
+        conn.execute("select set_config('role', %s, true) where pg_has_role(session_user, %s, 'member')",
+                     (RAW_OWNER, RAW_OWNER))
+        if not present:
+            conn.execute(sql.SQL(
+                "create table if not exists {table} ("
+                " _load_id text not null default current_setting('huiju.load_id'),"
+                f" _row_no integer not null default {ROW_NO_DEFAULT},"
+                " _source_ref text not null default current_setting('huiju.source_ref'),"
+                " _loaded_at timestamptz not null default now(),"
+                " _extra jsonb)"
+            ).format(table=table))
+        for name in dataset.field_names:
+            if name not in present:
+                conn.execute(sql.SQL("alter table {table} add column if not exists {column} text").format(
+                    table=table, column=sql.Identifier(name)))
+        else:
+            default = conn.execute(
+                "select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d join pg_attribute a"
+                " on a.attrelid = d.adrelid and a.attnum = d.adnum"
+                " where d.adrelid = %s::regclass and a.attname = '_row_no'",
+                (f"raw.{dataset.dataset}",)).fetchone()
+            if default and "::oid" not in default[0]:  # a table made before row numbers took the sequence's OID
+                conn.execute(sql.SQL("alter table {table} alter column _row_no set default " + ROW_NO_DEFAULT).format(
+                    table=table))
+        index = f"{dataset.dataset}_load_id"
+        if not conn.execute("select 1 from pg_indexes where schemaname = 'raw' and indexname = %s",
+                            (index,)).fetchone():
+            conn.execute(sql.SQL("create index if not exists {index} on {table} (_load_id)").format(
+                index=sql.Identifier(index), table=table))
     conn.commit()
     _RAW_READY.add(key)

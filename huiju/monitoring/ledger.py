@@ -187,7 +187,7 @@ def record_source(registry: Registry, source_id: str) -> None:
     ``huiju_monitor`` DAG rebuilds the ledger anyway.
     """
     try:
-        with connect() as conn, conn.transaction():
+        with connect(role="validation") as conn, conn.transaction():
             refresh(conn, registry, [source_id])
     except Exception:  # logged; the ingest goes on
         log.exception("submission ledger: refreshing %s failed; huiju_monitor rebuilds it", source_id)

@@ -100,7 +100,7 @@ def monitor(**context: Any) -> dict[str, Any]:
     from huiju.monitoring.monitor import run_monitor
     from huiju.warehouse import connect
 
-    with connect() as conn:
+    with connect(role="validation") as conn:
         report = run_monitor(conn, load_registry(), data_date_of(context))
     for warning in report.warnings:
         logging.getLogger(__name__).warning("%s", warning)
@@ -212,7 +212,7 @@ def notify() -> dict[str, int]:
     from huiju.notices import run_notices
     from huiju.warehouse import connect
 
-    with masked_errors(), connect() as conn:
+    with masked_errors(), connect(role="validation") as conn:
         report = run_notices(conn, load_registry(), notice_senders())
     if report.opened:
         logging.getLogger(__name__).warning("notice channel(s) down, paused: %s", ", ".join(report.opened))

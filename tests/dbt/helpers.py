@@ -3,6 +3,7 @@
 The dbt tests are about what dbt builds from published batches, so by default a batch is marked
 validated without running the validation suites (they have tests of their own and are the
 slowest step); ``quarantine`` rows can be written directly to check that dbt leaves them out.
+Each step connects as the platform's component does (huiju.warehouse.role_url): landing, then validation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from huiju.landing import land_file
 from huiju.ledger import set_status
 from huiju.registry import Registry, load_registry
 from huiju.validation import publish_load
+from huiju.warehouse import role_url
 
 
 def land_and_publish(url: str, source_id: str, path: Path, registry: Registry | None = None, *,
@@ -26,9 +28,10 @@ def land_and_publish(url: str, source_id: str, path: Path, registry: Registry | 
     """Land one file of ``source_id``, quarantine the given row numbers, publish it; return its load id."""
     registry = registry or load_registry()
     quarantined = list(quarantine_rows)
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(role_url("landing", url)) as conn:
         result = land_file(conn, registry, registry.source(source_id), path)
         assert result.outcome == "landed", result
+    with psycopg.connect(role_url("validation", url)) as conn:
         with conn.transaction():
             for row_no in quarantined:
                 conn.execute("insert into quarantine.rows (load_id, row_no, dataset, violations, reasons)"
@@ -62,9 +65,10 @@ def land_validate_publish(url: str, source_id: str, path: Path, registry: Regist
     """
     from huiju.validation import validate_load
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(role_url("landing", url)) as conn:
         result = land_file(conn, registry, registry.source(source_id), path)
         assert result.outcome == "landed", result
+    with psycopg.connect(role_url("validation", url)) as conn:
         validate_load(conn, registry, result.load_id, run_gx=False)
         assert publish_load(conn, result.load_id)
         rows = conn.execute("select row_no, violations from quarantine.rows where load_id = %s",

@@ -29,7 +29,7 @@ from huiju_demo.generate import generate_submissions
 from psycopg import sql
 
 from huiju.registry import load_registry
-from huiju.transform import pseudonym_key, run_dbt
+from huiju.transform import pseudonym, pseudonym_key, run_dbt
 from tests.dbt.helpers import land_and_publish, land_validate_publish, register_sources
 
 pytestmark = pytest.mark.integration
@@ -212,7 +212,8 @@ def test_a_legal_person_left_without_penalties_is_gone_incrementally_too(built: 
 
 def test_population_key_is_the_keyed_hmac_of_the_id_number(built: dict) -> None:
     id_number = valid_id_number(7)
-    expected = hmac.new(pseudonym_key().encode(), id_number.encode(), hashlib.sha256).hexdigest()
+    expected = pseudonym(id_number)
+    assert expected == "demo-" + hmac.new(pseudonym_key().encode(), id_number.encode(), hashlib.sha256).hexdigest()
     with psycopg.connect(built["url"]) as conn:
         found = conn.execute("select person_key, gender, birth_date from basic.basic_population"
                              " where person_key = %s", (expected,)).fetchone()
@@ -320,7 +321,7 @@ def test_residents_are_in_the_population_under_their_keyed_hmac(built: dict) -> 
                                ).fetchone()[0]
     assert residents
     for id_number, name, gender in residents:
-        person_key = hmac.new(key, id_number.encode(), hashlib.sha256).hexdigest()
+        person_key = "demo-" + hmac.new(key, id_number.encode(), hashlib.sha256).hexdigest()
         assert population[person_key] == (name, gender, True)
     assert insured > 0
 

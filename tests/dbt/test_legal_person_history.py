@@ -26,8 +26,11 @@ CONTINUING, VANISHING, DELETED = valid_uscc(0), valid_uscc(1), valid_uscc(2)
 
 
 def _old_snapshot(conn: psycopg.Connection) -> None:
-    """The dbt snapshot as it was: basic_legal_person's columns of the time plus dbt's (timestamps without zone)."""
-    conn.execute("create schema archive")
+    """The dbt snapshot as it was: basic_legal_person's columns of the time plus dbt's (timestamps without zone).
+
+    Owned by the transformation's role, as dbt made it (or as 160_roles.sql hands over one made before the roles).
+    """
+    conn.execute("set local role huiju_transform")
     conn.execute("create table archive.snap_basic_legal_person (uscc text, legal_person_name text,"
                  " legal_person_type text, legal_rep text, is_authority boolean, region_code text,"
                  " dbt_scd_id text, dbt_updated_at timestamp, dbt_valid_from timestamp, dbt_valid_to timestamp)")

@@ -15,7 +15,7 @@ def test_staging_tables_are_renamed_and_the_misnamed_views_dropped(make_database
     migration = resources.files("huiju.sql").joinpath("120_dbt_model_names.sql").read_text(encoding="utf-8")
     with psycopg.connect(url) as conn:
         # as dbt left them before the renames (the snapshot table: one never taken over yet)
-        conn.execute("create schema staging; create schema credit; create schema archive")
+        # (the layers' schemas exist: 160_roles.sql creates them for the transformation's role)
         conn.execute("create table staging.stg_raw__admin_penalty as select 'D1' as decision_no")
         conn.execute("create view credit.snap_credit_admin_penalty as select * from staging.stg_raw__admin_penalty")
         conn.execute("create table archive.snap_basic_legal_person (uscc text)")
