@@ -98,7 +98,15 @@ def publication_timeliness(conn: psycopg.Connection, month: str) -> list[Publica
     empty before dbt first built it. ``unknown``: decisions the calendar cannot judge (a year it lacks).
     """
     start, following = month_bounds(month)
-    if conn.execute("select to_regclass('credit.credit_publication_timeliness')").fetchone()[0] is None:
+    # From the catalog: to_regclass would need usage on the schema, which the role has only once dbt granted it.
+    built, readable = conn.execute(
+        "select true, has_schema_privilege('credit', 'usage') and has_table_privilege(c.oid, 'select')"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'credit' and c.relname = 'credit_publication_timeliness'").fetchone() or (False, False)
+    if built and not readable:
+        log.warning("双公示超期: credit.credit_publication_timeliness is not granted to %s; the next dbt build will",
+                    conn.info.user)
+    if not readable:
         return []
     rows = conn.execute(
         "select source_department, count(*), count(*) filter (where not is_on_time),"
