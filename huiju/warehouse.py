@@ -286,8 +286,25 @@ def migrate(url: str) -> None:
             conn.execute(entry.read_text(encoding="utf-8"))
             conn.execute("insert into ops.schema_migrations (name) values (%s)", (entry.name,))
         conn.commit()
+        _bootstrap_calendar(conn)
         _set_login_passwords(conn)
     _MIGRATED.add(url)
+
+
+def _bootstrap_calendar(conn: psycopg.Connection) -> None:
+    """A new warehouse gets the working-day calendar at once (the monitoring run keeps it current).
+
+    A mistaken override file must not stop the warehouse: it is logged here, and the monitoring run
+    and ``huiju check-config`` report it to stewards.
+    """
+    from huiju.registry import ConfigError  # why: the warehouse bootstrap needs no configuration until here
+    from huiju.workdays import sync_work_calendar  # why: as above
+
+    try:
+        sync_work_calendar(conn)
+    except ConfigError as exc:
+        log.warning("working-day calendar not written to the warehouse: %s", exc)
+    conn.commit()
 
 
 _PASSWORDS_SET: set[tuple[str, str]] = set()

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import chinese_calendar
 import yaml
@@ -42,6 +42,9 @@ from pydantic import ValidationError, field_validator
 from huiju.registry import ConfigError
 from huiju.schema import StrictModel, explain, format_loc
 from huiju.settings import get_settings
+
+if TYPE_CHECKING:
+    import psycopg
 
 DayKind = Literal["working", "off", "unknown"]
 #: The years the pinned chinesecalendar package holds (1.11.0: 2004-2026).
@@ -172,14 +175,7 @@ class WorkCalendar:
     @functools.cached_property
     def _working_days(self) -> list[date]:
         """Every working day of every known year, in order: deadlines are counted by bisection."""
-        days = []
-        for year in sorted(self.years):
-            day = date(year, 1, 1)
-            while day.year == year:
-                if self.day_kind(day) == "working":
-                    days.append(day)
-                day += timedelta(days=1)
-        return days
+        return [day for day, kind in self.known_days() if kind == "working"]
 
     def _first_unknown_year(self, year: int) -> int:
         while year in self.years:
@@ -224,6 +220,14 @@ class WorkCalendar:
             raise CalendarGap([day.year], f"the working day before {day}")
         return days[index]
 
+    def known_days(self) -> Iterable[tuple[date, DayKind]]:
+        """Every day of every known year with its kind (``working`` or ``off``), in order."""
+        for year in sorted(self.years):
+            day = date(year, 1, 1)
+            while day.year == year:
+                yield day, self.day_kind(day)
+                day += timedelta(days=1)
+
     def unknown_years(self, start: date, end: date) -> tuple[int, ...]:
         """The years between ``start`` and ``end`` (inclusive) that no calendar holds."""
         return tuple(y for y in range(start.year, end.year + 1) if y not in self.years)
@@ -264,3 +268,29 @@ def calendar_warnings(today: date, horizon_days: int = 60, config_dir: Path | No
     missing = work_calendar(config_dir).unknown_years(today, today + timedelta(days=horizon_days))
     return [f"工作日历缺少{year}年的法定节假日和调休安排：涉及{year}年的报送截止日期无法计算。"
             f"请在国务院办公厅发布通知后添加 config/calendar/{year}.yaml。" for year in missing]
+
+
+def sync_work_calendar(conn: psycopg.Connection, cal: WorkCalendar | None = None) -> int:
+    """Write every known day of ``cal`` (default: the platform's) into ``ops.work_calendar``; return rows changed.
+
+    The warehouse's copy of this calendar (migration 131), which ``ops.add_working_days`` counts on:
+    one transaction, idempotent — days whose kind changed are updated, new days added, days of a year
+    no longer known removed, the rest left alone. Run at bootstrap (:func:`huiju.warehouse.migrate`)
+    and by every monitoring run, so an override file added for a new year reaches SQL within the hour.
+    """
+    cal = cal or work_calendar()
+    with conn.transaction(), conn.cursor() as cur:
+        # on commit drop: gone with the transaction; "if not exists" + truncate: twice in one outer transaction
+        cur.execute("create temporary table if not exists work_calendar_new (day date primary key, kind text not null)"
+                    " on commit drop")
+        cur.execute("truncate work_calendar_new")
+        with cur.copy("copy work_calendar_new (day, kind) from stdin") as copy:
+            for day, kind in cal.known_days():
+                copy.write_row((day, kind))
+        cur.execute("delete from ops.work_calendar c where not exists"
+                    " (select 1 from work_calendar_new n where n.day = c.day)")
+        changed = cur.rowcount
+        cur.execute("insert into ops.work_calendar (day, kind) select day, kind from work_calendar_new"
+                    " on conflict (day) do update set kind = excluded.kind"
+                    " where ops.work_calendar.kind is distinct from excluded.kind")
+        return changed + cur.rowcount

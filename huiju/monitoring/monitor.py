@@ -13,9 +13,9 @@ from psycopg.rows import dict_row
 from huiju.monitoring.ledger import backfill, last_full_rebuild, refresh, today
 from huiju.monitoring.obligations import Period
 from huiju.monitoring.reminders import LOOKBACK_DAYS, Reminder, ReminderReport, queue_reminders
-from huiju.monitoring.scorecards import percent, ranking, render_ranking, scorecards
+from huiju.monitoring.scorecards import month_bounds, percent, ranking, render_ranking, scorecards
 from huiju.registry import Registry
-from huiju.workdays import WorkCalendar, work_calendar
+from huiju.workdays import WorkCalendar, sync_work_calendar, work_calendar
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,13 @@ def run_monitor(conn: psycopg.Connection, registry: Registry, as_of: date | None
     The first run of a day (``full`` None: when the ledger was last wholly rebuilt before ``as_of``)
     rebuilds the whole ledger (:func:`~huiju.monitoring.ledger.backfill`); later runs rebuild only the
     periods the 催报 ladder can still act on. Commits the ledger, then queues the notices in their own
-    transaction. Calendar gaps are logged as warnings and go into the stewards' digest.
+    transaction. Calendar gaps are logged as warnings and go into the stewards' digest. First it writes the
+    calendar into the warehouse (``ops.work_calendar``), so a newly added override year reaches SQL deadlines
+    (``ops.add_working_days``, the 双公示 timeliness) within the hour.
     """
     as_of = as_of or today()
     cal = cal or work_calendar()
+    sync_work_calendar(conn, cal)
     if full is None:
         last = last_full_rebuild(conn)
         full = last is None or last < as_of
@@ -78,6 +81,42 @@ def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None
                      cal.working_days_between(r["late_after"], as_of)) for r in rows]
 
 
+@dataclass(frozen=True)
+class PublicationTimeliness:
+    """One department's 双公示 decisions received in a month: how many, how many late, how many not judged."""
+
+    department: str
+    received: int
+    late: int
+    unknown: int
+
+
+def publication_timeliness(conn: psycopg.Connection, month: str) -> list[PublicationTimeliness]:
+    """Per department, the 行政处罚/行政许可 decision versions received in ``month`` and how many were late.
+
+    Reads the dbt view ``credit.credit_publication_timeliness`` (7 working days from the decision date);
+    empty before dbt first built it. ``unknown``: decisions the calendar cannot judge (a year it lacks).
+    """
+    start, following = month_bounds(month)
+    # From the catalog: to_regclass would need usage on the schema, which the role has only once dbt granted it.
+    built, readable = conn.execute(
+        "select true, has_schema_privilege('credit', 'usage') and has_table_privilege(c.oid, 'select')"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'credit' and c.relname = 'credit_publication_timeliness'").fetchone() or (False, False)
+    if built and not readable:
+        log.warning("双公示超期: credit.credit_publication_timeliness is not granted to %s; the next dbt build will",
+                    conn.info.user)
+    if not readable:
+        return []
+    rows = conn.execute(
+        "select source_department, count(*), count(*) filter (where not is_on_time),"
+        " count(*) filter (where is_on_time is null)"
+        " from credit.credit_publication_timeliness where received_date >= %s and received_date < %s"
+        " group by source_department order by count(*) filter (where not is_on_time) desc, source_department",
+        (start, following)).fetchall()
+    return [PublicationTimeliness(*row) for row in rows]
+
+
 def render_monitor(conn: psycopg.Connection, registry: Registry, report: MonitorReport, month: str) -> str:
     """The overdue list, the month's scorecard and ranking, and the calendar warnings, as text."""
     lines = [f"Monitoring as of {report.as_of}: {report.periods} period(s) owed, "
@@ -105,6 +144,13 @@ def render_overview(conn: psycopg.Connection, registry: Registry, as_of: date, m
         lines.append(f"  {card.source_id:<24} 应报{card.periods_due:>3} 已报{card.periods_delivered:>3} "
                      f"及时率 {percent(card.timeliness):>6} 完整率 {percent(card.completeness):>6} "
                      f"合格率 {percent(card.quality):>6} 整改率 {percent(card.correction):>6}")
+    timeliness = publication_timeliness(conn, month)
+    lines += ["", f"双公示超期 (decisions received more than 7 working days after the decision), {month}: "
+                  f"{sum(t.late for t in timeliness)}"]
+    for item in timeliness:
+        dept = registry.departments.get(item.department)
+        lines.append(f"  {dept.name if dept else item.department}：收到{item.received}条，超期{item.late}条"
+                     + (f"，{item.unknown}条因工作日历缺年份或无决定日期无法判定" if item.unknown else ""))
     for warning in warnings:
         lines += ["", f"WARNING (calendar): {warning}"]
     return "\n".join(lines)

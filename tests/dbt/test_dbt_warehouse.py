@@ -28,8 +28,10 @@ from huiju_demo.bulk import valid_id_number, valid_uscc, write_penalty_csv
 from huiju_demo.generate import generate_submissions
 from psycopg import sql
 
+from huiju.monitoring.monitor import publication_timeliness
 from huiju.registry import load_registry
 from huiju.transform import pseudonym, pseudonym_key, run_dbt
+from huiju.warehouse import role_url
 from tests.dbt.helpers import land_and_publish, land_validate_publish, register_sources
 
 pytestmark = pytest.mark.integration
@@ -266,7 +268,8 @@ def test_every_new_model_has_rows(built: dict) -> None:
                      "credit.credit_natural_person_credit", "share.share_legal_person_license_publication",
                      "share.share_red_black_list_publication", "thematic.thematic_social_insurance_coverage",
                      "credit.credit_natural_person_license", "share.share_natural_person_license_publication",
-                     "share.share_natural_person_red_black_list_publication"):
+                     "share.share_natural_person_red_black_list_publication",
+                     "credit.credit_publication_timeliness"):
         assert built["full"][relation], relation
 
 
@@ -529,3 +532,13 @@ def test_a_view_is_built_again_when_what_it_reads_changes(built: dict, tmp_path:
         assert conn.execute("select count(*) from share.share_legal_person_license_publication").fetchone()[0] > 0
     assert build("credit_legal_person_license+")[reader] == "unchanged"
     assert build("credit_legal_person_license+", "--full-refresh")[reader] != "unchanged"
+
+
+def test_the_monitoring_role_reads_the_publication_timeliness(built: dict) -> None:
+    # The monitor runs as validation (migration 160); the view (the transformation's) grants it select.
+    with psycopg.connect(role_url("validation", built["url"])) as conn:
+        months = conn.execute("select distinct to_char(received_date, 'YYYY-MM') from"
+                              " credit.credit_publication_timeliness").fetchall()
+        counted = [t for (month,) in months for t in publication_timeliness(conn, month)]
+    assert counted and sum(t.received for t in counted) == sum(
+        1 for row in built["full"]["credit.credit_publication_timeliness"])

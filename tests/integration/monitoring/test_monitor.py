@@ -11,7 +11,7 @@ import pytest
 
 from huiju.cli import main
 from huiju.monitoring.ledger import last_full_rebuild
-from huiju.monitoring.monitor import overdue_list, render_monitor, run_monitor
+from huiju.monitoring.monitor import overdue_list, publication_timeliness, render_monitor, run_monitor
 from huiju.settings import get_settings
 from tests.support.deliveries import add_load, at, registry, source
 
@@ -48,3 +48,21 @@ def test_the_command(pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     out = capsys.readouterr().out
     assert "Monitoring as of 2026-12-07" in out and "2026年11月 数据报送情况通报" in out
     assert "config/calendar/2027.yaml" in out
+
+
+def test_the_monitor_counts_late_publications_per_department(pg: psycopg.Connection) -> None:
+    assert publication_timeliness(pg, "2026-02") == []                   # before dbt first built the view
+    # The rows as dbt's view credit.credit_publication_timeliness gives them (its own test: the dbt unit test).
+    pg.execute("create schema if not exists credit")
+    pg.execute("create table credit.credit_publication_timeliness"
+               " (source_department text, received_date date, is_on_time boolean)")
+    pg.execute("insert into credit.credit_publication_timeliness values ('d01', '2026-02-24', true),"
+               " ('d01', '2026-02-25', false), ('d01', '2026-02-26', false), ('d02', '2026-02-25', null),"
+               " ('d02', '2026-03-02', false)")
+    assert [(t.department, t.received, t.late, t.unknown) for t in publication_timeliness(pg, "2026-02")] == [
+        ("d01", 3, 2, 0), ("d02", 1, 0, 1)]
+    report = run_monitor(pg, REGISTRY, date(2026, 3, 3))
+    text = render_monitor(pg, REGISTRY, report, "2026-02")
+    assert "双公示超期 (decisions received more than 7 working days after the decision), 2026-02: 2" in text
+    assert "测试局d01：收到3条，超期2条" in text
+    assert "d02：收到1条，超期0条，1条因工作日历缺年份或无决定日期无法判定" in text
