@@ -3,9 +3,11 @@
 One rule for everything that leaves the data path: :func:`mask_text` hides the middle of every
 ID number (居民身份证号码, 15 or 18 characters, check digit ``X`` or ``x``) and every mainland mobile
 number (手机号码, optionally ``+86``/``86-``) found anywhere in a text — glued to letters
-(``身份证110101199003071234X号``), written with spaces or dashes inside (``110101 19900307 1234``,
+(``身份证11010519491231002X号``), written with spaces or dashes inside (``110105 19491231 002X``,
 ``138-1234-5678``, ``+86 138 1234 5678``). Over-masking is accepted: a 15-or-more-digit number that
 is no ID (a bank card, a long serial) loses its middle too; nothing shorter than a mobile is touched.
+(``11010519491231002X``, here and in the tests, is GB 11643-1999's own example number: a published
+test vector, no citizen's.)
 
 The same patterns back the warehouse's ``ops.mask_text(text)`` (``huiju/sql/150_mask_text.sql``),
 which quarantine applies to the values it keeps; ``tests/integration/core/test_mask_text_sql.py``

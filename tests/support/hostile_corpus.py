@@ -272,6 +272,7 @@ _BAD_VALUES: dict[str, tuple[str, str]] = {
     "id_bad_check_digit": ("法定代表人身份证号", _wrong_check(valid_id_number(7))),
     "id_too_short": ("法定代表人身份证号", "11010519491231"),
     "id_letters": ("法定代表人身份证号", "11010519491231ABCD"),
+    # An ID number shaped like one but born in 2099 (made up here; no such citizen can exist).
     "id_future_birth": ("法定代表人身份证号", "110105209912310015"),
     "uscc_bad_check": ("统一社会信用代码", _wrong_check(valid_uscc(5))),
     "uscc_too_short": ("统一社会信用代码", "91110000"),

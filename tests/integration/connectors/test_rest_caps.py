@@ -11,6 +11,8 @@ from huiju_connectors.rest import Caps, Pagination, RestError, RestSource, Retry
 
 from tests.support.hostile_http import ScriptedServer, endless
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 pytestmark = pytest.mark.timeout(30)
 
 

@@ -18,6 +18,8 @@ from huiju.ledger import get_load
 from huiju.registry import Registry, load_registry
 from huiju.validation import publish_load, validate_load
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:

@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from huiju.masking import mask_text
 from tests.support.citizens import around, digits_of, written_ids, written_mobiles
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 sql_around = around.map(lambda t: t.replace("\x00", ""))  # text columns cannot hold NUL
 
 _SHARED_PG = settings(max_examples=60, deadline=None,

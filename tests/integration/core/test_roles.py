@@ -14,6 +14,8 @@ import pytest
 from huiju import warehouse
 from huiju.settings import get_settings
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 DENIED = psycopg.errors.InsufficientPrivilege
 
 

@@ -11,6 +11,8 @@ import pytest
 from huiju import transform
 from huiju.settings import get_settings
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:

@@ -12,6 +12,8 @@ from huiju_airflow import tasks
 import huiju.pipeline
 from huiju.masking import MaskedError
 
+# 11010519491231002X is GB 11643-1999's own example ID number (a published test vector, no citizen's).
+
 SECRET = "张三 11010519491231002X 13912345678"
 
 
