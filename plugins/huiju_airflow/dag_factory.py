@@ -17,13 +17,21 @@ import pendulum
 from airflow.sdk import DAG, Asset, task
 
 from huiju.registry import Registry, load_registry
-from huiju.settings import get_settings
+from huiju.settings import QUEUES, get_settings
 from huiju_airflow import tasks
 
 log = logging.getLogger(__name__)
 
 START = pendulum.datetime(2026, 1, 1, tz=tasks.TIMEZONE)
 DEFAULT_ARGS = {"owner": "huiju", "retries": 2, "retry_delay": timedelta(seconds=30)}
+
+
+def default_args(queue: str) -> dict[str, Any]:
+    """:data:`DEFAULT_ARGS` with the Celery queue for this kind of work (one of ``huiju.settings.QUEUES``;
+    LocalExecutor ignores queues)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: expected one of {QUEUES}")
+    return {**DEFAULT_ARGS, "queue": queue}
 
 
 def raw_asset(dataset: str) -> Asset:
@@ -48,7 +56,7 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
             start_date=START,
             catchup=False,
             max_active_runs=1,
-            default_args=DEFAULT_ARGS,
+            default_args=default_args("ingest"),
             tags=["ingest", source.department, source.channel, source.dataset],
             doc_md=(f"**{department.name}** delivers `{source.dataset}` ({registry.dataset_of(source).title}) "
                     f"through `{source.channel}` ({source.format}), cadence `{source.cadence}`, "
@@ -75,7 +83,7 @@ def notices_dag() -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("notices"),
         tags=["notices"],
         doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
                 "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
@@ -94,7 +102,7 @@ def monitor_dag() -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("notices"),
         tags=["monitoring", "notices"],
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
@@ -125,7 +133,7 @@ def transform_dag(registry: Registry | None = None) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("transform"),
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:
@@ -181,7 +189,7 @@ def _dbt_task_group(manifest: Path) -> Any:
             operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False,
                            "dbt_cmd_flags": list(SCHEDULED_BUILD_FLAGS)},
             # A failed model or test fails again on retry; the next published batch rebuilds it.
-            default_args={**DEFAULT_ARGS, "retries": 0},
+            default_args={**default_args("transform"), "retries": 0},
         )
     except Exception:  # a broken or foreign manifest must not take the DAG down: build in one task
         log.exception("huiju_transform: cannot render the dbt manifest %s with Cosmos; "
