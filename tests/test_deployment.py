@@ -60,10 +60,10 @@ def test_the_compose_file_is_valid_against_the_compose_specification(compose: di
 
 def test_every_airflow_component_and_a_worker_per_queue(compose: dict) -> None:
     services = compose["services"]
-    assert AIRFLOW_COMPONENTS <= set(services)
+    assert set(services) >= AIRFLOW_COMPONENTS
     assert {"redis", "postgres", "init", "portal"} <= set(services)
     served = set()
-    for name, service in services.items():
+    for service in services.values():
         command = service.get("command") or []
         if command[:2] == ["celery", "worker"]:
             served |= set(command[command.index("--queues") + 1].split(","))
