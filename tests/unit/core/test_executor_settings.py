@@ -67,5 +67,5 @@ def test_a_secret_setting_may_name_a_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert secret_setting("HUIJU_TEST_SECRET") == "direct"
     monkeypatch.delenv("HUIJU_TEST_SECRET")
     monkeypatch.setenv("HUIJU_TEST_SECRET_FILE", str(tmp_path / "missing"))
-    with pytest.raises(ValueError, match="HUIJU_TEST_SECRET_FILE=.*missing"):
+    with pytest.raises(ValueError, match=r"HUIJU_TEST_SECRET_FILE=.*missing"):
         secret_setting("HUIJU_TEST_SECRET")
