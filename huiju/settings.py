@@ -12,7 +12,10 @@ Environment variables (all optional):
   (default ``http://$HUIJU_PORTAL_HOST:$HUIJU_PORTAL_PORT/``, i.e. ``http://127.0.0.1:8081/``).
 - ``HUIJU_EXECUTOR``: Airflow's executor, ``LocalExecutor`` (the default: one machine) or ``CeleryExecutor``
   (scale-out: workers on any number of machines, one queue per kind of work, see :data:`QUEUES`);
-- ``HUIJU_CELERY_BROKER_URL``: the Celery broker (default ``redis://127.0.0.1:6379/0``).
+- ``HUIJU_CELERY_BROKER_URL``: the Celery broker (default ``redis://127.0.0.1:6379/0``);
+- ``HUIJU_TRANSFORM_TASKS``: how ``huiju_transform`` runs dbt: ``node`` (the default: a task per dbt node, so a
+  failing model stops only what depends on it) or ``build`` (one ``dbt build`` task: one dbt start-up instead
+  of one per node, for small machines and tests that need the build, not its per-node view).
 
 A secret setting (``HUIJU_WAREHOUSE_URL``, ``HUIJU_PSEUDONYM_KEY``, ``HUIJU_DB_PASSWORD_<ROLE>``, the portal's
 Airflow password) may instead name a file holding it, as ``<NAME>_FILE`` (a container's ``/run/secrets/…``):
@@ -57,6 +60,7 @@ class Settings:
     portal_url: str = "http://127.0.0.1:8081/"
     executor: str = "LocalExecutor"
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    transform_tasks: str = "node"
 
     archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
     inbox_dir: ClassVar[_Folder] = _Folder("var", "inbox", "The departments' inbox folders (one per source).")
@@ -84,7 +88,8 @@ def get_settings() -> Settings:
         warehouse_url=secret_setting("HUIJU_WAREHOUSE_URL"),
         demo=os.environ.get("HUIJU_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
         portal_url=_portal_url(),
-        executor=_executor(),
+        executor=_choice("HUIJU_EXECUTOR", EXECUTORS),
+        transform_tasks=_choice("HUIJU_TRANSFORM_TASKS", ("node", "build")),
         celery_broker_url=secret_setting("HUIJU_CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
     )
 
@@ -107,11 +112,12 @@ def secret_setting(name: str) -> str | None:
         raise ValueError(f"{name}_FILE={path}: cannot read the secret ({exc.strerror})") from exc
 
 
-def _executor() -> str:
-    name = os.environ.get("HUIJU_EXECUTOR") or "LocalExecutor"
-    if name not in EXECUTORS:
-        raise ValueError(f"HUIJU_EXECUTOR={name!r}: expected one of {', '.join(EXECUTORS)}")
-    return name
+def _choice(variable: str, allowed: tuple[str, ...]) -> str:
+    """The value of ``variable``, one of ``allowed`` (the first when unset)."""
+    value = os.environ.get(variable) or allowed[0]
+    if value not in allowed:
+        raise ValueError(f"{variable}={value!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 def _portal_url() -> str:

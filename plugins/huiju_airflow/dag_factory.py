@@ -132,7 +132,7 @@ def transform_dag(registry: Registry | None = None) -> DAG:
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:
-        manifest = _dbt_manifest()
+        manifest = _dbt_manifest() if get_settings().transform_tasks == "node" else None
         group = _dbt_task_group(manifest) if manifest is not None else None
         if group is None:
             task(task_id="dbt_build")(tasks.build_warehouse)()
