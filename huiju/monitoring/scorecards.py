@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 from huiju.registry import Registry
 
 _SCORECARD = """
-select department, source_id,
+select to_char(period_end, 'YYYY-MM') as month, department, source_id,
        count(*) filter (where status in ('on_time', 'late', 'held', 'missing')) as periods_due,
        count(*) filter (where status in ('on_time', 'late')) as periods_delivered,
        count(*) filter (where status = 'on_time') as periods_on_time,
@@ -37,8 +37,8 @@ select department, source_id,
   from ops.submissions
  where period_end >= %(start)s and period_end < %(next)s
    and (%(department)s::text is null or department = %(department)s)
- group by grouping sets ((department, source_id), (department))
- order by department, source_id nulls first
+ group by grouping sets ((1, department, source_id), (1, department))
+ order by 1, department, source_id nulls first
 """
 
 
@@ -104,10 +104,20 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def scorecards(conn: psycopg.Connection, month: str, department: str | None = None) -> list[Scorecard]:
     """The month's scorecards: for each department its total (``source_id`` None) first, then each source."""
-    start, following = month_bounds(month)
+    return scorecards_between(conn, month, month, department)
+
+
+def scorecards_between(conn: psycopg.Connection, first: str, last: str,
+                       department: str | None = None) -> list[Scorecard]:
+    """The scorecards of the months ``first`` … ``last`` (``2026-01`` … ``2026-12``) in one query, month by month.
+
+    Within a month as :func:`scorecards` orders them; a month with nothing ending in it has no card.
+    """
+    start, _ = month_bounds(first)
+    _, following = month_bounds(last)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(_SCORECARD, {"start": start, "next": following, "department": department}).fetchall()
-    return [Scorecard(month=month, **row) for row in rows]
+    return [Scorecard(**row) for row in rows]
 
 
 def ranking(conn: psycopg.Connection, month: str) -> list[Ranked]:
