@@ -8,8 +8,10 @@ select on ``ops`` and ``quarantine``, nothing else) through ``warehouse.connect(
   reached, the month's 通报 and every department's scorecard trend over the last twelve months;
 * :func:`department_detail` — one department: its sources' cards for the month, its latest batches
   (anomalies flagged);
-* :func:`batch_detail` — one batch of a department and its quarantined rows, every value masked
-  (:func:`huiju.masking.mask_text`) though quarantine already keeps them masked.
+* :func:`batch_detail` — one batch of a department: Great Expectations' results of each expectation
+  (``ops.validation_results``: the same figures as its Data Docs, here without any asset from the internet),
+  and its quarantined rows, every value masked (:func:`huiju.masking.mask_text`) though quarantine already
+  keeps them masked.
 
 Rates and scores are :mod:`huiju.monitoring.scorecards`' own; the overdue list is
 :func:`huiju.monitoring.monitor.overdue_list`'s.
@@ -25,9 +27,10 @@ from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
 from huiju.monitoring.monitor import overdue_list
-from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, Reminder, dedupe_key
+from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, LOOKBACK_DAYS, Reminder, dedupe_key
 from huiju.monitoring.scorecards import Ranked, Scorecard, month_bounds, ranking, scorecards_between
 from huiju.registry import Registry
+from huiju.rules import RULES
 from huiju.workdays import WorkCalendar
 
 #: Where the plugin serves the dashboard on Airflow's API server (``huiju up`` and the demo print it).
@@ -41,15 +44,17 @@ BATCH_LABELS = {"received": "已接收", "validated": "已校验", "published": 
 TREND_MONTHS = 12
 BATCHES_SHOWN = 200
 ROWS_SHOWN = 500
-# The longest a period can have ended before the day and still be a source's latest (a quarter and its deadline).
-_LATEST_WINDOW_DAYS = 120
 
+# Per source, one probe of the index on (source_id, period_end) (migration 300).
 _LATEST_PERIODS = """
-select distinct on (source_id) source_id, department, period, period_start, period_end, due_date, late_after,
-       status, batches, rows_received, rows_accepted, rows_quarantined, delivered_at, last_received_at
-  from ops.submissions
- where period_end < %(as_of)s and period_end >= %(as_of)s::date - %(window)s
- order by source_id, period_end desc
+select s.* from unnest(%(sources)s::text[]) as wanted (source_id)
+ cross join lateral (
+    select source_id, department, period, period_start, period_end, due_date, late_after, status, batches,
+           rows_received, rows_accepted, rows_quarantined, delivered_at, last_received_at
+      from ops.submissions
+     where source_id = wanted.source_id and period_end < %(as_of)s
+     order by period_end desc
+     limit 1) s
 """
 
 _BATCH = """
@@ -106,7 +111,8 @@ class Overview:
     as_of: date
     month: str
     states: list[SourceState]
-    overdue: list[OverdueItem]
+    overdue: list[OverdueItem]  # late for at most the ladder's window
+    older_overdue: int  # periods late for longer, still without anything usable
     ranked: list[Ranked]
     trend: dict[str, list[Scorecard]]  # department → its monthly totals, oldest first
     months: list[str]  # the trend's months, oldest first
@@ -164,13 +170,26 @@ class QuarantinedRow:
 
 
 @dataclass(frozen=True)
+class QualityCheck:
+    """One expectation Great Expectations ran on the batch (``ops.validation_results``): what Data Docs show."""
+
+    header: str  # the department's column header (the field's name when the source does not send it)
+    rule: str
+    rule_label: str  # 必填, 枚举, 统一社会信用代码 …
+    expectation: str
+    success: bool
+    unexpected_count: int | None
+
+
+@dataclass(frozen=True)
 class BatchDetail:
-    """A batch and its quarantined rows (the first :data:`ROWS_SHOWN`), all masked."""
+    """A batch, its quality checks and its quarantined rows (the first :data:`ROWS_SHOWN`), all masked."""
 
     batch: Batch
     department_name: str
     rows: list[QuarantinedRow]
     total_rows: int
+    checks: list[QualityCheck] = field(default_factory=list)  # empty: validated without GX's report
 
 
 def months_back(month: str, count: int) -> list[str]:
@@ -202,7 +221,7 @@ def source_states(conn: psycopg.Connection, registry: Registry, as_of: date) -> 
     """
     with conn.cursor(row_factory=dict_row) as cur:
         latest = {row["source_id"]: row for row in cur.execute(
-            _LATEST_PERIODS, {"as_of": as_of, "window": _LATEST_WINDOW_DAYS}).fetchall()}
+            _LATEST_PERIODS, {"as_of": as_of, "sources": list(registry.sources)}).fetchall()}
     states = []
     for source_id, source in registry.sources.items():
         department = source.department
@@ -219,14 +238,28 @@ def source_states(conn: psycopg.Connection, registry: Registry, as_of: date) -> 
     return sorted(states, key=lambda s: (s.department, s.source_id))
 
 
+def overdue_since(as_of: date) -> date:
+    """The first last-on-time day the dashboard's overdue list shows: the 催报 ladder's window (older: a count)."""
+    return as_of - timedelta(days=LOOKBACK_DAYS)
+
+
+def older_overdue(conn: psycopg.Connection, as_of: date) -> int:
+    """Periods overdue since before the ladder's window, still without anything usable."""
+    return conn.execute("select count(*) from ops.submissions where late_after < %(since)s and (delivered_at is null"
+                        " or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)",
+                        {"since": overdue_since(as_of), "as_of": as_of}).fetchone()[0]
+
+
 def overdue(conn: psycopg.Connection, registry: Registry, as_of: date,
             cal: WorkCalendar | None = None) -> list[OverdueItem]:
-    """The overdue list as of ``as_of``, each with the highest 催报 step queued for it in the outbox."""
-    late = overdue_list(conn, as_of, cal)
-    keys = {dedupe_key(level, r.department, r.source_id, r.period): (level, r) for r in late for level in LEVELS}
-    queued = dict(conn.execute("select dedupe_key, created_at from ops.notices where dedupe_key = any(%s)"
-                               " and created_at < %s", (list(keys), as_of + timedelta(days=1))).fetchall()) \
-        if keys else {}
+    """The overdue list as of ``as_of`` (periods late for at most the ladder's window, :func:`overdue_since`), each
+    with the highest 催报 step queued for it in the outbox."""
+    late = overdue_list(conn, as_of, cal, since=overdue_since(as_of))
+    # The ladder's notices of those periods, by kind (monitor_<level>): queued within the window, up to the day.
+    queued = dict(conn.execute(
+        "select dedupe_key, created_at from ops.notices where kind = any(%s) and created_at >= %s and created_at < %s",
+        ([f"monitor_{level}" for level in LEVELS], overdue_since(as_of) - timedelta(days=LOOKBACK_DAYS),
+         as_of + timedelta(days=1))).fetchall()) if late else {}
     items = []
     for reminder in late:
         step, at = None, None
@@ -249,12 +282,11 @@ def overview(conn: psycopg.Connection, registry: Registry, as_of: date, month: s
     month_bounds(month)  # a malformed month fails here, not in SQL
     months = months_back(month, TREND_MONTHS)
     trend: dict[str, list[Scorecard]] = {}
-    for card in scorecards_between(conn, months[0], months[-1]):
-        if card.source_id is None:
-            trend.setdefault(card.department, []).append(card)
+    for card in scorecards_between(conn, months[0], months[-1], by_source=False):
+        trend.setdefault(card.department, []).append(card)
     names = {code: dept.name for code, dept in registry.departments.items()}
     return Overview(as_of, month, source_states(conn, registry, as_of), overdue(conn, registry, as_of, cal),
-                    ranking(conn, month), trend, months, names)
+                    older_overdue(conn, as_of), ranking(conn, month), trend, months, names)
 
 
 def _batch(registry: Registry, row: dict) -> Batch:
@@ -289,8 +321,15 @@ def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, 
                             (load_id,)).fetchone()["n"]
         rows = cur.execute("select row_no, violations, reasons from quarantine.rows where load_id = %s"
                            " order by row_no limit %s", (load_id, limit)).fetchall()
+        results = cur.execute("select field, rule, expectation, success, unexpected_count from ops.validation_results"
+                              " where load_id = %s order by success, field, rule", (load_id,)).fetchall()
     quarantined = [QuarantinedRow(row["row_no"],
                                   [{"header": mask_text(v.get("header")), "value": mask_text(v.get("value")),
                                     "reason": mask_text(v.get("reason"))} for v in row["violations"]],
                                   mask_text(row["reasons"])) for row in rows]
-    return BatchDetail(_batch(registry, found), _department_name(registry, department), quarantined, total)
+    source = registry.sources.get(found["source_id"])
+    headers = source.header_for_field if source is not None else {}
+    checks = [QualityCheck(headers.get(r["field"], r["field"] or "（整批）"), r["rule"],
+                           RULES[r["rule"]].label if r["rule"] in RULES else r["rule"], r["expectation"],
+                           r["success"], r["unexpected_count"]) for r in results]
+    return BatchDetail(_batch(registry, found), _department_name(registry, department), quarantined, total, checks)

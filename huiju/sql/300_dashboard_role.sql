@@ -24,3 +24,6 @@ alter role huiju_dashboard_login set role huiju_dashboard;
 grant usage on schema ops, quarantine to huiju_dashboard;
 grant select on all tables in schema ops, quarantine to huiju_dashboard;
 alter default privileges in schema ops, quarantine grant select on tables to huiju_dashboard;
+
+-- A source's latest period before a day (the dashboard's 各数据项报送状态): one index probe per source.
+create index if not exists submissions_source_end on ops.submissions (source_id, period_end);

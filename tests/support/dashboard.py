@@ -44,17 +44,22 @@ TOKEN_LINE = "huiju-test-token: "  # how the served Airflow prints its admin's t
 
 @dataclass(frozen=True)
 class DemoMonitoring:
-    """The warehouse the dashboard reads: its URL, the demo day, the morning after, the history, the day's batches."""
+    """The warehouse the dashboard reads: its URL, the demo day, the morning after, the history, the day's batches;
+    the var/ its Great Expectations results and Data Docs are in."""
 
     url: str
+    var: Path
     day: date
     as_of: date
     history: DemoHistory
     day_loads: dict[str, str]  # source id → the demo day's load id
 
 
-def seed_demo_monitoring(url: str, registry: Registry, folder: Path, day: date) -> DemoMonitoring:
-    """Land the demo's history and the demo day's two penalty files, validate, and run the monitor twice."""
+def seed_demo_monitoring(url: str, registry: Registry, folder: Path, day: date, var: Path) -> DemoMonitoring:
+    """Land the demo's history and the demo day's two penalty files, validate, and run the monitor twice.
+
+    Great Expectations writes its results and Data Docs under the settings' var/ (the caller's to choose).
+    """
     as_of = day + timedelta(days=1)
     arrived = datetime.combine(as_of, ARRIVAL, ZoneInfo(TIMEZONE))
     day_loads = {}
@@ -65,12 +70,14 @@ def seed_demo_monitoring(url: str, registry: Registry, folder: Path, day: date) 
             source = registry.source(source_id)
             written = generate_penalty_file(registry, source, folder / "day", day, DAY_ROWS, 20261120)
             landed = land_file(landing, registry, source, written.path, data_date=day, received_at=arrived)
-            if validate_load(validation, registry, landed.load_id, run_gx=False).status == "validated":
+            # The anomalous batch in full (Great Expectations' results and Data Docs), the other on verdicts only.
+            verdict = validate_load(validation, registry, landed.load_id, run_gx=source_id == ANOMALY_SOURCE)
+            if verdict.status == "validated":
                 publish_load(validation, landed.load_id)
             day_loads[source_id] = landed.load_id
         for monitored in (history.overdue_on, as_of):
             run_monitor(validation, registry, monitored)
-    return DemoMonitoring(url, day, as_of, history, day_loads)
+    return DemoMonitoring(url, var, day, as_of, history, day_loads)
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,16 @@ def test_a_batch_shows_its_quarantined_rows_masked(conn: psycopg.Connection, dem
 
 def test_months_back() -> None:
     assert dashboard.months_back("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
+
+
+def test_a_batch_validated_in_full_shows_great_expectations_results(
+        conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    detail = dashboard.batch_detail(conn, REGISTRY, "scjgj", load_id)
+    stored = conn.execute("select rule, field, success, unexpected_count from ops.validation_results"
+                          " where load_id = %s", (load_id,)).fetchall()
+    assert detail is not None and len(detail.checks) == len(stored) > 0
+    failed = [c for c in detail.checks if not c.success]
+    assert failed and detail.checks[:len(failed)] == failed  # failures first
+    assert {(c.rule, c.unexpected_count) for c in failed} == {(r, n) for r, _, ok, n in stored if not ok}
+    assert all(c.rule_label and c.header for c in detail.checks)

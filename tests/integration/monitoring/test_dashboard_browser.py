@@ -1,7 +1,8 @@
 """The stewards' dashboard as Airflow serves it (its auth manager, the plugin mounted by ``init_plugins``), in
 headless chromium with the network cut, on the demo's monitoring data: it renders with its charts, its numbers are
-the ledger's, a department drills down to a batch and its masked problem rows, and nobody anonymous gets anything.
-Screenshots are kept under ``var/test-artifacts/``."""
+the ledger's, a department drills down to a batch — Great Expectations' results of it (Data Docs' figures, offline)
+and its masked problem rows — and nobody anonymous gets anything. Screenshots are kept as test artefacts
+(``tests/support/browser.py``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ CLEAR_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 @pytest.fixture(scope="module")
 def airflow(demo_monitoring: DemoMonitoring, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAirflow]:
     tmp = tmp_path_factory.mktemp("dashboard-airflow")
-    with serving_airflow_plugins(tmp / "airflow", tmp / "var", demo_monitoring.url) as served:
+    with serving_airflow_plugins(tmp / "airflow", demo_monitoring.var, demo_monitoring.url) as served:
         yield served
 
 
@@ -83,6 +84,14 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
     assert page.locator("#quarantined tbody tr[data-row]").count() >= quarantined
     text = page.inner_text("#quarantined")
     assert not CLEAR_ID.search(text) and not CLEAR_MOBILE.search(text)
+    # Great Expectations' results of the batch (what Data Docs show), styled, with nothing fetched from the internet.
+    failed = _ledger(demo_monitoring, "select field from ops.validation_results where load_id = %s and not success",
+                     load_id)
+    assert page.locator("#checks tr[data-success=false]").count() == len(failed) > 0
+    assert page.locator("#checks tr[data-success=true]").count() > 0
+    badge = page.locator("#checks tr[data-success=false] .badge").first
+    assert badge.inner_text() == "未通过" and page.evaluate(
+        "e => getComputedStyle(e).backgroundColor", badge.element_handle()) != "rgba(0, 0, 0, 0)"
     browser_page.screenshot("batch")
     # Every request stayed on this machine (browser_page asserts it too), ECharts among them.
     assert any(url.endswith(".min.js") for url in browser_page.requests)
