@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from psycopg_pool import ConnectionPool
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
@@ -35,7 +36,7 @@ from huiju.monitoring.reminders import LOOKBACK_DAYS
 from huiju.monitoring.scorecards import Scorecard, month_bounds, percent
 from huiju.registry import Registry, load_registry
 from huiju.settings import TIMEZONE
-from huiju.warehouse import connect
+from huiju.warehouse import role_url
 from huiju_airflow.auth import airflow_user
 
 HERE = Path(__file__).resolve().parent
@@ -146,6 +147,11 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     templates.env.globals["lookback_days"] = LOOKBACK_DAYS
     templates.env.globals["titles"] = {source_id: source.title for source_id, source in registry.sources.items()}
     static = StaticFiles(directory=HERE / "static")
+    # Connections as huiju_dashboard kept between requests (a new one costs a SCRAM exchange and a backend);
+    # checked before use, so a restarted warehouse costs one failed check, not a failed page.
+    pool = ConnectionPool(role_url("dashboard", warehouse_url), min_size=1, max_size=4, open=True,
+                          check=ConnectionPool.check_connection, name="huiju-dashboard")
+    app.state.pool = pool
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -169,19 +175,19 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
         return templates.TemplateResponse(request, name, {"labels": figures.STATE_LABELS, "root": root, **context})
 
     def load_overview(as_of: date | None, month: str | None) -> figures.Overview:
-        with connect(warehouse_url, role="dashboard") as conn:
+        with pool.connection() as conn:
             day = as_of_of(conn, as_of)
             return figures.overview(conn, registry, day, _month(month, day))
 
     def load_department(code: str, as_of: date | None, month: str | None) -> figures.DepartmentDetail:
-        with connect(warehouse_url, role="dashboard") as conn:
+        with pool.connection() as conn:
             detail = figures.department_detail(conn, registry, code, _month(month, as_of_of(conn, as_of)))
         if detail is None:
             raise HTTPException(status_code=404, detail="没有这个部门")
         return detail
 
     def load_batch(code: str, load_id: str) -> figures.BatchDetail:
-        with connect(warehouse_url, role="dashboard") as conn:
+        with pool.connection() as conn:
             detail = figures.batch_detail(conn, registry, code, load_id)
         if detail is None:
             raise HTTPException(status_code=404, detail="没有这个批次")
