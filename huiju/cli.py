@@ -23,8 +23,8 @@ from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_po
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
 from huiju.masking import install_log_masking
+from huiju.monitoring import DASHBOARD_PATH
 from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
-from huiju.monitoring.dashboard import DASHBOARD_PATH
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
 from huiju.pg_release import release_warning

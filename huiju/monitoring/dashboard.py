@@ -33,8 +33,6 @@ from huiju.registry import Registry
 from huiju.rules import RULES
 from huiju.workdays import WorkCalendar
 
-#: Where the plugin serves the dashboard on Airflow's API server (``huiju up`` and the demo print it).
-DASHBOARD_PATH = "huiju-dashboard/"
 #: A period's status (``ops.submissions.status``) as the stewards read it.
 STATE_LABELS = {"on_time": "按时报送", "late": "逾期报送", "missing": "未报送", "held": "暂缓入库",
                 "pending": "待报送", "unknown": "无法判定", "unmonitored": "不考核"}

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from huiju.monitoring.dashboard import DASHBOARD_PATH
+from huiju.monitoring import DASHBOARD_PATH
 from huiju.settings import get_settings
 
 DBT_DOCS_PREFIX = "/huiju-dbt-docs"
