@@ -214,6 +214,37 @@ class Obligation(StrictModel):
     since: date | None = None  # the first period owed (default: the first delivery's, else the current one)
 
 
+#: The labels of the common templates' footers (mirrors ``huiju_connectors.footers.DEFAULT_FOOTER_LABELS``,
+#: which the configuration may not import).
+FOOTER_LABELS: tuple[str, ...] = (
+    "填表人", "填报人", "制表人", "审核人", "审核", "复核人", "负责人", "单位负责人", "部门负责人", "分管领导",
+    "联系人", "联系电话", "电话", "填报日期", "填表日期", "制表日期", "报送日期", "填报单位", "备注", "说明",
+    "填报说明", "注",
+)
+
+
+class FooterSettings(StrictModel):
+    """A template's footer (表尾): lines below the data that are not records (填表人, 审核人, 联系电话, 备注 …).
+
+    The footer is the run of rows at the end of a CSV or a sheet that starts with a row whose first
+    filled cell is one of ``labels`` (alone, or followed by ``：`` or a bracket), possibly after
+    blank rows, and holds nothing but such rows, blank rows and one-cell notes (the lines under
+    备注/说明), ``max_rows`` rows at most. It is not landed; the ledger's warnings say what was
+    left out. ``labels`` replaces the default list, ``extra_labels`` adds to it; ``enabled: false``
+    lands every row as before.
+    """
+
+    enabled: bool = True
+    labels: tuple[str, ...] = FOOTER_LABELS
+    extra_labels: tuple[str, ...] = ()
+    max_rows: int = Field(default=20, ge=1, le=200)
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        """The labels in force: ``labels`` and ``extra_labels``."""
+        return tuple(dict.fromkeys((*self.labels, *self.extra_labels)))
+
+
 class Source(StrictModel):
     """One delivery of one dataset by one department through one channel.
 
@@ -241,6 +272,7 @@ class Source(StrictModel):
     # Caps on a workbook (see README "Caps"): the rectangle its sheets span, refused before any reader opens it.
     max_sheet_cells: int = Field(default=20_000_000, ge=1, le=200_000_000)
     max_sheet_columns: int = Field(default=1_000, ge=1, le=16_384)
+    footer: FooterSettings = FooterSettings()  # 表尾 (填表人, 审核人 …) below a CSV's or a sheet's data
     cadence: str = "daily"
     obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
