@@ -97,7 +97,7 @@ def test_a_label_inside_the_data_is_data_and_the_rule_is_configurable(pg_url: st
     records = _records(source, 3, "FL")
     records.insert(1, ["备注：此行不是表尾"] + [""] * (width - 1))  # a record follows it: it is a (bad) record
     custom = source.model_copy(update={"footer": source.footer.model_copy(update={"extra_labels": ("经办人",)})})
-    path = _csv(tmp_path / "处罚_中间.csv", source, records + [["经办人：赵六"] + [""] * (width - 1)])
+    path = _csv(tmp_path / "处罚_中间.csv", source, [*records, ["经办人：赵六"] + [""] * (width - 1)])
     with psycopg.connect(pg_url) as conn:
         result = land_file(conn, registry, custom, path)
         assert result.rows_received == 4 and _raw_rows(conn, result.load_id) == [2, 3, 4, 5]
@@ -108,7 +108,8 @@ def test_a_label_inside_the_data_is_data_and_the_rule_is_configurable(pg_url: st
         assert landed.rows_received == 7  # footer recognition off: every line is a row, as before
 
 
-def _workbook(source: Source, rows: list[list[object]], title: str = "生态环境局行政处罚信息报送表") -> openpyxl.Workbook:
+def _workbook(source: Source, rows: list[list[object]],
+              title: str = "生态环境局行政处罚信息报送表") -> openpyxl.Workbook:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "数据"
@@ -179,7 +180,8 @@ def test_error_cells_are_quarantined_naming_the_cell(pg_url: str, registry: Regi
         cells = {row_no: sorted((v["cell"], v["value"]) for v in vs) for row_no, vs in quarantined.items()}
         assert cells == {
             3: [(f"数据!{column['处罚决定日期']}3", "#N/A")],
-            4: sorted([(f"数据!{column['罚款金额（万元）']}4", "#DIV/0!"), (f"数据!{column['行政相对人名称']}4", "#REF!")]),
+            4: sorted([(f"数据!{column['罚款金额（万元）']}4", "#DIV/0!"),
+                       (f"数据!{column['行政相对人名称']}4", "#REF!")]),
             5: [(f"数据!{column['处罚内容']}5", "#VALUE!")],
             8: [(f"数据!{column['处罚机关']}8", "#NAME?")],
             9: [(f"数据!{column['处罚机关']}9", "#NUM!")],
@@ -196,7 +198,7 @@ def test_error_cells_are_quarantined_naming_the_cell(pg_url: str, registry: Regi
         after = dict(conn.execute("select row_no, violations from quarantine.rows where load_id = %s",
                                   (result.load_id,)).fetchall())
         # Validation adds the rules' verdicts to the cell's: #N/A is no date either.
-        assert [v["rule"] for v in after[3]][0] == "cell_error" and len(after[3]) == 2, after[3]
+        assert after[3][0]["rule"] == "cell_error" and len(after[3]) == 2, after[3]
         assert len(after) == 6
         feedback = build_feedback(conn, registry, result.load_id)
         load = get_load(conn, result.load_id)

@@ -29,7 +29,8 @@ def _rows(*lines: list[str]) -> list[tuple[int, list[str]]]:
 
 
 def test_the_trailing_footer_is_split_off_a_stream() -> None:
-    rows = _rows(["a", "b"], ["c", "d"], ["", ""], ["填表人：张三", "审核人：李四"], ["备注：", ""], ["1、说明文字", ""])
+    rows = _rows(["a", "b"], ["c", "d"], ["", ""], ["填表人：张三", "审核人：李四"], ["备注：", ""],
+                 ["1、说明文字", ""])
     splitter = FooterSplitter(rows, RULE)
     assert [n for n, _ in splitter] == [2, 3]
     assert [n for n, _ in splitter.footer] == [4, 5, 6, 7]
