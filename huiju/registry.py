@@ -258,7 +258,7 @@ class Source(StrictModel):
     id: Identifier
     title: str
     dataset: Identifier
-    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal"]
+    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal", "web"]
     format: Literal["csv", "xlsx", "json", "xml"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
@@ -289,6 +289,7 @@ class Source(StrictModel):
     soap: dict[str, Any] | None = None
     frontdb: dict[str, Any] | None = None
     portal: dict[str, Any] | None = None
+    web: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
     channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 
@@ -352,13 +353,17 @@ class Registry(StrictModel):
         return self.datasets[source.dataset]
 
     def security_warnings(self) -> list[str]:
-        """Settings that are allowed but weaken transport security (``huiju check-config`` prints them)."""
+        """Settings that are allowed but weaken transport security or politeness (``check-config`` prints them)."""
         warnings = []
         for source in self.sources.values():
             settings = source.channel_settings
             if source.channel == "ftp" and settings is not None and not settings.tls:
                 warnings.append(f"{source.id}: ftp.tls is false: plain FTP sends the password and every file "
                                 "unencrypted; use FTPS (tls: true, the default) unless the server is on loopback")
+            if source.channel == "web" and settings is not None and settings.rate_limit is None:
+                warnings.append(f"{source.id}: web.rate_limit is null: the department's site is read as fast as "
+                                "it answers; keep a polite rate (the default, 1 request a second) unless it is on "
+                                "loopback")
             if source.channel == "frontdb" and settings is not None:
                 if not settings.tls.enabled:
                     warnings.append(f"{source.id}: frontdb.tls.enabled is false: the front-end database is read "
