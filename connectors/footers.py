@@ -59,14 +59,19 @@ class FooterRule:
     labels: tuple[str, ...] = DEFAULT_FOOTER_LABELS
     max_rows: int = 20
     _keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _initials: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longest first: 填报说明 before 填报…, so a label is matched whole.
-        object.__setattr__(self, "_keys", tuple(sorted({_squeeze(label) for label in self.labels if label.strip()},
-                                                       key=len, reverse=True)))
+        keys = tuple(sorted({_squeeze(label) for label in self.labels if label.strip()}, key=len, reverse=True))
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_initials", frozenset(key[0] for key in keys))
 
     def is_label(self, cell: str) -> bool:
         """Whether a cell opens a footer line: a label alone, or followed by a colon or a bracket."""
+        head = cell.lstrip()[:1]
+        if not head or unicodedata.normalize("NFKC", head)[:1] not in self._initials:
+            return False  # most cells: no label starts with their first character
         text = _squeeze(cell)
         return any(text == key or (text.startswith(key) and text[len(key)] in _AFTER_LABEL) for key in self._keys)
 

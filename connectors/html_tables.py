@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import lxml.etree
-import lxml.html
 from huiju_connectors.files import normalise_header
 
 __all__ = ["HtmlPage", "HtmlRefused", "HtmlTable", "decode_html", "read_page"]
@@ -86,14 +85,17 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         raise HtmlRefused(f"the page is not valid {encoding} text (byte {exc.start})") from None
 
 
-def _parse(text: str) -> lxml.html.HtmlElement:
-    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=False)
+def _parse(text: str) -> lxml.etree._Element:
+    # lxml.etree's own HTML parser: plain elements (lxml.html's element classes cost a look-up per element).
+    parser = lxml.etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=False)
     # A <meta charset> in text already decoded would make libxml2 decode it a second time: it is removed.
     text = re.sub(r"<meta[^>]*charset[^>]*>", "", text, flags=re.IGNORECASE)
     try:
-        document = lxml.html.document_fromstring(text or "<html></html>", parser=parser)
-    except (lxml.etree.ParserError, ValueError) as exc:
+        document = lxml.etree.fromstring(text or "<html></html>", parser=parser)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError) as exc:
         raise HtmlRefused(f"the page cannot be parsed as HTML ({exc})") from None
+    if document is None:
+        raise HtmlRefused("the page is empty")
     for error in parser.error_log:
         if error.type_name == "ERR_RESOURCE_LIMIT" or "Excessive depth" in error.message:
             raise HtmlRefused("the page nests its markup more than 256 levels deep; the platform does not read it")
@@ -101,14 +103,23 @@ def _parse(text: str) -> lxml.html.HtmlElement:
     return document
 
 
-def _text(cell: lxml.html.HtmlElement) -> str | None:
-    text = " ".join(cell.text_content().split())
+def _text(cell: lxml.etree._Element) -> str | None:
+    """A cell's text, blanks collapsed; None for an empty cell or one holding a table (a layout cell)."""
+    if len(cell):  # markup inside: its text, unless it is a layout cell around another table
+        if cell.find(".//table") is not None:
+            return None
+        text = " ".join("".join(cell.itertext()).split())
+    else:
+        text = " ".join(cell.text.split()) if cell.text else ""
     return text or None
 
 
-def _span(cell: lxml.html.HtmlElement, name: str) -> int:
+def _span(cell: lxml.etree._Element, name: str) -> int:
+    given = cell.get(name)
+    if given is None:
+        return 1
     try:
-        value = int(str(cell.get(name, "1")).strip() or 1)
+        value = int(given.strip() or 1)
     except ValueError:
         return 1
     if value > _MAX_SPAN:
@@ -117,12 +128,23 @@ def _span(cell: lxml.html.HtmlElement, name: str) -> int:
     return max(1, value)
 
 
-def _table_rows(table: lxml.html.HtmlElement) -> Iterator[list[str | None]]:
+_ROWS = lxml.etree.XPath("./tr|./thead/tr|./tbody/tr|./tfoot/tr")
+_CELLS = lxml.etree.XPath("./th|./td")
+
+
+_HAS_SPANS = lxml.etree.XPath("boolean(.//*[(self::td or self::th) and (@colspan or @rowspan)])")
+
+
+def _table_rows(table: lxml.etree._Element) -> Iterator[list[str | None]]:
     """The table's own rows (not those of tables nested in it), merged cells spread out."""
+    if not _HAS_SPANS(table):  # the common list: cell by cell, nothing to spread
+        for row in _ROWS(table):
+            yield [_text(cell) for cell in _CELLS(row)]
+        return
     carried: dict[int, tuple[int, str | None]] = {}  # column → (rows still covered, text) of a rowspan
-    for row in table.xpath("./tr|./thead/tr|./tbody/tr|./tfoot/tr"):
+    for row in _ROWS(table):
         cells: list[str | None] = []
-        for cell in row.xpath("./th|./td"):
+        for cell in _CELLS(row):
             _fill_carried(cells, carried)
             text = _text(cell)
             rowspan = _span(cell, "rowspan")
@@ -145,9 +167,11 @@ def _fill_carried(cells: list[str | None], carried: dict[int, tuple[int, str | N
         cells.append(text)
 
 
-def read_page(text: str, *, url: str, wanted: Collection[str], max_records: int = 100_000) -> HtmlPage:
+def read_page(text: str, *, url: str, wanted: Collection[str], max_records: int = 100_000,
+              links: bool = True) -> HtmlPage:
     """Parse a page and find its data table: the first whose header row (among its first rows) holds
-    every header in ``wanted`` (normalised). Links are resolved against ``url``."""
+    every header in ``wanted`` (normalised). Links (``links``: for a list paged by its 下一页 link) are
+    resolved against ``url``."""
     document = _parse(text)
     keys = {normalise_header(h) for h in wanted}
     tables = document.xpath("//table")
@@ -157,7 +181,7 @@ def read_page(text: str, *, url: str, wanted: Collection[str], max_records: int 
         for number, cells in enumerate(rows, start=1):
             if number > _HEADER_SEARCH_ROWS:
                 break
-            if keys <= {normalise_header(c) for c in cells if c}:
+            if len(cells) >= len(keys) and keys <= {normalise_header(c) for c in cells if c}:
                 data: list[tuple[int, list[str | None]]] = []
                 for row_no, row in enumerate(rows, start=number + 1):
                     if any(row):
@@ -168,6 +192,6 @@ def read_page(text: str, *, url: str, wanted: Collection[str], max_records: int 
                 break
         if found is not None:
             break
-    links = [(" ".join(a.text_content().split()), urljoin(url, a.get("href", "")))
-             for a in document.iter("a") if a.get("href")]
-    return HtmlPage(table=found, links=links, tables=len(tables))
+    targets = [(" ".join("".join(a.itertext()).split()), urljoin(url, a.get("href", "")))
+               for a in document.iter("a") if a.get("href")] if links else []
+    return HtmlPage(table=found, links=targets, tables=len(tables))

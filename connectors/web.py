@@ -271,7 +271,8 @@ def fetch_pages(source: WebSource, wanted: Collection[str], *, transport: httpx.
             content_type = response.headers.get("Content-Type")
             try:
                 page = read_page(decode_html(response.content, content_type), url=url, wanted=wanted,
-                                 max_records=source.caps.max_page_records)
+                                 max_records=source.caps.max_page_records,
+                                 links=source.pagination.kind == "next_link")
             except HtmlRefused as exc:
                 raise WebError(f"GET {redact_url(url)}: {exc}", url=redact_url(url)) from None
             if page.table is None:

@@ -43,7 +43,7 @@ from huiju_connectors.web import WebCaps, WebError, WebPage, WebPagination, WebS
 from huiju.archive import archive_pack
 from huiju.channel_settings import WebSettings
 from huiju.channels.connection import base_url, ca_file
-from huiju.landing import LandResult, RecordBatch, land_record_batches, record_failed
+from huiju.landing import LandResult, RecordBatch, land_record_batches, prepare_plain_rows, record_failed
 from huiju.landing.files import footer_rule
 from huiju.ledger import make_content_id
 from huiju.masking import mask_text
@@ -97,12 +97,22 @@ def page_batch(source: Source, page: WebPage, rows_before: int) -> RecordBatch |
                             f"{splitter.footer[0][0]}-{splitter.footer[-1][0]}): {footer_text(splitter.footer)}")
     if not rows:
         return None
-    records = [{key: value for key, value in zip(keys, cells, strict=False) if value is not None}
-               for _, cells in rows]
     content_id = make_content_id(page.reference, str(rows_before + 1),
                                  json.dumps([table.header, [cells for _, cells in rows]], ensure_ascii=False))
-    return RecordBatch(reference=page.reference, content_id=content_id, records=records, payload=page.body,
-                       first_row_no=rows_before + 1, warnings=tuple(warnings))
+    batch = RecordBatch(reference=page.reference, content_id=content_id, records=[], payload=page.body,
+                        first_row_no=rows_before + 1, warnings=tuple(warnings))
+    # The common page — only configured columns filled — goes straight to COPY text, without a dict per record.
+    position = {key: index for index, key in enumerate(keys) if key in source.columns}
+    others = [index for index, key in enumerate(keys) if key not in source.columns]
+    if not any(index < len(cells) and cells[index] for _, cells in rows for index in others):
+        mapped = [position.get(header) for header in source.columns]
+        values = [tuple(cells[i] if i is not None and i < len(cells) else None for i in mapped) for _, cells in rows]
+        prepared = prepare_plain_rows(source, page.reference, content_id, values, rows_before + 1)
+        if prepared is not None:
+            return replace(batch, rows=prepared)
+    records = [{key: value for key, value in zip(keys, cells, strict=False) if value is not None}
+               for _, cells in rows]
+    return replace(batch, records=records)
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:
