@@ -19,7 +19,8 @@ own, like a REST page:
   change is recognised as already landed even when the site stamps the page with the time or a
   visit counter, and a page whose list changed lands again (staging keeps the latest version of
   each record by its natural key);
-* pages land in groups, one transaction each (:func:`huiju.landing.land_record_batches`);
+* pages are fetched, parsed and rendered in a child process while this one lands them, in groups,
+  one transaction each (:func:`huiju.landing.land_record_batches`);
 * a page that cannot be read (robots.txt forbids it, a cap, hostile markup, no table with the
   columns) stops the run: what came before it is landed, the page is recorded as a failed load
   naming it and what to do, and the error is raised (a transient failure — the site down after
@@ -32,6 +33,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -43,6 +45,7 @@ from huiju_connectors.web import WebCaps, WebError, WebPage, WebPagination, WebS
 from huiju.archive import archive_pack
 from huiju.channel_settings import WebSettings
 from huiju.channels.connection import base_url, ca_file
+from huiju.channels.prefetch import Prefetch
 from huiju.landing import LandResult, RecordBatch, land_record_batches, prepare_plain_rows, record_failed
 from huiju.landing.files import footer_rule
 from huiju.ledger import make_content_id
@@ -115,15 +118,28 @@ def page_batch(source: Source, page: WebPage, rows_before: int) -> RecordBatch |
     return replace(batch, records=records)
 
 
+def _prepared(source: Source, pages: Iterator[WebPage]) -> Iterator[RecordBatch]:
+    """Every page with records, as a batch ready to land, numbered after the pages before it."""
+    rows_before = 0
+    for page in pages:
+        batch = page_batch(source, page, rows_before)
+        if batch is not None:
+            rows_before += batch.count
+            yield batch
+
+
 def collect(ctx: CollectContext) -> list[LandResult]:
-    """Read the source's list pages and land each page that is new or changed (see the module docstring)."""
+    """Read the source's list pages and land each page that is new or changed (see the module docstring).
+
+    Pages are fetched, parsed and rendered as COPY text in a child process
+    (:class:`~huiju.channels.prefetch.Prefetch`, as REST pages are) while this one lands them.
+    """
     source = ctx.source
     wanted = required_headers(ctx.registry, source)
     ctx.conn.commit()  # no transaction left open while pages are fetched
     results: list[LandResult] = []
     group: list[RecordBatch] = []
     opened = time.monotonic()
-    rows_before = 0
 
     def land(durable: bool) -> None:
         nonlocal group
@@ -137,21 +153,28 @@ def collect(ctx: CollectContext) -> list[LandResult]:
                                                durable=durable))
         group = []
 
+    feed: Prefetch[RecordBatch] = Prefetch(_prepared(source, fetch_pages(web_source(ctx), wanted)), lambda b: b)
     try:
-        for page in fetch_pages(web_source(ctx), wanted):
-            batch = page_batch(source, page, rows_before)
-            if batch is not None:
-                rows_before += batch.count
-                if not group:
-                    opened = time.monotonic()
-                group.append(batch)
-            if len(group) >= GROUP_PAGES or (group and time.monotonic() - opened > GROUP_SECONDS):
+        while True:
+            item = feed.next(timeout=(opened + GROUP_SECONDS - time.monotonic()) if group else GROUP_SECONDS)
+            if item is None:
+                break
+            if item is Prefetch.LATER:
+                land(durable=False)  # a slow site: what came lands without waiting for more
+                continue
+            assert isinstance(item, RecordBatch)
+            if not group:
+                opened = time.monotonic()
+            group.append(item)
+            if len(group) >= GROUP_PAGES:
                 land(durable=False)
     except WebError as exc:
         land(durable=True)
         if not exc.retryable:
             _record_refusal(ctx, exc)
         raise
+    finally:
+        feed.close()
     land(durable=True)
     unchanged = sum(r.outcome == "already_landed" for r in results)
     log.info("%s: %d page(s) read, %d new or changed, %d unchanged", source.id, len(results),
