@@ -59,17 +59,17 @@ def _bench_source() -> tuple:
     return registry.model_copy(update={"sources": {**registry.sources, source.id: source}}), source
 
 
-def _ours(url: str, base_url: str, var: str, out: str) -> None:
-    """Child process: the REST channel collects every page into the warehouse at ``url``."""
-    os.environ["HUIJU_VAR"] = var  # the archive of 2,000 payloads goes to the scratch folder
+def timed_collect(url: str, base_url: str, var: str, registry: object, source: object) -> tuple[float, list]:
+    """In a benchmark's child process: the source's channel collects from the server at ``base_url`` into
+    the warehouse at ``url`` (archive under ``var``); the seconds it took and the results."""
+    os.environ["HUIJU_VAR"] = var  # the archive of the run's pages goes to the scratch folder
     import psycopg
 
     from huiju.channels import CollectContext, ConnectionInfo, collector
 
-    registry, source = _bench_source()
     host, port = base_url.removeprefix("http://").split(":")
     connection = ConnectionInfo(conn_id="bench", host=host, port=int(port), extra={"scheme": "http"})
-    collect = collector("rest")
+    collect = collector(source.channel)  # type: ignore[attr-defined]
     # The anchor imports httpx before its clock starts; so does this side, with the channel's other modules.
     import huiju_connectors.http_auth
     import huiju_connectors.rest  # noqa: F401
@@ -79,9 +79,16 @@ def _ours(url: str, base_url: str, var: str, out: str) -> None:
     import huiju.ledger  # noqa: F401
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
-        results = collect(CollectContext(registry, source, conn, DAY, connection))
+        results = collect(CollectContext(registry, source, conn, DAY, connection))  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
     assert all(r.outcome == "landed" for r in results), results
+    return seconds, results
+
+
+def _ours(url: str, base_url: str, var: str, out: str) -> None:
+    """Child process: the REST channel collects every page into the warehouse at ``url``."""
+    registry, source = _bench_source()
+    seconds, results = timed_collect(url, base_url, var, registry, source)
     # The forked fetcher's peak (ru_maxrss of the waited-for children, in kB on Linux); it counts
     # the pages it shares with this process until either writes them.
     fetcher_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

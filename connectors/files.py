@@ -15,13 +15,14 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, iterparse
+from defusedxml.ElementTree import ParseError, fromstring, iterparse
 from huiju_connectors.copy_text import value_text
+from huiju_connectors.footers import FooterRule, csv_footer
 from huiju_connectors.guards import SheetLimits, UnsafeArchive, check_sheet_extent
 from python_calamine import CalamineWorkbook
 
@@ -88,16 +89,20 @@ def normalise_header(text: object) -> str:
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """Where the data of a CSV file starts and what its header says."""
+    """Where the data of a CSV file starts (and ends, when a footer follows it) and what its header says."""
 
     encoding: str
     header: list[str]
     data_offset: int  # byte offset of the first data record
     first_data_row: int  # the row number the department sees for the first data record
+    data_end: int | None = None  # byte offset of the footer (填表人, 备注 … below the data), if there is one
+    footer: tuple[list[str], ...] = ()  # the footer's lines, as cells
 
 
-def read_csv_layout(path: Path, *, encoding: str, header_row: int, delimiter: str) -> CsvLayout:
-    """Find the header (row ``header_row``; rows above it are titles) and the data's byte offset.
+def read_csv_layout(path: Path, *, encoding: str, header_row: int, delimiter: str,
+                    footer: FooterRule | None = None) -> CsvLayout:
+    """Find the header (row ``header_row``; rows above it are titles), the data's byte offset and,
+    with a ``footer`` rule, where a template's footer starts (:func:`huiju_connectors.footers.csv_footer`).
 
     Title and header rows are read as physical lines: templates do not put line breaks there.
     """
@@ -117,14 +122,42 @@ def read_csv_layout(path: Path, *, encoding: str, header_row: int, delimiter: st
         raise FileFormatError(f"{path.name}: header row {header_row} cannot be read as CSV ({exc})") from None
     if not any(cell.strip() for cell in header):
         raise FileFormatError(f"{path.name}: row {header_row} should hold the column headers but is empty")
-    return CsvLayout(encoding=encoding, header=header, data_offset=offset, first_data_row=header_row + 1)
+    found = None if footer is None else csv_footer(path, data_offset=offset, encoding=encoding, delimiter=delimiter,
+                                                    rule=footer)
+    return CsvLayout(encoding=encoding, header=header, data_offset=offset, first_data_row=header_row + 1,
+                     data_end=found[0] if found else None, footer=tuple(found[1]) if found else ())
+
+
+class _Bounded(io.RawIOBase):
+    """A file read up to a byte offset (the data of a CSV file whose footer is left out)."""
+
+    def __init__(self, handle: IO[bytes], end: int) -> None:
+        self.handle = handle
+        self.left = end - handle.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            return 0
+        data = self.handle.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
 
 
 def open_csv_data(path: Path, layout: CsvLayout) -> IO[bytes]:
-    """The file opened in binary at its first data record."""
+    """The file opened in binary at its first data record (ending before its footer, if it has one)."""
     handle = path.open("rb")
     handle.seek(layout.data_offset)
-    return handle
+    if layout.data_end is None:
+        return handle
+    return io.BufferedReader(_Bounded(handle, layout.data_end), _CHUNK)
 
 
 def iter_csv_records(path: Path, layout: CsvLayout, delimiter: str) -> Iterator[tuple[int, list[str]]]:
@@ -162,11 +195,71 @@ def excel_cell_text(value: Any) -> str | None:
 
 
 @dataclass(frozen=True)
+class CellError:
+    """A spreadsheet cell holding an error value instead of data (``#N/A``, ``#DIV/0!`` …)."""
+
+    row_no: int
+    column: int  # 0-based, as the row's cells are numbered
+    cell: str  # where a person finds it: ``数据!C12``
+    code: str  # the error value as the spreadsheet shows it
+
+
+@dataclass(frozen=True)
 class SheetData:
-    """An xlsx sheet: its header and an iterator over its data rows."""
+    """An xlsx sheet: its header and an iterator over its data rows.
+
+    ``errors``: the sheet's error cells by row (their text in ``rows`` is the error value, as a
+    person sees it, never an empty cell); ``error_only_rows``: filled as ``rows`` is read, the
+    rows holding nothing but error values (a formula filled down past the data), which are not
+    yielded.
+    """
 
     header: list[str]
     rows: Iterator[tuple[int, list[str | None]]]  # (row_no, cells as text)
+    errors: dict[int, list[CellError]] = field(default_factory=dict)
+    error_only_rows: list[int] = field(default_factory=list)
+
+
+def _column_index(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number - 1
+
+
+def _sheet_parts(path: Path) -> dict[str, str]:
+    """Each sheet's name → its part in the package (``xl/worksheets/sheet1.xml``), from the workbook's relations."""
+    namespace_r = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    with zipfile.ZipFile(path) as archive:
+        workbook = fromstring(archive.read("xl/workbook.xml")[:_CHUNK * 4], forbid_dtd=True)
+        relations = fromstring(archive.read("xl/_rels/workbook.xml.rels")[:_CHUNK * 4], forbid_dtd=True)
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in relations}
+    parts = {}
+    for sheet in workbook.iter():
+        if _local(sheet.tag) == "sheet" and sheet.get(namespace_r) in targets:
+            target = targets[sheet.get(namespace_r)].lstrip("/")
+            parts[sheet.get("name", "")] = target if target.startswith("xl/") else "xl/" + target
+    return parts
+
+
+def _error_cells(path: Path, sheet: str, found: dict[str, dict[str, str]],
+                 first_column: int) -> dict[int, list[CellError]]:
+    """The error cells of ``sheet`` by row, from what the extent check found per part."""
+    if not found:
+        return {}
+    try:
+        cells = found.get(_sheet_parts(path).get(sheet, ""), {})
+    except (KeyError, zipfile.BadZipFile, ParseError, DefusedXmlException):
+        cells = {}
+    errors: dict[int, list[CellError]] = {}
+    for ref, code in cells.items():
+        match = re.fullmatch(r"([A-Z]+)([0-9]+)", ref)
+        if match is None:
+            continue
+        row_no = int(match.group(2))
+        errors.setdefault(row_no, []).append(
+            CellError(row_no, _column_index(match.group(1)) - first_column, f"{sheet}!{ref}", code))
+    return errors
 
 
 def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
@@ -178,7 +271,7 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
     allocates the range (:func:`huiju_connectors.guards.check_sheet_extent`).
     """
     try:
-        check_sheet_extent(path, limits=limits or SheetLimits())
+        error_parts = check_sheet_extent(path, limits=limits or SheetLimits())
     except UnsafeArchive as exc:
         raise FileFormatError(str(exc)) from None
     try:
@@ -193,8 +286,9 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
     except Exception as exc:  # calamine's own error types: broken or hostile sheet XML (a DTD, an entity)
         raise FileFormatError(f"{path.name}: sheet {sheet or names[0]!r} is not readable ({exc})") from None
     rows = worksheet.iter_rows()
-    # iter_rows starts at the first used row, not at row 1: keep the sheet's own numbering.
+    # iter_rows starts at the first used row and column, not at A1: keep the sheet's own numbering.
     first_row = (worksheet.start or (0, 0))[0] + 1
+    errors = _error_cells(path, sheet or names[0], error_parts, (worksheet.start or (0, 0))[1])
     row_no = first_row - 1
     header: list[str] | None = None
     for cells in rows:
@@ -205,15 +299,24 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
     if header is None or not any(header):
         raise FileFormatError(f"{path.name}: row {header_row} should hold the column headers but is empty")
 
+    error_only: list[int] = []
+
     def data() -> Iterator[tuple[int, list[str | None]]]:
         number = row_no
         for cells in rows:
             number += 1
             texts = [excel_cell_text(cell) for cell in cells]
+            if number in errors:
+                if not any(text is not None and text.strip() for text in texts):
+                    error_only.append(number)
+                    continue
+                for error in errors[number]:
+                    if 0 <= error.column < len(texts):
+                        texts[error.column] = error.code
             if any(text is not None and text.strip() for text in texts):
                 yield number, texts
 
-    return SheetData(header=header, rows=data())
+    return SheetData(header=header, rows=data(), errors=errors, error_only_rows=error_only)
 
 
 def workbook_epoch(path: Path) -> dt.date:

@@ -383,6 +383,9 @@ def open_gzip(path: str | Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> It
 #: A cell reference as the sheet XML writes it (``r="XFD1048576"``), and the dimension element.
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,3})([0-9]{1,7}))?"')
+# An error cell (t="e") and its value, its formula (if any) before it: <c r="C12" t="e"><f>1/0</f><v>#DIV/0!</v></c>.
+_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s(?=[^>]*?\bt="e")[^>]*?\br="([A-Z]{1,3}[0-9]{1,7})"[^>]*>'
+                         rb'(?:(?!</(?:\w+:)?c>).){0,4000}?<(?:\w+:)?v>([^<]{1,32})</(?:\w+:)?v>', re.DOTALL)
 _SHEET_MEMBER = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
 
 
@@ -404,11 +407,14 @@ def _column_number(letters: bytes) -> int:
 
 
 def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
-                       archive_limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
+                       archive_limits: ArchiveLimits = DEFAULT_LIMITS) -> dict[str, dict[str, str]]:
     """Refuse a workbook whose declared or used range is larger than ``limits``, before any reader opens it.
 
     Streams each worksheet's XML (within ``archive_limits``) looking only at cell references and
     the ``<dimension>`` element; raises :class:`UnsafeArchive` naming the file, the sheet and the range.
+    Returns, per worksheet part (``xl/worksheets/sheet1.xml``), its error cells (``t="e"``: ``#N/A``,
+    ``#DIV/0!`` …) as ``{"C12": "#N/A"}``, found on the way: readers such as calamine show them as
+    empty cells, and the XML is not read a second time to tell them apart.
     """
     path = Path(path)
     try:
@@ -416,6 +422,7 @@ def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
             sheets = [info.filename for info in zf.infolist() if _SHEET_MEMBER.match(info.filename)]
     except (zipfile.BadZipFile, OSError) as exc:
         raise UnsafeArchive(f"{path.name}: not a readable workbook ({exc})") from None
+    errors: dict[str, dict[str, str]] = {}
     for member in sheets:
         rows: list[int] = []
         columns: list[int] = []
@@ -423,6 +430,9 @@ def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
             tail = b""
             while chunk := stream.read(_CHUNK):
                 block = tail + chunk
+                if b't="e"' in block:  # rare: only then is the block searched for the cells
+                    errors.setdefault(member, {}).update((m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
+                                                         for m in _ERROR_CELL.finditer(block))
                 for match in _DIMENSION.finditer(block):
                     first_col, first_row, last_col, last_row = match.groups()
                     columns += [_column_number(first_col), _column_number(last_col or first_col)]
@@ -432,7 +442,7 @@ def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
                     rows.append(int(match.group(2)))
                 if len(rows) > 4096:  # keep only the extremes
                     rows, columns = [min(rows), max(rows)], [min(columns), max(columns)]
-                tail = block[-256:]  # a reference cut by the chunk boundary is matched with the next chunk
+                tail = block[-4096:]  # a cell cut by the chunk boundary is matched with the next chunk
         if not rows:
             continue
         width = max(columns) - min(columns) + 1
@@ -442,3 +452,4 @@ def check_sheet_extent(path: str | Path, *, limits: SheetLimits = SheetLimits(),
             raise UnsafeArchive(
                 f"{path.name}: worksheet {sheet} spans {height} rows × {width} columns, more than allowed "
                 f"(max_sheet_columns {limits.max_columns}, max_sheet_cells {limits.max_cells})")
+    return {member: cells for member, cells in errors.items() if cells}

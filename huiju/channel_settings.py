@@ -284,6 +284,73 @@ class SoapSettings(WebServiceSettings):
         return value
 
 
+# --- public web pages (网络爬虫) ---------------------------------------------------------------------
+
+
+class WebPaginationSettings(StrictModel):
+    """How a list pages (see ``huiju_connectors.web.WebPagination``).
+
+    ``param``: ``?<page_param>=N`` from ``first_page``; ``pattern``: the first page is ``path``, the
+    next ones ``pattern`` with ``{page}`` counting from ``first_page`` (``index_{page}.html``: most
+    government CMSs write ``index.html``, ``index_1.html``, ``index_2.html`` …); ``next_link``: the
+    link whose text is one of ``next_texts`` (下一页); ``none``: one page.
+    """
+
+    kind: Literal["none", "param", "pattern", "next_link"] = "none"
+    page_param: str = Field(default="page", min_length=1)
+    first_page: int = Field(default=1, ge=0)
+    pattern: str | None = None
+    next_texts: tuple[str, ...] = ("下一页", "下页", "next")
+
+    @model_validator(mode="after")
+    def _pattern_for_pattern(self) -> WebPaginationSettings:
+        if self.kind == "pattern" and (self.pattern is None or "{page}" not in self.pattern):
+            raise ValueError("kind pattern needs a pattern holding {page}, e.g. index_{page}.html")
+        if self.kind != "pattern" and self.pattern is not None:
+            raise ValueError("pattern only applies to kind pattern")
+        return self
+
+
+class WebSettings(StrictModel):
+    """The ``web:`` block of a source: a department's public list pages (行政处罚公示, 红黑名单), read as HTML tables.
+
+    ``path``: the list's first page on the Connection's site; ``pagination``; ``rate_limit``: requests
+    per second at most (default 1; the site's robots.txt ``Crawl-delay`` wins when slower; ``null``
+    — no spacing — must be written out and ``check-config`` warns); ``user_agent``: how the crawler
+    names itself (robots.txt rules for that name apply). The table is the page's table whose header
+    holds the source's ``columns`` for every required field; caps as for web services.
+    """
+
+    renamed_keys: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"read_timeout": "timeout", "max_attempts": "attempts", "ca_bundle": "ca_file"})
+
+    path: str = Field(min_length=1)
+    pagination: WebPaginationSettings = WebPaginationSettings()
+    rate_limit: float | None = Field(default=1.0, gt=0, le=1000)
+    user_agent: str = Field(default="HuijuCrawler/1.0 (government data aggregation platform)", min_length=3)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+    attempts: int = Field(default=4, ge=1, le=20)
+    ca_file: str | None = None
+    # Caps (see README "Caps"): past one, the run stops with an error naming the source, the page and the cap.
+    max_pages: int = Field(default=1_000, ge=1, le=100_000)
+    max_page_mb: float = Field(default=8, gt=0, le=256)
+    max_page_records: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    @field_validator("path")
+    @classmethod
+    def _path_on_the_site(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("must be a path on the Connection's site (e.g. /xxgk/xzcf/index.html), not a URL")
+        return value
+
+    @property
+    def caps(self) -> dict[str, int]:
+        """The caps as the connector takes them (``huiju_connectors.web.WebCaps``)."""
+        return {"max_pages": self.max_pages, "max_page_bytes": int(self.max_page_mb * 1024**2),
+                "max_page_records": self.max_page_records}
+
+
 # --- front-end databases (前置库) -------------------------------------------------------------------
 
 
@@ -394,6 +461,7 @@ SETTINGS: Mapping[str, type[StrictModel]] = MappingProxyType({
     "soap": SoapSettings,
     "frontdb": FrontDbSettings,
     "portal": PortalSettings,
+    "web": WebSettings,
 })
 
 #: Every channel, each with its settings model here and its collection module ``huiju.channels.<name>``.

@@ -198,8 +198,11 @@ def _masked_value(check: Check) -> sql.Composable:
 
 def build_quarantine_sql(dataset: Dataset, source: Source) -> sql.Composable:
     """The statement that writes every failing row of one batch to quarantine (parameters: :func:`batch_query`)."""
+    # A row quarantined while landing for one of its cells (an error value) keeps that and gains the rules' verdicts.
     return sql.SQL("insert into quarantine.rows (load_id, row_no, dataset, violations, reasons) {violations}"
-                   " on conflict (load_id, row_no) do nothing").format(
+                   " on conflict (load_id, row_no) do update set violations = quarantine.rows.violations"
+                   " || excluded.violations, reasons = quarantine.rows.reasons || '；' || excluded.reasons"
+                   " where not quarantine.rows.violations @> excluded.violations").format(
         violations=violations_query(dataset, source, batch_query(dataset)))
 
 

@@ -217,6 +217,37 @@ class Obligation(StrictModel):
     since: date | None = None  # the first period owed (default: the first delivery's, else the current one)
 
 
+#: The labels of the common templates' footers (mirrors ``huiju_connectors.footers.DEFAULT_FOOTER_LABELS``,
+#: which the configuration may not import).
+FOOTER_LABELS: tuple[str, ...] = (
+    "填表人", "填报人", "制表人", "审核人", "审核", "复核人", "负责人", "单位负责人", "部门负责人", "分管领导",
+    "联系人", "联系电话", "电话", "填报日期", "填表日期", "制表日期", "报送日期", "填报单位", "备注", "说明",
+    "填报说明", "注",
+)
+
+
+class FooterSettings(StrictModel):
+    """A template's footer (表尾): lines below the data that are not records (填表人, 审核人, 联系电话, 备注 …).
+
+    The footer is the run of rows at the end of a CSV or a sheet that starts with a row whose first
+    filled cell is one of ``labels`` (alone, or followed by ``：`` or a bracket), possibly after
+    blank rows, and holds nothing but such rows, blank rows and one-cell notes (the lines under
+    备注/说明), ``max_rows`` rows at most. It is not landed; the ledger's warnings say what was
+    left out. ``labels`` replaces the default list, ``extra_labels`` adds to it; ``enabled: false``
+    lands every row as before.
+    """
+
+    enabled: bool = True
+    labels: tuple[str, ...] = FOOTER_LABELS
+    extra_labels: tuple[str, ...] = ()
+    max_rows: int = Field(default=20, ge=1, le=200)
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        """The labels in force: ``labels`` and ``extra_labels``."""
+        return tuple(dict.fromkeys((*self.labels, *self.extra_labels)))
+
+
 class Source(StrictModel):
     """One delivery of one dataset by one department through one channel.
 
@@ -230,7 +261,7 @@ class Source(StrictModel):
     id: Identifier
     title: str
     dataset: Identifier
-    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal"]
+    channel: Literal["inbox", "ftp", "sftp", "rest", "soap", "frontdb", "portal", "web"]
     format: Literal["csv", "xlsx", "json", "xml"] | None = None
     file_pattern: str = "*"
     header_row: int = Field(default=1, ge=1, le=50)
@@ -244,6 +275,7 @@ class Source(StrictModel):
     # Caps on a workbook (see README "Caps"): the rectangle its sheets span, refused before any reader opens it.
     max_sheet_cells: int = Field(default=20_000_000, ge=1, le=200_000_000)
     max_sheet_columns: int = Field(default=1_000, ge=1, le=16_384)
+    footer: FooterSettings = FooterSettings()  # 表尾 (填表人, 审核人 …) below a CSV's or a sheet's data
     cadence: str = "daily"
     obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
@@ -260,6 +292,7 @@ class Source(StrictModel):
     soap: dict[str, Any] | None = None
     frontdb: dict[str, Any] | None = None
     portal: dict[str, Any] | None = None
+    web: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
     channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 
@@ -323,13 +356,17 @@ class Registry(StrictModel):
         return self.datasets[source.dataset]
 
     def security_warnings(self) -> list[str]:
-        """Settings that are allowed but weaken transport security (``huiju check-config`` prints them)."""
+        """Settings that are allowed but weaken transport security or politeness (``check-config`` prints them)."""
         warnings = []
         for source in self.sources.values():
             settings = source.channel_settings
             if source.channel == "ftp" and settings is not None and not settings.tls:
                 warnings.append(f"{source.id}: ftp.tls is false: plain FTP sends the password and every file "
                                 "unencrypted; use FTPS (tls: true, the default) unless the server is on loopback")
+            if source.channel == "web" and settings is not None and settings.rate_limit is None:
+                warnings.append(f"{source.id}: web.rate_limit is null: the department's site is read as fast as "
+                                "it answers; keep a polite rate (the default, 1 request a second) unless it is on "
+                                "loopback")
             if source.channel == "frontdb" and settings is not None:
                 if not settings.tls.enabled:
                     warnings.append(f"{source.id}: frontdb.tls.enabled is false: the front-end database is read "

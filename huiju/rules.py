@@ -124,6 +124,17 @@ RULES: Mapping[str, Rule] = _rules(
     Rule("published", "与已公示重复", "与已公示数据重复",
          {"published": "「{h}」已由其他来源报送并已公示，请核对是否重复或文号有误"},
          "expect_natural_key_not_published_by_other_source", "业务主键未被其他来源报送并公示。"),
+    # Checked while landing, not by validation: a workbook cell holding a formula's error value.
+    Rule("cell_error", "单元格错误值", "单元格为公式错误值", {
+        code: "单元格 {cell}（「{h}」）是表格公式的错误值 {value}（" + meaning + "），不是数据；"
+              "请改正公式或直接填写实际值后重新报送"
+        for code, meaning in (
+            ("#N/A", "查找不到引用的值"), ("#DIV/0!", "除数为零"), ("#VALUE!", "参与运算的值类型不对"),
+            ("#REF!", "引用的单元格已被删除"), ("#NAME?", "公式中有无法识别的函数或名称"),
+            ("#NUM!", "数值无效或超出范围"), ("#NULL!", "引用的区域没有交集"),
+            ("#SPILL!", "公式结果溢出区域被占用"), ("#CALC!", "公式无法计算"), ("#GETTING_DATA", "数据尚未取回"),
+            ("other", "公式出错"))
+    }),
     # Checked while landing, not by validation: a record that cannot become a row as sent.
     Rule("columns", "行结构", "列数不一致", {
         "count": "本行有{cells}列，表头有{width}列，列数不一致（可能有多余或缺少的分隔符）",

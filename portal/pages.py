@@ -28,7 +28,7 @@ STATUS_LABELS = {
 STATUS_TONES = {"received": "info", "validated": "ok", "published": "ok", "held": "bad", "failed": "bad"}
 CHANNEL_LABELS = {
     "inbox": "文件交换目录", "ftp": "FTP", "sftp": "SFTP", "rest": "REST接口", "soap": "WebService接口",
-    "frontdb": "前置库", "portal": "门户",
+    "frontdb": "前置库", "portal": "门户", "web": "网络爬虫",
 }
 KIND_LABELS = {"upload": "文件上传", "entry": "人工录入"}
 NOTICE_LABELS = {"held": "暂缓入库", "feedback": "问题数据反馈", "remote_file": "文件报送异常", "reminder": "催报",

@@ -20,6 +20,7 @@ import psycopg
 from huiju_connectors.files import (
     CsvLayout,
     FileFormatError,
+    SheetData,
     detect_encoding,
     digest_file,
     iter_csv_records,
@@ -29,19 +30,24 @@ from huiju_connectors.files import (
     read_xlsx,
     read_xml,
 )
+from huiju_connectors.footers import FooterRule, FooterSplitter, footer_text
 from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
 from huiju.archive import archive_file
 from huiju.landing.columns import ColumnMap, map_columns
 from huiju.landing.raw import ensure_raw_table
-from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_malformed
+from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_cells, quarantine_malformed
 from huiju.landing.rows import COLUMNS_RULE, encodable, unstorable
 from huiju.ledger import get_load, make_load_id, record_repeat
 from huiju.masking import mask_all, mask_text
 from huiju.registry import Dataset, Registry, Source
+from huiju.rules import RULES
 
 log = logging.getLogger("huiju.landing")
+
+#: A workbook cell holding a formula's error value (quarantined while landing, naming the cell).
+CELL_ERROR_RULE = RULES["cell_error"]
 
 _PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
 
@@ -119,7 +125,7 @@ def _records_of(source: Source, path: Path,
     if source.format == "xlsx":
         sheet = read_xlsx(path, header_row=source.header_row, sheet=source.sheet,
                           limits=SheetLimits(max_cells=source.max_sheet_cells, max_columns=source.max_sheet_columns))
-        return sheet.header, sheet.rows, None
+        return sheet.header, _Template(sheet, footer_rule(source)), None
     if source.format == "json":
         records = read_json(path, records_key=source.records_key)
         return records.header, records.rows, None
@@ -128,8 +134,104 @@ def _records_of(source: Source, path: Path,
         records = read_xml(path, record_element=source.record_element)
         return records.header, records.rows, None
     encoding = detect_encoding(path, source.encoding)
-    layout = read_csv_layout(path, encoding=encoding, header_row=source.header_row, delimiter=source.delimiter)
-    return layout.header, iter_csv_records(path, layout, source.delimiter), layout
+    layout = read_csv_layout(path, encoding=encoding, header_row=source.header_row, delimiter=source.delimiter,
+                             footer=footer_rule(source))
+    return layout.header, _Template(iter_csv_records(path, layout, source.delimiter), None), layout
+
+
+def footer_rule(source: Source) -> FooterRule | None:
+    """The source's footer rule (its ``footer:`` settings), or None when it lands every row."""
+    if not source.footer.enabled:
+        return None
+    return FooterRule(labels=source.footer.all_labels, max_rows=source.footer.max_rows)
+
+
+class _Template:
+    """A delivered table's rows as landing reads them, and what its template held besides records.
+
+    Over a sheet (:class:`~huiju_connectors.files.SheetData`), the footer is split off as the rows
+    stream (:class:`~huiju_connectors.footers.FooterSplitter`) and the error cells are known; over
+    a CSV file the footer was cut off before (:attr:`CsvLayout.data_end`) and the last row number
+    read is kept, to number its lines.
+    """
+
+    def __init__(self, rows: Iterable[tuple[int, list]] | SheetData, footer: FooterRule | None) -> None:
+        self.sheet = rows if isinstance(rows, SheetData) else None
+        stream = rows.rows if isinstance(rows, SheetData) else rows
+        self.splitter = FooterSplitter(stream, footer) if footer is not None and self.sheet is not None else None
+        self.rows: Iterable[tuple[int, list]] = self.splitter if self.splitter is not None else stream
+        self.last_row: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, list]]:
+        for row in self.rows:
+            self.last_row = row[0]
+            yield row
+
+    def footer_rows(self, layout: CsvLayout | None, landed: int) -> list[tuple[int, list]]:
+        """The footer's rows with their row numbers (``landed``: rows the fast CSV path copied)."""
+        if self.splitter is not None:
+            return self.splitter.footer
+        if layout is None or not layout.footer:
+            return []
+        first = (self.last_row + 1) if self.last_row is not None else layout.first_data_row + landed
+        return list(enumerate(layout.footer, start=first))
+
+    def warnings(self, source: Source, columns: ColumnMap, layout: CsvLayout | None, landed: int) -> list[str]:
+        """What the ledger is told about the template: its footer left out, error cells outside the data."""
+        notes = []
+        footer = self.footer_rows(layout, landed)
+        if footer:
+            notes.append(f"{len(footer)} footer row(s) below the data not landed (rows {footer[0][0]}-{footer[-1][0]}, "
+                         f"footer rule of the source): {footer_text(footer)}")
+        if self.sheet is not None and self.sheet.error_only_rows:
+            rows = self.sheet.error_only_rows
+            notes.append(f"{len(rows)} row(s) held only formula error values and no data, not landed "
+                         f"(rows {_ranges(rows)})")
+        if self.sheet is not None:
+            outside = [e.cell for row_no, errors in self.sheet.errors.items() for e in errors
+                       if row_no not in self.sheet.error_only_rows and e.column not in columns.fields_by_index
+                       and row_no > source.header_row]
+            if outside:
+                notes.append(f"error values in columns not in the configuration (kept in _extra): "
+                             f"{', '.join(outside[:20])}{' …' if len(outside) > 20 else ''}")
+        return notes
+
+    def cell_violations(self, source: Source, columns: ColumnMap,
+                        malformed: list[tuple[int, str, str]]) -> list[tuple[int, list[dict[str, object]]]]:
+        """Landed rows with error cells in mapped columns: each cell a violation naming it (``数据!C12``)."""
+        if self.sheet is None or not self.sheet.errors:
+            return []
+        skipped = {row_no for row_no, *_ in malformed} | set(self.sheet.error_only_rows)
+        skipped |= {row_no for row_no, _ in self.footer_rows(None, 0)}
+        found = []
+        for row_no in sorted(self.sheet.errors):
+            if row_no in skipped or row_no <= source.header_row:
+                continue
+            violations: list[dict[str, object]] = []
+            for error in self.sheet.errors[row_no]:
+                field_name = columns.fields_by_index.get(error.column)
+                if field_name is None:
+                    continue
+                header = source.header_for_field[field_name]
+                code = error.code if error.code in CELL_ERROR_RULE.reasons else "other"
+                violations.append({"field": field_name, "header": header, "rule": CELL_ERROR_RULE.name,
+                                   "problem": code, "value": error.code, "cell": error.cell,
+                                   "reason": CELL_ERROR_RULE.reason(code, cell=error.cell, h=header, value=error.code)})
+            if violations:
+                found.append((row_no, violations))
+        return found
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` as ``3-5, 9`` (the first ten ranges)."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans[:10])
+    return text + (" …" if len(spans) > 10 else "")
 
 
 def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path: Path, *,
@@ -193,10 +295,18 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                                                screen_text=header if source.format == "json" else None)
             if malformed:
                 quarantine_malformed(conn, load_id, dataset.dataset, malformed)
+            template = records if isinstance(records, _Template) else None
+            if template is not None:
+                cells = template.cell_violations(source, columns, malformed)
+                if cells:
+                    quarantine_cells(conn, load_id, dataset.dataset, cells)
+                warnings += template.warnings(source, columns, layout, landed)
             received = landed + len(malformed)
             conn.execute(
-                "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s where load_id = %s",
-                (received, time.perf_counter() - started, load_id),
+                "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
+                " where load_id = %s",
+                (received, time.perf_counter() - started, json.dumps(mask_all(warnings), ensure_ascii=False),
+                 load_id),
             )
     except (LandingError, FileFormatError, UnicodeDecodeError) as exc:
         message = mask_text(str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}")

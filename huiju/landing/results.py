@@ -72,3 +72,16 @@ def quarantine_malformed(conn: psycopg.Connection, load_id: str, dataset: str,
         for row_no, reason, text in malformed:
             violation = {"field": None, "header": None, "rule": "columns", "value": text, "reason": reason}
             copy.write_row([load_id, row_no, dataset, json.dumps([violation], ensure_ascii=False), reason])
+
+
+def quarantine_cells(conn: psycopg.Connection, load_id: str, dataset: str,
+                     rows: list[tuple[int, list[dict[str, object]]]]) -> None:
+    """Quarantine landed rows for cells found wrong while landing (a workbook's error values): ``(row number,
+    violations)`` each, a violation naming its field, header, rule, value and reason. Validation adds the
+    rules' own violations of such a row to it (:func:`huiju.checks.build_quarantine_sql`)."""
+    with conn.cursor() as cur, cur.copy(
+        "copy quarantine.rows (load_id, row_no, dataset, violations, reasons) from stdin"
+    ) as copy:
+        for row_no, violations in rows:
+            copy.write_row([load_id, row_no, dataset, json.dumps(violations, ensure_ascii=False),
+                            "；".join(str(v["reason"]) for v in violations)])

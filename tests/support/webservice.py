@@ -30,7 +30,7 @@ ROOT = HERE.parents[1]
 
 
 def own_config(target: Path) -> Path:
-    """A copy of ``config/`` with the datasets, the WSDLs and only the web-service departments.
+    """A copy of ``config/`` with the datasets, the WSDLs and only the web-service (and website) departments.
 
     Other departments' files are left out so these tests depend on nothing but their own sources.
     """
@@ -38,7 +38,7 @@ def own_config(target: Path) -> Path:
     shutil.copytree(config / "datasets", target / "datasets")
     shutil.copytree(config / "wsdl", target / "wsdl")
     (target / "departments").mkdir()
-    for name in ("gaj.yaml", "jtj.yaml"):
+    for name in ("gaj.yaml", "jtj.yaml", "wjw.yaml"):
         shutil.copy(config / "departments" / name, target / "departments" / name)
     return target
 
