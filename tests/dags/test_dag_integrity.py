@@ -66,9 +66,10 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     from huiju.registry import load_registry
 
     expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices",
-                                                                                     "huiju_monitor"}
+                                                                                     "huiju_monitor", "huiju_replay"}
     assert set(parsed["dags"]) == expected
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
+    assert parsed["dags"]["huiju_replay"]["tasks"] == ["replay", "announce"]
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
             assert dag["tasks"] == ["land", "validate", "publish", "feedback", "notify"]
