@@ -139,7 +139,7 @@ def replay_dag() -> DAG:
         },
         doc_md="Replays archived originals through the landing path of their first delivery; see `huiju/replay.py`.",
     ) as dag:
-        replayed = task(task_id="replay")(tasks.replay)()
+        replayed = task(task_id="replay")(tasks.replay_archived)()
         task(task_id="announce", outlets=[REPLAYED])(tasks.announce_replayed)(replayed)
     return dag
 

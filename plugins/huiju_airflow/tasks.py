@@ -219,7 +219,7 @@ def notify() -> dict[str, int]:
     return {"delivered": report.delivered, "failed": report.failed, "superseded": report.superseded}
 
 
-def replay(**context: Any) -> dict[str, Any]:
+def replay_archived(**context: Any) -> dict[str, Any]:
     """Land archived originals again (重放) as the run's validated Params select; returns what each became."""
     from huiju.replay import ReplayError, replay, select_manifests  # why: the replay loads psycopg and GX
 

@@ -116,3 +116,21 @@ def test_replay_selects_a_load_or_a_source_and_days(platform: str, registry: Reg
     assert f"already_landed: {first}" in out and f"landed: {entry}" in out
     assert main(["replay", "--source", "scjgj_penalty"]) == 1  # a source needs a range: --since at least
     assert "from which day" in capsys.readouterr().err
+
+
+def test_the_dag_task_replays_what_its_params_select(platform: str, registry: Registry, tmp_path: Path) -> None:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    from huiju_airflow.tasks import announce_replayed, replay_archived
+
+    first, _, _ = _deliver(platform, registry, tmp_path)
+    held = replay_archived(params={"load_id": first, "source_id": None, "since": None, "until": None})
+    assert held == {"outcomes": {"already_landed": 1}, "landed": []}
+    with pytest.raises(AirflowSkipException):  # nothing new for the warehouse build
+        announce_replayed(held)
+    with psycopg.connect(platform) as conn:
+        empty_warehouse(conn, ["admin_penalty"])
+    restored = replay_archived(params={"load_id": None, "source_id": "scjgj_penalty", "since": "2026-11-20",
+                                       "until": None})
+    assert restored["outcomes"] == {"landed": 2} and announce_replayed(restored) == restored["landed"]
+    with pytest.raises(AirflowFailException, match="say what to replay"):  # retrying cannot help
+        replay_archived(params={"load_id": None, "source_id": None, "since": None, "until": None})
