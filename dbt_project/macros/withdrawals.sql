@@ -10,10 +10,14 @@
       when a model is left as it is, so a withdrawal takes effect at the next build whatever was
       published; the credit and share views read the records, so the record leaves them too.
 
-    Each delete is one probe per withdrawn row through the model's (load_id, source_row_no) index.
+    Each delete is one probe per withdrawn row through the model's (load_id, source_row_no) index;
+    a model of these folders without those columns (a newcomer's) is left alone.
 -#}
 {% macro delete_withdrawn() -%}
-    {%- if is_incremental() -%}
+    {#- Only a relation with the row key of a landing batch (a newcomer's model in these folders has none). -#}
+    {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | list
+        if execute and is_incremental() else [] -%}
+    {%- if 'load_id' in names and 'source_row_no' in names -%}
     delete from {{ this }} as held
     using {{ source('ledger', 'withdrawals') }} as withdrawn
     where held.load_id = withdrawn.load_id and held.source_row_no = withdrawn.row_no
