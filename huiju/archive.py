@@ -14,12 +14,18 @@ reads either kind). Creating and fsyncing a file costs far more than writing its
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import gzip
 import hashlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from huiju.private_files import READ_ONLY_FILE, private_dir
 from huiju.settings import get_settings
@@ -129,3 +135,100 @@ def _store(content: bytes, rel: str, root: Path | None) -> str:
 def archived_path(rel: str, root: Path | None = None) -> Path:
     """The absolute path of an archived original."""
     return (root or get_settings().archive_dir) / rel
+
+
+#: Folder of the archive that holds each load's replay manifest (``loads/<source id>/<load id>.json``).
+MANIFESTS = "loads"
+
+
+def manifest_relpath(source_id: str, load_id: str) -> str:
+    """Where the replay manifest of a load lives, relative to the archive root."""
+    return f"{MANIFESTS}/{source_id}/{load_id}.json"
+
+
+def archive_manifest(entry: dict, root: Path | None = None) -> str:
+    """Store a load's replay manifest (once) beside the originals; return its relative path.
+
+    The manifest says how the load was landed — its source, reference, where its original is,
+    the arguments its landing took — so :mod:`huiju.replay` can land it again from the archive
+    alone, into a warehouse that lost it. Written once: the first landing's description is the
+    one a replay repeats (a retry of the same load describes the same thing).
+    """
+    rel = manifest_relpath(entry["source_id"], entry["load_id"])
+    if os.path.exists(os.path.join(root or get_settings().archive_dir, rel)):
+        return rel
+    return _store(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"), rel, root)
+
+
+def read_manifests(source_id: str | None = None, root: Path | None = None) -> list[dict]:
+    """Every stored replay manifest (of one source, or all), in no particular order."""
+    base = (root or get_settings().archive_dir) / MANIFESTS
+    folders = [base / source_id] if source_id else (sorted(p for p in base.iterdir() if p.is_dir())
+                                                    if base.is_dir() else [])
+    return [json.loads(path.read_bytes()) for folder in folders if folder.is_dir()
+            for path in sorted(folder.glob("*.json"))]
+
+
+#: The first bytes of a rows archive (after decompression): the format, then its kind and a newline.
+ROWS_MAGIC = b"huiju-rows/1 "
+
+
+def rows_archive(kind: str, body: bytes) -> bytes:
+    """A batch read from a database as one compressed original: ``kind`` says what ``body`` holds.
+
+    ``records``: JSON lines, one record (an object) per line, values as landing renders them;
+    ``copy``: the COPY text lines landing writes (``_row_no``, ``_extra``, the mapped fields).
+    gzip at its fastest level with no timestamp, so the same rows make the same bytes (and the
+    same content address) on every run.
+    """
+    return gzip.compress(ROWS_MAGIC + kind.encode("ascii") + b"\n" + body, compresslevel=1, mtime=0)
+
+
+def read_rows_archive(payload: bytes) -> tuple[str, bytes] | None:
+    """``(kind, body)`` of a rows archive made by :func:`rows_archive`, or None for any other original."""
+    if not payload.startswith(b"\x1f\x8b"):
+        return None
+    content = gzip.decompress(payload)
+    if not content.startswith(ROWS_MAGIC):
+        return None
+    head, _, body = content.partition(b"\n")
+    return head[len(ROWS_MAGIC):].decode("ascii"), body
+
+
+#: Types a records archive keeps beside JSON's own, each as ``{"~": name, "v": text}``.
+_TYPED: dict[str, tuple[type, Callable[[Any], str], Callable[[str], Any]]] = {
+    "datetime": (dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    "date": (dt.date, dt.date.isoformat, dt.date.fromisoformat),
+    "time": (dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    "decimal": (Decimal, str, Decimal),
+    "bytes": (bytes, lambda value: base64.b64encode(value).decode("ascii"), base64.b64decode),
+}
+
+
+def records_text(records: Iterable[Mapping[str, Any]]) -> bytes:
+    """Records as JSON lines, each value kept with its type (a date stays a date), for a records archive.
+
+    Values JSON has no type for (dates, times, decimals, bytes) are written as ``{"~": type, "v":
+    text}`` and come back as they were (:func:`records_of_text`), so a replay lands, renders and
+    screens exactly the values first read. Any other type is kept as its ``str``.
+    """
+    def typed(value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float | str | dict | list):
+            return value
+        for name, (kind, write, _) in _TYPED.items():
+            if isinstance(value, kind):
+                return {"~": name, "v": write(value)}
+        return str(value)
+
+    return "\n".join(json.dumps({k: typed(v) for k, v in record.items()}, ensure_ascii=False)
+                     for record in records).encode("utf-8")
+
+
+def records_of_text(text: bytes) -> list[dict[str, Any]]:
+    """The records :func:`records_text` wrote, every value of its first type again."""
+    def value(item: Any) -> Any:
+        if isinstance(item, dict) and item.keys() == {"~", "v"} and item["~"] in _TYPED:
+            return _TYPED[item["~"]][2](item["v"])
+        return item
+
+    return [{k: value(v) for k, v in json.loads(line).items()} for line in text.split(b"\n") if line]

@@ -360,6 +360,11 @@ class WatermarkSettings(StrictModel):
     column: str
     type: Literal["timestamp", "integer"] = "timestamp"
     timezone: str = "Asia/Shanghai"  # what naive timestamps mean (the source session's time zone)
+    # Look-back window: each run reads again from this far below the stored watermark (seconds for a
+    # timestamp, ids for an integer), so a row whose transaction committed after a run with an older
+    # watermark is still seen; rows re-read are recognised by key and content and not landed twice.
+    # 0: no window (the fast COPY paths); with a window rows pass through Python to be compared.
+    lookback: int = Field(default=0, ge=0, le=7 * 24 * 3600)
 
 
 class ExchangeFlagSettings(StrictModel):

@@ -31,6 +31,7 @@ from huiju.pg_release import release_warning
 from huiju.private_files import open_private, private_dir, private_root, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
 from huiju.registry import ConfigError, Registry, load_registry
+from huiju.replay import ReplayError, replay, select_manifests
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
@@ -300,6 +301,21 @@ def cmd_land(args: argparse.Namespace) -> int:
     return 0 if result.outcome != "failed" else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Land archived originals again through the same path as their first delivery (重放), then validate, publish."""
+    try:
+        manifests = select_manifests(load_id=args.load, source_id=args.source, since=args.since, until=args.until)
+        replayed = replay(manifests)
+    except ReplayError as exc:
+        print(f"huiju replay: {exc}", file=sys.stderr)
+        return 1
+    for item in replayed:
+        status = f", {item.status}" if item.status else ""
+        print(f"{item.outcome}: {item.load_id} {item.reference} ({item.rows_received} rows{status})")
+    print(f"{len(replayed)} load(s) replayed, {sum(r.outcome == 'landed' for r in replayed)} landed again")
+    return 1 if any(r.outcome == "failed" for r in replayed) else 0
+
+
 def _arrival(text: str) -> dt.datetime:
     """``--received-at``: an ISO date-time; one without a zone is Asia/Shanghai time."""
     moment = dt.datetime.fromisoformat(text)
@@ -361,6 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="when the department delivered it (an archived submission imported later), "
                            "ISO date-time, Asia/Shanghai unless it says otherwise")
     land.set_defaults(func=cmd_land)
+    replaying = sub.add_parser("replay", help=cmd_replay.__doc__)
+    replaying.add_argument("--load", default=None, help="one load id (ops.loads.load_id)")
+    replaying.add_argument("--source", default=None, help="only this source's loads (with --since)")
+    replaying.add_argument("--since", type=dt.date.fromisoformat, default=None,
+                        help="loads delivered on or after this day, YYYY-MM-DD (Asia/Shanghai)")
+    replaying.add_argument("--until", type=dt.date.fromisoformat, default=None,
+                        help="loads delivered on or before this day, YYYY-MM-DD (default: up to now)")
+    replaying.set_defaults(func=cmd_replay)
     release = sub.add_parser("release-anomaly", help=cmd_release_anomaly.__doc__)
     release.add_argument("load_id")
     release.add_argument("--by", default=None, help="who released it (default: $USER)")

@@ -1,6 +1,6 @@
 {#-
     published_rows(dataset, fields): a select of the rows of every published batch of ``dataset``
-    that passed validation (quarantined rows left out), as received (text): the dataset's ``fields``,
+    that passed validation (quarantined and withdrawn rows left out: macros/withdrawals.sql), as received (text): the dataset's ``fields``,
     the batch's ``_load_id`` and the row's ``_row_no``, its ``source_id``, ``department`` and
     ``published_at``, and ``serial_epoch`` (the workbook's date system for an Excel batch, recorded
     by validation; NULL otherwise: ops.parse_date_cn then reads no serials). Every staging model
@@ -73,6 +73,7 @@
             select 1 from {{ source('quarantine', 'rows') }} as quarantined
             where quarantined.load_id = raw._load_id and quarantined.row_no = raw._row_no
         )
+        and {{ not_withdrawn('raw') }}
     {%- else -%}
     select
         {% for field in fields -%}

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
@@ -34,7 +34,7 @@ from huiju_connectors.footers import FooterRule, FooterSplitter, footer_text
 from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
-from huiju.archive import archive_file
+from huiju.archive import archive_file, archive_manifest
 from huiju.landing.columns import ColumnMap, map_columns
 from huiju.landing.raw import ensure_raw_table
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_cells, quarantine_malformed
@@ -253,6 +253,9 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
     digest = digest_file(path)
     load_id = make_load_id(source.id, digest.sha256)
     archive_rel = archive_file(path, digest.sha256)
+    archive_manifest({"kind": "file", "load_id": load_id, "source_id": source.id, "channel": source.channel,
+                      "reference": reference, "archive_path": archive_rel, "data_date": data_date,
+                      "received_at": (received_at or datetime.now(UTC)).isoformat()})
     try:
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (load_id,))

@@ -11,13 +11,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 
 import psycopg
 from huiju_connectors.copy_text import value_text
 from psycopg import sql
 
-from huiju.archive import archive_bytes
+from huiju.archive import archive_bytes, archive_manifest
 from huiju.landing.raw import ensure_raw_table
 from huiju.landing.results import LandResult, quarantine_malformed
 from huiju.landing.rows import PreparedRows, RecordBatch, prepare_rows
@@ -69,9 +69,16 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
     started = time.perf_counter()
     load_id = make_load_id(source.id, content_id)
     sha256, archive_rel, size = content_id, None, 0
+    warnings = list(warnings)
+    arrived = datetime.now(UTC)  # the ledger's received_at, and the replay manifest's
     if payload is not None:
         sha256, archive_rel = archive_payload(payload)
         size = len(payload)
+        archive_manifest({"kind": "records", "load_id": load_id, "source_id": source.id, "channel": source.channel,
+                          "reference": reference, "archive_path": archive_rel, "content_id": content_id,
+                          "data_date": data_date, "received_at": arrived.isoformat(),
+                          "first_row_no": first_row_no, "warnings": warnings, "quiet_extra": sorted(quiet_extra),
+                          "reject": reject is not None, "chunks": chunks is not None})
     mapping = list(source.columns.items())
     names = [sql.Identifier(f) for _, f in mapping]
     statement = sql.SQL("copy {table} (_row_no, _extra, {columns}) from stdin").format(
@@ -85,10 +92,12 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
             return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
         conn.execute(
             "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
-            " archive_path, status, data_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s)"
-            " on conflict (load_id) do update set status = 'received', error = null, received_at = now()",
+            " archive_path, status, data_date, received_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s)"
+            " on conflict (load_id) do update set status = 'received', error = null,"
+            " received_at = excluded.received_at",
             (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
-             archive_rel, data_date),
+             archive_rel, data_date, arrived),
         )
         # Every row carries its _row_no, so only the load id and reference defaults are needed
         # (one statement instead of _Batch's row sequence: this runs once per page).

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, Param, task
 
 from huiju.registry import Registry, load_registry
 from huiju.settings import QUEUES, get_settings
@@ -112,6 +112,45 @@ def monitor_dag() -> DAG:
     return dag
 
 
+#: Updated when a replay landed batches again; the warehouse build follows it as it follows the raw Assets.
+REPLAYED = Asset(name="huiju.replayed", uri="huiju://warehouse/replayed", group="huiju")
+
+
+def replay_dag() -> DAG:
+    """``huiju_replay``: on demand, land archived originals again (重放) as its validated Params select.
+
+    Params (checked by Airflow against their JSON schema when the run is triggered): ``load_id``
+    (one load), or ``since`` (a day, YYYY-MM-DD) with an optional ``source_id`` and ``until``; an
+    unknown source fails the run, naming it. What the replay landed is validated and published, and
+    the ``announce`` task updates the :data:`REPLAYED` Asset, so the warehouse build follows.
+    Parsing reads no configuration: the registry costs half a second to load.
+    """
+    day = {"type": ["null", "string"], "format": "date"}
+    with DAG(
+        dag_id="huiju_replay",
+        description="重放：从归档原件重新入库（同一路径、同样的行、行号与结论）",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        # Landing work, on the ingest queue; a failed replay is looked at, not retried.
+        default_args={**default_args("ingest"), "retries": 0},
+        tags=["replay"],
+        params={
+            "load_id": Param(None, type=["null", "string"], pattern=r"^[a-z0-9_]+-[0-9a-f]{16}$",
+                             description="one load id (ops.loads.load_id); or leave empty and give since"),
+            "source_id": Param(None, type=["null", "string"], pattern=r"^[a-z0-9_]+$",
+                               description="only this source's loads (with since)"),
+            "since": Param(None, **day, description="loads delivered on or after this day (Asia/Shanghai)"),
+            "until": Param(None, **day, description="loads delivered on or before this day (default: up to now)"),
+        },
+        doc_md="Replays archived originals through the landing path of their first delivery; see `huiju/replay.py`.",
+    ) as dag:
+        replayed = task(task_id="replay")(tasks.replay_archived)()
+        task(task_id="announce", outlets=[REPLAYED])(tasks.announce_replayed)(replayed)
+    return dag
+
+
 def transform_dag(registry: Registry | None = None) -> DAG:
     """The warehouse build whenever any dataset's raw Asset is updated.
 
@@ -127,7 +166,7 @@ def transform_dag(registry: Registry | None = None) -> DAG:
     with huiju_dag(
         "huiju_transform",
         description="dbt：staging → 基础库 · 主题库 · 档案库 · 信用库 → 共享",
-        schedule=functools.reduce(operator.or_, assets),
+        schedule=functools.reduce(operator.or_, [*assets, REPLAYED]),
         queue="transform",
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",

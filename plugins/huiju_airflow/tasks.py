@@ -224,3 +224,32 @@ def notify() -> dict[str, int]:
     if report.opened:
         logging.getLogger(__name__).warning("notice channel(s) down, paused: %s", ", ".join(report.opened))
     return {"delivered": report.delivered, "failed": report.failed, "superseded": report.superseded}
+
+
+def replay_archived(**context: Any) -> dict[str, Any]:
+    """Land archived originals again (重放) as the run's validated Params select; returns what each became."""
+    from huiju.replay import ReplayError, replay, select_manifests  # why: the replay loads psycopg and GX
+
+    params = context["params"]
+    try:
+        manifests = select_manifests(load_id=params.get("load_id"), source_id=params.get("source_id"),
+                                     since=_param_day(params.get("since")), until=_param_day(params.get("until")))
+    except ReplayError as exc:  # a selection that cannot be replayed: retrying cannot help
+        raise AirflowFailException(str(exc)) from exc
+    with masked_errors():
+        replayed = replay(manifests)
+    outcomes: dict[str, int] = {}
+    for item in replayed:
+        outcomes[item.outcome] = outcomes.get(item.outcome, 0) + 1
+    return {"outcomes": outcomes, "landed": [item.load_id for item in replayed if item.outcome == "landed"]}
+
+
+def announce_replayed(replayed: dict[str, Any]) -> list[str]:
+    """Tell dbt (through the task's outlet Assets) that replayed batches were published; skip when none were."""
+    if not replayed.get("landed"):
+        raise AirflowSkipException("nothing was landed again: the warehouse already held every replayed load")
+    return replayed["landed"]
+
+
+def _param_day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

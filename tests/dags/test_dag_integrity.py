@@ -67,9 +67,10 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     from huiju.registry import load_registry
 
     expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices",
-                                                                                     "huiju_monitor"}
+                                                                                     "huiju_monitor", "huiju_replay"}
     assert set(parsed["dags"]) == expected
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
+    assert parsed["dags"]["huiju_replay"]["tasks"] == ["replay", "announce"]
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
             assert dag["tasks"] == ["land", "validate", "publish", "feedback", "notify"]
@@ -84,7 +85,8 @@ def test_every_task_is_on_the_celery_queue_of_its_kind_of_work(parsed: dict) -> 
 
     for dag_id, dag in parsed["dags"].items():
         kind = ("ingest" if dag_id.startswith("ingest__") else
-                {"huiju_transform": "transform", "huiju_notices": "notices", "huiju_monitor": "notices"}[dag_id])
+                {"huiju_transform": "transform", "huiju_notices": "notices", "huiju_monitor": "notices",
+                 "huiju_replay": "ingest"}[dag_id])
         assert dag["queues"] == [kind], (dag_id, dag["queues"])
         assert kind in QUEUES
 

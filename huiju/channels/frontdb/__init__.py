@@ -25,17 +25,29 @@ Modes (``frontdb.mode``):
     ``already_landed`` (their content id is the hash of their rows). After a complete read,
     keys present last time and gone now are written to ``ops.deletions``; the key set is kept
     in ``ops.snapshot_keys`` (migration ``030_frontdb.sql``). Deletions live in ``ops`` rather
-    than as marker rows in ``raw``, because ``raw`` holds only what a department sent.
+    than as marker rows in ``raw``, because ``raw`` holds only what a department sent; the raw
+    rows of a deleted record are *withdrawn* (``ops.withdrawals``, migration
+    ``250_withdrawals.sql``) in the same transaction, which takes the record out of staging,
+    credit and share at the next dbt build and lists it in ``share.share_withdrawals``.
+
+Every batch is archived as read — a compressed, content-addressed rows archive
+(:func:`huiju.archive.rows_archive`: the records with their types, or the COPY text the
+source rendered) — so ``archive_path`` is set and the batch can be replayed (:mod:`huiju.replay`).
 
 Limits of the watermark mode: rows whose watermark is NULL are never read (the query says so
 explicitly); a source transaction that commits long after stamping its rows with a watermark
-*below* the stored one can be overtaken (no look-back window yet); the keys at the stored
-watermark are kept in the cursor, so a bulk update stamping a million rows with one
-timestamp makes a large cursor (use ``exchange_flag`` or ``snapshot`` for such tables).
+*below* the stored one is overtaken unless the watermark has a look-back window
+(``watermark.lookback``: seconds, or ids): each run then reads again from that far below the
+stored watermark, and the rows re-read are recognised by key and content (the cursor keeps a
+digest of each key landed within the window, ``recent``) and not landed twice; a late commit
+older than the window is still missed. With a window, rows pass through Python (the row path)
+to be compared. The keys at the stored watermark are kept in the cursor, so a bulk update
+stamping a million rows with one timestamp makes a large cursor (use ``exchange_flag`` or
+``snapshot`` for such tables); so does a window over a table that changes fast.
 
 Speed: from a PostgreSQL database in UTF8 the watermark mode moves each batch with ``COPY`` on
-both sides (the source renders raw's text form itself, no row passes through Python; a
-thread reads the source's COPY so both databases work at once). From MySQL/MariaDB the
+both sides (the source renders raw's text form itself, no row passes through Python; the
+batch's text is kept whole, archived, then written to raw's COPY). From MySQL/MariaDB the
 source renders each row as a line of raw's COPY text too, read as bytes through an
 unbuffered cursor — unless a column cannot be rendered exactly (floating point, binary) or a
 text column is declared latin1, where only Python can recognise GBK bytes. Those tables,

@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 from huiju_connectors.frontdb import flag_query, mark_rows
 
 from huiju.channel_settings import FrontDbSettings
-from huiju.channels.frontdb.source import batch_reference, jsonable, log, mojibake_reason, read_cursor, where
+from huiju.channels.frontdb.source import (
+    batch_reference,
+    jsonable,
+    log,
+    mojibake_reason,
+    read_cursor,
+    records_payload,
+    where,
+)
 from huiju.landing import LandResult, land_records
 from huiju.ledger import make_content_id, make_load_id, save_cursor
 
@@ -88,6 +96,7 @@ def collect(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
         reference = batch_reference(settings, f"{flag.column}={flag.pending} {keys[0]} … {keys[-1]}")
         result = land_records(ctx.conn, ctx.registry, ctx.source, reference=reference,
                               content_id=content_id, records=records,
+                              payload=records_payload(records),
                               cursor={"mode": "exchange_flag", "owed": owed}, data_date=ctx.data_date,
                               first_row_no=row_no, warnings=warnings, quiet_extra=settings.technical_columns,
                               reject=lambda r, found=rejected: found.get(id(r)))

@@ -12,6 +12,7 @@ import psycopg
 from huiju_connectors.frontdb import Endpoint, FrontDbConfigError, SourceColumn, Tls, gbk_mojibake
 from psycopg.types.json import Jsonb
 
+from huiju.archive import records_text, rows_archive
 from huiju.channel_settings import FrontDbSettings
 from huiju.landing import LandResult, record_failed
 from huiju.ledger import get_cursor, make_content_id
@@ -135,3 +136,9 @@ def read_cursor(conn: psycopg.Connection, source_id: str) -> dict | None:
     """The source's stored cursor, read in a transaction of its own."""
     with conn.transaction():  # closed at once: land_records must open a real transaction, not a savepoint
         return get_cursor(conn, source_id)
+
+
+
+def records_payload(records: list[Mapping[str, Any]]) -> bytes:
+    """A batch of records read from the source as its archived original: a compressed rows archive."""
+    return rows_archive("records", records_text(records))

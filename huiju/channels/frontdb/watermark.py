@@ -7,6 +7,8 @@ Three paths, one position (:class:`Position`): rows through SQLAlchemy (every di
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from huiju_connectors.frontdb import (
 from huiju_connectors.incremental import KeysAtWatermark, trailing_keys
 from psycopg.types.json import Jsonb
 
+from huiju.archive import rows_archive
 from huiju.channel_settings import FrontDbSettings, WatermarkSettings
 from huiju.channels.frontdb.source import (
     batch_reference,
@@ -32,6 +35,7 @@ from huiju.channels.frontdb.source import (
     mojibake_reason,
     pair_text,
     read_cursor,
+    records_payload,
     watermark_value,
 )
 from huiju.landing import LandResult, land_records
@@ -53,24 +57,68 @@ class Position:
     """
 
     def __init__(self, stored: dict | None, mark: WatermarkSettings):
-        self.column, self.kind = mark.column, mark.type
+        self.column, self.kind, self.lookback = mark.column, mark.type, mark.lookback
         watermark, keys = None, []
+        #: With a look-back window: each key landed within it (JSON) → [its watermark, its content's digest].
+        self.recent: dict[str, list] | None = None
         if stored and stored.get("mode") == "watermark" and stored.get("column") == mark.column:
             if "keys_at_watermark" not in stored:
                 raise ValueError("a watermark cursor without keys_at_watermark: run upgrade_cursor first")
             watermark, keys = stored["watermark"], stored["keys_at_watermark"]
+            self.recent = stored.get("recent")
         self.marks = KeysAtWatermark(watermark, keys)
+        # The window opens once the cursor knows what landed within it: the first run with a look-back
+        # reads from the stored watermark as before (what lies below it landed before anything was
+        # remembered, and would land twice), and remembers from then on.
+        self.looking_back = bool(self.lookback) and self.recent is not None
+        if self.lookback and self.recent is None:
+            self.recent = {}
 
     def since(self) -> Any:
-        """The stored watermark as a value to compare with (``>=``), or None to read from the start."""
+        """The value to read from (``>=``): the stored watermark, less the look-back window; None: from the start."""
         watermark = self.marks.watermark
-        return None if watermark is None else watermark_value(watermark, self.kind)
+        if watermark is None:
+            return None
+        value = watermark_value(watermark, self.kind)
+        return value - self._window(value) if self.looking_back else value
+
+    def _window(self, value: Any) -> Any:
+        if self.kind == "integer":
+            return self.lookback
+        if isinstance(value, dt.datetime):
+            return dt.timedelta(seconds=self.lookback)
+        return dt.timedelta(days=-(-self.lookback // 86400))  # a date watermark: whole days
+
+    def unseen(self, rows: list, wm_index: int, key_index: list[int]) -> list:
+        """The rows not landed before, as recognised by key and content; each kept is remembered.
+
+        A row read again within the look-back window with the content it landed with is dropped;
+        a row with a new key, or a key whose content changed (a new version), is kept.
+        """
+        assert self.recent is not None
+        kept = []
+        for r in rows:
+            key = json.dumps([jsonable(r[i]) for i in key_index], ensure_ascii=False)
+            digest = hashlib.sha256(json.dumps([jsonable(v) for v in r], ensure_ascii=False).encode()).hexdigest()
+            landed = self.recent.get(key)
+            if landed is not None and landed[1] == digest[:32]:
+                continue
+            self.recent[key] = [jsonable(r[wm_index]), digest[:32]]
+            kept.append(r)
+        return kept
 
     def advance(self, watermark: Any, keys_at_last: list[list]) -> dict:
         """Move to the end of a batch (its last watermark, and its keys at it); the cursor to save."""
         self.marks.advance(watermark, keys_at_last)
-        return {"mode": "watermark", "column": self.column, "watermark": watermark, "keys": keys_at_last[-1],
-                "keys_at_watermark": self.marks.key_list()}
+        cursor = {"mode": "watermark", "column": self.column, "watermark": watermark, "keys": keys_at_last[-1],
+                  "keys_at_watermark": self.marks.key_list()}
+        if self.recent is not None:  # what the next run's window re-reads, and no more
+            value = watermark_value(watermark, self.kind)
+            floor = value - self._window(value)
+            self.recent = {key: seen for key, seen in self.recent.items()
+                           if watermark_value(seen[0], self.kind) >= floor}
+            cursor["recent"] = dict(self.recent)
+        return cursor
 
 
 def upgrade_cursor(ctx: CollectContext, src: sa.Connection, table: sa.TableClause) -> None:
@@ -107,7 +155,9 @@ def collect_rows(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
     assert mark is not None
     position = Position(read_cursor(ctx.conn, ctx.source.id), mark)
     query = watermark_query(table, mark.column, settings.key_columns, position.since())
-    skip = bool(position.marks.keys)
+    # With a look-back window the rows below the stored watermark come first: the rows already landed
+    # are recognised by key and content instead (Position.unseen).
+    skip = bool(position.marks.keys) and not position.looking_back
     reject = mojibake_reason if settings.detect_mojibake else None
     results = []
     row_no = 1
@@ -127,6 +177,10 @@ def collect_rows(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
             rows = kept
             if not rows:
                 continue
+        if position.recent is not None:
+            rows = position.unseen(rows, wm_index, key_index)
+            if not rows:
+                continue
         first, tail = rows[0], []
         for r in reversed(rows):  # the trailing rows at the last watermark (few, unless a bulk update)
             tail.append([jsonable(r[wm_index]), *(jsonable(r[i]) for i in key_index)])
@@ -138,10 +192,11 @@ def collect_rows(ctx: CollectContext, src: sa.Connection, table: sa.TableClause,
         cursor = position.advance(*trailing_keys(tail))
         content_id = make_content_id(ctx.source.id, "watermark", json.dumps(first_pair), json.dumps(last_pair),
                                      str(len(rows)))
+        records = [dict(zip(names, r, strict=True)) for r in rows]
         result = land_records(ctx.conn, ctx.registry, ctx.source,
                               reference=batch_reference(settings, f"{pair_text(first_pair)} … {pair_text(last_pair)}"),
-                              content_id=content_id, records=(dict(zip(names, r, strict=True)) for r in rows),
-                              cursor=cursor,
+                              content_id=content_id, records=records,
+                              payload=records_payload(records), cursor=cursor,
                               data_date=ctx.data_date, first_row_no=row_no, warnings=warnings,
                               quiet_extra=settings.technical_columns, reject=reject)
         results.append(result)
@@ -157,7 +212,7 @@ def mysql_query(src: sa.Connection, settings: FrontDbSettings, mapped: list[str]
     recognise GBK bytes hidden there.
     """
     mark = settings.watermark
-    if settings.dialect != "mysql" or mark is None:
+    if settings.dialect != "mysql" or mark is None or mark.lookback:
         return None
     columns = mysql_columns(src, settings.table, settings.table_schema)
     if settings.detect_mojibake and any(c.charset in ("latin1", "cp1252") for c in columns):
@@ -203,12 +258,14 @@ def collect_mysql(ctx: CollectContext, src: sa.Connection, query: str,
                 yield b"".join([b"%d\t%s\n" % (n, line)
                                 for n, (line, _) in enumerate(rows[at:at + 10_000], start=first + at)])
 
+        text = b"".join(chunks())  # kept whole: the batch is archived as read (a rows archive) as it lands
+
         result = land_records(ctx.conn, ctx.registry, source,
                               reference=batch_reference(settings, f"{pair_text(first_pair)} … {pair_text(last_pair)}"),
                               content_id=make_content_id(source.id, "watermark", json.dumps(first_pair),
                                                          json.dumps(last_pair), str(len(rows))),
-                              records=(), chunks=chunks(), cursor=cursor, data_date=ctx.data_date,
-                              warnings=warnings)
+                              records=(), chunks=[text], payload=rows_archive("copy", text), cursor=cursor,
+                              data_date=ctx.data_date, warnings=warnings)
         results.append(result)
         row_no += len(rows)
 
@@ -242,7 +299,7 @@ def copy_path_ok(src: sa.Connection, settings: FrontDbSettings) -> bool:
     Only from a UTF8 database: there no column can be declared latin1, so the wrongly declared
     encoding the row path looks for cannot occur.
     """
-    if settings.dialect != "postgresql" or settings.mode != "watermark":
+    if settings.dialect != "postgresql" or settings.mode != "watermark" or settings.watermark.lookback:
         return False
     return src.exec_driver_sql("show server_encoding").scalar() == "UTF8"
 
@@ -284,15 +341,16 @@ def collect_copy(ctx: CollectContext, src: sa.Connection, columns: list[SourceCo
         feed = pipe.rows(after, last, row_no)
         start = pair_text(first_pair) if first_pair else "(start)"
         try:
-            result = land_records(ctx.conn, ctx.registry, source,
-                                  reference=batch_reference(settings, f"{start} … {pair_text(last_pair)}"),
-                                  content_id=make_content_id(source.id, "watermark",
-                                                             json.dumps(first_pair or pipe.start_params, default=str),
-                                                             json.dumps(last_pair)),
-                                  records=(), chunks=feed, cursor=cursor, data_date=ctx.data_date,
-                                  warnings=warnings)
+            text = b"".join(feed)  # kept whole: the batch is archived as read (a rows archive) as it lands
         finally:
-            feed.close()  # a failed landing must not leave the source connection inside its COPY
+            feed.close()  # a failed read must not leave the source connection inside its COPY
+        result = land_records(ctx.conn, ctx.registry, source,
+                              reference=batch_reference(settings, f"{start} … {pair_text(last_pair)}"),
+                              content_id=make_content_id(source.id, "watermark",
+                                                         json.dumps(first_pair or pipe.start_params, default=str),
+                                                         json.dumps(last_pair)),
+                              records=(), chunks=[text], payload=rows_archive("copy", text), cursor=cursor,
+                              data_date=ctx.data_date, warnings=warnings)
         driver.commit()
         results.append(result)
         row_no += result.rows_received

@@ -46,6 +46,7 @@ def _source(source_id: str, table: str, frontdb: dict) -> dict:
 
 
 WATERMARK = {"key_columns": ["id"], "mode": "watermark", "watermark": {"column": "updated_at", "type": "timestamp"}}
+LOOKBACK = {**WATERMARK, "watermark": {**WATERMARK["watermark"], "lookback": 60}}
 SOURCES = [
     _source("pg_wm", "penalties", {"dialect": "postgresql", "batch_size": 4, **WATERMARK}),
     _source("pg_kill", "penalties", {"dialect": "postgresql", "batch_size": 5, **WATERMARK}),
@@ -58,6 +59,8 @@ SOURCES = [
     _source("pg_snap", "penalties", {"dialect": "postgresql", "batch_size": 2, "key_columns": ["id"],
                                      "mode": "snapshot"}),
     _source("my_wm", "penalties", {"dialect": "mysql", "batch_size": 4, **WATERMARK}),
+    _source("pg_lb", "penalties", {"dialect": "postgresql", "batch_size": 4, **LOOKBACK}),
+    _source("my_lb", "penalties", {"dialect": "mysql", "batch_size": 4, **LOOKBACK}),
 ]
 
 
@@ -390,7 +393,10 @@ def test_snapshot_records_rows_deleted_at_the_source(registry, wh, front) -> Non
     with psycopg.connect(wh) as conn:
         deleted = conn.execute("select key from ops.deletions where source_id = 'pg_snap' order by key").fetchall()
         loads = conn.execute("select count(*) from ops.loads where source_id = 'pg_snap'").fetchone()[0]
+        withdrawn = conn.execute("select source_key, _row_no from ops.withdrawals w join raw.admin_penalty r"
+                                 " on r._load_id = w.load_id and r._row_no = w.row_no order by 1").fetchall()
     assert [d[0] for d in deleted] == [[2], [5]]
+    assert withdrawn == [([2], 2), ([5], 5)]  # the raw rows of the deleted records (key in _extra): withdrawn
     # Unchanged batches are recognised by content: run 2 landed only the batches that changed.
     assert run(registry, wh, "pg_snap", info)[0].outcome == "already_landed"
     with psycopg.connect(wh) as conn:
@@ -557,11 +563,13 @@ def my_info() -> ConnectionInfo:
                           password=MARIADB["password"], schema=MARIADB["database"])
 
 
-def my_registry(registry: Registry, table: str) -> Registry:
-    """The MariaDB source pointing at this process's table (tests may run side by side)."""
-    source = registry.source("my_wm")
-    settings = source.channel_settings.model_copy(update={"table": table})
-    sources = {**registry.sources, "my_wm": source.model_copy(update={"channel_settings": settings})}
+def my_registry(registry: Registry, table: str, source_ids: tuple[str, ...] = ("my_wm",)) -> Registry:
+    """The MariaDB sources pointing at this process's table (tests may run side by side)."""
+    sources = dict(registry.sources)
+    for source_id in source_ids:
+        source = registry.source(source_id)
+        settings = source.channel_settings.model_copy(update={"table": table})
+        sources[source_id] = source.model_copy(update={"channel_settings": settings})
     return registry.model_copy(update={"sources": sources})
 
 
@@ -726,3 +734,149 @@ def test_a_cursor_saved_as_a_pair_is_upgraded_without_duplicates(registry, wh, f
     assert sum(r.rows_received for r in run(registry, wh, "pg_wm", pg_info(front))) == 2
     assert [i for i, _ in landed(wh)] == list(range(1, 9))
     assert cursor_of(wh, "pg_wm")["keys_at_watermark"] == [[8]]
+
+
+# --- archive and replay ------------------------------------------------------------------------
+
+def _restore_and_compare(wh: str, registry: Registry) -> None:
+    """Validate and publish what landed, then replay it into this warehouse and into an emptied one: same state."""
+    from huiju.pipeline import publish_validated, validate_pending
+    from huiju.replay import replay, select_manifests
+    from tests.support.warehouse_state import differences, empty_warehouse, landed_state
+
+    for source_id in registry.sources:
+        validate_pending(source_id, registry)
+        publish_validated(source_id)
+    with psycopg.connect(wh) as conn:
+        original = landed_state(conn, ["admin_penalty"])
+    assert original["ops.loads"] and all(load[8] for load in original["ops.loads"])  # archive_path: never NULL
+    assert {r.outcome for r in replay(select_manifests(since=date(2000, 1, 1)), registry)} == {"already_landed"}
+    with psycopg.connect(wh) as conn:
+        assert differences(original, landed_state(conn, ["admin_penalty"])) == []
+        empty_warehouse(conn, ["admin_penalty"])
+    restored = replay(select_manifests(since=date(2000, 1, 1)), registry)
+    assert {r.outcome for r in restored} == {"landed"}
+    with psycopg.connect(wh) as conn:
+        assert differences(original, landed_state(conn, ["admin_penalty"])) == []
+
+
+@pytest.fixture
+def own_archive(wh: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test's warehouse for the core's own connections, and an archive of its own (a restore reads only it)."""
+    from huiju.settings import get_settings
+
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", wh)
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_extracts_are_archived_as_read_and_replay_rebuilds_them(registry, wh, front, own_archive) -> None:
+    """Each mode's batches (COPY text from PostgreSQL, rows for exchange and snapshot) are archived and replayable."""
+    pg_table(front, [row(i) for i in range(1, 10)],
+             extra_ddl=", flag text not null default '0', taken_at timestamp, reason text")
+    info = pg_info(front)
+    assert sum(r.rows_received for r in run(registry, wh, "pg_wm", info)) == 9
+    assert sum(r.rows_received for r in run(registry, wh, "pg_snap", info)) == 9
+    assert sum(r.rows_received for r in run(registry, wh, "pg_flag", info)) == 9
+    from huiju.archive import read_archived, read_rows_archive
+
+    with psycopg.connect(wh) as conn:
+        archived = dict(conn.execute("select source_id, archive_path from ops.loads order by load_id").fetchall())
+    kind, body = read_rows_archive(read_archived(archived["pg_wm"]))
+    assert kind == "copy" and body.count(b"\n") == 4  # the first batch of 4 rows, as the source rendered it
+    assert read_rows_archive(read_archived(archived["pg_snap"]))[0] == "records"
+    _restore_and_compare(wh, registry)
+
+
+def test_mariadb_extracts_with_a_quarantined_row_replay_to_the_same_verdict(registry, wh, mariadb,
+                                                                            own_archive) -> None:
+    conn, table = mariadb
+    registry = my_registry(registry, table)
+    my_table(conn, table, [row(i, mc=f"Company {i}") for i in range(1, 7)])
+    with conn.cursor() as cur:  # GBK bytes in the latin1 column: the row path, quarantined at landing
+        cur.execute(f"update {table} set mc = _binary %s where id = 3", ("示范公司".encode("gbk"),))
+    assert sum(r.rows_received for r in run(registry, wh, "my_wm", my_info())) == 6
+    _restore_and_compare(wh, registry)
+
+
+# --- late rows: the look-back window ------------------------------------------------------------
+
+def _late_row_is_landed_once(registry: Registry, wh: str, source_id: str, info: ConnectionInfo,
+                             write: Callable[[int, datetime], Callable[[], None]]) -> None:
+    """Rows 1-4 land; a writer stamps row 5 (older) and holds its transaction while row 6 (newer) commits and a
+    run lands it; row 5 commits after, below the stored watermark. ``write(id, stamp)`` inserts a row in a
+    transaction of its own and returns the function that commits it."""
+    assert sum(r.rows_received for r in run(registry, wh, source_id, info)) == 4
+    commit_late = write(5, START + timedelta(seconds=10))
+    write(6, START + timedelta(seconds=20))()
+    assert sum(r.rows_received for r in run(registry, wh, source_id, info)) == 1  # row 6; row 5 not visible yet
+    commit_late()
+    run(registry, wh, source_id, info)
+    assert run(registry, wh, source_id, info) == []
+
+
+def _pg_writer(front: str) -> Callable[[int, datetime], Callable[[], None]]:
+    def write(i: int, stamp: datetime) -> Callable[[], None]:
+        conn = psycopg.connect(front)
+        pg_insert_open(conn, row(i, stamp))
+
+        def commit() -> None:
+            conn.commit()
+            conn.close()
+        return commit
+    return write
+
+
+def pg_insert_open(conn: psycopg.Connection, values: dict) -> None:
+    """Insert one row in the connection's open transaction (not committed)."""
+    names = list(values)
+    conn.execute(sql.SQL("insert into penalties ({}) values ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder() * len(names))),
+        list(values.values()))
+
+
+def test_a_late_commit_below_the_watermark_is_missed_without_a_look_back(registry, wh, front) -> None:
+    """The limit the look-back window removes, shown with the same concurrent writer."""
+    pg_table(front, [row(i) for i in range(1, 5)])
+    _late_row_is_landed_once(registry, wh, "pg_wm", pg_info(front), _pg_writer(front))
+    assert [i for i, _ in landed(wh)] == [1, 2, 3, 4, 6]
+
+
+def test_a_look_back_window_lands_a_late_commit_once_and_nothing_twice(registry, wh, front) -> None:
+    pg_table(front, [row(i) for i in range(1, 5)])
+    _late_row_is_landed_once(registry, wh, "pg_lb", pg_info(front), _pg_writer(front))
+    assert [i for i, _ in landed(wh)] == [1, 2, 3, 4, 5, 6]
+    recent = cursor_of(wh, "pg_lb")["recent"]
+    assert sorted(json.loads(key)[0] for key in recent) == [1, 2, 3, 4, 5, 6]  # all within 60 s of the watermark
+    with psycopg.connect(front) as conn:  # an update stamped below the watermark: a new version, landed once
+        conn.execute("update penalties set mc = '更正公司', updated_at = %s where id = 2",
+                     (START + timedelta(seconds=15),))
+    assert sum(r.rows_received for r in run(registry, wh, "pg_lb", pg_info(front))) == 1
+    assert run(registry, wh, "pg_lb", pg_info(front)) == []
+    assert [i for i, _ in landed(wh)] == [1, 2, 2, 3, 4, 5, 6]
+
+
+def test_mariadb_look_back_window_lands_a_late_commit_once(registry, wh, mariadb) -> None:
+    import pymysql
+
+    conn, table = mariadb
+    registry = my_registry(registry, table, ("my_lb",))
+    my_table(conn, table, [row(i, mc=f"Company {i}") for i in range(1, 5)])
+
+    def write(i: int, stamp: datetime) -> Callable[[], None]:
+        writer = pymysql.connect(**MARIADB, charset="utf8mb4", autocommit=False)
+        r = row(i, stamp, mc=f"Company {i}")
+        with writer.cursor() as cur:
+            cur.execute(f"insert into {table} (id, mc, lb, wsh, cflb, jdrq, cfjg, updated_at)"
+                        " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (r["id"], r["mc"], r["lb"], r["wsh"], r["cflb"], r["jdrq"], r["cfjg"], r["updated_at"]))
+
+        def commit() -> None:
+            writer.commit()
+            writer.close()
+        return commit
+
+    _late_row_is_landed_once(registry, wh, "my_lb", my_info(), write)
+    assert [i for i, _ in landed(wh)] == [1, 2, 3, 4, 5, 6]

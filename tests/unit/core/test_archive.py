@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import stat
+from decimal import Decimal
 from pathlib import Path
 
-from huiju.archive import PACKS, archive_bytes, archive_file, archive_pack, archive_relpath, read_archived
+from huiju.archive import (
+    PACKS,
+    archive_bytes,
+    archive_file,
+    archive_pack,
+    archive_relpath,
+    read_archived,
+    read_rows_archive,
+    records_of_text,
+    records_text,
+    rows_archive,
+)
 
 
 def test_archive_bytes_stores_once_read_only_like_archive_file(tmp_path: Path) -> None:
@@ -41,3 +54,14 @@ def test_a_pack_keeps_each_page_as_received_and_is_stored_once(tmp_path: Path) -
     # A whole original reads the same way, by its plain path.
     rel = archive_bytes(pages[0], digests[0], root=tmp_path)
     assert read_archived(rel, root=tmp_path) == pages[0]
+
+
+def test_a_rows_archive_keeps_every_value_of_its_type_and_the_same_rows_make_the_same_bytes() -> None:
+    records = [{"id": 3, "mc": "示范公司", "amount": Decimal("1.50"), "ratio": 0.1, "ok": True, "none": None,
+                "at": dt.datetime(2026, 11, 20, 9, 0, 3, 12), "day": dt.date(2026, 11, 19),
+                "clock": dt.time(23, 59), "blob": b"\x00\xff", "looks_typed": {"~": "other", "v": "x"}}]
+    payload = rows_archive("records", records_text(records))
+    assert payload == rows_archive("records", records_text(records))  # content-addressed: no timestamp inside
+    kind, body = read_rows_archive(payload)
+    assert kind == "records" and records_of_text(body) == records
+    assert read_rows_archive(b"id,name\n1,x\n") is None  # any other original is not a rows archive
