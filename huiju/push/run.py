@@ -27,9 +27,10 @@ from huiju.channels.connection import ConnectionInfo, base_url, secret
 from huiju.notices import queue_notice, steward_recipients
 from huiju.push.outbox import DueReport, compute_due
 from huiju.push.sender import DrainReport, assign_batches, drain
-from huiju.push.targets import Target
+from huiju.push.targets import Target, load_targets
 from huiju.registry import Registry
 from huiju.summary import render_table
+from huiju.warehouse import connect
 from huiju.workdays import CalendarGap, work_calendar
 
 log = logging.getLogger(__name__)
@@ -184,3 +185,39 @@ def render_reconciliation(rows: list[dict[str, Any]]) -> str:
     return render_table(list(REPORT_COLUMNS), [[str(row[c]) for c in REPORT_COLUMNS] for row in rows],
                         numeric=set(range(2, len(REPORT_COLUMNS))))
 
+
+
+def run_push(registry: Registry, target_name: str, connection: ConnectionInfo, *, today: date | None = None,
+             url: str | None = None) -> PushReport:
+    """A scheduled push run: as the push component, compute, batch and send; then, as validation, send the
+    rejections back to their departments and alert the stewards of deadlines about to pass."""
+    from huiju.push.feedback import send_rejections  # why: loads openpyxl, needed only after the send
+    targets = load_targets(registry)
+    target = targets[target_name]
+    platform = platform_for(target, connection)
+    try:
+        with connect(url, role="push") as conn:
+            report = push_target(conn, registry, target, platform, today=today)
+    finally:
+        platform.close()
+    with connect(url, role="validation") as conn:
+        send_rejections(conn, registry, targets)
+        queue_deadline_alerts(conn, today or date.today())
+    return report
+
+
+def run_replay(registry: Registry, target_name: str, connection: ConnectionInfo, start: date, end: date, *,
+               include_accepted: bool = False, url: str | None = None) -> tuple[int, DrainReport]:
+    """Replay ``start``..``end`` at a target and send at once; (rows queued again, what the send did)."""
+    if end < start:
+        raise ValueError(f"replay: {end} is before {start}")
+    target = load_targets(registry)[target_name]
+    platform = platform_for(target, connection)
+    try:
+        with connect(url, role="push") as conn:
+            queued = replay(conn, target, start, end, include_accepted=include_accepted)
+            assign_batches(conn, target)
+            sent = drain(conn, target, platform)
+    finally:
+        platform.close()
+    return queued, sent

@@ -26,6 +26,12 @@ START = pendulum.datetime(2026, 1, 1, tz=tasks.TIMEZONE)
 DEFAULT_ARGS = {"owner": "huiju", "retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
+def platform_dag(*, schedule: Any, **options: Any) -> DAG:
+    """A DAG with the platform's defaults: from :data:`START`, no catch-up, one run at a time, :data:`DEFAULT_ARGS`."""
+    return DAG(schedule=schedule, **{"start_date": START, "catchup": False, "max_active_runs": 1,
+                                     "default_args": DEFAULT_ARGS, **options})
+
+
 def raw_asset(dataset: str) -> Asset:
     """The Asset a dataset's raw table stands for; published batches update it."""
     return Asset(name=f"raw.{dataset}", uri=f"huiju://warehouse/raw/{dataset}", group="huiju")
@@ -41,14 +47,10 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     for source in registry.sources.values():
         department = registry.departments[source.department]
-        with DAG(
+        with platform_dag(
             dag_id=source.ingest_dag_id,
             description=f"{department.name}：{source.title}",
             schedule=source.schedule,
-            start_date=START,
-            catchup=False,
-            max_active_runs=1,
-            default_args=DEFAULT_ARGS,
             tags=["ingest", source.department, source.channel, source.dataset],
             doc_md=(f"**{department.name}** delivers `{source.dataset}` ({registry.dataset_of(source).title}) "
                     f"through `{source.channel}` ({source.format}), cadence `{source.cadence}`, "
@@ -68,14 +70,10 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
 
 def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
-    with DAG(
+    with platform_dag(
         dag_id="huiju_notices",
         description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
         tags=["notices"],
         doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
                 "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
@@ -85,16 +83,59 @@ def notices_dag() -> DAG:
     return dag
 
 
+def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
+    """One DAG per push target (``huiju_push__<target>``, on its schedule), and ``huiju_push_replay``.
+
+    A target's run computes what is due, sends it, sends rejections back to their departments and
+    alerts on 双公示 deadlines (task ``push``), then delivers the notices (``notify``). The replay DAG
+    takes its target and dates as Params, validated before the run starts.
+    """
+    from airflow.sdk import Param  # why: only the push DAGs take Params
+
+    from huiju.push.targets import load_targets
+
+    registry = registry or load_registry()
+    targets = load_targets(registry)
+    dags: dict[str, DAG] = {}
+    for target in targets.targets.values():
+        with platform_dag(
+            dag_id=target.dag_id,
+            description=f"推送：{target.title}",
+            schedule=target.schedule,
+            tags=["push", target.level],
+            doc_md=(f"Pushes {', '.join(r.relation for r in target.relations)} to **{target.title}** "
+                    f"(Connection `{target.connection}`, {target.auth}); see `huiju/push/`."),
+        ) as dag:
+            pushed = task(task_id="push")(tasks.push)(target.target)
+            notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+            pushed >> notified
+        dags[dag.dag_id] = dag
+    names = sorted(targets.targets)
+    with platform_dag(
+        dag_id="huiju_push_replay",
+        description="推送重放：按日期范围重新推送未被接收的记录",
+        schedule=None,
+        default_args={**DEFAULT_ARGS, "retries": 0},
+        tags=["push", "replay"],
+        params={
+            "target": Param(names[0] if names else "", type="string", enum=names, description="推送目标"),
+            "start": Param(type="string", format="date", description="first day queued, YYYY-MM-DD"),
+            "end": Param(type="string", format="date", description="last day queued, YYYY-MM-DD"),
+            "include_accepted": Param(False, type="boolean", description="resend what the target already accepted"),
+        },
+        doc_md="Resends what a target holds no accepted receipt for, queued between `start` and `end`.",
+    ) as dag:
+        task(task_id="replay")(tasks.push_replay)()
+    dags[dag.dag_id] = dag
+    return dags
+
+
 def monitor_dag() -> DAG:
     """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
-    with DAG(
+    with platform_dag(
         dag_id="huiju_monitor",
         description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
         schedule="5 * * * *",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
         tags=["monitoring", "notices"],
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
@@ -118,14 +159,10 @@ def transform_dag(registry: Registry | None = None) -> DAG:
     """
     registry = registry or load_registry()
     assets = [raw_asset(name) for name in sorted(registry.datasets)]
-    with DAG(
+    with platform_dag(
         dag_id="huiju_transform",
         description="dbt：staging → 基础库 · 主题库 · 档案库 · 信用库 → 共享",
         schedule=functools.reduce(operator.or_, assets),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:

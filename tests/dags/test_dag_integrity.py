@@ -63,11 +63,16 @@ def test_no_import_errors(parsed: dict) -> None:
 
 
 def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
+    from huiju.push.targets import load_targets
     from huiju.registry import load_registry
 
-    expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices",
-                                                                                     "huiju_monitor"}
+    registry = load_registry()
+    pushes = {target.dag_id for target in load_targets(registry).targets.values()} | {"huiju_push_replay"}
+    expected = {f"ingest__{source_id}" for source_id in registry.sources} | {"huiju_transform", "huiju_notices",
+                                                                             "huiju_monitor"} | pushes
     assert set(parsed["dags"]) == expected
+    assert parsed["dags"]["huiju_push__city_credit"]["tasks"] == ["push", "notify"]
+    assert parsed["dags"]["huiju_push_replay"]["tasks"] == ["replay"]
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
