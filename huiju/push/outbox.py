@@ -178,11 +178,6 @@ def _known(conn: psycopg.Connection, target: str, keys: Sequence[str]) -> dict[s
 
 
 def _write(conn: psycopg.Connection, pending: _Pending) -> None:
-    if pending.outbox:
-        with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
-                sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
-            for row in pending.outbox:
-                copy.write_row(row)
     if pending.states:
         conn.execute("create temp table if not exists push_states_in (target text, record_key text, relation text,"
                      " natural_key text, content_hash text, withdrawn boolean, publish_until date) on commit drop")
@@ -190,17 +185,19 @@ def _write(conn: psycopg.Connection, pending: _Pending) -> None:
         with conn.cursor().copy("copy push_states_in from stdin") as copy:
             for row in pending.states:
                 copy.write_row(row)
+        # A record queued again before its older row went out: only the newest (about to be written) is sent.
+        conn.execute("update ops.push_outbox o set state = 'superseded' from push_states_in s"
+                     " where o.target = s.target and o.record_key = s.record_key and o.state = 'due'")
         conn.execute(
             "insert into ops.push_records (target, record_key, relation, natural_key, content_hash, withdrawn,"
             " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
             " publish_until = excluded.publish_until, relation = excluded.relation, updated_at = now()")
-        # A record queued again before its older row went out: only the newest is sent.
-        conn.execute(
-            "update ops.push_outbox o set state = 'superseded' from push_states_in s"
-            " where o.target = s.target and o.record_key = s.record_key and o.state = 'due'"
-            " and o.outbox_id < (select max(n.outbox_id) from ops.push_outbox n"
-            "                    where n.target = o.target and n.record_key = o.record_key)")
+    if pending.outbox:
+        with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
+                sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
+            for row in pending.outbox:
+                copy.write_row(row)
 
 
 def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuilder,

@@ -147,12 +147,18 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
             counts[outcome] += 1
             rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
                          mask_text(reason) if reason else None, via))
-        with conn.cursor() as cur:
-            cur.executemany("insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason,"
-                            " via) values (%s, %s, %s, %s, %s, %s, %s)", rows)
-            cur.executemany("update ops.push_outbox set state = %s, reason = %s,"
-                            " settled_at = case when %s <> 'unknown' then now() end where outbox_id = %s",
-                            [(r[4], r[5], r[4], r[1]) for r in rows])
+        ids, keys, outcomes, reasons = ([r[i] for r in rows] for i in (1, 3, 4, 5))
+        # One statement each for the whole batch (unnest), not one per record.
+        conn.execute("insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason, via)"
+                     " select %s, r.outbox_id, %s, r.record_key, r.outcome, r.reason, %s"
+                     " from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+                     " as r (outbox_id, record_key, outcome, reason)",
+                     (batch["batch_id"], batch["target"], via, ids, keys, outcomes, reasons))
+        conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+                     " settled_at = case when r.outcome <> 'unknown' then now() end"
+                     " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
+                     " where o.batch_id = %s and o.outbox_id = r.outbox_id",
+                     (ids, outcomes, reasons, batch["batch_id"]))
         settled = counts["unknown"] == 0
         conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
                      " last_error = %s where batch_id = %s",
