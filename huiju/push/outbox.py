@@ -70,10 +70,14 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-def content_hash(record: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of a wire record: equal payloads, equal hashes."""
-    return hashlib.sha256(json.dumps(record, ensure_ascii=False, sort_keys=True,
-                                     separators=(",", ":")).encode("utf-8")).hexdigest()
+def canonical_json(record: dict[str, Any]) -> str:
+    """A wire record's canonical JSON (keys sorted, no spaces): what is stored, hashed and sent."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(record: dict[str, Any], text: str | None = None) -> str:
+    """sha256 of the canonical JSON of a wire record (``text``, when already rendered): equal payloads, equal hashes."""
+    return hashlib.sha256((text if text is not None else canonical_json(record)).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,8 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                             withdrawn_keys.append(str(row[relation.key]))
                         continue
                     record = builder.upsert(row)
-                    digest = content_hash(record)
+                    text = canonical_json(record)
+                    digest = content_hash(record, text)
                     if state is not None and state[0] == digest and not state[1]:
                         report.unchanged += 1
                         continue
@@ -249,7 +254,7 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                     deadline = deadlines[decided] if isinstance(decided, date) else None
                     publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
                     pending.outbox.append((
-                        target.target, record_id, relation.name, "upsert", json.dumps(record, ensure_ascii=False),
+                        target.target, record_id, relation.name, "upsert", text,
                         digest, row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
                     pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
