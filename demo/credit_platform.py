@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -212,3 +212,35 @@ class CreditPlatform:
     def duplicates(self) -> list[tuple[str, str, str]]:
         """Record versions applied more than once (exactly-once says: none)."""
         return [key for key, count in self.applied.items() if count > 1]
+
+
+def occasional_rejection(record: dict[str, Any]) -> str | None:
+    """The demo platforms' rule: about one record in forty is refused, the same ones every run."""
+    if record.get("action") != "upsert":
+        return None
+    digest = hashlib.sha256(str(record.get("record_id")).encode()).digest()
+    return "文书号不符合省级编码规范，请核对后重报" if digest[0] % 40 == 0 else None
+
+
+@dataclass
+class RunningPlatforms:
+    """The demo's platforms, one per push target, and the Connections that reach them."""
+
+    platforms: dict[str, tuple[str, CreditPlatform]]  # target → (its Connection id, the platform)
+
+    def airflow_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_<ID>`` for each target's Connection."""
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(platform.connection())
+                for conn_id, platform in self.platforms.values()}
+
+
+@contextmanager
+def running_platforms(targets: dict[str, Any]) -> Iterator[RunningPlatforms]:
+    """A simulated platform on loopback for every push target (its auth and signature as configured)."""
+    with ExitStack() as stack:
+        platforms = {}
+        for name, target in sorted(targets.items()):
+            platform = CreditPlatform(name=name, auth=target.auth, algorithm=target.signature,
+                                      reject=occasional_rejection)
+            platforms[name] = (target.connection, stack.enter_context(platform.running()))
+        yield RunningPlatforms(platforms)
