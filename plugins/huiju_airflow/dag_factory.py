@@ -17,7 +17,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, task
 
 from huiju.registry import Registry, load_registry
-from huiju.settings import get_settings
+from huiju.settings import QUEUES, get_settings
 from huiju_airflow import tasks
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,27 @@ START = pendulum.datetime(2026, 1, 1, tz=tasks.TIMEZONE)
 DEFAULT_ARGS = {"owner": "huiju", "retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
-def platform_dag(*, schedule: Any, **options: Any) -> DAG:
-    """A DAG with the platform's defaults: from :data:`START`, no catch-up, one run at a time, :data:`DEFAULT_ARGS`."""
-    return DAG(schedule=schedule, **{"start_date": START, "catchup": False, "max_active_runs": 1,
-                                     "default_args": DEFAULT_ARGS, **options})
+def default_args(queue: str) -> dict[str, Any]:
+    """:data:`DEFAULT_ARGS` with the Celery queue for this kind of work (one of ``huiju.settings.QUEUES``;
+    LocalExecutor ignores queues)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: expected one of {QUEUES}")
+    return {**DEFAULT_ARGS, "queue": queue}
 
 
 def raw_asset(dataset: str) -> Asset:
     """The Asset a dataset's raw table stands for; published batches update it."""
     return Asset(name=f"raw.{dataset}", uri=f"huiju://warehouse/raw/{dataset}", group="huiju")
+
+
+def huiju_dag(dag_id: str, *, queue: str, description: str, schedule: Any, tags: list[str], doc_md: str,
+              retries: int | None = None, params: dict[str, Any] | None = None) -> DAG:
+    """A DAG with what every Huiju DAG shares: its start, no catch-up, one run at a time, the default retries
+    (unless ``retries`` says otherwise), its tasks on the Celery ``queue`` of its kind of work; ``params``: its
+    Params."""
+    args = default_args(queue) if retries is None else {**default_args(queue), "retries": retries}
+    return DAG(dag_id=dag_id, description=description, schedule=schedule, start_date=START, catchup=False,
+               max_active_runs=1, default_args=args, tags=tags, doc_md=doc_md, params=params)
 
 
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
@@ -47,10 +59,11 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     for source in registry.sources.values():
         department = registry.departments[source.department]
-        with platform_dag(
-            dag_id=source.ingest_dag_id,
+        with huiju_dag(
+            source.ingest_dag_id,
             description=f"{department.name}：{source.title}",
             schedule=source.schedule,
+            queue="ingest",
             tags=["ingest", source.department, source.channel, source.dataset],
             doc_md=(f"**{department.name}** delivers `{source.dataset}` ({registry.dataset_of(source).title}) "
                     f"through `{source.channel}` ({source.format}), cadence `{source.cadence}`, "
@@ -70,10 +83,11 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
 
 def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
-    with platform_dag(
-        dag_id="huiju_notices",
+    with huiju_dag(
+        "huiju_notices",
         description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
+        queue="notices",
         tags=["notices"],
         doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
                 "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
@@ -98,10 +112,11 @@ def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
     targets = load_targets(registry)
     dags: dict[str, DAG] = {}
     for target in targets.targets.values():
-        with platform_dag(
-            dag_id=target.dag_id,
+        with huiju_dag(
+            target.dag_id,
             description=f"推送：{target.title}",
             schedule=target.schedule,
+            queue="push",
             tags=["push", target.level],
             doc_md=(f"Pushes {', '.join(r.relation for r in target.relations)} to **{target.title}** "
                     f"(Connection `{target.connection}`, {target.auth}); see `huiju/push/`."),
@@ -111,11 +126,12 @@ def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
             pushed >> notified
         dags[dag.dag_id] = dag
     names = sorted(targets.targets)
-    with platform_dag(
-        dag_id="huiju_push_replay",
+    with huiju_dag(
+        "huiju_push_replay",
         description="推送重放：按日期范围重新推送未被接收的记录",
         schedule=None,
-        default_args={**DEFAULT_ARGS, "retries": 0},
+        queue="push",
+        retries=0,
         tags=["push", "replay"],
         params={
             "target": Param(names[0] if names else "", type="string", enum=names, description="推送目标"),
@@ -132,10 +148,11 @@ def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
 
 def monitor_dag() -> DAG:
     """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
-    with platform_dag(
-        dag_id="huiju_monitor",
+    with huiju_dag(
+        "huiju_monitor",
         description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
         schedule="5 * * * *",
+        queue="notices",
         tags=["monitoring", "notices"],
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
@@ -159,10 +176,11 @@ def transform_dag(registry: Registry | None = None) -> DAG:
     """
     registry = registry or load_registry()
     assets = [raw_asset(name) for name in sorted(registry.datasets)]
-    with platform_dag(
-        dag_id="huiju_transform",
+    with huiju_dag(
+        "huiju_transform",
         description="dbt：staging → 基础库 · 主题库 · 档案库 · 信用库 → 共享",
         schedule=functools.reduce(operator.or_, assets),
+        queue="transform",
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:
@@ -218,7 +236,7 @@ def _dbt_task_group(manifest: Path) -> Any:
             operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False,
                            "dbt_cmd_flags": list(SCHEDULED_BUILD_FLAGS)},
             # A failed model or test fails again on retry; the next published batch rebuilds it.
-            default_args={**DEFAULT_ARGS, "retries": 0},
+            default_args={**default_args("transform"), "retries": 0},
         )
     except Exception:  # a broken or foreign manifest must not take the DAG down: build in one task
         log.exception("huiju_transform: cannot render the dbt manifest %s with Cosmos; "
