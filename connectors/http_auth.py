@@ -36,6 +36,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "canonical_query",
     "canonical_request",
+    "digest_of",
     "hmac_signature",
 ]
 
@@ -90,8 +91,26 @@ def canonical_query(params: list[tuple[str, str]]) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
+#: Signature algorithms: HMAC-SHA256, or HMAC-SM3 (GB/T 32905-2016) where a platform requires the national
+#: algorithm. SM3 comes from OpenSSL 3 (hashlib), so no extra package: :func:`digest_of` says so if it is missing.
+ALGORITHMS = ("sha256", "sm3")
+
+
+def digest_of(algorithm: str) -> str:
+    """The hashlib name of a signature ``algorithm``; a clear error where this OpenSSL lacks SM3."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown signature algorithm {algorithm!r}: one of {', '.join(ALGORITHMS)}")
+    try:
+        hashlib.new(algorithm)
+    except ValueError:
+        raise ValueError(f"this Python's OpenSSL has no {algorithm}; HMAC-{algorithm.upper()} cannot be signed") \
+            from None
+    return algorithm
+
+
 def canonical_request(
-    method: str, path: str, params: list[tuple[str, str]], timestamp: str, nonce: str, body: bytes
+    method: str, path: str, params: list[tuple[str, str]], timestamp: str, nonce: str, body: bytes,
+    algorithm: str = "sha256",
 ) -> str:
     """Build the string the HMAC signature covers.
 
@@ -102,16 +121,16 @@ def canonical_request(
         SORTED QUERY STRING    see canonical_query(); empty line when there is no query
         TIMESTAMP              milliseconds since the epoch, as sent in the timestamp header
         NONCE                  as sent in the nonce header (uuid4 hex)
-        BODY HASH              lower-case hex SHA-256 of the request body (of b"" when empty)
+        BODY HASH              lower-case hex SHA-256 (SM3 with ``algorithm="sm3"``) of the body (of b"" when empty)
     """
-    body_hash = hashlib.sha256(body).hexdigest()
+    body_hash = hashlib.new(digest_of(algorithm), body).hexdigest()
     return "\n".join([method.upper(), path or "/", canonical_query(params), timestamp, nonce, body_hash])
 
 
-def hmac_signature(secret: str | bytes, canonical: str) -> str:
-    """``base64(HMAC-SHA256(secret, canonical))`` — the value of the signature header."""
+def hmac_signature(secret: str | bytes, canonical: str, algorithm: str = "sha256") -> str:
+    """``base64(HMAC-SHA256(secret, canonical))`` (or HMAC-SM3) — the value of the signature header."""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    digest = hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, canonical.encode("utf-8"), digest_of(algorithm)).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -139,9 +158,11 @@ class HmacAuth(httpx.Auth):
         headers: HmacHeaders | None = None,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] = lambda: uuid.uuid4().hex,
+        algorithm: str = "sha256",
     ) -> None:
         if not app_key or not app_secret:
             raise ValueError("HmacAuth needs an app key and an app secret")
+        self._algorithm = digest_of(algorithm)
         self._app_key = app_key
         self._secret = app_secret
         self._headers = headers or HmacHeaders()
@@ -159,12 +180,13 @@ class HmacAuth(httpx.Auth):
             timestamp,
             nonce,
             request.content,
+            self._algorithm,
         )
         h = self._headers
         request.headers[h.app_key] = self._app_key
         request.headers[h.timestamp] = timestamp
         request.headers[h.nonce] = nonce
-        request.headers[h.signature] = hmac_signature(self._secret, canonical)
+        request.headers[h.signature] = hmac_signature(self._secret, canonical, self._algorithm)
         yield request
 
     def __repr__(self) -> str:

@@ -344,6 +344,40 @@ def cmd_release_anomaly(args: argparse.Namespace) -> int:
     return 0 if released else 1
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Push credit data to the platforms (推送): run a target, replay a date range, or print the reconciliation."""
+    # why: the push package loads httpx and the connectors; only this command needs them here
+    from huiju.push.run import connection_from_environment, reconciliation, render_reconciliation, run_push, run_replay
+    from huiju.push.targets import load_targets
+
+    registry = load_registry()
+    targets = load_targets(registry)
+    if args.action == "report":
+        with connect(role="push") as conn:
+            print(render_reconciliation(reconciliation(conn, target=args.target, start=args.start, end=args.end)))
+        return 0
+    names = [args.target] if args.target else sorted(targets.targets)
+    failed = False
+    for name in names:
+        connection = connection_from_environment(targets[name].connection)
+        if args.action == "run":
+            report = run_push(registry, name, connection, today=args.day)
+            sent = report.sent
+            print(f"{name}: {report.due.upserts} new or changed, {report.due.withdrawals} withdrawals queued; "
+                  f"{sent.batches_sent} batches sent, {sent.accepted} accepted, {sent.rejected} rejected, "
+                  f"{sent.unknown} unknown" + (f"; stopped: {sent.stopped}" if sent.stopped else ""))
+        else:
+            if args.start is None or args.end is None:
+                raise SystemExit("huiju push replay needs --from and --to (YYYY-MM-DD)")
+            queued, sent = run_replay(registry, name, connection, args.start, args.end,
+                                      include_accepted=args.include_accepted)
+            print(f"{name}: replay {args.start}..{args.end}: {queued} records queued again; "
+                  f"{sent.accepted} accepted, {sent.rejected} rejected, {sent.unknown} unknown"
+                  + (f"; stopped: {sent.stopped}" if sent.stopped else ""))
+        failed = failed or sent.stopped is not None
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``huiju`` argument parser."""
     parser = argparse.ArgumentParser(prog="huiju", description="Huiju 汇聚: government data aggregation platform")
@@ -389,6 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("load_id")
     release.add_argument("--by", default=None, help="who released it (default: $USER)")
     release.set_defaults(func=cmd_release_anomaly)
+    push = sub.add_parser("push", help=cmd_push.__doc__)
+    push.add_argument("action", choices=["run", "replay", "report"])
+    push.add_argument("--target", default=None, help="a target of config/push_targets/ (default: every one)")
+    push.add_argument("--from", dest="start", type=dt.date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
+    push.add_argument("--to", dest="end", type=dt.date.fromisoformat, default=None, help="last day, YYYY-MM-DD")
+    push.add_argument("--day", type=dt.date.fromisoformat, default=None, help="the day a run judges deadlines on")
+    push.add_argument("--include-accepted", action="store_true",
+                      help="replay: resend records the target already accepted too")
+    push.set_defaults(func=cmd_push)
     airflow = sub.add_parser("airflow", help=cmd_airflow.__doc__)
     airflow.add_argument("rest", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=cmd_airflow)

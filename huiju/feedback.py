@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from openpyxl import Workbook
@@ -110,13 +111,8 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     dataset = registry.dataset_of(source)
     headers = list(source.columns)  # the department's own headers, in the order its mapping lists them
     fields = [source.columns[h] for h in headers]
-    field_columns = sql.SQL(", ").join(sql.SQL("r.{f}").format(f=sql.Identifier(f)) for f in fields)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(sql.SQL(
-            "select q.row_no, q.violations, q.reasons, r._row_no is not null as landed, {fields}"
-            " from quarantine.rows q left join {table} r on r._load_id = q.load_id and r._row_no = q.row_no"
-            " where q.load_id = %s order by q.row_no").format(
-            fields=field_columns, table=sql.Identifier("raw", dataset.dataset)), (load_id,)).fetchall()
+    rows = department_rows(conn, dataset.dataset, fields, sql.SQL(
+        "select row_no, violations, reasons, load_id from quarantine.rows where load_id = %s"), (load_id,))
     if not rows:
         return None
     department = registry.departments[source.department]
@@ -125,6 +121,69 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
             else f"{source.id}_{(load.data_date or load.received_at).strftime('%Y%m%d')}_{load.load_id[-6:]}")
     path = feedback_path(source.id, name)
 
+    held = load.status == "held"
+    received = load.rows_received or 0
+
+    def summary_rows(by_rule: Counter[str]) -> list[list[object]]:
+        return [
+            ["问题数据反馈"],
+            [],
+            ["报送单位", department.name],
+            ["数据项", f"{source.title}（{dataset.title}）"],
+            ["报送文件", load.reference],
+            ["批次编号", load.load_id],
+            ["收到行数", received],
+            ["问题行数", len(rows)],
+            ["通过行数", received - len(rows)],
+            ["处理结果", (f"问题数据比例超过{source.tolerance:.0%}，本批次暂缓入库，全部数据均未公示；"
+                          "请修正后整批重新报送。") if held else
+             "其余数据已入库；请只修正下列问题数据后重新报送。"],
+            ["说明", f"「{ROWS_SHEET}」表列出每一行问题数据：行号为原文件中的行号，红色单元格为有问题的值，"
+                     f"「{REASON_HEADER}」列说明原因。"],
+            [],
+            ["问题类型", "行数"],
+            *([problem_name(rule), count] for rule, count in by_rule.most_common()),
+        ]
+
+    write_problem_workbook(path, headers, fields, rows, summary_rows)
+
+    relative = path.relative_to(get_settings().var) if path.is_relative_to(get_settings().var) else path
+    channel, delivered_to = _deliver(source, path, upload)
+    conn.execute(
+        "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
+        " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
+        " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
+    # The department hears about it once, with the portal link (never the workbook itself).
+    queue_feedback_notice(conn, registry, load_id, path, len(rows),
+                          delivered_to=_where_text(channel, source.id, delivered_to))
+    conn.commit()
+    log.info("%s: feedback for %s: %d problem rows → %s", source.id, load_id, len(rows), relative)
+    return FeedbackResult(load_id, path, len(rows), channel)
+
+
+def department_rows(conn: psycopg.Connection, dataset: str, fields: list[str], problems: sql.Composable,
+                    params: tuple[object, ...]) -> list[dict[str, Any]]:
+    """Problem rows with the values the department sent (from ``raw``), in its row order.
+
+    ``problems`` is a query of ``row_no, violations, reasons, load_id`` and any columns of its own
+    (quarantine, or a platform's rejections), all kept; ``landed`` is false for a row that never reached
+    ``raw`` (a ragged line).
+    """
+    field_columns = sql.SQL(", ").join(sql.SQL("r.{f}").format(f=sql.Identifier(f)) for f in fields)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.SQL(
+            "select q.*, r._row_no is not null as landed, {fields}"
+            " from ({problems}) q left join {table} r on r._load_id = q.load_id and r._row_no = q.row_no"
+            " order by q.row_no").format(fields=field_columns, problems=problems,
+                                         table=sql.Identifier("raw", dataset)), params).fetchall()
+
+
+def write_problem_workbook(path: Path, headers: list[str], fields: list[str], rows: list[dict[str, Any]],
+                           summary_rows: Callable[[Counter[str]], list[list[object]]]) -> None:
+    """Write a 问题数据反馈 workbook: the rows in the department's own columns, bad cells red, and a 汇总 sheet.
+
+    ``summary_rows`` makes the 汇总 sheet's lines from the count of problems by rule.
+    """
     workbook = Workbook()
     summary = workbook.active
     summary.title = SUMMARY_SHEET
@@ -150,47 +209,13 @@ def build_feedback(conn: psycopg.Connection, registry: Registry, load_id: str,
     sheet.column_dimensions[get_column_letter(len(headers) + 2)].width = 80
     sheet.freeze_panes = "B2"
 
-    held = load.status == "held"
-    received = load.rows_received or 0
-    summary_rows: list[list[object]] = [
-        ["问题数据反馈"],
-        [],
-        ["报送单位", department.name],
-        ["数据项", f"{source.title}（{dataset.title}）"],
-        ["报送文件", load.reference],
-        ["批次编号", load.load_id],
-        ["收到行数", received],
-        ["问题行数", len(rows)],
-        ["通过行数", received - len(rows)],
-        ["处理结果", (f"问题数据比例超过{source.tolerance:.0%}，本批次暂缓入库，全部数据均未公示；"
-                      "请修正后整批重新报送。") if held else
-         "其余数据已入库；请只修正下列问题数据后重新报送。"],
-        ["说明", f"「{ROWS_SHEET}」表列出每一行问题数据：行号为原文件中的行号，红色单元格为有问题的值，"
-                 f"「{REASON_HEADER}」列说明原因。"],
-        [],
-        ["问题类型", "行数"],
-        *([problem_name(rule), count] for rule, count in by_rule.most_common()),
-    ]
-    for values in summary_rows:
+    for values in summary_rows(by_rule):
         summary.append([neutralise(v) for v in values])
     summary["A1"].font = Font(bold=True, size=14)
     summary.column_dimensions["A"].width = 16
     summary.column_dimensions["B"].width = 90
     with private_output(path) as out:  # 0600 in a 0700 folder; a reader never sees half a workbook
         workbook.save(out)
-
-    relative = path.relative_to(get_settings().var) if path.is_relative_to(get_settings().var) else path
-    channel, delivered_to = _deliver(source, path, upload)
-    conn.execute(
-        "insert into ops.feedback (load_id, path, rows, channel) values (%s, %s, %s, %s)"
-        " on conflict (load_id, channel) do update set path = excluded.path, rows = excluded.rows,"
-        " delivered_at = now()", (load_id, delivered_to if channel == "sftp" else str(relative), len(rows), channel))
-    # The department hears about it once, with the portal link (never the workbook itself).
-    queue_feedback_notice(conn, registry, load_id, path, len(rows),
-                          delivered_to=_where_text(channel, source.id, delivered_to))
-    conn.commit()
-    log.info("%s: feedback for %s: %d problem rows → %s", source.id, load_id, len(rows), relative)
-    return FeedbackResult(load_id, path, len(rows), channel)
 
 
 def _deliver(source: Source, path: Path, upload: Callable[[Path], str] | None) -> tuple[str, str]:

@@ -39,11 +39,14 @@ def raw_asset(dataset: str) -> Asset:
     return Asset(name=f"raw.{dataset}", uri=f"huiju://warehouse/raw/{dataset}", group="huiju")
 
 
-def huiju_dag(dag_id: str, *, queue: str, description: str, schedule: Any, tags: list[str], doc_md: str) -> DAG:
-    """A DAG with what every Huiju DAG shares: its start, no catch-up, one run at a time, the default retries,
-    its tasks on the Celery ``queue`` of its kind of work."""
+def huiju_dag(dag_id: str, *, queue: str, description: str, schedule: Any, tags: list[str], doc_md: str,
+              retries: int | None = None, params: dict[str, Any] | None = None) -> DAG:
+    """A DAG with what every Huiju DAG shares: its start, no catch-up, one run at a time, the default retries
+    (unless ``retries`` says otherwise), its tasks on the Celery ``queue`` of its kind of work; ``params``: its
+    Params."""
+    args = default_args(queue) if retries is None else {**default_args(queue), "retries": retries}
     return DAG(dag_id=dag_id, description=description, schedule=schedule, start_date=START, catchup=False,
-               max_active_runs=1, default_args=default_args(queue), tags=tags, doc_md=doc_md)
+               max_active_runs=1, default_args=args, tags=tags, doc_md=doc_md, params=params)
 
 
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
@@ -92,6 +95,55 @@ def notices_dag() -> DAG:
     ) as dag:
         task(task_id="notify")(tasks.notify)()
     return dag
+
+
+def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
+    """One DAG per push target (``huiju_push__<target>``, on its schedule), and ``huiju_push_replay``.
+
+    A target's run computes what is due, sends it, sends rejections back to their departments and
+    alerts on 双公示 deadlines (task ``push``), then delivers the notices (``notify``). The replay DAG
+    takes its target and dates as Params, validated before the run starts.
+    """
+    from airflow.sdk import Param  # why: only the push DAGs take Params
+
+    from huiju.push.targets import load_targets
+
+    registry = registry or load_registry()
+    targets = load_targets(registry)
+    dags: dict[str, DAG] = {}
+    for target in targets.targets.values():
+        with huiju_dag(
+            target.dag_id,
+            description=f"推送：{target.title}",
+            schedule=target.schedule,
+            queue="push",
+            tags=["push", target.level],
+            doc_md=(f"Pushes {', '.join(r.relation for r in target.relations)} to **{target.title}** "
+                    f"(Connection `{target.connection}`, {target.auth}); see `huiju/push/`."),
+        ) as dag:
+            pushed = task(task_id="push")(tasks.push)(target.target)
+            notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+            pushed >> notified
+        dags[dag.dag_id] = dag
+    names = sorted(targets.targets)
+    with huiju_dag(
+        "huiju_push_replay",
+        description="推送重放：按日期范围重新推送未被接收的记录",
+        schedule=None,
+        queue="push",
+        retries=0,
+        tags=["push", "replay"],
+        params={
+            "target": Param(names[0] if names else "", type="string", enum=names, description="推送目标"),
+            "start": Param(type="string", format="date", description="first day queued, YYYY-MM-DD"),
+            "end": Param(type="string", format="date", description="last day queued, YYYY-MM-DD"),
+            "include_accepted": Param(False, type="boolean", description="resend what the target already accepted"),
+        },
+        doc_md="Resends what a target holds no accepted receipt for, queued between `start` and `end`.",
+    ) as dag:
+        task(task_id="replay")(tasks.push_replay)()
+    dags[dag.dag_id] = dag
+    return dags
 
 
 def monitor_dag() -> DAG:

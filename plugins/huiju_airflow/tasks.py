@@ -115,6 +115,41 @@ def monitor(**context: Any) -> dict[str, Any]:
             "calendar_gaps": list(report.calendar_gaps)}
 
 
+def push(target_name: str, **context: Any) -> dict[str, Any]:
+    """Push the day's credit data to one platform; its Connection resolved here (the core never reads Airflow)."""
+    from huiju.push.run import run_push  # why: the push loads httpx and psycopg; DAG parsing must not
+    from huiju.push.targets import load_targets
+
+    registry = load_registry()
+    connection = resolve_connection(load_targets(registry)[target_name].connection)
+    with masked_errors():
+        report = run_push(registry, target_name, connection, today=data_date_of(context))
+    sent = report.sent
+    if sent.stopped:
+        # The platform stayed down through every retry: the task fails (and retries); what is queued waits.
+        raise RuntimeError(f"{target_name}: {sent.stopped}")
+    return {"upserts": report.due.upserts, "withdrawals": report.due.withdrawals, "batches": sent.batches_sent,
+            "accepted": sent.accepted, "rejected": sent.rejected, "unknown": sent.unknown}
+
+
+def push_replay(**context: Any) -> dict[str, Any]:
+    """Replay a date range at one target, from the run's validated Params (huiju_push_replay)."""
+    from huiju.push.run import run_replay  # why: as in push
+    from huiju.push.targets import load_targets
+
+    params = context["params"]
+    registry = load_registry()
+    target_name = params["target"]
+    connection = resolve_connection(load_targets(registry)[target_name].connection)
+    with masked_errors():
+        queued, sent = run_replay(registry, target_name, connection, date.fromisoformat(params["start"]),
+                                  date.fromisoformat(params["end"]),
+                                  include_accepted=bool(params["include_accepted"]))
+    if sent.stopped:
+        raise RuntimeError(f"{target_name}: {sent.stopped}")
+    return {"queued": queued, "accepted": sent.accepted, "rejected": sent.rejected, "unknown": sent.unknown}
+
+
 def build_warehouse() -> None:
     """The transform DAG without a manifest: one ``dbt build`` over every layer, then the docs."""
     from huiju.transform import build, generate_docs  # why: dbt is heavy; DAG parsing must not load it

@@ -64,11 +64,16 @@ def test_no_import_errors(parsed: dict) -> None:
 
 
 def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
+    from huiju.push.targets import load_targets
     from huiju.registry import load_registry
 
-    expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices",
-                                                                                     "huiju_monitor", "huiju_replay"}
+    registry = load_registry()
+    pushes = {target.dag_id for target in load_targets(registry).targets.values()} | {"huiju_push_replay"}
+    expected = {f"ingest__{source_id}" for source_id in registry.sources} | {"huiju_transform", "huiju_notices",
+                                                                             "huiju_monitor", "huiju_replay"} | pushes
     assert set(parsed["dags"]) == expected
+    assert parsed["dags"]["huiju_push__city_credit"]["tasks"] == ["push", "notify"]
+    assert parsed["dags"]["huiju_push_replay"]["tasks"] == ["replay"]
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
     assert parsed["dags"]["huiju_replay"]["tasks"] == ["replay", "announce"]
     for dag_id, dag in parsed["dags"].items():
@@ -84,7 +89,7 @@ def test_every_task_is_on_the_celery_queue_of_its_kind_of_work(parsed: dict) -> 
     from huiju.settings import QUEUES
 
     for dag_id, dag in parsed["dags"].items():
-        kind = ("ingest" if dag_id.startswith("ingest__") else
+        kind = ("ingest" if dag_id.startswith("ingest__") else "push" if dag_id.startswith("huiju_push") else
                 {"huiju_transform": "transform", "huiju_notices": "notices", "huiju_monitor": "notices",
                  "huiju_replay": "ingest"}[dag_id])
         assert dag["queues"] == [kind], (dag_id, dag["queues"])

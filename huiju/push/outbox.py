@@ -1,0 +1,296 @@
+"""What is due at a push target, computed from the warehouse into the outbox (``ops.push_outbox``).
+
+For each relation a target takes (:mod:`huiju.push.targets`) the records published since the
+target's cursor (``ops.push_cursors``, with an overlap so a batch published while the last run read
+is not missed) are turned into exactly the payload the target receives: its item codes, sensitive
+fields masked unless the target is entitled to them in clear. The payload's content hash is compared
+with what the target was last sent (``ops.push_records``):
+
+* a record never sent, or whose payload changed (a correction) → an ``upsert``;
+* a record sent and no longer publishable (公示截止期 passed, a licence expired) → a ``withdraw``,
+  also when nothing was published about it (the day passed): ``publish_until`` is kept per record;
+* a record sent that is gone from the relation (deleted at the source) → a ``withdraw``;
+* a record of the province's backflow (origin 省回流) is never due at a target with
+  ``forward_backflow: false`` (the province it came from).
+
+Everything runs in one transaction under the target's advisory lock; the outbox rows are written
+with COPY. An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
+Each row carries the 双公示 deadline (decision date + 7 working days, :mod:`huiju.workdays`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from huiju.masking import mask_id_number, mask_text
+from huiju.push.targets import ORIGIN_BACKFLOW, PushRelation, Target
+from huiju.registry import Registry
+from huiju.workdays import CalendarGap, work_calendar
+
+log = logging.getLogger(__name__)
+
+#: Records read per round trip; also how many known states are looked up at once.
+CHUNK = 5000
+#: How far back each run reads again before the cursor (a batch published while the last run read).
+CURSOR_OVERLAP = timedelta(minutes=30)
+OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "payload", "content_hash", "department", "load_id",
+                  "source_row_no", "decision_date", "deadline_date")
+
+
+@dataclass
+class DueReport:
+    """What one :func:`compute_due` run queued for a target."""
+
+    target: str
+    upserts: int = 0
+    withdrawals: int = 0
+    unchanged: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Rows added to the outbox."""
+        return self.upserts + self.withdrawals
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 1.50 and 1.5 are one amount: one hash
+    return value
+
+
+def canonical_json(record: dict[str, Any]) -> str:
+    """A wire record's canonical JSON (keys sorted, no spaces): what is stored, hashed and sent."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(record: dict[str, Any], text: str | None = None) -> str:
+    """sha256 of the canonical JSON of a wire record (``text``, when already rendered): equal payloads, equal hashes."""
+    return hashlib.sha256((text if text is not None else canonical_json(record)).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PayloadBuilder:
+    """Turns a relation's row into the target's wire record (item codes, masking)."""
+
+    relation: PushRelation
+    masked: dict[str, str]  # column → how it is masked for this target ("id_number" or "text")
+
+    def record_id(self, key: Any) -> str:
+        """The record's id on the wire: ``<item set>:<natural key>``."""
+        return f"{self.relation.item_set}:{key}"
+
+    def upsert(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The wire record of a publishable row."""
+        data = {}
+        for code, column in self.relation.fields.items():
+            value = row[column]
+            how = self.masked.get(column)
+            if value is not None and how is not None:
+                value = mask_id_number(str(value)) if how == "id_number" else mask_text(str(value))
+            data[code] = _wire_value(value)
+        return {"record_id": self.record_id(row[self.relation.key]), "action": "upsert",
+                "item_set": self.relation.item_set, "data": data}
+
+    def withdraw(self, key: Any) -> dict[str, Any]:
+        """The wire record withdrawing ``key`` (only its key item)."""
+        key_code = next(code for code, column in self.relation.fields.items() if column == self.relation.key)
+        return {"record_id": self.record_id(key), "action": "withdraw", "item_set": self.relation.item_set,
+                "data": {key_code: _wire_value(key)}}
+
+
+def payload_builder(registry: Registry, target: Target, relation: PushRelation) -> PayloadBuilder:
+    """The builder for ``relation`` at ``target``: its sensitive fields masked unless in ``clear_fields``."""
+    dataset = registry.datasets[relation.dataset]
+    masked = {f.name: ("id_number" if "id_number" in f.rules else "text") for f in dataset.fields
+              if f.sensitive and f.name not in target.clear_fields and f.name in relation.fields.values()}
+    return PayloadBuilder(relation, masked)
+
+
+class _Deadlines(dict[date, date | None]):
+    """The 双公示 deadline of each decision date, counted once per run on the platform's calendar."""
+
+    def __init__(self, working_days: int) -> None:
+        super().__init__()
+        self.working_days = working_days
+        self.calendar = work_calendar()
+
+    def __missing__(self, decided: date) -> date | None:
+        try:
+            deadline: date | None = self.calendar.add_working_days(decided, self.working_days)
+        except CalendarGap:
+            deadline = None  # never guessed: the monitoring run names the missing year
+        self[decided] = deadline
+        return deadline
+
+
+def _columns(relation: PushRelation) -> list[str]:
+    wanted = [relation.key, *relation.fields.values(), relation.publishable_column, relation.publish_until_column,
+              relation.changed_column, relation.decision_date_column, relation.department_column, "load_id",
+              "source_row_no"]
+    return list(dict.fromkeys(c for c in wanted if c))
+
+
+def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
+          since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+    columns = _columns(relation)
+    schema, table = relation.relation.split(".", 1)
+    conditions = []
+    params: list[Any] = []
+    if since is not None:
+        conditions.append(sql.SQL("{} > %s").format(sql.Identifier(relation.changed_column)))
+        params.append(since)
+    if relation.origin_column and not target.forward_backflow:
+        conditions.append(sql.SQL("coalesce({}, '') <> %s").format(sql.Identifier(relation.origin_column)))
+        params.append(ORIGIN_BACKFLOW)
+    query = sql.SQL("select {columns} from {table}{where}").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(schema, table),
+        where=sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL(""))
+    with conn.cursor(name=f"push_{target.target}_{table}") as cur:
+        cur.itersize = CHUNK
+        cur.execute(query, params)
+        while True:
+            chunk = cur.fetchmany(CHUNK)
+            if not chunk:
+                return
+            yield [dict(zip(columns, row, strict=True)) for row in chunk]
+
+
+@dataclass
+class _Pending:
+    """Outbox and state rows of one chunk, written together."""
+
+    outbox: list[tuple[Any, ...]]
+    states: list[tuple[Any, ...]]
+
+
+def _known(conn: psycopg.Connection, target: str, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    rows = conn.execute("select record_key, content_hash, withdrawn from ops.push_records"
+                        " where target = %s and record_key = any(%s)", (target, list(keys))).fetchall()
+    return {key: (digest, withdrawn) for key, digest, withdrawn in rows}
+
+
+def _write(conn: psycopg.Connection, pending: _Pending) -> None:
+    if pending.states:
+        conn.execute("create temp table if not exists push_states_in (target text, record_key text, relation text,"
+                     " natural_key text, content_hash text, withdrawn boolean, publish_until date) on commit drop")
+        conn.execute("truncate push_states_in")
+        with conn.cursor().copy("copy push_states_in from stdin") as copy:
+            for row in pending.states:
+                copy.write_row(row)
+        # A record queued again before its older row went out: only the newest (about to be written) is sent.
+        conn.execute("update ops.push_outbox o set state = 'superseded' from push_states_in s"
+                     " where o.target = s.target and o.record_key = s.record_key and o.state = 'due'")
+        conn.execute(
+            "insert into ops.push_records (target, record_key, relation, natural_key, content_hash, withdrawn,"
+            " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
+            " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
+            " publish_until = excluded.publish_until, relation = excluded.relation, updated_at = now()")
+    if pending.outbox:
+        with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
+                sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
+            for row in pending.outbox:
+                copy.write_row(row)
+
+
+def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuilder,
+                   keys: Sequence[str]) -> _Pending:
+    pending = _Pending([], [])
+    for key in keys:
+        record = builder.withdraw(key)
+        digest = content_hash(record)
+        pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw",
+                               json.dumps(record, ensure_ascii=False), digest, None, None, None, None, None))
+        pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None))
+    return pending
+
+
+def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
+                full: bool = False) -> DueReport:
+    """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor."""
+    today = today or date.today()
+    report = DueReport(target.target)
+    deadlines = _Deadlines(target.publication_working_days)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
+        for relation in target.relations:
+            builder = payload_builder(registry, target, relation)
+            cursor = conn.execute("select watermark from ops.push_cursors where target = %s and relation = %s",
+                                  (target.target, relation.name)).fetchone()
+            since = None if full or cursor is None or cursor[0] is None else cursor[0] - CURSOR_OVERLAP
+            newest = cursor[0] if cursor else None
+            for chunk in _rows(conn, relation, target, since):
+                ids = [builder.record_id(row[relation.key]) for row in chunk]
+                known = _known(conn, target.target, ids)
+                pending = _Pending([], [])
+                withdrawn_keys = []
+                for record_id, row in zip(ids, chunk, strict=True):
+                    changed_at = row[relation.changed_column]
+                    if changed_at is not None and (newest is None or changed_at > newest):
+                        newest = changed_at
+                    state = known.get(record_id)
+                    if relation.publishable_column and row[relation.publishable_column] is False:
+                        if state is not None and not state[1]:
+                            withdrawn_keys.append(str(row[relation.key]))
+                        continue
+                    record = builder.upsert(row)
+                    text = canonical_json(record)
+                    digest = content_hash(record, text)
+                    if state is not None and state[0] == digest and not state[1]:
+                        report.unchanged += 1
+                        continue
+                    decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
+                    deadline = deadlines[decided] if isinstance(decided, date) else None
+                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+                    pending.outbox.append((
+                        target.target, record_id, relation.name, "upsert", text,
+                        digest, row.get(relation.department_column) if relation.department_column else None,
+                        row.get("load_id"), row.get("source_row_no"), decided, deadline))
+                    pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
+                                           False, publish_until))
+                report.upserts += len(pending.outbox)
+                _write(conn, pending)
+                withdrawals = _withdraw_rows(target, relation, builder, withdrawn_keys)
+                report.withdrawals += len(withdrawals.outbox)
+                _write(conn, withdrawals)
+            # Past 公示截止期 since the last run, with nothing published about the record since.
+            expired = [key for (key,) in conn.execute(
+                "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
+                " and publish_until < %s order by natural_key", (target.target, relation.name, today))]
+            # Sent, and gone from the relation (deleted or corrected away at the source).
+            gone = _gone(conn, target, relation)
+            withdrawals = _withdraw_rows(target, relation, builder, sorted(set(expired) | set(gone)))
+            report.withdrawals += len(withdrawals.outbox)
+            _write(conn, withdrawals)
+            conn.execute("insert into ops.push_cursors (target, relation, watermark) values (%s, %s, %s)"
+                         " on conflict (target, relation) do update set watermark = excluded.watermark",
+                         (target.target, relation.name, newest))
+    log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
+             report.withdrawals, report.unchanged)
+    return report
+
+
+def _gone(conn: psycopg.Connection, target: Target, relation: PushRelation) -> list[str]:
+    schema, table = relation.relation.split(".", 1)
+    conditions = [sql.SQL("r.{key}::text = s.natural_key").format(key=sql.Identifier(relation.key))]
+    params: list[Any] = [target.target, relation.name]
+    if relation.origin_column and not target.forward_backflow:
+        conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
+        params.append(ORIGIN_BACKFLOW)
+    query = sql.SQL(
+        "select s.natural_key from ops.push_records s where s.target = %s and s.relation = %s and not s.withdrawn"
+        " and not exists (select 1 from {table} r where {conditions}) order by s.natural_key").format(
+        table=sql.Identifier(schema, table), conditions=sql.SQL(" and ").join(conditions))
+    # The origin condition's parameter comes after the two of the outer query in the text.
+    return [key for (key,) in conn.execute(query, params)]

@@ -1,0 +1,258 @@
+"""Sending the outbox to a target in batches, with receipts per record, exactly once at the platform.
+
+**Batches.** :func:`assign_batches` cuts the target's ``due`` rows, in outbox order, into batches of
+``batch_size``: batch ``n`` of target ``t`` is ``t-0000000n`` and its idempotency key is derived from the
+batch id and its records' content hashes, so every send of it — a retry after a timeout, the next run
+after a crash between the platform's 200 and our commit, a replay — carries the same key.
+
+**Sending** (:func:`drain`): batches go in order. Before a request the batch is marked ``sending`` and
+committed; the receipts and the batch's ``done`` are committed together afterwards. A batch found
+``sending`` (we died, or never got an answer) is first asked about by batch id (status query): if
+the platform has it, its receipts are recorded and nothing is sent again; if not, it is sent again
+with the same key. Each record's receipt is kept (``ops.push_receipts``): ``accepted``, ``rejected``
+with the platform's reason, or ``unknown`` (a receipt that could not be read), which is settled by a
+status query, never assumed delivered. HTTP 413 splits a batch into halves (``<id>.1``, ``<id>.2``,
+deterministic by outbox order), again until it fits; another 4xx refuses the batch (final; its rows
+``refused``); when the platform stays unavailable through every retry (5xx, 429, timeouts) the
+drain stops there and the next run starts again from that batch, so an outage drains in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from huiju_connectors.credit_push import (
+    BatchRefused,
+    CreditPlatform,
+    PayloadTooLarge,
+    PlatformUnavailable,
+    PushError,
+    Receipts,
+)
+from psycopg.rows import dict_row
+
+from huiju.masking import mask_text
+from huiju.push.targets import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainReport:
+    """What one :func:`drain` run did at a target."""
+
+    target: str
+    batches_sent: int = 0
+    reconciled: int = 0  # batches settled by a status query instead of a send
+    split: int = 0
+    refused: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    stopped: str | None = None  # why the drain stopped early (the platform unavailable)
+    errors: list[str] = field(default_factory=list)
+
+
+def batch_id_of(target: str, batch_no: int) -> str:
+    """The deterministic id of batch ``batch_no`` of ``target``."""
+    return f"{target}-{batch_no:08d}"
+
+
+def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
+    """The key every send of one batch carries: its id and its records' content, hashed."""
+    digest = hashlib.sha256(batch_id.encode())
+    for value in hashes:
+        digest.update(b"|" + value.encode())
+    return digest.hexdigest()[:40]
+
+
+def assign_batches(conn: psycopg.Connection, target: Target) -> list[str]:
+    """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits."""
+    created: list[str] = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
+        due = conn.execute("select outbox_id, content_hash from ops.push_outbox where target = %s and state = 'due'"
+                           " order by outbox_id", (target.target,)).fetchall()
+        (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
+                               (target.target,)).fetchone() or (0,)
+        for start in range(0, len(due), target.batch_size):
+            chunk = due[start:start + target.batch_size]
+            last += 1
+            batch_id = batch_id_of(target.target, last)
+            _insert_batch(conn, target.target, batch_id, last, None, [r[0] for r in chunk], [r[1] for r in chunk])
+            created.append(batch_id)
+    return created
+
+
+def _insert_batch(conn: psycopg.Connection, target: str, batch_id: str, batch_no: int, parent: str | None,
+                  outbox_ids: Sequence[int], hashes: Sequence[str]) -> None:
+    conn.execute("insert into ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
+                 " records) values (%s, %s, %s, %s, %s, %s)",
+                 (batch_id, target, batch_no, parent, idempotency_key(batch_id, hashes), len(outbox_ids)))
+    conn.execute("update ops.push_outbox set batch_id = %s, state = 'batched' where outbox_id = any(%s)",
+                 (batch_id, list(outbox_ids)))
+
+
+def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
+    """Halve a batch the platform found too large (deterministic: by outbox order); the halves' ids."""
+    rows = conn.execute("select outbox_id, content_hash from ops.push_outbox where batch_id = %s order by outbox_id",
+                        (batch["batch_id"],)).fetchall()
+    if len(rows) < 2:
+        raise PayloadTooLarge(f"{batch['batch_id']}: one record is larger than the platform accepts", 413)
+    middle = (len(rows) + 1) // 2
+    halves = []
+    for number, part in ((1, rows[:middle]), (2, rows[middle:])):
+        child = f"{batch['batch_id']}.{number}"
+        _insert_batch(conn, batch["target"], child, batch["batch_no"], batch["batch_id"], [r[0] for r in part],
+                      [r[1] for r in part])
+        halves.append(child)
+    conn.execute("update ops.push_batches set state = 'split', done_at = now() where batch_id = %s",
+                 (batch["batch_id"],))
+    return halves
+
+
+def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
+                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id",
+                           (target,)).fetchall()
+
+
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+    return [(outbox_id, record_key, payload) for outbox_id, record_key, payload in conn.execute(
+        "select outbox_id, record_key, payload from ops.push_outbox where batch_id = %s order by outbox_id",
+        (batch_id,))]
+
+
+def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
+                    report: DrainReport) -> bool:
+    """Keep each record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
+
+    A record already accepted or rejected keeps that outcome (a status query never unsettles it).
+    Returns True when the batch is settled.
+    """
+    with conn.transaction():
+        open_rows = conn.execute(
+            "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state in ('batched', 'unknown')"
+            " order by outbox_id", (batch["batch_id"],)).fetchall()
+        rows = []
+        counts = {"accepted": 0, "rejected": 0, "unknown": 0}
+        for outbox_id, record_key in open_rows:
+            outcome, reason = receipts.of(record_key)
+            counts[outcome] += 1
+            rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
+                         mask_text(reason) if reason else None, via))
+        ids, keys, outcomes, reasons = ([r[i] for r in rows] for i in (1, 3, 4, 5))
+        # One statement each for the whole batch (unnest), not one per record.
+        conn.execute("insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason, via)"
+                     " select %s, r.outbox_id, %s, r.record_key, r.outcome, r.reason, %s"
+                     " from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+                     " as r (outbox_id, record_key, outcome, reason)",
+                     (batch["batch_id"], batch["target"], via, ids, keys, outcomes, reasons))
+        conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+                     " settled_at = case when r.outcome <> 'unknown' then now() end"
+                     " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
+                     " where o.batch_id = %s and o.outbox_id = r.outbox_id",
+                     (ids, outcomes, reasons, batch["batch_id"]))
+        settled = counts["unknown"] == 0
+        conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
+                     " last_error = %s where batch_id = %s",
+                     ("done" if settled else "sending", settled, receipts.malformed, batch["batch_id"]))
+    report.accepted += counts["accepted"]
+    report.rejected += counts["rejected"]
+    report.unknown += counts["unknown"]
+    return settled
+
+
+def _mark_sending(conn: psycopg.Connection, batch_id: str) -> None:
+    with conn.transaction():
+        conn.execute("update ops.push_batches set state = 'sending', attempts = attempts + 1, sent_at = now()"
+                     " where batch_id = %s", (batch_id,))
+
+
+def _refuse(conn: psycopg.Connection, batch_id: str, error: PushError) -> None:
+    with conn.transaction():
+        conn.execute("update ops.push_batches set state = 'refused', last_error = %s, done_at = now()"
+                     " where batch_id = %s", (str(error), batch_id))
+        conn.execute("update ops.push_outbox set state = 'refused', reason = %s, settled_at = now()"
+                     " where batch_id = %s and state in ('batched', 'unknown')", (str(error), batch_id))
+
+
+def drain(conn: psycopg.Connection, target: Target, platform: CreditPlatform, *,
+          max_batches: int | None = None) -> DrainReport:
+    """Send the target's open batches in order (see the module docstring); stops at an outage."""
+    report = DrainReport(target.target)
+    conn.commit()
+    locked = conn.execute("select pg_try_advisory_lock(hashtext(%s))", (f"huiju.push.send:{target.target}",)).fetchone()
+    conn.commit()
+    if not locked or not locked[0]:
+        report.stopped = "another run is sending to this target"
+        return report
+    try:
+        handled = 0
+        while max_batches is None or handled < max_batches:
+            batches = _open_batches(conn, target.target)
+            conn.commit()
+            if not batches:
+                break
+            batch = batches[0]
+            handled += 1
+            try:
+                _settle(conn, batch, platform, report)
+            except PlatformUnavailable as exc:
+                conn.rollback()
+                with conn.transaction():
+                    conn.execute("update ops.push_batches set last_error = %s where batch_id = %s",
+                                 (str(exc), batch["batch_id"]))
+                report.stopped = str(exc)
+                report.errors.append(str(exc))
+                log.warning("push %s: %s; the next run goes on from batch %s", target.target, exc, batch["batch_id"])
+                break
+    finally:
+        conn.rollback()
+        conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"huiju.push.send:{target.target}",))
+        conn.commit()
+    return report
+
+
+def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport) -> None:
+    """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
+    records = _records(conn, batch["batch_id"])
+    conn.commit()
+    ids = [record_key for _, record_key, _ in records]
+    if batch["state"] == "sending":
+        known = platform.status(batch["batch_id"], ids)
+        if known is not None:
+            report.reconciled += 1
+            if record_receipts(conn, batch, known, "status", report):
+                return
+            if known.malformed is None or len(known.outcomes) > 0:
+                return  # partly settled; the next run asks again about the rest
+    _mark_sending(conn, batch["batch_id"])
+    try:
+        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], [p for _, _, p in records])
+    except PayloadTooLarge:
+        conn.rollback()
+        with conn.transaction():
+            halves = _split(conn, batch)
+        report.split += 1
+        log.info("push %s: batch %s too large; split into %s", batch["target"], batch["batch_id"], halves)
+        return
+    except BatchRefused as exc:
+        conn.rollback()
+        _refuse(conn, batch["batch_id"], exc)
+        report.refused += 1
+        report.errors.append(str(exc))
+        return
+    report.batches_sent += 1
+    if not record_receipts(conn, batch, receipts, "submit", report):
+        # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
+        known = platform.status(batch["batch_id"], ids)
+        if known is not None:
+            report.reconciled += 1
+            record_receipts(conn, batch, known, "status", report)
