@@ -30,6 +30,8 @@ from huiju.monitoring.monitor import render_monitor, render_overview, run_monito
 from huiju.pg_release import release_warning
 from huiju.private_files import open_private, private_dir, private_root, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
+from huiju.push.run import connection_from_environment, reconciliation, render_reconciliation, run_push, run_replay
+from huiju.push.targets import load_targets
 from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.settings import TIMEZONE, get_settings
@@ -78,6 +80,7 @@ def _dag_test(dag_id: str, day: dt.date, extra_env: dict[str, str] | None = None
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo submissions and run one daily cycle through Airflow DAG runs."""
     # why: the demo is a package above the core (huiju_demo); only this command uses it
+    from huiju_demo.credit_platform import running_platforms
     from huiju_demo.generate import generate_submissions
     from huiju_demo.history import seed_history
     from huiju_demo.mail_sink import running_mail_sink
@@ -136,12 +139,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  DAG run huiju_monitor for {monitored}: success "
                   f"({_dag_test('huiju_monitor', monitored, env):.0f}s)")
     print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
+    # The day's credit data pushed to the simulated city credit platform and the province (issue 18).
+    targets = load_targets(registry).targets
+    with running_platforms(targets) as platforms:
+        for target in targets.values():
+            print(f"  DAG run {target.dag_id} for {day}: success "
+                  f"({_dag_test(target.dag_id, day, platforms.airflow_env()):.0f}s)")
     with connect(url, role="transformation") as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
         print(f"\nNotices: {notice_counts(conn)}; the e-mails received are in {mail.folder} ({mail.count()})")
         print()
         print(_monitoring_summary(conn, registry, as_of, mail.folder))
+        print()
+        print("Pushes to the credit platforms (推送对账; `huiju push report`):")
+        print(render_reconciliation(reconciliation(conn, today=as_of)))
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
@@ -346,10 +358,6 @@ def cmd_release_anomaly(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Push credit data to the platforms (推送): run a target, replay a date range, or print the reconciliation."""
-    # why: the push package loads httpx and the connectors; only this command needs them here
-    from huiju.push.run import connection_from_environment, reconciliation, render_reconciliation, run_push, run_replay
-    from huiju.push.targets import load_targets
-
     registry = load_registry()
     targets = load_targets(registry)
     if args.action == "report":

@@ -218,10 +218,31 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
         runs = conn.execute("select dag_id, state, count(*) from dag_run group by dag_id, state").fetchall()
     assert {(dag_id, state) for dag_id, state, _ in runs} == {
         (f"ingest__{source_id}", "success") for source_id in cycle["manifest"]["sources"]} | {
-        ("huiju_transform", "success"), ("huiju_monitor", "success")}
+        ("huiju_transform", "success"), ("huiju_monitor", "success"),
+        ("huiju_push__city_credit", "success"), ("huiju_push__province_share", "success")}
     # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day
     # (the monitor runs for two days: when the missed delivery turned overdue, and the morning after the demo day).
     assert all(count == (2 if dag_id == "huiju_monitor" else 1) for dag_id, _, count in runs), runs
+
+
+def test_the_day_is_pushed_to_both_platforms_with_every_receipt(cycle: dict) -> None:
+    """Issue 18: each target received the day's credit records; every record has a final receipt; the rerun
+    sent nothing again (its platforms were fresh, so anything sent twice would show as a second batch)."""
+    with psycopg.connect(cycle["url"]) as conn:
+        states = dict(((target, state), count) for target, state, count in conn.execute(
+            "select target, state, count(*) from ops.push_outbox group by 1, 2"))
+        batches = dict(conn.execute("select target, count(*) from ops.push_batches group by 1").fetchall())
+        unreceipted = conn.execute("select count(*) from ops.push_outbox o where state in ('accepted', 'rejected')"
+                                   " and not exists (select 1 from ops.push_receipts r where r.outbox_id = o.outbox_id)"
+                                   ).fetchone()[0]
+    for target in ("city_credit", "province_share"):
+        assert states.get((target, "accepted"), 0) > 0, states
+        assert not [state for (name, state) in states if name == target
+                    and state in ("due", "batched", "unknown", "refused")], states
+        assert batches[target] >= 1
+    assert unreceipted == 0
+    assert "Pushes to the credit platforms" in cycle["first"]
+    assert re.search(r"city_credit +2026-\d\d-\d\d +\d+", cycle["first"])
 
 
 def _missed(cycle: dict) -> tuple[str, str, str]:
