@@ -66,18 +66,23 @@ def make_database(pg_server_url: str) -> Iterator:
 
     ``make_database(prefix, template=url)`` creates a copy of the database at ``url`` instead (PostgreSQL
     copies its files: far quicker than building the same state again; nothing may be connected to it).
+    ``make_database(prefix, migrated=True)``: a warehouse of the caller's own, with every migration run.
     """
     created: list[str] = []
 
-    def make(prefix: str = "t", template: str | None = None) -> str:
+    def make(prefix: str = "t", template: str | None = None, migrated: bool = False) -> str:
         name = f"huiju_test_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         created.append(name)
         if template is None:
-            return warehouse.ensure_database(pg_server_url, name)
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            source = warehouse.libpq_params(template)["dbname"]
-            conn.execute(f'create database "{name}" template "{source}"')
-        return warehouse.with_database(pg_server_url, name)
+            url = warehouse.ensure_database(pg_server_url, name)
+        else:
+            with psycopg.connect(pg_server_url, autocommit=True) as conn:
+                source = warehouse.libpq_params(template)["dbname"]
+                conn.execute(f'create database "{name}" template "{source}"')
+            url = warehouse.with_database(pg_server_url, name)
+        if migrated:
+            warehouse.migrate(url)
+        return url
 
     yield make
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
@@ -90,9 +95,7 @@ def make_database(pg_server_url: str) -> Iterator:
 @pytest.fixture(scope="session")
 def pg_url(make_database) -> str:
     """A migrated warehouse database shared by the session's tests (ops, raw, quarantine)."""
-    url = make_database("wh")
-    warehouse.migrate(url)
-    return url
+    return make_database("wh", migrated=True)
 
 
 @pytest.fixture

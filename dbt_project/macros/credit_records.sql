@@ -105,3 +105,23 @@
     source_department,
     source_department_name
 {%- endmacro %}
+
+
+{#-
+    credit_party_records(record_model, legal_person): a party's credit view, whole — the 双公示 records of
+    ``record_model`` (credit_admin_penalty or credit_admin_license) whose 行政相对人 is a legal person
+    (法人及非法人组织, 个体工商户) or, with legal_person=false, a natural person, with their items
+    and whether each is publishable today. A view: a record past its 公示截止期 leaves the
+    publishable set on that day, without waiting for a rebuild. It names the columns it reads (no
+    ``select *``), so a column of the records it does not read can be added or dropped under it.
+-#}
+{% macro credit_party_records(record_model, legal_person=true) -%}
+select
+    {{ credit_penalty_items(legal_person) if record_model == 'credit_admin_penalty' else credit_license_items(legal_person) }},
+    {{ is_publishable('publish_until') }} as is_publishable,
+    load_id,
+    source_row_no,
+    published_at
+from {{ ref(record_model) }}
+where party_type {{ "in ('法人及非法人组织', '个体工商户')" if legal_person else "= '自然人'" }}
+{%- endmacro %}

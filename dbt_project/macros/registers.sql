@@ -102,11 +102,14 @@
     order by {{ key_columns | join(', ') }}, published_at desc, load_id desc, source_row_no desc
 {%- endmacro %}
 
-{#- A filter for latest_versions() of the list entries: those with a version naming a touched ID
-    number (none outside an incremental run: every entry). -#}
-{%- macro entries_naming_touched_persons() -%}
-    {{ return("entry_no in (select entry_no from " ~ ref('stg_landing__credit_list_entries')
-              ~ " where id_number in (select touched.touched_key from touched))" if is_incremental() else none) }}
+{#- The latest version of each list entry naming a person (an ID number); in an incremental run, of
+    the entries with a version naming a touched ID number (chosen before the versions are ranked), and
+    only where the latest names one. -#}
+{%- macro latest_entries_naming_persons() -%}
+    select * from ({{ latest_versions('stg_landing__credit_list_entries', ['entry_no'],
+        "entry_no in (select entry_no from " ~ ref('stg_landing__credit_list_entries')
+        ~ " where id_number in (select touched.touched_key from touched))" if is_incremental() else none) }}) as latest
+    where id_number is not null {{ population_only_touched('id_number') }}
 {%- endmacro %}
 
 {#- basic_population: a filter on the touched ID numbers, and the legal representatives of a register. -#}

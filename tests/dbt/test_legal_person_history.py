@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from huiju_demo.bulk import valid_uscc, write_penalty_csv
 
-from huiju import warehouse
 from huiju.registry import load_registry
 from huiju.transform import run_dbt
 from tests.dbt.helpers import land_and_publish
@@ -46,8 +45,7 @@ def _old_snapshot(conn: psycopg.Connection) -> None:
 
 
 def test_the_first_build_takes_over_the_snapshots_versions(make_database, tmp_path: Path) -> None:
-    url = make_database("history")
-    warehouse.migrate(url)
+    url = make_database("history", migrated=True)
     registry = load_registry()
     # today: one penalty on CONTINUING (named as in its current snapshot version), by an authority
     day = write_penalty_csv(tmp_path / "day.csv", registry.source("scjgj_penalty"), 1, tag="H")

@@ -6,12 +6,9 @@ from importlib import resources
 
 import psycopg
 
-from huiju import warehouse
-
 
 def test_staging_tables_are_renamed_and_the_misnamed_views_dropped(make_database) -> None:
-    url = make_database("renames")
-    warehouse.migrate(url)
+    url = make_database("renames", migrated=True)
     migration = resources.files("huiju.sql").joinpath("120_dbt_model_names.sql").read_text(encoding="utf-8")
     with psycopg.connect(url) as conn:
         # as dbt left them before the renames (the snapshot table: one never taken over yet)

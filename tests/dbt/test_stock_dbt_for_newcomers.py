@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from huiju import transform, warehouse
+from huiju import transform
 from huiju.settings import get_settings
 
 NEWCOMER_MODELS = {
@@ -59,8 +59,7 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_stock_configuration_means_stock_behaviour(project_copy: Path, make_database, tmp_path: Path) -> None:
-    url = make_database("newcomer")
-    warehouse.migrate(url)
+    url = make_database("newcomer", migrated=True)
     target = tmp_path / "target"
     transform.scheduled_build(url, "--select", "newcomer_view", "+newcomer_incremental", target_path=target)
     with psycopg.connect(url) as conn:  # as after a daily build: the tests under the marker are narrowed

@@ -51,10 +51,7 @@ def test_the_manifest_is_parsed_once_and_again_only_after_a_change(scratch_var: 
 
 @pytest.mark.integration
 def test_the_scheduled_build_writes_its_run_results_and_no_manifest(make_database, tmp_path: Path) -> None:
-    from huiju import warehouse
-
-    url = make_database("dbt_scheduled")
-    warehouse.migrate(url)
+    url = make_database("dbt_scheduled", migrated=True)
     target = tmp_path / "target"
     transform.run_dbt([*transform.SCHEDULED_BUILD, "--select", "code_party_type"], url, target_path=target)
     results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
@@ -69,10 +66,7 @@ def test_the_scheduled_build_keeps_each_threads_connection_from_node_to_node(mak
 
     import psycopg
 
-    from huiju import warehouse
-
-    url = make_database("dbt_sessions")
-    warehouse.migrate(url)
+    url = make_database("dbt_sessions", migrated=True)
 
     def sessions() -> int:
         with psycopg.connect(url) as conn:
@@ -124,12 +118,10 @@ def test_a_daily_build_reads_values_as_validation_does_and_tests_what_the_day_br
     import psycopg
     from huiju_demo.bulk import write_penalty_csv
 
-    from huiju import warehouse
     from huiju.registry import load_registry
     from tests.dbt.helpers import land_and_publish
 
-    url = make_database("dbt_day")
-    warehouse.migrate(url)
+    url = make_database("dbt_day", migrated=True)
     registry = load_registry()
     market = registry.source("scjgj_penalty")
     header = market.header_for_field
@@ -164,13 +156,11 @@ def test_a_workbooks_date_serials_are_staged_with_its_own_date_system(make_datab
     import psycopg
     from huiju_demo.bulk import penalty_row
 
-    from huiju import warehouse
     from huiju.landing import land_file
     from huiju.registry import load_registry
     from huiju.validation import publish_load, validate_load
 
-    url = make_database("dbt_serial")
-    warehouse.migrate(url)
+    url = make_database("dbt_serial", migrated=True)
     registry = load_registry()
     source = registry.source("sthjj_penalty")  # an Excel template with a title row
     header = source.header_for_field

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from huiju_demo.generate import generate_submissions
 
-from huiju import warehouse
 from huiju.channels import CollectContext, ConnectionInfo, collector
 from huiju.landing import LandResult
 from huiju.registry import Registry, Source, load_registry
@@ -31,9 +30,7 @@ def registry() -> Registry:
 @pytest.fixture(scope="module")
 def url(make_database) -> str:
     """A warehouse of the test module's own: the remote-file ledger starts empty."""
-    url = make_database("drop")
-    warehouse.migrate(url)
-    return url
+    return make_database("drop", migrated=True)
 
 
 def demo_file(registry: Registry, source: Source, folder: Path, name: str, seed: int) -> Path:

@@ -89,10 +89,7 @@ lists as (
         id_number,
         count(*)::integer as list_entries,
         count(*) filter (where list_kind = '黑名单' and removed_date is null)::integer as black_list_entries
-    from ({{ latest_versions(
-        'stg_landing__credit_list_entries', ['entry_no'], entries_naming_touched_persons()
-    ) }}) as listed
-    where id_number is not null {{ population_only_touched('id_number') }}
+    from ({{ latest_entries_naming_persons() }}) as listed
     group by id_number
 ),
 

@@ -106,10 +106,7 @@ contributions as (
         4 as kind_rank,
         published_at,
         entry_no as record_key
-    from ({{ latest_versions(
-        'stg_landing__credit_list_entries', ['entry_no'], entries_naming_touched_persons()
-    ) }}) as listed
-    where id_number is not null {{ population_only_touched('id_number') }}
+    from ({{ latest_entries_naming_persons() }}) as listed
 ),
 
 ranked as (

@@ -1,10 +1,3 @@
 -- 法人行政许可 (法人信用): licences granted to 法人及非法人组织 and 个体工商户. A view, so that a licence
 -- past its 公示截止期 (credit_admin_license) leaves the publishable set on that day.
-select
-    {{ credit_license_items() }},
-    {{ is_publishable('publish_until') }} as is_publishable,
-    load_id,
-    source_row_no,
-    published_at
-from {{ ref('credit_admin_license') }}
-where party_type in ('法人及非法人组织', '个体工商户')
+{{ credit_party_records('credit_admin_license') }}

@@ -2,11 +2,4 @@
 -- credit_admin_license), the legal representative's ID number masked by its YAML flag. A view:
 -- withdrawal after 有效期至 needs no rebuild. Licences of natural persons are published apart
 -- (share_natural_person_license_publication).
-with publishable as (
-    select * from {{ ref('credit_legal_person_license') }}
-    where is_publishable
-)
-
-select
-    {{ masked_columns('publishable') }}
-from publishable
+{{ share_publication('credit_legal_person_license', where="is_publishable") }}

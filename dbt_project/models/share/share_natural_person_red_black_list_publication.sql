@@ -3,11 +3,4 @@
 -- masked_columns: surname kept; region and last four digits of the ID number kept, as the courts
 -- publish them); the ID number in the clear never leaves the credit database. A view: an entry
 -- leaves on the day it lapses.
-with publishable as (
-    select * from {{ ref('credit_red_black_list') }}
-    where is_in_force and subject_type = '自然人'
-)
-
-select
-    {{ masked_columns('publishable') }}
-from publishable
+{{ share_publication('credit_red_black_list', where="is_in_force and subject_type = '自然人'") }}

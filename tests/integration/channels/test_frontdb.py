@@ -85,9 +85,7 @@ def registry(config_dir: Path) -> Registry:
 @pytest.fixture
 def wh(make_database) -> str:
     """A fresh migrated warehouse per test: cursors and ledgers never leak between cases."""
-    url = make_database("fwh")
-    warehouse.migrate(url)
-    return url
+    return make_database("fwh", migrated=True)
 
 
 @pytest.fixture

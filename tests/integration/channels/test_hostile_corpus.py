@@ -19,7 +19,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from huiju import warehouse
 from huiju.channels import CollectContext, ConnectionInfo, collector
 from huiju.landing import LandResult
 from huiju.masking import mask_text
@@ -72,8 +71,7 @@ def corpus(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     (config / "departments").mkdir()
     (config / "departments" / "hostile.yaml").write_text(json.dumps(department_config(), ensure_ascii=False),
                                                           encoding="utf-8")
-    url = make_database("hostile")
-    warehouse.migrate(url)
+    url = make_database("hostile", migrated=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HUIJU_CONFIG", str(config))
         patch.setenv("HUIJU_VAR", str(base / "var"))

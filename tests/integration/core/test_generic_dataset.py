@@ -14,7 +14,6 @@ import pytest
 from huiju_demo.bulk import valid_uscc
 from huiju_demo.generate import org_code_check_char
 
-from huiju import warehouse
 from huiju.feedback import build_feedback
 from huiju.landing import land_records
 from huiju.registry import Registry, load_registry
@@ -87,8 +86,7 @@ def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def test_a_license_dataset_declared_in_yaml_is_validated_fed_back_and_announced(
         make_database, registry: Registry) -> None:
-    url = make_database("gd")
-    warehouse.migrate(url)
+    url = make_database("gd", migrated=True)
     source = registry.source("xzspj_license")
     body = "12345678"
     good = {"相对人名称": "某某科技有限公司", "相对人类别": "法人及非法人组织", "统一社会信用代码": valid_uscc(1),

@@ -23,7 +23,6 @@ from huiju_airflow.tasks import dingtalk_sender, email_sender
 from huiju_demo.bulk import valid_id_number, write_penalty_csv
 from huiju_demo.mail_sink import MailSink
 
-from huiju import warehouse
 from huiju.feedback import ROWS_SHEET, build_feedback
 from huiju.landing import land_file
 from huiju.notices import Outgoing, Recipient, deliver_pending, queue_notice, run_notices
@@ -39,9 +38,7 @@ TOKEN = "test-robot-token"
 @pytest.fixture(scope="module")
 def url(make_database) -> str:
     """A warehouse of this module's own: no other test's pending notices."""
-    database = make_database("nt")
-    warehouse.migrate(database)
-    return database
+    return make_database("nt", migrated=True)
 
 
 @pytest.fixture(scope="module")

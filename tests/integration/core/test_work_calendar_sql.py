@@ -10,7 +10,6 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from huiju import warehouse
 from huiju.workdays import CalendarGap, CalendarYear, WorkCalendar, sync_work_calendar
 
 CALENDAR = WorkCalendar.build()
@@ -19,8 +18,7 @@ CALENDAR = WorkCalendar.build()
 @pytest.fixture(scope="module")
 def conn(make_database) -> Iterator[psycopg.Connection]:
     """A warehouse of its own: the tests rewrite its calendar."""
-    url = make_database("cal")
-    warehouse.migrate(url)
+    url = make_database("cal", migrated=True)
     with psycopg.connect(url, autocommit=True) as connection:
         yield connection
 

@@ -16,7 +16,6 @@ import psycopg
 import pytest
 from huiju_demo.bulk import write_penalty_csv
 
-from huiju import warehouse
 from huiju.landing import land_file
 from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
 from huiju.registry import AnomalySettings, Registry, load_registry
@@ -33,8 +32,7 @@ def url(make_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
     monkeypatch.setenv("HUIJU_STEWARD_EMAILS", "steward@example.gov.cn")
     get_settings.cache_clear()
-    database = make_database("anom")
-    warehouse.migrate(database)
+    database = make_database("anom", migrated=True)
     rng = random.Random(16)
     with psycopg.connect(database) as conn:
         for back in range(1, 57):

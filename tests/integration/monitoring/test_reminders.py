@@ -13,7 +13,6 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from huiju import warehouse
 from huiju.monitoring.ledger import backfill
 from huiju.monitoring.obligations import obligations
 from huiju.monitoring.reminders import LOOKBACK_DAYS, dedupe_key, digest_key, queue_reminders
@@ -39,9 +38,7 @@ class RunFailed(RuntimeError):
 
 @pytest.fixture(scope="module")
 def url(make_database) -> str:
-    database = make_database("rm")
-    warehouse.migrate(database)
-    return database
+    return make_database("rm", migrated=True)
 
 
 def deliver(conn: psycopg.Connection, rng: random.Random) -> dict[tuple[str, str], tuple[date | None, bool]]:

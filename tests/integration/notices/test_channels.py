@@ -18,7 +18,6 @@ from huiju_airflow.robots import WeComNotifier
 from huiju_airflow.tasks import notice_senders
 from huiju_demo.mail_sink import MailSink
 
-from huiju import warehouse
 from huiju.notices import Recipient, deliver_pending, department_recipients, queue_notice
 from huiju.registry import NoticeChannels, Registry, load_registry
 from huiju.settings import get_settings
@@ -31,9 +30,7 @@ SECRET = "SECtest0123456789abcdef"
 @pytest.fixture(scope="module")
 def url(make_database) -> str:
     """A warehouse of this module's own."""
-    database = make_database("nch")
-    warehouse.migrate(database)
-    return database
+    return make_database("nch", migrated=True)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 from huiju_airflow.tasks import dingtalk_sender, email_sender, wecom_sender
 from huiju_demo.mail_sink import running_mail_sink
 
-from huiju import warehouse
 from huiju.notices import Breaker, NoticeDraft, Recipient, deliver_pending, queue_notice, queue_notices
 from tests.support.robots import RobotReceiver
 
@@ -29,9 +28,7 @@ BREAKER = Breaker(threshold=3, cooldown=timedelta(minutes=5), per_minute={"wecom
 
 @pytest.fixture
 def url(make_database) -> str:
-    database = make_database("nout")
-    warehouse.migrate(database)
-    return database
+    return make_database("nout", migrated=True)
 
 
 @pytest.fixture

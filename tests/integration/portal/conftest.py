@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from huiju import warehouse
 from huiju.registry import Registry, load_registry
 from huiju.settings import get_settings
 from huiju_portal.accounts import ensure_demo_accounts
@@ -42,8 +41,7 @@ class PortalEnv(PortalTemplate):
 @pytest.fixture(scope="session")
 def portal_template(make_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> PortalTemplate:
     """A migrated warehouse with the demo accounts (one per role and department), never used directly."""
-    url = make_database("portal_template")
-    warehouse.migrate(url)
+    url = make_database("portal_template", migrated=True)
     with psycopg.connect(url, autocommit=True) as conn:
         passwords = ensure_demo_accounts(conn, load_registry(),
                                          tmp_path_factory.mktemp("portal-template") / "demo_passwords.json")
