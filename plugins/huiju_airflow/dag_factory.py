@@ -81,20 +81,29 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     return dags
 
 
+def _notifying_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
+                   work: tuple[str, Any] | None = None) -> DAG:
+    """A clock-driven DAG on the notices queue that ends by delivering the notices queued in ``ops.notices``;
+    ``work`` (task id, callable) runs first when given, and the delivery follows whatever its outcome."""
+    with huiju_dag(dag_id, description=description, schedule=schedule, queue="notices", tags=tags,
+                   doc_md=doc_md) as dag:
+        worked = task(task_id=work[0])(work[1])() if work is not None else None
+        notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+        if worked is not None:
+            worked >> notified
+    return dag
+
+
 def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
-    with huiju_dag(
+    return _notifying_dag(
         "huiju_notices",
         description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
-        queue="notices",
         tags=["notices"],
         doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
                 "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
-                "(`wecom_connection`); see `huiju/notices.py`."),
-    ) as dag:
-        task(task_id="notify")(tasks.notify)()
-    return dag
+                "(`wecom_connection`); see `huiju/notices.py`."))
 
 
 def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
@@ -148,20 +157,15 @@ def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
 
 def monitor_dag() -> DAG:
     """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
-    with huiju_dag(
+    return _notifying_dag(
         "huiju_monitor",
         description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
         schedule="5 * * * *",
-        queue="notices",
         tags=["monitoring", "notices"],
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
                 "see `huiju/monitoring/`."),
-    ) as dag:
-        monitored = task(task_id="monitor")(tasks.monitor)()
-        notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
-        monitored >> notified
-    return dag
+        work=("monitor", tasks.monitor))
 
 
 #: Updated when a replay landed batches again; the warehouse build follows it as it follows the raw Assets.
