@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, task
 
 from huiju.registry import Registry, load_registry
 from huiju.settings import get_settings
@@ -104,6 +104,36 @@ def monitor_dag() -> DAG:
         notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
         monitored >> notified
     return dag
+
+
+def report_dags() -> dict[str, DAG]:
+    """One DAG per scheduled report (``config/reports/*.yaml``) on its cron: run the report, then deliver notices."""
+    from huiju.reports.config import load_reports  # why: only this factory needs the reports' configuration
+
+    dags: dict[str, DAG] = {}
+    for report_id, report in sorted(load_reports().items()):
+        with DAG(
+            dag_id=f"report__{report_id}",
+            description=f"定时离线分析：{report.title}",
+            schedule=beijing_cron(report.cron),
+            start_date=START,
+            catchup=False,
+            max_active_runs=1,
+            default_args=DEFAULT_ARGS,
+            tags=["reports", "analysis"],
+            doc_md=(f"Runs `config/reports/{report_id}.yaml` for the last {report.period} that closed: the workbook "
+                    "with charts into `var/reports/`, its e-mail queued once (`huiju/reports/`), then delivered."),
+        ) as dag:
+            made = task(task_id="report")(tasks.report)(report_id)
+            notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+            made >> notified
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def beijing_cron(expression: str) -> Any:
+    """A cron schedule in Beijing time (the reports' crons are the bureau's office hours)."""
+    return CronTriggerTimetable(expression, timezone=tasks.TIMEZONE)
 
 
 def transform_dag(registry: Registry | None = None) -> DAG:

@@ -67,7 +67,10 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
 
     expected = {f"ingest__{source_id}" for source_id in load_registry().sources} | {"huiju_transform", "huiju_notices",
                                                                                      "huiju_monitor"}
+    expected |= {"report__monthly_bulletin", "report__weekly_summary"}  # config/reports/
     assert set(parsed["dags"]) == expected
+    assert parsed["dags"]["report__monthly_bulletin"]["tasks"] == ["report", "notify"]
+    assert parsed["dags"]["report__monthly_bulletin"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
     for dag_id, dag in parsed["dags"].items():
         if dag_id.startswith("ingest__"):
