@@ -106,14 +106,8 @@ def report_dags() -> dict[str, DAG]:
 
     dags: dict[str, DAG] = {}
     for report_id, report in sorted(load_reports().items()):
-        with DAG(
-            dag_id=f"report__{report_id}",
-            description=f"定时离线分析：{report.title}",
-            schedule=beijing_cron(report.cron),
-            start_date=START,
-            catchup=False,
-            max_active_runs=1,
-            default_args=DEFAULT_ARGS,
+        with huiju_dag(
+            f"report__{report_id}", description=f"定时离线分析：{report.title}", schedule=beijing_cron(report.cron),
             tags=["reports", "analysis"],
             doc_md=(f"Runs `config/reports/{report_id}.yaml` for the last {report.period} that closed: the workbook "
                     "with charts into `var/reports/`, its e-mail queued once (`huiju/reports/`), then delivered."),
