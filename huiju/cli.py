@@ -155,14 +155,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_report(day: dt.date) -> list[str]:
-    """定时离线分析 in the demo: the monthly 通报 of the demo day's month from the analysis layer the build made,
+    """定时离线分析 in the demo: this month's 通报 (the demo day's data and the year before it) from the analysis layer,
     archived under var/reports/, its e-mail delivered to the demo's SMTP sink by the notices DAG."""
     # why: the demo's mail sink is a package above the core; matplotlib and XlsxWriter only for reports
     from huiju_demo.mail_sink import mails_with_subject, running_mail_sink
 
     from huiju.reports.delivery import run_configured
 
-    run = run_configured("monthly_bulletin", f"{day:%Y-%m}")
+    # The month the demo's data was published in (today's): its report reads it as of now. A month that
+    # closed before the data arrived would read it as of its close, and show none of it.
+    run = run_configured("monthly_bulletin", f"{dt.datetime.now(ZoneInfo(TIMEZONE)):%Y-%m}")
     folder = get_settings().var / "demo" / "mail"
     with running_mail_sink(folder) as mail:
         seconds = _dag_test("huiju_notices", day, mail.airflow_env())
