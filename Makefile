@@ -21,6 +21,7 @@ $(STAMP): requirements.txt pyproject.toml setup.py
 	@touch $(STAMP)
 
 demo: setup
+	bash scripts/install_cjk_font.sh   # the reports' charts are set in Noto Sans CJK (Debian's fonts-noto-cjk)
 	$(BIN)/huiju demo
 
 up: setup

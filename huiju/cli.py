@@ -34,6 +34,7 @@ from huiju.push.run import connection_from_environment, reconciliation, render_r
 from huiju.push.targets import load_targets
 from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
+from huiju.reports.config import load_reports
 from huiju.settings import TIMEZONE, get_settings
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
@@ -145,6 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for target in targets.values():
             print(f"  DAG run {target.dag_id} for {day}: success "
                   f"({_dag_test(target.dag_id, day, platforms.airflow_env()):.0f}s)")
+    report_lines = _demo_report(day)
     with connect(url, role="transformation") as conn:
         print()
         print(render_summary(source_summaries(conn, registry, day)))
@@ -157,6 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
+    print()
+    print("\n".join(report_lines))
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
     print("the DAG runs above are under DAGs → ingest__*, huiju_monitor and huiju_transform.")
@@ -164,6 +168,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"http://127.0.0.1:{ui_port()}/{DASHBOARD_PATH} once `make up` runs.")
     print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
+
+
+def _demo_report(day: dt.date) -> list[str]:
+    """定时离线分析 in the demo: this month's 通报 (the demo day's data and the year before it) from the analysis layer,
+    archived under var/reports/, its e-mail delivered to the demo's SMTP sink by the notices DAG."""
+    # why: the demo's mail sink is a package above the core; matplotlib and XlsxWriter only for reports
+    from huiju_demo.mail_sink import mails_with_subject, running_mail_sink
+
+    from huiju.reports.delivery import run_configured
+
+    # The month the demo's data was published in (today's): its report reads it as of now. A month that
+    # closed before the data arrived would read it as of its close, and show none of it.
+    run = run_configured("monthly_bulletin", f"{dt.datetime.now(ZoneInfo(TIMEZONE)):%Y-%m}")
+    folder = get_settings().var / "demo" / "mail"
+    with running_mail_sink(folder) as mail:
+        seconds = _dag_test("huiju_notices", day, mail.airflow_env())
+    mails = mails_with_subject(folder, "【信用信息月度通报】")
+    lines = [f"Analysis report (定时离线分析, config/reports/monthly_bulletin.yaml) for {run.period}, "
+             f"data as of {run.as_of.astimezone(ZoneInfo(TIMEZONE)):%Y-%m-%d %H:%M}:",
+             f"  workbook: {run.workbook}",
+             f"  charts ({len(run.charts)}): {run.workbook.parent / 'charts'}",
+             f"  index: {get_settings().var / 'reports' / 'index.json'}",
+             f"  e-mailed by DAG run huiju_notices ({seconds:.0f}s): {len(mails)} e-mail(s)"]
+    lines += [f"    {path}: {message['Subject']} → {message['To']}" for path, message in mails]
+    return lines
 
 
 def _monitoring_summary(conn: psycopg.Connection, registry: Registry, as_of: dt.date, mail_folder: Path) -> str:
@@ -250,23 +279,24 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate config/ and say what is wrong, file by file."""
-    try:
-        registry = load_registry(Path(args.config) if args.config else None)
-    except ConfigError as exc:
-        print(f"Configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    try:
-        warnings = calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
-                                     config_dir=Path(args.config) if args.config else None)
-    except ConfigError as exc:
-        print(f"Calendar overrides have {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
+    config_dir = Path(args.config) if args.config else None
+    checks = (("Configuration", lambda: load_registry(config_dir)),
+              ("Calendar overrides", lambda: calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
+                                                               config_dir=config_dir)),
+              ("Reports", lambda: load_reports(config_dir)))
+    loaded = []
+    for what, load in checks:
+        try:
+            loaded.append(load())
+        except ConfigError as exc:
+            print(f"{what} {'have' if what.endswith('s') else 'has'} {len(exc.problems)} problem(s):",
+                  file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+    registry, warnings, reports = loaded
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
-          f"{len(registry.datasets)} datasets")
+          f"{len(registry.datasets)} datasets, {len(reports)} reports")
     for warning in registry.security_warnings():
         print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:
@@ -283,6 +313,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     with connect(role="validation") as conn:  # monitoring keeps the ledger in ops, as validation does
         report = run_monitor(conn, registry, as_of)
         print(render_monitor(conn, registry, report, month))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run a scheduled report (config/reports/<id>.yaml) for a period: workbook, charts, archive, e-mail once."""
+    from huiju.reports.delivery import run_configured  # why: matplotlib and XlsxWriter only for this command
+
+    run = run_configured(args.report, args.period)
+    print(f"{run.report_id} {run.period}: {run.workbook} ({len(run.charts)} charts, as of {run.as_of.isoformat()}"
+          f"{', e-mail queued' if run.notice_id else ''})")
     return 0
 
 
@@ -410,6 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the day to judge deadlines on, YYYY-MM-DD (default: today, Asia/Shanghai)")
     monitor.add_argument("--month", default=None, help="the scorecard's month, YYYY-MM (default: the as-of month)")
     monitor.set_defaults(func=cmd_monitor)
+    report = sub.add_parser("report", help=cmd_report.__doc__)
+    report.add_argument("report", help="report id (config/reports/<id>.yaml)")
+    report.add_argument("--period", default=None,
+                        help="YYYY-MM (monthly) or YYYY-Www (weekly); default: the last period that has closed")
+    report.set_defaults(func=cmd_report)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")

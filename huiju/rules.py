@@ -99,11 +99,12 @@ RULES: Mapping[str, Rule] = _rules(
     Rule("id_number", "公民身份号码", "公民身份号码错误", {
         "numeric": "「{h}」被表格软件存成了数字，后几位已丢失；请把该列设为文本格式后重新填写",
         "format": "「{h}」应为18位公民身份号码（或15位旧号码）",
-        "region": "「{h}」前两位不是有效的省级行政区划代码",
+        "region": "「{h}」前6位不是有效的行政区划代码（GB/T 2260）",
         "birth_date": "「{h}」中的出生日期无效",
         "check": "「{h}」最后一位校验码错误，请核对号码是否抄错",
     }, "expect_column_values_to_be_valid_id_number",
-         "公民身份号码（GB 11643-1999）：格式、地区、出生日期、MOD 11-2 校验码；数字化的号码直接拒绝。",
+         "公民身份号码（GB 11643-1999）：格式、地址码（GB/T 2260 行政区划代码，含历史代码）、出生日期、"
+         "MOD 11-2 校验码；数字化的号码直接拒绝。",
          sql_function="ops.id_number_problem", field_rule=True, sensitive=True),
     Rule("org_code", "组织机构代码", "组织机构代码错误", {
         "length": "「{h}」应为9位组织机构代码（8位本体代码和1位校验码）",

@@ -287,10 +287,26 @@ def migrate(url: str) -> None:
             log.info("applying migration %s", entry.name)
             conn.execute(entry.read_text(encoding="utf-8"))
             conn.execute("insert into ops.schema_migrations (name) values (%s)", (entry.name,))
+        _bootstrap_division_codes(conn)  # under the migrations' lock: one writer of the function at a time
         conn.commit()
         _bootstrap_calendar(conn)
         _set_login_passwords(conn)
     _MIGRATED.add(url)
+
+
+def _bootstrap_division_codes(conn: psycopg.Connection) -> None:
+    """The national division list as the bitmap the 公民身份号码 rule reads (migration 231), if it changed."""
+    from huiju.divisions import known_region_codes  # why: the list is read only here, at bootstrap
+
+    bitmap = bytearray(1_000_000 // 8)
+    for code in known_region_codes():
+        number = int(code)
+        bitmap[number // 8] |= 1 << (number % 8)  # get_bit numbers a byte's bits from its least significant
+    current = conn.execute("select encode(sha256(ops.division_code_bitmap()), 'hex')").fetchone()[0]
+    if current != hashlib.sha256(bitmap).hexdigest():
+        conn.execute("create or replace function ops.division_code_bitmap() returns bytea"
+                     " language sql immutable parallel safe"
+                     f" as $$ select '\\x{bitmap.hex()}'::bytea $$")
 
 
 def _bootstrap_calendar(conn: psycopg.Connection) -> None:

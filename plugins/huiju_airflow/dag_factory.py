@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, task
 
 from huiju.registry import Registry, load_registry
 from huiju.settings import QUEUES, get_settings
@@ -81,13 +81,13 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     return dags
 
 
-def _notifying_dag(dag_id: str, *, description: str, schedule: str, tags: list[str], doc_md: str,
-                   work: tuple[str, Any] | None = None) -> DAG:
-    """A clock-driven DAG on the notices queue that ends by delivering the notices queued in ``ops.notices``;
-    ``work`` (task id, callable) runs first when given, and the delivery follows whatever its outcome."""
-    with huiju_dag(dag_id, description=description, schedule=schedule, queue="notices", tags=tags,
+def _notifying_dag(dag_id: str, *, description: str, schedule: Any, tags: list[str], doc_md: str,
+                   queue: str = "notices", work: tuple[str, Any, tuple[Any, ...]] | None = None) -> DAG:
+    """A clock-driven DAG that ends by delivering the notices queued in ``ops.notices``; ``work`` (task id,
+    callable, its arguments) runs first when given, and the delivery follows whatever its outcome."""
+    with huiju_dag(dag_id, description=description, schedule=schedule, queue=queue, tags=tags,
                    doc_md=doc_md) as dag:
-        worked = task(task_id=work[0])(work[1])() if work is not None else None
+        worked = task(task_id=work[0])(work[1])(*work[2]) if work is not None else None
         notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
         if worked is not None:
             worked >> notified
@@ -165,7 +165,7 @@ def monitor_dag() -> DAG:
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
                 "see `huiju/monitoring/`."),
-        work=("monitor", tasks.monitor))
+        work=("monitor", tasks.monitor, ()))
 
 
 #: Updated when a replay landed batches again; the warehouse build follows it as it follows the raw Assets.
@@ -205,6 +205,27 @@ def replay_dag() -> DAG:
         replayed = task(task_id="replay")(tasks.replay_archived)()
         task(task_id="announce", outlets=[REPLAYED])(tasks.announce_replayed)(replayed)
     return dag
+
+
+def report_dags() -> dict[str, DAG]:
+    """One DAG per scheduled report (``config/reports/*.yaml``) on its cron: run the report, then deliver notices."""
+    from huiju.reports.config import load_reports  # why: only this factory needs the reports' configuration
+
+    dags: dict[str, DAG] = {}
+    for report_id, report in sorted(load_reports().items()):
+        # Rendering reads the analysis layer and draws charts: warehouse work, on the transform queue.
+        dags[f"report__{report_id}"] = _notifying_dag(
+            f"report__{report_id}", description=f"定时离线分析：{report.title}", schedule=beijing_cron(report.cron),
+            tags=["reports", "analysis"], queue="transform",
+            doc_md=(f"Runs `config/reports/{report_id}.yaml` for the last {report.period} that closed: the workbook "
+                    "with charts into `var/reports/`, its e-mail queued once (`huiju/reports/`), then delivered."),
+            work=("report", tasks.report, (report_id,)))
+    return dags
+
+
+def beijing_cron(expression: str) -> Any:
+    """A cron schedule in Beijing time (the reports' crons are the bureau's office hours)."""
+    return CronTriggerTimetable(expression, timezone=tasks.TIMEZONE)
 
 
 def transform_dag(registry: Registry | None = None) -> DAG:

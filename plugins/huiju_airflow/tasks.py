@@ -150,6 +150,17 @@ def push_replay(**context: Any) -> dict[str, Any]:
     return {"queued": queued, "accepted": sent.accepted, "rejected": sent.rejected, "unknown": sent.unknown}
 
 
+def report(report_id: str, **context: Any) -> dict[str, Any]:
+    """Run a scheduled report for the last period that closed before the run (workbook, charts, e-mail once)."""
+    # why: the reports load psycopg, matplotlib and XlsxWriter; DAG parsing must not
+    from huiju.reports.delivery import run_configured
+
+    moment = context.get("run_after") or context["dag_run"].run_after
+    run = run_configured(report_id, now=moment)
+    return {"report": run.report_id, "period": run.period, "workbook": str(run.workbook),
+            "charts": len(run.charts), "queued": run.notice_id is not None}
+
+
 def build_warehouse() -> None:
     """The transform DAG without a manifest: one ``dbt build`` over every layer, then the docs."""
     from huiju.transform import build, generate_docs  # why: dbt is heavy; DAG parsing must not load it

@@ -71,9 +71,12 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     pushes = {target.dag_id for target in load_targets(registry).targets.values()} | {"huiju_push_replay"}
     expected = {f"ingest__{source_id}" for source_id in registry.sources} | {"huiju_transform", "huiju_notices",
                                                                              "huiju_monitor", "huiju_replay"} | pushes
+    expected |= {"report__monthly_bulletin", "report__weekly_summary"}  # config/reports/
     assert set(parsed["dags"]) == expected
     assert parsed["dags"]["huiju_push__city_credit"]["tasks"] == ["push", "notify"]
     assert parsed["dags"]["huiju_push_replay"]["tasks"] == ["replay"]
+    assert parsed["dags"]["report__monthly_bulletin"]["tasks"] == ["report", "notify"]
+    assert parsed["dags"]["report__monthly_bulletin"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]
     assert parsed["dags"]["huiju_replay"]["tasks"] == ["replay", "announce"]
     for dag_id, dag in parsed["dags"].items():
@@ -90,6 +93,7 @@ def test_every_task_is_on_the_celery_queue_of_its_kind_of_work(parsed: dict) -> 
 
     for dag_id, dag in parsed["dags"].items():
         kind = ("ingest" if dag_id.startswith("ingest__") else "push" if dag_id.startswith("huiju_push") else
+                "transform" if dag_id.startswith("report__") else
                 {"huiju_transform": "transform", "huiju_notices": "notices", "huiju_monitor": "notices",
                  "huiju_replay": "ingest"}[dag_id])
         assert dag["queues"] == [kind], (dag_id, dag["queues"])

@@ -1,5 +1,6 @@
--- 空间地理基础库: the administrative divisions (seed basic_admin_division, GB/T 2260) with their
--- parent's name and the city they belong to, so other layers can roll a region code up. A view.
+-- 空间地理基础库: the national administrative divisions (seed basic_admin_division, GB/T 2260 from
+-- the pinned python-stdnum, huiju/divisions.py; historical codes kept) with their parent's name and
+-- the city they belong to, so other layers can roll a region code up. A view.
 {{ config(materialized='view_if_changed') }}
 
 with divisions as (
@@ -11,6 +12,7 @@ select
     divisions.division_name,
     divisions.division_level,
     divisions.parent_code,
+    divisions.is_current,
     parent.division_name as parent_name,
     case divisions.division_level
         when 'city' then divisions.division_code
@@ -19,7 +21,11 @@ select
     case divisions.division_level
         when 'province' then divisions.division_name
         when 'city' then parent.division_name || divisions.division_name
-        else coalesce(grandparent.division_name, '') || coalesce(parent.division_name, '') || divisions.division_name
+        -- a 市辖区 / 县 placeholder of a municipality is not part of a district's name
+        else
+            coalesce(grandparent.division_name, '')
+            || coalesce(nullif(nullif(parent.division_name, '市辖区'), '县'), '')
+            || divisions.division_name
     end as full_name
 from divisions
 left join divisions as parent on divisions.parent_code = parent.division_code

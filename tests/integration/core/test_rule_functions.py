@@ -16,14 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
+from huiju.divisions import known_region_codes
+
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 ORG_ALPHABET = string.digits + string.ascii_uppercase
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # Registration authority -> category codes the SQL accepts (see the comment in 010_rules.sql).
 CATEGORIES = {a: "1239" for a in "12456789ANY"} | {"9": "123", "Y": "1", "3": "123459"}
-PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36",
-             "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62",
-             "63", "64", "65", "71", "81", "82", "83")
 
 # The functions are read-only, so sharing one connection across generated inputs is fine.
 _SHARED_PG = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -219,6 +218,8 @@ def test_id_legacy_flag(pg):
         (make_id("990105", datetime.date(1990, 3, 7), "123"), "region"),
         (make_id("100105", datetime.date(1990, 3, 7), "123"), "region"),
         ("990105491231002", "region"),
+        (make_id("110199", datetime.date(1990, 3, 7), "123"), "region"),  # 北京 (11), but no division 110199
+        ("110199491231002", "region"),
         ("11010519000229123" + ric.calc_check_digit("110105190002291230"), "birth_date"),  # 1900 no
         ("11010520230229123" + ric.calc_check_digit("110105202302291230"), "birth_date"),
         ("11010518991231123" + ric.calc_check_digit("110105189912311230"), "birth_date"),
@@ -250,10 +251,11 @@ def test_id_number_problem_is_stable_the_rest_immutable(pg):
     assert set(rows.values()) == {"is"}, rows
 
 
+# The region part is a code of the national division list (huiju.divisions), as the rule checks it.
+REGION_CODES = sorted(known_region_codes())
 id_prefixes = st.builds(
-    lambda province, rest, born, seq: province + rest + born.strftime("%Y%m%d") + seq,
-    st.sampled_from(PROVINCES),
-    st.text(string.digits, min_size=4, max_size=4),
+    lambda region, born, seq: region + born.strftime("%Y%m%d") + seq,
+    st.sampled_from(REGION_CODES),
     st.dates(datetime.date(1900, 1, 1), datetime.date.today()),
     st.text(string.digits, min_size=3, max_size=3),
 )
