@@ -34,7 +34,7 @@ from psycopg import sql
 
 from huiju.archive import archive_file
 from huiju.landing.columns import ColumnMap, map_columns
-from huiju.landing.raw import ensure_raw_table
+from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_malformed
 from huiju.landing.rows import COLUMNS_RULE, encodable, unstorable
 from huiju.ledger import get_load, make_load_id, record_repeat
@@ -191,6 +191,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                 _Batch(conn, load_id, reference, 1)
                 landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id,
                                                screen_text=header if source.format == "json" else None)
+            summarise_landed(conn, dataset.dataset)
             if malformed:
                 quarantine_malformed(conn, load_id, dataset.dataset, malformed)
             received = landed + len(malformed)
