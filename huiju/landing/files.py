@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from huiju_connectors.files import (
 from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
-from huiju.archive import archive_file
+from huiju.archive import archive_file, archive_relpath
 from huiju.landing.columns import ColumnMap, map_columns
 from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_malformed
@@ -44,6 +45,9 @@ from huiju.registry import Dataset, Registry, Source
 log = logging.getLogger("huiju.landing")
 
 _PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
+
+# Originals are copied into the archive (and flushed to disk) beside the landing of their rows, not before it.
+_ARCHIVER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huiju-archive")
 
 
 class _Batch:
@@ -150,12 +154,16 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
     started = time.perf_counter()
     digest = digest_file(path)
     load_id = make_load_id(source.id, digest.sha256)
-    archive_rel = archive_file(path, digest.sha256)
+    # The copy of the original runs while the rows go in: it need only be in place when the batch commits
+    # (waited for at the end of the transaction, and on every other way out), so it costs no time of its own.
+    archiving = _ARCHIVER.submit(archive_file, path, digest.sha256)
+    archive_rel = archive_relpath(digest.sha256)
     try:
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (load_id,))
             existing = get_load(conn, load_id)
             if existing is not None and existing.status != "failed":
+                archiving.result()
                 if existing.reference == reference:
                     return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
                 record_repeat(conn, source.id, reference, digest.sha256, load_id)
@@ -195,11 +203,13 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
             if malformed:
                 quarantine_malformed(conn, load_id, dataset.dataset, malformed)
             received = landed + len(malformed)
+            archiving.result()
             conn.execute(
                 "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s where load_id = %s",
                 (received, time.perf_counter() - started, load_id),
             )
     except (LandingError, FileFormatError, UnicodeDecodeError) as exc:
+        archiving.result()
         message = mask_text(str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}")
         _record_failure(conn, source, dataset, reference, digest.sha256, digest.bytes, archive_rel, load_id,
                         message, data_date)
