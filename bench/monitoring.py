@@ -34,8 +34,8 @@ BUDGET = 2.0
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def bench_registry() -> Registry:
-    """300 sources in 30 departments."""
+def bench_registry(since: date = SINCE) -> Registry:
+    """300 sources in 30 departments, each owing since ``since``."""
     real = load_registry()
     kinds = ["daily"] * 6 + ["monthly"] * 2 + ["weekly", "rest"]
     departments = {f"b{d:02d}": Department(code=f"b{d:02d}", name=f"基准单位{d:02d}",
@@ -51,7 +51,7 @@ def bench_registry() -> Registry:
             id=f"bench_{index:03d}", title=f"基准数据项{index:03d}", dataset="admin_penalty", channel=channel,
             format=None if channel == "rest" else "csv", columns={"当事人名称": "party_name"},
             cadence="daily" if kind == "rest" else kind, department=f"b{index // 10:02d}",
-            obligation=Obligation(since=SINCE))
+            obligation=Obligation(since=since))
     return Registry(datasets=real.datasets, departments=departments, sources=sources)
 
 

@@ -23,6 +23,7 @@ from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_po
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
 from huiju.masking import install_log_masking
+from huiju.monitoring import DASHBOARD_PATH
 from huiju.monitoring.anomalies import recent_anomalies, release_hold, render_anomalies
 from huiju.monitoring.ledger import record_source, today
 from huiju.monitoring.monitor import render_monitor, render_overview, run_monitor
@@ -146,6 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
     print("To look at it in the Airflow UI: run `make up`, open the address it prints and log in;")
     print("the DAG runs above are under DAGs → ingest__*, huiju_monitor and huiju_transform.")
+    print(f"The stewards' dashboard (数据报送监控看板: overdue list, 通报, batches down to their problem rows) is at "
+          f"http://127.0.0.1:{ui_port()}/{DASHBOARD_PATH} once `make up` runs.")
     print("The departments' portal (部门门户) starts with `make up` too; log in with the account printed above.")
     return 0
 
@@ -203,6 +206,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("Airflow's API server did not come up; the end of its log:\n" + "\n".join(tail), file=sys.stderr)
         return 1
     print(f"\nAirflow UI: {address}  login: {ADMIN_USER} / {admin_password()}")
+    print(f"Stewards' dashboard (数据报送监控看板): {address}{DASHBOARD_PATH}  (same login)")
     for extension in load_extensions():
         for line in extension.up():
             print(line)

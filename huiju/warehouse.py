@@ -50,6 +50,7 @@ COMPONENT_ROLES = {
     "transformation": "huiju_transform",  # dbt: reads raw/quarantine/ops, owns staging … share, dbt_state
     "share": "huiju_share_reader",  # a push/share consumer: the share schema (and views granted to it) only
     "portal": "huiju_portal",  # the departments' portal: its schema, plus landing and validation
+    "dashboard": "huiju_dashboard",  # the stewards' dashboard (Airflow plugin): reads ops and quarantine only
     "airflow": "huiju_airflow",  # owns Airflow's metadata database, nothing in the warehouse
 }
 

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 import psycopg
 
 from huiju.monitoring.ledger import today
+from huiju.monitoring.reminders import LEVEL_LABELS
 from huiju.monitoring.scorecards import Scorecard, month_bounds, percent, ranking, scorecards
 from huiju.registry import Registry
 
@@ -31,8 +32,7 @@ class SourceLine:
 
 
 #: The 催报 ladder's notice kinds (huiju.monitoring.reminders) and how the department sees each level.
-REMINDER_LEVELS = {"monitor_remind": "报送提醒", "monitor_overdue": "催报",
-                   "monitor_escalate": "督办（已告知分管领导）"}
+REMINDER_LEVELS = {f"monitor_{level}": label for level, label in LEVEL_LABELS.items()}
 
 
 @dataclass(frozen=True)

@@ -65,16 +65,20 @@ def run_monitor(conn: psycopg.Connection, registry: Registry, as_of: date | None
     return MonitorReport(as_of, len(owed.dues), gaps, warnings, reminders)
 
 
-def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None = None) -> list[Reminder]:
-    """Every period past its last on-time day with nothing usable as of ``as_of``, as ``overdue`` reminders."""
+def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None = None, *,
+                 since: date | None = None) -> list[Reminder]:
+    """Every period past its last on-time day with nothing usable as of ``as_of``, as ``overdue`` reminders.
+
+    ``since``: only periods whose last on-time day is on or after it (the stewards' dashboard: the ladder's window).
+    """
     cal = cal or work_calendar()
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "select department, source_id, period, period_start, period_end, due_date, late_after, batches > 0"
-            " and (first_received_at at time zone 'Asia/Shanghai')::date <= %s as held, rows_held"
-            " from ops.submissions where late_after < %s and (delivered_at is null"
-            "  or (delivered_at at time zone 'Asia/Shanghai')::date > %s)"
-            " order by late_after, department, source_id", (as_of, as_of, as_of)).fetchall()
+            " and (first_received_at at time zone 'Asia/Shanghai')::date <= %(as_of)s as held, rows_held"
+            " from ops.submissions where late_after < %(as_of)s and late_after >= %(since)s and (delivered_at is null"
+            "  or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)"
+            " order by late_after, department, source_id", {"as_of": as_of, "since": since or date.min}).fetchall()
     return [Reminder("overdue", r["department"], r["source_id"], r["period"],
                      Period(r["period"], r["period_start"], r["period_end"]).label(), r["due_date"], r["late_after"],
                      r["held"], int(r["rows_held"]) if r["held"] else 0,

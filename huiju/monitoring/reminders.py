@@ -49,6 +49,8 @@ from huiju.workdays import WorkCalendar, work_calendar
 log = logging.getLogger(__name__)
 
 LEVELS = ("remind", "overdue", "escalate")
+#: Each level as departments and stewards read it.
+LEVEL_LABELS = {"remind": "报送提醒", "overdue": "催报", "escalate": "督办（已告知分管领导）"}
 LOOKBACK_DAYS = 30
 SIGNATURE = "（本邮件由汇聚平台自动发送）"
 

@@ -25,8 +25,9 @@ from psycopg.rows import dict_row
 
 from huiju.registry import Registry
 
+# {source} and {groups}: per source and per department (grouping sets), or per department only (the trend).
 _SCORECARD = """
-select department, source_id,
+select to_char(period_end, 'YYYY-MM') as month, department, {source} as source_id,
        count(*) filter (where status in ('on_time', 'late', 'held', 'missing')) as periods_due,
        count(*) filter (where status in ('on_time', 'late')) as periods_delivered,
        count(*) filter (where status = 'on_time') as periods_on_time,
@@ -37,9 +38,24 @@ select department, source_id,
   from ops.submissions
  where period_end >= %(start)s and period_end < %(next)s
    and (%(department)s::text is null or department = %(department)s)
- group by grouping sets ((department, source_id), (department))
- order by department, source_id nulls first
+ group by {groups}
+ order by 1, department, source_id nulls first
 """
+_BY_SOURCE = _SCORECARD.format(source="source_id", groups="grouping sets ((1, department, source_id), (1, department))")
+_TOTALS = _SCORECARD.format(source="null::text", groups="1, department")
+
+
+class Rate:
+    """A scorecard rate: one of its counts divided by another, None when there is nothing to divide."""
+
+    def __init__(self, part: str, whole: str, doc: str) -> None:
+        self.part, self.whole, self.__doc__ = part, whole, doc
+
+    def __get__(self, card: object, owner: type | None = None) -> float | None:
+        if card is None:
+            return self  # type: ignore[return-value]  # the descriptor itself, read on the class
+        whole = getattr(card, self.whole)
+        return getattr(card, self.part) / whole if whole else None
 
 
 @dataclass(frozen=True)
@@ -57,29 +73,11 @@ class Scorecard:
     feedback_rows: int
     rows_corrected: int
 
-    @staticmethod
-    def _rate(part: int, whole: int) -> float | None:
-        return part / whole if whole else None
-
-    @property
-    def timeliness(self) -> float | None:
-        """报送及时率: periods delivered on time ÷ periods due."""
-        return self._rate(self.periods_on_time, self.periods_due)
-
-    @property
-    def completeness(self) -> float | None:
-        """完整率: periods delivered ÷ periods due."""
-        return self._rate(self.periods_delivered, self.periods_due)
-
-    @property
-    def quality(self) -> float | None:
-        """数据合格率: rows accepted ÷ rows received."""
-        return self._rate(self.rows_accepted, self.rows_received)
-
-    @property
-    def correction(self) -> float | None:
-        """问题数据整改率: problem rows corrected by a resubmission ÷ problem rows sent back."""
-        return self._rate(self.rows_corrected, self.feedback_rows)
+    timeliness = Rate("periods_on_time", "periods_due", "报送及时率: periods delivered on time ÷ periods due.")
+    completeness = Rate("periods_delivered", "periods_due", "完整率: periods delivered ÷ periods due.")
+    quality = Rate("rows_accepted", "rows_received", "数据合格率: rows accepted ÷ rows received.")
+    correction = Rate("rows_corrected", "feedback_rows",
+                      "问题数据整改率: problem rows corrected by a resubmission ÷ problem rows sent back.")
 
     @property
     def score(self) -> float | None:
@@ -104,10 +102,22 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def scorecards(conn: psycopg.Connection, month: str, department: str | None = None) -> list[Scorecard]:
     """The month's scorecards: for each department its total (``source_id`` None) first, then each source."""
-    start, following = month_bounds(month)
+    return scorecards_between(conn, month, month, department)
+
+
+def scorecards_between(conn: psycopg.Connection, first: str, last: str,
+                       department: str | None = None, *, by_source: bool = True) -> list[Scorecard]:
+    """The scorecards of the months ``first`` … ``last`` (``2026-01`` … ``2026-12``) in one query, month by month.
+
+    Within a month as :func:`scorecards` orders them; a month with nothing ending in it has no card.
+    ``by_source=False``: the departments' totals only.
+    """
+    start, _ = month_bounds(first)
+    _, following = month_bounds(last)
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_SCORECARD, {"start": start, "next": following, "department": department}).fetchall()
-    return [Scorecard(month=month, **row) for row in rows]
+        rows = cur.execute(_BY_SOURCE if by_source else _TOTALS,
+                           {"start": start, "next": following, "department": department}).fetchall()
+    return [Scorecard(**row) for row in rows]
 
 
 def ranking(conn: psycopg.Connection, month: str) -> list[Ranked]:

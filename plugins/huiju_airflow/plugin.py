@@ -1,6 +1,7 @@
 """The Airflow plugin entry point (registered through the ``airflow.plugins`` entry point).
 
-Two static sites are mounted on the API server as FastAPI apps:
+The stewards' dashboard (:mod:`huiju_airflow.dashboard`, ``/huiju-dashboard/``, in the UI's navigation) and
+two static sites are mounted on the API server as FastAPI apps:
 
 * the dbt docs (``var/dbt/docs``, written by ``huiju.transform.generate_docs``), linked from
   the UI's Browse menu;
@@ -8,8 +9,8 @@ Two static sites are mounted on the API server as FastAPI apps:
   every batch's validation) at ``/huiju-data-docs/``, also linked from the Browse menu. They
   hold per-expectation counts and the rules' SQL, never row values (see ``huiju.quality.expectations``).
 
-Both apps are built on their first request (:class:`LazyApp`), not when Airflow imports the
-plugin. Airflow mounts a plugin's app without its login; these sites are behind it all the same
+The apps are built on their first request (:class:`LazyApp`), not when Airflow imports the
+plugin. Airflow mounts a plugin's app without its login; all three are behind it all the same
 (:mod:`huiju_airflow.auth`): an anonymous visitor is refused (a browser is sent to the login page).
 """
 
@@ -20,10 +21,12 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from huiju.monitoring import DASHBOARD_PATH
 from huiju.settings import get_settings
 
 DBT_DOCS_PREFIX = "/huiju-dbt-docs"
 DATA_DOCS_PREFIX = "/huiju-data-docs"
+DASHBOARD_PREFIX = "/" + DASHBOARD_PATH.rstrip("/")
 
 
 def _static_app(title: str, site: Any) -> Any:
@@ -45,6 +48,14 @@ def data_docs_app() -> Any:
     return _static_app("Huiju Data Docs", get_settings().var / "gx" / "uncommitted" / "data_docs" / "local_site")
 
 
+def dashboard_app() -> Any:
+    """The stewards' dashboard (:mod:`huiju_airflow.dashboard`) as a FastAPI app."""
+    # why: FastAPI, Jinja2 and the auth manager are the API server's; other Airflow processes import the plugin too
+    from huiju_airflow.dashboard import create_dashboard_app
+
+    return create_dashboard_app()
+
+
 class LazyApp:
     """An ASGI app built on its first request, so importing the plugin (every Airflow process does) stays cheap.
 
@@ -62,25 +73,27 @@ class LazyApp:
         await self._app(scope, receive, send)
 
 
-def _nav(name: str, prefix: str) -> dict[str, Any]:
-    return {
+def _nav(name: str, prefix: str, category: str | None = "browse") -> dict[str, Any]:
+    view = {
         "name": name,
         "href": prefix.lstrip("/") + "/",  # relative: works behind a reverse proxy
         "destination": "nav",
-        "category": "browse",
         "url_route": prefix.lstrip("/"),
     }
+    return {**view, "category": category} if category else view
 
 
 class HuijuPlugin(AirflowPlugin):
-    """Huiju's additions to Airflow: dbt docs and GX Data Docs, both in the Browse menu."""
+    """Huiju's additions to Airflow: the stewards' dashboard in the navigation; dbt docs and Data Docs under Browse."""
 
     name = "huiju"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": LazyApp(dbt_docs_app), "url_prefix": DBT_DOCS_PREFIX, "name": "Huiju dbt docs"},
         {"app": LazyApp(data_docs_app), "url_prefix": DATA_DOCS_PREFIX, "name": "Huiju Data Docs"},
+        {"app": LazyApp(dashboard_app), "url_prefix": DASHBOARD_PREFIX, "name": "Huiju stewards' dashboard"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         _nav("数据仓库文档 (dbt docs)", DBT_DOCS_PREFIX),
         _nav("数据质量报告 (Data Docs)", DATA_DOCS_PREFIX),
+        _nav("数据报送监控看板", DASHBOARD_PREFIX, category=None),
     ]

@@ -36,9 +36,10 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def _parse(var: Path) -> dict:
+def _parse(var: Path, **settings: str) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "HUIJU_WAREHOUSE"))}
-    env.update({"HUIJU_VAR": str(var), "AIRFLOW_HOME": str(var / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    env.update({**settings, "HUIJU_VAR": str(var),
+                "AIRFLOW_HOME": str(var / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "HUIJU_WAREHOUSE_URL": "postgresql://nobody@192.0.2.1/none"})
     done = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "dags" / "huiju_transform.py")], env=env,
                           capture_output=True, text=True, check=True, timeout=300)
@@ -78,6 +79,10 @@ def _dbt_ls(var: Path, select: str, *flags: str) -> list[dict]:
 
 def test_without_a_manifest_the_build_is_one_task(tmp_path: Path) -> None:
     assert _parse(tmp_path)["upstream"] == {"dbt_build": []}
+
+
+def test_with_transform_tasks_build_the_build_is_one_task_even_with_a_manifest(with_manifest: dict) -> None:
+    assert _parse(with_manifest["var"], HUIJU_TRANSFORM_TASKS="build")["upstream"] == {"dbt_build": []}
 
 
 def test_every_dbt_node_is_a_task_between_prepare_and_docs(with_manifest: dict) -> None:

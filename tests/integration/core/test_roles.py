@@ -112,6 +112,17 @@ def test_the_portal_has_its_schema_and_landing_but_no_layer(probes: str) -> None
         _denied("portal", probes, statement)
 
 
+def test_the_dashboard_reads_the_ledger_and_quarantine_and_writes_nothing(probes: str) -> None:
+    with _as("dashboard", probes) as conn:
+        conn.execute("select count(*) from ops.submissions").fetchone()
+        conn.execute("select count(*) from quarantine.rows").fetchone()
+    for statement in ("select * from raw.roles_probe", "select * from credit.roles_probe",
+                      "select * from portal.accounts", "update ops.loads set status = status where false",
+                      "delete from quarantine.rows", "insert into ops.notices (dedupe_key, kind, subject, body)"
+                      " values ('x', 'x', 'x', 'x')", "create temporary table mine (x text)"):
+        _denied("dashboard", probes, statement)
+
+
 def test_only_the_admin_is_superuser_and_no_component_role_holds_more(probes: str) -> None:
     with psycopg.connect(probes) as conn:
         admin = conn.execute("select current_user").fetchone()[0]
@@ -146,6 +157,8 @@ def test_a_table_a_later_migration_adds_to_ops_is_granted_without_an_edit(probes
             with _as(component, probes) as conn:
                 conn.execute("insert into ops.roles_later (note) values ('ok')")
         _denied("share", probes, "select * from ops.roles_later")
+        with _as("dashboard", probes) as conn:
+            conn.execute("select count(*) from ops.roles_later").fetchone()
     finally:
         with psycopg.connect(probes) as conn:
             conn.execute("drop table ops.roles_later")

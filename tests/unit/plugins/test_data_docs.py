@@ -24,3 +24,18 @@ def test_data_docs_are_in_the_browse_menu_and_served_lazily(scratch_var: Path) -
     # Built on this first request, and behind Airflow's login (test_auth.py serves it to a logged-in user).
     assert TestClient(fresh).get("/").status_code == 401
     assert fresh._app is not None
+
+
+def test_the_dashboard_is_in_the_navigation_built_lazily_and_serves_its_own_echarts() -> None:
+    from huiju_airflow.dashboard import ECHARTS, HERE, embedded_json
+    from huiju_airflow.plugin import DASHBOARD_PREFIX, HuijuPlugin, LazyApp
+
+    views = {view["href"]: view for view in HuijuPlugin.external_views}
+    view = views[DASHBOARD_PREFIX.lstrip("/") + "/"]
+    assert view["destination"] == "nav" and "category" not in view and view["name"] == "数据报送监控看板"
+    apps = {app["url_prefix"]: app["app"] for app in HuijuPlugin.fastapi_apps}
+    assert isinstance(apps[DASHBOARD_PREFIX], LazyApp)
+    script = (HERE / "static" / ECHARTS).read_text(encoding="utf-8")
+    assert len(script) > 500_000 and "echarts" in script[:2000]  # the library itself, not a loader from a CDN
+    assert embedded_json({"reference": "</script><script>alert(1)"}) == \
+        '{"reference": "\\u003c/script>\\u003cscript>alert(1)"}'

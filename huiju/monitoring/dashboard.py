@@ -1,0 +1,333 @@
+"""What the stewards' dashboard shows (监控看板), read from the ledger: the plugin's pages only render it.
+
+Everything here reads; nothing writes. The dashboard connects as ``huiju_dashboard`` (migration 300:
+select on ``ops`` and ``quarantine``, nothing else) through ``warehouse.connect(role="dashboard")``.
+
+* :func:`overview` — as of a day: each source's state (its latest period ended before the day:
+  按时报送 / 逾期报送 / 未报送 / 暂缓入库 …), the overdue list with the step of the 催报 ladder each has
+  reached, the month's 通报 and every department's scorecard trend over the last twelve months;
+* :func:`department_detail` — one department: its sources' cards for the month, its latest batches
+  (anomalies flagged);
+* :func:`batch_detail` — one batch of a department: Great Expectations' results of each expectation
+  (``ops.validation_results``: the same figures as its Data Docs, here without any asset from the internet),
+  and its quarantined rows, every value masked (:func:`huiju.masking.mask_text`) though quarantine already
+  keeps them masked.
+
+Rates and scores are :mod:`huiju.monitoring.scorecards`' own; the overdue list is
+:func:`huiju.monitoring.monitor.overdue_list`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import psycopg
+from psycopg.rows import dict_row
+
+from huiju.masking import mask_text
+from huiju.monitoring.monitor import overdue_list
+from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, LOOKBACK_DAYS, Reminder, dedupe_key
+from huiju.monitoring.scorecards import Ranked, Scorecard, month_bounds, ranking, scorecards_between
+from huiju.registry import Registry
+from huiju.rules import RULES
+from huiju.workdays import WorkCalendar
+
+#: A period's status (``ops.submissions.status``) as the stewards read it.
+STATE_LABELS = {"on_time": "按时报送", "late": "逾期报送", "missing": "未报送", "held": "暂缓入库",
+                "pending": "待报送", "unknown": "无法判定", "unmonitored": "不考核"}
+#: A batch's status (``ops.loads.status``) as the stewards read it.
+BATCH_LABELS = {"received": "已接收", "validated": "已校验", "published": "已发布", "held": "暂缓入库",
+                "failed": "失败"}
+TREND_MONTHS = 12
+BATCHES_SHOWN = 200
+ROWS_SHOWN = 500
+
+# Per source, one probe of the index on (source_id, period_end) (migration 300).
+_LATEST_PERIODS = """
+select s.* from unnest(%(sources)s::text[]) as wanted (source_id)
+ cross join lateral (
+    select source_id, department, period, period_start, period_end, due_date, late_after, status, batches,
+           rows_received, rows_accepted, rows_quarantined, delivered_at, last_received_at
+      from ops.submissions
+     where source_id = wanted.source_id and period_end < %(as_of)s
+     order by period_end desc
+     limit 1) s
+"""
+
+_BATCH = """
+select l.load_id, l.source_id, l.reference, l.status, l.rows_received, l.rows_accepted, l.rows_quarantined,
+       l.received_at, l.data_date, l.error,
+       exists (select from ops.load_anomalies a where a.load_id = l.load_id) as anomalous
+  from ops.loads l
+ where l.department = %(department)s
+"""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's latest period ended before the day, and what came for it."""
+
+    department: str
+    department_name: str
+    source_id: str
+    title: str
+    state: str  # a key of STATE_LABELS
+    period: str | None = None
+    due_date: date | None = None
+    batches: int = 0
+    rows_received: int = 0
+    rows_quarantined: int = 0
+    last_received_at: datetime | None = None
+
+    @property
+    def state_label(self) -> str:
+        """The state in Chinese."""
+        return STATE_LABELS[self.state]
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    """An overdue period and the highest step of the 催报 ladder queued for it (None: none yet)."""
+
+    reminder: Reminder
+    department_name: str
+    title: str
+    ladder_step: str | None
+    notified_at: datetime | None
+
+    @property
+    def ladder_label(self) -> str:
+        """The ladder's step in Chinese (尚未催报 before any)."""
+        return LEVEL_LABELS[self.ladder_step] if self.ladder_step else "尚未催报"
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The dashboard's first page."""
+
+    as_of: date
+    month: str
+    states: list[SourceState]
+    overdue: list[OverdueItem]  # late for at most the ladder's window
+    older_overdue: int  # periods late for longer, still without anything usable
+    ranked: list[Ranked]
+    trend: dict[str, list[Scorecard]]  # department → its monthly totals, oldest first
+    months: list[str]  # the trend's months, oldest first
+    names: dict[str, str] = field(default_factory=dict)  # department code → name
+
+    def state_counts(self) -> dict[str, int]:
+        """How many sources are in each state (every label, zero included)."""
+        counts = dict.fromkeys(STATE_LABELS, 0)
+        for state in self.states:
+            counts[state.state] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a department (``ops.loads``), masked where a person reads it."""
+
+    load_id: str
+    source_id: str
+    title: str
+    reference: str
+    status: str
+    rows_received: int | None
+    rows_accepted: int | None
+    rows_quarantined: int | None
+    received_at: datetime
+    data_date: date | None
+    error: str
+    anomalous: bool
+
+    @property
+    def status_label(self) -> str:
+        """The batch's status in Chinese."""
+        return BATCH_LABELS.get(self.status, self.status)
+
+
+@dataclass(frozen=True)
+class DepartmentDetail:
+    """A department's page: its month's cards (total first, then each source) and its latest batches."""
+
+    department: str
+    name: str
+    month: str
+    cards: list[Scorecard]
+    batches: list[Batch]
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A quarantined row: its number in the department's file, each broken rule, the reasons (masked)."""
+
+    row_no: int
+    violations: list[dict[str, str]]  # header, value, reason
+    reasons: str
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One expectation Great Expectations ran on the batch (``ops.validation_results``): what Data Docs show."""
+
+    header: str  # the department's column header (the field's name when the source does not send it)
+    rule: str
+    rule_label: str  # 必填, 枚举, 统一社会信用代码 …
+    expectation: str
+    success: bool
+    unexpected_count: int | None
+
+
+@dataclass(frozen=True)
+class BatchDetail:
+    """A batch, its quality checks and its quarantined rows (the first :data:`ROWS_SHOWN`), all masked."""
+
+    batch: Batch
+    department_name: str
+    rows: list[QuarantinedRow]
+    total_rows: int
+    checks: list[QualityCheck] = field(default_factory=list)  # empty: validated without GX's report
+
+
+def months_back(month: str, count: int) -> list[str]:
+    """The ``count`` months ending with ``month``, oldest first (``2026-12``, 3 → 2026-10 … 2026-12)."""
+    year, number = int(month[:4]), int(month[5:7])
+    index = year * 12 + number - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def default_month(as_of: date) -> str:
+    """The month shown when none is asked for: the last day judged in full's (``as_of`` is the morning after it)."""
+    return (as_of - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _department_name(registry: Registry, code: str) -> str:
+    department = registry.departments.get(code)
+    return department.name if department is not None else code
+
+
+def _source_title(registry: Registry, source_id: str) -> str:
+    source = registry.sources.get(source_id)
+    return source.title if source is not None else source_id
+
+
+def source_states(conn: psycopg.Connection, registry: Registry, as_of: date) -> list[SourceState]:
+    """Every source of the registry, by department: the state of its latest period ended before ``as_of``.
+
+    A source with no such period in the ledger (no obligation, or none settled yet) is ``unmonitored``.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        latest = {row["source_id"]: row for row in cur.execute(
+            _LATEST_PERIODS, {"as_of": as_of, "sources": list(registry.sources)}).fetchall()}
+    states = []
+    for source_id, source in registry.sources.items():
+        department = source.department
+        row = latest.get(source_id)
+        common = {"department": department, "department_name": _department_name(registry, department),
+                  "source_id": source_id, "title": source.title}
+        if row is None:
+            states.append(SourceState(state="unmonitored", **common))
+            continue
+        states.append(SourceState(state=row["status"], period=row["period"], due_date=row["due_date"],
+                                  batches=row["batches"], rows_received=row["rows_received"],
+                                  rows_quarantined=row["rows_quarantined"],
+                                  last_received_at=row["last_received_at"], **common))
+    return sorted(states, key=lambda s: (s.department, s.source_id))
+
+
+def overdue_since(as_of: date) -> date:
+    """The first last-on-time day the dashboard's overdue list shows: the 催报 ladder's window (older: a count)."""
+    return as_of - timedelta(days=LOOKBACK_DAYS)
+
+
+def older_overdue(conn: psycopg.Connection, as_of: date) -> int:
+    """Periods overdue since before the ladder's window, still without anything usable."""
+    return conn.execute("select count(*) from ops.submissions where late_after < %(since)s and (delivered_at is null"
+                        " or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)",
+                        {"since": overdue_since(as_of), "as_of": as_of}).fetchone()[0]
+
+
+def overdue(conn: psycopg.Connection, registry: Registry, as_of: date,
+            cal: WorkCalendar | None = None) -> list[OverdueItem]:
+    """The overdue list as of ``as_of`` (periods late for at most the ladder's window, :func:`overdue_since`), each
+    with the highest 催报 step queued for it in the outbox."""
+    late = overdue_list(conn, as_of, cal, since=overdue_since(as_of))
+    # The ladder's notices of those periods, by kind (monitor_<level>): queued within the window, up to the day.
+    queued = dict(conn.execute(
+        "select dedupe_key, created_at from ops.notices where kind = any(%s) and created_at >= %s and created_at < %s",
+        ([f"monitor_{level}" for level in LEVELS], overdue_since(as_of) - timedelta(days=LOOKBACK_DAYS),
+         as_of + timedelta(days=1))).fetchall()) if late else {}
+    items = []
+    for reminder in late:
+        step, at = None, None
+        for level in LEVELS:  # lowest to highest: the last one queued is the step reached
+            key = dedupe_key(level, reminder.department, reminder.source_id, reminder.period)
+            if key in queued:
+                step, at = level, queued[key]
+        items.append(OverdueItem(reminder, _department_name(registry, reminder.department),
+                                 _source_title(registry, reminder.source_id), step, at))
+    return items
+
+
+def overview(conn: psycopg.Connection, registry: Registry, as_of: date, month: str | None = None,
+             cal: WorkCalendar | None = None) -> Overview:
+    """The first page: sources' states, the overdue list, ``month``'s 通报, the trend.
+
+    ``month`` defaults to :func:`default_month`.
+    """
+    month = month or default_month(as_of)
+    month_bounds(month)  # a malformed month fails here, not in SQL
+    months = months_back(month, TREND_MONTHS)
+    trend: dict[str, list[Scorecard]] = {}
+    for card in scorecards_between(conn, months[0], months[-1], by_source=False):
+        trend.setdefault(card.department, []).append(card)
+    names = {code: dept.name for code, dept in registry.departments.items()}
+    return Overview(as_of, month, source_states(conn, registry, as_of), overdue(conn, registry, as_of, cal),
+                    older_overdue(conn, as_of), ranking(conn, month), trend, months, names)
+
+
+def _batch(registry: Registry, row: dict) -> Batch:
+    return Batch(row["load_id"], row["source_id"], _source_title(registry, row["source_id"]),
+                 mask_text(row["reference"]), row["status"], row["rows_received"], row["rows_accepted"],
+                 row["rows_quarantined"], row["received_at"], row["data_date"], mask_text(row["error"]),
+                 row["anomalous"])
+
+
+def department_detail(conn: psycopg.Connection, registry: Registry, department: str, month: str,
+                      limit: int = BATCHES_SHOWN) -> DepartmentDetail | None:
+    """A department's month (its cards) and its latest batches, newest first; None for an unknown department."""
+    if department not in registry.departments:
+        return None
+    cards = scorecards_between(conn, month, month, department)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_BATCH + " order by l.received_at desc, l.load_id limit %(limit)s",
+                           {"department": department, "limit": limit}).fetchall()
+    return DepartmentDetail(department, _department_name(registry, department), month, cards,
+                            [_batch(registry, row) for row in rows])
+
+
+def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, load_id: str,
+                 limit: int = ROWS_SHOWN) -> BatchDetail | None:
+    """A batch of ``department`` and its quarantined rows, masked; None when it is not that department's."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(_BATCH + " and l.load_id = %(load_id)s",
+                            {"department": department, "load_id": load_id}).fetchone()
+        if found is None:
+            return None
+        total = cur.execute("select count(*) as n from quarantine.rows where load_id = %s",
+                            (load_id,)).fetchone()["n"]
+        rows = cur.execute("select row_no, violations, reasons from quarantine.rows where load_id = %s"
+                           " order by row_no limit %s", (load_id, limit)).fetchall()
+        results = cur.execute("select field, rule, expectation, success, unexpected_count from ops.validation_results"
+                              " where load_id = %s order by success, field, rule", (load_id,)).fetchall()
+    quarantined = [QuarantinedRow(row["row_no"],
+                                  [{"header": mask_text(v.get("header")), "value": mask_text(v.get("value")),
+                                    "reason": mask_text(v.get("reason"))} for v in row["violations"]],
+                                  mask_text(row["reasons"])) for row in rows]
+    source = registry.sources.get(found["source_id"])
+    headers = source.header_for_field if source is not None else {}
+    checks = [QualityCheck(headers.get(r["field"], r["field"] or "（整批）"), r["rule"],
+                           RULES[r["rule"]].label if r["rule"] in RULES else r["rule"], r["expectation"],
+                           r["success"], r["unexpected_count"]) for r in results]
+    return BatchDetail(_batch(registry, found), _department_name(registry, department), quarantined, total, checks)

@@ -1,0 +1,92 @@
+"""The stewards' dashboard's figures (huiju.monitoring.dashboard) on the demo's monitoring data, read as the
+dashboard's role: each source's state, the overdue list with its 催报 step, the 通报 and trend, a department's
+batches with the anomaly flagged, a batch's quarantined rows masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from huiju_demo.history import ANOMALY_SOURCE, MISSING_SOURCE
+
+from huiju.monitoring import dashboard
+from huiju.monitoring.scorecards import ranking
+from huiju.registry import load_registry
+from huiju.warehouse import role_url
+from tests.support.dashboard import DAY_ROWS, DemoMonitoring
+
+REGISTRY = load_registry()
+CLEAR_ID = re.compile(r"\d{17}[\dXx]")
+CLEAR_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+@pytest.fixture(scope="module")
+def conn(demo_monitoring: DemoMonitoring) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(role_url("dashboard", demo_monitoring.url)) as connection:
+        yield connection
+
+
+def test_the_overview_shows_the_missed_delivery_escalated_and_every_source(
+        conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    view = dashboard.overview(conn, REGISTRY, demo_monitoring.as_of)
+    assert view.month == demo_monitoring.day.strftime("%Y-%m") and len(view.months) == dashboard.TREND_MONTHS
+    assert {s.source_id for s in view.states} == set(REGISTRY.sources)
+    [missed] = [o for o in view.overdue if o.reminder.period == demo_monitoring.history.missed.isoformat()]
+    assert missed.reminder.source_id == MISSING_SOURCE and missed.department_name == "税务局"
+    assert (missed.ladder_step, missed.ladder_label) == ("escalate", "督办（已告知分管领导）")
+    states = {s.source_id: s for s in view.states}
+    assert states[ANOMALY_SOURCE].state == "on_time" and states[ANOMALY_SOURCE].rows_received >= DAY_ROWS
+    assert sum(view.state_counts().values()) == len(REGISTRY.sources)
+    assert [r.card.department for r in view.ranked] == [r.card.department for r in ranking(conn, view.month)]
+    assert {"swj", "scjgj"} <= set(view.trend)
+
+
+def test_the_state_is_the_ledgers_latest_period(conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    states = {s.source_id: s for s in dashboard.source_states(conn, REGISTRY, demo_monitoring.as_of)}
+    latest = dict(conn.execute(
+        "select distinct on (source_id) source_id, status from ops.submissions where period_end < %s"
+        " order by source_id, period_end desc", (demo_monitoring.as_of,)).fetchall())
+    assert {sid: s.state for sid, s in states.items() if sid in latest} == latest
+    assert all(s.state == "unmonitored" for sid, s in states.items() if sid not in latest)
+
+
+def test_a_department_lists_its_batches_with_the_anomaly_flagged(
+        conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    detail = dashboard.department_detail(conn, REGISTRY, "scjgj", demo_monitoring.day.strftime("%Y-%m"))
+    assert detail is not None and detail.name == "市场监督管理局"
+    assert detail.cards[0].source_id is None  # the department's total first
+    day_load = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    assert detail.batches[0].load_id == day_load and detail.batches[0].anomalous
+    assert not any(b.anomalous for b in detail.batches[1:])
+    assert dashboard.department_detail(conn, REGISTRY, "nope", "2026-01") is None
+
+
+def test_a_batch_shows_its_quarantined_rows_masked(conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    detail = dashboard.batch_detail(conn, REGISTRY, "scjgj", load_id)
+    assert detail is not None
+    expected = conn.execute("select count(*) from quarantine.rows where load_id = %s", (load_id,)).fetchone()[0]
+    assert detail.total_rows == expected == detail.batch.rows_quarantined > 0
+    assert [r.row_no for r in detail.rows] == sorted(r.row_no for r in detail.rows)
+    shown = " ".join(v["value"] + v["reason"] + r.reasons for r in detail.rows for v in r.violations)
+    assert not CLEAR_ID.search(shown) and not CLEAR_MOBILE.search(shown)
+    assert dashboard.batch_detail(conn, REGISTRY, "swj", load_id) is None  # another department's batch
+
+
+def test_months_back() -> None:
+    assert dashboard.months_back("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
+
+
+def test_a_batch_validated_in_full_shows_great_expectations_results(
+        conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    detail = dashboard.batch_detail(conn, REGISTRY, "scjgj", load_id)
+    stored = conn.execute("select rule, field, success, unexpected_count from ops.validation_results"
+                          " where load_id = %s", (load_id,)).fetchall()
+    assert detail is not None and len(detail.checks) == len(stored) > 0
+    failed = [c for c in detail.checks if not c.success]
+    assert failed and detail.checks[:len(failed)] == failed  # failures first
+    assert {(c.rule, c.unexpected_count) for c in failed} == {(r, n) for r, _, ok, n in stored if not ok}
+    assert all(c.rule_label and c.header for c in detail.checks)

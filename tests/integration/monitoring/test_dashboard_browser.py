@@ -1,0 +1,120 @@
+"""The stewards' dashboard as Airflow serves it (its auth manager, the plugin mounted by ``init_plugins``), in
+headless chromium with the network cut, on the demo's monitoring data: it renders with its charts, its numbers are
+the ledger's, a department drills down to a batch — Great Expectations' results of it (Data Docs' figures, offline)
+and its masked problem rows — and nobody anonymous gets anything. Screenshots are kept as test artefacts
+(``tests/support/browser.py``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from huiju_airflow.plugin import DASHBOARD_PREFIX
+from huiju_demo.history import ANOMALY_SOURCE, MISSING_SOURCE
+
+from tests.support.browser import BrowserSession
+from tests.support.dashboard import DemoMonitoring, ServedAirflow, serving_airflow_plugins
+
+pytestmark = pytest.mark.browser  # besides integration, from the folder
+
+CLEAR_ID = re.compile(r"\d{17}[\dXx]")
+CLEAR_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+@pytest.fixture(scope="module")
+def airflow(demo_monitoring: DemoMonitoring, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAirflow]:
+    tmp = tmp_path_factory.mktemp("dashboard-airflow")
+    with serving_airflow_plugins(tmp / "airflow", demo_monitoring.var, demo_monitoring.url) as served:
+        yield served
+
+
+def _logged_in(browser: BrowserSession, airflow: ServedAirflow) -> None:
+    # The UI's session cookie, as Airflow's login page sets it after a password login.
+    browser.page.context.add_cookies([{"name": "_token", "value": airflow.token, "url": airflow.url + "/"}])
+
+
+def _ledger(demo: DemoMonitoring, sql: str, *params: object) -> list[tuple]:
+    with psycopg.connect(demo.url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_rows(
+        browser_page: BrowserSession, airflow: ServedAirflow, demo_monitoring: DemoMonitoring) -> None:
+    page = browser_page.page
+    _logged_in(browser_page, airflow)
+    page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/")
+    page.wait_for_selector("#ranking-chart[data-drawn=true] canvas")
+    page.wait_for_selector("#trend-chart[data-drawn=true] canvas")
+    assert page.title() == "总览 · 数据报送监控看板"
+    assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") == "flex"  # styled
+    browser_page.screenshot("overview")
+
+    # The overdue list is the ledger's: every period past its last on-time day with nothing usable.
+    as_of = demo_monitoring.as_of
+    overdue = _ledger(demo_monitoring, "select source_id from ops.submissions where late_after < %s and"
+                      " (delivered_at is null or (delivered_at at time zone 'Asia/Shanghai')::date > %s)", as_of, as_of)
+    assert page.inner_text("#overdue-count") == str(len(overdue))
+    missed = page.locator(f"#overdue tr[data-source={MISSING_SOURCE}]").first
+    assert "税务局" in missed.inner_text() and "督办" in missed.inner_text()
+    # The state counts add up to the sources; the 通报 row of 税务局 has the ledger's periods due and delivered.
+    month = demo_monitoring.day.strftime("%Y-%m")
+    [(due, delivered)] = _ledger(
+        demo_monitoring, "select count(*) filter (where status in ('on_time', 'late', 'held', 'missing')),"
+        " count(*) filter (where status in ('on_time', 'late')) from ops.submissions where department = 'swj'"
+        " and to_char(period_end, 'YYYY-MM') = %s", month)
+    cells = page.locator("#ranking tr[data-department=swj] td").all_inner_texts()
+    assert (cells[1], cells[2], cells[3]) == ("税务局", str(due), str(delivered))
+    assert sum(int(n) for n in page.locator("#state-counts .stat-n").all_inner_texts()) == \
+        page.locator("#sources tbody tr").count()
+
+    # Department → its batches (the anomalous one flagged) → the batch's problem rows, masked.
+    page.click("#ranking tr[data-department=scjgj] a")
+    page.wait_for_selector("#department-chart[data-drawn=true] canvas")
+    load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    row = page.locator(f"#batches tr[data-load='{load_id}']")
+    assert "异常预警" in row.inner_text()
+    browser_page.screenshot("department")
+    row.locator("a").click()
+    page.wait_for_selector("#quarantined")
+    [(quarantined,)] = _ledger(demo_monitoring, "select count(*) from quarantine.rows where load_id = %s", load_id)
+    assert page.inner_text("#rows-quarantined") == str(quarantined) and quarantined > 0
+    assert page.locator("#quarantined tbody tr[data-row]").count() >= quarantined
+    text = page.inner_text("#quarantined")
+    assert not CLEAR_ID.search(text) and not CLEAR_MOBILE.search(text)
+    # Great Expectations' results of the batch (what Data Docs show), styled, with nothing fetched from the internet.
+    failed = _ledger(demo_monitoring, "select field from ops.validation_results where load_id = %s and not success",
+                     load_id)
+    assert page.locator("#checks tr[data-success=false]").count() == len(failed) > 0
+    assert page.locator("#checks tr[data-success=true]").count() > 0
+    badge = page.locator("#checks tr[data-success=false] .badge").first
+    assert badge.inner_text() == "未通过" and page.evaluate(
+        "e => getComputedStyle(e).backgroundColor", badge.element_handle()) != "rgba(0, 0, 0, 0)"
+    browser_page.screenshot("batch")
+    # Every request stayed on this machine (browser_page asserts it too), ECharts among them.
+    assert any(url.endswith(".min.js") for url in browser_page.requests)
+
+
+def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow: ServedAirflow,
+                                           demo_monitoring: DemoMonitoring) -> None:
+    load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
+    paths = ["/", "/api/overview", "/departments/scjgj", "/api/departments/scjgj",
+             f"/departments/scjgj/batches/{load_id}", f"/api/departments/scjgj/batches/{load_id}",
+             "/static/dashboard.js"]
+    with httpx.Client(base_url=airflow.url + DASHBOARD_PREFIX, follow_redirects=False) as client:
+        for path in paths:
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code in (401, 403), path
+            served = client.get(path, headers={"Authorization": f"Bearer {airflow.token}"})
+            assert served.status_code == 200, path
+        overview = client.get("/api/overview", headers={"Authorization": f"Bearer {airflow.token}"}).json()
+    assert any(item["source_id"] == MISSING_SOURCE for item in overview["overdue"])
+    # A browser is sent to Airflow's login page, which brings it back afterwards.
+    page = browser_page.page
+    response = page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/departments/scjgj")
+    assert "/auth/login" in page.url and "huiju-dashboard" in page.url
+    assert response is None or response.status in (200, 404)  # this test server has no login page itself
+    assert "市场监督管理局" not in page.content()
+
