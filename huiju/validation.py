@@ -170,17 +170,24 @@ def link_resubmission(conn: psycopg.Connection, dataset: Dataset, source: Source
     keys = [k for k in dataset.natural_key if k in source.header_for_field]
     if not keys:
         return None
-    match = sql.SQL(" and ").join(sql.SQL("btrim(e.{c}) = btrim(n.{c})").format(c=sql.Identifier(k)) for k in keys)
-    row = conn.execute(sql.SQL("""
+    # One batch at a time, latest first, each a set intersection of keys: the earlier batch's quarantined rows
+    # (its rows through raw's BRIN index, joined to its quarantine by row number: one pass, hashed) and this
+    # batch's. Written as a single join, the planner nests raw look-ups inside a loop over rows it cannot count.
+    keys_of = sql.SQL(", ").join(sql.SQL("btrim(r.{c})").format(c=sql.Identifier(k)) for k in keys)
+    shared = sql.SQL(
+        "select exists (select {keys} from {table} r join quarantine.rows q on q.row_no = r._row_no"
+        " where r._load_id = %(earlier)s and q.load_id = %(earlier)s"
+        " intersect select {keys} from {table} r where r._load_id = %(load_id)s)").format(
+        keys=keys_of, table=sql.Identifier("raw", dataset.dataset))
+    earlier = conn.execute("""
         select l.load_id from ops.loads l
         where l.source_id = %(source_id)s and l.load_id <> %(load_id)s
           and l.status in ('held', 'validated', 'published')
           and l.received_at <= (select received_at from ops.loads where load_id = %(load_id)s)
-          and exists (select 1 from quarantine.rows q join {table} e on e._load_id = q.load_id and e._row_no = q.row_no
-                      join {table} n on n._load_id = %(load_id)s and {match}
-                      where q.load_id = l.load_id)
-        order by l.received_at desc limit 1""").format(table=sql.Identifier("raw", dataset.dataset), match=match),
-        {"source_id": source.id, "load_id": load_id}).fetchone()
+          and exists (select 1 from quarantine.rows q where q.load_id = l.load_id)
+        order by l.received_at desc""", {"source_id": source.id, "load_id": load_id}).fetchall()
+    row = next((candidate for candidate in earlier
+                if conn.execute(shared, {"earlier": candidate[0], "load_id": load_id}).fetchone()[0]), None)
     if row is None:
         return None
     conn.execute("update ops.loads set resubmission_of = %s where load_id = %s", (row[0], load_id))

@@ -14,7 +14,7 @@
 
     The new batches' ids are fetched first and written as literals: raw holds batches of very
     different sizes, and only with the ids in hand can the planner see that the day's are small
-    and read them through raw's _load_id index rather than scan every batch.
+    and read them through raw's index by load (BRIN, huiju/landing/raw.py) rather than scan every batch.
 
     A dataset no department has delivered yet has no raw table (landing creates it with the first
     batch): the model is then built empty, typed as text, and fills on the first run after it.

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -34,9 +35,9 @@ from huiju_connectors.footers import FooterRule, FooterSplitter, footer_text
 from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
-from huiju.archive import archive_file, archive_manifest
+from huiju.archive import archive_file, archive_manifest, archive_relpath
 from huiju.landing.columns import ColumnMap, map_columns
-from huiju.landing.raw import ensure_raw_table
+from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_cells, quarantine_malformed
 from huiju.landing.rows import COLUMNS_RULE, encodable, unstorable
 from huiju.ledger import get_load, make_load_id, record_repeat
@@ -50,6 +51,9 @@ log = logging.getLogger("huiju.landing")
 CELL_ERROR_RULE = RULES["cell_error"]
 
 _PG_ENCODING = {"utf-8-sig": "UTF8", "utf-8": "UTF8", "gb18030": "GB18030"}
+
+# Originals are copied into the archive (and flushed to disk) beside the landing of their rows, not before it.
+_ARCHIVER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huiju-archive")
 
 
 class _Batch:
@@ -252,7 +256,10 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
     started = time.perf_counter()
     digest = digest_file(path)
     load_id = make_load_id(source.id, digest.sha256)
-    archive_rel = archive_file(path, digest.sha256)
+    # The copy of the original runs while the rows go in: it need only be in place when the batch commits
+    # (waited for at the end of the transaction, and on every other way out), so it costs no time of its own.
+    archiving = _ARCHIVER.submit(archive_file, path, digest.sha256)
+    archive_rel = archive_relpath(digest.sha256)
     archive_manifest({"kind": "file", "load_id": load_id, "source_id": source.id, "channel": source.channel,
                       "reference": reference, "archive_path": archive_rel, "data_date": data_date,
                       "received_at": (received_at or datetime.now(UTC)).isoformat()})
@@ -261,6 +268,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (load_id,))
             existing = get_load(conn, load_id)
             if existing is not None and existing.status != "failed":
+                archiving.result()
                 if existing.reference == reference:
                     return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
                 record_repeat(conn, source.id, reference, digest.sha256, load_id)
@@ -296,6 +304,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                 _Batch(conn, load_id, reference, 1)
                 landed, malformed = _copy_rows(conn, dataset, columns, records, reference, source.id, load_id,
                                                screen_text=header if source.format == "json" else None)
+            summarise_landed(conn, dataset.dataset)
             if malformed:
                 quarantine_malformed(conn, load_id, dataset.dataset, malformed)
             template = records if isinstance(records, _Template) else None
@@ -305,6 +314,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                     quarantine_cells(conn, load_id, dataset.dataset, cells)
                 warnings += template.warnings(source, columns, layout, landed)
             received = landed + len(malformed)
+            archiving.result()
             conn.execute(
                 "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
                 " where load_id = %s",
@@ -312,6 +322,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                  load_id),
             )
     except (LandingError, FileFormatError, UnicodeDecodeError) as exc:
+        archiving.result()
         message = mask_text(str(exc) if isinstance(exc, LandingError) else f"{source.id}: {reference}: {exc}")
         _record_failure(conn, source, dataset, reference, digest.sha256, digest.bytes, archive_rel, load_id,
                         message, data_date)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from huiju_connectors import guards
 from huiju_connectors.guards import (
     ArchiveLimits,
     SheetLimits,
@@ -224,3 +225,75 @@ def test_a_workbook_claiming_a_huge_range_is_refused_before_any_reader(tmp_path:
     wide.write_bytes(xlsx_bytes([[f"c{i}" for i in range(30)]]))
     with pytest.raises(UnsafeArchive, match="max_sheet_columns 20"):
         check_sheet_extent(wide, limits=SheetLimits(max_columns=20))
+
+
+def _sheet(body: str, dimension: str | None = None) -> bytes:
+    """A workbook whose first sheet's XML is ``body`` inside ``<sheetData>``, as written by hand."""
+    declared = f'<dimension ref="{dimension}"/>' if dimension else ""
+    sheet = ('<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             f"{declared}<sheetData>{body}</sheetData></worksheet>")
+    return xlsx_bytes([["a"]], extra_parts={"xl/worksheets/sheet1.xml": sheet.encode()})
+
+
+FAR = '<row r="1"><c r="A1"><v>1</v></c></row>'
+
+
+@pytest.mark.parametrize(("body", "dimension"), [
+    pytest.param(FAR + "<row r='1048576'><c r = 'XFD1048576'><v>1</v></c></row>", None, id="single-quoted, spaced"),
+    pytest.param(FAR + '<row r="9"><c r="xfd1048576"><v>1</v></c></row>', None, id="lower-case letters"),
+    pytest.param(FAR + '<row r="9"><c r="AB99999999"><v>1</v></c></row>', None, id="eight-digit row"),
+    pytest.param(FAR + '<x:row r="9"><x:c r="XFD1048576"><v>1</v></x:c></x:row>', None, id="prefixed elements"),
+    pytest.param(FAR + '<row r="9"><c r="XFD1048576" t=" r=\'A1\'"><v>1</v></c></row>', "A1:A9",
+                 id="a decoy r inside another attribute"),
+    pytest.param(FAR + '<row r="1048576">' + "<c><v>1</v></c>" * 2000 + "</row>", None,
+                 id="cells without r, placed one after the other"),
+    pytest.param(FAR + '<row r="9"><c r="XFD1048576"><v>1</v></c></row>', "A1:A1", id="dimension understated"),
+])
+def test_every_way_of_placing_a_far_cell_is_refused(tmp_path: Path, body: str, dimension: str | None) -> None:
+    hostile = tmp_path / "hostile.xlsx"
+    hostile.write_bytes(_sheet(body, dimension))
+    with pytest.raises(UnsafeArchive, match=r"hostile\.xlsx: worksheet sheet1\.xml spans"):
+        check_sheet_extent(hostile)
+
+
+def test_a_sheet_outside_the_usual_folder_name_is_checked_too(tmp_path: Path) -> None:
+    """Calamine finds a sheet wherever the workbook's relationships point under xl/worksheets/, any name, any case."""
+    hostile = tmp_path / "hostile.xlsx"
+    sheet = f'<worksheet><sheetData>{FAR}<row r="9"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>'
+    hostile.write_bytes(xlsx_bytes([["a"]], extra_parts={"xl/Worksheets/data/Big.bin": sheet.encode()}))
+    with pytest.raises(UnsafeArchive, match=r"worksheet Big\.bin spans 1048576 rows × 16384 columns"):
+        check_sheet_extent(hostile)
+
+
+@pytest.mark.parametrize(("body", "dimension"), [
+    pytest.param("".join(f'<row r="{r}">' + "".join(f'<c r="{c}{r}"><v>1</v></c>' for c in "ABCDEFGHIJKLM")
+                         + "</row>" for r in range(1, 200)), "A1:M199", id="as writers write it"),
+    pytest.param("".join(f'<row r="{r}">' + "".join(f'<c r="A{c}{r}"><v>1</v></c>' for c in "ABCDE")
+                         + "</row>" for r in range(1, 50)), None, id="thirty-one columns"),
+    pytest.param('<row><c><v>1</v></c><c t="n"><v>2</v></c></row>' * 50, None, id="cells without r"),
+    pytest.param('<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c><v>1</v></c></row>', None,
+                 id="a far row one column wide"),
+])
+def test_honest_sheets_pass_whichever_scan_vouches_for_them(tmp_path: Path, body: str, dimension: str | None) -> None:
+    honest = tmp_path / "honest.xlsx"
+    honest.write_bytes(_sheet(body, dimension))
+    check_sheet_extent(honest)
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["openpyxl", "openpyxl write-only, no dimension"])
+def test_a_written_workbook_is_vouched_for_by_the_quick_scan_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   write_only: bool) -> None:
+    """The landing's cost: a workbook as writers make it never takes the slower scans."""
+    path = tmp_path / "written.xlsx"
+    workbook = openpyxl.Workbook(write_only=write_only)
+    sheet = workbook.create_sheet() if write_only else workbook.active
+    for row in range(2000):
+        sheet.append([f"v{row}-{column}" for column in range(13)])
+    workbook.save(path)
+
+    def slower(*args: object) -> None:
+        raise AssertionError("the quick scan should have vouched for this sheet")
+
+    monkeypatch.setattr(guards, "_reference_scan", slower)
+    monkeypatch.setattr(guards, "_exact_scan", slower)
+    check_sheet_extent(path)
