@@ -73,7 +73,7 @@ def write_airflow_config() -> Path:
             "dags_folder": str(settings.dags_dir),
             "load_examples": "False",
             "default_timezone": TIMEZONE,
-            "executor": "LocalExecutor",
+            "executor": settings.executor,
             "parallelism": "8",
             "dags_are_paused_at_creation": "True",
             "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -93,11 +93,29 @@ def write_airflow_config() -> Path:
         "dag_processor": {"refresh_interval": "30"},
         "webserver": {"default_ui_timezone": TIMEZONE},
     })
+    if settings.executor == "CeleryExecutor":
+        config.read_dict({"celery": _celery_config(settings.celery_broker_url, metadata),
+                          # Unacknowledged messages are redelivered after this long; longer than the longest
+                          # task (a full dbt build), shorter than Celery's 24 h default that a lost message
+                          # would otherwise wait. A worker that dies is noticed sooner by the scheduler
+                          # (missing task heartbeats), which retries the task on another worker.
+                          "celery_broker_transport_options": {"visibility_timeout": "21600"}})
     text = io.StringIO()
     config.write(text)
     # Written aside and renamed into place (write_private): Airflow processes started side by side (the demo's
     # DAG runs) each rewrite it, and one reading a half-written file falls back to defaults. 0600: it holds secrets.
     return write_private(home / "airflow.cfg", text.getvalue())
+
+
+def _celery_config(broker_url: str, metadata_url: str) -> dict[str, str]:
+    """The ``[celery]`` section: Redis carries the queued tasks, the metadata database keeps their results."""
+    return {
+        "broker_url": broker_url,
+        # Task state lives in the metadata database (Redis keeps nothing on disk): a restarted broker loses
+        # only queued messages, which the scheduler re-queues (task_adoption / stalled-queued checks).
+        "result_backend": "db+" + sqlalchemy_url(metadata_url, "psycopg2"),
+        "worker_concurrency": "4",
+    }
 
 
 def airflow_environ() -> dict[str, str]:

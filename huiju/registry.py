@@ -137,22 +137,24 @@ class AnomalySettings(StrictModel):
         return self
 
 
-class Contact(StrictModel):
+class Person(StrictModel):
+    """Someone at a department whom notices name: who, and how to reach them (e-mail, phone)."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class Contact(Person):
     """Who at a department receives notices (feedback, reminders)."""
 
-    name: str
     role: str = ""
-    email: str | None = None
-    phone: str | None = None
 
 
-class Leader(StrictModel):
+class Leader(Person):
     """The department's leader (分管领导): the escalation step of the 催报 ladder."""
 
-    name: str
     title: str = ""
-    email: str | None = None
-    phone: str | None = None
 
 
 class Department(StrictModel):
@@ -162,13 +164,14 @@ class Department(StrictModel):
     name: str
     contacts: tuple[Contact, ...] = ()
     leader: Leader | None = None
+    # Which channels notices to the contacts and to the leader go through (default: all it has).
+    channels: NoticeChannels = NoticeChannels()
     # The Airflow Connection (conn type dingding) of the department's DingTalk group robot, if notices
     # should also go there; e-mail goes to the contacts' addresses.
     dingtalk_connection: str | None = None
     # Its WeCom (企业微信) group robot's Connection (password: the webhook key); a DingTalk robot in
-    # 加签 mode has its secret in the Connection's extra. Which channels it wants: ``channels``.
+    # 加签 mode has its secret in the Connection's extra.
     wecom_connection: str | None = None
-    channels: NoticeChannels = NoticeChannels()
 
     @model_validator(mode="after")
     def _robots_have_connections(self) -> Department:

@@ -10,6 +10,13 @@ Environment variables (all optional):
   ``HUIJU_PSEUDONYM_KEY``, under a public demo key whose pseudonyms all start with ``demo-``. Never in production.
 - ``HUIJU_PORTAL_URL``: the departments' portal as departments reach it, linked from the notices
   (default ``http://$HUIJU_PORTAL_HOST:$HUIJU_PORTAL_PORT/``, i.e. ``http://127.0.0.1:8081/``).
+- ``HUIJU_EXECUTOR``: Airflow's executor, ``LocalExecutor`` (the default: one machine) or ``CeleryExecutor``
+  (scale-out: workers on any number of machines, one queue per kind of work, see :data:`QUEUES`);
+- ``HUIJU_CELERY_BROKER_URL``: the Celery broker (default ``redis://127.0.0.1:6379/0``).
+
+A secret setting (``HUIJU_WAREHOUSE_URL``, ``HUIJU_PSEUDONYM_KEY``, ``HUIJU_DB_PASSWORD_<ROLE>``, the portal's
+Airflow password) may instead name a file holding it, as ``<NAME>_FILE`` (a container's ``/run/secrets/…``):
+see :func:`secret_setting`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 TIMEZONE = "Asia/Shanghai"
+#: The executors the platform is configured and tested with.
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+#: Celery queues, one per kind of work, so each kind can get workers of its own (``airflow celery worker -q``).
+QUEUES = ("ingest", "transform", "push", "notices")
 
 
 class _Folder:
@@ -44,6 +55,8 @@ class Settings:
     warehouse_url: str | None
     demo: bool = False
     portal_url: str = "http://127.0.0.1:8081/"
+    executor: str = "LocalExecutor"
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
 
     archive_dir: ClassVar[_Folder] = _Folder("var", "archive", "Content-addressed store of every original received.")
     inbox_dir: ClassVar[_Folder] = _Folder("var", "inbox", "The departments' inbox folders (one per source).")
@@ -68,10 +81,37 @@ def get_settings() -> Settings:
         home=home,
         var=var,
         config_dir=config_dir,
-        warehouse_url=os.environ.get("HUIJU_WAREHOUSE_URL") or None,
+        warehouse_url=secret_setting("HUIJU_WAREHOUSE_URL"),
         demo=os.environ.get("HUIJU_DEMO", "").strip().lower() in {"1", "true", "yes", "on"},
         portal_url=_portal_url(),
+        executor=_executor(),
+        celery_broker_url=secret_setting("HUIJU_CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
     )
+
+
+def secret_setting(name: str) -> str | None:
+    """The value of environment variable ``name``, or the content of the file ``<name>_FILE`` names, or None.
+
+    Secrets stay out of the environment of a container (visible to `docker inspect`): compose mounts
+    them as files and points ``<name>_FILE`` at them.
+    """
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ValueError(f"{name}_FILE={path}: cannot read the secret ({exc.strerror})") from exc
+
+
+def _executor() -> str:
+    name = os.environ.get("HUIJU_EXECUTOR") or "LocalExecutor"
+    if name not in EXECUTORS:
+        raise ValueError(f"HUIJU_EXECUTOR={name!r}: expected one of {', '.join(EXECUTORS)}")
+    return name
 
 
 def _portal_url() -> str:

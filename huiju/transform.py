@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from huiju.private_files import private_dir
-from huiju.settings import get_settings
+from huiju.settings import get_settings, secret_setting
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def pseudonym_key() -> str:
     :class:`PseudonymKeyMissing` — a pseudonym made under a known key can be reversed by hashing
     the ~10^11 valid ID numbers, so there is no silent default.
     """
-    key = os.environ.get("HUIJU_PSEUDONYM_KEY")
+    key = secret_setting("HUIJU_PSEUDONYM_KEY")
     if key:
         return key
     if get_settings().demo:

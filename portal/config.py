@@ -23,7 +23,7 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
-from huiju.settings import get_settings
+from huiju.settings import get_settings, secret_setting
 
 DEFAULT_PORT = 8081
 
@@ -91,5 +91,5 @@ def get_portal_settings() -> PortalSettings:
         max_failures_per_client=_int("HUIJU_PORTAL_MAX_FAILURES_PER_CLIENT", 20),
         airflow_url=os.environ.get("HUIJU_PORTAL_AIRFLOW_URL") or None,
         airflow_user=os.environ.get("HUIJU_PORTAL_AIRFLOW_USER") or None,
-        airflow_password=os.environ.get("HUIJU_PORTAL_AIRFLOW_PASSWORD") or None,
+        airflow_password=secret_setting("HUIJU_PORTAL_AIRFLOW_PASSWORD"),
     )

@@ -17,49 +17,18 @@ This package holds the protocol-independent rules so FTP and SFTP behave identic
 
 from __future__ import annotations
 
+from . import model
 from .completeness import evaluate
 from .download import finish_download, promote, resume_hasher
 from .markers import parse_marker, verify_against_marker
-from .model import (
-    DEFAULT_MARKER_SUFFIXES,
-    DEFAULT_TEMP_PATTERNS,
-    MAX_MARKER_BYTES,
-    MAX_NAME_BYTES,
-    Completeness,
-    FetchedFile,
-    Incomplete,
-    MarkerMismatch,
-    MarkerSpec,
-    PollResult,
-    RemoteFile,
-    RemoteFileError,
-    TooLarge,
-    TransferFailed,
-    UndecodableName,
-    UnsafeName,
-)
+from .model import *  # noqa: F403 -- the vocabulary, as model.__all__ lists it
 from .names import check_remote_name, decode_name, listed_name, local_target, safe_local_name, temp_download_path
 from .source import DROP_RETRY, DropSource
 
 __all__ = [
-    "DEFAULT_MARKER_SUFFIXES",
-    "DEFAULT_TEMP_PATTERNS",
+    *model.__all__,
     "DROP_RETRY",
-    "MAX_MARKER_BYTES",
-    "MAX_NAME_BYTES",
-    "Completeness",
     "DropSource",
-    "FetchedFile",
-    "Incomplete",
-    "MarkerMismatch",
-    "MarkerSpec",
-    "PollResult",
-    "RemoteFile",
-    "RemoteFileError",
-    "TooLarge",
-    "TransferFailed",
-    "UndecodableName",
-    "UnsafeName",
     "check_remote_name",
     "decode_name",
     "evaluate",

@@ -8,6 +8,27 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+#: What the package re-exports (``huiju_connectors.remote_files``); DEFAULT_MAX_DOWNLOAD_BYTES is the
+#: base class's default, not part of the vocabulary a caller names.
+__all__ = [
+    "DEFAULT_MARKER_SUFFIXES",
+    "DEFAULT_TEMP_PATTERNS",
+    "MAX_MARKER_BYTES",
+    "MAX_NAME_BYTES",
+    "Completeness",
+    "FetchedFile",
+    "Incomplete",
+    "MarkerMismatch",
+    "MarkerSpec",
+    "PollResult",
+    "RemoteFile",
+    "RemoteFileError",
+    "TooLarge",
+    "TransferFailed",
+    "UndecodableName",
+    "UnsafeName",
+]
+
 #: Marker files announcing that ``<name>`` is complete: ``<name>.done`` or ``<name>.ok``.
 DEFAULT_MARKER_SUFFIXES: tuple[str, ...] = (".done", ".ok")
 

@@ -107,15 +107,53 @@
 
 
 {#-
-    landing_lineage_columns(): the columns every landing staging model ends its ``renamed`` select
-    with, read from ``received``: where each row came from (the department and its source), the
-    batch and row it was received as (load_id, source_row_no: the row key) and when that batch was
-    published.
+    landing_staging_model(dataset, fields, codes, numbers, dates, trimmed, renames, expressions): the
+    whole of a landing staging model, in the one staging shape (README.md, "One staging shape"):
+
+        with
+        received as (<published_rows(dataset, fields)>),
+        renamed as (select <each field read as validation reads it>, <lineage columns> from received)
+        select * from renamed
+
+    Each of ``fields`` (in the order the model's columns take) is read by what it holds: listed in
+    ``codes`` with ops.normalise_code (NFKC, trimmed, upper-case), in ``numbers`` with
+    ops.parse_number_cn, in ``dates`` with ops.parse_date_cn (and the batch's serial_epoch), in
+    ``trimmed`` only trimmed (a decision or entry number, kept as the key checks compare it, so two
+    numbers validation tells apart are never merged), any other as text (ops.normalise_text); a field
+    in ``expressions`` by the SQL given there. ``renames`` maps a field to its column's name where the
+    two differ. The lineage columns end every select: where each row came from (the department and
+    its source), the batch and row it was received as (load_id, source_row_no: the row key) and when
+    that batch was published.
 -#}
-{% macro landing_lineage_columns() -%}
-    department as source_department,
+{% macro landing_staging_model(dataset, fields, codes=[], numbers=[], dates=[], trimmed=[], renames={},
+                               expressions={}) -%}
+    {%- set readers = {
+        'code': 'ops.normalise_code({})',
+        'number': 'ops.parse_number_cn({})',
+        'date': 'ops.parse_date_cn({}, serial_epoch)',
+        'trimmed': 'btrim({})',
+        'text': 'ops.normalise_text({})',
+    } -%}
+with
+
+received as (
+    {{ published_rows(dataset, fields) | indent(4) }}
+),
+
+renamed as (
+    select
+        {% for field in fields -%}
+        {%- set kind = 'code' if field in codes else 'number' if field in numbers else 'date' if field in dates
+                       else 'trimmed' if field in trimmed else 'text' -%}
+        {{ expressions.get(field, readers[kind].format(field)) }} as {{ renames.get(field, field) }},
+        {% endfor -%}
+        department as source_department,
         source_id,
         _load_id as load_id,
         _row_no as source_row_no,
         published_at
+    from received
+)
+
+select * from renamed
 {%- endmacro %}

@@ -42,6 +42,19 @@ select department, source_id,
 """
 
 
+class Rate:
+    """A scorecard rate: one of its counts divided by another, None when there is nothing to divide."""
+
+    def __init__(self, part: str, whole: str, doc: str) -> None:
+        self.part, self.whole, self.__doc__ = part, whole, doc
+
+    def __get__(self, card: object, owner: type | None = None) -> float | None:
+        if card is None:
+            return self  # type: ignore[return-value]  # the descriptor itself, read on the class
+        whole = getattr(card, self.whole)
+        return getattr(card, self.part) / whole if whole else None
+
+
 @dataclass(frozen=True)
 class Scorecard:
     """One month of one department (``source_id`` None: all its sources) or one of its sources."""
@@ -57,29 +70,11 @@ class Scorecard:
     feedback_rows: int
     rows_corrected: int
 
-    @staticmethod
-    def _rate(part: int, whole: int) -> float | None:
-        return part / whole if whole else None
-
-    @property
-    def timeliness(self) -> float | None:
-        """报送及时率: periods delivered on time ÷ periods due."""
-        return self._rate(self.periods_on_time, self.periods_due)
-
-    @property
-    def completeness(self) -> float | None:
-        """完整率: periods delivered ÷ periods due."""
-        return self._rate(self.periods_delivered, self.periods_due)
-
-    @property
-    def quality(self) -> float | None:
-        """数据合格率: rows accepted ÷ rows received."""
-        return self._rate(self.rows_accepted, self.rows_received)
-
-    @property
-    def correction(self) -> float | None:
-        """问题数据整改率: problem rows corrected by a resubmission ÷ problem rows sent back."""
-        return self._rate(self.rows_corrected, self.feedback_rows)
+    timeliness = Rate("periods_on_time", "periods_due", "报送及时率: periods delivered on time ÷ periods due.")
+    completeness = Rate("periods_delivered", "periods_due", "完整率: periods delivered ÷ periods due.")
+    quality = Rate("rows_accepted", "rows_received", "数据合格率: rows accepted ÷ rows received.")
+    correction = Rate("rows_corrected", "feedback_rows",
+                      "问题数据整改率: problem rows corrected by a resubmission ÷ problem rows sent back.")
 
     @property
     def score(self) -> float | None:

@@ -17,7 +17,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, task
 
 from huiju.registry import Registry, load_registry
-from huiju.settings import get_settings
+from huiju.settings import QUEUES, get_settings
 from huiju_airflow import tasks
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,24 @@ START = pendulum.datetime(2026, 1, 1, tz=tasks.TIMEZONE)
 DEFAULT_ARGS = {"owner": "huiju", "retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
+def default_args(queue: str) -> dict[str, Any]:
+    """:data:`DEFAULT_ARGS` with the Celery queue for this kind of work (one of ``huiju.settings.QUEUES``;
+    LocalExecutor ignores queues)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: expected one of {QUEUES}")
+    return {**DEFAULT_ARGS, "queue": queue}
+
+
 def raw_asset(dataset: str) -> Asset:
     """The Asset a dataset's raw table stands for; published batches update it."""
     return Asset(name=f"raw.{dataset}", uri=f"huiju://warehouse/raw/{dataset}", group="huiju")
+
+
+def huiju_dag(dag_id: str, *, queue: str, description: str, schedule: Any, tags: list[str], doc_md: str) -> DAG:
+    """A DAG with what every Huiju DAG shares: its start, no catch-up, one run at a time, the default retries,
+    its tasks on the Celery ``queue`` of its kind of work."""
+    return DAG(dag_id=dag_id, description=description, schedule=schedule, start_date=START, catchup=False,
+               max_active_runs=1, default_args=default_args(queue), tags=tags, doc_md=doc_md)
 
 
 def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
@@ -41,14 +56,11 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     for source in registry.sources.values():
         department = registry.departments[source.department]
-        with DAG(
-            dag_id=source.ingest_dag_id,
+        with huiju_dag(
+            source.ingest_dag_id,
             description=f"{department.name}：{source.title}",
             schedule=source.schedule,
-            start_date=START,
-            catchup=False,
-            max_active_runs=1,
-            default_args=DEFAULT_ARGS,
+            queue="ingest",
             tags=["ingest", source.department, source.channel, source.dataset],
             doc_md=(f"**{department.name}** delivers `{source.dataset}` ({registry.dataset_of(source).title}) "
                     f"through `{source.channel}` ({source.format}), cadence `{source.cadence}`, "
@@ -68,14 +80,11 @@ def ingest_dags(registry: Registry | None = None) -> dict[str, DAG]:
 
 def notices_dag() -> DAG:
     """``huiju_notices``: every 10 minutes, queue file-drop problems and deliver pending notices (retries included)."""
-    with DAG(
-        dag_id="huiju_notices",
+    with huiju_dag(
+        "huiju_notices",
         description="通知：暂缓入库、问题数据反馈、文件报送异常 → 邮件 / 钉钉 / 企业微信",
         schedule="*/10 * * * *",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        queue="notices",
         tags=["notices"],
         doc_md=("Delivers `ops.notices` by e-mail (Connection `huiju_smtp`, smtp provider), DingTalk "
                 "(each department's `dingtalk_connection`, dingding provider, signed) and WeCom "
@@ -87,14 +96,11 @@ def notices_dag() -> DAG:
 
 def monitor_dag() -> DAG:
     """``huiju_monitor``: every hour, rebuild the submission ledger, queue the 催报 ladder, deliver the notices."""
-    with DAG(
-        dag_id="huiju_monitor",
+    with huiju_dag(
+        "huiju_monitor",
         description="监控：报送台账 · 催报（提醒、逾期、领导督办、周报）",
         schedule="5 * * * *",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        queue="notices",
         tags=["monitoring", "notices"],
         doc_md=("Rebuilds `ops.submissions` from `ops.loads` and `ops.feedback`, queues reminders, overdue notices, "
                 "escalations and the stewards' weekly digest in `ops.notices`, then delivers them; "
@@ -118,14 +124,11 @@ def transform_dag(registry: Registry | None = None) -> DAG:
     """
     registry = registry or load_registry()
     assets = [raw_asset(name) for name in sorted(registry.datasets)]
-    with DAG(
-        dag_id="huiju_transform",
+    with huiju_dag(
+        "huiju_transform",
         description="dbt：staging → 基础库 · 主题库 · 档案库 · 信用库 → 共享",
         schedule=functools.reduce(operator.or_, assets),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        queue="transform",
         tags=["transform", "dbt"],
         doc_md="dbt docs: Airflow UI → Browse → dbt docs (`var/dbt/docs/index.html`).",
     ) as dag:
@@ -181,7 +184,7 @@ def _dbt_task_group(manifest: Path) -> Any:
             operator_args={"pre_execute": tasks.dbt_task_env, "install_deps": False,
                            "dbt_cmd_flags": list(SCHEDULED_BUILD_FLAGS)},
             # A failed model or test fails again on retry; the next published batch rebuilds it.
-            default_args={**DEFAULT_ARGS, "retries": 0},
+            default_args={**default_args("transform"), "retries": 0},
         )
     except Exception:  # a broken or foreign manifest must not take the DAG down: build in one task
         log.exception("huiju_transform: cannot render the dbt manifest %s with Cosmos; "

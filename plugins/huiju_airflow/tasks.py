@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from huiju.channels import ConnectionInfo
 from huiju.masking import install_log_masking, masked_errors
@@ -75,11 +75,18 @@ def validate(source_id: str) -> dict[str, int]:
 
 
 def publish(source_id: str) -> list[str]:
-    """Publish validated batches; the task's outlet Asset then tells dbt there is new data."""
+    """Publish validated batches; the task's outlet Asset then tells dbt there is new data.
+
+    With nothing to publish the task is skipped: a skipped task emits no Asset event, so a run that
+    found no new delivery starts no warehouse build.
+    """
     from huiju.pipeline import publish_validated  # why: as in land, keeps DAG parsing cheap
 
     with masked_errors():
-        return publish_validated(source_id)
+        published = publish_validated(source_id)
+    if not published:
+        raise AirflowSkipException("nothing new to publish: no Asset event, so no warehouse build")
+    return published
 
 
 def feedback(source_id: str) -> list[str]:

@@ -39,6 +39,7 @@ PROBE = textwrap.dedent("""
         "seconds": seconds,
         "errors": {k: str(v) for k, v in bag.import_errors.items()},
         "dags": {dag_id: {"tasks": [t.task_id for t in dag.tasks], "tags": sorted(dag.tags),
+                          "queues": sorted({t.queue for t in dag.tasks}),
                           "schedule": type(dag.timetable).__name__} for dag_id, dag in bag.dags.items()},
     }))
 """)
@@ -76,6 +77,16 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     # One dbt build task before the project is first parsed; then a task per dbt node (test_transform_dag.py).
     transform = parsed["dags"]["huiju_transform"]["tasks"]
     assert transform == ["dbt_build"] or {"prepare", "dbt_docs"} <= set(transform), transform
+
+
+def test_every_task_is_on_the_celery_queue_of_its_kind_of_work(parsed: dict) -> None:
+    from huiju.settings import QUEUES
+
+    for dag_id, dag in parsed["dags"].items():
+        kind = ("ingest" if dag_id.startswith("ingest__") else
+                {"huiju_transform": "transform", "huiju_notices": "notices", "huiju_monitor": "notices"}[dag_id])
+        assert dag["queues"] == [kind], (dag_id, dag["queues"])
+        assert kind in QUEUES
 
 
 def test_the_dags_folder_parses_in_under_two_seconds(parsed: dict) -> None:

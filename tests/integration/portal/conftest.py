@@ -24,21 +24,19 @@ from tests.support.portal import login, portal_settings
 
 
 @dataclass(frozen=True)
-class PortalEnv:
-    """A module's portal: its warehouse, var/ folder, registry and demo accounts' passwords."""
-
-    url: str
-    var: Path
-    registry: Registry
-    passwords: dict[str, str]
-
-
-@dataclass(frozen=True)
 class PortalTemplate:
     """The session's migrated warehouse with the demo accounts, copied for each module; their passwords."""
 
     url: str
     passwords: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PortalEnv(PortalTemplate):
+    """A module's portal: its warehouse (a copy of the template) and passwords, var/ folder and registry."""
+
+    var: Path
+    registry: Registry
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +60,7 @@ def portal_env(make_database: Callable[..., str], portal_template: PortalTemplat
         patch.setenv("HUIJU_VAR", str(var))
         patch.setenv("HUIJU_WAREHOUSE_URL", url)
         get_settings.cache_clear()
-        yield PortalEnv(url, var, load_registry(), dict(portal_template.passwords))
+        yield PortalEnv(url, dict(portal_template.passwords), var, load_registry())
     get_settings.cache_clear()
 
 

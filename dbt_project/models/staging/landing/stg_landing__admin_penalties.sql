@@ -10,33 +10,14 @@
     pre_hook="{{ record_test_watermark() }}",
 ) }}
 
-with
-
-received as (
-    {{ published_rows('admin_penalty', [
-        'party_name', 'party_type', 'uscc', 'legal_rep', 'legal_rep_id_no', 'decision_no',
-        'penalty_type', 'penalty_content', 'fine_amount_wan', 'decision_date', 'publish_until',
-        'authority', 'authority_uscc'
-    ]) | indent(4) }}
-),
-
-renamed as (
-    select
-        btrim(decision_no) as decision_no,
-        ops.normalise_text(party_name) as party_name,
-        ops.normalise_text(party_type) as party_type,
-        ops.normalise_code(uscc) as uscc,
-        ops.normalise_text(legal_rep) as legal_rep,
-        ops.normalise_code(legal_rep_id_no) as legal_rep_id_no,
-        ops.normalise_text(penalty_type) as penalty_type,
-        ops.normalise_text(penalty_content) as penalty_content,
-        ops.parse_number_cn(fine_amount_wan) as fine_amount_wan,
-        ops.parse_date_cn(decision_date, serial_epoch) as decision_date,
-        ops.parse_date_cn(publish_until, serial_epoch) as publish_until,
-        ops.normalise_text(authority) as authority,
-        ops.normalise_code(authority_uscc) as authority_uscc,
-        {{ landing_lineage_columns() }}
-    from received
-)
-
-select * from renamed
+{{ landing_staging_model(
+    'admin_penalty',
+    fields=[
+        'decision_no', 'party_name', 'party_type', 'uscc', 'legal_rep', 'legal_rep_id_no', 'penalty_type',
+        'penalty_content', 'fine_amount_wan', 'decision_date', 'publish_until', 'authority', 'authority_uscc'
+    ],
+    trimmed=['decision_no'],
+    codes=['uscc', 'legal_rep_id_no', 'authority_uscc'],
+    numbers=['fine_amount_wan'],
+    dates=['decision_date', 'publish_until'],
+) }}
