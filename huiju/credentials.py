@@ -5,8 +5,9 @@ Every role has a random secret of its own (:func:`password`), generated once int
 embedded server's admin, the owner role that runs the migrations, each component's login role. None
 is derived from another, so a process that knows one role's password knows nothing of the others'.
 Any of them may instead come from the environment (``HUIJU_DB_PASSWORD_<ROLE>``, e.g.
-``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``), kept in the deployment's secret store: that is how an
-external server's roles are configured (every process that connects as a role is given its secret).
+``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``, or a file named by ``HUIJU_DB_PASSWORD_<ROLE>_FILE``), kept in the
+deployment's secret store: that is how an external server's roles are configured (every process that
+connects as a role is given its secret).
 
 The server is only ever sent a SCRAM-SHA-256 verifier (:func:`scram_verifier`), never a password in clear,
 so no statement log can hold one.
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from huiju.private_files import private_dir, write_private
-from huiju.settings import get_settings
+from huiju.settings import get_settings, secret_setting
 
 #: The file under ``var/secrets`` holding every generated password, by role name.
 PASSWORDS_FILE = "warehouse_passwords.json"
@@ -56,8 +57,9 @@ def environment_name(role: str) -> str:
 
 
 def password(role: str) -> str:
-    """The password of warehouse role ``role``: from the environment, else random, generated once into var/secrets."""
-    configured = os.environ.get(environment_name(role))
+    """The password of warehouse role ``role``: from the environment (or the file its ``…_FILE`` names), else
+    random, generated once into var/secrets."""
+    configured = secret_setting(environment_name(role))
     if configured:
         return configured
     with lock("passwords") as folder:
