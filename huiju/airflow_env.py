@@ -15,16 +15,7 @@ from pathlib import Path
 
 from huiju.private_files import private_dir, write_private
 from huiju.settings import TIMEZONE, get_settings
-from huiju.warehouse import (
-    WAREHOUSE_DB,
-    ensure_database,
-    hand_database_to,
-    libpq_params,
-    role_url,
-    server_url,
-    sqlalchemy_url,
-    warehouse_url,
-)
+from huiju.warehouse import COMPONENT_ROLES, login_role, side_database, sqlalchemy_url, warehouse_url
 
 ADMIN_USER = "admin"
 #: The account the departments' portal asks for ingest runs with: role ``user`` of the simple auth
@@ -36,12 +27,9 @@ DEFAULT_PORT = 8080
 
 
 def _metadata_db_url(warehouse: str) -> str:
-    """Airflow's metadata database beside the warehouse, owned by Airflow's role and reached as its login role."""
-    name = libpq_params(warehouse)["dbname"]
-    admin_url = ensure_database(server_url() if not get_settings().warehouse_url else warehouse,
-                                f"{name}_airflow" if name != WAREHOUSE_DB else "huiju_airflow")
-    hand_database_to(admin_url, "airflow")
-    return role_url("airflow", admin_url)
+    """Airflow's metadata database beside the warehouse (``<warehouse db>_airflow``), owned by Airflow's role and
+    reached as its login role — never as the admin or the warehouse's owner (made by the bootstrap when missing)."""
+    return side_database("airflow", COMPONENT_ROLES["airflow"], login_role("airflow"), warehouse)
 
 
 def _persistent_secret(path: Path) -> str:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port
+from huiju.airflow_env import ADMIN_USER, admin_password, airflow_environ, ui_port, write_airflow_config
 from huiju.extensions import load_extensions
 from huiju.landing import land_file
 from huiju.masking import install_log_masking
@@ -380,11 +380,17 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
-    """Start the warehouse if needed and print its URL (or, with --stop, stop the embedded one)."""
+    """Start (and bootstrap) the warehouse if needed and print the owner's URL (or, with --stop, stop the embedded one).
+
+    Run with an admin's ``HUIJU_WAREHOUSE_URL`` it is the one-time bootstrap, Airflow's metadata database included,
+    so that afterwards nothing needs the admin.
+    """
     if args.stop:
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
         return 0
-    print(warehouse_url())
+    url = warehouse_url()
+    write_airflow_config()  # Airflow's metadata database, made in the bootstrap when missing
+    print(url)
     return 0
 
 

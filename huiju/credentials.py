@@ -1,10 +1,13 @@
 """The warehouse roles' passwords: nothing in the repository, nothing in clear on the server.
 
-The embedded server's admin password is generated once at bootstrap into ``var/secrets`` (0600 files
-in a 0700 folder); each component's login password is derived from the admin's
-(:func:`login_password`). Any of them may instead come from the environment
-(``HUIJU_DB_PASSWORD_<ROLE>``, e.g. ``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``), kept in the
-deployment's secret store; the bootstrap then sets each role's password to that value.
+Every role has a random secret of its own (:func:`password`), generated once into
+``var/secrets/warehouse_passwords.json`` (0600 in a 0700 folder, through huiju.private_files) — the
+embedded server's admin, the owner role that runs the migrations, each component's login role. None
+is derived from another, so a process that knows one role's password knows nothing of the others'.
+Any of them may instead come from the environment (``HUIJU_DB_PASSWORD_<ROLE>``, e.g.
+``HUIJU_DB_PASSWORD_HUIJU_LANDING_LOGIN``, or a file named by ``HUIJU_DB_PASSWORD_<ROLE>_FILE``), kept in the
+deployment's secret store: that is how an external server's roles are configured (every process that
+connects as a role is given its secret).
 
 The server is only ever sent a SCRAM-SHA-256 verifier (:func:`scram_verifier`), never a password in clear,
 so no statement log can hold one.
@@ -23,7 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from huiju.settings import get_settings
+from huiju.private_files import private_dir, write_private
+from huiju.settings import get_settings, secret_setting
 
 #: The file under ``var/secrets`` holding every generated password, by role name.
 PASSWORDS_FILE = "warehouse_passwords.json"
@@ -32,10 +36,7 @@ _SCRAM_ITERATIONS = 4096
 
 def secrets_dir() -> Path:
     """``var/secrets``, created ``0700`` (its files are ``0600``)."""
-    path = get_settings().var / "secrets"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
-    return path
+    return private_dir(get_settings().var / "secrets")
 
 
 @contextmanager
@@ -50,13 +51,15 @@ def lock(name: str) -> Iterator[Path]:
         os.close(descriptor)
 
 
-def _environment_name(role: str) -> str:
+def environment_name(role: str) -> str:
+    """The environment variable that may hold ``role``'s password (``HUIJU_DB_PASSWORD_<ROLE>``)."""
     return "HUIJU_DB_PASSWORD_" + role.upper()
 
 
 def password(role: str) -> str:
-    """The password of warehouse role ``role``: from the environment, else generated once into var/secrets."""
-    configured = os.environ.get(_environment_name(role))
+    """The password of warehouse role ``role``: from the environment (or the file its ``…_FILE`` names), else
+    random, generated once into var/secrets."""
+    configured = secret_setting(environment_name(role))
     if configured:
         return configured
     with lock("passwords") as folder:
@@ -64,30 +67,18 @@ def password(role: str) -> str:
         known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         if role not in known:
             known[role] = secrets.token_urlsafe(24)
-            scratch = path.with_suffix(".tmp")
-            descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(known, handle)
-            os.replace(scratch, path)
+            write_private(path, json.dumps(known))
         return known[role]
 
 
-def login_password(role: str, admin_password: str) -> str:
-    """The password of a component's login ``role``: configured (environment), or derived from the admin's.
+def password_stamp(secret: str) -> str:
+    """A one-way mark of ``secret`` (kept as the role's comment): tells whether the role already has it.
 
-    Derived (HMAC-SHA256 of the role's name under the admin password), so every process that may run
-    the bootstrap — and only those — knows every role's password without a second secret to keep in
-    step across checkouts, test folders and Airflow's workers; rotating the admin password rotates
-    them all at the next bootstrap. Without an admin password (an external server reached by
-    peer authentication or .pgpass) the role's password is generated once into var/secrets instead.
+    The owner role that sets the login roles' passwords cannot read ``pg_authid``; it compares this
+    mark instead, so processes starting together do not rewrite (and race on) the same role.
     """
-    configured = os.environ.get(_environment_name(role))
-    if configured:
-        return configured
-    if not admin_password:
-        return password(role)
-    digest = hmac.new(admin_password.encode("utf-8"), f"huiju warehouse role {role}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+    return "huiju password " + hmac.new(secret.encode("utf-8"), b"huiju warehouse password stamp",
+                                        hashlib.sha256).hexdigest()[:32]
 
 
 def scram_verifier(secret: str, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:

@@ -91,11 +91,11 @@ def set_status(conn: psycopg.Connection, load_id: str, status: str, **columns: o
 
 
 def record_repeat(conn: psycopg.Connection, source_id: str, reference: str, sha256: str, repeat_of: str) -> bool:
-    """Record that content already loaded arrived again under ``reference``; True if newly recorded."""
+    """Record that content already loaded arrived again under ``reference`` (stored masked); True if newly recorded."""
     cur = conn.execute(
         "insert into ops.repeats (source_id, reference, sha256, repeat_of) values (%s, %s, %s, %s)"
         " on conflict do nothing",
-        (source_id, reference, sha256, repeat_of),
+        (source_id, mask_text(reference), sha256, repeat_of),
     )
     return cur.rowcount == 1
 

@@ -64,11 +64,13 @@ def embedded_binary() -> Path:
 def server_version(url: str | None = None) -> tuple[int, int]:
     """The version of the server the platform uses: the configured one (asked), else the embedded binary's.
 
-    The embedded server is not started for this: its binary says its version.
+    The embedded server is not started for this: its binary says its version. The configured one is asked by
+    the validation's login role (huiju.warehouse), never by the admin in ``HUIJU_WAREHOUSE_URL``.
     """
-    url = url or get_settings().warehouse_url
-    if url:
-        with psycopg.connect(url, connect_timeout=5) as conn:
+    if url or get_settings().warehouse_url:
+        from huiju.warehouse import role_url  # why: the embedded server's check needs no warehouse at all
+
+        with psycopg.connect(role_url("validation", url), connect_timeout=5) as conn:
             return parse_version(str(conn.execute("show server_version").fetchone()[0]))
     done = subprocess.run([str(embedded_binary()), "--version"], capture_output=True, text=True, timeout=30,
                           check=True)

@@ -5,14 +5,18 @@ started under ``var/pgdata`` and left running for the next process; every entry 
 calls :func:`warehouse_url`, so whichever comes first starts it. The embedded server asks every
 connection for a password (SCRAM-SHA-256, :func:`_require_passwords`), its own socket included.
 
-Least privilege (huiju/sql/160_roles.sql): :func:`warehouse_url` and :func:`migrate` are the
-bootstrap, run as the owner/admin role (the URL configured, or the embedded server's ``postgres``);
-every component connects with its own login role, :data:`COMPONENT_ROLES`, through
-:func:`role_url` / :func:`connect` — the one place that knows which component uses which role.
+Least privilege (huiju/sql/160_roles.sql): the platform never connects as a superuser but once,
+in :func:`bootstrap` — the one-time step that creates the owner role (:data:`OWNER_ROLE`, not a
+superuser), the components' roles and the databases, and hands the warehouse to the owner. The owner
+runs the migrations (:func:`migrate`, :func:`warehouse_url`); every component connects with its own
+login role, :data:`COMPONENT_ROLES`, through :func:`role_url` / :func:`connect` — the one place that
+knows which component uses which role. Each role's password is a random secret of its own
+(huiju.credentials).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -55,8 +59,21 @@ COMPONENT_ROLES = {
     "airflow": "huiju_airflow",  # owns Airflow's metadata database, nothing in the warehouse
 }
 
-#: The embedded server's superuser: only the bootstrap (:func:`warehouse_url`, migrations) uses it.
+#: The role that owns the warehouse database, its platform schemas (ops, raw, quarantine, dbt_state, portal)
+#: and the tables in them, and runs the migrations: LOGIN and CREATEROLE (the migrations create and grant
+#: the components' roles; PostgreSQL 16 limits it to roles it holds ADMIN on), never a superuser, no CREATEDB.
+OWNER_ROLE = "huiju_owner"
+
+#: The embedded server's superuser: only :func:`bootstrap` uses it (and the tests, to make their databases).
 EMBEDDED_ADMIN = "postgres"
+
+
+#: The group roles the owner acts as in migrations (``alter … owner to``, ``alter default privileges for role``).
+_OWNER_ACTS_AS = frozenset({COMPONENT_ROLES["landing"], COMPONENT_ROLES["transformation"]})
+
+
+class BootstrapNeeded(RuntimeError):
+    """The warehouse has not been bootstrapped and no admin role was given to do it."""
 
 # The embedded server's client authentication: a password (SCRAM-SHA-256) on the socket and on loopback.
 _SCRAM_ONLY_HBA = """# Written by huiju.warehouse: every connection proves a password (SCRAM-SHA-256); no trust.
@@ -67,10 +84,20 @@ host    all   all   ::1/128        scram-sha-256
 
 
 def login_role(component: str) -> str:
-    """The login role ``component`` connects as (its group role of :data:`COMPONENT_ROLES` + ``_login``)."""
+    """The login role ``component`` connects as (its group role of :data:`COMPONENT_ROLES` + ``_login``).
+
+    ``"owner"`` is the owner role (:data:`OWNER_ROLE`): migrations and maintenance only.
+    """
+    if component == "owner":
+        return OWNER_ROLE
     if component not in COMPONENT_ROLES:
-        raise ValueError(f"unknown component {component!r}: one of {', '.join(COMPONENT_ROLES)}")
+        raise ValueError(f"unknown component {component!r}: one of owner, {', '.join(COMPONENT_ROLES)}")
     return COMPONENT_ROLES[component] + "_login"
+
+
+def platform_logins() -> list[str]:
+    """Every role the platform logs in as: the owner and each component's login role."""
+    return [OWNER_ROLE, *(login_role(component) for component in COMPONENT_ROLES)]
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
@@ -83,18 +110,16 @@ def with_credentials(url: str, user: str, password: str) -> str:
 
 
 def role_url(component: str, url: str | None = None) -> str:
-    """The URL ``component`` connects with: ``url`` (an admin URL; default the warehouse) as its login role.
+    """The URL ``component`` connects with: the database of ``url`` (default the warehouse) as its login role.
 
-    A URL that is already the component's is returned as it is.
+    Only the server and database of ``url`` are used; the password is the role's own (huiju.credentials).
     """
     login = login_role(component)
-    admin_url = url or warehouse_url()
-    if libpq_params(admin_url)["user"] == login:
-        return admin_url
-    return with_credentials(admin_url, login, credentials.login_password(login, libpq_params(admin_url)["password"]))
+    return with_credentials(url or warehouse_url(), login, credentials.password(login))
 
 
-def _embedded_server_url() -> str:
+def _embedded_server() -> str:
+    """The embedded server's URL, without credentials: started, and asking for passwords, if it was not."""
     # pgserver asks platformdirs for a runtime dir; without XDG_RUNTIME_DIR it warns and uses /tmp, which is fine.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver  # why: only needed when no server is configured
@@ -102,14 +127,12 @@ def _embedded_server_url() -> str:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     settings = get_settings()
     private_root(settings.pgdata_dir.parent)  # var/: the server's own OS user must reach var/pgdata
-    admin_password = credentials.password(EMBEDDED_ADMIN)
     server = pgserver.get_server(settings.pgdata_dir, cleanup_mode=None)
-    url = with_credentials(server.get_uri(), EMBEDDED_ADMIN, admin_password)
-    _require_passwords(settings.pgdata_dir, server.get_uri(), url)
-    return url
+    _require_passwords(settings.pgdata_dir, server.get_uri())  # first start: part of the bootstrap
+    return server.get_uri()
 
 
-def _require_passwords(pgdata: Path, trust_url: str, admin_url: str) -> None:
+def _require_passwords(pgdata: Path, trust_url: str) -> None:
     """Switch a freshly made embedded server from pgserver's trust authentication to SCRAM passwords.
 
     The superuser's password (var/secrets) is set first, then ``pg_hba.conf`` replaced and reloaded;
@@ -143,7 +166,7 @@ def _require_passwords(pgdata: Path, trust_url: str, admin_url: str) -> None:
         else:
             raise RuntimeError(f"the embedded PostgreSQL under {pgdata} still accepts connections without a password "
                                f"after pg_hba.conf was rewritten; see {pgdata / 'log'}")
-    psycopg.connect(admin_url).close()
+        psycopg.connect(with_credentials(trust_url, EMBEDDED_ADMIN, credentials.password(EMBEDDED_ADMIN))).close()
 
 
 def stop_embedded() -> bool:
@@ -164,9 +187,15 @@ def with_database(url: str, database: str) -> str:
 
 
 def server_url() -> str:
-    """URL of the PostgreSQL server (its maintenance database), starting the embedded one if needed."""
+    """The admin's URL of the PostgreSQL server (its maintenance database), starting the embedded one if needed.
+
+    For :func:`bootstrap` (and the tests, which make databases of their own) only: nothing at run time connects
+    with it.
+    """
     configured = get_settings().warehouse_url
-    return configured if configured else _embedded_server_url()
+    if configured:
+        return configured
+    return with_credentials(_embedded_server(), EMBEDDED_ADMIN, credentials.password(EMBEDDED_ADMIN))
 
 
 def ensure_database(url: str, database: str) -> str:
@@ -180,49 +209,198 @@ def ensure_database(url: str, database: str) -> str:
     return with_database(url, database)
 
 
-def hand_database_to(url: str, component: str) -> None:
-    """Make ``component``'s group role the owner of the database at ``url`` (an admin URL) and all in it.
+def side_database(suffix: str, owner: str, login: str | None = None, url: str | None = None) -> str:
+    """A database of its own beside the warehouse (``<warehouse db>_<suffix>``), owned by role ``owner``.
 
-    For a database one component keeps to itself (Airflow's metadata): only its role may connect, and
-    what an earlier version created there as the admin passes to it. Does nothing once done.
+    For a component that keeps its data apart (Airflow's metadata: ``owner`` its group role, ``login``
+    its login role) or the demo's simulated department databases. Returns its URL as ``login`` (default
+    ``owner``, then a login role itself). Found ready, nothing else connects; missing, it is made in the
+    bootstrap (:func:`bootstrap_side_database`) — the database, and ``owner`` where it does not exist.
     """
-    group = COMPONENT_ROLES[component]
-    database = libpq_params(url)["dbname"]
-    with psycopg.connect(url, autocommit=True) as conn:
-        owner = conn.execute("select pg_get_userbyid(datdba) from pg_database where datname = current_database()"
-                             ).fetchone()[0]
-        if owner == group:
-            return
-        for relation, kind in conn.execute(
-                "select format('%I.%I', n.nspname, c.relname), c.relkind from pg_class c"
-                " join pg_namespace n on n.oid = c.relnamespace"
-                " where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'S')").fetchall():
-            noun = {"v": "view", "m": "materialized view", "S": "sequence"}.get(kind, "table")
-            conn.execute(sql.SQL("alter {} {} owner to {}").format(
-                sql.SQL(noun), sql.SQL(relation), sql.Identifier(group)))
-        conn.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(database), sql.Identifier(group)))
-        conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
+    location = url or _warehouse_location()
+    name = f"{libpq_params(location)['dbname']}_{suffix}"
+    target = with_database(role_url("owner", location), name)
+    login = login or owner
+    login_url = with_credentials(target, login, credentials.password(login))
+    try:
+        with psycopg.connect(login_url, connect_timeout=10) as conn:
+            ready = conn.execute("select pg_get_userbyid(datdba) = %s from pg_database"
+                                 " where datname = current_database()", (owner,)).fetchone()[0]
+    except psycopg.OperationalError:
+        ready = False
+    if not ready:
+        bootstrap_side_database(_admin_url(location), name, owner, login)
+    return login_url
+
+
+def bootstrap_side_database(admin_url: str, name: str, owner: str, login: str) -> None:
+    """Bootstrap (admin): database ``name`` on the server of ``admin_url``, owned by ``owner``, reached as ``login``.
+
+    ``owner`` and ``login`` are created where missing (``login`` a member of ``owner``) and ``login`` given its
+    password; only ``owner`` may connect. What an earlier version created there as the admin passes to ``owner``.
+    """
+    with psycopg.connect(with_database(admin_url, "postgres"), autocommit=True) as conn:
+        for role in dict.fromkeys((owner, login)):
+            _create_role(conn, role, login=role == login)
+        if login != owner:
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(owner), sql.Identifier(login)))
+        conn.execute(sql.SQL("alter role {} with login password {}").format(
+            sql.Identifier(login), sql.Literal(credentials.scram_verifier(credentials.password(login)))))
+    url = ensure_database(with_database(admin_url, "postgres"), name)
+    with psycopg.connect(with_database(admin_url, name), autocommit=True) as conn:
+        _hand_objects_to(conn, owner, schemas=("public",))
+        conn.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(name)))
         conn.execute("revoke all on schema public from public")  # its owner (pg_database_owner) keeps its rights
+    log.info("bootstrap: database %s owned by %s", libpq_params(url)["dbname"], owner)
+
+
+def _create_role(conn: psycopg.Connection, role: str, *, login: bool) -> None:
+    """Create ``role`` (NOLOGIN unless ``login``) where it does not exist; a concurrent creator is no error."""
+    if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+        return
+    # another process's bootstrap may make it meanwhile
+    with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        conn.execute(sql.SQL("create role {} {}").format(sql.Identifier(role),
+                                                         sql.SQL("login" if login else "nologin")))
+
+
+def _hand_objects_to(conn: psycopg.Connection, owner: str, schemas: tuple[str, ...] | None = None) -> None:
+    """Give ``owner`` what superusers own in this database (outside the system schemas): schemas, relations, routines.
+
+    ``schemas``: only those (default every schema but the system's). Sequences owned by a column follow their table.
+    """
+    only = schemas is not None
+    conn.execute(sql.SQL(r"""
+        do $$
+        declare
+            item record;
+        begin
+            for item in
+                select n.nspname from pg_namespace n join pg_roles r on r.oid = n.nspowner
+                where r.rolsuper and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
+                  and n.nspname <> 'public' and (not {only} or n.nspname = any({schemas}))
+            loop
+                execute format('alter schema %I owner to %I', item.nspname, {owner});
+            end loop;
+            for item in
+                select c.oid::regclass as relation, c.relkind from pg_class c
+                join pg_namespace n on n.oid = c.relnamespace join pg_roles r on r.oid = c.relowner
+                where r.rolsuper and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
+                  and (not {only} or n.nspname = any({schemas}))
+                  and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+                  and not (c.relkind = 'S' and exists (select from pg_depend d where d.classid = 'pg_class'::regclass
+                           and d.objid = c.oid and d.deptype in ('a', 'i')))
+            loop
+                execute format('alter %s %s owner to %I',
+                               case item.relkind when 'v' then 'view' when 'm' then 'materialized view'
+                                                 when 'S' then 'sequence' when 'f' then 'foreign table'
+                                                 else 'table' end, item.relation, {owner});
+            end loop;
+            for item in
+                select p.oid::regprocedure as routine from pg_proc p
+                join pg_namespace n on n.oid = p.pronamespace join pg_roles r on r.oid = p.proowner
+                where r.rolsuper and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
+                  and (not {only} or n.nspname = any({schemas}))
+            loop
+                execute format('alter routine %s owner to %I', item.routine, {owner});
+            end loop;
+        end
+        $$""").format(only=sql.Literal(only), schemas=sql.Literal(list(schemas or ())), owner=sql.Literal(owner)))
+
+
+def _warehouse_location() -> str:
+    """The warehouse database's URL as configured (credentials: whichever were given), without connecting."""
+    configured = get_settings().warehouse_url
+    return configured if configured else with_database(_embedded_server(), WAREHOUSE_DB)
+
+
+def _admin_url(location: str) -> str:
+    """The admin's URL for the bootstrap, to the database of ``location``: the embedded server's superuser, or the
+    role in ``HUIJU_WAREHOUSE_URL`` when it is not one of the platform's own."""
+    configured = get_settings().warehouse_url
+    if not configured:
+        return with_credentials(location, EMBEDDED_ADMIN, credentials.password(EMBEDDED_ADMIN))
+    params = libpq_params(configured)
+    if params["user"] in platform_logins():
+        raise BootstrapNeeded(
+            f"the warehouse {params['dbname']!r} is not bootstrapped, or a platform role cannot log in with its "
+            "password: run `huiju warehouse` once with HUIJU_WAREHOUSE_URL naming an admin role (a superuser, or "
+            "one with CREATEROLE and CREATEDB), then set it back to the URL that prints; each role's password is "
+            "HUIJU_DB_PASSWORD_<ROLE> or in var/secrets")
+    return with_database(configured, libpq_params(location)["dbname"])
 
 
 def warehouse_url() -> str:
-    """URL of the warehouse database, ready to use (server started, schemas migrated)."""
-    configured = get_settings().warehouse_url
-    if configured:
-        url = configured
-    else:
-        base = _embedded_server_url()
-        url = ensure_database(base, WAREHOUSE_DB)
-        _tune_embedded(base)
-    migrate(url)
-    return url
+    """URL of the warehouse database as the owner role (:data:`OWNER_ROLE`), bootstrapped and migrated.
+
+    The owner's URL is for migrations and maintenance; components connect with :func:`role_url` /
+    :func:`connect`. Only when the owner cannot log in or does not own the warehouse yet does this run
+    the one-time :func:`bootstrap` as the admin.
+    """
+    location = _warehouse_location()
+    owner = role_url("owner", location)
+    if owner in _MIGRATED:
+        return owner
+    if not _bootstrapped(owner):
+        if not get_settings().warehouse_url:
+            ensure_database(server_url(), WAREHOUSE_DB)
+        bootstrap(_admin_url(location))
+    migrate(owner)
+    return owner
 
 
-def _tune_embedded(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name, value in _EMBEDDED_TUNING.items():
-            conn.execute(f"alter system set {name} = '{value}'")
-        conn.execute("select pg_reload_conf()")
+def _bootstrapped(owner_url: str) -> bool:
+    """True when the owner role logs in, owns the warehouse, and no superuser owns anything of the platform's there."""
+    try:
+        with psycopg.connect(owner_url, connect_timeout=10) as conn:
+            return bool(conn.execute(
+                "select pg_get_userbyid(datdba) = current_user"
+                " and not exists (select from pg_namespace n join pg_roles r on r.oid = n.nspowner where r.rolsuper"
+                "                 and n.nspname in ('ops', 'raw', 'quarantine', 'dbt_state', 'portal'))"
+                " from pg_database where datname = current_database()").fetchone()[0])
+    except psycopg.OperationalError:
+        return False
+
+
+def bootstrap(admin_url: str) -> str:
+    """The one-time bootstrap, and the platform's only use of a superuser; returns the owner's URL.
+
+    As the admin of ``admin_url`` (the embedded server's ``postgres``, or the role in ``HUIJU_WAREHOUSE_URL``
+    when it is not the owner's): create the owner role (:data:`OWNER_ROLE`; LOGIN CREATEROLE, not a
+    superuser) and the components' roles (huiju/sql/160_roles.sql's, the owner holding ADMIN on each),
+    give the owner its password, hand it the database and whatever an earlier version created there as
+    the admin, tune the embedded server; then :func:`migrate` as the owner. Safe to run again.
+    """
+    database = libpq_params(admin_url)["dbname"]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(hashtext('huiju.bootstrap'))")
+        _create_role(conn, OWNER_ROLE, login=True)
+        conn.execute(sql.SQL("alter role {} with login createrole nocreatedb nosuperuser password {}").format(
+            sql.Identifier(OWNER_ROLE), sql.Literal(credentials.scram_verifier(credentials.password(OWNER_ROLE)))))
+        # PostgreSQL 16: a role the owner creates in a later migration is its own to grant and to act as.
+        conn.execute(sql.SQL("alter role {} set createrole_self_grant = 'set, inherit'").format(
+            sql.Identifier(OWNER_ROLE)))
+        for group in COMPONENT_ROLES.values():
+            # ADMIN on every role (the migrations grant them, and set the login roles' passwords); acting as one
+            # only where a migration must (it hands dbt's layers to the transformation, sets the landing's
+            # default privileges) — never as Airflow's, which owns a database the owner has no business in.
+            acts = "true" if group in _OWNER_ACTS_AS else "false"
+            for role, login in ((group, False), (group + "_login", True)):
+                _create_role(conn, role, login=login)
+                conn.execute(sql.SQL("grant {role} to {owner} with admin true, inherit {acts}, set {acts}").format(
+                    role=sql.Identifier(role), owner=sql.Identifier(OWNER_ROLE), acts=sql.SQL(acts)))
+        _hand_objects_to(conn, OWNER_ROLE)
+        conn.execute(sql.SQL("alter database {} owner to {}").format(sql.Identifier(database),
+                                                                    sql.Identifier(OWNER_ROLE)))
+        if not get_settings().warehouse_url:
+            for name, value in _EMBEDDED_TUNING.items():
+                conn.execute(sql.SQL("alter system set {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            conn.execute("select pg_reload_conf()")
+    log.info("bootstrap: warehouse %s handed to %s", database, OWNER_ROLE)
+    owner = role_url("owner", admin_url)
+    migrate(owner)
+    return owner
 
 
 def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
@@ -246,15 +424,14 @@ def libpq_params(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def connect(url: str | None = None, *, role: str | None = None) -> Iterator[psycopg.Connection]:
-    """A connection to the warehouse; commits on success, rolls back on error.
+def connect(url: str | None = None, *, role: str) -> Iterator[psycopg.Connection]:
+    """A connection to the warehouse as ``role``; commits on success, rolls back on error.
 
-    ``role``: the component connecting (a key of :data:`COMPONENT_ROLES`), which then connects as its
-    login role to the database of ``url`` (default the warehouse). Without it the connection is the
-    admin's: for the bootstrap and maintenance only.
+    ``role``: the component connecting (a key of :data:`COMPONENT_ROLES`), which connects as its login
+    role to the database of ``url`` (default the warehouse), or ``"owner"`` for migrations and maintenance.
+    There is no default: nothing connects as the admin, nor as the owner, without saying so.
     """
-    target = url or warehouse_url()
-    with psycopg.connect(role_url(role, target) if role else target) as conn:
+    with psycopg.connect(role_url(role, url)) as conn:
         yield conn
 
 
@@ -262,12 +439,18 @@ _MIGRATED: set[str] = set()
 
 
 def migrate(url: str) -> None:
-    """Apply the platform's SQL migrations (``huiju/sql/NNN_*.sql``) that are not yet applied.
+    """Apply the platform's SQL migrations (``huiju/sql/NNN_*.sql``) that are not yet applied, as the owner role.
 
-    Each file runs in its own transaction under an advisory lock, so concurrent
-    processes starting at once apply each migration exactly once.
+    ``url`` is the owner's (:func:`warehouse_url`); any other role's is taken for the admin's, and the
+    database is bootstrapped first (:func:`bootstrap`: the tests' own databases). Each file runs in its own
+    transaction under an advisory lock, so concurrent processes starting at once apply each migration
+    exactly once.
     """
     if url in _MIGRATED:
+        return
+    if libpq_params(url)["user"] != OWNER_ROLE:
+        bootstrap(url)
+        _MIGRATED.add(url)
         return
     files = sorted(
         (entry for entry in resources.files("huiju.sql").iterdir() if entry.name.endswith(".sql")),
@@ -331,24 +514,23 @@ _PASSWORDS_SET: set[tuple[str, str]] = set()
 def _set_login_passwords(conn: psycopg.Connection) -> None:
     """Give each component's login role its password (var/secrets or the environment), once per server.
 
-    Only a SCRAM verifier reaches the server. Where the admin may read ``pg_authid`` (a superuser), a
-    role whose verifier already matches is left alone, so processes starting together do not race.
+    Run as the owner (CREATEROLE, ADMIN on each login role). Only a SCRAM verifier reaches the server; a
+    role already given its password (:func:`huiju.credentials.password_stamp`, its comment) is left alone,
+    so processes starting together do not rewrite the same role.
     """
-    admin_password = conn.info.password or ""
-    server = (conn.info.host, str(conn.info.port), hashlib.sha256(admin_password.encode()).hexdigest())
+    server = (str(conn.info.host), str(conn.info.port))
     if server in _PASSWORDS_SET:
         return
     logins = [login_role(component) for component in COMPONENT_ROLES]
-    try:
-        stored = dict(conn.execute("select rolname, rolpassword from pg_authid where rolname = any(%s)",
-                                   (logins,)).fetchall())
-    except psycopg.errors.InsufficientPrivilege:
-        conn.rollback()
-        stored = {}
+    conn.execute("select pg_advisory_xact_lock(hashtext('huiju.login_passwords'))")
+    stamps = dict(conn.execute("select rolname, shobj_description(oid, 'pg_authid') from pg_roles"
+                               " where rolname = any(%s)", (logins,)).fetchall())
     for login in logins:
-        secret = credentials.login_password(login, admin_password)
-        if not credentials.verifier_matches(stored.get(login), secret):
+        secret = credentials.password(login)
+        stamp = credentials.password_stamp(secret)
+        if stamps.get(login) != stamp:
             conn.execute(sql.SQL("alter role {} with login password {}").format(
                 sql.Identifier(login), sql.Literal(credentials.scram_verifier(secret))))
+            conn.execute(sql.SQL("comment on role {} is {}").format(sql.Identifier(login), sql.Literal(stamp)))
     conn.commit()
     _PASSWORDS_SET.add(server)

@@ -16,7 +16,9 @@ forgotten. Helpers shared by several test files live in :mod:`tests.support`, im
 
 The server is the project's own embedded PostgreSQL (started under ``var/`` if it is not
 running), or the one ``HUIJU_WAREHOUSE_URL`` names. Each test session works in databases
-of its own, dropped at the end, so tests never see the demo's data.
+of its own, dropped at the end, so tests never see the demo's data. The tests are the server's
+admin (they make and drop those databases, and bootstrap each: huiju.warehouse.bootstrap); what
+they run of the platform connects as its own roles.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from huiju import warehouse
+from huiju import credentials, warehouse
 from huiju.settings import get_settings
 
 TESTS = Path(__file__).resolve().parent
@@ -37,6 +39,12 @@ TESTS = Path(__file__).resolve().parent
 # The demo switch (huiju.settings): tests run the transform on the public demo pseudonym key, and every
 # pseudonym they make is marked 'demo-'. Set before any settings are read; a test may take it away.
 os.environ.setdefault("HUIJU_DEMO", "1")
+
+# The warehouse roles are the server's, but their passwords are kept per var/ (var/secrets): tests that run the
+# platform with a var/ of their own (tmp folders, subprocesses) get the checkout's in the environment, as an
+# external server's processes do (HUIJU_DB_PASSWORD_<ROLE>), so they all agree with what the server holds.
+for _role in (*warehouse.platform_logins(), "huiju_demo_frontdb"):
+    os.environ.setdefault(credentials.environment_name(_role), credentials.password(_role))
 
 #: The marker of every test in a folder of ``tests/`` (by its first part); files directly in ``tests/`` are unit tests.
 KIND_BY_FOLDER = {"unit": "unit", "integration": "integration", "dags": "dags", "dbt": "integration", "e2e": "e2e"}
@@ -78,7 +86,7 @@ def make_database(pg_server_url: str) -> Iterator:
         else:
             with psycopg.connect(pg_server_url, autocommit=True) as conn:
                 source = warehouse.libpq_params(template)["dbname"]
-                conn.execute(f'create database "{name}" template "{source}"')
+                conn.execute(f'create database "{name}" template "{source}" owner {warehouse.OWNER_ROLE}')
             url = warehouse.with_database(pg_server_url, name)
         if migrated:
             warehouse.migrate(url)
@@ -87,8 +95,10 @@ def make_database(pg_server_url: str) -> Iterator:
     yield make
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         for name in created:
-            # A database used as a warehouse by Airflow-driven tests gets a metadata database beside it.
-            for database in (name, f"{name}_airflow"):
+            # A warehouse gets databases beside it (Airflow's metadata, the demo's department databases).
+            beside = [row[0] for row in conn.execute("select datname from pg_database where starts_with(datname, %s)",
+                                                     (f"{name}_",))]
+            for database in (name, *beside):
                 conn.execute(f'drop database if exists "{database}" with (force)')
 
 

@@ -1,8 +1,12 @@
 """A department's front-end database (前置库) for the demo, on the platform's own PostgreSQL server.
 
 The demo must run on a machine with only Python, so the department's database is a database
-of its own (``frontdb_<source>_<hash>``) on the server the warehouse lives on — the embedded
-one by default — rather than MySQL or Oracle. Its table is filled from
+of its own (``<warehouse db>_frontdb_<source>``) on the server the warehouse lives on — the embedded
+one by default — rather than MySQL or Oracle. It belongs to a role of its own, :data:`DEPARTMENT_ROLE`
+(the department's account, with its own password; no right in the warehouse), which fills it and
+which the platform's front-end database channel reads it as; the warehouse's bootstrap makes the
+database and the role the first time (huiju.warehouse.side_database), and nothing here is the admin.
+Its table is filled from
 :func:`huiju_demo.generate.generate_records` with an ``id`` key and an ``updated_at``
 watermark that follow the generated order, so the rows the platform reads in (watermark, key)
 order are numbered exactly as the manifest counts them (1-based positions).
@@ -10,7 +14,6 @@ order are numbered exactly as the manifest counts them (1-based positions).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
@@ -26,6 +29,9 @@ from huiju.registry import Registry, Source
 
 # The department's clerks enter the day's decisions from 09:00, one row every few seconds.
 FIRST_ENTRY = time(9, 0)
+
+#: The simulated departments' own database account (owner of their front-end databases, nothing else).
+DEPARTMENT_ROLE = "huiju_demo_frontdb"
 
 
 def fill_table(conn: psycopg.Connection, table: str, headers: Sequence[str], records: Sequence[dict[str, str]],
@@ -46,9 +52,10 @@ def fill_table(conn: psycopg.Connection, table: str, headers: Sequence[str], rec
     conn.commit()
 
 
-def database_name(source: Source, workdir: Path) -> str:
-    """One database per source and demo home, so parallel demos (tests) never share one."""
-    return f"frontdb_{source.id}_{zlib.crc32(str(workdir.resolve()).encode()):08x}"
+def database_suffix(source: Source) -> str:
+    """The department's database is ``<warehouse db>_<this>``: one per source and warehouse, so parallel demos
+    (tests, each on a warehouse of its own) never share one."""
+    return f"frontdb_{source.id}"
 
 
 def connection_for(url: str) -> dict:
@@ -66,16 +73,15 @@ def simulate(registry: Registry, source: Source, day: date, rows: int, workdir: 
         raise ValueError(f"{source.id}: the demo simulates front-end databases on PostgreSQL only, "
                          f"not {settings.dialect}")
     records, submission = generate_records(registry, source, day, rows=rows)
-    server = warehouse.server_url()
-    name = database_name(source, workdir)
-    url = warehouse.ensure_database(server, name)
+    url = warehouse.side_database(database_suffix(source), DEPARTMENT_ROLE)
+    schema = settings.table_schema or "public"
     with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         fill_table(conn, settings.table, list(source.columns), records, datetime.combine(day, FIRST_ENTRY),
-                   schema=settings.table_schema or "public", key=settings.key_columns[0],
-                   watermark=settings.watermark.column)
+                   schema=schema, key=settings.key_columns[0], watermark=settings.watermark.column)
     try:
         yield SimulatedSource(submission=submission, connection_id=source.connection or f"huiju_{source.id}",
                               connection=connection_for(url))
     finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        with psycopg.connect(url, autocommit=True) as conn:  # the day's rows go; the database stays for the next run
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, settings.table)))

@@ -283,9 +283,9 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                 " on conflict (load_id) do update set status = 'received', error = null,"
                 " reference = excluded.reference,"
                 " warnings = excluded.warnings, data_date = excluded.data_date, received_at = excluded.received_at",
-                (load_id, source.id, source.department, dataset.dataset, source.channel, reference, digest.sha256,
-                 digest.bytes, archive_rel, json.dumps(mask_all(warnings), ensure_ascii=False), data_date,
-                 received_at),
+                (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference),
+                 digest.sha256, digest.bytes, archive_rel, json.dumps(mask_all(warnings), ensure_ascii=False),
+                 data_date, received_at),
             )
             malformed: list[tuple[int, str, str]] = []
             if layout is not None and columns.is_exact:

@@ -96,8 +96,8 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
             " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s)"
             " on conflict (load_id) do update set status = 'received', error = null,"
             " received_at = excluded.received_at",
-            (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
-             archive_rel, data_date, arrived),
+            (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference), sha256,
+             size, archive_rel, data_date, arrived),
         )
         # Every row carries its _row_no, so only the load id and reference defaults are needed
         # (one statement instead of _Batch's row sequence: this runs once per page).
@@ -213,7 +213,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             if batch.held:
                 held = mask_text(batch.held)
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                  batch.reference, sha256, size, archive_rel, held,
+                                  mask_text(batch.reference), sha256, size, archive_rel, held,
                                   json.dumps(warnings, ensure_ascii=False), data_date))
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
                                           error=held, warnings=warnings))
@@ -222,7 +222,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             received = rows.count + len(rows.rejected)
             fresh.append((rows, load_id))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
-                                batch.reference, sha256, size, archive_rel, received,
+                                mask_text(batch.reference), sha256, size, archive_rel, received,
                                 json.dumps(warnings, ensure_ascii=False), data_date))
             results.append(LandResult(source.id, batch.reference, load_id, "landed", received, len(rows.rejected),
                                       warnings=warnings))

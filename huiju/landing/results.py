@@ -42,8 +42,8 @@ def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, 
             " archive_path, status, error, data_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s)"
             " on conflict (load_id) do update set status = 'failed', error = excluded.error"
             " where ops.loads.status = 'failed'",
-            (load_id, source.id, source.department, dataset.dataset, source.channel, reference, sha256, size,
-             archive_rel, mask_text(message), data_date),
+            (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference), sha256,
+             size, archive_rel, mask_text(message), data_date),
         )
 
 

@@ -7,6 +7,7 @@ its sources delivered, and every layer is built from them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import email
 import email.policy
@@ -19,14 +20,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
+from huiju import warehouse
 from huiju.airflow_env import PORTAL_USER
 from huiju.registry import load_registry
+from huiju.settings import get_settings
 from huiju.warehouse import with_database
 from huiju_portal.config import PortalSettings
 from huiju_portal.ingest_runs import request_ingest_run
@@ -71,16 +75,53 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
         assert "Calculating Metrics" not in done.stderr  # GX's progress bars stay out of the terminal
         return done.stdout
 
-    first = run_demo()
+    # The first run is given the admin's URL (a superuser): it bootstraps the warehouse, the only superuser use.
+    with connection_log(url) as first_connections:
+        first = run_demo()
     with psycopg.connect(url) as conn:
         loads_after_first = conn.execute("select load_id, status, rows_received, received_at from ops.loads"
                                          " order by load_id").fetchall()
         notices_after_first = conn.execute("select dedupe_key from ops.notices order by 1").fetchall()
-    second = run_demo()
+    # The second is given the owner's URL, as a deployment is after its bootstrap: no admin in its environment.
+    env["HUIJU_WAREHOUSE_URL"] = warehouse.role_url("owner", url)
+    with connection_log(url) as second_connections:
+        second = run_demo()
     manifest = json.loads((var / "demo" / f"manifest-{DAY}.json").read_text(encoding="utf-8"))
     history = json.loads((var / "demo" / f"history-{DAY}.json").read_text(encoding="utf-8"))
     return {"url": url, "first": first, "second": second, "manifest": manifest, "history": history,
-            "loads_after_first": loads_after_first, "notices_after_first": notices_after_first, "var": var}
+            "loads_after_first": loads_after_first, "notices_after_first": notices_after_first, "var": var,
+            "connections": (first_connections, second_connections)}
+
+
+@contextlib.contextmanager
+def connection_log(url: str) -> Iterator[list[tuple[str, str]]]:
+    """Every (role, database) that logged in to the warehouse of ``url`` or a database beside it, while inside.
+
+    From the server's own log (``log_connections``, switched on for the while), read through the server by the
+    tests' admin (``pg_read_file``): the embedded server only (an external server's log is not ours to read).
+    """
+    found: list[tuple[str, str]] = []
+    if get_settings().warehouse_url:
+        yield found
+        return
+    admin = warehouse.server_url()
+    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("alter system set log_connections = on")
+        conn.execute("select pg_reload_conf()")
+        time.sleep(0.5)  # the reload is asynchronous
+        start = conn.execute("select (pg_stat_file('log')).size").fetchone()[0]
+    try:
+        yield found
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            text = conn.execute("select pg_read_file('log', %s, (pg_stat_file('log')).size - %s)",
+                                (start, start)).fetchone()[0]
+            conn.execute("alter system reset log_connections")
+            conn.execute("select pg_reload_conf()")
+        for role, db in re.findall(r"connection authorized: user=(\S+) database=(\S+)", text):
+            if db == database or db.startswith(database + "_"):
+                found.append((role, db))
 
 
 def _history_rows(cycle: dict, dataset: str) -> int:
@@ -502,3 +543,23 @@ def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: di
     known = {place: found for place, found in leaks.items() if place in KNOWN_LEAKS}
     if known:
         pytest.xfail("; ".join(f"{place} ({len(found)}): {KNOWN_LEAKS[place]}" for place, found in known.items()))
+
+
+@pytest.mark.skipif(bool(get_settings().warehouse_url), reason="reads the embedded server's log, not an external one's")
+def test_nothing_connects_as_a_superuser_once_the_warehouse_is_bootstrapped(cycle: dict) -> None:
+    first, second = cycle["connections"]
+    with psycopg.connect(cycle["url"]) as conn:
+        superusers = {name for (name,) in conn.execute("select rolname from pg_roles where rolsuper")}
+    own = {*warehouse.platform_logins(), "huiju_demo_frontdb"}
+    # The second cycle, on a bootstrapped platform: every process — the demo command, Airflow's scheduler and
+    # tasks (landing, GX, dbt, monitor, notices), the portal, the department's front-end database — logged in
+    # with a role of its own, none a superuser; Airflow's metadata only as Airflow's role.
+    assert second and {role for role, _ in second} <= own, sorted(set(second))
+    assert not {role for role, _ in second} & superusers
+    assert {role for role, db in second if db.endswith("_airflow")} == {warehouse.login_role("airflow")}
+    assert {warehouse.login_role(c) for c in ("landing", "validation", "transformation", "portal")} <= \
+        {role for role, _ in second}
+    # The first cycle bootstrapped it: the superuser logged in only for that, a few times, not per task.
+    bootstrap = [db for role, db in first if role in superusers]
+    assert 0 < len(bootstrap) <= 12, bootstrap
+    assert {role for role, _ in first} - superusers <= own

@@ -235,3 +235,20 @@ def test_batch_over_tolerance_is_held_and_never_published(pg_url: str, registry:
         assert validate_load(conn, registry, result.load_id).rows_quarantined == 3
         assert conn.execute("select count(*) from quarantine.rows where load_id = %s",
                             (result.load_id,)).fetchone()[0] == 3
+
+
+def test_the_ledger_keeps_a_reference_masked(pg_url: str, registry: Registry, tmp_path: Path) -> None:
+    # A department names its file after a person: people read ops.loads.reference (notices, portal, monitor).
+    source = registry.source("scjgj_penalty")
+    path = write_penalty_csv(tmp_path / "张三_11010519491231002X_处罚.csv", source, 3, tag="REFMASK")
+    with psycopg.connect(pg_url) as conn:
+        result = land_file(conn, registry, source, path)
+        assert result.outcome == "landed"
+        assert get_load(conn, result.load_id).reference == "张三_110105********002X_处罚.csv"
+        again = tmp_path / "李四 13912345678.csv"
+        again.write_bytes(path.read_bytes())
+        assert land_file(conn, registry, source, again).outcome == "repeat"
+        references = [r for (r,) in conn.execute("select reference from ops.repeats where repeat_of = %s",
+                                                 (result.load_id,))]
+        assert references == ["李四 139****5678.csv"]
+        conn.rollback()

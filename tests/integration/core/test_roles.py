@@ -123,16 +123,22 @@ def test_the_dashboard_reads_the_ledger_and_quarantine_and_writes_nothing(probes
         _denied("dashboard", probes, statement)
 
 
-def test_only_the_admin_is_superuser_and_no_component_role_holds_more(probes: str) -> None:
+def test_only_the_admin_is_superuser_and_no_platform_role_holds_more(probes: str) -> None:
     with psycopg.connect(probes) as conn:
         admin = conn.execute("select current_user").fetchone()[0]
-        powerful = conn.execute(
-            "select rolname from pg_roles where (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls"
-            " or rolreplication) and rolname not like 'pg\\_%'").fetchall()
+        powerful = dict(conn.execute(
+            "select rolname, array_remove(array[case when rolsuper then 'super' end,"
+            " case when rolcreaterole then 'createrole' end, case when rolcreatedb then 'createdb' end,"
+            " case when rolbypassrls then 'bypassrls' end, case when rolreplication then 'replication' end], null)"
+            " from pg_roles where (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls or rolreplication)"
+            " and rolname not like 'pg\\_%'").fetchall())
         logins = conn.execute("select rolname from pg_roles where rolname like 'huiju\\_%' and rolcanlogin"
-                              " order by 1").fetchall()
-    assert [name for (name,) in powerful] == [admin]
-    assert sorted(name for (name,) in logins) == sorted(warehouse.login_role(c) for c in warehouse.COMPONENT_ROLES)
+                              " and rolname <> 'huiju_demo_frontdb' order by 1").fetchall()
+    # The owner runs the migrations, which create and grant roles: CREATEROLE (over the roles it holds ADMIN on),
+    # nothing more; the components' roles hold no attribute at all.
+    assert powerful == {admin: ["super", "createrole", "createdb", "bypassrls", "replication"],
+                        warehouse.OWNER_ROLE: ["createrole"]}
+    assert sorted(name for (name,) in logins) == sorted(warehouse.platform_logins())
 
 
 def test_public_holds_nothing_on_the_database_or_its_schemas(probes: str) -> None:
@@ -150,7 +156,7 @@ def test_public_holds_nothing_on_the_database_or_its_schemas(probes: str) -> Non
 
 
 def test_a_table_a_later_migration_adds_to_ops_is_granted_without_an_edit(probes: str) -> None:
-    with psycopg.connect(probes) as conn:  # as a migration runs: the admin
+    with warehouse.connect(probes, role="owner") as conn:  # as a migration runs: the owner
         conn.execute("create table ops.roles_later (id bigserial primary key, note text)")
     try:
         for component in ("landing", "validation", "transformation"):
@@ -160,8 +166,64 @@ def test_a_table_a_later_migration_adds_to_ops_is_granted_without_an_edit(probes
         with _as("dashboard", probes) as conn:
             conn.execute("select count(*) from ops.roles_later").fetchone()
     finally:
-        with psycopg.connect(probes) as conn:
+        with warehouse.connect(probes, role="owner") as conn:
             conn.execute("drop table ops.roles_later")
+
+
+def test_the_owner_owns_the_warehouse_and_runs_migrations_but_is_no_superuser(probes: str) -> None:
+    with warehouse.connect(probes, role="owner") as conn:
+        owner, superuser, database_owner = conn.execute(
+            "select current_user, current_setting('is_superuser'), pg_get_userbyid(datdba) from pg_database"
+            " where datname = current_database()").fetchone()
+        schemas = dict(conn.execute("select nspname, pg_get_userbyid(nspowner) from pg_namespace"
+                                    " where nspname in ('ops', 'raw', 'quarantine', 'dbt_state', 'portal')"))
+        by_superusers = conn.execute(
+            "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " join pg_roles r on r.oid = c.relowner where r.rolsuper and n.nspname in"
+            " ('ops', 'raw', 'quarantine', 'dbt_state', 'portal', 'staging', 'credit', 'share')").fetchone()[0]
+    assert (owner, superuser, database_owner) == (warehouse.OWNER_ROLE, "off", warehouse.OWNER_ROLE)
+    assert set(schemas.values()) == {warehouse.OWNER_ROLE} and by_superusers == 0
+    warehouse.migrate(warehouse.role_url("owner", probes))  # the owner's own URL: no bootstrap, nothing to apply
+    for statement in ("alter system set log_connections = on", "create database owned",
+                      "create role intruder superuser", "alter role huiju_landing_login createdb",
+                      "copy ops.loads to '/tmp/huiju-owner-probe'"):
+        _denied("owner", probes, statement)  # what only a superuser (or CREATEDB) may do
+
+
+def test_connecting_needs_a_role(probes: str) -> None:
+    with pytest.raises(TypeError, match="role"):
+        warehouse.connect(probes)  # no silent admin
+    with pytest.raises(ValueError, match="unknown component"):
+        warehouse.role_url("admin", probes)
+
+
+def test_each_role_has_a_password_of_its_own(probes: str) -> None:
+    from huiju import credentials
+
+    secrets = {role: credentials.password(role) for role in warehouse.platform_logins()}
+    assert len(set(secrets.values())) == len(secrets)
+    for component in ("landing", "share"):  # another role's password does not open a role
+        other = secrets[warehouse.login_role("validation")]
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(warehouse.with_credentials(probes, warehouse.login_role(component), other)).close()
+
+
+def test_the_landing_cannot_drop_or_alter_what_is_not_its_own(probes: str) -> None:
+    for statement in ("drop table ops.loads", "alter table ops.loads add column x text", "drop schema ops cascade",
+                      "alter table quarantine.rows drop column reason", "drop schema credit cascade",
+                      "drop table staging.roles_probe", "alter schema raw rename to landed",
+                      "create schema mine", "create table ops.mine (x text)", "truncate ops.loads",
+                      "set role huiju_transform", "alter role huiju_landing_login createdb",
+                      "create role intruder"):
+        _denied("landing", probes, statement)
+    with _as("landing", probes) as conn:  # its own raw tables: it may change them (new columns from a new file)
+        conn.execute("alter table raw.roles_probe add column if not exists note text")
+
+
+def test_the_share_reader_cannot_select_from_raw_even_through_a_function(probes: str) -> None:
+    for statement in ("select * from raw.roles_probe", "select ops.mask_text(id_number) from raw.roles_probe",
+                      "copy raw.roles_probe to stdout", "select * from pg_catalog.pg_authid"):
+        _denied("share", probes, statement)
 
 
 @pytest.mark.skipif(bool(get_settings().warehouse_url), reason="an external server's authentication is its own")
@@ -175,3 +237,30 @@ def test_the_embedded_server_asks_everyone_for_a_password(pg_server_url: str) ->
         methods = {row[0] for row in conn.execute("select auth_method from pg_hba_file_rules")}
         encryption = conn.execute("show password_encryption").fetchone()[0]
     assert methods == {"scram-sha-256"} and encryption == "scram-sha-256"
+
+
+def test_a_warehouse_the_admin_migrated_is_handed_to_the_owner(make_database) -> None:
+    # A warehouse from before the owner role: every migration up to 160 run by the admin (a superuser).
+    from importlib import resources
+
+    url = make_database("handover")
+    with psycopg.connect(url) as conn:
+        conn.execute("create schema ops")
+        conn.execute("create table ops.schema_migrations (name text primary key, applied_at timestamptz"
+                     " not null default now())")
+        for entry in sorted(resources.files("huiju.sql").iterdir(), key=lambda entry: entry.name):
+            if entry.name.endswith(".sql") and entry.name < "161":
+                conn.execute(entry.read_text(encoding="utf-8"))
+                conn.execute("insert into ops.schema_migrations (name) values (%s)", (entry.name,))
+    warehouse.migrate(url)  # the admin's URL: the bootstrap, then the owner's migrations
+    with warehouse.connect(url, role="owner") as conn:
+        owners = {owner for (owner,) in conn.execute(
+            "select distinct pg_get_userbyid(c.relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname in ('ops', 'quarantine', 'portal', 'dbt_state')")}
+        functions = {owner for (owner,) in conn.execute(
+            "select distinct pg_get_userbyid(proowner) from pg_proc where pronamespace = 'ops'::regnamespace")}
+        conn.execute("create table ops.handover_later (id bigserial primary key, note text)")  # a later migration
+    assert owners == functions == {warehouse.OWNER_ROLE}
+    with _as("landing", url) as conn:
+        conn.execute("insert into ops.handover_later (note) values ('granted by the owner''s default privileges')")
+    _denied("share", url, "select * from ops.handover_later")
