@@ -120,7 +120,8 @@ class _MaskingRecordFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.inner(*args, **kwargs)
-        if record.name.startswith(_MASKED_LOGGERS):
+        # A record made by hand (e.g. structlog's bridge) may have no logger name: not the platform's.
+        if (record.name or "").startswith(_MASKED_LOGGERS):
             # A malformed format string is left to logging's own report.
             with suppress(TypeError, ValueError):
                 record.msg, record.args = mask_text(record.getMessage()), ()
