@@ -11,9 +11,10 @@ keep() { [ -s "secrets/$1" ] || printf '%s\n' "$2" > "secrets/$1"; }
 keep postgres_password "$(random)"
 pg_password=$(cat secrets/postgres_password)
 keep warehouse_admin_url "postgresql://postgres:${pg_password}@postgres:5432/huiju"
-keep warehouse_url "postgresql://postgres:${pg_password}@postgres:5432/huiju"
-keep airflow_metadata_url "postgresql+psycopg2://postgres:${pg_password}@postgres:5432/huiju_airflow"
-keep airflow_result_backend "db+postgresql+psycopg2://postgres:${pg_password}@postgres:5432/huiju_airflow"
+for role in huiju_owner huiju_landing_login huiju_validation_login huiju_transform_login huiju_share_reader_login \
+            huiju_portal_login huiju_dashboard_login huiju_push_login huiju_airflow_login; do
+    keep "db_password_${role}" "$(random)"
+done
 keep pseudonym_key "$(random)"
 keep airflow_fernet_key "$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
 keep airflow_jwt_secret "$(random)"
