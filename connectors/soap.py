@@ -42,8 +42,9 @@ from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
 from .rest.body import json_path
+from .rest.client import HttpEndpoint
 from .rest.paging import Caps, Fetched, Incremental, Page, Pagination, paginate
-from .retry import GaveUp, Retrier, RetryPolicy
+from .retry import GaveUp, Retrier
 from .safe_xml import MalformedXml, UnsafeXml, parse_xml
 
 __all__ = [
@@ -140,7 +141,7 @@ class DateWindow:
 
 
 @dataclass(frozen=True)
-class SoapSource:
+class SoapSource(HttpEndpoint):
     """One paged SOAP operation of a department.
 
     ``records_path``: dotted path to the record list in the serialised result (e.g.
@@ -167,11 +168,6 @@ class SoapSource:
     port_name: str | None = None
     business_fault_codes: tuple[str, ...] = ()
     retry_fault_codes: tuple[str, ...] = ()
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    ca_bundle: str | None = None
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
-    name: str = ""
     caps: Caps = field(default_factory=Caps)
 
 

@@ -37,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from huiju_connectors.html_tables import HtmlRefused, HtmlTable, decode_html, read_page
 from huiju_connectors.rest.client import (
+    HttpEndpoint,
     TokenBucket,
     _retryable_transport_error,
     parse_retry_after,
@@ -91,7 +92,7 @@ class WebCaps:
 
 
 @dataclass(frozen=True)
-class WebSource:
+class WebSource(HttpEndpoint):
     """A department's public list: where its first page is, how it pages, how fast it may be read."""
 
     base_url: str
@@ -99,11 +100,8 @@ class WebSource:
     pagination: WebPagination = field(default_factory=WebPagination)
     rate_limit: float | None = 1.0  # requests per second at most (None: as fast as the site answers)
     user_agent: str = USER_AGENT
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    ca_bundle: str | None = None
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=4))
-    name: str = ""
+    read_timeout: float = field(default=30.0, kw_only=True)  # a page is small: a slow answer is a stuck one
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=4), kw_only=True)
     caps: WebCaps = field(default_factory=WebCaps)
 
     def page_url(self, number: int) -> str:

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from huiju_demo.webservice import serving
+from huiju_demo.webservice import QuietHandler, serving
 
 SUBMIT_PATH = "/api/v1/push/batches"
 
@@ -137,12 +137,7 @@ class CreditPlatform:
         """The request handler class bound to this platform."""
         platform = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet: tests and the demo print their own lines
-                return
-
+        class Handler(QuietHandler):
             def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")

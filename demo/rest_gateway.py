@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from huiju_connectors.rest import Pagination
-from huiju_demo.webservice import Faults, Records, serving
+from huiju_demo.webservice import Faults, QuietHandler, Records, serving
 
 
 def gateway_canonical(method: str, raw_path: str, body: bytes, timestamp: str, nonce: str) -> str:
@@ -198,15 +198,7 @@ class RestGateway:
         """
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real gateways do
-            # Headers and body leave in separate writes: with Nagle on, the body would wait for the
-            # client's delayed ACK (40 ms a response on Linux).
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # requests carry signatures; nothing about them goes to logs
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 form = dict(parse_qsl(self.rfile.read(length).decode()))

@@ -14,11 +14,11 @@ import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from huiju_demo.webservice import serving
+from huiju_demo.webservice import QuietHandler, serving
 
 ROBOTS = "User-agent: *\nDisallow: /admin/\nDisallow: /search\n"
 
@@ -77,12 +77,7 @@ class ListSite:
         """Serve on a free port of 127.0.0.1 until the block ends (``self.url``: the site's address)."""
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 site.requests.append((path, self.headers.get("User-Agent", "")))

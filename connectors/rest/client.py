@@ -35,8 +35,21 @@ log = logging.getLogger(__name__)
 _SECRET_PARAM_HINTS = ("token", "secret", "password", "passwd", "sign", "key", "auth", "credential")
 
 
+@dataclass(frozen=True, kw_only=True)
+class HttpEndpoint:
+    """What every HTTP source shares (REST, SOAP, public web pages): timeouts, the CA bundle its TLS is
+    verified against (else the system/certifi roots), the retry policy and the name it has in messages.
+    Keyword-only, so each source's own fields come first; a source may declare other defaults."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    ca_bundle: str | None = None
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
+    name: str = ""
+
+
 @dataclass(frozen=True)
-class RestSource:
+class RestSource(HttpEndpoint):
     """One REST/JSON endpoint of a department (credentials are passed separately, as ``auth``).
 
     ``records_path`` is a dotted JSON path to the record list (``""`` when the body is the list).
@@ -59,12 +72,7 @@ class RestSource:
     ok_values: tuple[Any, ...] = (0, "0", 200, "200")
     rate_limit: float | None = None
     burst: int = 1
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    ca_bundle: str | None = None
     ssl_context: ssl.SSLContext | None = None
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=5))
-    name: str = ""
     caps: Caps = field(default_factory=Caps)
 
     def __post_init__(self) -> None:

@@ -61,10 +61,11 @@ def missing_glyphs(text: Iterable[str], font: ResolvedFont | None = None) -> set
 
 
 def _pyplot():
-    import matplotlib
+    """pyplot on the Agg backend (no display), drawing with the CJK font."""
+    import matplotlib  # why: the backend must be chosen before pyplot is first imported, and only charts need it
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib import pyplot  # why: after matplotlib.use, above
 
     pyplot.rcParams["font.family"] = [cjk_font().family]
     pyplot.rcParams["axes.unicode_minus"] = False

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from huiju_demo.webservice import serving
+from huiju_demo.webservice import QuietHandler, serving
 
 #: ``answer(method, path, query, body) -> (status, headers, body)``; a body may be an iterable of chunks.
 Answer = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes | Iterable[bytes]]]
@@ -32,12 +31,7 @@ class ScriptedServer:
         """Serve on a free port of 127.0.0.1 until the block ends (``self.url`` is the base URL)."""
         scripted = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 query = dict(parse_qsl(parts.query))
