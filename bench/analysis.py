@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.dbt import CORRECTIONS, LAYERS, NEW_SHARE, ROWS, _land, _timed_build, write_penalties
+from bench.dbt import CORRECTIONS, LAYERS, ROWS, _land, _timed_build, penalties_and_a_day, write_penalties
 from bench.harness import Entry, run_isolated
 from huiju.registry import load_registry
 
@@ -41,15 +41,11 @@ def _reset(url: str) -> None:
 def analysis_incremental_1pct(url: str, work: Path) -> Entry:
     """The analysis layer's daily build with 1% new penalties vs its full build, same warehouse, same run."""
     _reset(url)
-    source = load_registry().source("scjgj_penalty")
-    new_rows = int(ROWS * NEW_SHARE)
-    base = write_penalties(work / "analysis_1m.csv", source, ROWS, tag="B")
-    day = write_penalties(work / "analysis_day.csv", source, new_rows, tag="N", first=ROWS,
-                          corrected=range(CORRECTIONS))
-    run_isolated("bench.dbt", "_land", url, source.id, str(base))
+    source_id, base, day, new_rows = penalties_and_a_day(work, "analysis")
+    run_isolated("bench.dbt", "_land", url, source_id, str(base))
     _timed_build(url, work, "below_full", "--full-refresh", "--exclude", "analysis")
     full, full_peak = _timed_build(url, work, "analysis_full", "--full-refresh", "--select", "analysis")
-    run_isolated("bench.dbt", "_land", url, source.id, str(day))
+    run_isolated("bench.dbt", "_land", url, source_id, str(day))
     _timed_build(url, work, "below_daily", "--exclude", "analysis")
     daily, peak = _timed_build(url, work, "analysis_daily", "--select", "analysis")
     return Entry(name="analysis_incremental_1pct", seconds=round(daily, 3), rows=new_rows,

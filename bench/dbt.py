@@ -98,19 +98,26 @@ def _timed_build(url: str, work: Path, name: str, *args: str) -> tuple[float, fl
     return json.loads(out.read_text())["seconds"], peak
 
 
+def penalties_and_a_day(work: Path, prefix: str) -> tuple[str, Path, Path, int]:
+    """The market regulator's ROWS penalties and a day's 1% after them (new rows and CORRECTIONS corrections),
+    as its CSVs under ``work``: (source id, base file, day file, the day's rows)."""
+    source = load_registry().source("scjgj_penalty")
+    new_rows = int(ROWS * NEW_SHARE)
+    base = write_penalties(work / f"{prefix}_1m.csv", source, ROWS, tag="B")
+    day = write_penalties(work / f"{prefix}_day.csv", source, new_rows, tag="N", first=ROWS,
+                          corrected=range(CORRECTIONS))
+    return source.id, base, day, new_rows
+
+
 def dbt_incremental_1pct(url: str, work: Path) -> Entry:
     """A daily incremental build with 1% new rows vs the full build, same warehouse, same run."""
     with psycopg.connect(url, autocommit=True) as conn:  # the dbt layers of an earlier run (snapshots too)
         for layer in LAYERS:
             conn.execute(f"drop schema if exists {layer} cascade")
-    source = load_registry().source("scjgj_penalty")
-    new_rows = int(ROWS * NEW_SHARE)
-    base = write_penalties(work / "penalties_1m.csv", source, ROWS, tag="B")
-    day = write_penalties(work / "penalties_day.csv", source, new_rows, tag="N", first=ROWS,
-                          corrected=range(CORRECTIONS))
-    run_isolated("bench.dbt", "_land", url, source.id, str(base))
+    source_id, base, day, new_rows = penalties_and_a_day(work, "penalties")
+    run_isolated("bench.dbt", "_land", url, source_id, str(base))
     full, full_peak = _timed_build(url, work, "full", "--full-refresh")
-    run_isolated("bench.dbt", "_land", url, source.id, str(day))
+    run_isolated("bench.dbt", "_land", url, source_id, str(day))
     incremental, peak = _timed_build(url, work, "incremental")
     return Entry(name="dbt_incremental_1pct", seconds=round(incremental, 3), rows=new_rows,
                  rows_per_s=round(new_rows / incremental), anchor="full build (dbt build --full-refresh)",
