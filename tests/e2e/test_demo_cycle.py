@@ -29,6 +29,7 @@ import pytest
 
 from huiju import warehouse
 from huiju.airflow_env import PORTAL_USER
+from huiju.monitoring import DASHBOARD_PATH
 from huiju.registry import load_registry
 from huiju.settings import get_settings
 from huiju.warehouse import with_database
@@ -259,7 +260,7 @@ def test_the_runs_are_recorded_in_airflow(cycle: dict) -> None:
         runs = conn.execute("select dag_id, state, count(*) from dag_run group by dag_id, state").fetchall()
     assert {(dag_id, state) for dag_id, state, _ in runs} == {
         (f"ingest__{source_id}", "success") for source_id in cycle["manifest"]["sources"]} | {
-        ("huiju_transform", "success"), ("huiju_monitor", "success"),
+        ("huiju_transform", "success"), ("huiju_monitor", "success"), ("huiju_notices", "success"),
         ("huiju_push__city_credit", "success"), ("huiju_push__province_share", "success")}
     # `airflow dags test` replaces an earlier run of the same logical date: one run per DAG and day
     # (the monitor runs for two days: when the missed delivery turned overdue, and the morning after the demo day).
@@ -431,7 +432,16 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
         with urllib.request.urlopen(runs_request, timeout=30) as response:
             runs = json.load(response)["dag_runs"]
         assert {run["dag_id"] for run in runs if run["state"] == "success"} == {
-            f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {"huiju_transform", "huiju_monitor"}
+            f"ingest__{source_id}" for source_id in cycle["manifest"]["sources"]} | {
+            "huiju_transform", "huiju_monitor", "huiju_notices",
+            "huiju_push__city_credit", "huiju_push__province_share"}
+        # The stewards' dashboard shows the demo's numbers: the missed delivery's department is on its overdue list.
+        assert httpx.get(address + DASHBOARD_PATH, timeout=30).status_code == 401
+        dashboard = httpx.get(address + DASHBOARD_PATH, headers={"Authorization": f"Bearer {airflow_token}"},
+                              timeout=60)
+        missed_department = load_registry().departments[_missed(cycle)[0]].name
+        assert dashboard.status_code == 200 and "数据报送监控看板" in dashboard.text, dashboard.status_code
+        assert missed_department in dashboard.text
         # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
         for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
             assert httpx.get(address + site, timeout=30).status_code == 401
