@@ -60,7 +60,7 @@ def test_a_raw_table_of_the_old_shape_is_upgraded_and_answers_every_reader(
         conn.commit()
         before = conn.execute("select ctid::text, _load_id, _row_no from raw.admin_penalty order by 1").fetchall()
 
-    warehouse._MIGRATED.discard(url)
+    warehouse._MIGRATED.clear()  # the admin's URL and the owner's it bootstraps to: migrate again, for real
     warehouse.migrate(url)
 
     with psycopg.connect(url) as conn:
