@@ -475,7 +475,12 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
 # mobile number the demo generated is anywhere but the data stores (tests/support/leak_scan.py).
 #
 # Places known to leak, each with the reason it is tolerated for now (none since the masking landed).
-KNOWN_LEAKS: dict[str, str] = {}
+KNOWN_LEAKS: dict[str, str] = {
+    "table ops.push_outbox": (
+        "each record's payload as its target receives it, kept so a retry resends the same bytes under the same "
+        "idempotency key; the city credit platform is entitled to legal_rep_id_no in clear "
+        "(config/push_targets/city_credit.yaml clear_fields). To move to a schema only huiju_push reads (issue 18)."),
+}
 
 
 def _write_failing_inputs(folder: Path) -> tuple[str, list[Path], list[str]]:

@@ -23,6 +23,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from huiju.archive import MANIFESTS
+
 #: What under ``var/`` holds citizens' data by design (path prefixes): originals, drops, workbooks, the
 #: database, scratch space, and the demo generator's own output (its departments' files and earlier weeks,
 #: its answer key).
@@ -111,8 +113,11 @@ def collect_generated(conn: psycopg.Connection, archive: Path | None = None) -> 
                 sql.Identifier("raw", table))):
             needles.collect(" ".join(str(value) for key, value in json.loads(row).items() if not key.startswith("_")))
     if archive is not None and archive.is_dir():
+        # The replay manifests (archive/loads/) describe loads, with load ids whose hex digests can hold a
+        # run of digits shaped like a mobile: the platform's own words, not what departments sent.
+        manifests = archive / MANIFESTS
         for path in archive.rglob("*"):
-            if path.is_file():
+            if path.is_file() and not path.is_relative_to(manifests):
                 needles.collect(_text_of(path))
     return needles
 
