@@ -37,6 +37,7 @@ def _fill(url: str, rows: int) -> None:
         conn.execute("delete from ops.push_receipts; delete from ops.push_outbox; delete from ops.push_batches;"
                      " delete from ops.push_records; delete from ops.push_cursors")
         conn.execute(f"create schema {SCHEMA}")
+        # legal_rep_id_no 11010519491231002X: GB 11643-1999's own example number, not a person's
         conn.execute(
             f"create table {SCHEMA}.penalties_data as select 'BP' || lpad(n::text, 8, '0') as decision_no,"
             " '测试企业' || n || '有限公司' as party_name, '1' as party_type_code,"

@@ -73,6 +73,7 @@ class CreditTable:
                 " legal_rep_id_no, penalty_content, fine_amount_wan, decision_date, publish_until, source_department,"
                 " origin, load_id, source_row_no, published_at) values (%s, %s, '1', %s, %s, %s, %s, %s, %s, %s,"
                 " 'scjgj', %s, 'load-1', %s, clock_timestamp())",
+                # 11010519491231002X: GB 11643-1999's own example number, not a person's
                 (key, f"某某公司{self.count}", f"91330100MA{self.count:08d}", "张三", "11010519491231002X",
                  "罚款", 1.5, decision_date or date(2026, 9, 1), publish_until or date.today() + timedelta(days=365),
                  origin, self.count))
