@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from huiju_demo.credit_platform import CreditPlatform as SimulatedPlatform
 
+from huiju.monitoring.ledger import today as shanghai_today
 from huiju.push.outbox import compute_due
 from huiju.push.run import push_target, queue_deadline_alerts, reconciliation, replay
 from huiju.push.sender import assign_batches, drain
@@ -179,7 +180,7 @@ def test_other_4xx_is_final_for_the_batch_and_replay_resends(pg_url, credit, pla
         settle(conn, registry, target, platform, waits)
         (refused,) = conn.execute("select count(*) from ops.push_outbox where state = 'refused'").fetchone()
         assert refused == 10  # the first batch, never retried
-        today = date.today()
+        today = shanghai_today()  # replay selects by the day queued in Asia/Shanghai, not the machine's date
         assert replay(conn, target, today, today) == 10
         settle(conn, registry, target, platform, waits)
         assert replay(conn, target, today, today) == 0  # nothing unaccepted is left
