@@ -4,7 +4,6 @@ metadata database as result backend; secrets may come from files (``<NAME>_FILE`
 from __future__ import annotations
 
 import configparser
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ import pytest
 from huiju.settings import get_settings, secret_setting
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def scratch_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield tmp_path / "var"
-    get_settings.cache_clear()
 
 
 def rendered_config(monkeypatch: pytest.MonkeyPatch) -> configparser.ConfigParser:
