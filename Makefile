@@ -30,8 +30,11 @@ up: setup
 down: setup
 	$(BIN)/huiju down
 
+# On every core (pytest-xdist): a test file at a time per worker, the two daily-cycle files first (tests/conftest.py).
+PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
+
 test: setup
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) $(PYTEST_ARGS)
 
 # Everything but the end-to-end demo cycles: the edit–test loop.
 test-fast: setup
