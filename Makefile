@@ -31,6 +31,7 @@ down: setup
 	$(BIN)/huiju down
 
 # On every core (pytest-xdist): a test file at a time per worker, the two daily-cycle files first (tests/conftest.py).
+# `make test PARALLEL=` runs in one process (e.g. to read a failing test's output in order).
 PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 
 test: setup
@@ -38,7 +39,7 @@ test: setup
 
 # Everything but the end-to-end demo cycles: the edit–test loop.
 test-fast: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench

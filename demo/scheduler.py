@@ -131,8 +131,10 @@ def run_day(api: AirflowApi, dag_ids: list[str], day: dt.date, run_id_prefix: st
         if failed:
             raise RuntimeError(f"ingest runs failed: {failed}")
         ours = [r for r in runs if r["dag_run_id"] == run_id]
-        return ours if len(ours) == len(dag_ids) and all(r["state"] == "success" for r in runs) else None
+        return runs if len(ours) == len(dag_ids) and all(r["state"] == "success" for r in runs) else None
 
+    # Unpaused, a DAG also runs for its latest schedule interval, which may come first and land the day's
+    # deliveries itself (ours then finds nothing new): every run of the ingest DAGs is the day's.
     ingest_runs = api.wait_for("the ingest runs", ingest_done)
     # When the last Asset event was emitted: its publish task's end. The run's own end comes later, in the same
     # scheduler loop that may already have started the build the event triggered.
