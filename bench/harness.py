@@ -30,6 +30,8 @@ class Entry:
     anchor_mb_per_s: float | None = None
     target_ratio: float | None = None
     note: str = ""
+    #: Further figures a benchmark reports beside its ratio (e.g. daily_cycle's per-task overhead).
+    details: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The entry without empty fields."""

@@ -14,7 +14,6 @@ import email.policy
 import json
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from huiju_demo.ports import free_port
 
 from huiju import warehouse
 from huiju.airflow_env import PORTAL_USER
@@ -65,8 +65,8 @@ def _sources_of(manifest: dict, dataset: str) -> dict:
 def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
     var = tmp_path_factory.mktemp("var")
     url = make_database("e2e")
-    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(_free_port()),
-           "HUIJU_PORTAL_PORT": str(_free_port())}
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(free_port()),
+           "HUIJU_PORTAL_PORT": str(free_port())}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
 
     def run_demo() -> str:
@@ -377,12 +377,6 @@ def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
     assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _upload_through_portal(client: httpx.Client, var: Path) -> str:
     """Upload a small filled-in template as 生态环境局's clerk (logged in on ``client``); the new batch's id."""
     registry = load_registry()
@@ -411,7 +405,7 @@ def _wait_for_run(address: str, token: str, dag_id: str, run_id: str) -> dict:
 
 
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
-    port, portal_port = _free_port(), _free_port()
+    port, portal_port = free_port(), free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
            "HUIJU_UI_PORT": str(port), "HUIJU_PORTAL_PORT": str(portal_port)}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}

@@ -28,6 +28,7 @@ import httpx
 import psycopg
 from huiju_demo.history import ANOMALY_SOURCE, ARRIVAL, MISSING_SOURCE, DemoHistory, seed_history
 from huiju_demo.penalties import generate_penalty_file
+from huiju_demo.ports import free_port
 
 from huiju.landing import land_file
 from huiju.monitoring.monitor import run_monitor
@@ -35,7 +36,6 @@ from huiju.registry import Registry
 from huiju.settings import TIMEZONE
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import role_url
-from tests.support.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY_ROWS = 200  # the demo's rows per source
