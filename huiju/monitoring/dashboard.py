@@ -13,7 +13,7 @@ select on ``ops`` and ``quarantine``, nothing else) through ``warehouse.connect(
 * :func:`department_detail` — one department: its sources' cards for the month, its latest batches
   (anomalies flagged);
 * :func:`batch_detail` — one batch of a department: Great Expectations' results of each expectation
-  (``ops.validation_results``: the same figures as its Data Docs, here without any asset from the internet),
+  (``ops.validation_results``, where GX's Data Docs would have needed assets from the internet),
   and its quarantined rows, every value masked (:func:`huiju.masking.mask_text`) though quarantine already
   keeps them masked.
 
@@ -222,7 +222,7 @@ class QuarantinedRow:
 
 @dataclass(frozen=True)
 class QualityCheck:
-    """One expectation Great Expectations ran on the batch (``ops.validation_results``): what Data Docs show."""
+    """One expectation Great Expectations ran on the batch (``ops.validation_results``)."""
 
     header: str  # the department's column header (the field's name when the source does not send it)
     rule: str

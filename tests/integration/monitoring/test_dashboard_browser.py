@@ -1,6 +1,6 @@
 """The stewards' dashboard as Airflow serves it (its auth manager, the plugin mounted by ``init_plugins``), in
 headless chromium with the network cut, on the demo's monitoring data: it renders with its charts, its numbers are
-the ledger's, a department drills down to a batch — Great Expectations' results of it (Data Docs' figures, offline)
+the ledger's, a department drills down to a batch — Great Expectations' results of it (offline)
 and its masked problem rows — and nobody anonymous gets anything. Screenshots are kept as test artefacts
 (``tests/support/browser.py``)."""
 
@@ -99,7 +99,7 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
     assert page.locator("#quarantined tbody tr[data-row]").count() >= quarantined
     text = page.inner_text("#quarantined")
     assert not CLEAR_ID.search(text) and not CLEAR_MOBILE.search(text)
-    # Great Expectations' results of the batch (what Data Docs show), styled, with nothing fetched from the internet.
+    # Great Expectations' results of the batch, styled, with nothing fetched from the internet.
     failed = _ledger(demo_monitoring, "select field from ops.validation_results where load_id = %s and not success",
                      load_id)
     assert page.locator("#checks tr[data-success=false]").count() == len(failed) > 0
