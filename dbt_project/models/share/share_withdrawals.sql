@@ -6,9 +6,9 @@
 -- have left staging, credit and the publication views; here only their key.
 with published_keys (dataset, key_field) as (
     values
-        ('admin_penalty', 'decision_no'),
-        ('admin_license', 'decision_no'),
-        ('credit_list', 'entry_no')
+    ('admin_penalty', 'decision_no'),
+    ('admin_license', 'decision_no'),
+    ('credit_list', 'entry_no')
 ),
 
 withdrawn as (
