@@ -436,8 +436,8 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
         missed_department = load_registry().departments[_missed(cycle)[0]].name
         assert dashboard.status_code == 200 and "数据报送监控看板" in dashboard.text, dashboard.status_code
         assert missed_department in dashboard.text
-        # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
-        for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
+        # The docs site is behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
+        for site in ("huiju-dbt-docs/",):
             assert httpx.get(address + site, timeout=30).status_code == 401
             served = httpx.get(address + site, headers={"Authorization": f"Bearer {airflow_token}"}, timeout=30)
             assert served.status_code == 200 and "<html" in served.text.lower(), (site, served.status_code)
@@ -540,7 +540,7 @@ def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: di
     needles, leaks, var = leak_scan["needles"], leak_scan["leaks"], leak_scan["var"]
     assert len(needles.ids) > 500 and len(needles.mobiles) > 50  # the demo's numbers were collected (200 rows a source)
     # Every place the issue names was there to scan.
-    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "gx/uncommitted/data_docs", "demo/mail"):
+    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "demo/mail"):
         assert (var / place).is_dir(), place
     unexpected = {place: found for place, found in leaks.items() if place not in KNOWN_LEAKS}
     assert not unexpected, "citizens' numbers in clear:\n" + "\n".join(
