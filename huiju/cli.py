@@ -36,6 +36,7 @@ from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.reports.config import load_reports
 from huiju.settings import TIMEZONE, get_settings
+from huiju.sharing.config import load_resources
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
@@ -283,7 +284,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     checks = (("Configuration", lambda: load_registry(config_dir)),
               ("Calendar overrides", lambda: calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
                                                                config_dir=config_dir)),
-              ("Reports", lambda: load_reports(config_dir)))
+              ("Reports", lambda: load_reports(config_dir)),
+              ("Catalogue", lambda: load_resources(config_dir)))
     loaded = []
     for what, load in checks:
         try:
@@ -294,9 +296,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 1
-    registry, warnings, reports = loaded
+    registry, warnings, reports, resources = loaded
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
-          f"{len(registry.datasets)} datasets, {len(reports)} reports")
+          f"{len(registry.datasets)} datasets, {len(reports)} reports, {len(resources)} catalogued resources")
     for warning in registry.security_warnings():
         print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:
@@ -323,6 +325,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = run_configured(args.report, args.period)
     print(f"{run.report_id} {run.period}: {run.workbook} ({len(run.charts)} charts, as of {run.as_of.isoformat()}"
           f"{', e-mail queued' if run.notice_id else ''})")
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    """The resource catalogue (政务信息资源目录): list it, or export it as Excel and/or JSON."""
+    from huiju.sharing.catalogue import catalogue_json, load_catalogue, write_workbook  # why: only this command
+
+    catalogue = load_catalogue()
+    if args.action == "list":
+        print(render_table(["代码", "信息资源名称", "提供方", "共享类型", "信息项"],
+                           [[entry.code, entry.name, entry.provider, entry.share_type_label, str(len(entry.items))]
+                            for entry in catalogue.values()]))
+        return 0
+    if not (args.xlsx or args.json):
+        print("catalogue export: give --xlsx PATH and/or --json PATH", file=sys.stderr)
+        return 2
+    if args.xlsx:
+        print(f"Excel: {write_workbook(catalogue, Path(args.xlsx))}")
+    if args.json:
+        Path(args.json).write_text(catalogue_json(catalogue), encoding="utf-8")
+        print(f"JSON: {args.json}")
     return 0
 
 
@@ -461,6 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--period", default=None,
                         help="YYYY-MM (monthly) or YYYY-Www (weekly); default: the last period that has closed")
     report.set_defaults(func=cmd_report)
+    catalogue = sub.add_parser("catalogue", help=cmd_catalogue.__doc__)
+    catalogue.add_argument("action", choices=["list", "export"])
+    catalogue.add_argument("--xlsx", default=None, help="export: the Excel workbook to write")
+    catalogue.add_argument("--json", default=None, help="export: the JSON file to write")
+    catalogue.set_defaults(func=cmd_catalogue)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")
