@@ -62,6 +62,7 @@ class CatalogueEntry:
     published: str
     relation: str  # schema.model in the warehouse
     approver: str  # the department deciding conditional requests
+    bureau_check: bool  # unconditional: the bureau checks each request before it is provisioned
     scope_fields: tuple[str, ...]
 
     def item(self, column: str) -> InformationItem | None:
@@ -81,6 +82,7 @@ def _entry(resource: Resource, model: DbtModel, provider_names: dict[str, str]) 
         share_methods=tuple(SHARE_METHOD_LABELS[method] for method in resource.share_methods),
         update_cycle=resource.update_cycle, published=resource.published.isoformat(),
         relation=f"{model.schema_name}.{model.name}", approver=resource.deciding_department,
+        bureau_check=resource.bureau_check,
         scope_fields=resource.scope_fields)
 
 
