@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -103,8 +104,20 @@ def grants_of(conn: psycopg.Connection, *, department: str | None = None) -> lis
 def live_grant_for_token(conn: psycopg.Connection, token: str) -> dict[str, Any] | None:
     """The live grant an API token belongs to, or None (unknown, revoked or expired: refused at once)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("select g.*, r.requester_department from sharing.grants g join sharing.requests r"
+        return cur.execute("select g.*, r.requester_department, r.resource_id from sharing.grants g"
+                           " join sharing.requests r"
                            " using (request_id) where g.token_sha256 = %s and g.ended_at is null"
                            " and g.expires_at > now()", (token_digest(token),)).fetchone()
 
 
+
+
+def read_page(conn: psycopg.Connection, grant: dict[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:
+    """One page of a live grant's rows (its approved fields and rows), read as the sharing component for the API.
+
+    The grant's own function serves it, so the API reads exactly what the database grant does, is refused the
+    same way once the grant ends, and leaves its ``api_read`` row in the audit trail.
+    """
+    query = sql.SQL("select * from granted.{}(%s, %s)").format(sql.Identifier(grant["view_name"] + "_rows"))
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, (offset, limit)).fetchall()

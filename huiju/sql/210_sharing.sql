@@ -210,6 +210,8 @@ begin
                    g.expires_at);
     execute format('grant connect on database %I to %I', current_database(), g.role_name);
     execute format('grant usage on schema granted to %I', g.role_name);
+    -- Read by the grant's role (the view: every row) or by the data service API as the sharing component (a
+    -- page); either way one audit row per call, saying which.
     body := format($body$
         #variable_conflict use_column
         begin
@@ -218,14 +220,18 @@ begin
                 raise exception using errcode = '42501', message = '共享授权已撤销或已到期（grant %1$s）';
             end if;
             insert into sharing.audit (kind, actor, request_id, grant_id, detail)
-                values ('db_read', session_user, %2$s, %1$s, '{}');
-            return query select %3$s from %4$s r where %5$s;
+                values (case when session_user = %6$L then 'db_read' else 'api_read' end, session_user, %2$s, %1$s,
+                        jsonb_build_object('offset', p_offset, 'limit', p_limit));
+            return query select %3$s from %4$s r where %5$s order by %7$s offset p_offset limit p_limit;
         end
-    $body$, g.grant_id, g.request_id, column_list, source, scope_sql);
-    execute format('create function granted.%I() returns table (%s) language plpgsql volatile security definer'
+    $body$, g.grant_id, g.request_id, column_list, source, scope_sql, g.role_name,
+        (select string_agg(n::text, ', ') from generate_series(1, cardinality(g.fields)) n));
+    execute format('create function granted.%I(p_offset bigint default 0, p_limit bigint default null)'
+                   ' returns table (%s) language plpgsql volatile security definer'
                    ' set search_path = pg_catalog, pg_temp as %L', g.view_name || '_rows', column_defs, body);
-    execute format('revoke all on function granted.%I() from public', g.view_name || '_rows');
-    execute format('grant execute on function granted.%I() to %I', g.view_name || '_rows', g.role_name);
+    execute format('revoke all on function granted.%I(bigint, bigint) from public', g.view_name || '_rows');
+    execute format('grant execute on function granted.%I(bigint, bigint) to %I, huiju_sharing',
+                   g.view_name || '_rows', g.role_name);
     execute format('create view granted.%I as select * from granted.%I()', g.view_name, g.view_name || '_rows');
     execute format('grant select on granted.%I to %I', g.view_name, g.role_name);
     update sharing.grants set provisioned_at = now() where grant_id = p_grant_id;
@@ -253,7 +259,7 @@ begin
         update sharing.requests set status = p_as where request_id = g.request_id;
     end if;
     execute format('drop view if exists granted.%I', g.view_name);
-    execute format('drop function if exists granted.%I()', g.view_name || '_rows');
+    execute format('drop function if exists granted.%I(bigint, bigint)', g.view_name || '_rows');
     if exists (select from pg_roles where rolname = g.role_name) then
         perform pg_terminate_backend(pid) from pg_stat_activity where usename = g.role_name;
         execute format('revoke all on schema granted from %I', g.role_name);
@@ -280,7 +286,7 @@ $fn$;
 revoke all on function sharing.provision_grant(bigint, text), sharing.end_grant(bigint, text, text, text),
     sharing.set_grant_password(bigint, text) from public;
 
-grant usage on schema sharing to huiju_sharing;
+grant usage on schema sharing, granted to huiju_sharing;
 grant select, insert, update on sharing.requests, sharing.grants to huiju_sharing;
 grant usage, select on sequence sharing.requests_request_id_seq, sharing.grants_grant_id_seq to huiju_sharing;
 grant select, insert on sharing.audit to huiju_sharing;  -- insert-only: no update, delete or truncate

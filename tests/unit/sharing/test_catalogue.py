@@ -91,3 +91,4 @@ def test_check_config_reports_a_broken_resource(tmp_path: Path, capsys: pytest.C
     edit(config / "sharing" / "catalogue" / "legal_person.yaml", "share_methods: [database, api]", "share_methods: []")
     assert main(["check-config", "--config", str(config)]) == 1
     assert "needs at least one of share_methods" in capsys.readouterr().err
+
