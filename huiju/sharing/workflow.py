@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 STATUS_LABELS = {"checking": "待数据局审核", "pending": "待审批", "approved": "已批准并开通", "refused": "未通过",
                  "revoked": "已撤销", "expired": "已到期"}
+AUDIT_KIND_LABELS = {"filed": "提交申请", "approved": "同意", "refused": "不同意", "provisioned": "开通授权",
+                     "credentials_issued": "获取访问凭据", "db_read": "数据库读取", "api_read": "接口读取",
+                     "reminded": "到期提醒", "escalated": "超时督办", "revoked": "撤销授权", "expired": "授权到期"}
 DECIDED_AS_LABELS = {"auto": "无条件共享，自动开通", "bureau_check": "数据局审核", "department": "提供部门审批",
                      "bureau": "数据局代为审批（附审批件）", "policy": "不予共享"}
 
@@ -109,6 +112,13 @@ def _check_fields(entry: CatalogueEntry, fields: Iterable[str]) -> list[str]:
     return chosen
 
 
+def _require_relation(conn: psycopg.Connection, entry_name: str, relation: str) -> None:
+    """:class:`RequestRefused` when the resource's relation is not in the warehouse yet (its dbt model never built)."""
+    if conn.execute("select to_regclass(%s) is null", (relation,)).fetchone()[0]:
+        raise RequestRefused(f"信息资源「{entry_name}」的数据尚未生成（{relation} 不存在），暂不能办理；"
+                             "请待数据构建完成后再试")
+
+
 def _check_scope(conn: psycopg.Connection, entry: CatalogueEntry,
                  row_scope: Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
     scope: dict[str, list[str]] = {}
@@ -121,6 +131,7 @@ def _check_scope(conn: psycopg.Connection, entry: CatalogueEntry,
             raise RequestRefused(f"不能按 {column!r} 限定数据范围；信息资源「{entry.name}」可限定的字段：{allowed}")
         scope[column] = kept
     if scope and entry.share_type != "not_shared":
+        _require_relation(conn, entry.name, entry.relation)
         schema, name = entry.relation.split(".", 1)
         where = sql.SQL(" and ").join(sql.SQL("{}::text = any(%s)").format(sql.Identifier(column))
                                       for column in scope)
@@ -169,6 +180,7 @@ def file_request(conn: psycopg.Connection, catalogue: Mapping[str, CatalogueEntr
     elif entry.bureau_check:
         status, decided_as, due_on, reason = "checking", None, _deadline(today, policy.check_working_days), None
     else:
+        _require_relation(conn, entry.name, entry.relation)
         status, decided_as, due_on, reason = "approved", "auto", None, None
     with conn.cursor(row_factory=dict_row) as cur:
         request = cur.execute(
@@ -264,6 +276,8 @@ def decide(conn: psycopg.Connection, policy: SharingPolicy, actor: Actor, reques
             raise RequestRefused("数据局代为审批须上传提供部门的审批件（盖章扫描件 PDF/OFD/图片）")
         stored = store_document(document, document_name, policy.document)
     status = "approved" if approve else "refused"
+    if approve:
+        _require_relation(conn, request["resource_id"], request["relation"])
     with conn.cursor(row_factory=dict_row) as cur:
         request = cur.execute(
             "update sharing.requests set status = %s, decided_at = now(), decided_by = %s, decided_as = %s,"

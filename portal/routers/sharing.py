@@ -19,6 +19,7 @@ from huiju.sharing import grants
 from huiju.sharing.catalogue import catalogue_json, write_workbook
 from huiju.sharing.documents import DocumentRefused
 from huiju.sharing.workflow import (
+    AUDIT_KIND_LABELS,
     DECIDED_AS_LABELS,
     STATUS_LABELS,
     NotAllowed,
@@ -44,6 +45,7 @@ Requester = Annotated[Session, Depends(require(Permission.REQUEST_SHARING))]
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     return render(request, template, status, status_labels=STATUS_LABELS, decided_as_labels=DECIDED_AS_LABELS,
+                  audit_labels=AUDIT_KIND_LABELS,
                   catalogue=catalogue_of(request), **context)
 
 

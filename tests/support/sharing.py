@@ -17,6 +17,10 @@ create table share.share_natural_person_penalty_publication (decision_no text, p
 insert into share.share_natural_person_penalty_publication values
     ('杭市监罚〔2026〕1号', '赵*', '自然人', '罚款', 0.5, '2026-11-02', '市市场监督管理局', 'scjgj'),
     ('杭税罚〔2026〕7号', '钱*', '自然人', '罚款', 1.2, '2026-11-03', '市税务局', 'swj');
+create table share.share_natural_person_license_publication (decision_no text, party_name text,
+    license_category text, authority text, source_department text);
+insert into share.share_natural_person_license_publication values
+    ('杭建许〔2026〕3号', '孙*', '建筑施工特种作业操作资格', '市住房和城乡建设局', 'zjj');
 create table share.share_legal_person_penalty_publication (decision_no text, party_name text, uscc text,
     legal_rep_id_no text, penalty_type text, authority text, source_department text);
 insert into share.share_legal_person_penalty_publication values

@@ -104,7 +104,7 @@ def test_conditional_request_decided_only_by_the_owning_department_then_served_a
         refused = api.get("/api/share/v1/data", headers=headers)
         assert refused.status_code == 401 and "已撤销" in refused.json()["detail"]
     trail = requester.get(f"/sharing/{request_id}").text
-    assert trail.count("<td>api_read</td>") == 2 and "<td>revoked</td>" in trail
+    assert trail.count('data-kind="api_read">接口读取') == 2 and 'data-kind="revoked">撤销授权' in trail
 
 
 def test_the_bureau_approves_with_a_document_and_bad_documents_are_refused(

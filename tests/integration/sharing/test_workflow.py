@@ -6,6 +6,7 @@ or expiry the same role can neither log in nor read on a connection it already h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -190,3 +191,12 @@ def test_the_sharing_role_may_only_append_to_the_audit_trail(sharing_env: Sharin
             conn.execute(statement)
     with sharing_env.connect() as conn:
         assert audit.verify_chain(conn).intact
+
+
+def test_a_resource_whose_data_is_not_built_yet_is_refused_clearly(sharing_env: SharingEnv) -> None:
+    env = sharing_env
+    catalogue = {**env.catalogue, "legal_person": dataclasses.replace(env.catalogue["legal_person"],
+                                                                      relation="share.share_not_built")}
+    with env.connect() as conn, pytest.raises(RequestRefused, match=r"share\.share_not_built 不存在"):
+        file_request(conn, catalogue, env.policy, REQUESTER, resource_id="legal_person", fields=["uscc"],
+                     purpose="核验企业信息", duration_days=30)
