@@ -87,6 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from huiju_demo.history import seed_history
     from huiju_demo.mail_sink import running_mail_sink
     from huiju_demo.portal import submit_through_portal
+    from huiju_demo.sharing import file_demo_requests
     from huiju_demo.simulators import running_simulators
 
     # The demo switch (huiju.settings): a public demo pseudonym key, every pseudonym marked 'demo-';
@@ -147,6 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for target in targets.values():
             print(f"  DAG run {target.dag_id} for {day}: success "
                   f"({_dag_test(target.dag_id, day, platforms.airflow_env()):.0f}s)")
+    # One sharing request of each kind (共享申请), once the share layer is built (issue 20).
+    sharing_lines = file_demo_requests(url, registry, day)
     report_lines = _demo_report(day)
     with connect(url, role="transformation") as conn:
         print()
@@ -160,6 +163,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
+    print()
+    print("Sharing requests (共享申请; the portal's 资源目录 and 共享申请 pages once `make up` runs):")
+    print("\n".join(sharing_lines))
     print()
     print("\n".join(report_lines))
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
