@@ -355,6 +355,17 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sharing(args: argparse.Namespace) -> int:
+    """共享交换: end grants past their term and chase decisions' deadlines (reminders, 督办), as of a day."""
+    from huiju.sharing.sweep import run_sharing_sweep  # why: only this command
+
+    day = args.day or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    report = run_sharing_sweep(load_registry(), day)
+    print(f"sharing sweep {day}: {len(report.expired)} grant(s) expired, {report.reminded} reminder(s), "
+          f"{report.escalated} escalation(s) queued")
+    return 0
+
+
 def _warn_unpatched_postgres() -> None:
     """Say so when the PostgreSQL server is older than the latest minor release of its major (a warning only)."""
     warning = release_warning()
@@ -495,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_argument("--xlsx", default=None, help="export: the Excel workbook to write")
     catalogue.add_argument("--json", default=None, help="export: the JSON file to write")
     catalogue.set_defaults(func=cmd_catalogue)
+    sharing = sub.add_parser("sharing", help=cmd_sharing.__doc__)
+    sharing.add_argument("action", choices=["sweep"])
+    sharing.add_argument("--day", type=dt.date.fromisoformat, default=None,
+                         help="the day deadlines are judged on, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    sharing.set_defaults(func=cmd_sharing)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")

@@ -200,3 +200,31 @@ def test_a_resource_whose_data_is_not_built_yet_is_refused_clearly(sharing_env: 
     with env.connect() as conn, pytest.raises(RequestRefused, match=r"share\.share_not_built 不存在"):
         file_request(conn, catalogue, env.policy, REQUESTER, resource_id="legal_person", fields=["uscc"],
                      purpose="核验企业信息", duration_days=30)
+
+
+def test_the_sweep_expires_grants_and_chases_deadlines(sharing_env: SharingEnv) -> None:
+    from huiju.sharing.sweep import run_sharing_sweep
+
+    env = sharing_env
+    with env.connect() as conn:
+        outcome = file_request(conn, env.catalogue, env.policy, REQUESTER, resource_id="legal_person",
+                               fields=["uscc"], purpose="核验企业信息", duration_days=1)
+        conn.execute("update sharing.grants set expires_at = now() - interval '1 second' where grant_id = %s",
+                     (outcome.grant_id,))
+    report = run_sharing_sweep(env.registry, date(2027, 1, 4), env.url)
+    assert outcome.grant_id in report.expired and report.escalated >= 0
+    assert run_sharing_sweep(env.registry, date(2027, 1, 4), env.url).expired == []
+
+
+def test_the_sweep_command(sharing_env: SharingEnv, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    from huiju.cli import main
+    from huiju.settings import get_settings
+
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", sharing_env.url)
+    get_settings.cache_clear()
+    try:
+        assert main(["sharing", "sweep", "--day", "2027-01-04"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "sharing sweep 2027-01-04:" in capsys.readouterr().out
