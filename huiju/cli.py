@@ -356,9 +356,17 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 
 def cmd_sharing(args: argparse.Namespace) -> int:
-    """共享交换: end grants past their term and chase decisions' deadlines (reminders, 督办), as of a day."""
-    from huiju.sharing.sweep import run_sharing_sweep  # why: only this command
+    """共享交换: sweep (end grants past their term, chase deadlines: reminders, 督办) or verify the audit chain."""
+    from huiju.sharing.audit import verify_chain  # why: only this command
+    from huiju.sharing.sweep import run_sharing_sweep
 
+    if args.action == "verify-audit":
+        with connect(role="sharing") as conn:
+            report = verify_chain(conn)
+        print(f"sharing audit trail: {report.rows} row(s), " + ("intact" if report.intact else "BROKEN"))
+        for problem in report.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 0 if report.intact else 1
     day = args.day or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
     report = run_sharing_sweep(load_registry(), day)
     print(f"sharing sweep {day}: {len(report.expired)} grant(s) expired, {report.reminded} reminder(s), "
@@ -507,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_argument("--json", default=None, help="export: the JSON file to write")
     catalogue.set_defaults(func=cmd_catalogue)
     sharing = sub.add_parser("sharing", help=cmd_sharing.__doc__)
-    sharing.add_argument("action", choices=["sweep"])
+    sharing.add_argument("action", choices=["sweep", "verify-audit"])
     sharing.add_argument("--day", type=dt.date.fromisoformat, default=None,
                          help="the day deadlines are judged on, YYYY-MM-DD (default: today, Asia/Shanghai)")
     sharing.set_defaults(func=cmd_sharing)

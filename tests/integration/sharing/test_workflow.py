@@ -225,6 +225,8 @@ def test_the_sweep_command(sharing_env: SharingEnv, monkeypatch: pytest.MonkeyPa
     get_settings.cache_clear()
     try:
         assert main(["sharing", "sweep", "--day", "2027-01-04"]) == 0
+        assert main(["sharing", "verify-audit"]) == 0
     finally:
         get_settings.cache_clear()
-    assert "sharing sweep 2027-01-04:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sharing sweep 2027-01-04:" in out and "intact" in out
