@@ -230,3 +230,23 @@ def test_the_sweep_command(sharing_env: SharingEnv, monkeypatch: pytest.MonkeyPa
         get_settings.cache_clear()
     out = capsys.readouterr().out
     assert "sharing sweep 2027-01-04:" in out and "intact" in out
+
+
+def test_an_unconditional_resource_with_the_bureaus_check_waits_for_a_steward(sharing_env: SharingEnv) -> None:
+    env = sharing_env
+    with env.connect() as conn:
+        outcome = file_request(conn, env.catalogue, env.policy, REQUESTER, resource_id="legal_person_penalty",
+                               fields=["decision_no", "legal_rep_id_no"], purpose="资质审批中核查处罚记录",
+                               duration_days=30, today=date(2026, 12, 7))
+        assert outcome.status == "checking" and outcome.grant_id is None
+        assert conn.execute("select due_on from sharing.requests where request_id = %s",
+                            (outcome.request_id,)).fetchone()[0] == date(2026, 12, 9)  # 2 working days
+    with env.connect() as conn, pytest.raises(NotAllowed):
+        decide(conn, env.policy, OWNER_APPROVER, outcome.request_id, approve=True)
+    with env.connect() as conn:
+        checked = decide(conn, env.policy, STEWARD, outcome.request_id, approve=True)
+        credentials = grants.issue_credentials(conn, checked.grant_id, REQUESTER.username)
+        decided_as = conn.execute("select decided_as from sharing.requests where request_id = %s",
+                                  (outcome.request_id,)).fetchone()[0]
+    assert decided_as == "bureau_check"
+    assert _read_as_grant(env, credentials) == [("杭市监罚〔2026〕2号", "330102********001X")]  # masked in share
