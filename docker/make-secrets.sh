@@ -12,7 +12,7 @@ keep postgres_password "$(random)"
 pg_password=$(cat secrets/postgres_password)
 keep warehouse_admin_url "postgresql://postgres:${pg_password}@postgres:5432/huiju"
 for role in huiju_owner huiju_landing_login huiju_validation_login huiju_transform_login huiju_share_reader_login \
-            huiju_portal_login huiju_dashboard_login huiju_push_login huiju_airflow_login; do
+            huiju_portal_login huiju_dashboard_login huiju_push_login huiju_sharing_login huiju_airflow_login; do
     keep "db_password_${role}" "$(random)"
 done
 keep pseudonym_key "$(random)"

@@ -36,6 +36,7 @@ from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.reports.config import load_reports
 from huiju.settings import TIMEZONE, get_settings
+from huiju.sharing.config import load_resources
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
@@ -86,6 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from huiju_demo.history import seed_history
     from huiju_demo.mail_sink import running_mail_sink
     from huiju_demo.portal import submit_through_portal
+    from huiju_demo.sharing import file_demo_requests
     from huiju_demo.simulators import running_simulators
 
     # The demo switch (huiju.settings): a public demo pseudonym key, every pseudonym marked 'demo-';
@@ -146,6 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for target in targets.values():
             print(f"  DAG run {target.dag_id} for {day}: success "
                   f"({_dag_test(target.dag_id, day, platforms.airflow_env()):.0f}s)")
+    # One sharing request of each kind (共享申请), once the share layer is built (issue 20).
+    sharing_lines = file_demo_requests(url, registry, day)
     report_lines = _demo_report(day)
     with connect(url, role="transformation") as conn:
         print()
@@ -159,6 +163,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
+    print()
+    print("Sharing requests (共享申请; the portal's 资源目录 and 共享申请 pages once `make up` runs):")
+    print("\n".join(sharing_lines))
     print()
     print("\n".join(report_lines))
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
@@ -283,7 +290,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     checks = (("Configuration", lambda: load_registry(config_dir)),
               ("Calendar overrides", lambda: calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
                                                                config_dir=config_dir)),
-              ("Reports", lambda: load_reports(config_dir)))
+              ("Reports", lambda: load_reports(config_dir)),
+              ("Catalogue", lambda: load_resources(config_dir)))
     loaded = []
     for what, load in checks:
         try:
@@ -294,9 +302,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 1
-    registry, warnings, reports = loaded
+    registry, warnings, reports, resources = loaded
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
-          f"{len(registry.datasets)} datasets, {len(reports)} reports")
+          f"{len(registry.datasets)} datasets, {len(reports)} reports, {len(resources)} catalogued resources")
     for warning in registry.security_warnings():
         print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:
@@ -323,6 +331,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = run_configured(args.report, args.period)
     print(f"{run.report_id} {run.period}: {run.workbook} ({len(run.charts)} charts, as of {run.as_of.isoformat()}"
           f"{', e-mail queued' if run.notice_id else ''})")
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    """The resource catalogue (政务信息资源目录): list it, or export it as Excel and/or JSON."""
+    from huiju.sharing.catalogue import catalogue_json, load_catalogue, write_workbook  # why: only this command
+
+    catalogue = load_catalogue()
+    if args.action == "list":
+        print(render_table(["代码", "信息资源名称", "提供方", "共享类型", "信息项"],
+                           [[entry.code, entry.name, entry.provider, entry.share_type_label, str(len(entry.items))]
+                            for entry in catalogue.values()]))
+        return 0
+    if not (args.xlsx or args.json):
+        print("catalogue export: give --xlsx PATH and/or --json PATH", file=sys.stderr)
+        return 2
+    if args.xlsx:
+        print(f"Excel: {write_workbook(catalogue, Path(args.xlsx))}")
+    if args.json:
+        Path(args.json).write_text(catalogue_json(catalogue), encoding="utf-8")
+        print(f"JSON: {args.json}")
+    return 0
+
+
+def cmd_sharing(args: argparse.Namespace) -> int:
+    """共享交换: sweep (end grants past their term, chase deadlines: reminders, 督办) or verify the audit chain."""
+    from huiju.sharing.audit import verify_chain  # why: only this command
+    from huiju.sharing.sweep import run_sharing_sweep
+
+    if args.action == "verify-audit":
+        with connect(role="sharing") as conn:
+            report = verify_chain(conn)
+        print(f"sharing audit trail: {report.rows} row(s), " + ("intact" if report.intact else "BROKEN"))
+        for problem in report.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 0 if report.intact else 1
+    day = args.day or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    report = run_sharing_sweep(load_registry(), day)
+    print(f"sharing sweep {day}: {len(report.expired)} grant(s) expired, {report.reminded} reminder(s), "
+          f"{report.escalated} escalation(s) queued")
     return 0
 
 
@@ -461,6 +509,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--period", default=None,
                         help="YYYY-MM (monthly) or YYYY-Www (weekly); default: the last period that has closed")
     report.set_defaults(func=cmd_report)
+    catalogue = sub.add_parser("catalogue", help=cmd_catalogue.__doc__)
+    catalogue.add_argument("action", choices=["list", "export"])
+    catalogue.add_argument("--xlsx", default=None, help="export: the Excel workbook to write")
+    catalogue.add_argument("--json", default=None, help="export: the JSON file to write")
+    catalogue.set_defaults(func=cmd_catalogue)
+    sharing = sub.add_parser("sharing", help=cmd_sharing.__doc__)
+    sharing.add_argument("action", choices=["sweep", "verify-audit"])
+    sharing.add_argument("--day", type=dt.date.fromisoformat, default=None,
+                         help="the day deadlines are judged on, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    sharing.set_defaults(func=cmd_sharing)
     land = sub.add_parser("land", help=cmd_land.__doc__)
     land.add_argument("source")
     land.add_argument("file")

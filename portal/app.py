@@ -18,7 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huiju import warehouse
 from huiju.registry import Registry, load_registry
+from huiju.sharing.config import load_policy
 from huiju_portal.config import PortalSettings, get_portal_settings
+from huiju_portal.data_api import PREFIX as DATA_API_PREFIX
+from huiju_portal.data_api import create_data_api
 from huiju_portal.deps import Forbidden, LoginRequired, NotFound, PasswordChangeRequired
 from huiju_portal.pages import render
 from huiju_portal.routers import ROUTERS
@@ -48,6 +51,8 @@ def warm_up() -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The portal connects as its own login role (huiju.warehouse.COMPONENT_ROLES), never as the admin; with no
     # URL given, warehouse_url() starts the embedded PostgreSQL if needed and migrates.
+    # The sharing pages and the data service API act as the sharing component (huiju/sql/210_sharing.sql).
+    app.state.sharing_url = warehouse.role_url("sharing", app.state.warehouse_url)
     app.state.warehouse_url = warehouse.role_url("portal", app.state.warehouse_url)
     clean_work_dir(app.state.settings.work_dir)
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
@@ -107,6 +112,8 @@ def create_app(settings: PortalSettings | None = None, *, registry: Registry | N
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    # The data service API: an application of its own (token, not login; its own OpenAPI description).
+    app.mount(DATA_API_PREFIX, create_data_api(lambda: app.state.sharing_url, load_policy().api))
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> PlainTextResponse:

@@ -37,15 +37,19 @@ class Permission(StrEnum):
     VIEW_ALL_DEPARTMENTS = "view_all_departments"  # any department's (the bureau)
     MANAGE_ACCOUNTS = "manage_accounts"  # create, disable, reset, unlock accounts
     APPROVE_REQUESTS = "approve_requests"  # requests for the department's data (the sharing workflow)
+    VIEW_CATALOGUE = "view_catalogue"  # the resource catalogue (政务信息资源目录), its exports
+    REQUEST_SHARING = "request_sharing"  # file a sharing request for the own department, fetch its credentials
+    MANAGE_SHARING = "manage_sharing"  # the bureau: check requests, approve on a department's behalf, revoke
 
 
 ROLE_LABELS = {Role.SUBMITTER: "报送员", Role.APPROVER: "审批人", Role.STEWARD: "数据管理员"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.SUBMITTER: frozenset({Permission.SUBMIT, Permission.VIEW_SUBMISSIONS}),
-    Role.APPROVER: frozenset({Permission.VIEW_SUBMISSIONS, Permission.APPROVE_REQUESTS}),
+    Role.SUBMITTER: frozenset({Permission.SUBMIT, Permission.VIEW_SUBMISSIONS, Permission.VIEW_CATALOGUE,
+                               Permission.REQUEST_SHARING}),
+    Role.APPROVER: frozenset({Permission.VIEW_SUBMISSIONS, Permission.APPROVE_REQUESTS, Permission.VIEW_CATALOGUE}),
     Role.STEWARD: frozenset({Permission.VIEW_SUBMISSIONS, Permission.VIEW_ALL_DEPARTMENTS,
-                             Permission.MANAGE_ACCOUNTS}),
+                             Permission.MANAGE_ACCOUNTS, Permission.VIEW_CATALOGUE, Permission.MANAGE_SHARING}),
 }
 
 # Roles that act for a department, and so need one.

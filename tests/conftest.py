@@ -113,11 +113,25 @@ def make_database(pg_server_url: str) -> Iterator:
     yield make
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         for name in created:
+            grant_roles = _live_grant_roles(warehouse.with_database(pg_server_url, name))
             # A warehouse gets databases beside it (Airflow's metadata, the demo's department databases).
             beside = [row[0] for row in conn.execute("select datname from pg_database where starts_with(datname, %s)",
                                                      (f"{name}_",))]
             for database in (name, *beside):
                 conn.execute(f'drop database if exists "{database}" with (force)')
+            for role in grant_roles:  # roles are the server's: a sharing grant's must not outlive its warehouse
+                conn.execute(f'drop role if exists "{role}"')
+
+
+def _live_grant_roles(url: str) -> list[str]:
+    """The login roles of a warehouse's live sharing grants (huiju/sql/210_sharing.sql), if it has any."""
+    try:
+        with psycopg.connect(url) as conn:
+            if conn.execute("select to_regclass('sharing.grants') is null").fetchone()[0]:
+                return []
+            return [row[0] for row in conn.execute("select role_name from sharing.grants where ended_at is null")]
+    except psycopg.OperationalError:
+        return []
 
 
 @pytest.fixture(scope="session")

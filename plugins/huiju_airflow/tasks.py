@@ -102,17 +102,27 @@ def feedback(source_id: str) -> list[str]:
 
 
 def monitor(**context: Any) -> dict[str, Any]:
-    """Rebuild the submission ledger as of the run's day and queue the 催报 notices it calls for."""
+    """Rebuild the submission ledger as of the run's day and queue the 催报 notices it calls for; the sharing sweep."""
     # why: the monitoring modules load psycopg; DAG parsing must not
     from huiju.monitoring.monitor import run_monitor
+    from huiju.sharing.sweep import run_sharing_sweep
     from huiju.warehouse import connect
 
+    registry = load_registry()
     with connect(role="validation") as conn:
-        report = run_monitor(conn, load_registry(), data_date_of(context))
+        report = run_monitor(conn, registry, data_date_of(context))
     for warning in report.warnings:
         logging.getLogger(__name__).warning("%s", warning)
+    # 共享交换's clock on the same hour: grants past their term end, decisions' deadlines are chased. Its own
+    # transaction, after the 催报 are committed: a sharing failure is logged and never holds back the notify task.
+    try:
+        sweep = run_sharing_sweep(registry, data_date_of(context))
+        sharing = {"expired": len(sweep.expired), "reminded": sweep.reminded, "escalated": sweep.escalated}
+    except Exception:
+        logging.getLogger(__name__).exception("sharing sweep failed (grants' expiry, decision reminders)")
+        sharing = {"failed": True}
     return {"as_of": str(report.as_of), "periods": report.periods, "queued": len(report.reminders.queued),
-            "calendar_gaps": list(report.calendar_gaps)}
+            "calendar_gaps": list(report.calendar_gaps), "sharing": sharing}
 
 
 def push(target_name: str, **context: Any) -> dict[str, Any]:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from huiju_portal.routers import admin, auth, history, home, submit
+from huiju_portal.routers import admin, auth, history, home, sharing, submit
 
-ROUTERS = (auth.router, home.router, submit.router, history.router, admin.router)
+ROUTERS = (auth.router, home.router, submit.router, history.router, admin.router, sharing.router)

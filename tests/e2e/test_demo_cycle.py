@@ -572,3 +572,18 @@ def test_nothing_connects_as_a_superuser_once_the_warehouse_is_bootstrapped(cycl
     bootstrap = [db for role, db in first if role in superusers]
     assert 0 < len(bootstrap) <= 12, bootstrap
     assert {role for role, _ in first} - superusers <= own
+
+
+def test_one_sharing_request_of_each_kind_ends_where_it_should_once(cycle: dict) -> None:
+    from huiju.sharing.audit import verify_chain
+
+    lines = [line for line in cycle["first"].splitlines() if re.match(r"  #\d+ ", line)]
+    assert [line.split(":", 1)[0].split(" ", 3)[-1] for line in lines] == [
+        "无条件共享", "有条件共享·提供部门审批", "有条件共享·数据局代审批", "不予共享"], cycle["first"]
+    assert all(line in cycle["second"] for line in lines)  # the second run files nothing twice
+    with psycopg.connect(cycle["url"]) as conn:
+        ends = conn.execute("select status, decided_as from sharing.requests order by request_id").fetchall()
+        live = conn.execute("select count(*) from sharing.grants where ended_at is null").fetchone()[0]
+        assert verify_chain(conn).intact
+    assert ends == [("approved", "auto"), ("approved", "department"), ("approved", "bureau"), ("refused", "policy")]
+    assert live == 3

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from huiju.registry import load_registry
+from huiju_portal.data_api import RateLimiter
 from huiju_portal.entry import EntryRefused, form_fields, parse_records
 from huiju_portal.passwords import generate_password, hash_password, password_problem, verify_password
 from huiju_portal.roles import Permission, Role, permissions_of
@@ -12,9 +15,13 @@ from huiju_portal.uploads import clean_filename
 
 
 def test_roles_grant_exactly_their_permissions() -> None:
-    assert permissions_of({Role.SUBMITTER}) == {Permission.SUBMIT, Permission.VIEW_SUBMISSIONS}
-    assert permissions_of({Role.APPROVER}) == {Permission.VIEW_SUBMISSIONS, Permission.APPROVE_REQUESTS}
+    assert permissions_of({Role.SUBMITTER}) == {Permission.SUBMIT, Permission.VIEW_SUBMISSIONS,
+                                                Permission.VIEW_CATALOGUE, Permission.REQUEST_SHARING}
+    assert permissions_of({Role.APPROVER}) == {Permission.VIEW_SUBMISSIONS, Permission.APPROVE_REQUESTS,
+                                               Permission.VIEW_CATALOGUE}
     assert Permission.SUBMIT not in permissions_of({Role.STEWARD})
+    assert Permission.REQUEST_SHARING not in permissions_of({Role.STEWARD})  # the bureau decides, it does not ask
+    assert Permission.MANAGE_SHARING in permissions_of({Role.STEWARD})
     assert Permission.MANAGE_ACCOUNTS in permissions_of({Role.STEWARD})
     assert [role.label for role in Role] == ["报送员", "审批人", "数据管理员"]
 
@@ -50,3 +57,11 @@ def test_a_form_becomes_records_in_order_blank_ones_dropped() -> None:
     assert records[0]["penalty_type"] == "罚款;警告" and records[1]["penalty_type"] is None
     with pytest.raises(EntryRefused, match="一次最多录入1条记录"):
         parse_records(items, fields, max_records=1)
+
+
+def test_the_api_rate_limiter_slides_its_window() -> None:
+    limiter = RateLimiter(2, window=0.2)
+    assert [limiter.admit("a"), limiter.admit("a")] == [0.0, 0.0]
+    assert 0 < limiter.admit("a") <= 0.2 and limiter.admit("b") == 0.0
+    time.sleep(0.25)
+    assert limiter.admit("a") == 0.0

@@ -1,0 +1,40 @@
+"""The sharing workflow's clock (run with the hourly monitor): grants past their term end, deadlines are chased.
+
+:func:`run_sharing_sweep` ends every grant whose 共享期限 is over (its role, view and token go) and queues the
+reminders before a decision's deadline and the escalations after it (huiju.sharing.workflow), all through the
+notices outbox the monitor's notify task delivers. Running it twice in an hour queues nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from huiju.registry import Registry
+from huiju.sharing.catalogue import load_catalogue
+from huiju.sharing.config import load_policy, sharing_dir
+from huiju.sharing.grants import expire_grants
+from huiju.sharing.workflow import remind_and_escalate
+from huiju.warehouse import connect
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: the grants it ended, the reminders and escalations it queued."""
+
+    expired: list[int] = field(default_factory=list)
+    reminded: int = 0
+    escalated: int = 0
+
+
+def run_sharing_sweep(registry: Registry, today: date, url: str | None = None) -> SweepReport:
+    """Expire grants and chase deadlines as of ``today`` (as the sharing component); nothing without config/sharing/."""
+    report = SweepReport()
+    if not (sharing_dir() / "policy.yaml").exists():
+        return report
+    catalogue, policy = load_catalogue(), load_policy()
+    with connect(url, role="sharing") as conn:
+        report.expired = expire_grants(conn)
+        counts = remind_and_escalate(conn, registry, policy, catalogue, today)
+    report.reminded, report.escalated = counts["reminded"], counts["escalated"]
+    return report
