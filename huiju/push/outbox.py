@@ -14,7 +14,10 @@ with what the target was last sent (``ops.push_records``):
   ``forward_backflow: false`` (the province it came from).
 
 Everything runs in one transaction under the target's advisory lock; the outbox rows are written
-with COPY. An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
+with COPY. The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
+the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
+content hash, in ``push_private.payloads``, which only the push component's role reads (migration 181).
+An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
 Each row carries the 双公示 deadline (decision date + 7 working days, :mod:`huiju.workdays`).
 """
 
@@ -24,7 +27,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 CHUNK = 5000
 #: How far back each run reads again before the cursor (a batch published while the last run read).
 CURSOR_OVERLAP = timedelta(minutes=30)
-OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "payload", "content_hash", "department", "load_id",
+OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "content_hash", "department", "load_id",
                   "source_row_no", "decision_date", "deadline_date")
 
 
@@ -77,7 +80,12 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 def content_hash(record: dict[str, Any], text: str | None = None) -> str:
     """sha256 of the canonical JSON of a wire record (``text``, when already rendered): equal payloads, equal hashes."""
-    return hashlib.sha256((text if text is not None else canonical_json(record)).encode("utf-8")).hexdigest()
+    return text_hash(text if text is not None else canonical_json(record))
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a rendered payload's UTF-8 bytes: its key in ``push_private.payloads``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -169,10 +177,11 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
 
 @dataclass
 class _Pending:
-    """Outbox and state rows of one chunk, written together."""
+    """Outbox, payload and state rows of one chunk, written together."""
 
-    outbox: list[tuple[Any, ...]]
-    states: list[tuple[Any, ...]]
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)
+    payloads: list[tuple[str, str]] = field(default_factory=list)  # (content hash, canonical JSON)
 
 
 def _known(conn: psycopg.Connection, target: str, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
@@ -197,6 +206,8 @@ def _write(conn: psycopg.Connection, pending: _Pending) -> None:
             " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
             " publish_until = excluded.publish_until, relation = excluded.relation, updated_at = now()")
+    if pending.payloads:
+        store_payloads(conn, pending.payloads)
     if pending.outbox:
         with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
                 sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
@@ -204,14 +215,27 @@ def _write(conn: psycopg.Connection, pending: _Pending) -> None:
                 copy.write_row(row)
 
 
+def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]) -> None:
+    """Keep rendered payloads ``(content hash, canonical JSON)`` in ``push_private.payloads`` (once each; COPY)."""
+    conn.execute("create temp table if not exists push_payloads_in (content_hash text, payload text) on commit drop")
+    conn.execute("truncate push_payloads_in")
+    with conn.cursor().copy("copy push_payloads_in from stdin") as copy:
+        for row in payloads:
+            copy.write_row(row)
+    conn.execute("insert into push_private.payloads (content_hash, payload) select content_hash, payload"
+                 " from push_payloads_in on conflict (content_hash) do nothing")
+
+
 def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuilder,
                    keys: Sequence[str]) -> _Pending:
-    pending = _Pending([], [])
+    pending = _Pending()
     for key in keys:
         record = builder.withdraw(key)
-        digest = content_hash(record)
-        pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw",
-                               json.dumps(record, ensure_ascii=False), digest, None, None, None, None, None))
+        text = canonical_json(record)
+        digest = text_hash(text)
+        pending.payloads.append((digest, text))
+        pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw", digest, None, None,
+                               None, None, None))
         pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None))
     return pending
 
@@ -233,7 +257,7 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             for chunk in _rows(conn, relation, target, since):
                 ids = [builder.record_id(row[relation.key]) for row in chunk]
                 known = _known(conn, target.target, ids)
-                pending = _Pending([], [])
+                pending = _Pending()
                 withdrawn_keys = []
                 for record_id, row in zip(ids, chunk, strict=True):
                     changed_at = row[relation.changed_column]
@@ -253,9 +277,10 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                     decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
                     deadline = deadlines[decided] if isinstance(decided, date) else None
                     publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+                    pending.payloads.append((digest, text))
                     pending.outbox.append((
-                        target.target, record_id, relation.name, "upsert", text,
-                        digest, row.get(relation.department_column) if relation.department_column else None,
+                        target.target, record_id, relation.name, "upsert", digest,
+                        row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
                     pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
                                            False, publish_until))

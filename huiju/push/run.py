@@ -106,9 +106,10 @@ def replay(conn: psycopg.Connection, target: Target, start: date, end: date, *, 
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         cur = conn.execute(
-            "insert into ops.push_outbox (target, record_key, relation, action, payload, content_hash, department,"
+            # The payload stays where it is (push_private.payloads, by content hash): the same bytes go again.
+            "insert into ops.push_outbox (target, record_key, relation, action, content_hash, department,"
             " load_id, source_row_no, decision_date, deadline_date)"
-            " select distinct on (o.record_key) o.target, o.record_key, o.relation, o.action, o.payload,"
+            " select distinct on (o.record_key) o.target, o.record_key, o.relation, o.action,"
             " o.content_hash, o.department, o.load_id, o.source_row_no, o.decision_date, o.deadline_date"
             " from ops.push_outbox o where o.target = %s"
             " and (o.queued_at at time zone 'Asia/Shanghai')::date between %s and %s and o.state = any(%s)"

@@ -5,6 +5,10 @@
 batch id and its records' content hashes, so every send of it — a retry after a timeout, the next run
 after a crash between the platform's 200 and our commit, a replay — carries the same key.
 
+**Payloads** are read from ``push_private.payloads`` (only the push role reads it; they may hold an ID
+number in clear) by the content hash each outbox row carries, and verified against it before they are
+sent (:func:`wire_payload`): every send of a batch carries the same bytes.
+
 **Sending** (:func:`drain`): batches go in order. Before a request the batch is marked ``sending`` and
 committed; the receipts and the batch's ``done`` are committed together afterwards. A batch found
 ``sending`` (we died, or never got an answer) is first asked about by batch id (status query): if
@@ -20,6 +24,7 @@ drain stops there and the next run starts again from that batch, so an outage dr
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from huiju_connectors.credit_push import (
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
+from huiju.push.outbox import canonical_json, text_hash
 from huiju.push.targets import Target
 
 log = logging.getLogger(__name__)
@@ -123,10 +129,33 @@ def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]
                            (target,)).fetchall()
 
 
-def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-    return [(outbox_id, record_key, payload) for outbox_id, record_key, payload in conn.execute(
-        "select outbox_id, record_key, payload from ops.push_outbox where batch_id = %s order by outbox_id",
-        (batch_id,))]
+class PayloadMismatch(RuntimeError):
+    """A stored payload is missing or no longer matches its content hash: never sent (the batch stays open)."""
+
+
+def wire_payload(record_key: str, digest: str, stored: str | None) -> str:
+    """The bytes to send for one outbox row: the stored canonical JSON, verified against its content hash.
+
+    A payload moved from ``ops`` by migration 181 is in jsonb's key order: it is re-rendered canonically
+    and sent only when that matches the hash (the same content the batch's idempotency key was made from).
+    """
+    if stored is None:
+        raise PayloadMismatch(f"{record_key}: its payload {digest[:12]}… is not in push_private.payloads")
+    if text_hash(stored) == digest:
+        return stored
+    rendered = canonical_json(json.loads(stored))
+    if text_hash(rendered) != digest:
+        raise PayloadMismatch(f"{record_key}: the stored payload does not match its content hash {digest[:12]}…")
+    return rendered
+
+
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str]]:
+    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent)."""
+    return [(outbox_id, record_key, wire_payload(record_key, digest, payload))
+            for outbox_id, record_key, digest, payload in conn.execute(
+                "select o.outbox_id, o.record_key, o.content_hash, p.payload from ops.push_outbox o"
+                " left join push_private.payloads p on p.content_hash = o.content_hash"
+                " where o.batch_id = %s order by o.outbox_id", (batch_id,))]
 
 
 def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
@@ -235,7 +264,8 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
                 return  # partly settled; the next run asks again about the rest
     _mark_sending(conn, batch["batch_id"])
     try:
-        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], [p for _, _, p in records])
+        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
+                                   [payload for _, _, payload in records])
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
