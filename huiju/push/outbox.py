@@ -36,6 +36,7 @@ import psycopg
 from psycopg import sql
 
 from huiju.masking import mask_id_number, mask_text
+from huiju.monitoring.ledger import today as business_day
 from huiju.push.targets import ORIGIN_BACKFLOW, PushRelation, Target
 from huiju.registry import Registry
 from huiju.workdays import CalendarGap, work_calendar
@@ -242,8 +243,11 @@ def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuild
 
 def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
                 full: bool = False) -> DueReport:
-    """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor."""
-    today = today or date.today()
+    """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor.
+
+    ``today`` (what 公示截止期 is judged against): by default the Asia/Shanghai day, not the machine's.
+    """
+    today = today or business_day()
     report = DueReport(target.target)
     deadlines = _Deadlines(target.publication_working_days)
     with conn.transaction():

@@ -24,6 +24,7 @@ from huiju_connectors.retry import RetryPolicy
 from psycopg.rows import dict_row
 
 from huiju.channels.connection import ConnectionInfo, base_url, secret
+from huiju.monitoring.ledger import today as business_day
 from huiju.notices import queue_notice, steward_recipients
 from huiju.push.outbox import DueReport, compute_due
 from huiju.push.sender import DrainReport, assign_batches, drain
@@ -128,7 +129,7 @@ def reconciliation(conn: psycopg.Connection, *, target: str | None = None, start
 
     ``late``: settled after its deadline, or still not accepted or rejected with its deadline passed.
     """
-    today = today or date.today()
+    today = today or business_day()
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "select target, (queued_at at time zone 'Asia/Shanghai')::date as day, count(*) as due,"
@@ -193,6 +194,7 @@ def run_push(registry: Registry, target_name: str, connection: ConnectionInfo, *
     """A scheduled push run: as the push component, compute, batch and send; then, as validation, send the
     rejections back to their departments and alert the stewards of deadlines about to pass."""
     from huiju.push.feedback import send_rejections  # why: loads openpyxl, needed only after the send
+    today = today or business_day()  # the Asia/Shanghai day, whatever the machine's zone
     targets = load_targets(registry)
     target = targets[target_name]
     platform = platform_for(target, connection)
@@ -203,7 +205,7 @@ def run_push(registry: Registry, target_name: str, connection: ConnectionInfo, *
         platform.close()
     with connect(url, role="validation") as conn:
         send_rejections(conn, registry, targets)
-        queue_deadline_alerts(conn, today or date.today())
+        queue_deadline_alerts(conn, today)
     return report
 
 
