@@ -151,21 +151,27 @@ def _columns(relation: PushRelation) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c))
 
 
-def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
-          since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
+          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], tuple[str, bool] | None]]]:
+    """The relation's rows published since ``since`` (all when None), in chunks, each with what the target was
+    last sent of it (content hash, withdrawn; None when never): one streaming join, no look-up per chunk."""
     columns = _columns(relation)
     schema, table = relation.relation.split(".", 1)
     conditions = []
-    params: list[Any] = []
+    params: list[Any] = [target.target, item_set_prefix]
     if since is not None:
-        conditions.append(sql.SQL("{} > %s").format(sql.Identifier(relation.changed_column)))
+        conditions.append(sql.SQL("r.{} > %s").format(sql.Identifier(relation.changed_column)))
         params.append(since)
     if relation.origin_column and not target.forward_backflow:
-        conditions.append(sql.SQL("coalesce({}, '') <> %s").format(sql.Identifier(relation.origin_column)))
+        conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
         params.append(ORIGIN_BACKFLOW)
-    query = sql.SQL("select {columns} from {table}{where}").format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(schema, table),
+    query = sql.SQL(
+        "select {columns}, s.content_hash, s.withdrawn from {table} r left join ops.push_records s"
+        " on s.target = %s and s.record_key = %s || r.{key}::text{where}").format(
+        columns=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(schema, table), key=sql.Identifier(relation.key),
         where=sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL(""))
+    width = len(columns)
     with conn.cursor(name=f"push_{target.target}_{table}") as cur:
         cur.itersize = CHUNK
         cur.execute(query, params)
@@ -173,7 +179,8 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
             chunk = cur.fetchmany(CHUNK)
             if not chunk:
                 return
-            yield [dict(zip(columns, row, strict=True)) for row in chunk]
+            yield [(dict(zip(columns, row[:width], strict=True)),
+                    None if row[width] is None else (row[width], row[width + 1])) for row in chunk]
 
 
 @dataclass
@@ -183,15 +190,16 @@ class _Pending:
     outbox: list[tuple[Any, ...]] = field(default_factory=list)
     states: list[tuple[Any, ...]] = field(default_factory=list)
     payloads: list[tuple[str, str]] = field(default_factory=list)  # (content hash, canonical JSON)
+    superseding: list[str] = field(default_factory=list)  # record ids the target has a state for
 
 
-def _known(conn: psycopg.Connection, target: str, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
-    rows = conn.execute("select record_key, content_hash, withdrawn from ops.push_records"
-                        " where target = %s and record_key = any(%s)", (target, list(keys))).fetchall()
-    return {key: (digest, withdrawn) for key, digest, withdrawn in rows}
-
-
-def _write(conn: psycopg.Connection, pending: _Pending) -> None:
+def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
+    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY)."""
+    if pending.superseding:
+        # A record queued again before its older row went out: only the newest (about to be written) is sent.
+        # Only records the target already had a state for can have such a row.
+        conn.execute("update ops.push_outbox set state = 'superseded' where target = %s and record_key = any(%s)"
+                     " and state = 'due'", (target, pending.superseding))
     if pending.states:
         conn.execute("create temp table if not exists push_states_in (target text, record_key text, relation text,"
                      " natural_key text, content_hash text, withdrawn boolean, publish_until date) on commit drop")
@@ -199,9 +207,6 @@ def _write(conn: psycopg.Connection, pending: _Pending) -> None:
         with conn.cursor().copy("copy push_states_in from stdin") as copy:
             for row in pending.states:
                 copy.write_row(row)
-        # A record queued again before its older row went out: only the newest (about to be written) is sent.
-        conn.execute("update ops.push_outbox o set state = 'superseded' from push_states_in s"
-                     " where o.target = s.target and o.record_key = s.record_key and o.state = 'due'")
         conn.execute(
             "insert into ops.push_records (target, record_key, relation, natural_key, content_hash, withdrawn,"
             " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
@@ -227,18 +232,19 @@ def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]
                  " from push_payloads_in on conflict (content_hash) do nothing")
 
 
-def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuilder,
-                   keys: Sequence[str]) -> _Pending:
-    pending = _Pending()
+def _add_withdrawals(pending: _Pending, target: Target, relation: PushRelation, builder: PayloadBuilder,
+                     keys: Sequence[str]) -> int:
+    """Queue the withdrawal of each of ``keys`` (records the target holds) into ``pending``; how many."""
     for key in keys:
         record = builder.withdraw(key)
         text = canonical_json(record)
         digest = text_hash(text)
         pending.payloads.append((digest, text))
+        pending.superseding.append(record["record_id"])
         pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw", digest, None, None,
                                None, None, None))
         pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None))
-    return pending
+    return len(keys)
 
 
 def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
@@ -258,26 +264,26 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                                   (target.target, relation.name)).fetchone()
             since = None if full or cursor is None or cursor[0] is None else cursor[0] - CURSOR_OVERLAP
             newest = cursor[0] if cursor else None
-            for chunk in _rows(conn, relation, target, since):
-                ids = [builder.record_id(row[relation.key]) for row in chunk]
-                known = _known(conn, target.target, ids)
+            for chunk in _rows(conn, relation, target, builder.record_id(""), since):
                 pending = _Pending()
                 withdrawn_keys = []
-                for record_id, row in zip(ids, chunk, strict=True):
+                for row, state in chunk:
                     changed_at = row[relation.changed_column]
                     if changed_at is not None and (newest is None or changed_at > newest):
                         newest = changed_at
-                    state = known.get(record_id)
                     if relation.publishable_column and row[relation.publishable_column] is False:
                         if state is not None and not state[1]:
                             withdrawn_keys.append(str(row[relation.key]))
                         continue
                     record = builder.upsert(row)
                     text = canonical_json(record)
-                    digest = content_hash(record, text)
+                    digest = text_hash(text)
                     if state is not None and state[0] == digest and not state[1]:
                         report.unchanged += 1
                         continue
+                    record_id = record["record_id"]
+                    if state is not None:
+                        pending.superseding.append(record_id)
                     decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
                     deadline = deadlines[decided] if isinstance(decided, date) else None
                     publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
@@ -289,19 +295,18 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                     pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
                                            False, publish_until))
                 report.upserts += len(pending.outbox)
-                _write(conn, pending)
-                withdrawals = _withdraw_rows(target, relation, builder, withdrawn_keys)
-                report.withdrawals += len(withdrawals.outbox)
-                _write(conn, withdrawals)
+                report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
+                _write(conn, target.target, pending)
             # Past 公示截止期 since the last run, with nothing published about the record since.
             expired = [key for (key,) in conn.execute(
                 "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
                 " and publish_until < %s order by natural_key", (target.target, relation.name, today))]
             # Sent, and gone from the relation (deleted or corrected away at the source).
             gone = _gone(conn, target, relation)
-            withdrawals = _withdraw_rows(target, relation, builder, sorted(set(expired) | set(gone)))
-            report.withdrawals += len(withdrawals.outbox)
-            _write(conn, withdrawals)
+            withdrawals = _Pending()
+            report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
+                                                   sorted(set(expired) | set(gone)))
+            _write(conn, target.target, withdrawals)
             conn.execute("insert into ops.push_cursors (target, relation, watermark) values (%s, %s, %s)"
                          " on conflict (target, relation) do update set watermark = excluded.watermark",
                          (target.target, relation.name, newest))

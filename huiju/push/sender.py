@@ -78,30 +78,46 @@ def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
 
 
 def assign_batches(conn: psycopg.Connection, target: Target) -> list[str]:
-    """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits."""
+    """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits.
+
+    Written in bulk: the batches by COPY, each due row's batch by one update from a COPY'd table.
+    """
     created: list[str] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         due = conn.execute("select outbox_id, content_hash from ops.push_outbox where target = %s and state = 'due'"
                            " order by outbox_id", (target.target,)).fetchall()
+        if not due:
+            return created
         (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
                                (target.target,)).fetchone() or (0,)
+        batches, members = [], []
         for start in range(0, len(due), target.batch_size):
             chunk = due[start:start + target.batch_size]
             last += 1
             batch_id = batch_id_of(target.target, last)
-            _insert_batch(conn, target.target, batch_id, last, None, [r[0] for r in chunk], [r[1] for r in chunk])
+            batches.append((batch_id, target.target, last, None, idempotency_key(batch_id, [r[1] for r in chunk]),
+                            len(chunk)))
+            members += [(outbox_id, batch_id) for outbox_id, _ in chunk]
             created.append(batch_id)
+        _write_batches(conn, batches, members)
     return created
 
 
-def _insert_batch(conn: psycopg.Connection, target: str, batch_id: str, batch_no: int, parent: str | None,
-                  outbox_ids: Sequence[int], hashes: Sequence[str]) -> None:
-    conn.execute("insert into ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
-                 " records) values (%s, %s, %s, %s, %s, %s)",
-                 (batch_id, target, batch_no, parent, idempotency_key(batch_id, hashes), len(outbox_ids)))
-    conn.execute("update ops.push_outbox set batch_id = %s, state = 'batched' where outbox_id = any(%s)",
-                 (batch_id, list(outbox_ids)))
+def _write_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]],
+                   members: Sequence[tuple[int, str]]) -> None:
+    """New batches ``(batch_id, target, batch_no, parent, key, records)`` and their rows ``(outbox_id, batch_id)``."""
+    with conn.cursor().copy("copy ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
+                            " records) from stdin") as copy:
+        for row in batches:
+            copy.write_row(row)
+    conn.execute("create temp table if not exists push_members_in (outbox_id bigint, batch_id text) on commit drop")
+    conn.execute("truncate push_members_in")
+    with conn.cursor().copy("copy push_members_in from stdin") as copy:
+        for row in members:
+            copy.write_row(row)
+    conn.execute("update ops.push_outbox o set batch_id = m.batch_id, state = 'batched' from push_members_in m"
+                 " where o.outbox_id = m.outbox_id")
 
 
 def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
@@ -111,22 +127,25 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
     if len(rows) < 2:
         raise PayloadTooLarge(f"{batch['batch_id']}: one record is larger than the platform accepts", 413)
     middle = (len(rows) + 1) // 2
-    halves = []
+    halves, batches, members = [], [], []
     for number, part in ((1, rows[:middle]), (2, rows[middle:])):
         child = f"{batch['batch_id']}.{number}"
-        _insert_batch(conn, batch["target"], child, batch["batch_no"], batch["batch_id"], [r[0] for r in part],
-                      [r[1] for r in part])
+        batches.append((child, batch["target"], batch["batch_no"], batch["batch_id"],
+                        idempotency_key(child, [r[1] for r in part]), len(part)))
+        members += [(outbox_id, child) for outbox_id, _ in part]
         halves.append(child)
+    _write_batches(conn, batches, members)
     conn.execute("update ops.push_batches set state = 'split', done_at = now() where batch_id = %s",
                  (batch["batch_id"],))
     return halves
 
 
-def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]:
+def _next_batch(conn: psycopg.Connection, target: str) -> dict[str, Any] | None:
+    """The target's first open batch (in sending order), if any."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id",
-                           (target,)).fetchall()
+                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id"
+                           " limit 1", (target,)).fetchone()
 
 
 class PayloadMismatch(RuntimeError):
@@ -176,18 +195,21 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
             counts[outcome] += 1
             rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
                          mask_text(reason) if reason else None, via))
-        ids, keys, outcomes, reasons = ([r[i] for r in rows] for i in (1, 3, 4, 5))
-        # One statement each for the whole batch (unnest), not one per record.
-        conn.execute("insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason, via)"
-                     " select %s, r.outbox_id, %s, r.record_key, r.outcome, r.reason, %s"
-                     " from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
-                     " as r (outbox_id, record_key, outcome, reason)",
-                     (batch["batch_id"], batch["target"], via, ids, keys, outcomes, reasons))
-        conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
-                     " settled_at = case when r.outcome <> 'unknown' then now() end"
-                     " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
-                     " where o.batch_id = %s and o.outbox_id = r.outbox_id",
-                     (ids, outcomes, reasons, batch["batch_id"]))
+        with conn.cursor().copy("copy ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason,"
+                                " via) from stdin") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # Every open row accepted in one statement, then the few that were not (rejected, unknown) by id.
+        conn.execute("update ops.push_outbox set state = 'accepted', reason = null, settled_at = now()"
+                     " where batch_id = %s and state in ('batched', 'unknown')", (batch["batch_id"],))
+        others = [(r[1], r[4], r[5]) for r in rows if r[4] != "accepted"]
+        if others:
+            ids, outcomes, reasons = ([r[i] for r in others] for i in range(3))
+            conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+                         " settled_at = case when r.outcome <> 'unknown' then now() end"
+                         " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
+                         " where o.batch_id = %s and o.outbox_id = r.outbox_id",
+                         (ids, outcomes, reasons, batch["batch_id"]))
         settled = counts["unknown"] == 0
         conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
                      " last_error = %s where batch_id = %s",
@@ -225,11 +247,10 @@ def drain(conn: psycopg.Connection, target: Target, platform: CreditPlatform, *,
     try:
         handled = 0
         while max_batches is None or handled < max_batches:
-            batches = _open_batches(conn, target.target)
+            batch = _next_batch(conn, target.target)
             conn.commit()
-            if not batches:
+            if batch is None:
                 break
-            batch = batches[0]
             handled += 1
             try:
                 _settle(conn, batch, platform, report)
