@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -66,17 +67,27 @@ class DueReport:
         return self.upserts + self.withdrawals
 
 
+#: Values that go on the wire as they are (checked by exact type first: most values are strings).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def _wire_value(value: Any) -> Any:
-    if isinstance(value, date | datetime):
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")  # 1.50 and 1.5 are one amount: one hash
     return value
 
 
+#: One encoder for every payload (json.dumps with these options would build one per call).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(record: dict[str, Any]) -> str:
     """A wire record's canonical JSON (keys sorted, no spaces): what is stored, hashed and sent."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(record)
 
 
 def content_hash(record: dict[str, Any], text: str | None = None) -> str:
@@ -100,16 +111,20 @@ class PayloadBuilder:
         """The record's id on the wire: ``<item set>:<natural key>``."""
         return f"{self.relation.item_set}:{key}"
 
+    @cached_property
+    def _items(self) -> tuple[tuple[str, str, str | None], ...]:
+        """(item code, column, how it is masked or None) of each field, worked out once."""
+        return tuple((code, column, self.masked.get(column)) for code, column in self.relation.fields.items())
+
     def upsert(self, row: dict[str, Any]) -> dict[str, Any]:
         """The wire record of a publishable row."""
         data = {}
-        for code, column in self.relation.fields.items():
+        for code, column, how in self._items:
             value = row[column]
-            how = self.masked.get(column)
-            if value is not None and how is not None:
+            if how is not None and value is not None:
                 value = mask_id_number(str(value)) if how == "id_number" else mask_text(str(value))
             data[code] = _wire_value(value)
-        return {"record_id": self.record_id(row[self.relation.key]), "action": "upsert",
+        return {"record_id": f"{self.relation.item_set}:{row[self.relation.key]}", "action": "upsert",
                 "item_set": self.relation.item_set, "data": data}
 
     def withdraw(self, key: Any) -> dict[str, Any]:

@@ -168,26 +168,43 @@ def wire_payload(record_key: str, digest: str, stored: str | None) -> str:
     return rendered
 
 
-def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str]]:
-    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent)."""
-    return [(outbox_id, record_key, wire_payload(record_key, digest, payload))
-            for outbox_id, record_key, digest, payload in conn.execute(
-                "select o.outbox_id, o.record_key, o.content_hash, p.payload from ops.push_outbox o"
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str, str]]:
+    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent, state)."""
+    return [(outbox_id, record_key, wire_payload(record_key, digest, payload), state)
+            for outbox_id, record_key, digest, payload, state in conn.execute(
+                "select o.outbox_id, o.record_key, o.content_hash, p.payload, o.state from ops.push_outbox o"
                 " left join push_private.payloads p on p.content_hash = o.content_hash"
                 " where o.batch_id = %s order by o.outbox_id", (batch_id,))]
 
 
+#: Outbox states of a row still waiting for its receipt.
+OPEN_STATES = ("batched", "unknown")
+
+
+def _relaxed_commit(conn: psycopg.Connection) -> None:
+    """The sender's bookkeeping commits without waiting for the WAL flush (``synchronous_commit = off``).
+
+    Safe for exactly-once: a ``sending`` mark lost in a crash leaves the batch ``pending``, and its resend
+    carries the same idempotency key, which the platform answers with the receipts it keeps; receipts
+    lost leave it ``sending``, settled by the status query. Nothing is ever assumed delivered.
+    """
+    conn.execute("set local synchronous_commit = off")
+
+
 def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
-                    report: DrainReport) -> bool:
+                    report: DrainReport, open_rows: Sequence[tuple[int, str]] | None = None) -> bool:
     """Keep each record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
 
     A record already accepted or rejected keeps that outcome (a status query never unsettles it).
+    ``open_rows`` (outbox id, record id): the batch's rows still open, when the caller just read them.
     Returns True when the batch is settled.
     """
     with conn.transaction():
-        open_rows = conn.execute(
-            "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state in ('batched', 'unknown')"
-            " order by outbox_id", (batch["batch_id"],)).fetchall()
+        _relaxed_commit(conn)
+        if open_rows is None:
+            open_rows = conn.execute(
+                "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state = any(%s)"
+                " order by outbox_id", (batch["batch_id"], list(OPEN_STATES))).fetchall()
         rows = []
         counts = {"accepted": 0, "rejected": 0, "unknown": 0}
         for outbox_id, record_key in open_rows:
@@ -222,6 +239,7 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
 
 def _mark_sending(conn: psycopg.Connection, batch_id: str) -> None:
     with conn.transaction():
+        _relaxed_commit(conn)
         conn.execute("update ops.push_batches set state = 'sending', attempts = attempts + 1, sent_at = now()"
                      " where batch_id = %s", (batch_id,))
 
@@ -274,7 +292,9 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
     records = _records(conn, batch["batch_id"])
     conn.commit()
-    ids = [record_key for _, record_key, _ in records]
+    ids = [record_key for _, record_key, _, _ in records]
+    # Open when read; still so when sent (a status answer that settled some returns before the send).
+    open_rows = [(outbox_id, record_key) for outbox_id, record_key, _, state in records if state in OPEN_STATES]
     if batch["state"] == "sending":
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
@@ -286,7 +306,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     _mark_sending(conn, batch["batch_id"])
     try:
         receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
-                                   [payload for _, _, payload in records])
+                                   [payload for _, _, payload, _ in records])
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
@@ -301,7 +321,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
         report.errors.append(str(exc))
         return
     report.batches_sent += 1
-    if not record_receipts(conn, batch, receipts, "submit", report):
+    if not record_receipts(conn, batch, receipts, "submit", report, open_rows):
         # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
