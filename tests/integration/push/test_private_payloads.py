@@ -11,6 +11,7 @@ from huiju_demo.credit_platform import CreditPlatform as SimulatedPlatform
 
 from huiju import warehouse
 from huiju.push.outbox import compute_due, text_hash
+from huiju.push.run import push_target
 from huiju.push.sender import assign_batches, drain
 from tests.integration.push.conftest import connector, credit_table, make_target
 
@@ -62,3 +63,21 @@ def test_an_upgraded_warehouse_sends_the_payloads_it_had_in_ops_exactly_once(mak
             assert (report.batches_sent, report.accepted) == (3, 25)
             assert platform.duplicates() == [] and set(platform.records) == credit.publishable()
             assert platform.records["CF:D000001"]["data"]["CF_FRDB_ZJHM"] == ID_NUMBER
+
+
+def test_the_leak_scan_finds_no_clear_id_in_ops_after_a_push(pg_url, credit, platform, waits, registry) -> None:
+    """The e2e leak scan's check on the push alone (tests/support/leak_scan.py): ops holds no ID the target
+    receives in clear; push_private holds them."""
+    from tests.support.leak_scan import Needles, scan_schema
+
+    credit.add(30)
+    target = make_target(credit)
+    with psycopg.connect(pg_url) as conn:
+        push_target(conn, registry, target, connector(target, platform, waits))
+        needles = Needles()
+        needles.collect(ID_NUMBER)
+        assert needles.ids == {ID_NUMBER}
+        assert scan_schema(needles, conn, "ops") == []
+        assert scan_schema(needles, conn, "push_private")
+        conn.commit()
+    assert len(platform.records) == 30
