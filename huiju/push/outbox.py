@@ -13,6 +13,11 @@ with what the target was last sent (``ops.push_records``):
 * a record of the province's backflow (origin 省回流) is never due at a target with
   ``forward_backflow: false`` (the province it came from).
 
+Incremental: only rows published since the cursor are read, joined in the same query with what the
+target was last sent of each (``ops.push_records``: content hash, and the row's publication time when it
+was rendered, migration 182); a row read again with nothing new is left out before rendering. A change in
+how the target renders a relation (``ops.push_cursors.rendering``) reads it whole once.
+
 Everything runs in one transaction under the target's advisory lock; the outbox rows are written
 with COPY. The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
 the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -127,6 +132,12 @@ class PayloadBuilder:
         return {"record_id": f"{self.relation.item_set}:{row[self.relation.key]}", "action": "upsert",
                 "item_set": self.relation.item_set, "data": data}
 
+    def rendering(self, target: Target) -> str:
+        """A hash of how ``target`` gets this relation (item codes, masking, key, the backflow rule): when it
+        changes, every record's payload may have changed with it."""
+        return text_hash(canonical_json({"relation": self.relation.model_dump(mode="json"), "masked": self.masked,
+                                         "forward_backflow": target.forward_backflow}))
+
     def withdraw(self, key: Any) -> dict[str, Any]:
         """The wire record withdrawing ``key`` (only its key item)."""
         key_code = next(code for code, column in self.relation.fields.items() if column == self.relation.key)
@@ -167,21 +178,32 @@ def _columns(relation: PushRelation) -> list[str]:
 
 
 def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
-          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], tuple[str, bool] | None]]]:
+          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], _State | None]]]:
     """The relation's rows published since ``since`` (all when None), in chunks, each with what the target was
-    last sent of it (content hash, withdrawn; None when never): one streaming join, no look-up per chunk."""
+    last sent of it (None when never): one streaming join, no look-up per chunk.
+
+    Since ``since``, a row whose changed column is the one recorded when it was last rendered is left out
+    in the query (read again by the cursor's overlap, nothing new): its payload would be the same. Not
+    left out: a row no longer publishable (a view judging 公示截止期 by today's date changes without a
+    new version), and a record the target holds withdrawn.
+    """
     columns = _columns(relation)
     schema, table = relation.relation.split(".", 1)
     conditions = []
     params: list[Any] = [target.target, item_set_prefix]
     if since is not None:
-        conditions.append(sql.SQL("r.{} > %s").format(sql.Identifier(relation.changed_column)))
+        changed = sql.Identifier(relation.changed_column)
+        conditions.append(sql.SQL("r.{} > %s").format(changed))
+        unchanged = sql.SQL("(s.withdrawn or s.changed_at is distinct from r.{}{})").format(
+            changed, sql.SQL(" or r.{} is false").format(sql.Identifier(relation.publishable_column))
+            if relation.publishable_column else sql.SQL(""))
+        conditions.append(unchanged)
         params.append(since)
     if relation.origin_column and not target.forward_backflow:
         conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
         params.append(ORIGIN_BACKFLOW)
     query = sql.SQL(
-        "select {columns}, s.content_hash, s.withdrawn from {table} r left join ops.push_records s"
+        "select {columns}, s.content_hash, s.withdrawn, s.changed_at from {table} r left join ops.push_records s"
         " on s.target = %s and s.record_key = %s || r.{key}::text{where}").format(
         columns=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
         table=sql.Identifier(schema, table), key=sql.Identifier(relation.key),
@@ -195,7 +217,15 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item
             if not chunk:
                 return
             yield [(dict(zip(columns, row[:width], strict=True)),
-                    None if row[width] is None else (row[width], row[width + 1])) for row in chunk]
+                    None if row[width] is None else _State(*row[width:])) for row in chunk]
+
+
+class _State(NamedTuple):
+    """What the target was last sent of a record (``ops.push_records``)."""
+
+    content_hash: str
+    withdrawn: bool
+    changed_at: datetime | None
 
 
 @dataclass
@@ -217,16 +247,18 @@ def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
                      " and state = 'due'", (target, pending.superseding))
     if pending.states:
         conn.execute("create temp table if not exists push_states_in (target text, record_key text, relation text,"
-                     " natural_key text, content_hash text, withdrawn boolean, publish_until date) on commit drop")
+                     " natural_key text, content_hash text, withdrawn boolean, publish_until date,"
+                     " changed_at timestamptz) on commit drop")
         conn.execute("truncate push_states_in")
         with conn.cursor().copy("copy push_states_in from stdin") as copy:
             for row in pending.states:
                 copy.write_row(row)
         conn.execute(
             "insert into ops.push_records (target, record_key, relation, natural_key, content_hash, withdrawn,"
-            " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
+            " publish_until, changed_at) select * from push_states_in on conflict (target, record_key) do update set"
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
-            " publish_until = excluded.publish_until, relation = excluded.relation, updated_at = now()")
+            " publish_until = excluded.publish_until, relation = excluded.relation, changed_at = excluded.changed_at,"
+            " updated_at = now()")
     if pending.payloads:
         store_payloads(conn, pending.payloads)
     if pending.outbox:
@@ -258,7 +290,7 @@ def _add_withdrawals(pending: _Pending, target: Target, relation: PushRelation, 
         pending.superseding.append(record["record_id"])
         pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw", digest, None, None,
                                None, None, None))
-        pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None))
+        pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None, None))
     return len(keys)
 
 
@@ -275,9 +307,12 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         for relation in target.relations:
             builder = payload_builder(registry, target, relation)
-            cursor = conn.execute("select watermark from ops.push_cursors where target = %s and relation = %s",
-                                  (target.target, relation.name)).fetchone()
-            since = None if full or cursor is None or cursor[0] is None else cursor[0] - CURSOR_OVERLAP
+            rendering = builder.rendering(target)
+            cursor = conn.execute("select watermark, rendering from ops.push_cursors where target = %s"
+                                  " and relation = %s", (target.target, relation.name)).fetchone()
+            # From nothing: the first run, when told, and when the target's rendering of the relation changed.
+            incremental = not full and cursor is not None and cursor[0] is not None and cursor[1] == rendering
+            since = cursor[0] - CURSOR_OVERLAP if incremental else None
             newest = cursor[0] if cursor else None
             for chunk in _rows(conn, relation, target, builder.record_id(""), since):
                 pending = _Pending()
@@ -287,28 +322,31 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                     if changed_at is not None and (newest is None or changed_at > newest):
                         newest = changed_at
                     if relation.publishable_column and row[relation.publishable_column] is False:
-                        if state is not None and not state[1]:
+                        if state is not None and not state.withdrawn:
                             withdrawn_keys.append(str(row[relation.key]))
                         continue
                     record = builder.upsert(row)
                     text = canonical_json(record)
                     digest = text_hash(text)
-                    if state is not None and state[0] == digest and not state[1]:
-                        report.unchanged += 1
-                        continue
                     record_id = record["record_id"]
+                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+                    if state is not None and state.content_hash == digest and not state.withdrawn:
+                        report.unchanged += 1
+                        if state.changed_at != changed_at:  # so the next run leaves it out in the query
+                            pending.states.append((target.target, record_id, relation.name, str(row[relation.key]),
+                                                   digest, False, publish_until, changed_at))
+                        continue
                     if state is not None:
                         pending.superseding.append(record_id)
                     decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
                     deadline = deadlines[decided] if isinstance(decided, date) else None
-                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
                     pending.payloads.append((digest, text))
                     pending.outbox.append((
                         target.target, record_id, relation.name, "upsert", digest,
                         row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
                     pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
-                                           False, publish_until))
+                                           False, publish_until, changed_at))
                 report.upserts += len(pending.outbox)
                 report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
                 _write(conn, target.target, pending)
@@ -322,9 +360,9 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
                                                    sorted(set(expired) | set(gone)))
             _write(conn, target.target, withdrawals)
-            conn.execute("insert into ops.push_cursors (target, relation, watermark) values (%s, %s, %s)"
-                         " on conflict (target, relation) do update set watermark = excluded.watermark",
-                         (target.target, relation.name, newest))
+            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering) values (%s, %s, %s, %s)"
+                         " on conflict (target, relation) do update set watermark = excluded.watermark,"
+                         " rendering = excluded.rendering", (target.target, relation.name, newest, rendering))
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
              report.withdrawals, report.unchanged)
     return report

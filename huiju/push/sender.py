@@ -116,6 +116,7 @@ def _write_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]],
     with conn.cursor().copy("copy push_members_in from stdin") as copy:
         for row in members:
             copy.write_row(row)
+    conn.execute("analyze push_members_in")  # its size, so a day's few rows are found by key, not by a scan
     conn.execute("update ops.push_outbox o set batch_id = m.batch_id, state = 'batched' from push_members_in m"
                  " where o.outbox_id = m.outbox_id")
 

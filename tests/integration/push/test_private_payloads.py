@@ -81,3 +81,24 @@ def test_the_leak_scan_finds_no_clear_id_in_ops_after_a_push(pg_url, credit, pla
         assert scan_schema(needles, conn, "push_private")
         conn.commit()
     assert len(platform.records) == 30
+
+
+def test_what_is_due_is_computed_from_what_changed(pg_url, credit, registry) -> None:
+    """A row read again whose version is the one rendered last is left out before rendering; a new version is
+    due; a change in how the target renders the relation (here: its entitlement to IDs in clear) reads it whole."""
+    keys = credit.add(20)
+    city = make_target(credit)
+    with psycopg.connect(pg_url) as conn:
+        first = compute_due(conn, registry, city)
+        assert (first.upserts, first.unchanged) == (20, 0)
+        again = compute_due(conn, registry, city)  # every row inside the cursor's overlap, none rendered again
+        assert (again.upserts, again.unchanged) == (0, 0)
+        credit.correct(keys[3], "罚款（更正）")
+        corrected = compute_due(conn, registry, city)
+        assert (corrected.upserts, corrected.unchanged) == (1, 0)
+        masked = compute_due(conn, registry, make_target(credit, clear=False))
+        assert (masked.upserts, masked.unchanged) == (20, 0)
+        assert compute_due(conn, registry, make_target(credit, clear=False)).queued == 0
+        # Only the newest row of a record is sent: the older ones, never batched, are superseded.
+        assert conn.execute("select count(*) from ops.push_outbox where state = 'due'").fetchone() == (20,)
+        conn.commit()
