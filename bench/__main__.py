@@ -43,7 +43,8 @@ def main() -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists raw cascade; drop schema if exists quarantine cascade;"
-                     " drop schema if exists ops cascade; drop schema if exists portal cascade")
+                     " drop schema if exists ops cascade; drop schema if exists portal cascade;"
+                     " drop schema if exists push_private cascade")
     warehouse.migrate(url)
     entries = []
     with tempfile.TemporaryDirectory(prefix="huiju-bench-", dir=get_settings().var) as work:

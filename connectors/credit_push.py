@@ -25,7 +25,6 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from huiju_connectors.rest.client import _retryable_transport_error, parse_retry_after
@@ -170,14 +169,16 @@ class CreditPlatform:
             raise PlatformUnavailable(f"{method} {url}: gave up after {gave_up.attempts} attempts; "
                                       f"last: {gave_up.last}") from None
 
-    def submit(self, batch_id: str, idempotency_key: str, records: Sequence[Mapping[str, Any]]) -> Receipts:
-        """POST one batch (records as on the wire: record_id, action, item_set, data); its receipts."""
-        body = json.dumps({"batch_id": batch_id, "records": list(records)}, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
+    def submit(self, batch_id: str, idempotency_key: str, record_ids: Sequence[str],
+               records_json: Sequence[str]) -> Receipts:
+        """POST one batch; its receipts. ``records_json``: each wire record's JSON text (record_id, action,
+        item_set, data), rendered by the caller and sent byte for byte, in order; ``record_ids`` theirs."""
+        body = ('{"batch_id":' + json.dumps(batch_id, ensure_ascii=False) + ',"records":['
+                + ",".join(records_json) + "]}").encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", self.idempotency_header: idempotency_key}
         response = self._send("POST", self.base_url + self.submit_path, content=body, headers=headers)
         assert response is not None  # only a GET answers None
-        return parse_receipts(response.content, batch_id, [str(r["record_id"]) for r in records])
+        return parse_receipts(response.content, batch_id, record_ids)
 
     def status(self, batch_id: str, record_ids: Sequence[str]) -> Receipts | None:
         """The receipts of a batch the platform already has; None when it never received it."""

@@ -8,7 +8,9 @@ signature over the documented canonical string, rewritten here from the specific
 what it applied, so a test can prove every record arrived exactly once:
 
 * a batch is applied once per idempotency key (and per batch id): a resend gets the stored receipts;
-* ``applied`` counts each (record id, action, content) applied; ``records`` is the platform's state.
+* ``applied`` counts each (record id, action, content) applied; ``records`` is the platform's state;
+* ``bodies_by_key`` keeps the digest of every body POSTed under each idempotency key (a resend must
+  carry the same bytes: :meth:`CreditPlatform.changed_resends`).
 
 Faults (:attr:`CreditPlatform.faults`, consumed in order, one per submit request; ``injected`` counts
 them): ``"503"``, ``"429"`` (``Retry-After``), ``"commit-then-timeout"`` (applied, then no answer
@@ -74,6 +76,7 @@ class CreditPlatform:
     batches_in_order: list[str] = field(default_factory=list)
     receipts_by_key: dict[str, bytes] = field(default_factory=dict)
     receipts_by_batch: dict[str, bytes] = field(default_factory=dict)
+    bodies_by_key: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -165,6 +168,9 @@ class CreditPlatform:
                 body = self._read()
                 if not platform._authorised(self, body):
                     return self._answer(401, b'{"msg":"unauthorised"}')
+                with platform.lock:
+                    platform.bodies_by_key.setdefault(self.headers.get("Idempotency-Key") or "", set()).add(
+                        hashlib.sha256(body).hexdigest())
                 fault = platform._take_fault()
                 if fault == "503":
                     return self._answer(503, b'{"msg":"busy"}')
@@ -207,6 +213,10 @@ class CreditPlatform:
     def duplicates(self) -> list[tuple[str, str, str]]:
         """Record versions applied more than once (exactly-once says: none)."""
         return [key for key, count in self.applied.items() if count > 1]
+
+    def changed_resends(self) -> list[str]:
+        """Idempotency keys that came with more than one body (a resend must carry the same bytes: none)."""
+        return [key for key, bodies in self.bodies_by_key.items() if len(bodies) > 1]
 
 
 def occasional_rejection(record: dict[str, Any]) -> str | None:

@@ -545,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--target", default=None, help="a target of config/push_targets/ (default: every one)")
     push.add_argument("--from", dest="start", type=dt.date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
     push.add_argument("--to", dest="end", type=dt.date.fromisoformat, default=None, help="last day, YYYY-MM-DD")
-    push.add_argument("--day", type=dt.date.fromisoformat, default=None, help="the day a run judges deadlines on")
+    push.add_argument("--day", type=dt.date.fromisoformat, default=None,
+                      help="the day a run judges deadlines on, YYYY-MM-DD (default: today, Asia/Shanghai)")
     push.add_argument("--include-accepted", action="store_true",
                       help="replay: resend records the target already accepted too")
     push.set_defaults(func=cmd_push)

@@ -55,7 +55,7 @@ COMPONENT_ROLES = {
     "share": "huiju_share_reader",  # a push/share consumer: the share schema (and views granted to it) only
     "portal": "huiju_portal",  # the departments' portal: its schema, plus landing and validation
     "dashboard": "huiju_dashboard",  # the stewards' dashboard (Airflow plugin): reads ops and quarantine only
-    "push": "huiju_push",  # pushes to credit platforms: reads credit/share, writes ops.push_* (migration 180)
+    "push": "huiju_push",  # pushes: reads credit/share, writes ops.push_*, alone reads push_private (180, 181)
     # 共享交换: requests, grants, the audit trail (insert-only), provisioning through its functions (migration 210)
     "sharing": "huiju_sharing",
     "airflow": "huiju_airflow",  # owns Airflow's metadata database, nothing in the warehouse

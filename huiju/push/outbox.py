@@ -13,8 +13,16 @@ with what the target was last sent (``ops.push_records``):
 * a record of the province's backflow (origin 省回流) is never due at a target with
   ``forward_backflow: false`` (the province it came from).
 
+Incremental: only rows published since the cursor are read, joined in the same query with what the
+target was last sent of each (``ops.push_records``: content hash, and the row's publication time when it
+was rendered, migration 182); a row read again with nothing new is left out before rendering. A change in
+how the target renders a relation (``ops.push_cursors.rendering``) reads it whole once.
+
 Everything runs in one transaction under the target's advisory lock; the outbox rows are written
-with COPY. An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
+with COPY. The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
+the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
+content hash, in ``push_private.payloads``, which only the push component's role reads (migration 181).
+An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
 Each row carries the 双公示 deadline (decision date + 7 working days, :mod:`huiju.workdays`).
 """
 
@@ -24,15 +32,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
 from huiju.masking import mask_id_number, mask_text
+from huiju.monitoring.ledger import today as business_day
 from huiju.push.targets import ORIGIN_BACKFLOW, PushRelation, Target
 from huiju.registry import Registry
 from huiju.workdays import CalendarGap, work_calendar
@@ -43,7 +53,7 @@ log = logging.getLogger(__name__)
 CHUNK = 5000
 #: How far back each run reads again before the cursor (a batch published while the last run read).
 CURSOR_OVERLAP = timedelta(minutes=30)
-OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "payload", "content_hash", "department", "load_id",
+OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "content_hash", "department", "load_id",
                   "source_row_no", "decision_date", "deadline_date")
 
 
@@ -62,22 +72,37 @@ class DueReport:
         return self.upserts + self.withdrawals
 
 
+#: Values that go on the wire as they are (checked by exact type first: most values are strings).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def _wire_value(value: Any) -> Any:
-    if isinstance(value, date | datetime):
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")  # 1.50 and 1.5 are one amount: one hash
     return value
 
 
+#: One encoder for every payload (json.dumps with these options would build one per call).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(record: dict[str, Any]) -> str:
     """A wire record's canonical JSON (keys sorted, no spaces): what is stored, hashed and sent."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(record)
 
 
 def content_hash(record: dict[str, Any], text: str | None = None) -> str:
     """sha256 of the canonical JSON of a wire record (``text``, when already rendered): equal payloads, equal hashes."""
-    return hashlib.sha256((text if text is not None else canonical_json(record)).encode("utf-8")).hexdigest()
+    return text_hash(text if text is not None else canonical_json(record))
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a rendered payload's UTF-8 bytes: its key in ``push_private.payloads``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -91,17 +116,27 @@ class PayloadBuilder:
         """The record's id on the wire: ``<item set>:<natural key>``."""
         return f"{self.relation.item_set}:{key}"
 
+    @cached_property
+    def _items(self) -> tuple[tuple[str, str, str | None], ...]:
+        """(item code, column, how it is masked or None) of each field, worked out once."""
+        return tuple((code, column, self.masked.get(column)) for code, column in self.relation.fields.items())
+
     def upsert(self, row: dict[str, Any]) -> dict[str, Any]:
         """The wire record of a publishable row."""
         data = {}
-        for code, column in self.relation.fields.items():
+        for code, column, how in self._items:
             value = row[column]
-            how = self.masked.get(column)
-            if value is not None and how is not None:
+            if how is not None and value is not None:
                 value = mask_id_number(str(value)) if how == "id_number" else mask_text(str(value))
             data[code] = _wire_value(value)
-        return {"record_id": self.record_id(row[self.relation.key]), "action": "upsert",
+        return {"record_id": f"{self.relation.item_set}:{row[self.relation.key]}", "action": "upsert",
                 "item_set": self.relation.item_set, "data": data}
+
+    def rendering(self, target: Target) -> str:
+        """A hash of how ``target`` gets this relation (item codes, masking, key, the backflow rule): when it
+        changes, every record's payload may have changed with it."""
+        return text_hash(canonical_json({"relation": self.relation.model_dump(mode="json"), "masked": self.masked,
+                                         "forward_backflow": target.forward_backflow}))
 
     def withdraw(self, key: Any) -> dict[str, Any]:
         """The wire record withdrawing ``key`` (only its key item)."""
@@ -142,21 +177,38 @@ def _columns(relation: PushRelation) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c))
 
 
-def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
-          since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
+          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], _State | None]]]:
+    """The relation's rows published since ``since`` (all when None), in chunks, each with what the target was
+    last sent of it (None when never): one streaming join, no look-up per chunk.
+
+    Since ``since``, a row whose changed column is the one recorded when it was last rendered is left out
+    in the query (read again by the cursor's overlap, nothing new): its payload would be the same. Not
+    left out: a row no longer publishable (a view judging 公示截止期 by today's date changes without a
+    new version), and a record the target holds withdrawn.
+    """
     columns = _columns(relation)
     schema, table = relation.relation.split(".", 1)
     conditions = []
-    params: list[Any] = []
+    params: list[Any] = [target.target, item_set_prefix]
     if since is not None:
-        conditions.append(sql.SQL("{} > %s").format(sql.Identifier(relation.changed_column)))
+        changed = sql.Identifier(relation.changed_column)
+        conditions.append(sql.SQL("r.{} > %s").format(changed))
+        unchanged = sql.SQL("(s.withdrawn or s.changed_at is distinct from r.{}{})").format(
+            changed, sql.SQL(" or r.{} is false").format(sql.Identifier(relation.publishable_column))
+            if relation.publishable_column else sql.SQL(""))
+        conditions.append(unchanged)
         params.append(since)
     if relation.origin_column and not target.forward_backflow:
-        conditions.append(sql.SQL("coalesce({}, '') <> %s").format(sql.Identifier(relation.origin_column)))
+        conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
         params.append(ORIGIN_BACKFLOW)
-    query = sql.SQL("select {columns} from {table}{where}").format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(schema, table),
+    query = sql.SQL(
+        "select {columns}, s.content_hash, s.withdrawn, s.changed_at from {table} r left join ops.push_records s"
+        " on s.target = %s and s.record_key = %s || r.{key}::text{where}").format(
+        columns=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(schema, table), key=sql.Identifier(relation.key),
         where=sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL(""))
+    width = len(columns)
     with conn.cursor(name=f"push_{target.target}_{table}") as cur:
         cur.itersize = CHUNK
         cur.execute(query, params)
@@ -164,39 +216,51 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target,
             chunk = cur.fetchmany(CHUNK)
             if not chunk:
                 return
-            yield [dict(zip(columns, row, strict=True)) for row in chunk]
+            yield [(dict(zip(columns, row[:width], strict=True)),
+                    None if row[width] is None else _State(*row[width:])) for row in chunk]
+
+
+class _State(NamedTuple):
+    """What the target was last sent of a record (``ops.push_records``)."""
+
+    content_hash: str
+    withdrawn: bool
+    changed_at: datetime | None
 
 
 @dataclass
 class _Pending:
-    """Outbox and state rows of one chunk, written together."""
+    """Outbox, payload and state rows of one chunk, written together."""
 
-    outbox: list[tuple[Any, ...]]
-    states: list[tuple[Any, ...]]
-
-
-def _known(conn: psycopg.Connection, target: str, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
-    rows = conn.execute("select record_key, content_hash, withdrawn from ops.push_records"
-                        " where target = %s and record_key = any(%s)", (target, list(keys))).fetchall()
-    return {key: (digest, withdrawn) for key, digest, withdrawn in rows}
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)
+    payloads: list[tuple[str, str]] = field(default_factory=list)  # (content hash, canonical JSON)
+    superseding: list[str] = field(default_factory=list)  # record ids the target has a state for
 
 
-def _write(conn: psycopg.Connection, pending: _Pending) -> None:
+def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
+    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY)."""
+    if pending.superseding:
+        # A record queued again before its older row went out: only the newest (about to be written) is sent.
+        # Only records the target already had a state for can have such a row.
+        conn.execute("update ops.push_outbox set state = 'superseded' where target = %s and record_key = any(%s)"
+                     " and state = 'due'", (target, pending.superseding))
     if pending.states:
         conn.execute("create temp table if not exists push_states_in (target text, record_key text, relation text,"
-                     " natural_key text, content_hash text, withdrawn boolean, publish_until date) on commit drop")
+                     " natural_key text, content_hash text, withdrawn boolean, publish_until date,"
+                     " changed_at timestamptz) on commit drop")
         conn.execute("truncate push_states_in")
         with conn.cursor().copy("copy push_states_in from stdin") as copy:
             for row in pending.states:
                 copy.write_row(row)
-        # A record queued again before its older row went out: only the newest (about to be written) is sent.
-        conn.execute("update ops.push_outbox o set state = 'superseded' from push_states_in s"
-                     " where o.target = s.target and o.record_key = s.record_key and o.state = 'due'")
         conn.execute(
             "insert into ops.push_records (target, record_key, relation, natural_key, content_hash, withdrawn,"
-            " publish_until) select * from push_states_in on conflict (target, record_key) do update set"
+            " publish_until, changed_at) select * from push_states_in on conflict (target, record_key) do update set"
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
-            " publish_until = excluded.publish_until, relation = excluded.relation, updated_at = now()")
+            " publish_until = excluded.publish_until, relation = excluded.relation, changed_at = excluded.changed_at,"
+            " updated_at = now()")
+    if pending.payloads:
+        store_payloads(conn, pending.payloads)
     if pending.outbox:
         with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
                 sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
@@ -204,78 +268,101 @@ def _write(conn: psycopg.Connection, pending: _Pending) -> None:
                 copy.write_row(row)
 
 
-def _withdraw_rows(target: Target, relation: PushRelation, builder: PayloadBuilder,
-                   keys: Sequence[str]) -> _Pending:
-    pending = _Pending([], [])
+def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]) -> None:
+    """Keep rendered payloads ``(content hash, canonical JSON)`` in ``push_private.payloads`` (once each; COPY)."""
+    conn.execute("create temp table if not exists push_payloads_in (content_hash text, payload text) on commit drop")
+    conn.execute("truncate push_payloads_in")
+    with conn.cursor().copy("copy push_payloads_in from stdin") as copy:
+        for row in payloads:
+            copy.write_row(row)
+    conn.execute("insert into push_private.payloads (content_hash, payload) select content_hash, payload"
+                 " from push_payloads_in on conflict (content_hash) do nothing")
+
+
+def _add_withdrawals(pending: _Pending, target: Target, relation: PushRelation, builder: PayloadBuilder,
+                     keys: Sequence[str]) -> int:
+    """Queue the withdrawal of each of ``keys`` (records the target holds) into ``pending``; how many."""
     for key in keys:
         record = builder.withdraw(key)
-        digest = content_hash(record)
-        pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw",
-                               json.dumps(record, ensure_ascii=False), digest, None, None, None, None, None))
-        pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None))
-    return pending
+        text = canonical_json(record)
+        digest = text_hash(text)
+        pending.payloads.append((digest, text))
+        pending.superseding.append(record["record_id"])
+        pending.outbox.append((target.target, record["record_id"], relation.name, "withdraw", digest, None, None,
+                               None, None, None))
+        pending.states.append((target.target, record["record_id"], relation.name, key, digest, True, None, None))
+    return len(keys)
 
 
 def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
                 full: bool = False) -> DueReport:
-    """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor."""
-    today = today or date.today()
+    """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor.
+
+    ``today`` (what 公示截止期 is judged against): by default the Asia/Shanghai day, not the machine's.
+    """
+    today = today or business_day()
     report = DueReport(target.target)
     deadlines = _Deadlines(target.publication_working_days)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         for relation in target.relations:
             builder = payload_builder(registry, target, relation)
-            cursor = conn.execute("select watermark from ops.push_cursors where target = %s and relation = %s",
-                                  (target.target, relation.name)).fetchone()
-            since = None if full or cursor is None or cursor[0] is None else cursor[0] - CURSOR_OVERLAP
+            rendering = builder.rendering(target)
+            cursor = conn.execute("select watermark, rendering from ops.push_cursors where target = %s"
+                                  " and relation = %s", (target.target, relation.name)).fetchone()
+            # From nothing: the first run, when told, and when the target's rendering of the relation changed.
+            incremental = not full and cursor is not None and cursor[0] is not None and cursor[1] == rendering
+            since = cursor[0] - CURSOR_OVERLAP if incremental else None
             newest = cursor[0] if cursor else None
-            for chunk in _rows(conn, relation, target, since):
-                ids = [builder.record_id(row[relation.key]) for row in chunk]
-                known = _known(conn, target.target, ids)
-                pending = _Pending([], [])
+            for chunk in _rows(conn, relation, target, builder.record_id(""), since):
+                pending = _Pending()
                 withdrawn_keys = []
-                for record_id, row in zip(ids, chunk, strict=True):
+                for row, state in chunk:
                     changed_at = row[relation.changed_column]
                     if changed_at is not None and (newest is None or changed_at > newest):
                         newest = changed_at
-                    state = known.get(record_id)
                     if relation.publishable_column and row[relation.publishable_column] is False:
-                        if state is not None and not state[1]:
+                        if state is not None and not state.withdrawn:
                             withdrawn_keys.append(str(row[relation.key]))
                         continue
                     record = builder.upsert(row)
                     text = canonical_json(record)
-                    digest = content_hash(record, text)
-                    if state is not None and state[0] == digest and not state[1]:
+                    digest = text_hash(text)
+                    record_id = record["record_id"]
+                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+                    if state is not None and state.content_hash == digest and not state.withdrawn:
                         report.unchanged += 1
+                        if state.changed_at != changed_at:  # so the next run leaves it out in the query
+                            pending.states.append((target.target, record_id, relation.name, str(row[relation.key]),
+                                                   digest, False, publish_until, changed_at))
                         continue
+                    if state is not None:
+                        pending.superseding.append(record_id)
                     decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
                     deadline = deadlines[decided] if isinstance(decided, date) else None
-                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+                    pending.payloads.append((digest, text))
                     pending.outbox.append((
-                        target.target, record_id, relation.name, "upsert", text,
-                        digest, row.get(relation.department_column) if relation.department_column else None,
+                        target.target, record_id, relation.name, "upsert", digest,
+                        row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
                     pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
-                                           False, publish_until))
+                                           False, publish_until, changed_at))
                 report.upserts += len(pending.outbox)
-                _write(conn, pending)
-                withdrawals = _withdraw_rows(target, relation, builder, withdrawn_keys)
-                report.withdrawals += len(withdrawals.outbox)
-                _write(conn, withdrawals)
+                report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
+                _write(conn, target.target, pending)
             # Past 公示截止期 since the last run, with nothing published about the record since.
             expired = [key for (key,) in conn.execute(
                 "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
                 " and publish_until < %s order by natural_key", (target.target, relation.name, today))]
             # Sent, and gone from the relation (deleted or corrected away at the source).
             gone = _gone(conn, target, relation)
-            withdrawals = _withdraw_rows(target, relation, builder, sorted(set(expired) | set(gone)))
-            report.withdrawals += len(withdrawals.outbox)
-            _write(conn, withdrawals)
-            conn.execute("insert into ops.push_cursors (target, relation, watermark) values (%s, %s, %s)"
-                         " on conflict (target, relation) do update set watermark = excluded.watermark",
-                         (target.target, relation.name, newest))
+            withdrawals = _Pending()
+            report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
+                                                   sorted(set(expired) | set(gone)))
+            _write(conn, target.target, withdrawals)
+            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering) values (%s, %s, %s, %s)"
+                         " on conflict (target, relation) do update set watermark = excluded.watermark,"
+                         " rendering = excluded.rendering", (target.target, relation.name, newest, rendering))
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
              report.withdrawals, report.unchanged)
     return report

@@ -24,6 +24,7 @@ from huiju_connectors.retry import RetryPolicy
 from psycopg.rows import dict_row
 
 from huiju.channels.connection import ConnectionInfo, base_url, secret
+from huiju.monitoring.ledger import today as business_day
 from huiju.notices import queue_notice, steward_recipients
 from huiju.push.outbox import DueReport, compute_due
 from huiju.push.sender import DrainReport, assign_batches, drain
@@ -106,9 +107,10 @@ def replay(conn: psycopg.Connection, target: Target, start: date, end: date, *, 
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         cur = conn.execute(
-            "insert into ops.push_outbox (target, record_key, relation, action, payload, content_hash, department,"
+            # The payload stays where it is (push_private.payloads, by content hash): the same bytes go again.
+            "insert into ops.push_outbox (target, record_key, relation, action, content_hash, department,"
             " load_id, source_row_no, decision_date, deadline_date)"
-            " select distinct on (o.record_key) o.target, o.record_key, o.relation, o.action, o.payload,"
+            " select distinct on (o.record_key) o.target, o.record_key, o.relation, o.action,"
             " o.content_hash, o.department, o.load_id, o.source_row_no, o.decision_date, o.deadline_date"
             " from ops.push_outbox o where o.target = %s"
             " and (o.queued_at at time zone 'Asia/Shanghai')::date between %s and %s and o.state = any(%s)"
@@ -127,7 +129,7 @@ def reconciliation(conn: psycopg.Connection, *, target: str | None = None, start
 
     ``late``: settled after its deadline, or still not accepted or rejected with its deadline passed.
     """
-    today = today or date.today()
+    today = today or business_day()
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "select target, (queued_at at time zone 'Asia/Shanghai')::date as day, count(*) as due,"
@@ -192,6 +194,7 @@ def run_push(registry: Registry, target_name: str, connection: ConnectionInfo, *
     """A scheduled push run: as the push component, compute, batch and send; then, as validation, send the
     rejections back to their departments and alert the stewards of deadlines about to pass."""
     from huiju.push.feedback import send_rejections  # why: loads openpyxl, needed only after the send
+    today = today or business_day()  # the Asia/Shanghai day, whatever the machine's zone
     targets = load_targets(registry)
     target = targets[target_name]
     platform = platform_for(target, connection)
@@ -202,7 +205,7 @@ def run_push(registry: Registry, target_name: str, connection: ConnectionInfo, *
         platform.close()
     with connect(url, role="validation") as conn:
         send_rejections(conn, registry, targets)
-        queue_deadline_alerts(conn, today or date.today())
+        queue_deadline_alerts(conn, today)
     return report
 
 

@@ -5,6 +5,10 @@
 batch id and its records' content hashes, so every send of it — a retry after a timeout, the next run
 after a crash between the platform's 200 and our commit, a replay — carries the same key.
 
+**Payloads** are read from ``push_private.payloads`` (only the push role reads it; they may hold an ID
+number in clear) by the content hash each outbox row carries, and verified against it before they are
+sent (:func:`wire_payload`): every send of a batch carries the same bytes.
+
 **Sending** (:func:`drain`): batches go in order. Before a request the batch is marked ``sending`` and
 committed; the receipts and the batch's ``done`` are committed together afterwards. A batch found
 ``sending`` (we died, or never got an answer) is first asked about by batch id (status query): if
@@ -20,6 +24,7 @@ drain stops there and the next run starts again from that batch, so an outage dr
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from huiju_connectors.credit_push import (
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
+from huiju.push.outbox import canonical_json, text_hash
 from huiju.push.targets import Target
 
 log = logging.getLogger(__name__)
@@ -72,30 +78,47 @@ def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
 
 
 def assign_batches(conn: psycopg.Connection, target: Target) -> list[str]:
-    """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits."""
+    """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits.
+
+    Written in bulk: the batches by COPY, each due row's batch by one update from a COPY'd table.
+    """
     created: list[str] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
         due = conn.execute("select outbox_id, content_hash from ops.push_outbox where target = %s and state = 'due'"
                            " order by outbox_id", (target.target,)).fetchall()
+        if not due:
+            return created
         (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
                                (target.target,)).fetchone() or (0,)
+        batches, members = [], []
         for start in range(0, len(due), target.batch_size):
             chunk = due[start:start + target.batch_size]
             last += 1
             batch_id = batch_id_of(target.target, last)
-            _insert_batch(conn, target.target, batch_id, last, None, [r[0] for r in chunk], [r[1] for r in chunk])
+            batches.append((batch_id, target.target, last, None, idempotency_key(batch_id, [r[1] for r in chunk]),
+                            len(chunk)))
+            members += [(outbox_id, batch_id) for outbox_id, _ in chunk]
             created.append(batch_id)
+        _write_batches(conn, batches, members)
     return created
 
 
-def _insert_batch(conn: psycopg.Connection, target: str, batch_id: str, batch_no: int, parent: str | None,
-                  outbox_ids: Sequence[int], hashes: Sequence[str]) -> None:
-    conn.execute("insert into ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
-                 " records) values (%s, %s, %s, %s, %s, %s)",
-                 (batch_id, target, batch_no, parent, idempotency_key(batch_id, hashes), len(outbox_ids)))
-    conn.execute("update ops.push_outbox set batch_id = %s, state = 'batched' where outbox_id = any(%s)",
-                 (batch_id, list(outbox_ids)))
+def _write_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]],
+                   members: Sequence[tuple[int, str]]) -> None:
+    """New batches ``(batch_id, target, batch_no, parent, key, records)`` and their rows ``(outbox_id, batch_id)``."""
+    with conn.cursor().copy("copy ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
+                            " records) from stdin") as copy:
+        for row in batches:
+            copy.write_row(row)
+    conn.execute("create temp table if not exists push_members_in (outbox_id bigint, batch_id text) on commit drop")
+    conn.execute("truncate push_members_in")
+    with conn.cursor().copy("copy push_members_in from stdin") as copy:
+        for row in members:
+            copy.write_row(row)
+    conn.execute("analyze push_members_in")  # its size, so a day's few rows are found by key, not by a scan
+    conn.execute("update ops.push_outbox o set batch_id = m.batch_id, state = 'batched' from push_members_in m"
+                 " where o.outbox_id = m.outbox_id")
 
 
 def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
@@ -105,41 +128,84 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
     if len(rows) < 2:
         raise PayloadTooLarge(f"{batch['batch_id']}: one record is larger than the platform accepts", 413)
     middle = (len(rows) + 1) // 2
-    halves = []
+    halves, batches, members = [], [], []
     for number, part in ((1, rows[:middle]), (2, rows[middle:])):
         child = f"{batch['batch_id']}.{number}"
-        _insert_batch(conn, batch["target"], child, batch["batch_no"], batch["batch_id"], [r[0] for r in part],
-                      [r[1] for r in part])
+        batches.append((child, batch["target"], batch["batch_no"], batch["batch_id"],
+                        idempotency_key(child, [r[1] for r in part]), len(part)))
+        members += [(outbox_id, child) for outbox_id, _ in part]
         halves.append(child)
+    _write_batches(conn, batches, members)
     conn.execute("update ops.push_batches set state = 'split', done_at = now() where batch_id = %s",
                  (batch["batch_id"],))
     return halves
 
 
-def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]:
+def _next_batch(conn: psycopg.Connection, target: str) -> dict[str, Any] | None:
+    """The target's first open batch (in sending order), if any."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id",
-                           (target,)).fetchall()
+                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id"
+                           " limit 1", (target,)).fetchone()
 
 
-def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-    return [(outbox_id, record_key, payload) for outbox_id, record_key, payload in conn.execute(
-        "select outbox_id, record_key, payload from ops.push_outbox where batch_id = %s order by outbox_id",
-        (batch_id,))]
+class PayloadMismatch(RuntimeError):
+    """A stored payload is missing or no longer matches its content hash: never sent (the batch stays open)."""
+
+
+def wire_payload(record_key: str, digest: str, stored: str | None) -> str:
+    """The bytes to send for one outbox row: the stored canonical JSON, verified against its content hash.
+
+    A payload moved from ``ops`` by migration 181 is in jsonb's key order: it is re-rendered canonically
+    and sent only when that matches the hash (the same content the batch's idempotency key was made from).
+    """
+    if stored is None:
+        raise PayloadMismatch(f"{record_key}: its payload {digest[:12]}… is not in push_private.payloads")
+    if text_hash(stored) == digest:
+        return stored
+    rendered = canonical_json(json.loads(stored))
+    if text_hash(rendered) != digest:
+        raise PayloadMismatch(f"{record_key}: the stored payload does not match its content hash {digest[:12]}…")
+    return rendered
+
+
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str, str]]:
+    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent, state)."""
+    return [(outbox_id, record_key, wire_payload(record_key, digest, payload), state)
+            for outbox_id, record_key, digest, payload, state in conn.execute(
+                "select o.outbox_id, o.record_key, o.content_hash, p.payload, o.state from ops.push_outbox o"
+                " left join push_private.payloads p on p.content_hash = o.content_hash"
+                " where o.batch_id = %s order by o.outbox_id", (batch_id,))]
+
+
+#: Outbox states of a row still waiting for its receipt.
+OPEN_STATES = ("batched", "unknown")
+
+
+def _relaxed_commit(conn: psycopg.Connection) -> None:
+    """The sender's bookkeeping commits without waiting for the WAL flush (``synchronous_commit = off``).
+
+    Safe for exactly-once: a ``sending`` mark lost in a crash leaves the batch ``pending``, and its resend
+    carries the same idempotency key, which the platform answers with the receipts it keeps; receipts
+    lost leave it ``sending``, settled by the status query. Nothing is ever assumed delivered.
+    """
+    conn.execute("set local synchronous_commit = off")
 
 
 def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
-                    report: DrainReport) -> bool:
+                    report: DrainReport, open_rows: Sequence[tuple[int, str]] | None = None) -> bool:
     """Keep each record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
 
     A record already accepted or rejected keeps that outcome (a status query never unsettles it).
+    ``open_rows`` (outbox id, record id): the batch's rows still open, when the caller just read them.
     Returns True when the batch is settled.
     """
     with conn.transaction():
-        open_rows = conn.execute(
-            "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state in ('batched', 'unknown')"
-            " order by outbox_id", (batch["batch_id"],)).fetchall()
+        _relaxed_commit(conn)
+        if open_rows is None:
+            open_rows = conn.execute(
+                "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state = any(%s)"
+                " order by outbox_id", (batch["batch_id"], list(OPEN_STATES))).fetchall()
         rows = []
         counts = {"accepted": 0, "rejected": 0, "unknown": 0}
         for outbox_id, record_key in open_rows:
@@ -147,18 +213,21 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
             counts[outcome] += 1
             rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
                          mask_text(reason) if reason else None, via))
-        ids, keys, outcomes, reasons = ([r[i] for r in rows] for i in (1, 3, 4, 5))
-        # One statement each for the whole batch (unnest), not one per record.
-        conn.execute("insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason, via)"
-                     " select %s, r.outbox_id, %s, r.record_key, r.outcome, r.reason, %s"
-                     " from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
-                     " as r (outbox_id, record_key, outcome, reason)",
-                     (batch["batch_id"], batch["target"], via, ids, keys, outcomes, reasons))
-        conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
-                     " settled_at = case when r.outcome <> 'unknown' then now() end"
-                     " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
-                     " where o.batch_id = %s and o.outbox_id = r.outbox_id",
-                     (ids, outcomes, reasons, batch["batch_id"]))
+        with conn.cursor().copy("copy ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason,"
+                                " via) from stdin") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # Every open row accepted in one statement, then the few that were not (rejected, unknown) by id.
+        conn.execute("update ops.push_outbox set state = 'accepted', reason = null, settled_at = now()"
+                     " where batch_id = %s and state in ('batched', 'unknown')", (batch["batch_id"],))
+        others = [(r[1], r[4], r[5]) for r in rows if r[4] != "accepted"]
+        if others:
+            ids, outcomes, reasons = ([r[i] for r in others] for i in range(3))
+            conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+                         " settled_at = case when r.outcome <> 'unknown' then now() end"
+                         " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
+                         " where o.batch_id = %s and o.outbox_id = r.outbox_id",
+                         (ids, outcomes, reasons, batch["batch_id"]))
         settled = counts["unknown"] == 0
         conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
                      " last_error = %s where batch_id = %s",
@@ -171,6 +240,7 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
 
 def _mark_sending(conn: psycopg.Connection, batch_id: str) -> None:
     with conn.transaction():
+        _relaxed_commit(conn)
         conn.execute("update ops.push_batches set state = 'sending', attempts = attempts + 1, sent_at = now()"
                      " where batch_id = %s", (batch_id,))
 
@@ -196,11 +266,10 @@ def drain(conn: psycopg.Connection, target: Target, platform: CreditPlatform, *,
     try:
         handled = 0
         while max_batches is None or handled < max_batches:
-            batches = _open_batches(conn, target.target)
+            batch = _next_batch(conn, target.target)
             conn.commit()
-            if not batches:
+            if batch is None:
                 break
-            batch = batches[0]
             handled += 1
             try:
                 _settle(conn, batch, platform, report)
@@ -224,7 +293,9 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
     records = _records(conn, batch["batch_id"])
     conn.commit()
-    ids = [record_key for _, record_key, _ in records]
+    ids = [record_key for _, record_key, _, _ in records]
+    # Open when read; still so when sent (a status answer that settled some returns before the send).
+    open_rows = [(outbox_id, record_key) for outbox_id, record_key, _, state in records if state in OPEN_STATES]
     if batch["state"] == "sending":
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
@@ -235,7 +306,8 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
                 return  # partly settled; the next run asks again about the rest
     _mark_sending(conn, batch["batch_id"])
     try:
-        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], [p for _, _, p in records])
+        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
+                                   [payload for _, _, payload, _ in records])
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
@@ -250,7 +322,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
         report.errors.append(str(exc))
         return
     report.batches_sent += 1
-    if not record_receipts(conn, batch, receipts, "submit", report):
+    if not record_receipts(conn, batch, receipts, "submit", report, open_rows):
         # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
         known = platform.status(batch["batch_id"], ids)
         if known is not None:

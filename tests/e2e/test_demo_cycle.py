@@ -468,13 +468,9 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
 # The leak scan: after the demo's cycles (and `make up`, above) and a set of failing inputs, no ID or
 # mobile number the demo generated is anywhere but the data stores (tests/support/leak_scan.py).
 #
-# Places known to leak, each with the reason it is tolerated for now (none since the masking landed).
-KNOWN_LEAKS: dict[str, str] = {
-    "table ops.push_outbox": (
-        "each record's payload as its target receives it, kept so a retry resends the same bytes under the same "
-        "idempotency key; the city credit platform is entitled to legal_rep_id_no in clear "
-        "(config/push_targets/city_credit.yaml clear_fields). To move to a schema only huiju_push reads (issue 18)."),
-}
+# Places known to leak, each with the reason it is tolerated for now (none since the masking landed, and since
+# the push payloads a target receives with IDs in clear moved from ops to push_private, migration 181).
+KNOWN_LEAKS: dict[str, str] = {}
 
 
 def _write_failing_inputs(folder: Path) -> tuple[str, list[Path], list[str]]:
@@ -529,11 +525,16 @@ def leak_scan(cycle: dict) -> dict[str, list]:
         needles = collect_generated(conn, var / "archive")
         needles.collect(" ".join(numbers))
         leaks = scan_files(needles, var) + scan_schema(needles, conn, "ops") + scan_schema(needles, conn, "quarantine")
+        # Where the payloads the city credit platform is entitled to (IDs in clear) are kept, and who may read them.
+        entitled = scan_schema(needles, conn, "push_private")
+        readers = {role for (role,) in conn.execute(
+            "select rolname from pg_roles where has_schema_privilege(oid, 'push_private', 'usage')"
+            " and has_table_privilege(oid, 'push_private.payloads', 'select') and not rolsuper")}
     with psycopg.connect(with_database(url, f"{database}_airflow")) as conn:  # XCom, rendered fields, notes, logs
         leaks += scan_database(needles, conn)
     print(f"leak scan: {len(needles.ids)} IDs and {len(needles.mobiles)} mobiles looked for; "
           f"{len(leaks)} findings in {len(group(leaks))} places")
-    return {"needles": needles, "leaks": group(leaks), "var": var}
+    return {"needles": needles, "leaks": group(leaks), "var": var, "entitled": entitled, "readers": readers}
 
 
 def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: dict) -> None:
@@ -542,6 +543,11 @@ def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: di
     # Every place the issue names was there to scan.
     for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "demo/mail"):
         assert (var / place).is_dir(), place
+    # The IDs a target receives in clear were pushed (so the scan above had them to find), and are kept where
+    # only the push component (and the owner, through its login) can read them.
+    assert leak_scan["entitled"], "no clear ID in push_private.payloads: was the day pushed?"
+    assert leak_scan["readers"] <= {warehouse.OWNER_ROLE, warehouse.COMPONENT_ROLES["push"],
+                                    warehouse.login_role("push")}, leak_scan["readers"]
     unexpected = {place: found for place, found in leaks.items() if place not in KNOWN_LEAKS}
     assert not unexpected, "citizens' numbers in clear:\n" + "\n".join(
         f"  {place}: {len(found)} ({', '.join(str(leak.number) for leak in found[:3])} …)"

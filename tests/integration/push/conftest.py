@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -105,11 +106,12 @@ class CreditTable:
         return {f"CF:{key}" for key, origin in rows if target_takes_backflow or origin != "省回流"}
 
 
-@pytest.fixture
-def credit(pg_url: str) -> Iterator[CreditTable]:
-    """A fresh penalties table (and its publishable view columns) in a schema of the test's own."""
+@contextmanager
+def credit_table(url: str) -> Iterator[CreditTable]:
+    """A fresh penalties table (and its publishable view columns) in a schema of its own, in the warehouse at
+    ``url``; dropped afterwards with everything pushed from it."""
     schema = f"pushtest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url) as conn:
+    with psycopg.connect(url) as conn:
         conn.execute(f"create schema {schema}")
         conn.execute(
             f"create table {schema}.penalties_data (decision_no text primary key, party_name text,"
@@ -123,8 +125,15 @@ def credit(pg_url: str) -> Iterator[CreditTable]:
         conn.rollback()
         conn.execute(f"drop schema {schema} cascade")
         conn.execute("delete from ops.push_receipts; delete from ops.push_outbox; delete from ops.push_batches;"
-                     " delete from ops.push_records; delete from ops.push_cursors")
+                     " delete from ops.push_records; delete from ops.push_cursors; delete from push_private.payloads")
         conn.commit()
+
+
+@pytest.fixture
+def credit(pg_url: str) -> Iterator[CreditTable]:
+    """A fresh penalties table in the session's warehouse (:func:`credit_table`)."""
+    with credit_table(pg_url) as table:
+        yield table
 
 
 def make_target(credit: CreditTable, name: str = "city_credit", *, clear: bool = True, batch_size: int = 10,

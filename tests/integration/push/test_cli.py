@@ -50,3 +50,27 @@ def test_run_report_and_replay_from_the_command_line(pg_url, credit, platform, m
         assert platform.duplicates() == []
     finally:
         get_settings.cache_clear()
+
+
+def test_the_day_a_push_judges_deadlines_on_is_asia_shanghai_s(pg_url, monkeypatch) -> None:
+    """17:00 UTC on 7 December is 01:00 on the 8th in Beijing: a 7 December deadline has passed there."""
+    from datetime import UTC, date, datetime, tzinfo
+
+    from huiju.monitoring import ledger
+    from huiju.push.run import reconciliation
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:
+            return datetime(2026, 12, 7, 17, 0, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(ledger, "datetime", Clock)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("insert into ops.push_outbox (target, record_key, relation, action, content_hash, decision_date,"
+                     " deadline_date, queued_at) values ('tz_probe', 'CF:TZ', 'r', 'upsert', 'h', '2026-11-26',"
+                     " '2026-12-07', '2026-12-07 09:00+08')")
+        try:
+            [row] = reconciliation(conn, target="tz_probe")
+            assert (row["day"], row["due"], row["late"]) == (date(2026, 12, 7), 1, 1)
+        finally:
+            conn.rollback()

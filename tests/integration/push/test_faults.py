@@ -44,6 +44,7 @@ def assert_exactly_once(conn: psycopg.Connection, credit: CreditTable, target, p
                         *, takes_backflow: bool = True) -> None:
     """Every publishable record at the platform, each version applied once; every outbox row has its receipt."""
     assert platform.duplicates() == []
+    assert platform.changed_resends() == []  # every resend of a batch carried the same bytes under its key
     rejected = {key for (key,) in conn.execute(
         "select distinct record_key from ops.push_outbox o where target = %s and state = 'rejected'"
         " and not exists (select 1 from ops.push_outbox n where n.target = o.target and n.record_key = o.record_key"

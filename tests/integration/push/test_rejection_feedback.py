@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import openpyxl
@@ -23,10 +22,10 @@ def test_rejections_become_a_workbook_and_one_notice(pg_url: str, registry, scra
         load_id = land_file(conn, registry, source, csv_path).load_id
         for row_no in (3, 5):
             conn.execute(
-                "insert into ops.push_outbox (target, record_key, relation, action, payload, content_hash, department,"
+                "insert into ops.push_outbox (target, record_key, relation, action, content_hash, department,"
                 " load_id, source_row_no, state, reason) values ('city_credit', %s, 'credit_legal_person_penalty',"
-                " 'upsert', %s, 'h', 'scjgj', %s, %s, 'rejected', '统一社会信用代码与名称不符')",
-                (f"CF:R{row_no}", json.dumps({}), load_id, row_no))
+                " 'upsert', 'h', 'scjgj', %s, %s, 'rejected', '统一社会信用代码与名称不符')",
+                (f"CF:R{row_no}", load_id, row_no))
         conn.commit()
         [path] = send_rejections(conn, registry, targets)
         assert send_rejections(conn, registry, targets) == []  # once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +15,8 @@ import yaml
 from huiju_connectors.credit_push import parse_receipts
 from huiju_connectors.http_auth import canonical_request, hmac_signature
 
-from huiju.push.outbox import content_hash, payload_builder
-from huiju.push.sender import batch_id_of, idempotency_key
+from huiju.push.outbox import canonical_json, content_hash, payload_builder
+from huiju.push.sender import PayloadMismatch, batch_id_of, idempotency_key, wire_payload
 from huiju.push.targets import load_targets
 from huiju.registry import ConfigError, load_registry
 
@@ -73,6 +74,22 @@ def test_payload_masks_what_the_target_is_not_entitled_to(registry) -> None:
     assert masked["data"]["CF_FRDB_ZJHM"] == "110105********002X"
     assert content_hash(masked) != content_hash(clear)
     assert content_hash(dict(reversed(clear.items()))) == content_hash(clear)
+
+
+def test_a_stored_payload_is_sent_only_as_the_bytes_its_hash_names(registry) -> None:
+    city = load_targets(registry)["city_credit"]
+    record = payload_builder(registry, city, city.relation("credit_legal_person_penalty")).upsert(ROW)
+    text, digest = canonical_json(record), content_hash(record)
+    assert wire_payload("CF:1", digest, text) == text  # byte for byte
+    # As migration 181 moved it from ops (jsonb's key order and spacing): rendered canonically again.
+    jsonb_text = json.dumps(dict(sorted(record.items(), key=lambda item: (len(item[0]), item[0]))),
+                            ensure_ascii=False)
+    assert jsonb_text != text and wire_payload("CF:1", digest, jsonb_text) == text
+    tampered = text.replace(ID_NUMBER, "110105194912310021")
+    for stored in (tampered, None):
+        with pytest.raises(PayloadMismatch) as raised:
+            wire_payload("CF:1", digest, stored)
+        assert ID_NUMBER not in str(raised.value)
 
 
 def test_receipts_that_cannot_be_read_leave_records_unknown() -> None:
