@@ -80,7 +80,11 @@ def dashboard_300_sources(url: str, work: Path) -> Entry:
     from huiju_airflow.dashboard import create_dashboard_app  # why: see above
 
     app = create_dashboard_app(registry, warehouse_url=url)
-    app.dependency_overrides[airflow_user] = lambda: None  # Airflow's login is not what is measured
+
+    async def logged_in() -> None:
+        """Airflow's login is not what is measured; like :func:`airflow_user`, a coroutine (no worker thread)."""
+
+    app.dependency_overrides[airflow_user] = logged_in
     pages = {"overview": "/", "department": f"/departments/{DEPARTMENT}"}
     results = {}
     with TestClient(app) as client, psycopg.connect(url) as conn:

@@ -29,6 +29,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
@@ -141,6 +142,35 @@ def json_response(figures_json: Any) -> Response:
     return Response(to_json(figures_json), media_type="application/json")
 
 
+class SecurityHeaders:
+    """Every answer's security headers; pages and data are never cached (figures and quarantined rows).
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` streams every body through a task
+    and a queue, which cost a page more than its headers are worth.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = "/static/" in scope["path"]
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _month(month: str | None, as_of: date) -> str:
     if month is None:
         return figures.default_month(as_of)
@@ -166,20 +196,15 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     templates.env.globals["titles"] = {source_id: source.title for source_id, source in registry.sources.items()}
     static = StaticFiles(directory=HERE / "static")
     # Connections as huiju_dashboard kept between requests (a new one costs a SCRAM exchange and a backend);
-    # checked before use, so a restarted warehouse costs one failed check, not a failed page.
+    # checked before use, so a restarted warehouse costs one failed check, not a failed page. Autocommit: the
+    # pages only read, each statement with its own snapshot as in a read-committed transaction, without the
+    # BEGIN and COMMIT round trips a transaction would add to every page.
     pool = ConnectionPool(role_url("dashboard", warehouse_url), min_size=1, max_size=4, open=True,
-                          check=ConnectionPool.check_connection, name="huiju-dashboard")
+                          kwargs={"autocommit": True}, check=ConnectionPool.check_connection,
+                          name="huiju-dashboard")
     app.state.pool = pool
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if "/static/" not in request.url.path:
-            response.headers["Cache-Control"] = "no-store"  # figures and quarantined rows: never cached
-        return response
+    app.add_middleware(SecurityHeaders)
 
     def as_of_of(conn: Any, requested: date | None) -> date:
         """The day asked for, else the day the ledger was last derived for (the monitor's run), else today."""

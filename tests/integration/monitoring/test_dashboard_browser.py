@@ -125,6 +125,10 @@ def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow
             assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code in (401, 403), path
             served = client.get(path, headers={"Authorization": f"Bearer {airflow.token}"})
             assert served.status_code == 200, path
+            assert served.headers["content-security-policy"].startswith("default-src 'self'"), path
+            assert served.headers["x-content-type-options"] == "nosniff", path
+            # figures and quarantined rows are never cached; the app's own assets may be
+            assert (served.headers.get("cache-control") == "no-store") != path.startswith("/static/"), path
         overdue = client.get("/api/overdue", headers={"Authorization": f"Bearer {airflow.token}"}).json()
         overview = client.get("/api/overview", headers={"Authorization": f"Bearer {airflow.token}"}).json()
     assert any(item["source_id"] == MISSING_SOURCE for item in overdue["overdue"])
