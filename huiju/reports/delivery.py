@@ -25,7 +25,7 @@ from huiju.monitoring.scorecards import ranking
 from huiju.notices import Recipient, leader_recipients, queue_notice, steward_recipients
 from huiju.private_files import write_private
 from huiju.registry import Registry
-from huiju.reports.charts import draw_chart
+from huiju.reports.charts import draw_chart, warm_up_renderer
 from huiju.reports.config import Report
 from huiju.reports.statistics import BEIJING, Period, TableResult, report_tables
 from huiju.reports.workbook import WorkbookContent, highlight_values, write_workbook
@@ -108,6 +108,7 @@ def run_report(conn: psycopg.Connection, registry: Registry, report: Report, per
     ``conn`` connects as the transformation component (it reads the analysis layer and writes ``ops``).
     """
     now = now or datetime.now(UTC)
+    warm_up_renderer()  # matplotlib loads while the warehouse computes the tables
     with conn.transaction():
         # One run per report and period at a time: the second waits, then finds the first's as_of and notice.
         conn.execute("select pg_advisory_xact_lock(hashtext('huiju.report'), hashtext(%s))",
@@ -156,6 +157,7 @@ def run_configured(report_id: str, period_key: str | None = None, *, registry: R
     from huiju.reports.statistics import parse_period, previous_period
     from huiju.warehouse import connect
 
+    warm_up_renderer()  # matplotlib loads while the configuration is read and the warehouse computes
     registry = registry or load_registry()
     report = load_reports()[report_id]
     now = now or datetime.now(UTC)
