@@ -483,7 +483,8 @@ def test_every_model_seed_and_snapshot_has_a_primary_key_test(built: dict) -> No
     assert relations - keyed == {"model.huiju.archive_legal_person_history", "model.huiju.analysis_credit_statistics",
                                  "model.huiju.analysis_red_black_list_movements",
                                  "model.huiju.analysis_publication_timeliness",
-                                 "model.huiju.analysis_enterprise_lifecycle"}
+                                 "model.huiju.analysis_enterprise_lifecycle",
+                                 "model.huiju.analysis_industry_statistics"}
 
 
 def test_the_yaml_documents_every_publication_time_that_scopes_the_daily_tests(built: dict) -> None:
