@@ -9,6 +9,8 @@ Chinese label as the missing-glyph box.
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,9 +64,6 @@ def cjk_font() -> ResolvedFont:
 
 def _fontconfig_file(family: str) -> Path | None:
     """The file fontconfig resolves ``family`` to, when it is that family (fc-match substitutes otherwise)."""
-    import shutil
-    import subprocess
-
     fc_match = shutil.which("fc-match")
     if fc_match is None:
         return None
