@@ -56,9 +56,8 @@ def cjk_font() -> ResolvedFont:
         path = _fontconfig_file(family)
         if path is None:
             continue
-        font_manager.fontManager.addfont(str(path))
-        added = font_manager.FontProperties(fname=str(path)).get_name()
-        return ResolvedFont(added, path)
+        font_manager.fontManager.addfont(str(path))  # its first face, under that face's family name
+        return ResolvedFont(font_manager.get_font(str(path)).family_name, path)
     raise CJKFontMissing(f"no Noto Sans CJK font found for the report charts; {INSTALL_HINT}")
 
 

@@ -273,3 +273,23 @@ def test_periods() -> None:
     assert period_containing("month", week.start).key == "2026-11"
     with pytest.raises(ValueError):
         parse_period("month", "2026-13-01")
+
+
+def test_a_cjk_font_missing_from_matplotlibs_font_cache_is_found_through_fontconfig(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # matplotlib's font list is cached the first time it runs: a font installed afterwards is not in it.
+    from matplotlib import font_manager
+
+    subprocess.run(["bash", str(ROOT / "scripts" / "install_cjk_font.sh")], check=True)
+
+    def not_in_cache(*args, **kwargs):
+        raise ValueError("not in matplotlib's font list")
+
+    monkeypatch.setattr(font_manager, "findfont", not_in_cache)
+    cjk_font.cache_clear()
+    try:
+        font = cjk_font()
+    finally:
+        cjk_font.cache_clear()
+    assert font.family.startswith("Noto Sans CJK") and font.path.is_file()
+    assert missing_glyphs(["各区县行政处罚件数"], font) == set()
