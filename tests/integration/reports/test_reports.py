@@ -190,6 +190,7 @@ def test_a_past_period_rebuilt_later_gives_the_same_numbers(built: dict, report_
     first = _run(built)
     before = _sheet(first.workbook, "行政处罚·分区县")
     coverage_before = _sheet(first.workbook, "社会保险覆盖·分区县")
+    industry_before = _sheet(first.workbook, "行政处罚·分行业")
     assert coverage_before and sum(row[1] for row in coverage_before) > 0
     # Later: a correction of a decision of the month and new decisions of the month arrive.
     market = built["market"]
@@ -214,6 +215,7 @@ def test_a_past_period_rebuilt_later_gives_the_same_numbers(built: dict, report_
     assert again.as_of == first.as_of
     assert _sheet(again.workbook, "行政处罚·分区县") == before
     assert _sheet(again.workbook, "社会保险覆盖·分区县") == coverage_before
+    assert _sheet(again.workbook, "行政处罚·分行业") == industry_before
     with psycopg.connect(built["url"]) as conn:  # read now, the coverage counts the later residents
         residents_now = conn.execute(
             "select sum(working_age_residents) from analysis.analysis_social_insurance_coverage").fetchone()[0]
