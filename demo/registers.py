@@ -159,6 +159,16 @@ def _city(seed: int, size: int) -> _City:
     return _City(tuple(residents), tuple(enterprises), tuple(social_orgs))
 
 
+#: 国民经济行业分类 (GB/T 4754-2017) classes a demo enterprise is registered in (门类 letter + class).
+DEMO_INDUSTRIES = ("C1391", "C3511", "E4790", "F5137", "F5261", "G5431", "H6110", "I6513", "K7020", "L7212",
+                   "M7320", "O8010")
+
+
+def industry_code_of(uscc: str) -> str:
+    """A demo enterprise's industry: fixed by its USCC (not drawn from the day's random stream)."""
+    return DEMO_INDUSTRIES[zlib.crc32(uscc.encode()) % len(DEMO_INDUSTRIES)]
+
+
 def _sample(rng: random.Random, items: tuple[Any, ...], n: int) -> list[Any]:
     return rng.sample(items, min(n, len(items)))
 
@@ -176,7 +186,7 @@ def _register_rows(dataset: str, department: Department, style: departments.Styl
                 "registered_capital_wan": org.capital_wan, "established_date": org.established, "status": status,
                 "closed_date": None if status == "存续" else day - timedelta(days=rng.randint(1, 20)),
                 "address": org.address, "region_code": org.region_code,
-                "authority": style.authorities[0][0]})
+                "authority": style.authorities[0][0], "industry_code": industry_code_of(org.uscc)})
     elif dataset == "tax_registration":
         for org in _sample(rng, city.enterprises, n):
             rows.append({

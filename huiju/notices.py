@@ -42,7 +42,7 @@ import hashlib
 import html
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -92,6 +92,7 @@ class Outgoing:
     subject: str
     body: str
     attachment: Path | None  # absolute path of the file to attach, if any
+    inline_images: tuple[Path, ...] = ()  # absolute paths of PNGs shown in an e-mail's body (cid:<file name>)
 
     @property
     def message_id(self) -> str:
@@ -184,12 +185,14 @@ def _relative_to_var(path: Path | str | None) -> str | None:
 def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subject: str, body: str,
                  recipients: Iterable[Recipient], department: str | None = None, source_id: str | None = None,
                  load_id: str | None = None, attachment: Path | str | None = None,
-                 topic: str | None = None, rank: int = 0, link: str | None = None) -> int | None:
+                 topic: str | None = None, rank: int = 0, link: str | None = None,
+                 inline_images: Sequence[Path | str] = ()) -> int | None:
     """Queue a notice and one delivery per recipient (duplicates dropped); the new notice's id.
 
     None when a notice with this ``dedupe_key`` already exists (it is not queued again) or it
     has no recipient. Runs in the caller's transaction: commit it with the fact announced.
-    ``attachment`` is stored relative to ``var/`` when it lies under it. Notices of one ladder
+    ``attachment`` is stored relative to ``var/`` when it lies under it, and so are ``inline_images``: PNGs an
+    e-mail shows in its body (:func:`html_body`; file names unique within the notice). Notices of one ladder
     (e.g. the reminders of one obligation) share a ``topic``; one of higher ``rank`` supersedes
     the lower ones' deliveries to the same recipient that are still pending.
     ``link`` (a platform address built from platform ids, never citizens' data) ends the body after masking,
@@ -200,10 +203,11 @@ def queue_notice(conn: psycopg.Connection, *, dedupe_key: str, kind: str, subjec
         return None
     row = conn.execute(
         "insert into ops.notices (dedupe_key, kind, department, source_id, load_id, subject, body, attachment,"
-        " topic, rank) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " topic, rank, inline_images) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " on conflict (dedupe_key) do nothing returning notice_id",
         (dedupe_key, kind, department, source_id, load_id, mask_text(subject),
-         mask_text(body) + (f"\n\n{link}" if link else ""), _relative_to_var(attachment), topic, rank)).fetchone()
+         mask_text(body) + (f"\n\n{link}" if link else ""), _relative_to_var(attachment), topic, rank,
+         [_relative_to_var(image) for image in inline_images])).fetchone()
     if row is None:
         return None
     with conn.cursor() as cur:
@@ -452,7 +456,8 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "select d.notice_id, d.channel, d.recipient, d.attempts, n.dedupe_key, n.kind, n.department,"
-                f" n.subject, n.body, n.attachment, {_CIRCUIT_SQL} as circuit from ops.notice_deliveries d"
+                f" n.subject, n.body, n.attachment, n.inline_images, {_CIRCUIT_SQL} as circuit"
+                " from ops.notice_deliveries d"
                 " join ops.notices n using (notice_id)"
                 f" left join ops.notice_circuits c on c.circuit = {_CIRCUIT_SQL}"
                 " where d.delivered_at is null and d.superseded_by is null and d.attempts < %s"
@@ -476,11 +481,12 @@ def deliver_pending(conn: psycopg.Connection, senders: Mapping[str, Sender], *, 
                 notice_id=row["notice_id"], dedupe_key=row["dedupe_key"], kind=row["kind"],
                 department=row["department"], channel=row["channel"], recipient=row["recipient"],
                 subject=row["subject"], body=row["body"],
-                attachment=None if attachment is None else (var / attachment if not Path(attachment).is_absolute()
-                                                            else Path(attachment)))
+                attachment=None if attachment is None else var / attachment,
+                inline_images=tuple(var / image for image in row["inline_images"]))
             try:
-                if outgoing.attachment is not None and not outgoing.attachment.is_file():
-                    raise FileNotFoundError(f"attachment {attachment} is missing")
+                for needed in (outgoing.attachment, *outgoing.inline_images):
+                    if needed is not None and not needed.is_file():
+                        raise FileNotFoundError(f"attachment {needed} is missing")
                 senders[row["channel"]](outgoing)
             except Exception as exc:  # any sender failure is recorded and retried; the loop goes on
                 error = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
@@ -524,6 +530,13 @@ def robot_markdown(outgoing: Outgoing) -> str:
     return text
 
 
-def html_body(text: str) -> str:
-    """A plain-text notice as simple HTML for e-mail (escaped; line breaks kept)."""
-    return "<div style=\"font-family:sans-serif\">" + html.escape(text).replace("\n", "<br>\n") + "</div>"
+def html_body(text: str, inline_images: Sequence[Path] = ()) -> str:
+    """A plain-text notice as simple HTML for e-mail (escaped; line breaks kept), then its inline images.
+
+    Each image is shown by ``cid:<its file name>``: the Content-ID the smtp provider's hook gives each file it
+    sends (``SmtpHook.send_email_smtp``), the message then ``multipart/related`` (huiju_airflow.tasks.email_sender).
+    """
+    images = "".join(f'<p><img src="cid:{html.escape(image.name)}" alt="{html.escape(image.stem)}"'
+                     ' style="max-width:100%"></p>\n' for image in inline_images)
+    return ("<div style=\"font-family:sans-serif\">" + html.escape(text).replace("\n", "<br>\n") + images
+            + "</div>")

@@ -76,3 +76,10 @@
     left join {{ ref('basic_admin_division') }} as by_id_number
         on substr(versions.legal_rep_id_no, 1, 6) = by_id_number.division_code
 {%- endmacro %}
+
+{#- The 双公示 deadline of a decision dated `decision_date`: the 7th working day after it (ops.add_working_days,
+    null where the calendar cannot tell). The rule's one place: credit_publication_timeliness judges each
+    row by it, analysis_publication_timeliness each (decision date, received date) pair. -#}
+{% macro publication_deadline(decision_date) -%}
+    ops.add_working_days({{ decision_date }}, 7)
+{%- endmacro %}

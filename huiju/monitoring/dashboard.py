@@ -12,6 +12,8 @@ select on ``ops`` and ``quarantine``, nothing else) through ``warehouse.connect(
   step of the 催报 ladder each has reached (the pages 各数据项报送状态 and 逾期未报明细);
 * :func:`department_detail` — one department: its sources' cards for the month, its latest batches
   (anomalies flagged);
+* :func:`archived_reports` / :func:`archived_report` — the scheduled reports' archive (分析报告,
+  ``ops.analysis_reports``): which report of which period, read as of when, and its files under ``var/``;
 * :func:`batch_detail` — one batch of a department: Great Expectations' results of each expectation
   (``ops.validation_results``, where GX's Data Docs would have needed assets from the internet),
   and its quarantined rows, every value masked (:func:`huiju.masking.mask_text`) though quarantine already
@@ -426,3 +428,36 @@ def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, 
                            RULES[r["rule"]].label if r["rule"] in RULES else r["rule"], r["expectation"],
                            r["success"], r["unexpected_count"]) for r in results]
     return BatchDetail(_batch(registry, found), _department_name(registry, department), quarantined, total, checks)
+
+
+@dataclass(frozen=True)
+class ArchivedReport:
+    """A scheduled report of one period as archived (``ops.analysis_reports``, huiju.reports.delivery)."""
+
+    report_id: str
+    period: str
+    title: str
+    as_of: datetime
+    generated_at: datetime
+    workbook: str  # path under var/
+    charts: tuple[str, ...]  # paths under var/
+
+    @property
+    def workbook_name(self) -> str:
+        """The workbook's file name, as a download saves it."""
+        return self.workbook.rsplit("/", 1)[-1]
+
+
+_ARCHIVED = ("select report_id, period, title, as_of, generated_at, workbook, charts from ops.analysis_reports")
+
+
+def archived_reports(conn: psycopg.Connection, limit: int = BATCHES_SHOWN) -> list[ArchivedReport]:
+    """The archived reports, the latest period first (分析报告 page)."""
+    rows = conn.execute(_ARCHIVED + " order by period desc, report_id limit %s", (limit,)).fetchall()
+    return [ArchivedReport(*row[:6], tuple(row[6])) for row in rows]
+
+
+def archived_report(conn: psycopg.Connection, report_id: str, period: str) -> ArchivedReport | None:
+    """One report's period as archived, or None."""
+    row = conn.execute(_ARCHIVED + " where report_id = %s and period = %s", (report_id, period)).fetchone()
+    return None if row is None else ArchivedReport(*row[:6], tuple(row[6]))

@@ -5,9 +5,10 @@ The archive is ``var/reports/<report>/<period>/`` (0600 files in 0700 folders, h
 indexed in ``ops.analysis_reports`` (migration 230) and in ``var/reports/index.json``. The first run of
 a period fixes the instant its numbers are read as of — the period's close, or the run's own time for a
 period still running — and every later run of that period reuses it, so its numbers never move. The
-e-mail is an ``ops.notices`` row whose ``dedupe_key`` is ``report:<report>:<period>``, queued in the
-transaction that writes the index row: a rerun (or a second scheduler) adds no second e-mail, and the
-notices outbox delivers it once (``huiju_notices``, or the reports DAG's notify task).
+e-mail (its charts in its body, the workbook attached) is an ``ops.notices`` row whose ``dedupe_key`` is
+``report:<report>:<period>``, queued in the transaction that writes the index row: a rerun (or a second
+scheduler) adds no second e-mail, and the notices outbox delivers it once (``huiju_notices``, or the reports
+DAG's notify task).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from huiju.monitoring.scorecards import ranking
 from huiju.notices import Recipient, leader_recipients, queue_notice, steward_recipients
 from huiju.private_files import write_private
 from huiju.registry import Registry
-from huiju.reports.charts import draw_chart
+from huiju.reports.charts import draw_chart, warm_up_renderer
 from huiju.reports.config import Report
 from huiju.reports.statistics import BEIJING, Period, TableResult, report_tables
 from huiju.reports.workbook import WorkbookContent, highlight_values, write_workbook
@@ -85,7 +86,7 @@ def _mail_body(report: Report, period: Period, as_of: datetime, content: Workboo
         else:
             shown = f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
         lines.append(f"  {label}：{shown}")
-    lines += ["", "各分表及图表见附件工作簿（首页为摘要）。本邮件由汇聚平台定时分析自动发送。"]
+    lines += ["", "图表见下；各分表见附件工作簿（首页为摘要）。本邮件由汇聚平台定时分析自动发送。"]
     return "\n".join(lines)
 
 
@@ -108,6 +109,7 @@ def run_report(conn: psycopg.Connection, registry: Registry, report: Report, per
     ``conn`` connects as the transformation component (it reads the analysis layer and writes ``ops``).
     """
     now = now or datetime.now(UTC)
+    warm_up_renderer()  # matplotlib loads while the warehouse computes the tables
     with conn.transaction():
         # One run per report and period at a time: the second waits, then finds the first's as_of and notice.
         conn.execute("select pg_advisory_xact_lock(hashtext('huiju.report'), hashtext(%s))",
@@ -136,7 +138,7 @@ def run_report(conn: psycopg.Connection, registry: Registry, report: Report, per
         notice_id = queue_notice(
             conn, dedupe_key=f"report:{report.id}:{period.key}", kind="analysis_report",
             subject=f"【{report.title}】{period.label}", body=_mail_body(report, period, as_of, content),
-            recipients=recipients(report, registry), attachment=workbook)
+            recipients=recipients(report, registry), attachment=workbook, inline_images=charts)
         if notice_id is not None:
             conn.execute("update ops.analysis_reports set notice_id = %s where report_id = %s and period = %s",
                          (notice_id, report.id, period.key))
@@ -156,6 +158,7 @@ def run_configured(report_id: str, period_key: str | None = None, *, registry: R
     from huiju.reports.statistics import parse_period, previous_period
     from huiju.warehouse import connect
 
+    warm_up_renderer()  # matplotlib loads while the configuration is read and the warehouse computes
     registry = registry or load_registry()
     report = load_reports()[report_id]
     now = now or datetime.now(UTC)

@@ -103,22 +103,23 @@ def _measure_sql(measure) -> sql.Composable:
         sql.Identifier(measure.column), sql.Identifier(measure.of), sql.Identifier(measure.key))
 
 
-def _selection(table: Table, period: Period) -> tuple[sql.Composed, dict[str, Any]]:
-    """The rows of ``table``'s relation in the period (and its filter): what its groupings add up."""
-    conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
-    for index, (column, value) in enumerate(sorted(table.where.items())):
-        conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"w{index}")))
-        params[f"w{index}"] = value
+def _first_month(period: Period, months_back: int) -> date:
+    first = period.month
+    for _ in range(months_back):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
+
+
+def _where(table: Table, period: Period, months_back: int) -> sql.Composable:
+    """``table``'s filter and its period (``months_back`` months before the period's month to it), values
+    as literals (psycopg quotes them)."""
+    conditions: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
+                                        for column, value in sorted(table.where.items())]
     if table.period_column:
-        first = period.month
-        for _ in range(table.months_back):
-            first = (first - timedelta(days=1)).replace(day=1)
-        conditions.append(sql.SQL("{} between %(first_month)s and %(month)s").format(
-            sql.Identifier(table.period_column)))
-        params.update(first_month=first, month=period.month)
-    where = sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
-    return sql.SQL("select * from {}{}").format(sql.Identifier(ANALYSIS_SCHEMA, table.relation), where), params
+        conditions.append(sql.SQL("{} between {} and {}").format(
+            sql.Identifier(table.period_column), sql.Literal(_first_month(period, months_back)),
+            sql.Literal(period.month)))
+    return sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
 
 
 def _query(table: Table, source: sql.Composable, group_by: tuple[str, ...]) -> sql.Composed:
@@ -139,27 +140,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _period_rows(conn: psycopg.Connection, table: Table, period: Period, kept: dict[str, sql.Identifier]
-                 ) -> sql.Identifier:
-    """A temporary table of the rows ``table`` adds up, made once per selection for the whole report.
+def _selection_key(table: Table) -> tuple:
+    return table.relation, tuple(sorted(table.where.items())), table.period_column
 
-    Tables of one relation and period (most of a report) then group a few thousand rows each, instead of
-    each computing the analysis view again — its groupings and its total.
+
+def _period_rows(conn: psycopg.Connection, table: Table, period: Period, kept: dict[tuple, sql.Identifier],
+                 months_back: int) -> sql.Composable:
+    """The rows ``table`` adds up: a temporary table made once per relation and filter for the whole report
+    (over the longest span, ``months_back``, its tables ask for), narrowed to ``table``'s own months.
+
+    Tables of one relation (most of a report: the month by district, by department … and its 12-month
+    trend) then group a few thousand rows each, instead of each computing the analysis view again.
     """
-    selection, params = _selection(table, period)
-    key = selection.as_string(conn) + repr(sorted(params.items()))
+    key = _selection_key(table)
     if key not in kept:
         name = sql.Identifier(f"report_rows_{len(kept)}")
-        conn.execute(sql.SQL("create temporary table {} on commit drop as {}").format(name, selection), params)
+        conn.execute(sql.SQL("create temporary table {} on commit drop as select * from {}{}").format(
+            name, sql.Identifier(ANALYSIS_SCHEMA, table.relation), _where(table, period, months_back)))
         kept[key] = name
-    return kept[key]
+    if not table.period_column or months_back == table.months_back:
+        return kept[key]
+    return sql.SQL("(select * from {}{}) as narrowed").format(kept[key], _where(table, period, table.months_back))
 
 
 def table_result(conn: psycopg.Connection, table: Table, period: Period,
                  department_names: dict[str, str] | None = None,
-                 kept: dict[str, sql.Identifier] | None = None) -> TableResult:
-    """One table of a report for ``period``, read as of the instant set on ``conn`` (:func:`read_as_of`)."""
-    source = _period_rows(conn, table, period, {} if kept is None else kept)
+                 kept: dict[tuple, sql.Identifier] | None = None, months_back: int | None = None) -> TableResult:
+    """One table of a report for ``period``, read as of the instant set on ``conn`` (:func:`read_as_of`).
+
+    ``kept`` and ``months_back``: the report's temporary tables, each made over the longest span of the
+    tables reading it (:func:`report_tables`).
+    """
+    source = _period_rows(conn, table, period, {} if kept is None else kept,
+                          table.months_back if months_back is None else months_back)
     names = department_names or {}
     department_columns = {table.group_by.index(c) for c in table.department_names}
     rows = []
@@ -186,7 +199,12 @@ def read_as_of(conn: psycopg.Connection, as_of: datetime) -> None:
 def report_tables(conn: psycopg.Connection, report: Report, period: Period, as_of: datetime,
                   department_names: dict[str, str] | None = None) -> list[TableResult]:
     """Every table of ``report`` for ``period`` as of ``as_of``, in one transaction."""
-    kept: dict[str, sql.Identifier] = {}
+    kept: dict[tuple, sql.Identifier] = {}
+    span: dict[tuple, int] = {}
+    for table in report.tables:
+        key = _selection_key(table)
+        span[key] = max(span.get(key, 0), table.months_back)
     with conn.transaction():
         read_as_of(conn, as_of)
-        return [table_result(conn, table, period, department_names, kept) for table in report.tables]
+        return [table_result(conn, table, period, department_names, kept, span[_selection_key(table)])
+                for table in report.tables]

@@ -18,7 +18,9 @@ from huiju.reports.statistics import BEIJING, Period, TableResult
 SUMMARY_SHEET = "摘要"
 SCORECARD_SHEET = "报送考核通报"
 METHOD_NOTE = ("口径：处罚、许可按决定日期所在月份统计；区县按统一社会信用代码或身份证号码的行政区划部分，"
-               "按全国行政区划代码（GB/T 2260）识别，无法识别的列为“未知地区”。报告不含任何身份证号码、手机号码。")
+               "按全国行政区划代码（GB/T 2260）识别，无法识别的列为“未知地区”；"
+               "行业按当事人企业登记的国民经济行业分类（GB/T 4754-2017）门类统计，自然人不分行业；"
+               "报送部门为报送数据的部门。报告不含任何身份证号码、手机号码。")
 _FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 

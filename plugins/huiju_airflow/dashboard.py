@@ -11,9 +11,10 @@ from anywhere but here.
 Pages: 总览 (``/``: how many sources are in each state, 逾期未报 per department with how far up the 催报
 ladder, the month's 通报 as table and chart, each department's trend), 各数据项报送状态 (``sources``: every
 source's state), 逾期未报明细 (``overdue``: every overdue period with its 催报 step), a department
-(``departments/<code>``: its month's cards, its batches),
-a batch (``departments/<code>/batches/<load_id>``: its quarantined rows, masked). Links are relative,
-so the app works behind a reverse proxy and inside the UI's frame.
+(``departments/<code>``: its month's cards, its batches), a batch (``departments/<code>/batches/<load_id>``:
+its quarantined rows, masked), 分析报告 (``reports``: the scheduled reports' archive, each period's workbook
+and charts downloadable, ``reports/<id>/<period>/…``). Links are relative, so the app works behind a reverse
+proxy and inside the UI's frame.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 from starlette.datastructures import MutableHeaders
@@ -38,7 +39,8 @@ from huiju.monitoring.ledger import today
 from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, LOOKBACK_DAYS
 from huiju.monitoring.scorecards import Scorecard, month_bounds, percent
 from huiju.registry import Registry, load_registry
-from huiju.settings import TIMEZONE
+from huiju.reports.delivery import REPORTS_FOLDER
+from huiju.settings import TIMEZONE, get_settings
 from huiju.warehouse import role_url
 from huiju_airflow.auth import airflow_user
 
@@ -296,6 +298,42 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     @app.get("/api/departments/{code}/batches/{load_id}")
     def batch_data(code: str, load_id: str) -> Response:
         return json_response(batch_json(load_batch(code, load_id)))
+
+    def load_report(report_id: str, period: str) -> figures.ArchivedReport:
+        with pool.connection() as conn:
+            report = figures.archived_report(conn, report_id, period)
+        if report is None:
+            raise HTTPException(status_code=404, detail="没有这份报告")
+        return report
+
+    def archived_file(relative: str) -> Path:
+        """A file of the reports' archive: the path comes from the index row, never from the request, and
+        must lie under var/reports."""
+        var = get_settings().var
+        path = (var / relative).resolve()
+        if not path.is_relative_to((var / REPORTS_FOLDER).resolve()) or not path.is_file():
+            raise HTTPException(status_code=404, detail="报告文件不在归档中")
+        return path
+
+    @app.get("/reports", response_class=HTMLResponse)
+    def reports_page(request: Request):
+        with pool.connection() as conn:
+            reports = figures.archived_reports(conn)
+        return page(request, "reports.html", "", reports=reports)
+
+    @app.get("/reports/{report_id}/{period}/workbook")
+    def report_workbook(report_id: str, period: str) -> FileResponse:
+        report = load_report(report_id, period)
+        # media type from the file name (.xlsx), as Starlette guesses it
+        return FileResponse(archived_file(report.workbook), filename=report.workbook_name)
+
+    @app.get("/reports/{report_id}/{period}/charts/{name}")
+    def report_chart(report_id: str, period: str, name: str) -> FileResponse:
+        report = load_report(report_id, period)
+        chart = next((c for c in report.charts if c.rsplit("/", 1)[-1] == name), None)
+        if chart is None:
+            raise HTTPException(status_code=404, detail="没有这张图表")
+        return FileResponse(archived_file(chart), media_type="image/png")
 
     @app.api_route("/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     async def asset(path: str, request: Request) -> Response:

@@ -207,19 +207,25 @@ DEFAULT_FROM = "huiju-noreply@example.gov.cn"
 def email_sender(conn_id: str = SMTP_CONN_ID) -> Any:
     """A notice sender (see ``huiju.notices``) that e-mails through the smtp provider's ``SmtpHook``.
 
-    The message carries a stable Message-ID and an ``X-Huiju-Notice`` header naming the notice.
+    The message carries a stable Message-ID and an ``X-Huiju-Notice`` header naming the notice. A notice with
+    inline images (a report's charts) goes as ``multipart/related``: the HTML body shows each image by
+    ``cid:<file name>``, the Content-ID the hook gives every file it sends, each an inline ``image/png``
+    (:class:`huiju_airflow.mail.InlineImagesSmtpHook`); the attachment rides along.
     """
     def send(outgoing: Any) -> None:
         # why: the provider and the notices (psycopg) are needed only when a notice goes out
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
         from huiju.notices import html_body
+        from huiju_airflow.mail import InlineImagesSmtpHook
 
-        with SmtpHook(smtp_conn_id=conn_id) as hook:
+        files = [str(image) for image in outgoing.inline_images]
+        if outgoing.attachment is not None:
+            files.append(str(outgoing.attachment))
+        with InlineImagesSmtpHook(smtp_conn_id=conn_id) as hook:
             hook.send_email_smtp(
-                to=outgoing.recipient, subject=outgoing.subject, html_content=html_body(outgoing.body),
-                from_email=hook.from_email or DEFAULT_FROM,
-                files=[str(outgoing.attachment)] if outgoing.attachment is not None else None,
+                to=outgoing.recipient, subject=outgoing.subject,
+                html_content=html_body(outgoing.body, outgoing.inline_images),
+                from_email=hook.from_email or DEFAULT_FROM, files=files or None,
+                mime_subtype="related" if outgoing.inline_images else "mixed",
                 custom_headers={"Message-ID": outgoing.message_id, "X-Huiju-Notice": outgoing.dedupe_key})
 
     return send

@@ -1,9 +1,10 @@
 -- 双公示 timeliness: a 行政处罚 or 行政许可 decision reaches the platform within 7 working days of
 -- its decision date. One row per decision version received (a correction is a version of its own,
--- judged by when it arrived). The deadline is counted by ops.add_working_days over ops.work_calendar,
--- the warehouse's copy of huiju.workdays (migration 131): null, and is_on_time null, when the count
--- would cross a day of a year no calendar holds, or the decision date is missing. A view, so a
--- calendar year added later judges the decisions it could not judge before without a rebuild.
+-- judged by when it arrived). The deadline is counted by ops.add_working_days over ops.work_calendar
+-- (macros/analysis.sql: publication_deadline()), the warehouse's copy of huiju.workdays (migration 131):
+-- null, and is_on_time null, when the count would cross a day of a year no calendar holds, or the decision
+-- date is missing. A view, so a calendar year added later judges the decisions it could not judge before
+-- without a rebuild.
 -- The monitoring run reads it (huiju monitor's 双公示超期): macros/grants.sql.
 {{ config(post_hook="{{ grant_select_to_monitoring() }}") }}
 
@@ -40,7 +41,7 @@ final as (
         source_department,
         decision_date,
         received_date,
-        ops.add_working_days(decision_date, 7) as deadline_date,
+        {{ publication_deadline('decision_date') }} as deadline_date,
         load_id,
         source_row_no,
         published_at

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -118,7 +119,7 @@ def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow
     paths = ["/", "/api/overview", "/sources", "/api/sources", "/overdue", "/api/overdue?department=swj",
              "/departments/scjgj", "/api/departments/scjgj",
              f"/departments/scjgj/batches/{load_id}", f"/api/departments/scjgj/batches/{load_id}",
-             "/static/dashboard.js"]
+             "/static/dashboard.js", "/reports"]
     with httpx.Client(base_url=airflow.url + DASHBOARD_PREFIX, follow_redirects=False) as client:
         for path in paths:
             assert client.get(path).status_code == 401, path
@@ -140,3 +141,42 @@ def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow
     assert response is None or response.status in (200, 404)  # this test server has no login page itself
     assert "市场监督管理局" not in page.content()
 
+
+
+def test_a_steward_finds_the_archived_reports_and_downloads_them(
+        browser_page: BrowserSession, airflow: ServedAirflow, demo_monitoring: DemoMonitoring) -> None:
+    # An archived period, as huiju.reports.delivery leaves it: files under var/reports, a row in the index.
+    folder = demo_monitoring.var / "reports" / "monthly_bulletin" / "2026-11"
+    (folder / "charts").mkdir(parents=True, exist_ok=True)
+    workbook = folder / "monthly_bulletin-2026-11.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 the archived workbook")
+    chart = folder / "charts" / "penalties_by_district.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n the archived chart")
+    with psycopg.connect(demo_monitoring.url) as conn:
+        conn.execute("insert into ops.analysis_reports (report_id, period, title, as_of, workbook, workbook_sha256,"
+                     " charts) values ('monthly_bulletin', '2026-11', '信用信息月度通报', '2026-11-30 16:00+00',"
+                     " %s, 'x', %s) on conflict do nothing",
+                     (str(workbook.relative_to(demo_monitoring.var)), [str(chart.relative_to(demo_monitoring.var))]))
+    page = browser_page.page
+    _logged_in(browser_page, airflow)
+    page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/")
+    page.click("#nav-reports")
+    row = page.locator("#reports tr[data-report=monthly_bulletin][data-period='2026-11']")
+    assert "信用信息月度通报" in row.inner_text() and "2026-12-01 00:00" in row.inner_text()  # as of, Beijing time
+    browser_page.screenshot("reports")
+    with page.expect_download() as downloading:
+        row.locator("a.download").click()
+    download = downloading.value
+    assert download.suggested_filename == workbook.name
+    assert Path(download.path()).read_bytes() == workbook.read_bytes()
+    # The chart too; nothing of the archive for anyone not logged in, nothing outside it for anyone.
+    prefix = "/reports/monthly_bulletin/2026-11"
+    authorised = {"Authorization": f"Bearer {airflow.token}"}
+    with httpx.Client(base_url=airflow.url + DASHBOARD_PREFIX, follow_redirects=False) as client:
+        served = client.get(f"{prefix}/charts/penalties_by_district.png", headers=authorised)
+        assert served.status_code == 200 and served.content == chart.read_bytes()
+        assert served.headers["content-type"] == "image/png"
+        for path in (f"{prefix}/workbook", f"{prefix}/charts/penalties_by_district.png"):
+            assert client.get(path).status_code == 401, path
+        assert client.get(f"{prefix}/charts/..%2F..%2F..%2Findex.json", headers=authorised).status_code == 404
+        assert client.get("/reports/monthly_bulletin/1999-01/workbook", headers=authorised).status_code == 404

@@ -8,6 +8,7 @@ the demo's registers landed and published, the dbt project built, the monthly re
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import stat
@@ -20,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import psycopg
 import pytest
-from huiju_demo.bulk import valid_id_number, write_penalty_csv
+from huiju_demo.bulk import valid_id_number, valid_uscc, write_penalty_csv
 from huiju_demo.generate import generate_submissions
 from huiju_demo.mail_sink import mails_with_subject
 
@@ -72,12 +73,30 @@ def built(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict:
                   tax.header_for_field["legal_rep_id_no"]: valid_id_number(4242)}
     land_and_publish(url, "swj_penalty", write_penalty_csv(work / "t.csv", tax, 30, tag="RT", encoding="utf-8-sig",
                                                            overrides=natural), registry)
+    # The market regulator's register names the industry of three of the penalised companies (2 制造业, 1 批发和零售业).
+    land_and_publish(url, "scjgj_registration", _registrations(work / "r.csv", registry.source("scjgj_registration"),
+                                                               {1: "C3511", 2: "C1391", 3: "F5261"}), registry)
     manifest = generate_submissions(registry, work / "inbox", today - timedelta(days=1), rows_per_source=30,
                                     sources=register_sources(registry))
     for sub in manifest.submissions:
         land_validate_publish(url, sub.source_id, sub.path, registry)
     run_dbt(["build", "--exclude-resource-type", "unit_test"], url, target_path=work / "target")
     return {"url": url, "work": work, "registry": registry, "market": market, "month": f"{today:%Y-%m}"}
+
+
+def _registrations(path: Path, source, industries: dict[int, str]) -> Path:
+    """企业登记 rows for the companies of penalty_row's serials, each with the industry code given."""
+    rows = [{"uscc": valid_uscc(serial), "enterprise_name": f"测试企业{serial}有限公司",
+             "enterprise_type": "有限责任公司", "legal_rep": "张三", "registered_capital_wan": "100",
+             "established_date": "2020-01-02", "status": "存续",
+             "region_code": valid_uscc(serial)[2:8], "authority": "测试市市场监督管理局", "industry_code": code}
+            for serial, code in industries.items()]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(list(source.columns))
+        for row in rows:
+            writer.writerow([row.get(field, "") for field in source.columns.values()])
+    return path
 
 
 @pytest.fixture
@@ -125,8 +144,28 @@ def test_workbook_numbers_equal_plain_sql(built: dict, report_var: Path) -> None
                if row[0]}
     assert summary["本月行政处罚（件）"] == count
     assert Decimal(str(summary["本月罚款金额（万元）"])) == fines
-    by_department = {row[0]: row[1] for row in _sheet(run.workbook, "行政处罚·分行业部门")}
+    by_department = {row[0]: row[1] for row in _sheet(run.workbook, "行政处罚·分报送部门")}
     assert by_department == {"市场监督管理局": 59, "税务局": 29}
+
+
+def test_penalties_by_industry_follow_the_party_registration_not_the_reporting_department(
+        built: dict, report_var: Path) -> None:
+    run = _run(built)
+    period = parse_period("month", built["month"])
+    with psycopg.connect(built["url"]) as conn:  # plain SQL: the party's latest registration, its industry's section
+        expected = dict(conn.execute(
+            "select case when p.party_type = '自然人' then '自然人'"
+            "            else coalesce(s.industry_section_name, '未知行业') end, count(*)::integer"
+            "  from credit.credit_admin_penalty as p"
+            "  left join lateral (select r.industry_code from staging.stg_landing__enterprise_registrations as r"
+            "                      where r.uscc = p.uscc order by r.published_at desc, r.load_id desc,"
+            "                            r.source_row_no desc limit 1) as r on p.party_type <> '自然人'"
+            "  left join basic.code_industry_section as s on s.industry_section = left(r.industry_code, 1)"
+            " where p.decision_date >= %s and p.decision_date < %s group by 1", (period.start, period.end)).fetchall())
+    by_industry = {row[0]: row[1] for row in _sheet(run.workbook, "行政处罚·分行业")}
+    assert by_industry == expected
+    assert by_industry["制造业"] >= 2 and by_industry["批发和零售业"] >= 1 and by_industry["自然人"] == 1
+    assert not {"市场监督管理局", "税务局"} & set(by_industry)  # departments are not industries
 
 
 def test_the_workbook_holds_native_charts_and_the_pngs_set_chinese_in_a_cjk_font(built: dict,
@@ -150,6 +189,9 @@ def test_the_workbook_holds_native_charts_and_the_pngs_set_chinese_in_a_cjk_font
 def test_a_past_period_rebuilt_later_gives_the_same_numbers(built: dict, report_var: Path) -> None:
     first = _run(built)
     before = _sheet(first.workbook, "行政处罚·分区县")
+    coverage_before = _sheet(first.workbook, "社会保险覆盖·分区县")
+    industry_before = _sheet(first.workbook, "行政处罚·分行业")
+    assert coverage_before and sum(row[1] for row in coverage_before) > 0
     # Later: a correction of a decision of the month and new decisions of the month arrive.
     market = built["market"]
     headers = market.header_for_field
@@ -159,10 +201,25 @@ def test_a_past_period_rebuilt_later_gives_the_same_numbers(built: dict, report_
     extra = write_penalty_csv(built["work"] / "extra.csv", market, 7, tag="RX", overrides={
         i: {headers["decision_date"]: f"{built['month']}-01"} for i in range(7)})
     land_and_publish(built["url"], "scjgj_penalty", extra, built["registry"])
+    # … and the next day's 户籍 and 参保 batches (more residents, more contributors).
+    registry = built["registry"]
+    people = sorted(sid for sid in register_sources(registry)
+                    if registry.source(sid).dataset in ("household_registration", "social_insurance"))
+    assert len(people) == 2, people
+    manifest = generate_submissions(registry, built["work"] / "later-inbox", datetime.now(BEIJING).date(),
+                                    rows_per_source=40, sources=people)
+    for sub in manifest.submissions:
+        land_validate_publish(built["url"], sub.source_id, sub.path, registry)
     run_dbt(["build", "--exclude-resource-type", "unit_test"], built["url"], target_path=built["work"] / "target")
     again = _run(built, now=datetime.now(UTC) + timedelta(days=40))
     assert again.as_of == first.as_of
     assert _sheet(again.workbook, "行政处罚·分区县") == before
+    assert _sheet(again.workbook, "社会保险覆盖·分区县") == coverage_before
+    assert _sheet(again.workbook, "行政处罚·分行业") == industry_before
+    with psycopg.connect(built["url"]) as conn:  # read now, the coverage counts the later residents
+        residents_now = conn.execute(
+            "select sum(working_age_residents) from analysis.analysis_social_insurance_coverage").fetchone()[0]
+    assert residents_now > sum(row[1] for row in coverage_before)
     with psycopg.connect(built["url"]) as conn:  # read now, the layer shows the later data
         now_count = conn.execute("select sum(decision_count) from analysis.analysis_credit_statistics"
                                  " where record_kind = '行政处罚' and stat_month = %s",
@@ -176,7 +233,7 @@ def test_one_email_per_report_and_period_under_reruns(built: dict, report_var: P
 
     for key, value in sink.airflow_env().items():
         monkeypatch.setenv(key, value)
-    _run(built)
+    run = _run(built)
     _run(built)
     with psycopg.connect(role_url("validation", built["url"])) as conn:
         deliver_pending(conn, {"email": email_sender()})
@@ -186,7 +243,15 @@ def test_one_email_per_report_and_period_under_reruns(built: dict, report_var: P
     assert queued == 1
     mails = mails_with_subject(sink.folder, "信用信息月度通报")
     assert sorted(m["To"] for _, m in mails) == ["steward@example.gov.cn", "xyb-leaders@example.gov.cn"]
-    assert all(any(part.get_filename() for part in m.iter_attachments()) for _, m in mails)
+    for _, mail in mails:  # the charts in the body (multipart/related, cid:), the workbook attached
+        assert mail.get_content_type() == "multipart/related"
+        html = next(part for part in mail.walk() if part.get_content_type() == "text/html").get_content()
+        images = {part["Content-ID"].strip("<>"): part for part in mail.walk()
+                  if part.get_content_type() == "image/png" and part.get_content_disposition() == "inline"}
+        shown = set(re.findall(r'src="cid:([^"]+)"', html))
+        assert shown and shown == set(images) == {path.name for path in run.charts}
+        assert all(part.get_payload(decode=True)[:8] == b"\x89PNG\r\n\x1a\n" for part in images.values())
+        assert any((part.get_filename() or "").endswith(".xlsx") for part in mail.walk())
 
 
 def test_the_archive_is_private_indexed_and_free_of_id_and_phone_numbers(built: dict, report_var: Path) -> None:
@@ -210,3 +275,23 @@ def test_periods() -> None:
     assert period_containing("month", week.start).key == "2026-11"
     with pytest.raises(ValueError):
         parse_period("month", "2026-13-01")
+
+
+def test_a_cjk_font_missing_from_matplotlibs_font_cache_is_found_through_fontconfig(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # matplotlib's font list is cached the first time it runs: a font installed afterwards is not in it.
+    from matplotlib import font_manager
+
+    subprocess.run(["bash", str(ROOT / "scripts" / "install_cjk_font.sh")], check=True)
+
+    def not_in_cache(*args, **kwargs):
+        raise ValueError("not in matplotlib's font list")
+
+    monkeypatch.setattr(font_manager, "findfont", not_in_cache)
+    cjk_font.cache_clear()
+    try:
+        font = cjk_font()
+    finally:
+        cjk_font.cache_clear()
+    assert font.family.startswith("Noto Sans CJK") and font.path.is_file()
+    assert missing_glyphs(["各区县行政处罚件数"], font) == set()

@@ -7,9 +7,9 @@
     fields=[
         'uscc', 'enterprise_name', 'enterprise_type', 'legal_rep', 'legal_rep_id_no',
         'registered_capital_wan', 'established_date', 'status', 'closed_date', 'address',
-        'region_code', 'authority'
+        'region_code', 'authority', 'industry_code'
     ],
-    codes=['uscc', 'legal_rep_id_no', 'region_code'],
+    codes=['uscc', 'legal_rep_id_no', 'region_code', 'industry_code'],
     numbers=['registered_capital_wan'],
     dates=['established_date', 'closed_date'],
     renames={'status': 'registration_status'},
