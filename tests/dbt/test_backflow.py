@@ -19,6 +19,7 @@ from huiju_demo.bulk import penalty_row
 from psycopg import sql
 
 from huiju.landing import land_records
+from huiju.push.backflow import backflow_report
 from huiju.push.outbox import compute_due
 from huiju.push.targets import load_targets
 from huiju.registry import ORIGIN_BACKFLOW, ORIGIN_LOCAL, Registry, load_registry
@@ -84,6 +85,12 @@ def _due(url: str, registry: Registry) -> dict[str, set[str]]:
     return due
 
 
+def _report(url: str, registry: Registry) -> dict[str, Any]:
+    with connect(url, role="transformation") as conn:
+        (row,) = backflow_report(conn, registry, load_targets(registry))
+    return row
+
+
 def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url) as conn:
         return {name: sorted(tuple(str(v) for v in row) for row in conn.execute(
@@ -119,6 +126,9 @@ def test_the_backflow_is_one_record_with_the_citys_own_and_never_goes_back_to_th
     due = _due(url, registry)
     assert due["city_credit"] == set(records)  # the backflow is forwarded to the city credit platform …
     assert due["province_share"] == {_decision("B", 1)}  # … and never pushed back up to the province
+    assert _report(url, registry) == {"source": PROVINCE, "batches": 1, "received": 4, "quarantined": 0,
+                                      "city_own": 1, "backflow_records": 3,
+                                      "forwarded": {"city_credit": 3, "province_share": 0}}
     with psycopg.connect(url) as conn:  # 双公示 timeliness is the city departments' duty only
         assert {d for (d,) in conn.execute("select distinct source_department"
                                            " from credit.credit_publication_timeliness")} == {"jtj"}
@@ -134,6 +144,7 @@ def test_the_backflow_is_one_record_with_the_citys_own_and_never_goes_back_to_th
     due = _due(url, registry)
     assert due["province_share"] == {_decision("B", 1), _decision("B", 2)}
     assert due["city_credit"] == set(records)
+    assert _report(url, registry)["city_own"] == 2 and _report(url, registry)["backflow_records"] == 2
     with psycopg.connect(url) as conn:  # one history: the city's versions only for a decision the city sent
         history = conn.execute("select decision_no, origin, count(*) from credit.credit_admin_penalty_history"
                                " group by 1, 2 order by 1").fetchall()
