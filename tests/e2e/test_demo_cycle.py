@@ -39,7 +39,7 @@ from tests.support.portal import filled_template
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# Two full daily cycles through Airflow (eighteen sources, the monitor, dbt) plus `make up`: minutes, not seconds
+# Two full daily cycles through Airflow (nineteen sources, the monitor, dbt) plus `make up`: minutes, not seconds
 # (a quarter of an hour a cycle on a loaded 2-core machine).
 pytestmark = pytest.mark.timeout(3600)
 
