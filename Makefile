@@ -30,12 +30,16 @@ up: setup
 down: setup
 	$(BIN)/huiju down
 
+# On every core (pytest-xdist): a test file at a time per worker, the two daily-cycle files first (tests/conftest.py).
+# `make test PARALLEL=` runs in one process (e.g. to read a failing test's output in order).
+PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
+
 test: setup
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) $(PYTEST_ARGS)
 
 # Everything but the end-to-end demo cycles: the edit–test loop.
 test-fast: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from bench.harness import Entry, peak_rss_mb
+from bench.harness import Entry, forget_notices, peak_rss_mb
 from bench.monitoring import AS_OF, bench_registry, deliver
 from huiju.monitoring.monitor import run_monitor
 
@@ -65,8 +65,8 @@ def dashboard_300_sources(url: str, work: Path) -> Entry:
     """The overview and a department's page for 300 sources with a year of ledger, against their SQL alone."""
     registry = bench_registry(SINCE)
     with psycopg.connect(url) as conn:
-        conn.execute("delete from ops.notice_deliveries; delete from ops.notices; delete from ops.submissions;"
-                     " delete from quarantine.rows; delete from ops.load_anomalies;"
+        forget_notices(conn)
+        conn.execute("delete from ops.submissions; delete from quarantine.rows; delete from ops.load_anomalies;"
                      " delete from ops.loads where source_id like 'bench\\_%'")
         batches = deliver(conn, registry)
         conn.commit()

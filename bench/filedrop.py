@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from huiju_demo.ports import free_port
+
 from bench.harness import Entry, run_isolated
 
 SIZE = 200 * 1024 * 1024
@@ -49,12 +51,6 @@ def _entry(name: str, seconds: float, anchor: str, anchor_seconds: float, peak: 
                  ratio=round(anchor_seconds / seconds, 3), peak_rss_mb=round(peak, 1), bytes=SIZE,
                  mb_per_s=round(SIZE / _MB / seconds, 1), anchor_mb_per_s=round(SIZE / _MB / anchor_seconds, 1),
                  target_ratio=target, note=note)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 15) -> None:
@@ -112,7 +108,7 @@ def _sshd(work: Path) -> Iterator[_Sshd]:
     for name in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
     shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
-    port = _free_port()
+    port = free_port()
     host_pub = (folder / "host_key.pub").read_text().strip()
     known_hosts = folder / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub}\n")

@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psycopg
+
 
 @dataclass
 class Entry:
@@ -28,6 +30,8 @@ class Entry:
     anchor_mb_per_s: float | None = None
     target_ratio: float | None = None
     note: str = ""
+    #: Further figures a benchmark reports beside its ratio (e.g. daily_cycle's per-task overhead).
+    details: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The entry without empty fields."""
@@ -67,3 +71,12 @@ def write_results(entries: list[Entry], path: Path) -> None:
     """Write the results file (a JSON list of entries)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+#: The outbox's notices and everything that refers to them (the report archive's e-mail), child tables first.
+NOTICE_TABLES = ("ops.analysis_reports", "ops.notice_deliveries", "ops.notices")
+
+
+def forget_notices(conn: psycopg.Connection) -> None:
+    """Empty the notices outbox (and the rows that refer to it) that an earlier benchmark of the run filled."""
+    conn.execute("; ".join(f"delete from {table}" for table in NOTICE_TABLES))

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from bench.harness import Entry, peak_rss_mb
+from bench.harness import Entry, forget_notices, peak_rss_mb
 from huiju.monitoring.monitor import run_monitor
 from huiju.monitoring.obligations import obligations
 from huiju.registry import Department, Obligation, Registry, Source, load_registry
@@ -84,8 +84,8 @@ def reminders_300_sources(url: str, work: Path) -> Entry:
     and a rerun with nothing new are measured for the note."""
     registry = bench_registry()
     with psycopg.connect(url) as conn:
-        conn.execute("delete from ops.notice_deliveries; delete from ops.notices; delete from ops.submissions;"
-                     " delete from ops.loads where source_id like 'bench\\_%'")
+        forget_notices(conn)
+        conn.execute("delete from ops.submissions; delete from ops.loads where source_id like 'bench\\_%'")
         batches = deliver(conn, registry)
         conn.commit()
         started = time.perf_counter()
@@ -94,7 +94,7 @@ def reminders_300_sources(url: str, work: Path) -> Entry:
         full_seconds = time.perf_counter() - started
         seconds, queued, periods = [], 0, 0
         for _ in range(3):
-            conn.execute("delete from ops.notice_deliveries; delete from ops.notices")
+            forget_notices(conn)
             conn.commit()
             started = time.perf_counter()
             report = run_monitor(conn, registry, AS_OF, full=False)

@@ -93,7 +93,7 @@ def _core_alone(url: str, path: str, out: str) -> None:
 
 def portal_upload_2k(url: str, work: Path) -> Entry:
     """A 2,000-row template through the portal's upload page vs the core's landing + validation + feedback."""
-    # The anchor runs before and after (mean): the store Great Expectations renders Data Docs from grows with
+    # The anchor runs before and after (mean): the store of Great Expectations' results grows with
     # every validated batch, so whichever ran second would be charged for the first.
     runs = [("_core_alone", "PA"), ("_through_portal", "PB"), ("_core_alone", "PC")]
     seconds: dict[str, list[float]] = {}

@@ -2,7 +2,7 @@
 
 Ours is :func:`huiju.validation.validate_load` as the pipeline runs it: the set-based
 quarantine statement (every rule, every failing row with all its reasons) *and* the GX run
-of the reviewed suite (18 expectations, Data Docs rebuilt, results stored). The anchor is one
+of the reviewed suite (18 expectations, results stored; no Data Docs since issue 17). The anchor is one
 hand-written SQL query computing the same per-row verdict (bad or not) with the same rule
 functions, counted in the database — no quarantine rows, no reasons, no GX.
 """
@@ -83,7 +83,7 @@ def _anchor(url: str, load_id: str, out: str) -> None:
 
 
 def _validate(url: str, load_id: str, out: str) -> None:
-    """Child process: the platform's validation (quarantine statement + GX suite + Data Docs)."""
+    """Child process: the platform's validation (quarantine statement + GX suite)."""
     from huiju.validation import validate_load
 
     registry = load_registry()
@@ -117,7 +117,7 @@ def validate_penalties_1m(url: str, work: Path) -> Entry:
                       "one hand-written SQL query computing the same per-row verdicts",
                       anchor["seconds"], peak, target_ratio=0.33,
                       note=(f"ours: quarantine statement (18 rules, every failing row with all reasons) + GX suite "
-                            f"({ours['gx_seconds']:.1f}s incl. Data Docs); {ours['bad']} rows quarantined"))
+                            f"({ours['gx_seconds']:.1f}s); {ours['bad']} rows quarantined"))
 
 
 BENCHMARKS = {"validate_penalties_1m": validate_penalties_1m}

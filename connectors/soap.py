@@ -39,6 +39,7 @@ import requests
 import zeep
 import zeep.exceptions
 from zeep.helpers import serialize_object
+from zeep.loader import parse_xml as zeep_parse_xml
 from zeep.wsse.username import UsernameToken
 
 from .rest.body import json_path
@@ -443,6 +444,48 @@ def _call_with_retries(
         raise SoapError(f"{where}: {gave_up}") from None
 
 
+def _records_of_result(source: SoapSource, result: Any) -> list[dict[str, Any]]:
+    """The records of an operation's result (as zeep deserialised the reply), at ``source.records_path``."""
+    body = _plain(serialize_object(result, dict))
+    try:
+        records = json_path(body, source.records_path)
+    except KeyError:
+        records = None  # zeep leaves out an empty wrapper element
+    if records is None:
+        records = []
+    if isinstance(records, dict):
+        records = [records]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise SoapError(f"{source.operation}: {source.records_path!r} is not a list of records")
+    return records
+
+
+def reply_records(source: SoapSource, raw: bytes) -> list[dict[str, Any]]:
+    """The records of a reply as received (a :class:`Page`'s ``raw_bytes``), decoded as :func:`fetch_soap_pages`
+    decoded them: an archived page replayed without calling the department again.
+
+    Only the vendored WSDL, the operation and ``records_path`` of ``source`` are used (nothing is sent).
+    """
+    service, transport = make_client(source)
+    try:
+        operation = service._binding.get(source.operation)
+        with contextlib.suppress(MalformedXml):  # refused as at first delivery (LockedTransport.post)
+            parse_xml(raw, source=f"the archive ({source.operation})")
+        try:
+            envelope = zeep_parse_xml(raw, transport, settings=hardened_settings())
+            result = operation.process_reply(envelope)
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden,
+                zeep.exceptions.ExternalReferenceForbidden) as exc:
+            raise UnsafeXml(f"archived SOAP reply of {source.operation} refused: {exc!r}") from None
+        except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError,
+                zeep.exceptions.ValidationError) as exc:
+            raise SoapError(f"{source.operation}: invalid archived reply ({type(exc).__name__}; body not shown)") \
+                from None
+    finally:
+        transport.session.close()
+    return _records_of_result(source, result)
+
+
 def fetch_soap_pages(
     source: SoapSource,
     credentials: SoapCredentials | None = None,
@@ -478,17 +521,7 @@ def fetch_soap_pages(
             if source.incremental is not None and since is not None:
                 kwargs[source.incremental.since_param] = str(since)
             result, raw = _call_with_retries(source, service, transport, kwargs, retrier=retrier)
-            body = _plain(serialize_object(result, dict))
-            try:
-                records = json_path(body, source.records_path)
-            except KeyError:
-                records = None  # zeep leaves out an empty wrapper element
-            if records is None:
-                records = []
-            if isinstance(records, dict):
-                records = [records]
-            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise SoapError(f"{source.operation}: {source.records_path!r} is not a list of records")
+            records = _records_of_result(source, result)
             reference = f"{source.operation}?" + urlencode(sorted((k, str(v)) for k, v in kwargs.items()))
             return Fetched(records=records, raw_bytes=raw, reference=reference, content_type="text/xml")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+
+from huiju_demo.ports import free_port
 
 SMTP_CONN_ID = "huiju_smtp"
 
@@ -75,12 +76,6 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def running_mail_sink(folder: Path) -> Iterator[MailSink]:
     """Start the sink on a free loopback port; stop it on exit."""
@@ -88,7 +83,7 @@ def running_mail_sink(folder: Path) -> Iterator[MailSink]:
 
     folder.mkdir(parents=True, exist_ok=True)
     # Numbered on from an earlier run's files: the demo run again keeps the e-mails of the first.
-    sink = MailSink("127.0.0.1", _free_port(), folder, first_number=len(list(folder.glob("*.eml"))) + 1)
+    sink = MailSink("127.0.0.1", free_port(), folder, first_number=len(list(folder.glob("*.eml"))) + 1)
     # 8-bit and UTF-8 content accepted as is (Chinese subjects and attachment names).
     controller = Controller(_Handler(sink), hostname=sink.host, port=sink.port, decode_data=False,
                             enable_SMTPUTF8=True)

@@ -160,13 +160,41 @@ def archive_manifest(entry: dict, root: Path | None = None) -> str:
     return _store(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"), rel, root)
 
 
+def archive_pages_manifest(entry: dict, root: Path | None = None) -> str:
+    """Store the replay manifest of a group of pages landed together (a web-service run's group, one pack).
+
+    ``entry`` holds what the pages share (``source_id``, ``received_at``, …) and ``pages``, one
+    description per page (its ``load_id``, ``reference``, ``archive_path`` in the pack, …). One file
+    per group, as one pack per group: a file per page would cost what packs save (see the module
+    docstring). Named by its content, so the same group described again is the same file.
+    :func:`read_manifests` gives each page as a manifest of its own.
+    """
+    content = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    name = f"pages-{hashlib.sha256(content).hexdigest()[:32]}"
+    return _store(content, manifest_relpath(entry["source_id"], name), root)
+
+
 def read_manifests(source_id: str | None = None, root: Path | None = None) -> list[dict]:
-    """Every stored replay manifest (of one source, or all), in no particular order."""
+    """Every stored replay manifest (of one source, or all), one per load, in no particular order.
+
+    A group of pages (:func:`archive_pages_manifest`) gives one per page; a load described more than
+    once (a page fetched again by a rerun, already landed) keeps its first landing's description.
+    """
     base = (root or get_settings().archive_dir) / MANIFESTS
     folders = [base / source_id] if source_id else (sorted(p for p in base.iterdir() if p.is_dir())
                                                     if base.is_dir() else [])
-    return [json.loads(path.read_bytes()) for folder in folders if folder.is_dir()
-            for path in sorted(folder.glob("*.json"))]
+    found: dict[str, dict] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            stored = json.loads(path.read_bytes())
+            shared = {key: value for key, value in stored.items() if key != "pages"}
+            for manifest in ([{**shared, **page} for page in stored["pages"]] if "pages" in stored else [stored]):
+                first = found.get(manifest["load_id"])
+                if first is None or manifest["received_at"] < first["received_at"]:
+                    found[manifest["load_id"]] = manifest
+    return list(found.values())
 
 
 #: The first bytes of a rows archive (after decompression): the format, then its kind and a newline.

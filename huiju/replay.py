@@ -6,8 +6,9 @@ source, the reference, where the original is and the arguments the landing took.
 reads manifests — of one load, of a source over a range of delivery days, or of every source
 since a day — and hands each original to the landing function that first landed it
 (:func:`~huiju.landing.land_file` for a file, :func:`~huiju.landing.land_records` for a
-database extract or a portal entry), then validates and publishes what it landed, as the
-source's ingest run does (:mod:`huiju.pipeline`). So:
+database extract or a portal entry, :func:`~huiju.landing.land_record_batches` for a page of a
+REST or SOAP interface), then validates and publishes what it landed, as the source's ingest
+run does (:mod:`huiju.pipeline`). So:
 
 * the rows, their row numbers, the quarantined rows and their reasons are the first
   delivery's: the load id comes from the same content, the rows from the same bytes;
@@ -18,12 +19,17 @@ source's ingest run does (:mod:`huiju.pipeline`). So:
 
 A replay is not a delivery: no feedback workbook or notice goes to the department again, and
 a source's cursor is left where it is. Pages of the REST and SOAP channels are archived in
-packs without a manifest and cannot be replayed yet (a load without a manifest is named in
-the error).
+packs, a group of pages at a time, with one manifest per group
+(:func:`huiju.archive.archive_pages_manifest`); the channel's ``archived_page_records`` decodes a
+page's archived body as the channel did, and :func:`huiju.channels.webservice.land_archived_page`
+lands the records it first landed. Pages
+landed before those manifests were written have none and cannot be replayed (a load without a
+manifest is named in the error).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Iterable
@@ -91,7 +97,7 @@ def select_manifests(*, load_id: str | None = None, source_id: str | None = None
         manifests = [m for m in read_manifests(source_of_load(load_id)) if m["load_id"] == load_id]
         if not manifests:
             raise ReplayError(f"{load_id}: no replay manifest in the archive (a load archived before replay "
-                              "manifests were written, or a REST/SOAP page, which cannot be replayed yet)")
+                              "manifests were written)")
         return manifests
     manifests = [m for m in read_manifests(source_id)
                  if (since is None or delivery_day(m) >= since) and (until is None or delivery_day(m) <= until)]
@@ -106,6 +112,14 @@ def replay_load(conn: psycopg.Connection, registry: Registry, manifest: dict) ->
     if manifest["kind"] == "file":
         return land_file(conn, registry, source, archived_path(manifest["archive_path"]),
                          reference=manifest["reference"], data_date=data_date, received_at=received_at)
+    if manifest["kind"] == "page":  # a REST or SOAP page: decoded by its channel, landed as the channel lands pages
+        # why: a web-service channel's module imports its protocol library (zeep, the REST client): only for pages
+        from huiju.channels.webservice import land_archived_page
+
+        payload = read_archived(manifest["archive_path"])
+        channel = importlib.import_module(f"huiju.channels.{manifest['channel']}")  # rest | soap
+        return land_archived_page(conn, registry, manifest, payload,
+                                  channel.archived_page_records(source, manifest, payload))
     payload = read_archived(manifest["archive_path"])
     records, chunks = _records_of(manifest, payload)
     reject = None

@@ -4,7 +4,7 @@ Each :class:`Rule` says what the rest of the platform needs to know about it:
 
 - ``name``: how the configuration, the quarantine (``quarantine.rows.violations[].rule``) and the
   GX suites call it;
-- ``label``: what it checks, in the clerk's words (统一社会信用代码) — Data Docs show it;
+- ``label``: what it checks, in the clerk's words (统一社会信用代码) — the dashboard's batch page shows it;
 - ``problem``: a row breaking it, as the feedback workbook's summary and the notices count it
   (统一社会信用代码错误);
 - ``reasons``: the Chinese reason for the department per problem code (the code is what the

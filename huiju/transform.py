@@ -292,12 +292,29 @@ def run_dbt_offline(args: Sequence[str], *, target_path: Path) -> None:
         raise TransformError(f"dbt {' '.join(args)} failed: {result.exception or 'see the dbt log'}")
 
 
+#: A script dbt's docs page would load from the internet: its usage tracker's (Snowplow, from a CDN), inserted
+#: by a loader in the page's code whatever ``send_anonymous_usage_stats`` says.
+_EXTERNAL_SCRIPT = re.compile(r"""(\.src\s*=\s*)(["'])(?:https?:)?//[^"']*\2""")
+
+
+def offline_docs_page(html: str) -> str:
+    """dbt's docs page with nothing to load from another host: a government intranet has no internet, and the
+    page must not try (the tracker's script becomes an empty ``data:`` script)."""
+    return _EXTERNAL_SCRIPT.sub(r"\1\2data:text/javascript,\2", html)
+
+
 def generate_docs(url: str | None = None) -> Path:
-    """``dbt docs generate`` (with the warehouse catalog) into ``var/dbt/docs``; returns that folder."""
+    """``dbt docs generate`` (with the warehouse catalog) into ``var/dbt/docs``; returns that folder.
+
+    The page is written by :func:`offline_docs_page`: it loads nothing from another host.
+    """
     target = docs_dir()
     with tempfile.TemporaryDirectory(prefix="docs-", dir=dbt_dir()) as scratch:
         run_dbt(["docs", "generate"], url, target_path=Path(scratch))
         fresh = Path(scratch)
+        if (fresh / "index.html").exists():
+            page = fresh / "index.html"
+            page.write_text(offline_docs_page(page.read_text(encoding="utf-8")), encoding="utf-8")
         private_dir(target)
         for name in ("index.html", "manifest.json", "catalog.json"):
             if (fresh / name).exists():

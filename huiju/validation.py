@@ -5,7 +5,7 @@ every failing row is written to ``quarantine.rows`` with *all* the rules it brok
 department's own row number and column header, the value (masked where it identifies a
 citizen) and a reason in Chinese a clerk can act on. Great Expectations then runs the same
 SQL over the same batch as the reviewed suite ``expectations/<dataset>.<dataset>.critical.json``
-and records per-expectation counts and Data Docs (:mod:`huiju.quality.gx`).
+and records per-expectation counts (:mod:`huiju.quality.gx`).
 
 A batch whose failure rate is within the source's tolerance becomes ``validated`` (its good
 rows go on); above it, ``held``: nothing of it is published. A batch that passed but whose size

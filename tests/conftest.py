@@ -50,9 +50,27 @@ for _role in (*warehouse.platform_logins(), "huiju_demo_frontdb"):
 KIND_BY_FOLDER = {"unit": "unit", "integration": "integration", "dags": "dags", "dbt": "integration", "e2e": "e2e"}
 
 
+#: The longest test files (whole daily cycles through Airflow), run first so that, with ``make test``'s workers
+#: (pytest-xdist, a file per worker at a time, in this order), each starts on a worker of its own at once and
+#: the rest of the suite fills the other worker beside them, instead of the longest starting last.
+LONGEST_FIRST = ("tests/e2e/test_demo_cycle.py", "tests/integration/scaleout/test_celery_executor.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controller of a run on several workers: start the embedded server once, before the workers race
+    to start it (each worker would otherwise start it from its first test needing a database)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        warehouse.server_url()
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its folder's kind; a test in a folder without one is an error."""
+    """Mark each test with its folder's kind (a test in a folder without one is an error); longest files first."""
+    def rank(item: pytest.Item) -> int:
+        path = Path(item.path).resolve().relative_to(TESTS.parent).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a rank, collection order
     for item in items:
         parts = Path(item.path).resolve().relative_to(TESTS).parts
         kind = KIND_BY_FOLDER.get(parts[0]) if len(parts) > 1 else "unit"

@@ -73,10 +73,12 @@ class Page:
     A page may have no records (all duplicates, or the final empty page): land it anyway, so
     the cursor moves on.
 
+    ``kept``: the positions, in the body's list, of the records the page lands (None: all of them);
+    the others were landed before (an incremental source's records at the watermark). A replay of
+    the archived body takes the same ones.
     ``in_body``: the connector left the records in ``raw_bytes`` (see ``whole_records`` in
     :func:`fetch_pages`): ``records`` is empty, and the page's records are those of the body's
-    list at the positions in ``kept`` (all of them when ``kept`` is ``None``);
-    :func:`page_records` decodes them.
+    list at the positions in ``kept``; :func:`page_records` decodes them.
     """
 
     reference: str
@@ -259,7 +261,7 @@ def paginate(
             fetched_count=raw_count,
             content_type=fetched.content_type,
             in_body=fetched.in_body,
-            kept=None if kept is None or not fetched.in_body else tuple(kept),
+            kept=None if kept is None else tuple(kept),
         )
         if next_position is None:
             return

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from huiju_connectors.http_auth import BearerAuth, HmacAuth, HmacHeaders, OAuth2ClientCredentials
-from huiju_connectors.rest import Caps, Pagination, RestSource, fetch_pages
+from huiju_connectors.rest import Caps, Page, Pagination, RestSource, fetch_pages, page_records
 from huiju_connectors.retry import RetryPolicy
 
 from huiju.channel_settings import RestSettings
@@ -27,6 +27,7 @@ from huiju.ledger import get_cursor
 if TYPE_CHECKING:
     from huiju.channels import CollectContext, ConnectionInfo
     from huiju.landing import LandResult
+    from huiju.registry import Source
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,6 +68,14 @@ def rest_source(ctx: CollectContext) -> tuple[Any, Any]:
         retry=RetryPolicy(attempts=settings.attempts), name=source.id, caps=Caps(**settings.caps),
     )
     return rest, _auth(settings, ctx.connection, url)
+
+
+def archived_page_records(source: Source, manifest: dict, payload: bytes) -> list[dict[str, Any]]:
+    """The records an archived page (its body as received) landed, as :func:`collect` first decoded them: the
+    list at the ``records_path`` its replay manifest names, the records it kept (replay; nothing is sent)."""
+    kept = tuple(manifest["kept"]) if manifest.get("kept") is not None else None
+    page = Page(manifest["reference"], [], {}, payload, fetched_count=manifest["fetched"], in_body=True, kept=kept)
+    return page_records(page, manifest["records_path"])
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -16,16 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from huiju_connectors.rest import Caps
 from huiju_connectors.retry import RetryPolicy
-from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages
+from huiju_connectors.soap import DateWindow, SoapCredentials, SoapSource, fetch_soap_pages, reply_records
 
 from huiju.channel_settings import SoapSettings
 from huiju.channels.connection import base_url, ca_file, config_path, secret
-from huiju.channels.webservice import expected_fields, incremental_of, land_pages
+from huiju.channels.webservice import expected_fields, incremental_of, kept_records, land_pages
 from huiju.ledger import get_cursor
 
 if TYPE_CHECKING:
     from huiju.channels import CollectContext
     from huiju.landing import LandResult
+    from huiju.registry import Source
 
 
 def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
@@ -57,6 +58,17 @@ def soap_source(ctx: CollectContext) -> tuple[Any, Any]:
                                       secret(ctx.connection, "password", ctx.connection.password),
                                       use_digest=settings.password_digest)
     return soap, credentials
+
+
+def archived_page_records(source: Source, manifest: dict, payload: bytes) -> list[dict[str, Any]]:
+    """The records an archived page (its reply as received) landed, as :func:`collect` first decoded them: with
+    the source's vendored WSDL and the operation and records' path its replay manifest names (replay; nothing
+    is sent)."""
+    settings: SoapSettings = source.channel_settings
+    soap = SoapSource(wsdl_path=config_path(settings.wsdl), endpoint="http://127.0.0.1/", name=source.id,
+                      operation=manifest["operation"], records_path=manifest["records_path"],
+                      service_name=settings.service_name, port_name=settings.port_name)
+    return kept_records(reply_records(soap, payload), manifest)
 
 
 def collect(ctx: CollectContext) -> list[LandResult]:

@@ -46,6 +46,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from huiju_connectors.rest import (
@@ -57,7 +58,7 @@ from huiju_connectors.rest import (
     plain_records,
 )
 
-from huiju.archive import archive_pack
+from huiju.archive import archive_pack, archive_pages_manifest
 from huiju.channel_settings import IncrementalSettings
 from huiju.channels.prefetch import Prefetch
 from huiju.landing import (
@@ -69,12 +70,14 @@ from huiju.landing import (
     prepare_rows,
     record_failed,
 )
-from huiju.ledger import make_content_id
+from huiju.ledger import make_content_id, make_load_id
 from huiju.masking import mask_text
 
 if TYPE_CHECKING:
+    import psycopg
+
     from huiju.channels import CollectContext
-    from huiju.registry import Source
+    from huiju.registry import Registry, Source
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +218,37 @@ class _Group:
     pages: list[_Prepared] = field(default_factory=list)
     cursor: dict | None = None
 
-    def batches(self) -> list[RecordBatch]:
-        """The group's batches, their pages archived as one pack first (see :mod:`huiju.archive`)."""
-        references = iter(archive_pack([p.page.raw_bytes for p in self.pages], [p.sha256 for p in self.pages])
-                          if self.pages else [])
-        return [RecordBatch(p.page.reference, p.page_id, p.page.records, p.page.raw_bytes,
-                            first_row_no=p.first_row_no, warnings=p.warnings, held=p.held,
-                            archived=(p.sha256, next(references)), rows=p.rows)
-                for p in self.pages]
+    def batches(self, ctx: CollectContext, received_at: datetime, records_path: str | None) -> list[RecordBatch]:
+        """The group's batches, their pages archived as one pack first (see :mod:`huiju.archive`), with the
+        group's replay manifest (:func:`page_manifest`) beside it."""
+        references = (archive_pack([p.page.raw_bytes for p in self.pages], [p.sha256 for p in self.pages])
+                      if self.pages else [])
+        batches = [RecordBatch(p.page.reference, p.page_id, p.page.records, p.page.raw_bytes,
+                               first_row_no=p.first_row_no, warnings=p.warnings, held=p.held,
+                               archived=(p.sha256, reference), rows=p.rows)
+                   for p, reference in zip(self.pages, references, strict=True)]
+        landing = [(p, b) for p, b in zip(self.pages, batches, strict=True) if p.held is None]
+        if landing:
+            archive_pages_manifest(page_manifest(ctx, received_at, records_path, landing))
+        return batches
+
+
+def page_manifest(ctx: CollectContext, received_at: datetime, records_path: str | None,
+                  pages: list[tuple[_Prepared, RecordBatch]]) -> dict:
+    """What :mod:`huiju.replay` needs to land a group's pages again from the archive alone: per page its load,
+    request, place in the pack, first row number, drift warnings and which of the body's records it landed
+    (``kept``: an incremental source drops those landed before); for the group the channel's decoding
+    (REST: where the body holds its records; SOAP: the operation and the records' path in its reply)."""
+    source = ctx.source
+    decoding = ({"records_path": records_path} if source.channel == "rest"
+                else {"operation": ctx.settings.operation, "records_path": ctx.settings.records_path})
+    return {"kind": "page", "source_id": source.id, "channel": source.channel, "data_date": ctx.data_date,
+            "received_at": received_at.isoformat(), **decoding,
+            "pages": [{"load_id": make_load_id(source.id, p.page_id), "reference": p.page.reference,
+                       "content_id": p.page_id, "archive_path": batch.archived[1] if batch.archived else None,
+                       "first_row_no": p.first_row_no, "warnings": list(p.warnings),
+                       "kept": list(p.page.kept) if p.page.kept is not None else None,
+                       "fetched": p.page.fetched_count} for p, batch in pages]}
 
 
 def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict | None, drift: str,
@@ -281,8 +307,10 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
                 if item.rows is not None:
                     group.pages.append(item)
             if group.pages or group.cursor is not None:
-                results += land_record_batches(ctx.conn, ctx.registry, source, group.batches(), cursor=group.cursor,
-                                               data_date=ctx.data_date, durable=finished)
+                arrived = datetime.now(UTC)  # the ledger's received_at, and the replay manifest's
+                results += land_record_batches(ctx.conn, ctx.registry, source,
+                                               group.batches(ctx, arrived, records_path), cursor=group.cursor,
+                                               data_date=ctx.data_date, durable=finished, received_at=arrived)
     finally:
         feed.close()
     if failure is not None:
@@ -290,6 +318,32 @@ def land_pages(ctx: CollectContext, pages: Iterator[Page], *, start_cursor: dict
             _record_refusal(ctx, failure, position)
         raise failure
     return results
+
+
+def land_archived_page(conn: psycopg.Connection, registry: Registry, manifest: dict, payload: bytes,
+                       records: list[dict]) -> LandResult:
+    """Land an archived page again, as its replay manifest (:func:`page_manifest`) describes its first landing.
+
+    ``records``: the page's records decoded from ``payload`` (its body as received) by its channel, as the
+    channel first decoded them (``archived_page_records`` of :mod:`huiju.channels.rest` and
+    :mod:`huiju.channels.soap`: the records the page landed, ``kept``). Landed by
+    :func:`huiju.landing.land_record_batches` as at first delivery: same load id, row numbers, warnings and
+    time of delivery. Nothing is fetched from the department.
+    """
+    source = registry.source(manifest["source_id"])
+    batch = RecordBatch(manifest["reference"], manifest["content_id"], records, payload,
+                        first_row_no=manifest["first_row_no"], warnings=tuple(manifest.get("warnings", ())),
+                        archived=(hashlib.sha256(payload).hexdigest(), manifest["archive_path"]))
+    data_date = date.fromisoformat(manifest["data_date"]) if manifest.get("data_date") else None
+    [result] = land_record_batches(conn, registry, source, [batch], data_date=data_date,
+                                   received_at=datetime.fromisoformat(manifest["received_at"]))
+    return result
+
+
+def kept_records(records: list[dict], manifest: dict) -> list[dict]:
+    """The records of a page's body that the page landed (its manifest's ``kept``; all when None)."""
+    kept = manifest.get("kept")
+    return records if kept is None else [records[i] for i in kept]
 
 
 def _record_refusal(ctx: CollectContext, error: BaseException, position: object) -> None:

@@ -143,7 +143,8 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
 
 def land_record_batches(conn: psycopg.Connection, registry: Registry, source: Source,
                         batches: list[RecordBatch], *, cursor: dict | None = None,
-                        data_date: date | None = None, durable: bool = True) -> list[LandResult]:
+                        data_date: date | None = None, durable: bool = True,
+                        received_at: datetime | None = None) -> list[LandResult]:
     """Land consecutive batches (pages) in one transaction and a handful of round trips.
 
     Each batch becomes exactly what :func:`land_records` would make of it — its own load (load
@@ -166,12 +167,16 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
     A batch with ``held`` set gets a ledger row with status ``held`` and the reason in
     ``error`` (outcome ``held``), and no rows; it must be the last batch, and ``cursor`` must be
     the position *before* it, so the next run asks for it again.
+
+    ``received_at``: the ledger's time of delivery (default: now) — the time the channel wrote in the
+    pages' replay manifest (:func:`huiju.archive.archive_pages_manifest`), or a replay's original time.
     """
     dataset = registry.dataset_of(source)
     ensure_raw_table(conn, dataset)
     if any(batch.held for batch in batches[:-1]):
         raise ValueError(f"{source.id}: only the last batch of a group can be held")
     started = time.perf_counter()
+    arrived = received_at or datetime.now(UTC)
     prepared = []
     for batch in batches:
         sha256, archive_rel, size = batch.content_id, None, 0
@@ -214,7 +219,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 held = mask_text(batch.held)
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                   mask_text(batch.reference), sha256, size, archive_rel, held,
-                                  json.dumps(warnings, ensure_ascii=False), data_date, source.origin))
+                                  json.dumps(warnings, ensure_ascii=False), data_date, arrived, source.origin))
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
                                           error=held, warnings=warnings))
                 continue
@@ -223,23 +228,24 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             fresh.append((rows, load_id))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                 mask_text(batch.reference), sha256, size, archive_rel, received,
-                                json.dumps(warnings, ensure_ascii=False), data_date, source.origin))
+                                json.dumps(warnings, ensure_ascii=False), data_date, arrived, source.origin))
             results.append(LandResult(source.id, batch.reference, load_id, "landed", received, len(rows.rejected),
                                       warnings=warnings))
         if held_rows:
             conn.execute(
                 "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256,"
-                " bytes, archive_path, status, error, warnings, data_date, origin)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %s, %s, %s, %s)"
+                " bytes, archive_path, status, error, warnings, data_date, received_at, origin)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %s, %s, %s, %s, %s)"
                 " on conflict (load_id) do update set status = 'held', error = excluded.error,"
-                " warnings = excluded.warnings, received_at = now()", held_rows[0])
+                " warnings = excluded.warnings, received_at = excluded.received_at", held_rows[0])
         if fresh:
             with conn.cursor() as cur:
                 cur.executemany(
                     "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256,"
-                    " bytes, archive_path, status, rows_received, landed_at, warnings, data_date, origin)"
-                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, now(), %s, %s, %s)"
-                    " on conflict (load_id) do update set status = 'received', error = null, received_at = now(),"
+                    " bytes, archive_path, status, rows_received, landed_at, warnings, data_date, received_at,"
+                    " origin) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, now(), %s, %s, %s, %s)"
+                    " on conflict (load_id) do update set status = 'received', error = null,"
+                    " received_at = excluded.received_at,"
                     " rows_received = excluded.rows_received, landed_at = now(), warnings = excluded.warnings",
                     ledger_rows)
             statement = sql.SQL("copy {table} (_load_id, _source_ref, _row_no, _extra, {columns}) from stdin").format(

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from huiju.monitoring.obligations import Obligations, obligations
+from huiju.monitoring.scorecards import refresh_months
 from huiju.registry import Registry
 from huiju.settings import TIMEZONE
 from huiju.warehouse import connect
@@ -152,15 +153,24 @@ def refresh(conn: psycopg.Connection, registry: Registry, source_ids: Iterable[s
                                 due.due_date, due.late_after))
         conn.execute("create index if not exists monitor_due_window on monitor_due (source_id, receive_from)")
         conn.execute("analyze monitor_due")
-        if recent_days is not None:
-            conn.execute("delete from ops.submissions s using monitor_due d"
-                         " where s.source_id = d.source_id and s.period = d.period")
-        elif source_ids is None:
+        whole = recent_days is None and source_ids is None
+        if whole:
             conn.execute("delete from ops.submissions")
         else:
-            conn.execute("delete from ops.submissions where source_id = any(%s)", (ids,))
+            # The months of the rows replaced (before and after: a source may have changed department).
+            conn.execute("create temporary table if not exists monitor_months (department text, month text)"
+                         " on commit drop")
+            conn.execute("truncate monitor_months")
+            gone = ("delete from ops.submissions s using monitor_due d"
+                    " where s.source_id = d.source_id and s.period = d.period" if recent_days is not None
+                    else "delete from ops.submissions s where s.source_id = any(%(sources)s)")
+            conn.execute(f"with gone as ({gone} returning s.department, s.period_end)"
+                         " insert into monitor_months select department, to_char(period_end, 'YYYY-MM') from gone"
+                         " union select department, to_char(period_end, 'YYYY-MM') from monitor_due",
+                         {"sources": ids})
         oldest = min((due.receive_from for due in owed.dues), default=as_of)
         conn.execute(_REBUILD, {"sources": ids, "as_of": as_of, "from": oldest})
+        refresh_months(conn, None if whole else "monitor_months")
     log.info("submission ledger: %d period(s) of %d source(s) as of %s", len(owed.dues), len(ids), as_of)
     if owed.calendar_gaps:
         log.warning("working-day calendar has no data for %s: those deadlines are not computed",

@@ -19,6 +19,11 @@ from huiju.workdays import WorkCalendar, sync_work_calendar, work_calendar
 
 log = logging.getLogger(__name__)
 
+#: A ledger row with nothing usable as of the day ``%(as_of)s``: nothing delivered, or delivered only after the
+#: day (Asia/Shanghai). Written as two index conditions (migration 301), not as the day of ``delivered_at``.
+DELIVERED_AFTER = "delivered_at >= ((%(as_of)s::date + 1)::timestamp at time zone 'Asia/Shanghai')"
+UNANSWERED = f"(delivered_at is null or {DELIVERED_AFTER})"
+
 
 @dataclass
 class MonitorReport:
@@ -76,8 +81,7 @@ def overdue_list(conn: psycopg.Connection, as_of: date, cal: WorkCalendar | None
         rows = cur.execute(
             "select department, source_id, period, period_start, period_end, due_date, late_after, batches > 0"
             " and (first_received_at at time zone 'Asia/Shanghai')::date <= %(as_of)s as held, rows_held"
-            " from ops.submissions where late_after < %(as_of)s and late_after >= %(since)s and (delivered_at is null"
-            "  or (delivered_at at time zone 'Asia/Shanghai')::date > %(as_of)s)"
+            f" from ops.submissions where late_after < %(as_of)s and late_after >= %(since)s and {UNANSWERED}"
             " order by late_after, department, source_id", {"as_of": as_of, "since": since or date.min}).fetchall()
     return [Reminder("overdue", r["department"], r["source_id"], r["period"],
                      Period(r["period"], r["period_start"], r["period_end"]).label(), r["due_date"], r["late_after"],

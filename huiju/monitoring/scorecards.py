@@ -13,6 +13,10 @@ A period is *due* once its status is settled — on time, late, held or missing;
 pending and periods whose deadline the calendar cannot give (``unknown``) are not counted. A rate
 with nothing to divide is None (shown as —). A department's ``score`` is the mean of its available
 rates, ×100; the ranking orders departments by score, then timeliness, then completeness.
+
+Departments' monthly totals (the 通报, the dashboard's trend) are read from the ledger's monthly summary
+``ops.submission_months``, which the monitor rewrites with the ledger rows it rebuilds
+(:func:`refresh_months`); a source's card is aggregated from the ledger itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from huiju.registry import Registry
@@ -42,7 +47,16 @@ select to_char(period_end, 'YYYY-MM') as month, department, {source} as source_i
  order by 1, department, source_id nulls first
 """
 _BY_SOURCE = _SCORECARD.format(source="source_id", groups="grouping sets ((1, department, source_id), (1, department))")
-_TOTALS = _SCORECARD.format(source="null::text", groups="1, department")
+# The departments' totals, from the ledger's monthly summary (migration 301, kept by :func:`refresh_months`).
+_TOTALS = """
+select month, department, null::text as source_id, periods_due, periods_delivered, periods_on_time, rows_received,
+       rows_accepted, feedback_rows, rows_corrected
+  from ops.submission_months
+ where month >= %(first)s and month <= %(last)s and (%(department)s::text is null or department = %(department)s)
+ order by month, department
+"""
+_MONTH_COLUMNS = ("month, department, periods_due, periods_delivered, periods_on_time, rows_received, rows_accepted,"
+                  " feedback_rows, rows_corrected")
 
 
 class Rate:
@@ -116,13 +130,36 @@ def scorecards_between(conn: psycopg.Connection, first: str, last: str,
     _, following = month_bounds(last)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(_BY_SOURCE if by_source else _TOTALS,
-                           {"start": start, "next": following, "department": department}).fetchall()
+                           {"start": start, "next": following, "first": first, "last": last,
+                            "department": department}).fetchall()
     return [Scorecard(**row) for row in rows]
+
+
+def refresh_months(conn: psycopg.Connection, keys: str | None = None) -> None:
+    """Rewrite the ledger's monthly summary (``ops.submission_months``) from ``ops.submissions``, in the caller's
+    transaction: the months of the departments listed in the table ``keys`` (columns ``department``, ``month``),
+    or every month when ``keys`` is None.
+
+    The monitor calls it right after rebuilding ledger rows (:func:`huiju.monitoring.ledger.refresh`), so the
+    summary the dashboard reads never disagrees with the ledger. Each month is computed by the warehouse's
+    ``ops.submission_month_totals`` (migration 301), the same figures :data:`_BY_SOURCE` gives as a total.
+    """
+    if keys is None:
+        conn.execute("delete from ops.submission_months")
+        wanted = sql.SQL("select distinct department, to_char(period_end, 'YYYY-MM') as month from ops.submissions")
+    else:
+        conn.execute(sql.SQL("delete from ops.submission_months m using {keys} k"
+                             " where m.department = k.department and m.month = k.month").format(
+                                 keys=sql.Identifier(keys)))
+        wanted = sql.SQL("select distinct department, month from {keys}").format(keys=sql.Identifier(keys))
+    conn.execute(sql.SQL("insert into ops.submission_months ({columns}) select t.* from ({wanted}) k"
+                         " cross join lateral ops.submission_month_totals(k.department, k.month) t").format(
+                             columns=sql.SQL(_MONTH_COLUMNS), wanted=wanted))
 
 
 def ranking(conn: psycopg.Connection, month: str) -> list[Ranked]:
     """The month's 通报: departments with anything due or received, best first (equal scores share a rank)."""
-    totals = [c for c in scorecards(conn, month) if c.source_id is None and (c.periods_due or c.rows_received)]
+    totals = [c for c in scorecards_between(conn, month, month, by_source=False) if c.periods_due or c.rows_received]
 
     def order(card: Scorecard) -> tuple:
         return (-(card.score or 0), -(card.timeliness or 0), -(card.completeness or 0), card.department)

@@ -7,7 +7,7 @@ Each expectation's ``unexpected_rows_query`` is generated from the same SQL the 
 statement uses (:func:`huiju.checks.checks_for`), over ``{batch}`` — the landed batch of
 one load. They only ever count failing rows: ``metric_dependencies`` leaves out GX's
 ``unexpected_rows_query.table`` metric, so no value of any row (ID or phone numbers
-included) can reach a validation result or Data Docs, whatever ``result_format`` asks for.
+included) can reach a validation result, whatever ``result_format`` asks for.
 The rows themselves, all of them, are in ``quarantine.rows``.
 
 Importing this module imports GX: do it inside functions only.

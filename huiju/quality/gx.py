@@ -1,4 +1,4 @@
-"""Great Expectations as the validation runner: suites in ``expectations/``, results and Data Docs in ``var/gx``.
+"""Great Expectations as the validation runner: suites in ``expectations/``, results in ``var/gx``.
 
 Suites are reviewed files, ``expectations/<dataset>.<dataset>.<severity>.json`` (a source
 with rules of its own would get ``<source>.<dataset>.<severity>.json``). They are generated
@@ -8,9 +8,14 @@ YAML generates, so every rule change shows up in review as a diff of the SQL it 
 
 Per batch, :func:`run_suite` validates the landed batch (the query of
 :func:`huiju.checks.batch_query` as a GX query asset) against the dataset's suite in a
-file context under ``var/gx`` (results kept, Data Docs rebuilt), and stores one row per
-expectation in ``ops.validation_results``. Only counts leave the database: the custom
-expectations never fetch row values (see :mod:`huiju.quality.expectations`).
+file context under ``var/gx`` (results kept), and stores one row per expectation in
+``ops.validation_results``. Only counts leave the database: the custom expectations never
+fetch row values (see :mod:`huiju.quality.expectations`).
+
+GX's Data Docs are not built: their pages load Bootstrap, jQuery, Vega, Font Awesome and a logo
+from public CDNs, which a government intranet cannot reach. The stewards' dashboard shows the same
+results per batch from ``ops.validation_results``, every asset served by the plugin itself
+(``huiju_airflow.dashboard``, a batch's page).
 
 The warehouse URL reaches GX through an environment variable (``${HUIJU_GX_WAREHOUSE_URL}``
 in ``great_expectations.yml``), so no credential is ever written under ``var/gx``.
@@ -52,13 +57,8 @@ def suites_dir() -> Path:
 
 
 def gx_root() -> Path:
-    """GX's file context (``var/gx``): configuration, validation results, Data Docs."""
+    """GX's file context (``var/gx``): configuration and validation results."""
     return get_settings().var / "gx"
-
-
-def docs_index() -> Path:
-    """The Data Docs site's front page."""
-    return gx_root() / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
 def suite_name(dataset: str, severity: str = SEVERITY, prefix: str | None = None) -> str:
@@ -148,7 +148,7 @@ def sqlalchemy_url_of(conn: psycopg.Connection) -> str:
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """One GX run at a time per ``var/gx`` (ingest DAGs run side by side; GX's file stores are not concurrent)."""
-    private_dir(path.parent)  # results and Data Docs show values: 0700
+    private_dir(path.parent)  # results name the batches and fields: 0700
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -166,16 +166,15 @@ def _quiet_gx() -> None:
 
 def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load_id: str,
               params: dict[str, object]) -> dict[str, Any]:
-    """Validate one landed batch with its dataset's suite; store per-expectation counts; rebuild Data Docs.
+    """Validate one landed batch with its dataset's suite; store per-expectation counts.
 
-    ``params`` are :func:`huiju.checks.batch_query`'s. Returns ``{"success", "results",
-    "docs"}``; results are ``(rule, field, success, unexpected_count)``.
+    ``params`` are :func:`huiju.checks.batch_query`'s. Returns ``{"success", "results"}``;
+    results are ``(rule, field, success, unexpected_count)``.
     """
     started = time.perf_counter()
     _quiet_gx()
     # why: GX takes seconds to import; only a validation run needs it
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     import huiju.quality.expectations  # noqa: F401 - registers the custom expectation types
@@ -203,13 +202,13 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
             gx.ValidationDefinition(name=f"{suite.name}:{load_id}", data=batch_definition, suite=suite))
         checkpoint = context.checkpoints.add(gx.Checkpoint(
             name=f"{suite.name}:{load_id}", validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="data_docs")],
+            actions=[],  # no Data Docs (see the module's docstring)
             result_format={"result_format": "BASIC"}))
         try:
             outcome = checkpoint.run()
         finally:
             # The per-load checkpoint, definition and asset are only handles for this run: the
-            # stored result and the docs keep what matters, and GX's config must not grow per batch.
+            # stored result keeps what matters, and GX's config must not grow per batch.
             context.checkpoints.delete(checkpoint.name)
             context.validation_definitions.delete(definition.name)
             datasource.delete_asset(load_id)
@@ -230,16 +229,15 @@ def run_suite(conn: psycopg.Connection, registry: Registry, source: Source, load
             " values (%s, %s, %s, %s, %s, %s, %s)",
             [(load_id, document["name"], kind, rule, field, ok, count) for rule, field, ok, count, kind in results])
         seconds = time.perf_counter() - started
-        docs = str(docs_index().relative_to(get_settings().var)) if docs_index().exists() else None
         cur.execute(
-            "insert into ops.validation_runs (load_id, suite, success, docs_path, gx_seconds)"
-            " values (%s, %s, %s, %s, %s)"
+            "insert into ops.validation_runs (load_id, suite, success, gx_seconds)"
+            " values (%s, %s, %s, %s)"
             " on conflict (load_id) do update set suite = excluded.suite, success = excluded.success,"
-            " docs_path = excluded.docs_path, gx_seconds = excluded.gx_seconds, validated_at = now()",
-            (load_id, document["name"], bool(outcome.success), docs, seconds))
+            " gx_seconds = excluded.gx_seconds, validated_at = now()",
+            (load_id, document["name"], bool(outcome.success), seconds))
     log.info("%s: %s: GX suite %s: %d expectations, %d failed, %.1fs", source.id, load_id, document["name"],
              len(results), sum(not r[2] for r in results), seconds)
-    return {"success": bool(outcome.success), "results": results, "docs": docs}
+    return {"success": bool(outcome.success), "results": results}
 
 
 def _without_progress_bars(context: Any) -> None:

@@ -1,4 +1,4 @@
-"""Airflow's login in front of Huiju's own pages on Airflow's API server (dbt docs, Data Docs, stewards' pages).
+"""Airflow's login in front of Huiju's own pages on Airflow's API server (dbt docs, stewards' pages).
 
 A plugin's FastAPI app is mounted on the API server as it is: Airflow does not put it behind its login.
 :func:`airflow_user` is the FastAPI dependency that does, with Airflow's own rules: the user is the

@@ -8,8 +8,10 @@ this module renders them. Charts are drawn by ECharts, served from this package 
 a government intranet has no internet, and the Content-Security-Policy lets the page load nothing
 from anywhere but here.
 
-Pages: 总览 (``/``: sources' states, 逾期未报 with the 催报 step, the month's 通报 as table and chart,
-each department's trend), a department (``departments/<code>``: its month's cards, its batches),
+Pages: 总览 (``/``: how many sources are in each state, 逾期未报 per department with how far up the 催报
+ladder, the month's 通报 as table and chart, each department's trend), 各数据项报送状态 (``sources``: every
+source's state), 逾期未报明细 (``overdue``: every overdue period with its 催报 step), a department
+(``departments/<code>``: its month's cards, its batches),
 a batch (``departments/<code>/batches/<load_id>``: its quarantined rows, masked). Links are relative,
 so the app works behind a reverse proxy and inside the UI's frame.
 """
@@ -32,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from huiju.monitoring import dashboard as figures
 from huiju.monitoring.ledger import today
-from huiju.monitoring.reminders import LOOKBACK_DAYS
+from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, LOOKBACK_DAYS
 from huiju.monitoring.scorecards import Scorecard, month_bounds, percent
 from huiju.registry import Registry, load_registry
 from huiju.settings import TIMEZONE
@@ -67,13 +69,17 @@ def card_json(card: Scorecard) -> dict[str, Any]:
             "quality": card.quality, "correction": card.correction, "score": card.score}
 
 
-def overview_chart_json(view: figures.Overview) -> dict[str, Any]:
-    """What the overview's charts draw: the month's 通报 and each department's trend."""
+def overview_chart_json(view: figures.Overview, *, every_rate: bool = False) -> dict[str, Any]:
+    """What the overview's charts draw: the month's 通报 and each department's trend (its timeliness by month;
+    ``every_rate``: each month's whole card, as the data endpoint gives it)."""
+    def trend_card(card: Scorecard) -> dict[str, Any]:
+        return card_json(card) if every_rate else {"month": card.month, "timeliness": card.timeliness}
+
     return {
         "month": view.month, "months": view.months,
         "ranking": [{"rank": r.rank, "department_name": view.names.get(r.card.department, r.card.department),
                      **card_json(r.card)} for r in view.ranked],
-        "trend": {code: {"name": view.names.get(code, code), "cards": [card_json(c) for c in cards]}
+        "trend": {code: {"name": view.names.get(code, code), "cards": [trend_card(c) for c in cards]}
                   for code, cards in sorted(view.trend.items())},
     }
 
@@ -81,13 +87,23 @@ def overview_chart_json(view: figures.Overview) -> dict[str, Any]:
 def overview_json(view: figures.Overview) -> dict[str, Any]:
     """The overview's figures as JSON (``api/overview``): the charts' and the tables'."""
     return {
-        **overview_chart_json(view), "as_of": view.as_of, "older_overdue": view.older_overdue,
-        "state_counts": view.state_counts(), "state_labels": figures.STATE_LABELS,
-        "states": [{**vars(s), "state_label": s.state_label} for s in view.states],
-        "overdue": [{**vars(o.reminder), "department_name": o.department_name, "title": o.title,
-                     "ladder_step": o.ladder_step, "ladder_label": o.ladder_label, "notified_at": o.notified_at}
-                    for o in view.overdue],
+        **overview_chart_json(view, every_rate=True), "as_of": view.as_of, "older_overdue": view.older_overdue,
+        "state_counts": view.state_counts, "state_labels": figures.STATE_LABELS,
+        "overdue_periods": view.overdue_periods, "overdue_departments": view.overdue_departments,
     }
+
+
+def sources_json(as_of: date, states: list[figures.SourceState]) -> dict[str, Any]:
+    """Every source's state as JSON (``api/sources``)."""
+    return {"as_of": as_of, "states": [{**vars(s), "state_label": s.state_label} for s in states]}
+
+
+def overdue_json(as_of: date, items: list[figures.OverdueItem], older: int) -> dict[str, Any]:
+    """The overdue list, period by period with its 催报 step, as JSON (``api/overdue``)."""
+    return {"as_of": as_of, "older_overdue": older,
+            "overdue": [{**vars(o.reminder), "department_name": o.department_name, "title": o.title,
+                         "ladder_step": o.ladder_step, "ladder_label": o.ladder_label, "notified_at": o.notified_at}
+                        for o in items]}
 
 
 def department_json(detail: figures.DepartmentDetail, registry: Registry, *, batches: bool = True) -> dict[str, Any]:
@@ -145,6 +161,8 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     templates.env.filters["local"] = local_time
     templates.env.globals["echarts"] = ECHARTS
     templates.env.globals["lookback_days"] = LOOKBACK_DAYS
+    templates.env.globals["levels"] = LEVELS
+    templates.env.globals["level_labels"] = LEVEL_LABELS
     templates.env.globals["titles"] = {source_id: source.title for source_id, source in registry.sources.items()}
     static = StaticFiles(directory=HERE / "static")
     # Connections as huiju_dashboard kept between requests (a new one costs a SCRAM exchange and a backend);
@@ -179,6 +197,18 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
             day = as_of_of(conn, as_of)
             return figures.overview(conn, registry, day, _month(month, day))
 
+    def load_sources(as_of: date | None) -> tuple[date, list[figures.SourceState]]:
+        with pool.connection() as conn:
+            day = as_of_of(conn, as_of)
+            return day, figures.source_states(conn, registry, day)
+
+    def load_overdue(as_of: date | None, department: str | None) -> tuple[date, list[figures.OverdueItem], int]:
+        with pool.connection() as conn:
+            day = as_of_of(conn, as_of)
+            items = figures.overdue(conn, registry, day)
+            older = figures.older_overdue(conn, day)
+        return day, [o for o in items if department in (None, o.reminder.department)], older
+
     def load_department(code: str, as_of: date | None, month: str | None) -> figures.DepartmentDetail:
         with pool.connection() as conn:
             detail = figures.department_detail(conn, registry, code, _month(month, as_of_of(conn, as_of)))
@@ -202,6 +232,26 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     @app.get("/api/overview")
     def overview_data(as_of: date | None = None, month: str | None = None) -> Response:
         return json_response(overview_json(load_overview(as_of, month)))
+
+    @app.get("/sources", response_class=HTMLResponse)
+    def sources_page(request: Request, as_of: date | None = None):
+        day, states = load_sources(as_of)
+        return page(request, "sources.html", "", as_of=day, states=states, counts=figures.counted(states))
+
+    @app.get("/api/sources")
+    def sources_data(as_of: date | None = None) -> Response:
+        return json_response(sources_json(*load_sources(as_of)))
+
+    @app.get("/overdue", response_class=HTMLResponse)
+    def overdue_page(request: Request, as_of: date | None = None, department: str | None = None):
+        day, items, older = load_overdue(as_of, department)
+        return page(request, "overdue.html", "", as_of=day, overdue=items, older_overdue=older, department=department,
+                    department_name=registry.departments[department].name
+                    if department in registry.departments else department)
+
+    @app.get("/api/overdue")
+    def overdue_data(as_of: date | None = None, department: str | None = None) -> Response:
+        return json_response(overdue_json(*load_overdue(as_of, department)))
 
     @app.get("/departments/{code}", response_class=HTMLResponse)
     def department_page(request: Request, code: str, as_of: date | None = None,

@@ -1,16 +1,12 @@
 """The Airflow plugin entry point (registered through the ``airflow.plugins`` entry point).
 
 The stewards' dashboard (:mod:`huiju_airflow.dashboard`, ``/huiju-dashboard/``, in the UI's navigation) and
-two static sites are mounted on the API server as FastAPI apps:
-
-* the dbt docs (``var/dbt/docs``, written by ``huiju.transform.generate_docs``), linked from
-  the UI's Browse menu;
-* Great Expectations' Data Docs (``var/gx/uncommitted/data_docs/local_site``, rebuilt after
-  every batch's validation) at ``/huiju-data-docs/``, also linked from the Browse menu. They
-  hold per-expectation counts and the rules' SQL, never row values (see ``huiju.quality.expectations``).
+the dbt docs (``var/dbt/docs``, written by ``huiju.transform.generate_docs``, linked from the UI's Browse
+menu) are mounted on the API server as FastAPI apps. Great Expectations' Data Docs are not: they load
+their assets from public CDNs, and the dashboard shows each batch's validation results itself.
 
 The apps are built on their first request (:class:`LazyApp`), not when Airflow imports the
-plugin. Airflow mounts a plugin's app without its login; all three are behind it all the same
+plugin. Airflow mounts a plugin's app without its login; both are behind it all the same
 (:mod:`huiju_airflow.auth`): an anonymous visitor is refused (a browser is sent to the login page).
 """
 
@@ -22,10 +18,8 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from huiju.monitoring import DASHBOARD_PATH
-from huiju.settings import get_settings
 
 DBT_DOCS_PREFIX = "/huiju-dbt-docs"
-DATA_DOCS_PREFIX = "/huiju-data-docs"
 DASHBOARD_PREFIX = "/" + DASHBOARD_PATH.rstrip("/")
 
 
@@ -41,11 +35,6 @@ def dbt_docs_app() -> Any:
     from huiju.transform import docs_dir  # why: dbt is heavy; importing the plugin must stay cheap
 
     return _static_app("Huiju dbt docs", docs_dir())
-
-
-def data_docs_app() -> Any:
-    """Great Expectations' Data Docs site (``var/gx/…/local_site``) as a FastAPI app."""
-    return _static_app("Huiju Data Docs", get_settings().var / "gx" / "uncommitted" / "data_docs" / "local_site")
 
 
 def dashboard_app() -> Any:
@@ -84,16 +73,14 @@ def _nav(name: str, prefix: str, category: str | None = "browse") -> dict[str, A
 
 
 class HuijuPlugin(AirflowPlugin):
-    """Huiju's additions to Airflow: the stewards' dashboard in the navigation; dbt docs and Data Docs under Browse."""
+    """Huiju's additions to Airflow: the stewards' dashboard in the navigation; the dbt docs under Browse."""
 
     name = "huiju"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": LazyApp(dbt_docs_app), "url_prefix": DBT_DOCS_PREFIX, "name": "Huiju dbt docs"},
-        {"app": LazyApp(data_docs_app), "url_prefix": DATA_DOCS_PREFIX, "name": "Huiju Data Docs"},
         {"app": LazyApp(dashboard_app), "url_prefix": DASHBOARD_PREFIX, "name": "Huiju stewards' dashboard"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         _nav("数据仓库文档 (dbt docs)", DBT_DOCS_PREFIX),
-        _nav("数据质量报告 (Data Docs)", DATA_DOCS_PREFIX),
         _nav("数据报送监控看板", DASHBOARD_PREFIX, category=None),
     ]

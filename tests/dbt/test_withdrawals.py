@@ -4,7 +4,8 @@ A front-end table of penalties (a fresh PostgreSQL database) is read in snapshot
 two of its records are then deleted at the source, the next snapshot finds them gone
 (``ops.deletions``) and withdraws their raw rows (``ops.withdrawals``), and the next incremental
 build takes them out of staging, the credit records and the publication views, and lists them in
-``share.share_withdrawals`` for the push targets — as a full refresh does.
+``share.share_withdrawals`` for the push targets — as a full refresh does. The same for 红黑名单 entries:
+out of staging, the credit database's list and both publications (法人, 自然人), and listed by 名单编号.
 """
 
 from __future__ import annotations
@@ -33,33 +34,54 @@ FIELDS = ("party_name", "party_type", "uscc", "legal_rep", "legal_rep_id_no", "d
 WITHDRAWN = ("测罚〔2026〕W2号", "测罚〔2026〕W5号")
 
 
+LIST_FIELDS = ("entry_no", "list_kind", "list_name", "subject_name", "subject_type", "uscc", "legal_rep", "id_number",
+               "reason", "listed_date", "valid_until", "removed_date", "listing_authority")
+WITHDRAWN_ENTRIES = ("测黑〔2026〕2号", "测黑〔2026〕5号")
+#: The snapshot sources of the test department: dataset, front-end table, its columns (named as the fields), key.
+SOURCES = {"snap_penalty": ("admin_penalty", "penalties", FIELDS, "decision_no"),
+           "snap_list": ("credit_list", "list_entries", LIST_FIELDS, "entry_no")}
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """A department whose penalties are read from its front-end table in snapshot mode (columns named as the fields)."""
+    """A department whose penalties and list entries are read from its front-end tables in snapshot mode."""
     config = tmp_path_factory.mktemp("cfg") / "config"
     shutil.copytree(ROOT / "config" / "datasets", config / "datasets")
     (config / "departments").mkdir()
-    source = {"id": "snap_penalty", "title": "前置库行政处罚", "dataset": "admin_penalty", "channel": "frontdb",
-              "connection": "huiju_snap", "columns": {name: name for name in FIELDS},
-              "frontdb": {"dialect": "postgresql", "table": "penalties", "tls": {"enabled": False},
-                          "mode": "snapshot", "key_columns": ["decision_no"], "batch_size": 4}}
+    sources = [{"id": source_id, "title": f"前置库{table}", "dataset": dataset, "channel": "frontdb",
+                "connection": "huiju_snap", "columns": {name: name for name in fields},
+                "frontdb": {"dialect": "postgresql", "table": table, "tls": {"enabled": False},
+                            "mode": "snapshot", "key_columns": [key], "batch_size": 4}}
+               for source_id, (dataset, table, fields, key) in SOURCES.items()]
     department = {"department": {"code": "csj", "name": "测试局", "contacts": [
         {"name": "测试", "role": "数据专员", "email": "t@example.gov.cn", "phone": "13800000000"}]},
-        "sources": [source]}
+        "sources": sources}
     (config / "departments" / "csj.yaml").write_text(json.dumps(department, ensure_ascii=False), encoding="utf-8")
     return load_registry(config)
 
 
-def _collect_and_publish(url: str, front: str, registry: Registry) -> None:
+def _front_table(front: str, source_id: str, rows: list[dict]) -> None:
+    """The department's front-end table of ``source_id``, text columns named as the fields, holding ``rows``."""
+    _, table, fields, _ = SOURCES[source_id]
+    with psycopg.connect(front) as conn:
+        conn.execute(sql.SQL("create table {} ({})").format(sql.Identifier(table), sql.SQL(", ").join(
+            sql.SQL("{} text").format(sql.Identifier(name)) for name in fields)))
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL("insert into {} ({}) values ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, fields)),
+                sql.SQL(", ").join(sql.Placeholder() * len(fields))), [[row[name] for name in fields] for row in rows])
+
+
+def _collect_and_publish(url: str, front: str, registry: Registry, source_id: str = "snap_penalty") -> None:
     """One snapshot run, then its new batches marked validated and published (dbt reads published batches)."""
     params = warehouse.libpq_params(front)
     info = ConnectionInfo(conn_id="huiju_snap", host=params["host"], port=int(params["port"]), login=params["user"],
                           password=params["password"], schema=params["dbname"])
     with psycopg.connect(role_url("landing", url)) as conn:
-        channel.collect(CollectContext(registry=registry, source=registry.source("snap_penalty"), conn=conn,
+        channel.collect(CollectContext(registry=registry, source=registry.source(source_id), conn=conn,
                                        connection=info))
     with psycopg.connect(role_url("validation", url)) as conn:
-        for load_id in loads_with_status(conn, "snap_penalty", "received"):
+        for load_id in loads_with_status(conn, source_id, "received"):
             with conn.transaction():
                 received = conn.execute("select rows_received from ops.loads where load_id = %s",
                                         (load_id,)).fetchone()[0]
@@ -84,13 +106,7 @@ def test_records_deleted_at_the_source_leave_staging_credit_and_share(make_datab
     scjgj = load_registry().source("scjgj_penalty")
     rows = [{scjgj.columns[header]: value for header, value in penalty_row(scjgj, i, "W").items()}
             for i in range(1, 9)]
-    with psycopg.connect(front) as conn:
-        conn.execute(sql.SQL("create table penalties ({})").format(
-            sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(name)) for name in FIELDS)))
-        with conn.cursor() as cur:
-            cur.executemany(sql.SQL("insert into penalties ({}) values ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, FIELDS)), sql.SQL(", ").join(sql.Placeholder() * len(FIELDS))),
-                [[row[name] for name in FIELDS] for row in rows])
+    _front_table(front, "snap_penalty", rows)
     target = tmp_path / "target"
     _collect_and_publish(url, front, registry)
     run_dbt(["build"], url, target_path=target)
@@ -111,9 +127,52 @@ def test_records_deleted_at_the_source_leave_staging_credit_and_share(make_datab
     incremental = _decisions(url)
     assert all(decisions == every - set(WITHDRAWN) for decisions in incremental.values()), incremental
     with psycopg.connect(role_url("share", url)) as conn:  # what a push module reads, as the share reader
-        listed = conn.execute("select dataset, decision_no, source_id from share.share_withdrawals"
+        listed = conn.execute("select dataset, decision_no, record_key, source_id from share.share_withdrawals"
                               " order by decision_no").fetchall()
-    assert listed == [("admin_penalty", no, "snap_penalty") for no in WITHDRAWN]
+    assert listed == [("admin_penalty", no, no, "snap_penalty") for no in WITHDRAWN]
 
     run_dbt(["build", "--full-refresh"], url, target_path=target)
     assert _decisions(url) == incremental
+
+
+def _entries(url: str) -> dict[str, set[str]]:
+    with psycopg.connect(url) as conn:
+        return {relation: {row[0] for row in conn.execute(sql.SQL("select entry_no from {}").format(
+                    sql.Identifier(*relation.split("."))))}
+                for relation in ("staging.stg_landing__credit_list_entries", "credit.credit_red_black_list",
+                                 "share.share_red_black_list_publication",
+                                 "share.share_natural_person_red_black_list_publication")}
+
+
+def test_list_entries_deleted_at_the_source_leave_the_lists_and_are_listed_for_the_share_readers(
+        make_database, registry: Registry, tmp_path: Path) -> None:
+    url = make_database("withdraw_list", migrated=True)
+    front = make_database("withdraw_list_front")
+    rows = [{"entry_no": f"测黑〔2026〕{i}号", "list_kind": "黑名单", "list_name": "严重违法失信名单",
+             "subject_name": f"测试主体{i}", "subject_type": "自然人" if i % 2 else "法人及非法人组织",
+             "uscc": None, "legal_rep": None, "id_number": None, "reason": "测试事由", "listed_date": "2026-01-05",
+             "valid_until": "2099-12-31", "removed_date": None, "listing_authority": "测试局"} for i in range(1, 7)]
+    _front_table(front, "snap_list", rows)
+    target = tmp_path / "target"
+    build = ["build", "--select", "+share_red_black_list_publication",
+             "+share_natural_person_red_black_list_publication", "+share_withdrawals",
+             "--exclude-resource-type", "unit_test"]
+    _collect_and_publish(url, front, registry, "snap_list")
+    run_dbt(build, url, target_path=target)
+    before = _entries(url)
+    every = {row["entry_no"] for row in rows}
+    assert before["staging.stg_landing__credit_list_entries"] == before["credit.credit_red_black_list"] == every
+    assert before["share.share_red_black_list_publication"] | before[
+        "share.share_natural_person_red_black_list_publication"] == every
+
+    with psycopg.connect(front) as conn:
+        conn.execute("delete from list_entries where entry_no = any(%s)", (list(WITHDRAWN_ENTRIES),))
+    _collect_and_publish(url, front, registry, "snap_list")
+    run_dbt(build, url, target_path=target)
+    after = _entries(url)
+    assert not any(entries & set(WITHDRAWN_ENTRIES) for entries in after.values()), after
+    assert after["credit.credit_red_black_list"] == every - set(WITHDRAWN_ENTRIES)
+    with psycopg.connect(role_url("share", url)) as conn:  # as the share reader
+        listed = conn.execute("select dataset, key_field, record_key, decision_no, source_id"
+                              " from share.share_withdrawals order by record_key").fetchall()
+    assert listed == [("credit_list", "entry_no", no, None, "snap_list") for no in WITHDRAWN_ENTRIES]

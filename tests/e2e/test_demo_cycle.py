@@ -14,7 +14,6 @@ import email.policy
 import json
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from huiju_demo.ports import free_port
 
 from huiju import warehouse
 from huiju.airflow_env import PORTAL_USER
@@ -65,8 +65,8 @@ def _sources_of(manifest: dict, dataset: str) -> dict:
 def cycle(tmp_path_factory: pytest.TempPathFactory, make_database) -> dict:
     var = tmp_path_factory.mktemp("var")
     url = make_database("e2e")
-    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(_free_port()),
-           "HUIJU_PORTAL_PORT": str(_free_port())}
+    env = {**os.environ, "HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_UI_PORT": str(free_port()),
+           "HUIJU_PORTAL_PORT": str(free_port())}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
 
     def run_demo() -> str:
@@ -400,12 +400,6 @@ def test_every_file_the_cycles_wrote_is_private(cycle: dict) -> None:
     assert originals and {stat.S_IMODE(path.stat().st_mode) for path in originals} == {0o400}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _upload_through_portal(client: httpx.Client, var: Path) -> str:
     """Upload a small filled-in template as 生态环境局's clerk (logged in on ``client``); the new batch's id."""
     registry = load_registry()
@@ -434,7 +428,7 @@ def _wait_for_run(address: str, token: str, dag_id: str, run_id: str) -> dict:
 
 
 def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle: dict) -> None:
-    port, portal_port = _free_port(), _free_port()
+    port, portal_port = free_port(), free_port()
     env = {**os.environ, "HUIJU_VAR": str(cycle["var"]), "HUIJU_WAREHOUSE_URL": cycle["url"],
            "HUIJU_UI_PORT": str(port), "HUIJU_PORTAL_PORT": str(portal_port)}
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW")}
@@ -465,8 +459,8 @@ def test_make_up_serves_the_runs_with_the_printed_login_and_down_stops_it(cycle:
         missed_department = load_registry().departments[_missed(cycle)[0]].name
         assert dashboard.status_code == 200 and "数据报送监控看板" in dashboard.text, dashboard.status_code
         assert missed_department in dashboard.text
-        # The docs sites are behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
-        for site in ("huiju-dbt-docs/", "huiju-data-docs/"):
+        # The docs site is behind Airflow's login (huiju_airflow.auth): refused anonymously, served with the token.
+        for site in ("huiju-dbt-docs/",):
             assert httpx.get(address + site, timeout=30).status_code == 401
             served = httpx.get(address + site, headers={"Authorization": f"Bearer {airflow_token}"}, timeout=30)
             assert served.status_code == 200 and "<html" in served.text.lower(), (site, served.status_code)
@@ -569,7 +563,7 @@ def test_no_generated_id_or_mobile_in_logs_ops_xcom_gx_or_dbt_logs(leak_scan: di
     needles, leaks, var = leak_scan["needles"], leak_scan["leaks"], leak_scan["var"]
     assert len(needles.ids) > 500 and len(needles.mobiles) > 50  # the demo's numbers were collected (200 rows a source)
     # Every place the issue names was there to scan.
-    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "gx/uncommitted/data_docs", "demo/mail"):
+    for place in ("airflow/logs", "dbt/logs", "gx/uncommitted", "demo/mail"):
         assert (var / place).is_dir(), place
     unexpected = {place: found for place, found in leaks.items() if place not in KNOWN_LEAKS}
     assert not unexpected, "citizens' numbers in clear:\n" + "\n".join(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,19 @@ def webservice_platform(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
     get_settings.cache_clear()
     yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def replay_platform(make_database: Callable[..., str], tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A warehouse and a var/ (its archive) of the test's own, for the core's connections: a restore must find
+    nothing but the archive (replay tests)."""
+    url = make_database("replay", migrated=True)
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", url)
+    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield url
     get_settings.cache_clear()
 
 

@@ -17,7 +17,6 @@ sharing pages later): registered in ``tests/conftest.py``.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huiju_demo.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = Path(__file__).resolve().parent / "install_browser.sh"
@@ -105,13 +105,6 @@ def browser_page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Brow
     finally:
         context.close()
     assert session.external_requests() == [], "requests left the machine"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

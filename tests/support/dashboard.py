@@ -28,6 +28,7 @@ import httpx
 import psycopg
 from huiju_demo.history import ANOMALY_SOURCE, ARRIVAL, MISSING_SOURCE, DemoHistory, seed_history
 from huiju_demo.penalties import generate_penalty_file
+from huiju_demo.ports import free_port
 
 from huiju.landing import land_file
 from huiju.monitoring.monitor import run_monitor
@@ -35,7 +36,6 @@ from huiju.registry import Registry
 from huiju.settings import TIMEZONE
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import role_url
-from tests.support.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY_ROWS = 200  # the demo's rows per source
@@ -45,7 +45,7 @@ TOKEN_LINE = "huiju-test-token: "  # how the served Airflow prints its admin's t
 @dataclass(frozen=True)
 class DemoMonitoring:
     """The warehouse the dashboard reads: its URL, the demo day, the morning after, the history, the day's batches;
-    the var/ its Great Expectations results and Data Docs are in."""
+    the var/ its Great Expectations results are in."""
 
     url: str
     var: Path
@@ -58,7 +58,7 @@ class DemoMonitoring:
 def seed_demo_monitoring(url: str, registry: Registry, folder: Path, day: date, var: Path) -> DemoMonitoring:
     """Land the demo's history and the demo day's two penalty files, validate, and run the monitor twice.
 
-    Great Expectations writes its results and Data Docs under the settings' var/ (the caller's to choose).
+    Great Expectations writes its results under the settings' var/ (the caller's to choose).
     """
     as_of = day + timedelta(days=1)
     arrived = datetime.combine(as_of, ARRIVAL, ZoneInfo(TIMEZONE))
@@ -70,7 +70,7 @@ def seed_demo_monitoring(url: str, registry: Registry, folder: Path, day: date, 
             source = registry.source(source_id)
             written = generate_penalty_file(registry, source, folder / "day", day, DAY_ROWS, 20261120)
             landed = land_file(landing, registry, source, written.path, data_date=day, received_at=arrived)
-            # The anomalous batch in full (Great Expectations' results and Data Docs), the other on verdicts only.
+            # The anomalous batch in full (Great Expectations' results), the other on verdicts only.
             verdict = validate_load(validation, registry, landed.load_id, run_gx=source_id == ANOMALY_SOURCE)
             if verdict.status == "validated":
                 publish_load(validation, landed.load_id)

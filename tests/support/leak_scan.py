@@ -3,7 +3,7 @@
 The numbers looked for are the ones the demo generated (:func:`collect_generated`: every ID and mobile
 number in the landed ``raw`` tables and the archived originals, plus any added by the test): a hit is
 one of *those* numbers, in clear, where no citizen's number belongs: a log file, an ``ops`` table,
-Airflow's metadata database (XCom, rendered fields, run notes), GX results, Data Docs, dbt's logs,
+Airflow's metadata database (XCom, rendered fields, run notes), GX results, dbt's logs,
 the e-mails sent. Found also when glued to letters, spaced (``138 1234 5678``), hyphenated, or behind
 ``+86``. A finding names its place and the number masked (never the number itself).
 

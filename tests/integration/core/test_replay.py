@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,12 +11,10 @@ import psycopg
 import pytest
 from huiju_demo.bulk import penalty_row, valid_id_number, write_penalty_csv
 
-from huiju import warehouse
 from huiju.cli import main
 from huiju.landing import land_file, land_records
 from huiju.registry import Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
-from huiju.settings import get_settings
 from huiju.validation import publish_load, validate_load
 from tests.support.warehouse_state import differences, empty_warehouse, landed_state
 
@@ -30,15 +27,9 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def platform(make_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def platform(replay_platform: str) -> str:
     """A warehouse and an archive of the test's own: a restore must find nothing but the archive."""
-    url = make_database("replay")
-    warehouse.migrate(url)
-    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", url)
-    monkeypatch.setenv("HUIJU_VAR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
+    return replay_platform
 
 
 def _deliver(url: str, registry: Registry, tmp_path: Path) -> list[str]:

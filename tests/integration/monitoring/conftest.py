@@ -16,7 +16,7 @@ from tests.support.dashboard import DemoMonitoring, seed_demo_monitoring
 @pytest.fixture(scope="session")
 def demo_monitoring(make_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory) -> DemoMonitoring:
     """A warehouse as the demo leaves it for monitoring (history, the day's batches, two monitor runs) and its var/
-    (GX's Data Docs); read only.
+    (GX's results); read only.
 
     The demo day is yesterday, as ``huiju demo`` takes it; built once a session (its batches take seconds).
     """
@@ -24,7 +24,7 @@ def demo_monitoring(make_database: Callable[..., str], tmp_path_factory: pytest.
     warehouse.migrate(url)
     day = date.today() - timedelta(days=1)
     var = tmp_path_factory.mktemp("demo-monitoring-var")
-    with pytest.MonkeyPatch.context() as patch:  # GX's results and Data Docs: in a var/ of the fixture's own
+    with pytest.MonkeyPatch.context() as patch:  # GX's results: in a var/ of the fixture's own
         patch.setenv("HUIJU_VAR", str(var))
         get_settings.cache_clear()
         try:

@@ -32,13 +32,26 @@ def test_the_overview_shows_the_missed_delivery_escalated_and_every_source(
         conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
     view = dashboard.overview(conn, REGISTRY, demo_monitoring.as_of)
     assert view.month == demo_monitoring.day.strftime("%Y-%m") and len(view.months) == dashboard.TREND_MONTHS
-    assert {s.source_id for s in view.states} == set(REGISTRY.sources)
-    [missed] = [o for o in view.overdue if o.reminder.period == demo_monitoring.history.missed.isoformat()]
+    overdue = dashboard.overdue(conn, REGISTRY, demo_monitoring.as_of)
+    [missed] = [o for o in overdue if o.reminder.period == demo_monitoring.history.missed.isoformat()]
     assert missed.reminder.source_id == MISSING_SOURCE and missed.department_name == "税务局"
     assert (missed.ladder_step, missed.ladder_label) == ("escalate", "督办（已告知分管领导）")
-    states = {s.source_id: s for s in view.states}
-    assert states[ANOMALY_SOURCE].state == "on_time" and states[ANOMALY_SOURCE].rows_received >= DAY_ROWS
-    assert sum(view.state_counts().values()) == len(REGISTRY.sources)
+    states = dashboard.source_states(conn, REGISTRY, demo_monitoring.as_of)
+    assert {s.source_id for s in states} == set(REGISTRY.sources)
+    by_source = {s.source_id: s for s in states}
+    assert by_source[ANOMALY_SOURCE].state == "on_time" and by_source[ANOMALY_SOURCE].rows_received >= DAY_ROWS
+    # The overview counts in SQL what the detail pages list: the same states, the same overdue periods and steps.
+    assert view.state_counts == dashboard.counted(states)
+    assert sum(view.state_counts.values()) == len(REGISTRY.sources)
+    assert view.overdue_periods == len(overdue) > 0
+    for item in view.overdue_departments:
+        periods = [o for o in overdue if o.reminder.department == item.department]
+        assert (item.periods, item.sources, item.held) == \
+            (len(periods), len({o.reminder.source_id for o in periods}), sum(o.reminder.held for o in periods))
+        assert item.unnotified == sum(o.ladder_step is None for o in periods)
+        assert item.steps == {level: sum(o.ladder_step == level for o in periods) for level in item.steps}
+        assert item.working_days_late == max(o.reminder.working_days_late for o in periods)
+    assert next(d for d in view.overdue_departments if d.department == "swj").steps["escalate"] >= 1
     assert [r.card.department for r in view.ranked] == [r.card.department for r in ranking(conn, view.month)]
     assert {"swj", "scjgj"} <= set(view.trend)
 

@@ -1,6 +1,6 @@
 """The stewards' dashboard as Airflow serves it (its auth manager, the plugin mounted by ``init_plugins``), in
 headless chromium with the network cut, on the demo's monitoring data: it renders with its charts, its numbers are
-the ledger's, a department drills down to a batch — Great Expectations' results of it (Data Docs' figures, offline)
+the ledger's, a department drills down to a batch — Great Expectations' results of it (offline)
 and its masked problem rows — and nobody anonymous gets anything. Screenshots are kept as test artefacts
 (``tests/support/browser.py``)."""
 
@@ -57,9 +57,8 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
     overdue = _ledger(demo_monitoring, "select source_id from ops.submissions where late_after < %s and"
                       " (delivered_at is null or (delivered_at at time zone 'Asia/Shanghai')::date > %s)", as_of, as_of)
     assert page.inner_text("#overdue-count") == str(len(overdue))
-    missed = page.locator(f"#overdue tr[data-source={MISSING_SOURCE}]").first
-    assert "税务局" in missed.inner_text() and "督办" in missed.inner_text()
-    # The state counts add up to the sources; the 通报 row of 税务局 has the ledger's periods due and delivered.
+    counted = sum(int(n) for n in page.locator("#state-counts .stat-n").all_inner_texts())
+    # The 通报 row of 税务局 has the ledger's periods due and delivered.
     month = demo_monitoring.day.strftime("%Y-%m")
     [(due, delivered)] = _ledger(
         demo_monitoring, "select count(*) filter (where status in ('on_time', 'late', 'held', 'missing')),"
@@ -67,8 +66,24 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
         " and to_char(period_end, 'YYYY-MM') = %s", month)
     cells = page.locator("#ranking tr[data-department=swj] td").all_inner_texts()
     assert (cells[1], cells[2], cells[3]) == ("税务局", str(due), str(delivered))
-    assert sum(int(n) for n in page.locator("#state-counts .stat-n").all_inner_texts()) == \
-        page.locator("#sources tbody tr").count()
+    # 税务局's overdue periods, counted on the overview, listed one by one with the 催报 step each reached.
+    swj = page.locator("#overdue-departments tr[data-department=swj]")
+    assert "税务局" in swj.inner_text()
+    swj.locator("td.num a").click()
+    page.wait_for_selector("#overdue")
+    missed = page.locator(f"#overdue tr[data-source={MISSING_SOURCE}]").first
+    assert "税务局" in missed.inner_text() and "督办" in missed.inner_text()
+    assert page.locator("#overdue tbody tr[data-source]").count() == \
+        len(_ledger(demo_monitoring, "select source_id from ops.submissions where department = 'swj'"
+                    " and late_after < %s and (delivered_at is null"
+                    " or (delivered_at at time zone 'Asia/Shanghai')::date > %s)", as_of, as_of))
+    browser_page.screenshot("overdue")
+    # The state counts add up to the sources, each listed with its state.
+    page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/sources")
+    assert page.locator("#sources tbody tr").count() == counted == \
+        sum(int(n) for n in page.locator("#state-counts .stat-n").all_inner_texts())
+    page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/")
+    page.wait_for_selector("#ranking-chart[data-drawn=true] canvas")
 
     # Department → its batches (the anomalous one flagged) → the batch's problem rows, masked.
     page.click("#ranking tr[data-department=scjgj] a")
@@ -84,7 +99,7 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
     assert page.locator("#quarantined tbody tr[data-row]").count() >= quarantined
     text = page.inner_text("#quarantined")
     assert not CLEAR_ID.search(text) and not CLEAR_MOBILE.search(text)
-    # Great Expectations' results of the batch (what Data Docs show), styled, with nothing fetched from the internet.
+    # Great Expectations' results of the batch, styled, with nothing fetched from the internet.
     failed = _ledger(demo_monitoring, "select field from ops.validation_results where load_id = %s and not success",
                      load_id)
     assert page.locator("#checks tr[data-success=false]").count() == len(failed) > 0
@@ -100,7 +115,8 @@ def test_the_dashboard_renders_the_ledgers_numbers_and_drills_down_to_masked_row
 def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow: ServedAirflow,
                                            demo_monitoring: DemoMonitoring) -> None:
     load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
-    paths = ["/", "/api/overview", "/departments/scjgj", "/api/departments/scjgj",
+    paths = ["/", "/api/overview", "/sources", "/api/sources", "/overdue", "/api/overdue?department=swj",
+             "/departments/scjgj", "/api/departments/scjgj",
              f"/departments/scjgj/batches/{load_id}", f"/api/departments/scjgj/batches/{load_id}",
              "/static/dashboard.js"]
     with httpx.Client(base_url=airflow.url + DASHBOARD_PREFIX, follow_redirects=False) as client:
@@ -109,8 +125,10 @@ def test_an_anonymous_visitor_gets_nothing(browser_page: BrowserSession, airflow
             assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code in (401, 403), path
             served = client.get(path, headers={"Authorization": f"Bearer {airflow.token}"})
             assert served.status_code == 200, path
+        overdue = client.get("/api/overdue", headers={"Authorization": f"Bearer {airflow.token}"}).json()
         overview = client.get("/api/overview", headers={"Authorization": f"Bearer {airflow.token}"}).json()
-    assert any(item["source_id"] == MISSING_SOURCE for item in overview["overdue"])
+    assert any(item["source_id"] == MISSING_SOURCE for item in overdue["overdue"])
+    assert overview["overdue_periods"] == len(overdue["overdue"])
     # A browser is sent to Airflow's login page, which brings it back afterwards.
     page = browser_page.page
     response = page.goto(f"{airflow.url}{DASHBOARD_PREFIX}/departments/scjgj")

@@ -1,5 +1,6 @@
 """The submission ledger (ops.submissions) derived from ops.loads and ops.feedback: periods, deadlines in
-working days, on time / late / missing / held, resubmissions, calendar gaps; refresh equals backfill."""
+working days, on time / late / missing / held, resubmissions, calendar gaps; refresh equals backfill; the monthly
+summary (ops.submission_months) equals the ledger's own totals after every kind of refresh."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import psycopg
 import pytest
 
 from huiju.monitoring.ledger import backfill, refresh
+from huiju.monitoring.scorecards import scorecards_between
 from tests.support.deliveries import add_load, at, registry, source
 
 MONTHLY = source("m_report", "d01", cadence="monthly", since=date(2026, 1, 1))
@@ -98,3 +100,35 @@ def test_the_hourly_refresh_of_recent_periods_equals_the_full_rebuild(deliveries
     assert recent and len(recent) < len(full)
     assert {k: hourly[k] for k in recent} == {k: full[k] for k in recent}
     assert hourly.keys() == full.keys()
+
+
+def assert_summary_is_the_ledgers(pg: psycopg.Connection) -> int:
+    """The monthly summary (ops.submission_months) holds each department's month as the ledger's own totals."""
+    first, last = pg.execute("select to_char(min(period_end), 'YYYY-MM'), to_char(max(period_end), 'YYYY-MM')"
+                             " from ops.submissions").fetchone()
+    from_ledger = [card for card in scorecards_between(pg, first, last) if card.source_id is None]
+    assert scorecards_between(pg, first, last, by_source=False) == from_ledger
+    return len(from_ledger)
+
+
+def test_the_monthly_summary_follows_every_refresh(deliveries: psycopg.Connection) -> None:
+    for src in (MONTHLY, DAILY, LIVE):  # after each ingest's refresh of its own source
+        refresh(deliveries, REGISTRY, [src.id], as_of=date(2026, 10, 13))
+        assert_summary_is_the_ledgers(deliveries)
+    add_load(deliveries, DAILY, at(date(2026, 10, 12)), rows=70, quarantined=7, feedback_rows=7)
+    refresh(deliveries, REGISTRY, as_of=date(2026, 10, 14), recent_days=31)  # the hourly run
+    assert_summary_is_the_ledgers(deliveries)
+    backfill(deliveries, REGISTRY, as_of=date(2026, 10, 15))  # the day's first run
+    months = assert_summary_is_the_ledgers(deliveries)
+    assert months >= 15  # three departments, most of a year
+    # A source handed to another department: its months leave the old department's summary.
+    moved = registry([MONTHLY, source("d_file", "d01", cadence="daily", since=date(2026, 2, 10)), LIVE])
+    refresh(deliveries, moved, [DAILY.id], as_of=date(2026, 10, 15))
+    assert_summary_is_the_ledgers(deliveries)
+    assert not deliveries.execute("select from ops.submission_months where department = 'd02'").fetchall()
+    # A warehouse migrated with a ledger already there: the migration's fill is the same computation.
+    deliveries.execute("delete from ops.submission_months")
+    deliveries.execute("insert into ops.submission_months select t.* from (select distinct department,"
+                       " to_char(period_end, 'YYYY-MM') as month from ops.submissions) k"
+                       " cross join lateral ops.submission_month_totals(k.department, k.month) t")
+    assert_summary_is_the_ledgers(deliveries)

@@ -20,12 +20,12 @@ import psycopg
 import pytest
 from huiju_connectors.files import digest_file
 from huiju_demo.bulk import write_penalty_xlsx
+from huiju_demo.ports import free_port
 
 from huiju.ledger import make_load_id
 from huiju.pipeline import send_feedback, validate_pending
 from huiju_portal.config import PortalSettings
 from huiju_portal.service import start, stop
-from tests.support.browser import free_port
 
 ROWS = 60_000
 SOURCE = "sthjj_penalty"

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from huiju_demo.bulk import penalty_row
+from huiju_demo.ports import free_port
 
 from huiju.registry import Registry
 from huiju_portal.app import create_app
 from huiju_portal.uploads import accept_upload
 from huiju_portal.workbook import GUIDE_SHEET, OPTIONS_SHEET, template_workbook
-from tests.support.browser import free_port
 from tests.support.portal import filled_template, login, macro_workbook, portal_settings
 
 SOURCE = "sthjj_penalty"

@@ -1,4 +1,4 @@
-"""The dbt docs and Data Docs on Airflow's API server are behind Airflow's login (huiju_airflow.auth).
+"""The dbt docs on Airflow's API server are behind Airflow's login (huiju_airflow.auth).
 
 Real Airflow: its simple auth manager, tokens issued by its JWT signer, the plugin mounted by its own
 ``init_plugins`` (:mod:`tests.support.airflow_login`, in a process of its own because Airflow's
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from huiju_airflow.plugin import DATA_DOCS_PREFIX, DBT_DOCS_PREFIX
+from huiju_airflow.plugin import DBT_DOCS_PREFIX
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,9 +27,6 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
     var = tmp / "var"
     (var / "dbt" / "docs").mkdir(parents=True)
     (var / "dbt" / "docs" / "index.html").write_text("<html>dbt docs</html>", encoding="utf-8")
-    site = var / "gx" / "uncommitted" / "data_docs" / "local_site"
-    site.mkdir(parents=True)
-    (site / "index.html").write_text("<html>Data Docs</html>", encoding="utf-8")
     (tmp / "airflow").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update({
@@ -43,13 +40,13 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
         "AIRFLOW__API_AUTH__JWT_SECRET": "test-jwt-secret-of-this-test-only-0123456789",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     })
-    done = subprocess.run([sys.executable, "-m", "tests.support.airflow_login", f"{DBT_DOCS_PREFIX}/",
-                           f"{DATA_DOCS_PREFIX}/"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "tests.support.airflow_login", f"{DBT_DOCS_PREFIX}/"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(("prefix", "page"), [(DBT_DOCS_PREFIX, "dbt docs"), (DATA_DOCS_PREFIX, "Data Docs")])
+@pytest.mark.parametrize(("prefix", "page"), [(DBT_DOCS_PREFIX, "dbt docs")])
 def test_the_docs_sites_are_served_to_logged_in_users_only(probed: dict[str, list], prefix: str, page: str) -> None:
     def case(name: str) -> list:
         return probed[f"{prefix}/ {name}"]

@@ -1,26 +1,30 @@
-"""The Huiju Airflow plugin: Data Docs in the Browse menu, and apps built on first request, not at import."""
+"""The Huiju Airflow plugin: dbt docs in the Browse menu (no Data Docs), apps built on first request, not at import."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def test_data_docs_are_in_the_browse_menu_and_served_lazily(scratch_var: Path) -> None:
-    from huiju_airflow.plugin import DATA_DOCS_PREFIX, HuijuPlugin, LazyApp
+def test_the_dbt_docs_are_in_the_browse_menu_and_served_lazily_and_data_docs_are_gone(scratch_var: Path) -> None:
+    from huiju_airflow.plugin import DBT_DOCS_PREFIX, HuijuPlugin, LazyApp
     from starlette.testclient import TestClient
 
     views = {view["href"]: view for view in HuijuPlugin.external_views}
-    view = views[DATA_DOCS_PREFIX.lstrip("/") + "/"]
-    assert (view["destination"], view["category"]) == ("nav", "browse") and "Data Docs" in view["name"]
+    view = views[DBT_DOCS_PREFIX.lstrip("/") + "/"]
+    assert (view["destination"], view["category"]) == ("nav", "browse") and "dbt docs" in view["name"]
+    # Great Expectations' Data Docs load their assets from public CDNs: neither served nor linked (the dashboard
+    # shows each batch's results).
+    assert not any("Data Docs" in v["name"] or "data-docs" in v["href"] for v in HuijuPlugin.external_views)
+    assert not any("data-docs" in app["url_prefix"] for app in HuijuPlugin.fastapi_apps)
 
     apps = {app["url_prefix"]: app["app"] for app in HuijuPlugin.fastapi_apps}
-    lazy = apps[DATA_DOCS_PREFIX]
+    lazy = apps[DBT_DOCS_PREFIX]
     assert isinstance(lazy, LazyApp)
     fresh = LazyApp(lazy.factory)  # the plugin's own may have served another test already
     assert fresh._app is None  # nothing built by importing the plugin
-    site = scratch_var / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site = scratch_var / "dbt" / "docs"
     site.mkdir(parents=True)
-    (site / "index.html").write_text("<html>Data Docs</html>", encoding="utf-8")
+    (site / "index.html").write_text("<html>dbt docs</html>", encoding="utf-8")
     # Built on this first request, and behind Airflow's login (test_auth.py serves it to a logged-in user).
     assert TestClient(fresh).get("/").status_code == 401
     assert fresh._app is not None
