@@ -17,6 +17,11 @@ them): ``"503"``, ``"429"`` (``Retry-After``), ``"commit-then-timeout"`` (applie
 within the client's timeout), ``"malformed"`` (applied, the receipt garbled), ``"partial"`` (applied,
 half the receipts left out), ``"400"``; ``"ok"`` lets one request through (not a fault).
 ``down`` answers 503 to everything (an outage); ``max_records`` answers 413 above that many records.
+
+The provincial platform also serves the province's backflow (省回流) of the day to the city:
+``backflow`` is a REST interface (:class:`huiju_demo.rest_gateway.RestGateway`, paged, updated-since,
+signed as the platform signs) answering at its own path on the same server; :func:`running_platforms`
+gives it the batch of every backflow source (:func:`huiju_demo.backflow.backflow_batch`).
 """
 
 from __future__ import annotations
@@ -32,11 +37,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from huiju_demo.webservice import QuietHandler, serving
+from huiju_demo.backflow import backflow_batch
+from huiju_demo.manifest import SourceSubmission
+from huiju_demo.rest_gateway import RestGateway
+from huiju_demo.simulators import SimulatedSource
+from huiju_demo.simulators.rest import gateway_for
+from huiju_demo.webservice import QuietHandler, serving, stamped
+
+from huiju.registry import ORIGIN_BACKFLOW, Registry
 
 SUBMIT_PATH = "/api/v1/push/batches"
 
@@ -78,6 +91,7 @@ class CreditPlatform:
     receipts_by_batch: dict[str, bytes] = field(default_factory=dict)
     bodies_by_key: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    backflow: RestGateway | None = None  # the province's backflow interface (GET at its path), if it serves one
     url: str = ""
 
     def connection(self) -> dict[str, Any]:
@@ -154,6 +168,9 @@ class CreditPlatform:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def do_GET(self) -> None:
+                if platform.backflow is not None and urlsplit(self.path).path == platform.backflow.path:
+                    status, payload, headers = platform.backflow.answer(self)  # it checks its own signature
+                    return self._answer(status, json.dumps(payload, ensure_ascii=False).encode(), headers)
                 if not platform._authorised(self, b""):
                     return self._answer(401, b'{"msg":"unauthorised"}')
                 if platform.down:
@@ -229,23 +246,49 @@ def occasional_rejection(record: dict[str, Any]) -> str | None:
 
 @dataclass
 class RunningPlatforms:
-    """The demo's platforms, one per push target, and the Connections that reach them."""
+    """The demo's platforms, one per push target, the Connections that reach them, and the backflow they serve."""
 
     platforms: dict[str, tuple[str, CreditPlatform]]  # target → (its Connection id, the platform)
+    backflow: tuple[SimulatedSource, ...] = ()  # each backflow source: what it serves, its Connection
+
+    @property
+    def submissions(self) -> tuple[SourceSubmission, ...]:
+        """What each backflow source serves and which of its rows must be quarantined (the demo's manifest)."""
+        return tuple(s.submission for s in self.backflow)
 
     def airflow_env(self) -> dict[str, str]:
-        """``AIRFLOW_CONN_<ID>`` for each target's Connection."""
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(platform.connection())
-                for conn_id, platform in self.platforms.values()}
+        """``AIRFLOW_CONN_<ID>`` for each target's Connection and each backflow source's."""
+        return {**{f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(platform.connection())
+                   for conn_id, platform in self.platforms.values()},
+                **{f"AIRFLOW_CONN_{s.connection_id.upper()}": json.dumps(s.connection) for s in self.backflow}}
 
 
 @contextmanager
-def running_platforms(targets: dict[str, Any]) -> Iterator[RunningPlatforms]:
-    """A simulated platform on loopback for every push target (its auth and signature as configured)."""
+def running_platforms(targets: dict[str, Any], registry: Registry | None = None, day: date | None = None,
+                      rows: int = 0) -> Iterator[RunningPlatforms]:
+    """A simulated platform on loopback for every push target (its auth and signature as configured).
+
+    With ``registry`` and ``day``, the provincial platform (the target of level ``province``) also serves
+    the day's batch of every backflow source (origin 省回流), ``rows`` records each, signed as it signs.
+    """
+    backflow_sources = [s for s in (registry.sources.values() if registry else ()) if s.origin == ORIGIN_BACKFLOW]
     with ExitStack() as stack:
         platforms = {}
+        served: list[SimulatedSource] = []
         for name, target in sorted(targets.items()):
             platform = CreditPlatform(name=name, auth=target.auth, algorithm=target.signature,
                                       reject=occasional_rejection)
+            for source in backflow_sources if target.level == "province" and day is not None else ():
+                # one backflow interface per platform (the demo has one backflow source)
+                records, submission = backflow_batch(registry, source, day, rows)
+                incremental = source.channel_settings.incremental
+                platform.backflow = gateway_for(
+                    source, stamped(records, incremental.updated_at_field if incremental else None, day),
+                    secret=platform.secret, app_key=platform.app_key)
+                served.append(SimulatedSource(submission, source.connection or "", {}))
             platforms[name] = (target.connection, stack.enter_context(platform.running()))
-        yield RunningPlatforms(platforms)
+        # The backflow sources reach the platform that serves them with its own credentials.
+        province = next((p for _, p in platforms.values() if p.backflow is not None), None)
+        backflow = tuple(SimulatedSource(s.submission, s.connection_id, province.connection()) for s in served
+                         if province is not None)
+        yield RunningPlatforms(platforms, backflow)

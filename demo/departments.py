@@ -88,6 +88,15 @@ _STYLES: dict[str, Style] = {
                "未按照规定设置、保管账簿"),
         laws=("《中华人民共和国税收征收管理法》", "《中华人民共和国发票管理办法》"),
     ),
+    # The provincial credit platform's backflow (省回流): decisions of the province's own departments.
+    "province": Style(
+        encoding="utf-8-sig",
+        date_text=iso_date,
+        abbreviation="示省",
+        authorities=(("示范省市场监督管理局", CITY_CODE), ("示范省生态环境厅", CITY_CODE)),
+        facts=("跨市经营未按规定备案", "销售不合格产品", "超标排放大气污染物"),
+        laws=("《中华人民共和国产品质量法》", "《中华人民共和国大气污染防治法》"),
+    ),
 }
 
 

@@ -208,13 +208,15 @@ class RestSettings(WebServiceSettings):
     ``auth``: ``token`` (bearer token: the Connection's password, or ``extra.token``),
     ``hmac`` (app key = login, app secret = password), ``oauth2`` (client credentials:
     client id = login, secret = password, token endpoint ``token_url`` — a path on the same
-    host or a full URL), ``none``.
+    host or a full URL), ``none``. ``signature`` (hmac only): ``sha256`` (HMAC-SHA256, default) or
+    ``sm3`` (HMAC-SM3, 国密, as the provincial platform signs), as a push target's.
     """
 
     path: str = Field(min_length=1)
     records_path: str = ""
     pagination: PaginationSettings = PaginationSettings()
     auth: Literal["token", "hmac", "oauth2", "none"] = "none"
+    signature: Literal["sha256", "sm3"] = "sha256"
     hmac_headers: HmacHeaderSettings = HmacHeaderSettings()
     token_url: str | None = None
     scope: str | None = None

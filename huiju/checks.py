@@ -145,16 +145,20 @@ def checks_for(dataset: Dataset, source: Source | None = None) -> list[Check]:
         if dataset.unique_published:
             # Keys of published rows (published batches, quarantined rows left out) with the
             # sources that published them, grouped so that each key joins at most once: a hash
-            # join, however many rows are published.
+            # join, however many rows are published. Only batches of the source's own origin count:
+            # the province's backflow (省回流) of a decision a city department sent is the same record
+            # (one record in the credit models, of origin 本地), not a conflict, either way round.
             trimmed = [sql.SQL("btrim(p.{c})").format(c=sql.Identifier(k)) for k in key_fields]
+            same_origin = (sql.SQL(" and l.origin = {}").format(sql.Literal(source.origin)) if source is not None
+                           else sql.SQL(""))
             join = sql.SQL(
                 "left join (select {keys}, array_agg(distinct l.source_id) as publishers from {table} p"
-                " join ops.loads l on l.load_id = p._load_id and l.status = 'published'"
+                " join ops.loads l on l.load_id = p._load_id and l.status = 'published'{same_origin}"
                 " where not exists (select 1 from quarantine.rows q where q.load_id = p._load_id"
                 " and q.row_no = p._row_no) group by {group}) pub on {match}").format(
                 keys=sql.SQL(", ").join(sql.SQL("{t} as {a}").format(t=t, a=sql.Identifier(f"k_{k}"))
                                         for t, k in zip(trimmed, key_fields, strict=True)),
-                table=sql.Identifier("raw", dataset.dataset),
+                table=sql.Identifier("raw", dataset.dataset), same_origin=same_origin,
                 group=sql.SQL(", ").join(trimmed),
                 match=sql.SQL(" and ").join(sql.SQL("pub.{a} = btrim(b.{c})").format(
                     a=sql.Identifier(f"k_{k}"), c=sql.Identifier(k)) for k in key_fields))

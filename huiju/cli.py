@@ -30,6 +30,7 @@ from huiju.monitoring.monitor import render_monitor, render_overview, run_monito
 from huiju.pg_release import release_warning
 from huiju.private_files import open_private, private_dir, private_root, restrict_umask, write_private
 from huiju.processes import alive, wait_until_healthy
+from huiju.push.backflow import backflow_report, render_backflow
 from huiju.push.run import connection_from_environment, reconciliation, render_reconciliation, run_push, run_replay
 from huiju.push.targets import load_targets
 from huiju.registry import ConfigError, Registry, load_registry
@@ -102,49 +103,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = warehouse_url()
     print(f"  warehouse: {_redact(url)}")
     settings = get_settings()
-    with running_simulators(registry, day, args.rows, settings.var / "demo" / "simulators") as simulated, \
-            running_mail_sink(settings.var / "demo" / "mail") as mail:
-        manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
-        manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions)
-        # The departments that use the portal log in and submit there (uploads, entries by hand).
-        portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal", rows_per_source=args.rows)
-        manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
-        manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
-        write_private(manifest_path, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1))
-        print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
-              f"simulated department systems); expected defects in {manifest_path}")
-        for line in portal.lines:
-            print(f"  {line}")
-        # Monitoring judges the morning after the day, when its deliveries arrive; it needs the weeks before.
-        as_of = day + dt.timedelta(days=1)
-        with psycopg.connect(role_url("landing", url), autocommit=True) as landing, \
-                psycopg.connect(role_url("validation", url), autocommit=True) as validation:
-            history = seed_history(landing, validation, registry, day, as_of, settings.var / "demo" / "history")
-        (settings.var / "demo" / f"history-{day.isoformat()}.json").write_text(
-            json.dumps(history.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-        for line in history.lines(registry):
-            print(f"  {line}")
-        prepare_airflow()
-        # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
-        _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
-        print("  Airflow metadata database ready, DAGs serialized")
-        # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
-        ingest = [source.ingest_dag_id for source in registry.sources.values()]
-        env = {**simulated.airflow_env(), **mail.airflow_env()}  # notices go to the demo's SMTP sink
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
-            for dag_id, seconds in zip(ingest, durations, strict=True):
-                print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
-        # The monitor runs every hour; the demo runs it for the morning the missed day turned overdue (the 催报),
-        # then for the morning after the demo day (the leader's 督办): a higher level queued while a lower one is
-        # still undelivered replaces it. Notices go to the demo's SMTP sink through the DAG's notify task.
-        for monitored in (history.overdue_on, as_of):
-            print(f"  DAG run huiju_monitor for {monitored}: success "
-                  f"({_dag_test('huiju_monitor', monitored, env):.0f}s)")
-    print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
-    # The day's credit data pushed to the simulated city credit platform and the province (issue 18).
+    # The simulated credit platforms run through the cycle: the provincial one serves the day's backflow
+    # (省回流) to the ingest, and both take the pushes after the warehouse build (issue 18).
     targets = load_targets(registry).targets
-    with running_platforms(targets) as platforms:
+    with running_platforms(targets, registry, day, args.rows) as platforms:
+        with running_simulators(registry, day, args.rows, settings.var / "demo" / "simulators") as simulated, \
+                running_mail_sink(settings.var / "demo" / "mail") as mail:
+            manifest = generate_submissions(registry, settings.inbox_dir, day, rows_per_source=args.rows)
+            manifest = dataclasses.replace(manifest, submissions=manifest.submissions + simulated.submissions
+                                           + platforms.submissions)
+            # The departments that use the portal log in and submit there (uploads, entries by hand).
+            portal = submit_through_portal(url, registry, day, settings.var / "demo" / "portal",
+                                           rows_per_source=args.rows)
+            manifest = dataclasses.replace(manifest, submissions=manifest.submissions + portal.submissions)
+            manifest_path = settings.var / "demo" / f"manifest-{day.isoformat()}.json"
+            write_private(manifest_path, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=1))
+            print(f"  demo submissions: {len(manifest.submissions)} sources ({len(simulated.sources)} served by "
+                  f"simulated department systems, {len(platforms.backflow)} by the provincial platform's backflow "
+                  f"interface); expected defects in {manifest_path}")
+            for line in portal.lines:
+                print(f"  {line}")
+            # Monitoring judges the morning after the day, when its deliveries arrive; it needs the weeks before.
+            as_of = day + dt.timedelta(days=1)
+            with psycopg.connect(role_url("landing", url), autocommit=True) as landing, \
+                    psycopg.connect(role_url("validation", url), autocommit=True) as validation:
+                history = seed_history(landing, validation, registry, day, as_of, settings.var / "demo" / "history")
+            (settings.var / "demo" / f"history-{day.isoformat()}.json").write_text(
+                json.dumps(history.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+            for line in history.lines(registry):
+                print(f"  {line}")
+            prepare_airflow()
+            # Written once before the runs: parallel `dags test` processes would race to insert the same Assets.
+            _airflow(["dags", "reserialize"], log_name="dags-reserialize.log")
+            print("  Airflow metadata database ready, DAGs serialized")
+            # Sources are independent, so their DAG runs go side by side; the warehouse build waits for all.
+            ingest = [source.ingest_dag_id for source in registry.sources.values()]
+            # Notices go to the demo's SMTP sink; the province's backflow comes from its simulated platform.
+            env = {**simulated.airflow_env(), **platforms.airflow_env(), **mail.airflow_env()}
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                durations = pool.map(lambda dag_id: _dag_test(dag_id, day, env), ingest)
+                for dag_id, seconds in zip(ingest, durations, strict=True):
+                    print(f"  DAG run {dag_id} for {day}: success ({seconds:.0f}s)")
+            # The monitor runs every hour; the demo runs it for the morning the missed day turned overdue (the 催报),
+            # then for the morning after the demo day (the leader's 督办): a higher level queued while a lower one is
+            # still undelivered replaces it. Notices go to the demo's SMTP sink through the DAG's notify task.
+            for monitored in (history.overdue_on, as_of):
+                print(f"  DAG run huiju_monitor for {monitored}: success "
+                      f"({_dag_test('huiju_monitor', monitored, env):.0f}s)")
+        print(f"  DAG run huiju_transform for {day}: success ({_dag_test('huiju_transform', day):.0f}s)")
+        # The day's credit data pushed to the simulated city credit platform and the province (issue 18).
         for target in targets.values():
             print(f"  DAG run {target.dag_id} for {day}: success "
                   f"({_dag_test(target.dag_id, day, platforms.airflow_env()):.0f}s)")
@@ -160,6 +167,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print("Pushes to the credit platforms (推送对账; `huiju push report`):")
         print(render_reconciliation(reconciliation(conn, today=as_of)))
+        print()
+        print("The province's backflow (省回流, config/departments/province.yaml):")
+        print(render_backflow(backflow_report(conn, registry, load_targets(registry))))
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))

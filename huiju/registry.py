@@ -30,6 +30,11 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 CADENCES = ("daily", "weekly", "monthly", "quarterly")
+#: Where a record comes from (数据来源): the city's own departments, or the province's backflow (省回流).
+#: Landed with every batch (``ops.loads.origin``) so the credit models and the pushes can tell them apart.
+ORIGIN_LOCAL = "本地"
+ORIGIN_BACKFLOW = "省回流"
+Origin = Literal["本地", "省回流"]
 #: Channels whose system delivers continuously: due when its data stops arriving, not per period.
 CONTINUOUS_CHANNELS = ("rest", "soap", "frontdb")
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
@@ -97,6 +102,38 @@ class Dataset(StrictModel):
         return next(f for f in self.fields if f.name == name)
 
 
+class ItemSet(StrictModel):
+    """A coded item set (数据项编码): the codes a platform names each dataset's fields by, declared once.
+
+    ``config/item_sets/<item_set>.yaml`` — the 双公示 v1 and v2 item sets, or a province's own coded
+    schema — maps, per dataset, each item code to the dataset field it carries::
+
+        item_set: sgs_v2
+        title: 双公示数据项（v2）
+        datasets:
+          admin_penalty: {CF_WSH: decision_no, CF_XDR_MC: party_name, ...}
+
+    A source that delivers records under item codes (the province's backflow) names the set with
+    ``item_set:`` instead of listing ``columns:``; its ``columns:`` then only add or replace codes
+    (a province that codes one item its own way).
+    """
+
+    item_set: Identifier
+    title: str
+    datasets: dict[Identifier, dict[str, Identifier]] = Field(min_length=1)
+
+    @field_validator("datasets")
+    @classmethod
+    def _codes(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for dataset, codes in value.items():
+            for code in codes:
+                if not re.fullmatch(r"[A-Z][A-Z0-9_]*", code):
+                    raise ValueError(f"{dataset}: item code {code!r} must be upper case letters, digits and _")
+            if len(set(codes.values())) != len(codes):
+                raise ValueError(f"{dataset}: a field is carried by two item codes")
+        return value
+
+
 #: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
 NoticeChannel = Literal["email", "dingtalk", "wecom"]
 ROBOT_CHANNELS = ("dingtalk", "wecom")
@@ -161,10 +198,16 @@ class Leader(Person):
 
 
 class Department(StrictModel):
-    """A department (委办局) that delivers data."""
+    """A department (委办局) that delivers data.
+
+    ``origin``: 本地 for the city's own departments; 省回流 for the provincial platform whose credit
+    records come back (回流) through a channel like any department's. Every source of the department
+    lands its batches with that origin; a 省回流 record is never pushed back up to the province.
+    """
 
     code: Identifier
     name: str
+    origin: Origin = ORIGIN_LOCAL
     contacts: tuple[Contact, ...] = ()
     leader: Leader | None = None
     # Which channels notices to the contacts and to the leader go through (default: all it has).
@@ -282,7 +325,10 @@ class Source(StrictModel):
     cadence: str = "daily"
     obligation: Obligation = Obligation()
     tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
-    columns: dict[str, Identifier] = Field(min_length=1)
+    # The source's column (or record key) → dataset field. With ``item_set`` (config/item_sets/), the
+    # set's codes for the dataset are the columns and ``columns`` only adds or replaces codes.
+    columns: dict[str, Identifier] = Field(default_factory=dict)
+    item_set: Identifier | None = None
     connection: str | None = None
     # Where feedback workbooks go back on the department's own server (SFTP): relative to the
     # drop directory, or absolute. Other channels get them from the outbox folder or by e-mail.
@@ -297,6 +343,7 @@ class Source(StrictModel):
     portal: dict[str, Any] | None = None
     web: dict[str, Any] | None = None
     department: str = ""  # filled from the department file the source is declared in
+    origin: Origin = ORIGIN_LOCAL  # filled from the department (本地 / 省回流): landed with every batch
     channel_settings: Any = Field(default=None, exclude=True)  # the validated block, set by load_registry
 
     @field_validator("cadence")
@@ -316,6 +363,8 @@ class Source(StrictModel):
                              "json and xml are read too")
         if self.format == "xml" and self.record_element is None:
             raise ValueError("record_element (the XML element that is one record, e.g. item) is required for xml")
+        if not self.columns and self.item_set is None:
+            raise ValueError("columns (the source's column → dataset field) or item_set is required")
         if self.record_element is not None and self.format != "xml":
             raise ValueError("record_element only applies to format xml")
         if self.records_key is not None and self.format != "json":
@@ -345,6 +394,7 @@ class Registry(StrictModel):
     datasets: dict[str, Dataset]
     departments: dict[str, Department]
     sources: dict[str, Source]
+    item_sets: dict[str, ItemSet] = Field(default_factory=dict)
 
     def source(self, source_id: str) -> Source:
         """The source ``source_id``; a clear error if there is none."""
@@ -378,6 +428,16 @@ class Registry(StrictModel):
                     warnings.append(f"{source.id}: frontdb.tls.verify is false: the database's certificate and "
                                     "host name are not checked; give its CA as tls.ca_file instead")
         return warnings
+
+
+def item_set_columns(codes: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
+    """A source's columns from an item set's ``codes`` (code → field) and its own ``overrides``.
+
+    An override mapping a field the set already carries replaces the set's code for it (the
+    province's own code for that item); any other adds a column.
+    """
+    replaced = set(overrides.values())
+    return {**{code: field for code, field in codes.items() if field not in replaced}, **overrides}
 
 
 def _read_yaml(path: Path, rel: str) -> Any:
@@ -455,6 +515,25 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                     problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a date field")
         datasets[dataset.dataset] = dataset
 
+    item_sets: dict[str, ItemSet] = {}
+    for path in sorted((config_dir / "item_sets").glob("*.yaml")):
+        item_set = _validate(ItemSet, _read_yaml(path, rel(path)), rel(path), "", problems)
+        if item_set is None:
+            continue
+        if item_set.item_set != path.stem:
+            problems.append(f"{rel(path)}: item_set: {item_set.item_set!r} must match the file name {path.stem!r}")
+        for dataset_name, codes in item_set.datasets.items():
+            dataset = datasets.get(dataset_name)
+            if dataset is None:
+                problems.append(f"{rel(path)}: datasets.{dataset_name}: no dataset {dataset_name!r} in "
+                                f"config/datasets/{did_you_mean(dataset_name, datasets)}")
+                continue
+            for code, field in codes.items():
+                if field not in dataset.field_names:
+                    problems.append(f"{rel(path)}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
+                                    f"dataset {dataset_name}{did_you_mean(field, dataset.field_names)}")
+        item_sets[item_set.item_set] = item_set
+
     departments: dict[str, Department] = {}
     sources: dict[str, Source] = {}
     where_declared: dict[str, str] = {}
@@ -471,10 +550,19 @@ def load_registry(config_dir: Path | None = None) -> Registry:
         departments[dept.code] = dept
         where_declared[dept.code] = name
         for index, raw_source in enumerate(doc.sources):
-            source = _validate(Source, {**raw_source, "department": dept.code}, name, f"sources[{index}]", problems)
+            source = _validate(Source, {**raw_source, "department": dept.code, "origin": dept.origin}, name,
+                               f"sources[{index}]", problems)
             if source is None:
                 continue
             key = f"{name}: sources[{index}]"
+            if source.item_set is not None:
+                item_set = item_sets.get(source.item_set)
+                codes = item_set.datasets.get(source.dataset) if item_set is not None else None
+                if codes is None:
+                    problems.append(f"{key}.item_set: no item set {source.item_set!r} for dataset {source.dataset} "
+                                    f"in config/item_sets/{did_you_mean(source.item_set, item_sets)}")
+                    continue
+                source = source.model_copy(update={"columns": item_set_columns(codes, source.columns)})
             if source.id in sources:
                 problems.append(f"{key}.id: {source.id!r} is already used by another source")
                 continue
@@ -502,4 +590,4 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                 sources[source.id] = source.model_copy(update={"channel_settings": settings})
     if problems:
         raise ConfigError(problems)
-    return Registry(datasets=datasets, departments=departments, sources=sources)
+    return Registry(datasets=datasets, departments=departments, sources=sources, item_sets=item_sets)

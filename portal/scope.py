@@ -59,6 +59,19 @@ class ProblemRow:
 
 
 @dataclass(frozen=True)
+class RejectionRow:
+    """A workbook of records a credit platform rejected (信用平台退回) from one of the department's batches."""
+
+    workbook_id: int
+    load_id: str
+    source_id: str
+    reference: str
+    target_title: str
+    rows: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class NoticeRow:
     """A notice the department received (催报, feedback, held batch, file-drop problem …)."""
 
@@ -152,6 +165,29 @@ class DepartmentScope:
             "select l.source_id, f.path from ops.feedback f join ops.loads l on l.load_id = f.load_id"
             " where f.load_id = %(load_id)s and (%(all_departments)s or l.department = %(department)s)"
             " order by f.delivered_at desc limit 1", {**self.params, "load_id": load_id}).fetchone()
+        if row is None:
+            return None
+        path = local_workbook(row[0], row[1])
+        return path if path.is_file() else None
+
+    def rejections(self, conn: psycopg.Connection, limit: int = 20) -> list[RejectionRow]:
+        """The workbooks of records the credit platforms rejected from batches in scope, newest first."""
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                "select w.workbook_id, w.load_id, l.source_id, l.reference, w.target_title, w.rows, w.created_at"
+                " from ops.push_rejection_workbooks w join ops.loads l on l.load_id = w.load_id"
+                " where (%(all_departments)s or l.department = %(department)s)"
+                " order by w.created_at desc, w.workbook_id desc limit %(limit)s",
+                {**self.params, "limit": limit}).fetchall()
+        return [RejectionRow(**row) for row in rows]
+
+    def rejection_workbook(self, conn: psycopg.Connection, load_id: str, workbook_id: int) -> Path | None:
+        """A rejection workbook of the batch ``load_id`` on disk, if the batch is in scope and has it."""
+        row = conn.execute(
+            "select l.source_id, w.path from ops.push_rejection_workbooks w join ops.loads l on l.load_id = w.load_id"
+            " where w.workbook_id = %(workbook_id)s and w.load_id = %(load_id)s"
+            " and (%(all_departments)s or l.department = %(department)s)",
+            {**self.params, "load_id": load_id, "workbook_id": workbook_id}).fetchone()
         if row is None:
             return None
         path = local_workbook(row[0], row[1])

@@ -44,8 +44,7 @@
         lag(published_at) over (
             partition by decision_no order by published_at desc, load_id desc, source_row_no desc
         ) as superseded_at
-    from {{ ref(staging_model) }}
-    {% if where %}where {{ where }}{% endif %}
+    from ({{ city_first_versions(staging_model, where) | indent(4) }}) as deduplicated
 {%- endmacro %}
 
 {#- The statistics' dimensions of each version of decisions (rows of decision_versions()): decision month,

@@ -4,12 +4,12 @@
     the latest (a later batch corrects an earlier one), superseded_at is when the next one was
     published. credit_admin_penalty keeps the latest version of each decision; the history
     (credit_admin_penalty_history) keeps them all. `where` filters the staged versions, by whole
-    decisions only (it must not split a decision's versions).
+    decisions only (it must not split a decision's versions). The province's backflow (省回流) of a
+    decision a city department sent is left out (city_first_versions): one record, of origin 本地.
 -#}
 {% macro credit_penalty_versions(where=none) -%}
     with versions as (
-        select * from {{ ref('stg_landing__admin_penalties') }}
-        {% if where %}where {{ where }}{% endif %}
+        {{ city_first_versions('stg_landing__admin_penalties', where) | indent(8) }}
     ),
 
     ranked as (
@@ -45,6 +45,7 @@
         ranked.authority,
         ranked.authority_uscc,
         ranked.source_department,
+        {{ record_origin('ranked.origin') }} as origin,
         ranked.source_id,
         ranked.load_id,
         ranked.source_row_no,
@@ -111,17 +112,47 @@
     credit_party_records(record_model, legal_person): a party's credit view, whole — the 双公示 records of
     ``record_model`` (credit_admin_penalty or credit_admin_license) whose 行政相对人 is a legal person
     (法人及非法人组织, 个体工商户) or, with legal_person=false, a natural person, with their items
-    and whether each is publishable today. A view: a record past its 公示截止期 leaves the
+    and whether each is publishable today, and its origin (本地, or 省回流: the pushes never send a 省回流
+    record back up to the province, config/push_targets/). A view: a record past its 公示截止期 leaves the
     publishable set on that day, without waiting for a rebuild. It names the columns it reads (no
     ``select *``), so a column of the records it does not read can be added or dropped under it.
 -#}
 {% macro credit_party_records(record_model, legal_person=true) -%}
 select
     {{ credit_penalty_items(legal_person) if record_model == 'credit_admin_penalty' else credit_license_items(legal_person) }},
+    origin,
     {{ is_publishable('publish_until') }} as is_publishable,
     load_id,
     source_row_no,
     published_at
 from {{ ref(record_model) }}
 where party_type {{ "in ('法人及非法人组织', '个体工商户')" if legal_person else "= '自然人'" }}
+{%- endmacro %}
+
+
+
+{#-
+    city_first_versions(staging_model, where): the staged versions of the decisions of ``staging_model``
+    (``where`` filters by whole decisions), the province's backflow (省回流) deduplicated against the
+    city's own records: a decision a city department sent keeps only its city versions (the same
+    decision is one record, of origin 本地, whichever arrived first); a decision only the province sent
+    keeps the province's versions (origin 省回流). Decided per decision from all its versions, so an
+    incremental build that recomputes whole decisions equals a full refresh. Rows staged before origins
+    were landed (origin null) are the city's own: there was no backflow then.
+-#}
+{% macro city_first_versions(staging_model, where=none) -%}
+    select * from (
+        select
+            *,
+            bool_or(origin is distinct from '省回流') over (partition by decision_no) as has_city_version
+        from {{ ref(staging_model) }}
+        {% if where %}where {{ where }}{% endif %}
+    ) as staged
+    where origin is distinct from '省回流' or not has_city_version
+{%- endmacro %}
+
+
+{#- A credit record's origin (本地 / 省回流) from its version's; rows staged before origins were landed are 本地. -#}
+{% macro record_origin(column) -%}
+    coalesce({{ column }}, '本地')
 {%- endmacro %}

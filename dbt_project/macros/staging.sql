@@ -1,8 +1,8 @@
 {#-
     published_rows(dataset, fields): a select of the rows of every published batch of ``dataset``
     that passed validation (quarantined and withdrawn rows left out: macros/withdrawals.sql), as received (text): the dataset's ``fields``,
-    the batch's ``_load_id`` and the row's ``_row_no``, its ``source_id``, ``department`` and
-    ``published_at``, and ``serial_epoch`` (the workbook's date system for an Excel batch, recorded
+    the batch's ``_load_id`` and the row's ``_row_no``, its ``source_id``, ``department``, ``origin``
+    (本地, or 省回流 for the province's backflow: ops.loads, migration 191) and ``published_at``, and ``serial_epoch`` (the workbook's date system for an Excel batch, recorded
     by validation; NULL otherwise: ops.parse_date_cn then reads no serials). Every staging model
     reads it in its first CTE, ``received``, and renames and casts it in the next, ``renamed``,
     reading values as validation reads them (huiju/sql/040_feedback.sql): codes NFKC, trimmed and
@@ -38,6 +38,7 @@
             load_id,
             source_id,
             department,
+            origin,
             published_at,
             serial_epoch
         from {{ source('ledger', 'loads') }}
@@ -58,6 +59,7 @@
         raw._row_no,
         loads.source_id,
         loads.department,
+        loads.origin,
         loads.published_at,
         loads.serial_epoch
     from {{ raw }} as raw
@@ -83,6 +85,7 @@
         null::integer as _row_no,
         loads.source_id,
         loads.department,
+        loads.origin,
         loads.published_at,
         loads.serial_epoch
     from loads
@@ -123,7 +126,7 @@
     numbers validation tells apart are never merged), any other as text (ops.normalise_text); a field
     in ``expressions`` by the SQL given there. ``renames`` maps a field to its column's name where the
     two differ. The lineage columns end every select: where each row came from (the department and
-    its source), the batch and row it was received as (load_id, source_row_no: the row key) and when
+    its source, and its origin: 本地 or the province's backflow 省回流), the batch and row it was received as (load_id, source_row_no: the row key) and when
     that batch was published.
 -#}
 {% macro landing_staging_model(dataset, fields, codes=[], numbers=[], dates=[], trimmed=[], renames={},
@@ -150,6 +153,7 @@ renamed as (
         {% endfor -%}
         department as source_department,
         source_id,
+        origin,
         _load_id as load_id,
         _row_no as source_row_no,
         published_at

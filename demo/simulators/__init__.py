@@ -19,7 +19,7 @@ from typing import Any
 
 from huiju_demo.generate import SourceSubmission
 
-from huiju.registry import Registry
+from huiju.registry import ORIGIN_BACKFLOW, Registry
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,15 @@ class Simulated:
 
 @contextmanager
 def running_simulators(registry: Registry, day: date, rows: int, workdir: Path) -> Iterator[Simulated]:
-    """Start a simulator for every source the platform fetches from (not inbox or portal); stop them all on exit."""
+    """Start a simulator for every source the platform fetches from (not inbox or portal, nor the province's
+    backflow, which the simulated provincial platform serves); stop them all on exit."""
     with ExitStack() as stack:
         started = []
         for source_id in sorted(registry.sources):
             source = registry.sources[source_id]
             if source.channel in ("inbox", "portal"):  # their batches come to the platform: nothing to serve
+                continue
+            if source.origin == ORIGIN_BACKFLOW:  # served by the simulated provincial platform (credit_platform)
                 continue
             module = importlib.import_module(f"{__name__}.{source.channel}")
             started.append(stack.enter_context(module.simulate(registry, source, day, rows, workdir)))

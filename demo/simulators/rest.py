@@ -17,8 +17,8 @@ from huiju_demo.webservice import stamped
 from huiju.registry import Registry, Source
 
 
-def gateway_for(source: Source, records: list[dict], *, secret: str) -> RestGateway:
-    """A gateway shaped by the source's ``rest:`` settings (path, paging, incremental, auth)."""
+def gateway_for(source: Source, records: list[dict], *, secret: str, app_key: str | None = None) -> RestGateway:
+    """A gateway shaped by the source's ``rest:`` settings (path, paging, incremental, auth and signature)."""
     settings = source.channel_settings
     incremental = settings.incremental
     return RestGateway(
@@ -26,8 +26,8 @@ def gateway_for(source: Source, records: list[dict], *, secret: str) -> RestGate
         pagination=Pagination(**settings.pagination.model_dump()),
         since_param=incremental.since_param if incremental else None,
         updated_field=incremental.updated_at_field if incremental else None,
-        auth=settings.auth if settings.auth in ("hmac", "token") else "none",
-        app_key=f"huiju-{source.id}", secret=secret, max_page_size=max(1000, settings.page_size),
+        auth=settings.auth if settings.auth in ("hmac", "token") else "none", algorithm=settings.signature,
+        app_key=app_key or f"huiju-{source.id}", secret=secret, max_page_size=max(1000, settings.page_size),
     )
 
 

@@ -41,7 +41,7 @@ def _auth(settings: RestSettings, connection: ConnectionInfo, url: str) -> Any:
     if settings.auth == "hmac":
         return HmacAuth(secret(connection, "app_key", connection.login),
                         secret(connection, "app_secret", connection.password),
-                        headers=HmacHeaders(**settings.hmac_headers.model_dump()))
+                        headers=HmacHeaders(**settings.hmac_headers.model_dump()), algorithm=settings.signature)
     if settings.auth == "oauth2":
         token_url = settings.token_url or ""
         if "://" not in token_url:

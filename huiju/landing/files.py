@@ -278,14 +278,14 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
             columns, warnings = map_columns(source, dataset, header, reference)
             conn.execute(
                 "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
-                " archive_path, status, warnings, data_date, received_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s, coalesce(%s, now()))"
+                " archive_path, status, warnings, data_date, received_at, origin)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s, coalesce(%s, now()), %s)"
                 " on conflict (load_id) do update set status = 'received', error = null,"
                 " reference = excluded.reference,"
                 " warnings = excluded.warnings, data_date = excluded.data_date, received_at = excluded.received_at",
                 (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference),
                  digest.sha256, digest.bytes, archive_rel, json.dumps(mask_all(warnings), ensure_ascii=False),
-                 data_date, received_at),
+                 data_date, received_at, source.origin),
             )
             malformed: list[tuple[int, str, str]] = []
             if layout is not None and columns.is_exact:

@@ -92,12 +92,12 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
             return LandResult(source.id, reference, load_id, "already_landed", existing.rows_received or 0)
         conn.execute(
             "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
-            " archive_path, status, data_date, received_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s)"
+            " archive_path, status, data_date, received_at, origin)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, %s, %s)"
             " on conflict (load_id) do update set status = 'received', error = null,"
             " received_at = excluded.received_at",
             (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference), sha256,
-             size, archive_rel, data_date, arrived),
+             size, archive_rel, data_date, arrived, source.origin),
         )
         # Every row carries its _row_no, so only the load id and reference defaults are needed
         # (one statement instead of _Batch's row sequence: this runs once per page).
@@ -219,7 +219,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
                 held = mask_text(batch.held)
                 held_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                   mask_text(batch.reference), sha256, size, archive_rel, held,
-                                  json.dumps(warnings, ensure_ascii=False), data_date, arrived))
+                                  json.dumps(warnings, ensure_ascii=False), data_date, arrived, source.origin))
                 results.append(LandResult(source.id, batch.reference, load_id, "held", batch.count,
                                           error=held, warnings=warnings))
                 continue
@@ -228,22 +228,22 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             fresh.append((rows, load_id))
             ledger_rows.append((load_id, source.id, source.department, dataset.dataset, source.channel,
                                 mask_text(batch.reference), sha256, size, archive_rel, received,
-                                json.dumps(warnings, ensure_ascii=False), data_date, arrived))
+                                json.dumps(warnings, ensure_ascii=False), data_date, arrived, source.origin))
             results.append(LandResult(source.id, batch.reference, load_id, "landed", received, len(rows.rejected),
                                       warnings=warnings))
         if held_rows:
             conn.execute(
                 "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256,"
-                " bytes, archive_path, status, error, warnings, data_date, received_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %s, %s, %s, %s)"
+                " bytes, archive_path, status, error, warnings, data_date, received_at, origin)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %s, %s, %s, %s, %s)"
                 " on conflict (load_id) do update set status = 'held', error = excluded.error,"
                 " warnings = excluded.warnings, received_at = excluded.received_at", held_rows[0])
         if fresh:
             with conn.cursor() as cur:
                 cur.executemany(
                     "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256,"
-                    " bytes, archive_path, status, rows_received, landed_at, warnings, data_date, received_at)"
-                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, now(), %s, %s, %s)"
+                    " bytes, archive_path, status, rows_received, landed_at, warnings, data_date, received_at,"
+                    " origin) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', %s, now(), %s, %s, %s, %s)"
                     " on conflict (load_id) do update set status = 'received', error = null,"
                     " received_at = excluded.received_at,"
                     " rows_received = excluded.rows_received, landed_at = now(), warnings = excluded.warnings",

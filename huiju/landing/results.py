@@ -39,11 +39,12 @@ def _record_failure(conn: psycopg.Connection, source: Source, dataset: Dataset, 
     with conn.transaction():
         conn.execute(
             "insert into ops.loads (load_id, source_id, department, dataset, channel, reference, sha256, bytes,"
-            " archive_path, status, error, data_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s)"
+            " archive_path, status, error, data_date, origin)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s)"
             " on conflict (load_id) do update set status = 'failed', error = excluded.error"
             " where ops.loads.status = 'failed'",
             (load_id, source.id, source.department, dataset.dataset, source.channel, mask_text(reference), sha256,
-             size, archive_rel, mask_text(message), data_date),
+             size, archive_rel, mask_text(message), data_date, source.origin),
         )
 
 

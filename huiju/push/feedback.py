@@ -4,8 +4,9 @@ Through the feedback path every channel uses (:mod:`huiju.feedback`): a 问题�
 department's own columns, the values it sent (from ``raw``) and the platform's reason in 原因, written
 to ``var/outbox/<source>/``, and a notice to the department's contacts (:mod:`huiju.notices`). One
 workbook per target and supplying batch; each rejected outbox row is marked ``fed_back_at`` in the same
-transaction as its notice, so a rejection is announced once. Runs as the validation component (it
-reads ``raw`` and writes notices).
+transaction as its notice, so a rejection is announced once. The workbook is recorded in
+``ops.push_rejection_workbooks`` (migration 192), so the department's portal history lists and serves it.
+Runs as the validation component (it reads ``raw`` and writes notices).
 """
 
 from __future__ import annotations
@@ -83,5 +84,9 @@ def _rejection_workbook(conn: psycopg.Connection, registry: Registry, title: str
                  source_id=source.id, load_id=load_id)
     conn.execute("update ops.push_outbox set fed_back_at = now() where outbox_id = any(%s)",
                  ([r["outbox_id"] for r in rows],))
+    # Listed in the department's portal history (报送记录) beside the batch, and served from there.
+    conn.execute("insert into ops.push_rejection_workbooks (target, target_title, load_id, path, rows)"
+                 " values (%s, %s, %s, %s, %s) on conflict (target, load_id, path) do update set rows = excluded.rows,"
+                 " created_at = now()", (target, title, load_id, str(relative), len(rows)))
     log.info("push %s: %d rejections of %s sent back → %s", target, len(rows), load_id, relative)
     return path

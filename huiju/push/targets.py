@@ -33,14 +33,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from huiju.channel_settings import HmacHeaderSettings
-from huiju.registry import ConfigError, Registry, _read_yaml, _validate
+from huiju.registry import ORIGIN_BACKFLOW, ORIGIN_LOCAL, ConfigError, Registry, _read_yaml, _validate
 from huiju.schema import StrictModel, did_you_mean
 from huiju.settings import get_settings
 
 #: Columns every pushed relation has beside its fields (dbt's credit models).
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-ORIGIN_BACKFLOW = "省回流"
-ORIGIN_LOCAL = "本地"
+__all__ = ["ORIGIN_BACKFLOW", "ORIGIN_LOCAL", "PushRelation", "PushTargets", "Target", "load_targets",
+           "sensitive_columns"]
 
 
 class PushRelation(StrictModel):
@@ -145,6 +145,12 @@ def load_targets(registry: Registry, config_dir: Path | None = None) -> PushTarg
             sensitive |= {f.name for f in dataset.fields if f.sensitive}
             if relation.key not in relation.fields.values():
                 problems.append(f"{name}: relations[{index}].key: {relation.key!r} is not mapped to an item code")
+        if not target.forward_backflow:
+            for index, relation in enumerate(target.relations):
+                if relation.origin_column is None:
+                    problems.append(f"{name}: relations[{index}].origin_column: required with forward_backflow: "
+                                    "false (the column saying 本地 / 省回流), or the province's backflow could be "
+                                    "pushed back to it")
         for field in target.clear_fields:
             if field not in sensitive:
                 problems.append(f"{name}: clear_fields: {field!r} is not a sensitive field of the datasets pushed"

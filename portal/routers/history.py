@@ -1,7 +1,9 @@
-"""报送记录: the department's batches (every channel), each verdict, its feedback workbook, reminders, scorecard."""
+"""报送记录: the department's batches (every channel), each verdict, its feedback workbook, the workbooks of
+records the credit platforms rejected (信用平台退回), reminders, scorecard."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -46,6 +48,7 @@ def history(request: Request, scope: Scope, conn: Conn, source: str | None = Non
     return render(request, "history.html", scope=scope, batches=batches, total=total, page=page,
                   pages=max(1, -(-total // PAGE_SIZE)), source_id=source_id, status=status,
                   sources=scope.sources(registry), notices=scope.notices(conn, limit=10), scorecard=scorecard,
+                  rejections=scope.rejections(conn),
                   monitoring=monitoring_available(), statuses=STATUS_LABELS)
 
 
@@ -65,10 +68,22 @@ def batch(request: Request, load_id: str, scope: Scope,
 def feedback(request: Request, load_id: str, scope: Scope,
              conn: Conn) -> Response:
     """The batch's feedback workbook (问题数据反馈), found through the ledger: never a path from the URL."""
-    path = _in_scope(scope.feedback_workbook(conn, load_id), load_id)
+    return _workbook(request, conn, _in_scope(scope.feedback_workbook(conn, load_id), load_id), "feedback_download",
+                     load_id=load_id)
+
+
+@router.get("/history/{load_id}/rejected/{workbook_id}.xlsx")
+def rejected(request: Request, load_id: str, workbook_id: int, scope: Scope, conn: Conn) -> Response:
+    """A workbook of the batch's records a credit platform rejected (信用平台退回), found through the ledger."""
+    path = _in_scope(scope.rejection_workbook(conn, load_id, workbook_id), load_id)
+    return _workbook(request, conn, path, "rejection_download", load_id=load_id, workbook_id=workbook_id)
+
+
+def _workbook(request: Request, conn: Conn, path: Path, event: str, **detail: object) -> Response:
+    """A workbook the department downloads, the download recorded in the audit trail."""
     session = request.state.session
-    audit.record(conn, "feedback_download", account_id=session.account.account_id, username=session.account.username,
-                 department=session.account.department, client_addr=client_addr(request), load_id=load_id)
+    audit.record(conn, event, account_id=session.account.account_id, username=session.account.username,
+                 department=session.account.department, client_addr=client_addr(request), **detail)
     return FileResponse(path, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": "attachment; filename=\"feedback.xlsx\"; "
                                                         f"filename*=UTF-8''{quote(path.name)}"})

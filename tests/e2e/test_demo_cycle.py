@@ -39,7 +39,7 @@ from tests.support.portal import filled_template
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# Two full daily cycles through Airflow (eighteen sources, the monitor, dbt) plus `make up`: minutes, not seconds
+# Two full daily cycles through Airflow (nineteen sources, the monitor, dbt) plus `make up`: minutes, not seconds
 # (a quarter of an hour a cycle on a loaded 2-core machine).
 pytestmark = pytest.mark.timeout(3600)
 
@@ -164,7 +164,8 @@ def test_quarantine_names_the_departments_rows_and_rules(cycle: dict) -> None:
 def test_credit_layer_is_built_from_published_good_rows(cycle: dict) -> None:
     with psycopg.connect(cycle["url"]) as conn:
         staging = conn.execute("select count(*) from staging.stg_landing__admin_penalties").fetchone()[0]
-        legal = conn.execute("select count(*) from staging.stg_landing__admin_penalties"
+        # decisions, not rows: the province's backflow hands back some of the city's (one record each)
+        legal = conn.execute("select count(distinct decision_no) from staging.stg_landing__admin_penalties"
                              " where party_type in ('法人及非法人组织', '个体工商户')").fetchone()[0]
         credit = conn.execute("select count(*) from credit.credit_legal_person_penalty").fetchone()[0]
     penalties = _sources_of(cycle["manifest"], "admin_penalty")
@@ -285,6 +286,28 @@ def test_the_day_is_pushed_to_both_platforms_with_every_receipt(cycle: dict) -> 
     assert unreceipted == 0
     assert "Pushes to the credit platforms" in cycle["first"]
     assert re.search(r"city_credit +2026-\d\d-\d\d +\d+", cycle["first"])
+
+
+def test_the_provinces_backflow_is_taken_in_forwarded_to_the_city_and_never_sent_back(cycle: dict) -> None:
+    """Issue 18: the provincial platform's backflow batch lands with origin 省回流; the city decisions it hands
+    back stay the city's records; its own reach the city credit platform and never the province."""
+    with psycopg.connect(cycle["url"]) as conn:
+        loads = conn.execute("select source_id, origin, status from ops.loads where origin = '省回流'").fetchall()
+        origins = dict(conn.execute("select origin, count(*) from credit.credit_admin_penalty group by 1").fetchall())
+        handed_back = conn.execute(
+            "select count(*), count(*) filter (where r.origin = '本地' and r.source_department = 'jtj')"
+            " from (select distinct decision_no from staging.stg_landing__admin_penalties"
+            "       where source_id = 'province_penalty_backflow') b"
+            " join credit.credit_admin_penalty r using (decision_no) where r.decision_no like '示交通罚%'").fetchone()
+        sent = dict(conn.execute(
+            "select o.target, count(*) from ops.push_outbox o join credit.credit_admin_penalty r"
+            " on o.record_key = 'CF:' || r.decision_no and r.origin = '省回流' group by 1").fetchall())
+    assert loads == [("province_penalty_backflow", "省回流", "published")]
+    assert origins["省回流"] > 0 and origins["本地"] > origins["省回流"]
+    assert handed_back[0] > 0 and handed_back[0] == handed_back[1]
+    assert sent.get("city_credit", 0) > 0 and "province_share" not in sent, sent
+    assert "The province's backflow (省回流" in cycle["first"]
+    assert re.search(r"province_penalty_backflow +1 +\d+ +\d+ +\d+ +\d+ +\d+ +0\n", cycle["first"]), cycle["first"]
 
 
 def _missed(cycle: dict) -> tuple[str, str, str]:

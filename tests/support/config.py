@@ -19,6 +19,7 @@ def copy_config(target: Path, departments: tuple[str, ...] | None = None) -> Pat
         return target
     shutil.copytree(CONFIG / "datasets", target / "datasets")
     shutil.copytree(CONFIG / "wsdl", target / "wsdl")
+    shutil.copytree(CONFIG / "item_sets", target / "item_sets")
     (target / "departments").mkdir()
     for name in departments:
         shutil.copy(CONFIG / "departments" / name, target / "departments" / name)

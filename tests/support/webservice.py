@@ -30,13 +30,15 @@ ROOT = HERE.parents[1]
 
 
 def own_config(target: Path) -> Path:
-    """A copy of ``config/`` with the datasets, the WSDLs and only the web-service (and website) departments.
+    """A copy of ``config/`` with the datasets, the WSDLs, the item sets and only the web-service (and website)
+    departments.
 
     Other departments' files are left out so these tests depend on nothing but their own sources.
     """
     config = ROOT / "config"
     shutil.copytree(config / "datasets", target / "datasets")
     shutil.copytree(config / "wsdl", target / "wsdl")
+    shutil.copytree(config / "item_sets", target / "item_sets")
     (target / "departments").mkdir()
     for name in ("gaj.yaml", "jtj.yaml", "wjw.yaml"):
         shutil.copy(config / "departments" / name, target / "departments" / name)

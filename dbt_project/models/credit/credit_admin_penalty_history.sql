@@ -13,6 +13,7 @@ with versions as (
 final as (
     select
         {{ credit_penalty_items() }},
+        origin,
         source_id,
         load_id,
         source_row_no,

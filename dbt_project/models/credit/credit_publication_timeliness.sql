@@ -22,6 +22,7 @@ decisions as (
         source_row_no,
         published_at
     from {{ ref(staging) }}
+    where origin is distinct from '省回流'  -- the province's backflow is no city department's 双公示 duty
     {{- "\n    union all" if not loop.last }}
     {%- endfor %}
 ),

@@ -2,8 +2,9 @@
 
 Few and meaningful (each drives the real pages end to end, screenshots kept under
 ``var/test-artifacts/``): an upload from the downloaded template to the verdict and the feedback
-workbook; a manual entry checked as it is typed, then saved as its own batch; and the
-refusals a clerk can meet — a wrong template, a workbook with macros, a file over the cap,
+workbook, then the workbook of a record the credit platform rejected, listed in the history; a manual
+entry checked as it is typed, then saved as its own batch; and the refusals a clerk can meet — a wrong
+template, a workbook with macros, a file over the cap,
 another department's batch, an expired session, too many wrong passwords.
 """
 
@@ -18,6 +19,9 @@ import psycopg
 import pytest
 from huiju_demo.bulk import penalty_row
 
+from huiju.push.feedback import send_rejections
+from huiju.push.targets import load_targets
+from huiju.warehouse import role_url
 from huiju_portal.accounts import find_account
 from huiju_portal.app import create_app
 from huiju_portal.entry import save_entry
@@ -94,6 +98,30 @@ def test_a_clerk_uploads_the_filled_template_and_gets_the_verdict_and_feedback(
     row = page.locator("tr[data-load-id^='sthjj_penalty-']").first
     assert "十一月环境处罚.xlsx" in row.inner_text() and "文件上传" in row.inner_text()
     browser_page.screenshot("history")
+
+    # The city credit platform rejects one of the batch's records: the workbook sent back through the
+    # feedback path is listed in the history too, and downloads with the platform's reason.
+    load_id = row.get_attribute("data-load-id")
+    _rejected_by_the_credit_platform(portal_env, load_id, source.header_row + 1 + 3, "文书号不符合省级编码规范")
+    page.reload()
+    rejection = page.locator(f"#rejections tr[data-load-id='{load_id}']")
+    assert "市公共信用信息平台" in rejection.inner_text() and "十一月环境处罚.xlsx" in rejection.inner_text()
+    browser_page.screenshot("history-rejections")
+    with page.expect_download() as download:
+        rejection.locator("a.rejection-link").click()
+    rejected = list(openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))["问题数据"].values)
+    assert rejected[1][0] == source.header_row + 1 + 3 and "文书号不符合省级编码规范" in rejected[1][-1]
+
+
+def _rejected_by_the_credit_platform(portal_env, load_id: str, row_no: int, reason: str) -> None:
+    """A receipt of city_credit rejecting row ``row_no`` of ``load_id``, sent back as a push run does."""
+    with psycopg.connect(role_url("validation", portal_env.url)) as conn:
+        conn.execute("insert into ops.push_outbox (target, record_key, relation, action, payload, content_hash,"
+                     " department, load_id, source_row_no, state, reason) values ('city_credit', 'CF:退回测试',"
+                     " 'credit_legal_person_penalty', 'upsert', '{}', 'x', 'sthjj', %s, %s, 'rejected', %s)",
+                     (load_id, row_no, reason))
+        conn.commit()
+        assert send_rejections(conn, portal_env.registry, load_targets(portal_env.registry))
 
 
 def test_a_clerk_enters_records_checked_as_typed_and_saves_them_as_a_batch(

@@ -1,11 +1,21 @@
-"""The demo's platforms (one per target, auth and signature as configured) reached through their Connections."""
+"""The demo's platforms (one per target, auth and signature as configured) reached through their Connections;
+the provincial one serves the day's backflow (省回流) to the REST channel."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import psycopg
+from huiju_demo.backflow import CITY_SHARE
 from huiju_demo.credit_platform import occasional_rejection, running_platforms
 
+from huiju.channels import CollectContext
+from huiju.channels import rest as rest_channel
 from huiju.push.run import connection_from_environment, platform_for
+from huiju.push.targets import load_targets
+from huiju.registry import ORIGIN_BACKFLOW
+from huiju.warehouse import role_url
 from tests.integration.push.conftest import make_target
 from tests.integration.push.test_faults import assert_exactly_once, settle
 
@@ -27,3 +37,24 @@ def test_each_target_reaches_its_platform_through_its_connection(pg_url, credit,
             settle(conn, registry, target, platform, waits)
             assert_exactly_once(conn, credit, target, platform, takes_backflow=target.forward_backflow)
     assert occasional_rejection({"action": "withdraw", "record_id": "x"}) is None
+
+
+def test_the_provincial_platform_serves_the_days_backflow_to_the_rest_channel(
+        make_database, registry, scratch_var: Path, monkeypatch) -> None:
+    url = make_database("backflow_rest", migrated=True)
+    source = registry.source("province_penalty_backflow")
+    rows = 40
+    with running_platforms(load_targets(registry).targets, registry, date(2026, 11, 20), rows) as running:
+        (served,) = running.backflow
+        province = running.platforms["province_share"][1]
+        assert province.backflow is not None and province.backflow.algorithm == "sm3"  # signed as the platform signs
+        assert served.submission.rows_written == rows + rows // CITY_SHARE  # its own, and city decisions handed back
+        for name, value in running.airflow_env().items():
+            monkeypatch.setenv(name, value)
+        with psycopg.connect(role_url("landing", url)) as conn:
+            rest_channel.collect(CollectContext(registry=registry, source=source, conn=conn,
+                                                connection=connection_from_environment(source.connection or "")))
+    with psycopg.connect(url) as conn:
+        landed = conn.execute("select origin, sum(rows_received) from ops.loads where source_id = %s group by 1",
+                              (source.id,)).fetchall()
+    assert landed == [(ORIGIN_BACKFLOW, served.submission.rows_written)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from huiju.registry import load_registry
+from huiju.registry import ORIGIN_BACKFLOW, ORIGIN_LOCAL, item_set_columns, load_registry
 from tests.support.config import CONFIG, Edit, assert_reported, copy_config, problems_of
 
 
@@ -26,6 +26,29 @@ def test_the_shipped_config_loads() -> None:
 
 SWJ = "departments/swj.yaml"
 SCJGJ = "departments/scjgj.yaml"
+PROVINCE = "departments/province.yaml"
+
+
+def test_the_province_backflow_is_mapped_by_its_item_set_and_lands_with_its_origin() -> None:
+    registry = load_registry(CONFIG)
+    backflow = registry.source("province_penalty_backflow")
+    # 双公示 v2 item codes, declared once in config/item_sets/sgs_v2.yaml
+    assert backflow.columns == registry.item_sets["sgs_v2"].datasets["admin_penalty"]
+    assert backflow.header_for_field["decision_no"] == "CF_WSH"
+    assert (backflow.origin, backflow.channel_settings.signature) == (ORIGIN_BACKFLOW, "sm3")
+    # the city's own sources are 本地; the city gateway's v1 codes come from the same place
+    gateway = registry.source("jtj_penalty")
+    assert gateway.origin == ORIGIN_LOCAL
+    assert gateway.columns == registry.item_sets["sgs_v1"].datasets["admin_penalty"]
+    assert {s.origin for s in registry.sources.values() if s.department != "province"} == {ORIGIN_LOCAL}
+
+
+def test_a_source_can_replace_an_item_code_of_its_set() -> None:
+    # A province that codes one item its own way: the set's code for that field gives way to it.
+    codes = {"CF_WSH": "decision_no", "CF_XDR_MC": "party_name"}
+    assert item_set_columns(codes, {"XK_XKWS": "decision_no"}) == {"CF_XDR_MC": "party_name",
+                                                                    "XK_XKWS": "decision_no"}
+    assert item_set_columns(codes, {"SJLY": "authority"}) == {**codes, "SJLY": "authority"}
 
 # Each mistake: the edits made to a copy of config/, and what loading it must report (the parts one
 # problem names).
@@ -73,6 +96,18 @@ MISTAKES = [
         [(SWJ, "    format: csv\n", "")],
         [("swj.yaml: sources[0]: format (csv or xlsx) is required for a file channel (inbox)",)],
         id="file channels need a format"),
+    pytest.param(
+        [(PROVINCE, "item_set: sgs_v2", "item_set: sgs_v3"),
+         ("item_sets/sgs_v1.yaml", "CF_FKJE: fine_amount_wan", "CF_FKJE: fine_amount")],
+        [("province.yaml: sources[0].item_set: no item set 'sgs_v3' for dataset admin_penalty",
+          "did you mean 'sgs_v2'"),
+         ("item_sets/sgs_v1.yaml: datasets.admin_penalty.CF_FKJE: 'fine_amount' is not a field",
+          "did you mean 'fine_amount_wan'")],
+        id="an unknown item set, and an item code carrying no field of the dataset"),
+    pytest.param(
+        [(PROVINCE, "  origin: 省回流", "  origin: 省里")],
+        [("province.yaml: department.origin:", "本地", "省回流")],
+        id="an origin is 本地 or 省回流"),
 ]
 
 

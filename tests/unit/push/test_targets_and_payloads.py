@@ -57,6 +57,22 @@ def test_a_wrong_target_file_names_file_and_key(registry, tmp_path: Path) -> Non
     assert "cf_wsh" in text
 
 
+def test_a_target_that_does_not_take_the_backflow_must_say_where_origin_is(registry, tmp_path: Path) -> None:
+    # Every relation of the repository's targets names its origin column (本地 / 省回流) …
+    targets = load_targets(registry)
+    assert all(r.origin_column == "origin" for t in targets.targets.values() for r in t.relations)
+    # … and a target the backflow must never reach cannot leave it out.
+    config = tmp_path / "config"
+    (config / "push_targets").mkdir(parents=True)
+    province = yaml.safe_load((registry_config() / "push_targets" / "province_share.yaml").read_text(encoding="utf-8"))
+    del province["relations"][1]["origin_column"]
+    (config / "push_targets" / "province_share.yaml").write_text(yaml.safe_dump(province, allow_unicode=True),
+                                                                 encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_targets(registry, config)
+    assert "province_share.yaml: relations[1].origin_column: required with forward_backflow: false" in str(raised.value)
+
+
 def registry_config() -> Path:
     return Path(__file__).resolve().parents[3] / "config"
 

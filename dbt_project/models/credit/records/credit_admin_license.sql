@@ -4,18 +4,22 @@
 -- 公示截止期 (publish_until), the withdrawal rule: a licence is publicised while it is in force,
 -- i.e. until its 有效期至 (inclusive); a licence without one (长期有效) is publicised for three years
 -- from its 许可决定日期. The credit views decide is_publishable from it on the day they are read.
+-- The province's backflow (省回流) of a decision a city department sent is the same record: left out
+-- (macros/credit_records.sql: city_first_versions); origin says 本地 or 省回流.
 -- Incremental: decisions with a version published since the last run, each from all its versions.
 -- depends_on: {{ ref('stg_landing__admin_licenses') }}
 with versions as (
-    select * from {{ ref('stg_landing__admin_licenses') }}
-    {% if is_incremental() -%}
-    where
+    {%- set new_versions = none %}
+    {%- if is_incremental() %}
+    {%- set new_versions -%}
         decision_no in (
             select new_versions.decision_no
             from {{ ref('stg_landing__admin_licenses') }} as new_versions
             where new_versions.published_at > {{ watermark('published_at') }}
         )
+    {%- endset %}
     {%- endif %}
+    {{ city_first_versions('stg_landing__admin_licenses', new_versions) | indent(4) }}
 ),
 
 ranked as (
@@ -51,6 +55,7 @@ final as (
         ranked.authority_uscc,
         ranked.source_department,
         precedence.department_name as source_department_name,
+        {{ record_origin('ranked.origin') }} as origin,
         ranked.source_id,
         ranked.load_id,
         ranked.source_row_no,

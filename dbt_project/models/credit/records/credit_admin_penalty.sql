@@ -1,5 +1,7 @@
 -- 行政处罚 (双公示 v2), one row per 行政处罚决定书文号: the version from the latest published batch
--- (a correction replaces the record it corrects), with the national codes of 行政相对人类别 and 处罚类别.
+-- (a correction replaces the record it corrects), with the national codes of 行政相对人类别 and 处罚类别,
+-- and its origin: 本地, or 省回流 for a decision only the province's backflow brought (one the city also
+-- sent is the city's record).
 -- Every version's record is built by macros/credit_records.sql (shared with the history).
 -- Incremental: only decisions with a version published since the last run are recomputed, each
 -- from all of its versions, so the result equals a full refresh.
@@ -11,6 +13,7 @@ with versions as (
 final as (
     select
         {{ credit_penalty_items() }},
+        origin,
         source_id,
         load_id,
         source_row_no,
