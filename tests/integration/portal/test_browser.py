@@ -116,9 +116,9 @@ def test_a_clerk_uploads_the_filled_template_and_gets_the_verdict_and_feedback(
 def _rejected_by_the_credit_platform(portal_env, load_id: str, row_no: int, reason: str) -> None:
     """A receipt of city_credit rejecting row ``row_no`` of ``load_id``, sent back as a push run does."""
     with psycopg.connect(role_url("validation", portal_env.url)) as conn:
-        conn.execute("insert into ops.push_outbox (target, record_key, relation, action, payload, content_hash,"
+        conn.execute("insert into ops.push_outbox (target, record_key, relation, action, content_hash,"
                      " department, load_id, source_row_no, state, reason) values ('city_credit', 'CF:退回测试',"
-                     " 'credit_legal_person_penalty', 'upsert', '{}', 'x', 'sthjj', %s, %s, 'rejected', %s)",
+                     " 'credit_legal_person_penalty', 'upsert', 'x', 'sthjj', %s, %s, 'rejected', %s)",
                      (load_id, row_no, reason))
         conn.commit()
         assert send_rejections(conn, portal_env.registry, load_targets(portal_env.registry))
