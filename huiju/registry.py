@@ -21,11 +21,10 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator,
 
 from huiju.channel_settings import CHANNELS, FILE_CHANNELS, settings_model
 from huiju.rules import FIELD_RULES
-from huiju.schema import StrictModel, did_you_mean, explain, format_loc
+from huiju.schema import StrictModel, did_you_mean, explain, format_loc, load_yaml
 from huiju.settings import get_settings
 
 #: libyaml's safe loader where PyYAML was built with it (several times faster), else the pure-Python one.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -442,8 +441,7 @@ def item_set_columns(codes: dict[str, str], overrides: dict[str, str]) -> dict[s
 
 def _read_yaml(path: Path, rel: str) -> Any:
     try:
-        # libyaml's loader when PyYAML has it: the registry and reports are read in every fresh process.
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+        return load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError([f"{rel}: the file is not UTF-8 text; save it as UTF-8"]) from None
     except yaml.YAMLError as exc:

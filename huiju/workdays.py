@@ -40,7 +40,7 @@ import yaml
 from pydantic import ValidationError, field_validator
 
 from huiju.registry import ConfigError
-from huiju.schema import StrictModel, explain, format_loc
+from huiju.schema import StrictModel, explain, format_loc, load_yaml
 from huiju.settings import get_settings
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def load_overrides(directory: Path) -> dict[int, CalendarYear]:
     problems: list[str] = []
     for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
         try:
-            loaded = CalendarYear.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+            loaded = CalendarYear.model_validate(load_yaml(path.read_text(encoding="utf-8")) or {})
         except ValidationError as exc:
             problems += [f"{path.name}: {format_loc(tuple(e['loc']))}: {explain(e, CalendarYear)}"
                          for e in exc.errors()]

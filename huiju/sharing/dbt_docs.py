@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from huiju.schema import load_yaml
 from huiju.settings import get_settings
 
 
@@ -35,7 +34,7 @@ def dbt_models(project_dir: Path | None = None) -> dict[str, DbtModel]:
     models_dir = (project_dir or get_settings().dbt_project_dir) / "models"
     found: dict[str, DbtModel] = {}
     for path in sorted(models_dir.rglob("*.yml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path.read_text(encoding="utf-8")) or {}  # dbt's parser: what dbt reads, this reads
         schema_name = path.relative_to(models_dir).parts[0]
         for model in doc.get("models") or ():
             columns = tuple(
