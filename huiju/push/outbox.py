@@ -177,6 +177,15 @@ def _columns(relation: PushRelation) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c))
 
 
+def _without_backflow(relation: PushRelation, target: Target, conditions: list[sql.Composable],
+                      params: list[Any]) -> tuple[list[sql.Composable], list[Any]]:
+    """``conditions`` and ``params`` with the province's backflow (省回流) kept out, for a target not forwarding it."""
+    if relation.origin_column and not target.forward_backflow:
+        return ([*conditions, sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column))],
+                [*params, ORIGIN_BACKFLOW])
+    return conditions, params
+
+
 def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
           since: datetime | None) -> Iterator[list[tuple[dict[str, Any], _State | None]]]:
     """The relation's rows published since ``since`` (all when None), in chunks, each with what the target was
@@ -199,9 +208,7 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item
             if relation.publishable_column else sql.SQL(""))
         conditions.append(unchanged)
         params.append(since)
-    if relation.origin_column and not target.forward_backflow:
-        conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
-        params.append(ORIGIN_BACKFLOW)
+    conditions, params = _without_backflow(relation, target, conditions, params)
     query = sql.SQL(
         "select {columns}, s.content_hash, s.withdrawn, s.changed_at from {table} r left join ops.push_records s"
         " on s.target = %s and s.record_key = %s || r.{key}::text{where}").format(
@@ -372,9 +379,7 @@ def _gone(conn: psycopg.Connection, target: Target, relation: PushRelation) -> l
     schema, table = relation.relation.split(".", 1)
     conditions = [sql.SQL("r.{key}::text = s.natural_key").format(key=sql.Identifier(relation.key))]
     params: list[Any] = [target.target, relation.name]
-    if relation.origin_column and not target.forward_backflow:
-        conditions.append(sql.SQL("coalesce(r.{}, '') <> %s").format(sql.Identifier(relation.origin_column)))
-        params.append(ORIGIN_BACKFLOW)
+    conditions, params = _without_backflow(relation, target, conditions, params)
     query = sql.SQL(
         "select s.natural_key from ops.push_records s where s.target = %s and s.relation = %s and not s.withdrawn"
         " and not exists (select 1 from {table} r where {conditions}) order by s.natural_key").format(
