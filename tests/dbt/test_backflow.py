@@ -113,6 +113,7 @@ def test_the_backflow_is_one_record_with_the_citys_own_and_never_goes_back_to_th
     # (and a batch of nothing else is held, over the source's tolerance).
     assert _deliver(url, registry, PROVINCE, [("B", 1), ("B", 2), ("S", 1), ("S", 2)], "province-1",
                     authority="省回流处罚机关") == (set(), True)
+    # GB 11643-1999's example number with its check digit changed (X → 1): invalid by construction, nobody's.
     assert _deliver(url, registry, PROVINCE, [("S", 3)], "province-bad",
                     legal_rep_id_no="110105194912310021") == ({1}, False)
     run_dbt(["build", "--indirect-selection", "cautious", "--select", BUILT], url, target_path=target)

@@ -101,6 +101,7 @@ def test_a_stored_payload_is_sent_only_as_the_bytes_its_hash_names(registry) -> 
     jsonb_text = json.dumps(dict(sorted(record.items(), key=lambda item: (len(item[0]), item[0]))),
                             ensure_ascii=False)
     assert jsonb_text != text and wire_payload("CF:1", digest, jsonb_text) == text
+    # GB 11643-1999's example with its check digit changed (X → 1): not a valid number, so nobody's.
     tampered = text.replace(ID_NUMBER, "110105194912310021")
     for stored in (tampered, None):
         with pytest.raises(PayloadMismatch) as raised:
