@@ -39,6 +39,7 @@ def test_the_dbt_docs_page_loads_nothing_from_another_host() -> None:
 
 
 def test_the_check_finds_what_a_page_would_fetch() -> None:
+    # A page that must fail the check: CDN-style references on example.com (reserved, RFC 2606), never served.
     page = ('<link rel="stylesheet" href="https://cdn.example.com/bootstrap.css"><script src="//cdn.example.com/j.js">'
             '</script><style>@import "https://fonts.example.com/a.css"; b { background: url(//img.example.com/x.png) }'
             '</style><script>i.src="https://t.example.com/sp.js"</script><a href="http://127.0.0.1:8080/">local</a>'
