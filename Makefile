@@ -42,6 +42,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
 
 bench: setup
+	bash scripts/install_cjk_font.sh   # report_monthly renders the reports' charts (Noto Sans CJK)
 	$(BIN)/python -m bench
 
 lint: setup

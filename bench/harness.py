@@ -63,7 +63,9 @@ def run_isolated(module: str, function: str, *args: str) -> float:
     """Run ``module.function(*args)`` in a fresh interpreter; return the child's peak RSS in MB."""
     code = (f"import json, sys; from {module} import {function}; {function}(*sys.argv[1:]);"
             " from bench.harness import peak_rss_mb; print(json.dumps(peak_rss_mb()))")
-    done = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if done.returncode != 0:  # the child's own error, not only its exit status
+        raise RuntimeError(f"{module}.{function}{args} exited {done.returncode}:\n{done.stderr[-4000:]}")
     return float(done.stdout.strip().splitlines()[-1])
 
 
