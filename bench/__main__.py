@@ -51,8 +51,9 @@ def main() -> None:
         for name in args.names:
             wait_for_autovacuum(url)
             entry = benchmarks[name](url, Path(work))
+            target = "no target" if entry.target_ratio is None else f"target ≥ {entry.target_ratio}"
             print(f"{entry.name}: {entry.seconds:.2f}s vs {entry.anchor_seconds:.2f}s ({entry.anchor}) "
-                  f"ratio {entry.ratio:.2f} (target ≥ {entry.target_ratio}), peak {entry.peak_rss_mb:.0f} MB")
+                  f"ratio {entry.ratio:.2f} ({target}), peak {entry.peak_rss_mb:.0f} MB")
             entries.append(entry)
     results = get_settings().var / "bench" / "results.json"
     write_results(entries, results)

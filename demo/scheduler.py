@@ -24,6 +24,7 @@ import httpx
 from huiju_demo.ports import free_port
 
 from huiju import credentials
+from huiju.private_files import private_dir, write_private
 
 T = TypeVar("T")
 
@@ -70,6 +71,11 @@ def isolated_environment(var: Path, url: str, **extra: str) -> dict[str, str]:
     server's, shared with every other platform on it: a ``var/`` of its own would give them new passwords)."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AIRFLOW", "HUIJU_")) or key.startswith(credentials.environment_name(""))}
+    # The passwords this checkout generated into its var/secrets (none set in the environment) go along too.
+    generated = credentials.secrets_dir() / credentials.PASSWORDS_FILE
+    copied = private_dir(var / "secrets") / credentials.PASSWORDS_FILE
+    if generated.exists() and not copied.exists():
+        write_private(copied, generated.read_text(encoding="utf-8"))
     env.update({"HUIJU_VAR": str(var), "HUIJU_WAREHOUSE_URL": url, "HUIJU_DEMO": "1",
                 "HUIJU_UI_PORT": str(free_port()), "HUIJU_PORTAL_PORT": str(free_port()), **extra})
     return env

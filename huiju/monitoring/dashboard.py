@@ -46,7 +46,10 @@ STATE_LABELS = {"on_time": "按时报送", "late": "逾期报送", "missing": "�
 BATCH_LABELS = {"received": "已接收", "validated": "已校验", "published": "已发布", "held": "暂缓入库",
                 "failed": "失败"}
 TREND_MONTHS = 12
-BATCHES_SHOWN = 200
+REPORTS_SHOWN = 200
+#: A department's batches a page: a year of a busy department's batches is thousands of rows, and a page of 50 is
+#: what a steward reads; rendering 200 rows cost more than the page's SQL (``dashboard_300_sources``).
+BATCHES_PER_PAGE = 50
 ROWS_SHOWN = 500
 
 # Per source, one probe of the index on (source_id, period_end) (migration 300).
@@ -204,13 +207,16 @@ class Batch:
 
 @dataclass(frozen=True)
 class DepartmentDetail:
-    """A department's page: its month's cards (total first, then each source) and its latest batches."""
+    """A department's page: its month's cards (total first, then each source) and a page of its batches."""
 
     department: str
     name: str
     month: str
     cards: list[Scorecard]
-    batches: list[Batch]
+    batches: list[Batch]  # newest first, the page ``page`` of ``pages``
+    batch_count: int = 0
+    page: int = 1
+    pages: int = 1
 
 
 @dataclass(frozen=True)
@@ -392,16 +398,22 @@ def _batch(registry: Registry, row: dict) -> Batch:
 
 
 def department_detail(conn: psycopg.Connection, registry: Registry, department: str, month: str,
-                      limit: int = BATCHES_SHOWN) -> DepartmentDetail | None:
-    """A department's month (its cards) and its latest batches, newest first; None for an unknown department."""
+                      page: int = 1, per_page: int = BATCHES_PER_PAGE) -> DepartmentDetail | None:
+    """A department's month (its cards) and page ``page`` of its batches, newest first (a page past the last
+    shows the last); None for an unknown department."""
     if department not in registry.departments:
         return None
     cards = scorecards_between(conn, month, month, department)
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_BATCH + " order by l.received_at desc, l.load_id limit %(limit)s",
-                           {"department": department, "limit": limit}).fetchall()
+        count = cur.execute("select count(*) as n from ops.loads where department = %s",
+                            (department,)).fetchone()["n"]
+        pages = max(1, -(-count // per_page))
+        page = min(max(1, page), pages)
+        rows = cur.execute(_BATCH + " order by l.received_at desc, l.load_id limit %(limit)s offset %(offset)s",
+                           {"department": department, "limit": per_page,
+                            "offset": (page - 1) * per_page}).fetchall()
     return DepartmentDetail(department, _department_name(registry, department), month, cards,
-                            [_batch(registry, row) for row in rows])
+                            [_batch(registry, row) for row in rows], count, page, pages)
 
 
 def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, load_id: str,
@@ -451,7 +463,7 @@ class ArchivedReport:
 _ARCHIVED = ("select report_id, period, title, as_of, generated_at, workbook, charts from ops.analysis_reports")
 
 
-def archived_reports(conn: psycopg.Connection, limit: int = BATCHES_SHOWN) -> list[ArchivedReport]:
+def archived_reports(conn: psycopg.Connection, limit: int = REPORTS_SHOWN) -> list[ArchivedReport]:
     """The archived reports, the latest period first (分析报告 page)."""
     rows = conn.execute(_ARCHIVED + " order by period desc, report_id limit %s", (limit,)).fetchall()
     return [ArchivedReport(*row[:6], tuple(row[6])) for row in rows]

@@ -23,10 +23,10 @@ import json
 from dataclasses import is_dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
@@ -45,6 +45,8 @@ from huiju.warehouse import role_url
 from huiju_airflow.auth import airflow_user
 
 HERE = Path(__file__).resolve().parent
+#: ``?page=N`` of a department's batches (huiju.monitoring.dashboard.BATCHES_PER_PAGE a page).
+BatchPage = Annotated[int, Query(ge=1, alias="page")]
 ECHARTS = "echarts-5.6.0.min.js"  # Apache ECharts 5.6.0 (npm package echarts, dist/), licence beside it
 #: Scripts and styles from this app only; ECharts sets styles on the elements it draws (tooltips).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -119,6 +121,7 @@ def department_json(detail: figures.DepartmentDetail, registry: Registry, *, bat
                                     "cards": [titled(c) for c in detail.cards]}
     if batches:
         figures_json["batches"] = [{**vars(b), "status_label": b.status_label} for b in detail.batches]
+        figures_json.update(batch_count=detail.batch_count, page=detail.page, pages=detail.pages)
     return figures_json
 
 
@@ -236,9 +239,9 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
             older = figures.older_overdue(conn, day)
         return day, [o for o in items if department in (None, o.reminder.department)], older
 
-    def load_department(code: str, as_of: date | None, month: str | None) -> figures.DepartmentDetail:
+    def load_department(code: str, as_of: date | None, month: str | None, page: int) -> figures.DepartmentDetail:
         with pool.connection() as conn:
-            detail = figures.department_detail(conn, registry, code, _month(month, as_of_of(conn, as_of)))
+            detail = figures.department_detail(conn, registry, code, _month(month, as_of_of(conn, as_of)), page)
         if detail is None:
             raise HTTPException(status_code=404, detail="没有这个部门")
         return detail
@@ -282,14 +285,15 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
 
     @app.get("/departments/{code}", response_class=HTMLResponse)
     def department_page(request: Request, code: str, as_of: date | None = None,
-                        month: str | None = None):
-        detail = load_department(code, as_of, month)
+                        month: str | None = None, page_no: BatchPage = 1):
+        detail = load_department(code, as_of, month, page_no)
         return page(request, "department.html", "../", detail=detail,
                     chart=embedded_json(department_json(detail, registry, batches=False)))
 
     @app.get("/api/departments/{code}")
-    def department_data(code: str, as_of: date | None = None, month: str | None = None) -> Response:
-        return json_response(department_json(load_department(code, as_of, month), registry))
+    def department_data(code: str, as_of: date | None = None, month: str | None = None,
+                        page_no: BatchPage = 1) -> Response:
+        return json_response(department_json(load_department(code, as_of, month, page_no), registry))
 
     @app.get("/departments/{code}/batches/{load_id}", response_class=HTMLResponse)
     def batch_page(request: Request, code: str, load_id: str):

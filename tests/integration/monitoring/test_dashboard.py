@@ -76,6 +76,23 @@ def test_a_department_lists_its_batches_with_the_anomaly_flagged(
     assert dashboard.department_detail(conn, REGISTRY, "nope", "2026-01") is None
 
 
+def test_a_departments_batches_come_a_page_at_a_time_newest_first(
+        conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
+    month = demo_monitoring.day.strftime("%Y-%m")
+    every = conn.execute("select load_id from ops.loads where department = 'scjgj'"
+                         " order by received_at desc, load_id").fetchall()
+    assert len(every) > 3
+    pages = [dashboard.department_detail(conn, REGISTRY, "scjgj", month, page, per_page=2)
+             for page in range(1, len(every) // 2 + 2)]
+    assert all(p is not None and p.batch_count == len(every) and p.pages == -(-len(every) // 2) for p in pages)
+    assert [b.load_id for p in pages[:pages[0].pages] for b in p.batches] == [load_id for (load_id,) in every]
+    # A page past the last shows the last; a page before the first, the first.
+    past = dashboard.department_detail(conn, REGISTRY, "scjgj", month, 10_000, per_page=2)
+    before = dashboard.department_detail(conn, REGISTRY, "scjgj", month, 0, per_page=2)
+    assert past.page == past.pages and past.batches == pages[past.pages - 1].batches
+    assert before.page == 1 and before.batches == pages[0].batches
+
+
 def test_a_batch_shows_its_quarantined_rows_masked(conn: psycopg.Connection, demo_monitoring: DemoMonitoring) -> None:
     load_id = demo_monitoring.day_loads[ANOMALY_SOURCE]
     detail = dashboard.batch_detail(conn, REGISTRY, "scjgj", load_id)
