@@ -20,8 +20,11 @@ import gzip
 import hashlib
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -210,6 +213,51 @@ def rows_archive(kind: str, body: bytes) -> bytes:
     same content address) on every run.
     """
     return gzip.compress(ROWS_MAGIC + kind.encode("ascii") + b"\n" + body, compresslevel=1, mtime=0)
+
+
+class RowsArchiveWriter:
+    """:func:`rows_archive` made while the rows stream by: the same bytes, compressed by a thread of its own.
+
+    ``write`` each chunk as it is landed, then ``finish`` for the archive. zlib releases the GIL while it
+    compresses, so an extract is compressed while the warehouse's ``COPY`` takes it instead of after it
+    (``frontdb_postgres_1m``: compressing a million rows whole took 0.8 s of the landing's 8.6 s).
+    Fed without intermediate flushes, deflate's output does not depend on how its input was cut, so the
+    archive (and its content address) is the same as ``rows_archive(kind, b"".join(chunks))``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing, level 1, mtime 0: as rows_archive
+        self._parts = [self._compressor.compress(ROWS_MAGIC + kind.encode("ascii") + b"\n")]
+        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rows-archive", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (chunk := self._pending.get()) is not None:
+                self._parts.append(self._compressor.compress(chunk))
+            self._parts.append(self._compressor.flush())
+        except BaseException as exc:  # handed to finish(), in the landing's thread
+            self._failure = exc
+
+    def write(self, chunk: bytes) -> None:
+        """Take the next chunk of the rows (in order)."""
+        self._pending.put(chunk)
+
+    def finish(self) -> bytes:
+        """The compressed archive of every chunk written."""
+        self._pending.put(None)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        return b"".join(self._parts)
+
+    def close(self) -> None:
+        """Stop the thread without an archive (the landing failed or the batch was already landed)."""
+        if self._thread.is_alive():
+            self._pending.put(None)
+            self._thread.join()
 
 
 def read_rows_archive(payload: bytes) -> tuple[str, bytes] | None:

@@ -17,7 +17,7 @@ import psycopg
 from huiju_connectors.copy_text import value_text
 from psycopg import sql
 
-from huiju.archive import archive_bytes, archive_manifest
+from huiju.archive import RowsArchiveWriter, archive_bytes, archive_manifest
 from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandResult, quarantine_malformed
 from huiju.landing.rows import PreparedRows, RecordBatch, prepare_rows
@@ -43,7 +43,8 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
                  cursor: dict | None = None, data_date: date | None = None, first_row_no: int = 1,
                  warnings: Iterable[str] = (), quiet_extra: Collection[str] = (),
                  reject: Callable[[Mapping[str, object]], str | None] | None = None,
-                 chunks: Iterable[bytes] | None = None) -> LandResult:
+                 chunks: Iterable[bytes] | None = None,
+                 archive_chunks: RowsArchiveWriter | None = None) -> LandResult:
     """Land a batch of records (a REST/SOAP page, a database extract) exactly once, with its cursor.
 
     ``content_id`` identifies the batch deterministically (e.g. the sha256 of the page as
@@ -62,7 +63,11 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
     wrongly declared encoding); such a record still counts as received. ``chunks``, instead of
     ``records``, is the batch already in COPY text form, columns ``_row_no, _extra`` and the
     mapped fields in ``source.columns`` order (a PostgreSQL source's own ``COPY … TO STDOUT``):
-    it is written through untouched.
+    it is written through untouched. ``archive_chunks`` (with ``chunks``, instead of ``payload``) is
+    given every chunk as it is written and makes the original to archive: an extract is archived as it
+    was read while it streams into the ``COPY`` (the source's read and the warehouse's write overlap, as
+    in a plain pipe); the archive is written before the transaction commits, as ``payload``'s is before
+    it begins.
     """
     dataset = registry.dataset_of(source)
     ensure_raw_table(conn, dataset)
@@ -71,14 +76,19 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
     sha256, archive_rel, size = content_id, None, 0
     warnings = list(warnings)
     arrived = datetime.now(UTC)  # the ledger's received_at, and the replay manifest's
-    if payload is not None:
-        sha256, archive_rel = archive_payload(payload)
-        size = len(payload)
+
+    def archive(original: bytes) -> tuple[str, str, int]:
+        """The original archived with its replay manifest: (sha256, archive path, size)."""
+        digest, relative = archive_payload(original)
         archive_manifest({"kind": "records", "load_id": load_id, "source_id": source.id, "channel": source.channel,
-                          "reference": reference, "archive_path": archive_rel, "content_id": content_id,
+                          "reference": reference, "archive_path": relative, "content_id": content_id,
                           "data_date": data_date, "received_at": arrived.isoformat(),
                           "first_row_no": first_row_no, "warnings": warnings, "quiet_extra": sorted(quiet_extra),
                           "reject": reject is not None, "chunks": chunks is not None})
+        return digest, relative, len(original)
+
+    if payload is not None:
+        sha256, archive_rel, size = archive(payload)
     mapping = list(source.columns.items())
     names = [sql.Identifier(f) for _, f in mapping]
     statement = sql.SQL("copy {table} (_row_no, _extra, {columns}) from stdin").format(
@@ -111,6 +121,8 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
         with conn.cursor() as cur, cur.copy(statement) as copy:
             for chunk in chunks or ():
                 copy.write(chunk)
+                if archive_chunks is not None:
+                    archive_chunks.write(chunk)
                 landed += chunk.count(b"\n")  # COPY text escapes newlines in values: one per row
             for landed, record in enumerate(records, start=1):
                 if reject is not None and (reason := reject(record)) is not None:
@@ -130,10 +142,13 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
         warnings = list(warnings)
         if unknown:
             warnings.append(f"fields not in the configuration were kept in _extra: {', '.join(sorted(unknown))}")
+        if archive_chunks is not None:
+            sha256, archive_rel, size = archive(archive_chunks.finish())
         conn.execute(
-            "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s"
-            " where load_id = %s",
-            (landed, time.perf_counter() - started, json.dumps(mask_all(warnings), ensure_ascii=False), load_id),
+            "update ops.loads set rows_received = %s, landed_at = now(), land_seconds = %s, warnings = %s,"
+            " sha256 = %s, bytes = %s, archive_path = %s where load_id = %s",
+            (landed, time.perf_counter() - started, json.dumps(mask_all(warnings), ensure_ascii=False),
+             sha256, size, archive_rel, load_id),
         )
         if cursor is not None:
             save_cursor(conn, source.id, cursor, load_id)

@@ -27,7 +27,7 @@ from huiju_connectors.frontdb import (
 from huiju_connectors.incremental import KeysAtWatermark, trailing_keys
 from psycopg.types.json import Jsonb
 
-from huiju.archive import rows_archive
+from huiju.archive import RowsArchiveWriter, rows_archive
 from huiju.channel_settings import FrontDbSettings, WatermarkSettings
 from huiju.channels.frontdb.source import (
     batch_reference,
@@ -340,17 +340,19 @@ def collect_copy(ctx: CollectContext, src: sa.Connection, columns: list[SourceCo
         cursor = position.advance(last_pair[0], [[jsonable(v) for v in keys] for keys in tail])
         feed = pipe.rows(after, last, row_no)
         start = pair_text(first_pair) if first_pair else "(start)"
+        archived = RowsArchiveWriter("copy")
         try:
-            text = b"".join(feed)  # kept whole: the batch is archived as read (a rows archive) as it lands
+            # The batch streams into raw's COPY as the source sends it, and is archived as read (a rows archive).
+            result = land_records(ctx.conn, ctx.registry, source,
+                                  reference=batch_reference(settings, f"{start} … {pair_text(last_pair)}"),
+                                  content_id=make_content_id(source.id, "watermark",
+                                                             json.dumps(first_pair or pipe.start_params, default=str),
+                                                             json.dumps(last_pair)),
+                                  records=(), chunks=feed, archive_chunks=archived,
+                                  cursor=cursor, data_date=ctx.data_date, warnings=warnings)
         finally:
             feed.close()  # a failed read must not leave the source connection inside its COPY
-        result = land_records(ctx.conn, ctx.registry, source,
-                              reference=batch_reference(settings, f"{start} … {pair_text(last_pair)}"),
-                              content_id=make_content_id(source.id, "watermark",
-                                                         json.dumps(first_pair or pipe.start_params, default=str),
-                                                         json.dumps(last_pair)),
-                              records=(), chunks=[text], payload=rows_archive("copy", text), cursor=cursor,
-                              data_date=ctx.data_date, warnings=warnings)
+            archived.close()
         driver.commit()
         results.append(result)
         row_no += result.rows_received

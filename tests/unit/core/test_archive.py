@@ -9,8 +9,11 @@ import stat
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from huiju.archive import (
     PACKS,
+    RowsArchiveWriter,
     archive_bytes,
     archive_file,
     archive_pack,
@@ -65,3 +68,19 @@ def test_a_rows_archive_keeps_every_value_of_its_type_and_the_same_rows_make_the
     kind, body = read_rows_archive(payload)
     assert kind == "records" and records_of_text(body) == records
     assert read_rows_archive(b"id,name\n1,x\n") is None  # any other original is not a rows archive
+
+
+@pytest.mark.parametrize("cut", [1, 7, 4096, 1 << 18])
+def test_a_rows_archive_written_as_the_rows_stream_is_the_same_bytes_however_they_are_cut(cut: int) -> None:
+    body = b"".join(f"{n}\t\\N\t示范公司{n % 97}\t2026-11-{n % 28 + 1:02d}\n".encode() for n in range(3_000))
+    writer = RowsArchiveWriter("copy")
+    for start in range(0, len(body), cut):
+        writer.write(body[start:start + cut])
+    assert writer.finish() == rows_archive("copy", body)  # the same content address as the whole batch's
+
+
+def test_a_rows_archive_writer_closed_unfinished_stops_its_thread() -> None:
+    writer = RowsArchiveWriter("copy")
+    writer.write(b"1\t\\N\tx\n")
+    writer.close()
+    assert not writer._thread.is_alive()
