@@ -34,8 +34,9 @@ down: setup
 # `make test PARALLEL=` runs in one process (e.g. to read a failing test's output in order).
 PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 
+# The 25 slowest tests are listed at the end: the suite's budget is 20 minutes on 2 cores.
 test: setup
-	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=25 $(PARALLEL) $(PYTEST_ARGS)
 
 # Everything but the end-to-end demo cycles: the edit–test loop.
 test-fast: setup
