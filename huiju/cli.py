@@ -37,7 +37,7 @@ from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.reports.config import load_reports
 from huiju.settings import TIMEZONE, get_settings
-from huiju.sharing.config import load_resources
+from huiju.sharing.config import load_receivers, load_resources
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
@@ -301,7 +301,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
               ("Calendar overrides", lambda: calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
                                                                config_dir=config_dir)),
               ("Reports", lambda: load_reports(config_dir)),
-              ("Catalogue", lambda: load_resources(config_dir)))
+              ("Catalogue", lambda: load_resources(config_dir)),
+              ("Sharing receivers", lambda: load_receivers(config_dir)))
     loaded = []
     for what, load in checks:
         try:

@@ -2,7 +2,8 @@
 
 :func:`run_sharing_sweep` ends every grant whose 共享期限 is over (its role, view and token go) and queues the
 reminders before a decision's deadline and the escalations after it (huiju.sharing.workflow), all through the
-notices outbox the monitor's notify task delivers. Running it twice in an hour queues nothing twice.
+notices outbox the monitor's notify task delivers, and drops the data service API's call counters no window
+reads any more. Running it twice in an hour queues nothing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import date
 from huiju.registry import Registry
 from huiju.sharing.catalogue import load_catalogue
 from huiju.sharing.config import load_policy, sharing_dir
-from huiju.sharing.grants import expire_grants
+from huiju.sharing.grants import expire_grants, forget_old_calls
 from huiju.sharing.workflow import remind_and_escalate
 from huiju.warehouse import connect
 
@@ -35,6 +36,7 @@ def run_sharing_sweep(registry: Registry, today: date, url: str | None = None) -
     catalogue, policy = load_catalogue(), load_policy()
     with connect(url, role="sharing") as conn:
         report.expired = expire_grants(conn)
+        forget_old_calls(conn)
         counts = remind_and_escalate(conn, registry, policy, catalogue, today)
     report.reminded, report.escalated = counts["reminded"], counts["escalated"]
     return report

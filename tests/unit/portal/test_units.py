@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from huiju.registry import load_registry
-from huiju_portal.data_api import RateLimiter
 from huiju_portal.entry import EntryRefused, form_fields, parse_records
 from huiju_portal.passwords import generate_password, hash_password, password_problem, verify_password
 from huiju_portal.roles import Permission, Role, permissions_of
@@ -57,11 +54,3 @@ def test_a_form_becomes_records_in_order_blank_ones_dropped() -> None:
     assert records[0]["penalty_type"] == "罚款;警告" and records[1]["penalty_type"] is None
     with pytest.raises(EntryRefused, match="一次最多录入1条记录"):
         parse_records(items, fields, max_records=1)
-
-
-def test_the_api_rate_limiter_slides_its_window() -> None:
-    limiter = RateLimiter(2, window=0.2)
-    assert [limiter.admit("a"), limiter.admit("a")] == [0.0, 0.0]
-    assert 0 < limiter.admit("a") <= 0.2 and limiter.admit("b") == 0.0
-    time.sleep(0.25)
-    assert limiter.admit("a") == 0.0
