@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from huiju.sharing import grants
 from huiju.sharing.catalogue import catalogue_json, write_workbook
-from huiju.sharing.documents import DocumentRefused
+from huiju.sharing.documents import DocumentRefused, too_large_message
 from huiju.sharing.workflow import (
     AUDIT_KIND_LABELS,
     DECIDED_AS_LABELS,
@@ -31,7 +31,17 @@ from huiju.sharing.workflow import (
     requests_for,
     revoke,
 )
-from huiju_portal.deps import CsrfChecked, Forbidden, NotFound, registry_of, require, settings_of
+from huiju_portal.bodies import DRAIN_FACTOR, MULTIPART_SLACK, BodyTooLarge, FormRefused, discard_body, read_form
+from huiju_portal.deps import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    CsrfChecked,
+    Forbidden,
+    NotFound,
+    registry_of,
+    require,
+    settings_of,
+)
 from huiju_portal.pages import render
 from huiju_portal.roles import Permission
 from huiju_portal.sessions import Session
@@ -167,16 +177,35 @@ def _request_page(request: Request, session: Session, found: dict[str, Any], sta
 
 
 @router.post("/sharing/{request_id}/decide")
-async def decision(request: Request, request_id: int, session: CatalogueReader, _: CsrfChecked) -> Response:
-    """Approve or refuse (the bureau attaches the owning department's approval document)."""
+async def decision(request: Request, request_id: int, session: CatalogueReader) -> Response:
+    """Approve or refuse (the bureau attaches the owning department's approval document).
+
+    The body is capped at the document's limit before it is read (huiju_portal.bodies): an oversized document
+    is refused by its Content-Length, or the moment the stream passes the cap, never spooled to disk; the
+    CSRF token is checked once the capped form is read.
+    """
     found = _visible(request, session, request_id)
     policy = policy_of(request)
-    form = await request.form()
-    upload = form.get("document")
-    content, name = None, ""
-    if isinstance(upload, UploadFile) and upload.filename:
-        content = await upload.read(policy.document.max_bytes + 1)
-        name = upload.filename
+    cap = policy.document.max_bytes + MULTIPART_SLACK
+    try:
+        form = await read_form(request, cap)
+    except BodyTooLarge as exc:
+        if exc.declared and not await discard_body(request, cap * DRAIN_FACTOR):
+            return Response(status_code=413)
+        return _request_page(request, session, found, 413, error=too_large_message(exc.received, policy.document))
+    except FormRefused:
+        return _request_page(request, session, found, 400, error="提交的表单无法读取，请刷新页面后重新提交")
+    try:
+        presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+        if not session.csrf_ok(presented if isinstance(presented, str) else None):
+            raise Forbidden("csrf")
+        upload = form.get("document")
+        content, name = None, ""
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read(policy.document.max_bytes + 1)
+            name = upload.filename
+    finally:
+        await form.close()
 
     def deciding() -> Any:
         with sharing_connection(request) as conn:
