@@ -63,6 +63,16 @@ class DeliveryReport:
     sent: DrainReport | None = None
     skipped: str | None = None  # why nothing was done (no receiver declared any more)
 
+    def describe(self) -> str:
+        """One line: the grant, the period, what was queued and what the receiver said."""
+        head = f"grant {self.grant_id} → {self.receiver} ({self.period.isoformat()}): "
+        if self.skipped:
+            return head + f"skipped ({self.skipped})"
+        queued = "already queued" if self.queued is None else f"{self.queued} record(s) queued"
+        sent = self.sent or DrainReport(outbox_name(self.grant_id))
+        return (head + f"{queued}; {sent.batches_sent} batch(es) sent, {sent.accepted} accepted, "
+                f"{sent.rejected} rejected" + (f"; stopped: {sent.stopped}" if sent.stopped else ""))
+
     @property
     def stopped(self) -> str | None:
         """Why the send stopped early (the receiver unavailable through every retry), if it did."""

@@ -113,8 +113,9 @@ begin
 end
 $fn$;
 
--- As in 210, and a push grant's deliveries stop at once: its batches not yet sent, and its outbox rows not
--- yet settled, are refused (never sent); a batch already on the wire is settled by its receipts.
+-- As in 210, and a push grant's deliveries stop at once: its open batches (not yet sent, or sent without an
+-- answer, which would be asked about and sent again) and its outbox rows not yet settled are refused: never
+-- sent (again). A batch on the wire at this moment is answered and recorded as it is.
 create or replace function sharing.end_grant(p_grant_id bigint, p_as text, p_by text, p_reason text)
 returns void language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
 declare
@@ -136,11 +137,9 @@ begin
         update sharing.requests set status = p_as where request_id = g.request_id;
     end if;
     update ops.push_batches set state = 'refused', last_error = why, done_at = now()
-        where target = outbox_name and state = 'pending';
+        where target = outbox_name and state in ('pending', 'sending');
     update ops.push_outbox set state = 'refused', reason = why, settled_at = now()
-        where target = outbox_name and state = 'due'
-           or target = outbox_name and state = 'batched'
-              and batch_id in (select batch_id from ops.push_batches where target = outbox_name and state = 'refused');
+        where target = outbox_name and state in ('due', 'batched', 'unknown');
     execute format('drop view if exists granted.%I', g.view_name);
     execute format('drop function if exists granted.%I(bigint, bigint)', g.view_name || '_rows');
     if exists (select from pg_roles where rolname = g.role_name) then
