@@ -173,7 +173,8 @@ def test_an_oversized_approval_document_is_refused_before_it_is_read(
     refused = _decide(steward, request_id, document=b"%PDF-" + b"0" * (10 * 1024 * 1024 + 128 * 1024))
     assert refused.status_code == 413
     assert "审批件大小 10.1 MB，超过上限 10 MB，平台未接收" in refused.text and 'name="document"' in refused.text
-    assert "待审批" in steward.get(f"/sharing/{request_id}").text
+    page = steward.get(f"/sharing/{request_id}").text
+    assert "待审批" in page and 'id="push-to">批准后每日推送至住房和城乡建设局登记的接收系统' in page
     assert sorted(archive.rglob("*")) == archived
     with psycopg.connect(portal_env.url) as conn:
         assert conn.execute("select status, document_sha256 from sharing.requests where request_id = %s",
