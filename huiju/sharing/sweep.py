@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from huiju.masking import MaskedError, mask_exception
 from huiju.notices import queue_notice, steward_recipients
 from huiju.registry import Registry
 from huiju.sharing.catalogue import load_catalogue
@@ -51,6 +52,6 @@ def alert_sweep_failure(day: date, error: BaseException, url: str | None = None)
             conn, dedupe_key=f"sharing_sweep_failed:{day.isoformat()}", kind="sharing_sweep_failed",
             subject=f"【共享交换·定时任务失败】{day.isoformat()} 共享授权到期处理与审批督办未能完成",
             body=(f"共享交换的定时处理（到期授权的收回、审批时限的提醒与督办）在 {day.isoformat()} 运行失败："
-                  f"{type(error).__name__}: {str(error)[:300]}\n到期的授权可能尚未收回，请检查 huiju_monitor 的"
+                  f"{(str(error) if isinstance(error, MaskedError) else mask_exception(error))[:300]}\n到期的授权可能尚未收回，请检查 huiju_monitor 的"
                   "任务日志，修复后可运行 `huiju sharing sweep` 补做。"),
             recipients=steward_recipients())

@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from huiju.channels import ConnectionInfo
-from huiju.masking import install_log_masking, masked_errors
+from huiju.masking import MaskedError, install_log_masking, masked_errors
 from huiju.registry import load_registry
 
 TIMEZONE = "Asia/Shanghai"
@@ -118,12 +118,12 @@ def monitor(**context: Any) -> dict[str, Any]:
     # transaction, after the 催报 are committed. A failure tells the stewards (the notify task, all_done, still
     # delivers it with the 催报) and then fails the task, so the run shows it and is retried.
     try:
-        sweep = run_sharing_sweep(registry, day)
-    except Exception as exc:
-        logging.getLogger(__name__).exception("sharing sweep failed (grants' expiry, decision reminders)")
-        with masked_errors():
-            alert_sweep_failure(day, exc)
-        raise RuntimeError(f"sharing sweep failed for {day}: {type(exc).__name__}: {exc}") from exc
+        with masked_errors():  # the task log prints the exception's text
+            sweep = run_sharing_sweep(registry, day)
+    except MaskedError as failed:
+        logging.getLogger(__name__).error("sharing sweep failed (grants' expiry, decision reminders): %s", failed)
+        alert_sweep_failure(day, failed)
+        raise
     return {"as_of": str(report.as_of), "periods": report.periods, "queued": len(report.reminders.queued),
             "calendar_gaps": list(report.calendar_gaps),
             "sharing": {"expired": len(sweep.expired), "reminded": sweep.reminded, "escalated": sweep.escalated}}

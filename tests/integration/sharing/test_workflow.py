@@ -250,3 +250,17 @@ def test_an_unconditional_resource_with_the_bureaus_check_waits_for_a_steward(sh
                                   (outcome.request_id,)).fetchone()[0]
     assert decided_as == "bureau_check"
     assert _read_as_grant(env, credentials) == [("杭市监罚〔2026〕2号", "330102********001X")]  # masked in share
+
+
+def test_a_failed_sweep_is_told_to_the_stewards_once_a_day(sharing_env: SharingEnv) -> None:
+    from huiju.sharing.sweep import alert_sweep_failure
+
+    failure = ValueError("sharing.grants is locked 11010519491231002X")
+    first = alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url)
+    assert first is not None and alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url) is None
+    with psycopg.connect(sharing_env.url) as conn:
+        subject, body, deliveries = conn.execute(
+            "select subject, body, (select count(*) from ops.notice_deliveries d where d.notice_id = n.notice_id)"
+            " from ops.notices n where notice_id = %s", (first,)).fetchone()
+    assert subject.startswith("【共享交换·定时任务失败】2027-01-05") and "ValueError: sharing.grants is locked" in body
+    assert "11010519491231002X" not in body and deliveries >= 1
