@@ -47,11 +47,12 @@ def run_sharing_sweep(registry: Registry, today: date, url: str | None = None) -
 def alert_sweep_failure(day: date, error: BaseException, url: str | None = None) -> int | None:
     """Tell the stewards the sharing sweep failed on ``day`` (once a day): grants past their term may still be open
     and deadlines unchased until it runs again. The notice's id (None: already told today). Commits."""
+    what = str(error) if isinstance(error, MaskedError) else mask_exception(error)  # a MaskedError says its type
     with connect(url, role="sharing") as conn:
         return queue_notice(
             conn, dedupe_key=f"sharing_sweep_failed:{day.isoformat()}", kind="sharing_sweep_failed",
             subject=f"【共享交换·定时任务失败】{day.isoformat()} 共享授权到期处理与审批督办未能完成",
             body=(f"共享交换的定时处理（到期授权的收回、审批时限的提醒与督办）在 {day.isoformat()} 运行失败："
-                  f"{(str(error) if isinstance(error, MaskedError) else mask_exception(error))[:300]}\n到期的授权可能尚未收回，请检查 huiju_monitor 的"
-                  "任务日志，修复后可运行 `huiju sharing sweep` 补做。"),
+                  f"{what[:300]}\n到期的授权可能尚未收回，请检查 huiju_monitor 的任务日志，修复后可运行 "
+                  "`huiju sharing sweep` 补做。"),
             recipients=steward_recipients())
