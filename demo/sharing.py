@@ -21,7 +21,7 @@ from huiju.channels.connection import ConnectionInfo
 from huiju.registry import Registry
 from huiju.sharing.catalogue import load_catalogue
 from huiju.sharing.config import Receiver, load_policy, load_receivers
-from huiju.sharing.delivery import outbox_name, run_share_pushes
+from huiju.sharing.delivery import outbox_name, run_share_deliveries
 from huiju.sharing.workflow import Actor, decide, file_request, get_request
 from huiju.warehouse import role_url
 from huiju_portal.accounts import DEMO_STEWARD, demo_usernames
@@ -81,7 +81,7 @@ def file_demo_requests(url: str, registry: Registry, day: date) -> list[str]:
             request = get_request(conn, outcome.request_id)
         if request["status"] == "approved":
             where = f"已开通 granted.grant_{request['grant_id']}"
-            if request["push_to"]:
+            if request["delivery"] == "push":
                 pushed.append((len(lines), request["grant_id"]))
         elif request["status"] == "refused":
             where = f"未通过（{request['reason'][:24]}…）"
@@ -98,7 +98,8 @@ def file_demo_requests(url: str, registry: Registry, day: date) -> list[str]:
 
 
 def deliver_to_simulated_receivers(url: str, receivers: dict[str, Receiver], day: date) -> None:
-    """Deliver the day's push grants (huiju.sharing.delivery) to a simulated receiving system per department."""
+    """Deliver the day's grants shared by push (huiju.sharing.delivery): to a simulated receiving system per
+    department that declared one."""
     with ExitStack() as stack:
         running = {receiver.connection: stack.enter_context(
             CreditPlatform(name=department, auth=receiver.auth, algorithm=receiver.signature).running())
@@ -109,7 +110,7 @@ def deliver_to_simulated_receivers(url: str, receivers: dict[str, Receiver], day
             return ConnectionInfo(conn_id=conn_id, login=spec.get("login"), password=spec.get("password"),
                                   extra=spec["extra"])
 
-        run_share_pushes(resolve, period=day, url=url, receivers=receivers)
+        run_share_deliveries(resolve, period=day, url=url, receivers=receivers)
 
 
 def delivered_where(url: str, receivers: dict[str, Receiver], grant_id: int) -> str:
@@ -120,7 +121,8 @@ def delivered_where(url: str, receivers: dict[str, Receiver], grant_id: int) -> 
         accepted, batches = conn.execute(
             "select count(*) filter (where state = 'accepted'), array_agg(distinct batch_id order by batch_id)"
             " from ops.push_outbox where target = %s", (outbox_name(grant_id),)).fetchone()
-        to = conn.execute("select push_to from sharing.grants where grant_id = %s", (grant_id,)).fetchone()[0]
+        to = conn.execute("select r.requester_department from sharing.grants g join sharing.requests r"
+                          " using (request_id) where g.grant_id = %s", (grant_id,)).fetchone()[0]
     title = receivers[to].title if to in receivers else to
     return (f"；数据推送至{title}：{periods[0]} 期 {periods[1]} 条，已接收 {accepted} 条"
             f"（批次 {'、'.join(b for b in batches or [] if b) or '无'}）")

@@ -381,12 +381,12 @@ def cmd_sharing(args: argparse.Namespace) -> int:
         return 0 if report.intact else 1
     day = args.day or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
     if args.action == "push":
-        from huiju.sharing.delivery import run_share_pushes  # why: loads the push sender (httpx)
+        from huiju.sharing.delivery import run_share_deliveries  # why: loads the push sender (httpx)
 
-        deliveries = run_share_pushes(connection_from_environment, period=day)
+        deliveries = run_share_deliveries(connection_from_environment, period=day)
         for delivery in deliveries:
             print(f"  {delivery.describe()}")
-        print(f"sharing push {day}: {len(deliveries)} grant(s) shared by push")
+        print(f"sharing push {day}: {len(deliveries)} grant(s) delivered by push or export")
         return 1 if any(delivery.stopped for delivery in deliveries) else 0
     report = run_sharing_sweep(load_registry(), day)
     print(f"sharing sweep {day}: {len(report.expired)} grant(s) expired, {report.reminded} reminder(s), "

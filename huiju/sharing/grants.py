@@ -3,8 +3,8 @@
 :func:`provision` creates the grant (``sharing.grants``) and has the database build its access
 (``sharing.provision_grant``, huiju/sql/210_sharing.sql, run as the owner): a login role of the requester's
 own, and ``granted.grant_<id>``, a view of the approved columns of the approved rows, readable by that role
-only; every read through it is in the audit trail. A grant approved with push (``push_to``) is also
-delivered to the requester's receiving system each period (:mod:`huiju.sharing.delivery`). The requester
+only; every read through it is in the audit trail. A grant of a resource shared by push (``delivery``) is
+also delivered to the requester each period (:mod:`huiju.sharing.delivery`). The requester
 gets the role's password and the API token from :func:`issue_credentials` (shown once; asking again
 replaces both). :func:`end_grant` (revoked) and
 :func:`expire_grants` (expired) drop the view, the role and its sessions at once, and clear the token.
@@ -53,14 +53,14 @@ def provision(conn: psycopg.Connection, request: dict[str, Any], actor: str) -> 
     role_name = f"share_grant_{grant_id}_{secrets.token_hex(4)}"
     conn.execute(
         "insert into sharing.grants (grant_id, request_id, role_name, view_name, relation, fields, row_scope,"
-        " expires_at, push_to) values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(days => %s), %s)",
+        " expires_at, delivery) values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(days => %s), %s)",
         (grant_id, request["request_id"], role_name, f"grant_{grant_id}", request["relation"], request["fields"],
-         Jsonb(request["row_scope"]), request["duration_days"], request.get("push_to")))
+         Jsonb(request["row_scope"]), request["duration_days"], request.get("delivery")))
     conn.execute("select sharing.provision_grant(%s, %s)", (grant_id, scram_verifier(secrets.token_urlsafe(32))))
     detail = {"view": f"granted.grant_{grant_id}", "role": role_name, "fields": list(request["fields"]),
               "row_scope": request["row_scope"]}
-    if request.get("push_to"):
-        detail["push_to"] = request["push_to"]  # delivered there each period (huiju.sharing.delivery)
+    if request.get("delivery"):
+        detail["delivery"] = request["delivery"]  # pushed or exported each period (huiju.sharing.delivery)
     audit.record(conn, "provisioned", actor, request_id=request["request_id"], grant_id=grant_id, detail=detail)
     return grant_id
 

@@ -1,29 +1,36 @@
--- Issue 20: 共享方式 push — a grant delivered to the requester's own system on a schedule, through the push
--- machinery (huiju.push: outbox, batches with deterministic ids and idempotency keys, receipts), and the data
--- service API's rate limit shared by every portal process.
+-- Issue 20: 共享方式 push (数据推送) — a grant delivered to the requester on a schedule: pushed to the system its
+-- department declared (config/sharing/receivers/<department>.yaml) through the push machinery (huiju.push:
+-- outbox, batches with deterministic ids and idempotency keys, receipts), or, for a department without one,
+-- exported as a file to its portal download area; and the data service API's rate limit shared by every
+-- portal process.
 --
--- sharing.requests.push_to / sharing.grants.push_to  the receiving department (config/sharing/receivers/
---                     <department>.yaml) when the request asks for a resource shared by push and its
---                     department declared a receiver: approving the request approves that way too.
--- sharing.deliveries  one row per grant and period (the business day): the snapshot of the grant's view
---                     queued for it, exactly once; its batches are the push outbox's, under the outbox name
---                     share_grant_<id> (huiju.sharing.delivery).
+-- sharing.requests.delivery / sharing.grants.delivery  push | export, when the request is for a resource
+--                     shared by push: approving the request approves that way too (the requester's own
+--                     department receives it).
+-- sharing.deliveries  one row per grant and period (the business day): the snapshot of the grant's rows
+--                     delivered for it, exactly once — pushed (its batches are the push outbox's, under the
+--                     outbox name share_grant_<id>) or exported (the file in the archive, by its sha256).
 -- sharing.api_calls   calls per API token (its sha256) and minute, counted in the warehouse so the limit
 --                     holds across portal processes (huiju.sharing.grants.admit_call).
 --
--- The push component (huiju_push) reads a push grant's rows through the grant's own function (so the read is
--- audited and refused once the grant ends, as every other read), sees of the grants and requests only what
--- it needs to deliver, records deliveries and appends to the audit trail; nothing else of sharing.
-alter table sharing.requests add column if not exists push_to text;
-alter table sharing.grants add column if not exists push_to text;
+-- The push component (huiju_push) delivers both ways (huiju.sharing.delivery): it reads a delivered grant's rows
+-- through the grant's own function (so the read is audited and refused once the grant ends, as every other
+-- read), sees of the grants and requests only what it needs, records deliveries and appends to the audit
+-- trail; nothing else of sharing.
+alter table sharing.requests add column if not exists delivery text check (delivery in ('push', 'export'));
+alter table sharing.grants add column if not exists delivery text check (delivery in ('push', 'export'));
 
 create table if not exists sharing.deliveries (
-    grant_id    bigint not null references sharing.grants (grant_id),
-    period      date not null,                    -- the business day (Asia/Shanghai) the snapshot is of
-    target      text not null,                    -- the outbox's name for it: share_grant_<id>
-    records     integer not null,
-    queued_at   timestamptz not null default now(),
-    primary key (grant_id, period)
+    grant_id     bigint not null references sharing.grants (grant_id),
+    period       date not null,                    -- the business day (Asia/Shanghai) the snapshot is of
+    way          text not null check (way in ('push', 'export')),
+    target       text,                             -- push: the outbox's name for it, share_grant_<id>
+    file_ref     text,                             -- export: the file in the archive
+    file_sha256  text check (file_sha256 ~ '^[0-9a-f]{64}$'),
+    records      integer not null,
+    queued_at    timestamptz not null default now(),
+    primary key (grant_id, period),
+    check ((way = 'push') = (target is not null) and (way = 'export') = (file_ref is not null))
 );
 
 create table if not exists sharing.api_calls (
@@ -33,8 +40,8 @@ create table if not exists sharing.api_calls (
     primary key (token_sha256, window_start)
 );
 
--- As in 210, with push: the grant's function is executable by the push component too when the grant is
--- delivered by push, and a read by it is audited as push_read.
+-- As in 210, with deliveries: the grant's function is executable by the push component too when the grant is
+-- delivered (pushed or exported), and a read by it is audited as delivery_read.
 create or replace function sharing.provision_grant(p_grant_id bigint, p_verifier text) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp
 set createrole_self_grant = 'set, inherit' as $fn$
@@ -80,7 +87,7 @@ begin
     execute format('grant connect on database %I to %I', current_database(), g.role_name);
     execute format('grant usage on schema granted to %I', g.role_name);
     -- Read by the grant's role (the view: every row), by the data service API as the sharing component (a
-    -- page) or by the push component (a period's delivery); either way one audit row per call, saying which.
+    -- page) or by the push component (a period's delivery); each way one audit row per call, saying which.
     body := format($body$
         #variable_conflict use_column
         begin
@@ -91,7 +98,7 @@ begin
             insert into sharing.audit (kind, actor, request_id, grant_id, detail)
                 values (case when session_user = %6$L then 'db_read'
                              when pg_has_role(session_user, 'huiju_push', 'member')
-                                  and not pg_has_role(session_user, 'huiju_sharing', 'member') then 'push_read'
+                                  and not pg_has_role(session_user, 'huiju_sharing', 'member') then 'delivery_read'
                              else 'api_read' end, session_user, %2$s, %1$s,
                         jsonb_build_object('offset', p_offset, 'limit', p_limit));
             return query select %3$s from %4$s r where %5$s order by %7$s offset p_offset limit p_limit;
@@ -104,7 +111,7 @@ begin
     execute format('revoke all on function granted.%I(bigint, bigint) from public', g.view_name || '_rows');
     execute format('grant execute on function granted.%I(bigint, bigint) to %I, huiju_sharing',
                    g.view_name || '_rows', g.role_name);
-    if g.push_to is not null then
+    if g.delivery is not null then
         execute format('grant execute on function granted.%I(bigint, bigint) to huiju_push', g.view_name || '_rows');
     end if;
     execute format('create view granted.%I as select * from granted.%I()', g.view_name, g.view_name || '_rows');
@@ -158,9 +165,10 @@ grant select, insert, update, delete on sharing.api_calls to huiju_sharing;
 grant select on sharing.deliveries to huiju_sharing, huiju_dashboard;
 
 -- The push component: which live grants to deliver (no token digest, no role name, no document), the
--- deliveries, the audit trail (insert only), and the grants' functions it was given one by one.
+-- deliveries, the audit trail (insert only), and the functions of the grants it delivers, given one by one.
 grant usage on schema sharing, granted to huiju_push;
-grant select (grant_id, request_id, view_name, fields, expires_at, ended_at, push_to) on sharing.grants to huiju_push;
+grant select (grant_id, request_id, view_name, fields, expires_at, ended_at, delivery) on sharing.grants
+    to huiju_push;
 grant select (request_id, resource_id, requester_department) on sharing.requests to huiju_push;
 grant select, insert on sharing.deliveries to huiju_push;
 grant insert, select (seq) on sharing.audit to huiju_push;  -- seq: what an append returns

@@ -147,16 +147,17 @@ def push(target_name: str, **context: Any) -> dict[str, Any]:
 
 
 def share_push(**context: Any) -> dict[str, Any]:
-    """Deliver every live grant shared by push to its department's receiver for the run's day (共享方式 push)."""
-    from huiju.sharing.delivery import run_share_pushes  # why: as in push
+    """Deliver every live grant shared by push for the run's day (共享方式 push): pushed to its department's receiver,
+    or exported as a file to its portal download area."""
+    from huiju.sharing.delivery import run_share_deliveries  # why: as in push
 
     with masked_errors():
-        reports = run_share_pushes(resolve_connection, period=data_date_of(context))
+        reports = run_share_deliveries(resolve_connection, period=data_date_of(context))
     stopped = [f"grant {r.grant_id}: {r.stopped}" for r in reports if r.stopped]
     if stopped:
         # A receiver down through every retry: the task fails (and retries); what is queued waits, in order.
         raise RuntimeError("; ".join(stopped))
-    return {"grants": len(reports), "queued": sum(r.queued or 0 for r in reports),
+    return {"grants": len(reports), "records": sum(r.records or 0 for r in reports),
             "accepted": sum(r.sent.accepted for r in reports if r.sent),
             "rejected": sum(r.sent.rejected for r in reports if r.sent)}
 

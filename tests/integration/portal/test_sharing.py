@@ -174,7 +174,7 @@ def test_an_oversized_approval_document_is_refused_before_it_is_read(
     assert refused.status_code == 413
     assert "审批件大小 10.1 MB，超过上限 10 MB，平台未接收" in refused.text and 'name="document"' in refused.text
     page = steward.get(f"/sharing/{request_id}").text
-    assert "待审批" in page and 'id="push-to">批准后每日推送至住房和城乡建设局登记的接收系统' in page
+    assert "待审批" in page and 'id="delivery">批准后每日推送至申请部门登记的接收系统' in page
     assert sorted(archive.rglob("*")) == archived
     with psycopg.connect(portal_env.url) as conn:
         assert conn.execute("select status, document_sha256 from sharing.requests where request_id = %s",
@@ -186,3 +186,32 @@ def test_an_oversized_approval_document_is_refused_before_it_is_read(
                           data={"verdict": "approve"})
     assert forged.status_code == 403
     assert "数据局代为审批（附审批件）" in _decide(steward, request_id, document=PDF).text
+
+
+def test_a_department_without_a_receiver_downloads_each_period_s_file_until_revoked(
+        portal_env, client_for: Callable[[str], TestClient]) -> None:
+    from datetime import date
+
+    from huiju.sharing.delivery import run_share_deliveries
+
+    requester, owner, other = client_for("swj_submitter"), client_for("scjgj_approver"), client_for("zjj_submitter")
+    request_id, _ = _file(requester, "natural_person_penalty", ["decision_no", "party_name"],
+                          scope_source_department="swj")
+    assert 'id="delivery">批准后每日导出数据文件' in requester.get(f"/sharing/{request_id}").text
+    _decide(owner, request_id)
+
+    def unreachable(conn_id: str) -> None:
+        raise AssertionError(f"no push expected ({conn_id})")
+
+    run_share_deliveries(unreachable, period=date(2026, 12, 7), url=portal_env.url, receivers={})
+    page = requester.get(f"/sharing/{request_id}").text
+    link = f"/sharing/{request_id}/files/2026-12-07"
+    assert 'id="files"' in page and link in page
+    assert link not in owner.get(f"/sharing/{request_id}").text  # the file is the requester's
+    downloaded = requester.get(link)
+    assert downloaded.status_code == 200 and "attachment" in downloaded.headers["content-disposition"]
+    assert downloaded.content.decode("utf-8") == "\ufeffdecision_no,party_name\r\n杭税罚〔2026〕7号,钱*\r\n"
+    assert owner.get(link).status_code in (403, 404) and other.get(link).status_code in (403, 404)
+    assert 'data-kind="file_downloaded">下载数据文件' in requester.get(f"/sharing/{request_id}").text
+    owner.post(f"/sharing/{request_id}/revoke", data={"csrf_token": csrf_of(owner), "reason": "核查结束"})
+    assert requester.get(link).status_code == 404 and 'id="files"' not in requester.get(f"/sharing/{request_id}").text

@@ -1,4 +1,5 @@
-"""共享方式 push end to end: approve → delivered once per period to the requester's receiver → revoke → nothing more.
+"""共享方式 push end to end: approve → delivered once per period → revoke → nothing more; pushed to the requester's
+receiver, or, for a department without one, exported as a file.
 
 The receiver is the push tests' simulated platform on loopback (HMAC-signed batches, idempotency keys,
 per-record receipts); the grant is 住房和城乡建设局's request for 自然人行政处罚 (shared by push, and zjj declares
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,8 +19,8 @@ from huiju_demo.credit_platform import CreditPlatform as SimulatedPlatform
 
 from huiju import warehouse
 from huiju.channels.connection import ConnectionInfo
-from huiju.sharing.config import load_receivers
-from huiju.sharing.delivery import outbox_name, run_share_pushes
+from huiju.sharing.config import Receiver, load_receivers
+from huiju.sharing.delivery import DeliveryReport, outbox_name, run_share_deliveries
 from huiju.sharing.workflow import decide, file_request, revoke
 from tests.integration.sharing.conftest import OWNER_APPROVER, REQUESTER, STEWARD, SharingEnv
 
@@ -32,14 +34,18 @@ def receiver() -> Iterator[SimulatedPlatform]:
         yield platform
 
 
-def _deliver(env: SharingEnv, platform: SimulatedPlatform, period: date) -> list:
+def _deliver(env: SharingEnv, receiver: SimulatedPlatform | None, period: date,
+             receivers: dict[str, Receiver] | None = None) -> list[DeliveryReport]:
+    """One delivery run for ``period``: pushes reach ``receiver`` (as every department's system)."""
     def resolve(conn_id: str) -> ConnectionInfo:
-        spec = platform.connection()
+        assert receiver is not None, f"no receiver runs for {conn_id}"
+        spec = receiver.connection()
         return ConnectionInfo(conn_id=conn_id, login=spec["login"], password=spec["password"], extra=spec["extra"])
 
-    receivers = {name: receiver.model_copy(update={"attempts": 2, "timeout": 0.2})
-                 for name, receiver in load_receivers().items()}
-    return run_share_pushes(resolve, period=period, url=env.url, receivers=receivers, sleep=lambda _: None)
+    if receivers is None:
+        receivers = {name: declared.model_copy(update={"attempts": 2, "timeout": 0.2})
+                     for name, declared in load_receivers().items()}
+    return run_share_deliveries(resolve, period=period, url=env.url, receivers=receivers, sleep=lambda _: None)
 
 
 def _approved_push_grant(env: SharingEnv) -> tuple[int, int]:
@@ -63,12 +69,12 @@ def test_approved_push_grant_is_delivered_once_per_period_and_stops_when_revoked
     env = sharing_env
     request_id, grant_id = _approved_push_grant(env)
     with env.connect() as conn:
-        assert conn.execute("select push_to from sharing.grants where grant_id = %s", (grant_id,)).fetchone() == (
-            "zjj",)
+        assert conn.execute("select delivery from sharing.grants where grant_id = %s", (grant_id,)).fetchone() == (
+            "push",)
 
     # Approved → delivered: only the approved fields of the approved rows, with receipts.
     [first] = [r for r in _deliver(env, receiver, DAY) if r.grant_id == grant_id]
-    assert first.queued == 1 and first.sent.accepted == 1 and first.sent.batches_sent == 1
+    assert first.records == 1 and first.sent.accepted == 1 and first.sent.batches_sent == 1
     assert list(receiver.records.values()) == [{
         "record_id": f"{grant_id}:2026-12-07:000001", "action": "upsert", "item_set": "natural_person_penalty",
         "data": {"decision_no": "杭市监罚〔2026〕1号", "party_name": "赵*"}}]
@@ -80,13 +86,13 @@ def test_approved_push_grant_is_delivered_once_per_period_and_stops_when_revoked
 
     # A rerun for the same period delivers nothing new.
     [again] = [r for r in _deliver(env, receiver, DAY) if r.grant_id == grant_id]
-    assert again.queued is None and again.sent.batches_sent == 0
+    assert again.records is None and again.sent.batches_sent == 0
     assert receiver.batches_in_order == [f"{outbox_name(grant_id)}-00000001"] and not receiver.duplicates()
 
     # The next period is queued, but the receiver is down through every retry: the batch waits, unsent.
     receiver.down = True
     [waiting] = [r for r in _deliver(env, receiver, date(2026, 12, 8)) if r.grant_id == grant_id]
-    assert waiting.queued == 1 and waiting.stopped and waiting.sent.accepted == 0
+    assert waiting.records == 1 and waiting.stopped and waiting.sent.accepted == 0
     # Revoked: the waiting batch is refused at once, and nothing more is delivered, whatever runs next.
     with env.connect() as conn:
         revoke(conn, STEWARD, request_id, "核查工作结束")
@@ -105,7 +111,7 @@ def test_approved_push_grant_is_delivered_once_per_period_and_stops_when_revoked
     # Every step in the audit chain: each period's read through the grant, its queueing, its sending.
     kinds = _kinds(env, grant_id)
     assert kinds[0] == "provisioned" and kinds[-1] == "revoked"
-    assert kinds.count("push_read") == 2 and kinds.count("push_queued") == 2 and kinds.count("pushed") == 2
+    assert kinds.count("delivery_read") == 2 and kinds.count("push_queued") == 2 and kinds.count("pushed") == 2
 
 
 def test_the_push_component_reads_push_grants_only_and_no_credentials(sharing_env: SharingEnv) -> None:
@@ -125,23 +131,30 @@ def test_the_push_component_reads_push_grants_only_and_no_credentials(sharing_en
         conn.execute("delete from sharing.audit")
 
 
-def test_a_department_without_a_receiver_gets_no_push_and_a_push_only_resource_is_refused(
-        sharing_env: SharingEnv) -> None:
-    import dataclasses
-
-    from huiju.sharing.config import SHARE_METHOD_LABELS
-    from huiju.sharing.workflow import RequestRefused
+def test_a_department_without_a_receiver_gets_a_file_each_period_until_revoked(sharing_env: SharingEnv,
+                                                                              scratch_var: Path) -> None:
+    from huiju.archive import read_archived
 
     env = sharing_env
     with env.connect() as conn:
         filed = file_request(conn, env.catalogue, env.policy, REQUESTER, resource_id="natural_person_penalty",
-                             fields=["decision_no"], purpose="联合惩戒名单核查", duration_days=30, today=DAY,
-                             receivers={})
-        assert conn.execute("select push_to from sharing.requests where request_id = %s",
-                            (filed.request_id,)).fetchone() == (None,)
-        push_only = {**env.catalogue, "natural_person_penalty": dataclasses.replace(
-            env.catalogue["natural_person_penalty"], share_methods=(SHARE_METHOD_LABELS["push"],))}
-        with pytest.raises(RequestRefused, match="仅以数据推送方式共享，贵部门尚未登记接收系统"):
-            file_request(conn, push_only, env.policy, REQUESTER, resource_id="natural_person_penalty",
-                         fields=["decision_no"], purpose="联合惩戒名单核查", duration_days=30, today=DAY,
-                         receivers={})
+                             fields=["decision_no", "fine_amount_wan"], purpose="联合惩戒名单核查", duration_days=30,
+                             today=DAY, receivers={})
+        outcome = decide(conn, env.policy, OWNER_APPROVER, filed.request_id, approve=True)
+        assert conn.execute("select delivery from sharing.grants where grant_id = %s",
+                            (outcome.grant_id,)).fetchone() == ("export",)
+    [exported] = [r for r in _deliver(env, receiver=None, period=DAY, receivers={}) if r.grant_id == outcome.grant_id]
+    assert (exported.way, exported.records) == ("export", 2) and exported.file
+    content = read_archived(exported.file).decode("utf-8")
+    assert content == ("\ufeffdecision_no,fine_amount_wan\r\n杭市监罚〔2026〕1号,0.5\r\n杭税罚〔2026〕7号,1.2\r\n")
+    # Once per period: a rerun exports nothing; revoked, nothing more.
+    [again] = [r for r in _deliver(env, receiver=None, period=DAY, receivers={}) if r.grant_id == outcome.grant_id]
+    assert again.records is None and again.file is None
+    with env.connect() as conn:
+        revoke(conn, STEWARD, outcome.request_id, "核查工作结束")
+    assert [r for r in _deliver(env, receiver=None, period=date(2026, 12, 8), receivers={})
+            if r.grant_id == outcome.grant_id] == []
+    with psycopg.connect(env.url) as conn:
+        assert conn.execute("select period, way, records from sharing.deliveries where grant_id = %s",
+                            (outcome.grant_id,)).fetchall() == [(DAY, "export", 2)]
+    assert _kinds(env, outcome.grant_id).count("exported") == 1
