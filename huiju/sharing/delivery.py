@@ -80,12 +80,12 @@ class DeliveryReport:
         head = f"grant {self.grant_id} → {self.department} ({self.way}, {self.period.isoformat()}): "
         if self.skipped:
             return head + f"skipped ({self.skipped})"
-        done = "already delivered" if self.records is None else f"{self.records} record(s)"
         if self.way == "export":
-            return head + done + (f" in {self.file}" if self.file else "")
+            return head + ("already exported" if self.records is None else f"{self.records} record(s) in {self.file}")
         sent = self.sent or DrainReport(outbox_name(self.grant_id))
-        return (head + f"{done} queued; {sent.batches_sent} batch(es) sent, {sent.accepted} accepted, "
-                f"{sent.rejected} rejected" + (f"; stopped: {sent.stopped}" if sent.stopped else ""))
+        return (head + ("already queued" if self.records is None else f"{self.records} record(s) queued")
+                + f"; {sent.batches_sent} batch(es) sent, {sent.accepted} accepted, {sent.rejected} rejected"
+                + (f"; stopped: {sent.stopped}" if sent.stopped else ""))
 
     @property
     def stopped(self) -> str | None:

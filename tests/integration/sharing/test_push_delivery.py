@@ -158,3 +158,27 @@ def test_a_department_without_a_receiver_gets_a_file_each_period_until_revoked(s
         assert conn.execute("select period, way, records from sharing.deliveries where grant_id = %s",
                             (outcome.grant_id,)).fetchall() == [(DAY, "export", 2)]
     assert _kinds(env, outcome.grant_id).count("exported") == 1
+
+
+def test_the_push_command_delivers_the_day_once(sharing_env: SharingEnv, receiver: SimulatedPlatform,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from huiju.cli import main
+    from huiju.settings import get_settings
+
+    _, grant_id = _approved_push_grant(sharing_env)
+    monkeypatch.setenv("HUIJU_WAREHOUSE_URL", sharing_env.url)
+    monkeypatch.setenv("AIRFLOW_CONN_HUIJU_SHARE_ZJJ", json.dumps(receiver.connection()))  # as Airflow reads it
+    get_settings.cache_clear()
+    try:
+        assert main(["sharing", "push", "--day", "2026-12-10"]) == 0
+        assert main(["sharing", "push", "--day", "2026-12-10"]) == 0
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert f"grant {grant_id} → zjj (push, 2026-12-10): 1 record(s) queued; 1 batch(es) sent, 1 accepted" in out
+    assert f"grant {grant_id} → zjj (push, 2026-12-10): already queued; 0 batch(es) sent" in out
+    assert [b for b in receiver.batches_in_order if b.startswith(f"{outbox_name(grant_id)}-")] == [
+        f"{outbox_name(grant_id)}-00000001"]
