@@ -211,8 +211,15 @@ def test_the_sweep_expires_grants_and_chases_deadlines(sharing_env: SharingEnv) 
                                fields=["uscc"], purpose="核验企业信息", duration_days=1)
         conn.execute("update sharing.grants set expires_at = now() - interval '1 second' where grant_id = %s",
                      (outcome.grant_id,))
+    with psycopg.connect(env.url) as conn:  # an API call counter no window reads any more, and a current one
+        conn.execute("insert into sharing.api_calls (token_sha256, window_start, calls) values"
+                     " ('old', date_trunc('minute', now()) - interval '5 minutes', 3),"
+                     " ('now', date_trunc('minute', now()), 1)")
     report = run_sharing_sweep(env.registry, date(2027, 1, 4), env.url)
     assert outcome.grant_id in report.expired and report.escalated >= 0
+    with psycopg.connect(env.url) as conn:
+        assert conn.execute("select token_sha256 from sharing.api_calls where token_sha256 in ('old', 'now')"
+                            ).fetchall() == [("now",)]
     assert run_sharing_sweep(env.registry, date(2027, 1, 4), env.url).expired == []
 
 
