@@ -58,7 +58,7 @@ from huiju.warehouse import connect
 
 log = logging.getLogger(__name__)
 
-#: Rows read from a grant's function per round trip.
+#: Rows read from a grant's function per round trip, and queued per write.
 CHUNK = 5000
 
 
@@ -138,25 +138,34 @@ def queue_period(conn: psycopg.Connection, grant: dict[str, Any], period: date) 
             return None
         payloads: list[tuple[str, str]] = []
         outbox: list[tuple[Any, ...]] = []
-        for number, row in enumerate(_grant_rows(conn, grant), start=1):
-            record_id = f"{grant['grant_id']}:{period.isoformat()}:{number:06d}"
-            text = canonical_json({"record_id": record_id, "action": "upsert", "item_set": grant["resource_id"],
-                                   "data": {column: wire_value(value) for column, value in row.items()}})
-            digest = text_hash(text)
-            payloads.append((digest, text))
-            outbox.append((target, record_id, grant["view_name"], "upsert", digest, None, None, None, None, None))
-        if payloads:
+        count = 0
+
+        def flush() -> None:  # as compute_due writes its chunks: payloads, then the outbox rows by COPY
             store_payloads(conn, payloads)
             with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
                     sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
                 for values in outbox:
                     copy.write_row(values)
+            payloads.clear()
+            outbox.clear()
+
+        for count, row in enumerate(_grant_rows(conn, grant), start=1):
+            record_id = f"{grant['grant_id']}:{period.isoformat()}:{count:06d}"
+            text = canonical_json({"record_id": record_id, "action": "upsert", "item_set": grant["resource_id"],
+                                   "data": {column: wire_value(value) for column, value in row.items()}})
+            digest = text_hash(text)
+            payloads.append((digest, text))
+            outbox.append((target, record_id, grant["view_name"], "upsert", digest, None, None, None, None, None))
+            if len(outbox) >= CHUNK:
+                flush()
+        if outbox:
+            flush()
         conn.execute("insert into sharing.deliveries (grant_id, period, way, target, records)"
-                     " values (%s, %s, 'push', %s, %s)", (grant["grant_id"], period, target, len(outbox)))
+                     " values (%s, %s, 'push', %s, %s)", (grant["grant_id"], period, target, count))
         audit.record(conn, "push_queued", "system", request_id=grant["request_id"], grant_id=grant["grant_id"],
-                     detail={"period": period.isoformat(), "records": len(outbox),
-                             "to": grant["requester_department"], "outbox": target})
-    return len(outbox)
+                     detail={"period": period.isoformat(), "records": count, "to": grant["requester_department"],
+                             "outbox": target})
+    return count
 
 
 def export_file_name(grant: dict[str, Any], period: date) -> str:

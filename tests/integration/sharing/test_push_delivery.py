@@ -48,10 +48,12 @@ def _deliver(env: SharingEnv, receiver: SimulatedPlatform | None, period: date,
     return run_share_deliveries(resolve, period=period, url=env.url, receivers=receivers, sleep=lambda _: None)
 
 
-def _approved_push_grant(env: SharingEnv) -> tuple[int, int]:
+def _approved_push_grant(env: SharingEnv, departments: list[str] | None = None) -> tuple[int, int]:
+    """zjj's request for 自然人行政处罚 (two fields, the rows of ``departments``: scjgj's), approved by scjgj."""
     with env.connect() as conn:
         filed = file_request(conn, env.catalogue, env.policy, REQUESTER, resource_id="natural_person_penalty",
-                             fields=["decision_no", "party_name"], row_scope={"source_department": ["scjgj"]},
+                             fields=["decision_no", "party_name"],
+                             row_scope={"source_department": departments or ["scjgj"]},
                              purpose="建筑市场信用评价中核查从业人员行政处罚", duration_days=30, today=DAY)
         outcome = decide(conn, env.policy, OWNER_APPROVER, filed.request_id, approve=True)
     assert outcome.status == "approved" and outcome.grant_id
@@ -165,10 +167,12 @@ def test_the_push_command_delivers_the_day_once(sharing_env: SharingEnv, receive
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
+    import huiju.sharing.delivery
     from huiju.cli import main
     from huiju.settings import get_settings
 
-    _, grant_id = _approved_push_grant(sharing_env)
+    _, grant_id = _approved_push_grant(sharing_env, ["scjgj", "swj"])
+    monkeypatch.setattr(huiju.sharing.delivery, "CHUNK", 1)  # the outbox written a record at a time
     monkeypatch.setenv("HUIJU_WAREHOUSE_URL", sharing_env.url)
     monkeypatch.setenv("AIRFLOW_CONN_HUIJU_SHARE_ZJJ", json.dumps(receiver.connection()))  # as Airflow reads it
     get_settings.cache_clear()
@@ -178,7 +182,7 @@ def test_the_push_command_delivers_the_day_once(sharing_env: SharingEnv, receive
     finally:
         get_settings.cache_clear()
     out = capsys.readouterr().out
-    assert f"grant {grant_id} → zjj (push, 2026-12-10): 1 record(s) queued; 1 batch(es) sent, 1 accepted" in out
+    assert f"grant {grant_id} → zjj (push, 2026-12-10): 2 record(s) queued; 1 batch(es) sent, 2 accepted" in out
     assert f"grant {grant_id} → zjj (push, 2026-12-10): already queued; 0 batch(es) sent" in out
     assert [b for b in receiver.batches_in_order if b.startswith(f"{outbox_name(grant_id)}-")] == [
         f"{outbox_name(grant_id)}-00000001"]
