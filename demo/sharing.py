@@ -10,14 +10,18 @@ pages (``make up``) show them; :func:`file_demo_requests` returns where each end
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from huiju_demo.credit_platform import CreditPlatform
 
+from huiju.channels.connection import ConnectionInfo
 from huiju.registry import Registry
 from huiju.sharing.catalogue import load_catalogue
-from huiju.sharing.config import load_policy
+from huiju.sharing.config import Receiver, load_policy, load_receivers
+from huiju.sharing.delivery import outbox_name, run_share_deliveries
 from huiju.sharing.workflow import Actor, decide, file_request, get_request
 from huiju.warehouse import role_url
 from huiju_portal.accounts import DEMO_STEWARD, demo_usernames
@@ -60,7 +64,8 @@ def file_demo_requests(url: str, registry: Registry, day: date) -> list[str]:
     """File the demo's four requests (once per day), decide the conditional ones; a line per request."""
     catalogue, policy = load_catalogue(), load_policy()
     steward = Actor(DEMO_STEWARD, None, frozenset({Role.STEWARD.value}))
-    lines = []
+    lines: list[str] = []
+    pushed: list[tuple[int, int]] = []  # (line, grant id) of the grants shared by push
     for demo in REQUESTS:
         entry = catalogue[demo.resource]
         with psycopg.connect(role_url("sharing", url)) as conn:  # as the portal's sharing pages connect
@@ -76,10 +81,48 @@ def file_demo_requests(url: str, registry: Registry, day: date) -> list[str]:
             request = get_request(conn, outcome.request_id)
         if request["status"] == "approved":
             where = f"已开通 granted.grant_{request['grant_id']}"
+            if request["delivery"] == "push":
+                pushed.append((len(lines), request["grant_id"]))
         elif request["status"] == "refused":
             where = f"未通过（{request['reason'][:24]}…）"
         else:
             where = request["status"]
         lines.append(f"  #{request['request_id']} {demo.kind}: {registry.departments[demo.requester].name} → "
                      f"{entry.name}: {where}")
+    if pushed:
+        receivers = load_receivers()
+        deliver_to_simulated_receivers(url, receivers, day)
+        for line, grant_id in pushed:
+            lines[line] += delivered_where(url, receivers, grant_id)
     return lines
+
+
+def deliver_to_simulated_receivers(url: str, receivers: dict[str, Receiver], day: date) -> None:
+    """Deliver the day's grants shared by push (huiju.sharing.delivery): to a simulated receiving system per
+    department that declared one."""
+    with ExitStack() as stack:
+        running = {receiver.connection: stack.enter_context(
+            CreditPlatform(name=department, auth=receiver.auth, algorithm=receiver.signature).running())
+            for department, receiver in receivers.items()}
+
+        def resolve(conn_id: str) -> ConnectionInfo:
+            spec = running[conn_id].connection()
+            return ConnectionInfo(conn_id=conn_id, login=spec.get("login"), password=spec.get("password"),
+                                  extra=spec["extra"])
+
+        run_share_deliveries(resolve, period=day, url=url, receivers=receivers)
+
+
+def delivered_where(url: str, receivers: dict[str, Receiver], grant_id: int) -> str:
+    """Where a push grant's deliveries ended: records accepted by the receiver, in which batches."""
+    with psycopg.connect(role_url("push", url)) as conn:  # the push component keeps the receipts
+        periods = conn.execute("select count(*), coalesce(sum(records), 0) from sharing.deliveries"
+                               " where grant_id = %s", (grant_id,)).fetchone()
+        accepted, batches = conn.execute(
+            "select count(*) filter (where state = 'accepted'), array_agg(distinct batch_id order by batch_id)"
+            " from ops.push_outbox where target = %s", (outbox_name(grant_id),)).fetchone()
+        to = conn.execute("select r.requester_department from sharing.grants g join sharing.requests r"
+                          " using (request_id) where g.grant_id = %s", (grant_id,)).fetchone()[0]
+    title = receivers[to].title if to in receivers else to
+    return (f"；数据推送至{title}：{periods[0]} 期 {periods[1]} 条，已接收 {accepted} 条"
+            f"（批次 {'、'.join(b for b in batches or [] if b) or '无'}）")

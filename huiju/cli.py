@@ -37,7 +37,7 @@ from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.reports.config import load_reports
 from huiju.settings import TIMEZONE, get_settings
-from huiju.sharing.config import load_resources
+from huiju.sharing.config import load_receivers, load_resources
 from huiju.summary import layer_counts, notice_counts, render_summary, render_table, source_summaries
 from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, role_url, stop_embedded, warehouse_url
@@ -301,7 +301,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
               ("Calendar overrides", lambda: calendar_warnings(dt.datetime.now(ZoneInfo(TIMEZONE)).date(),
                                                                config_dir=config_dir)),
               ("Reports", lambda: load_reports(config_dir)),
-              ("Catalogue", lambda: load_resources(config_dir)))
+              ("Catalogue", lambda: load_resources(config_dir)),
+              ("Sharing receivers", lambda: load_receivers(config_dir)))
     loaded = []
     for what, load in checks:
         try:
@@ -366,7 +367,8 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 
 def cmd_sharing(args: argparse.Namespace) -> int:
-    """共享交换: sweep (end grants past their term, chase deadlines: reminders, 督办) or verify the audit chain."""
+    """共享交换: sweep (end grants past their term, chase deadlines: reminders, 督办), push (deliver the grants shared
+    by push to their departments' receivers, once a day) or verify the audit chain."""
     from huiju.sharing.audit import verify_chain  # why: only this command
     from huiju.sharing.sweep import run_sharing_sweep
 
@@ -378,6 +380,14 @@ def cmd_sharing(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 0 if report.intact else 1
     day = args.day or dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    if args.action == "push":
+        from huiju.sharing.delivery import run_share_deliveries  # why: loads the push sender (httpx)
+
+        deliveries = run_share_deliveries(connection_from_environment, period=day)
+        for delivery in deliveries:
+            print(f"  {delivery.describe()}")
+        print(f"sharing push {day}: {len(deliveries)} grant(s) delivered by push or export")
+        return 1 if any(delivery.stopped for delivery in deliveries) else 0
     report = run_sharing_sweep(load_registry(), day)
     print(f"sharing sweep {day}: {len(report.expired)} grant(s) expired, {report.reminded} reminder(s), "
           f"{report.escalated} escalation(s) queued")
@@ -525,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_argument("--json", default=None, help="export: the JSON file to write")
     catalogue.set_defaults(func=cmd_catalogue)
     sharing = sub.add_parser("sharing", help=cmd_sharing.__doc__)
-    sharing.add_argument("action", choices=["sweep", "verify-audit"])
+    sharing.add_argument("action", choices=["sweep", "push", "verify-audit"])
     sharing.add_argument("--day", type=dt.date.fromisoformat, default=None,
                          help="the day deadlines are judged on, YYYY-MM-DD (default: today, Asia/Shanghai)")
     sharing.set_defaults(func=cmd_sharing)

@@ -5,16 +5,14 @@ Mounted by the portal at ``/api/share/v1`` as an application of its own (its own
 
 - names its token (``Authorization: Bearer <token>``); an unknown token, or one whose grant was revoked or
   expired, is refused at once (401) — the token is looked up live, never cached;
-- is limited per token (``config/sharing/policy.yaml`` ``api.requests_per_minute``; 429 with Retry-After);
+- is limited per token (``config/sharing/policy.yaml`` ``api.requests_per_minute``; 429 with Retry-After), counted
+  in the warehouse (:func:`huiju.sharing.grants.admit_call`), so the limit holds across every portal process;
 - reads one page through the grant's own database function (:func:`huiju.sharing.grants.read_page`): only the
   approved fields of the approved rows, and an ``api_read`` row in the audit trail per call.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -28,27 +26,6 @@ from huiju.sharing import audit, grants
 from huiju.sharing.config import ApiPolicy
 
 PREFIX = "/api/share/v1"
-
-
-class RateLimiter:
-    """At most ``limit`` calls per ``window`` seconds per key (a sliding window, in this process)."""
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._calls: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def admit(self, key: str) -> float:
-        """0 when the call may go ahead (and is counted); else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            calls = self._calls.setdefault(key, deque())
-            while calls and calls[0] <= now - self.window:
-                calls.popleft()
-            if len(calls) >= self.limit:
-                return calls[0] + self.window - now
-            calls.append(now)
-            return 0.0
 
 
 class Page(BaseModel):
@@ -89,7 +66,6 @@ def create_data_api(sharing_url: Callable[[], str], policy: ApiPolicy) -> FastAP
                   description="已批准共享授权的数据服务：每个授权一个令牌，仅返回批准的信息项与数据范围；"
                               "授权撤销或到期后令牌立即失效。每次调用均记入审计日志。",
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
-    limiter = RateLimiter(policy.requests_per_minute)
     errors: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "令牌无效、已撤销或已到期"},
                                                429: {"model": Problem, "description": "调用过于频繁"}}
 
@@ -102,7 +78,8 @@ def create_data_api(sharing_url: Callable[[], str], policy: ApiPolicy) -> FastAP
         if grant is None:
             audit.record(conn, "api_refused", "api", detail={"reason": "token unknown, revoked or expired"})
             return _refused(401, "令牌无效，或其共享授权已撤销、已到期", **{"WWW-Authenticate": "Bearer"})
-        wait = limiter.admit(grants.token_digest(token))
+        wait = grants.admit_call(conn, token, policy.requests_per_minute)
+        conn.commit()  # the counter's row is not held while the page is read
         if wait:
             audit.record(conn, "api_throttled", "api", request_id=grant["request_id"], grant_id=grant["grant_id"])
             return _refused(429, f"调用过于频繁（每分钟最多 {policy.requests_per_minute} 次），请稍后再试",

@@ -76,7 +76,8 @@ class DueReport:
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
-def _wire_value(value: Any) -> Any:
+def wire_value(value: Any) -> Any:
+    """A column's value as it goes on the wire: dates in ISO form, amounts without trailing zeros, the rest as is."""
     if type(value) in _AS_IS:
         return value
     if isinstance(value, date):  # a datetime is a date too
@@ -128,7 +129,7 @@ class PayloadBuilder:
             value = row[column]
             if how is not None and value is not None:
                 value = mask_id_number(str(value)) if how == "id_number" else mask_text(str(value))
-            data[code] = _wire_value(value)
+            data[code] = wire_value(value)
         return {"record_id": f"{self.relation.item_set}:{row[self.relation.key]}", "action": "upsert",
                 "item_set": self.relation.item_set, "data": data}
 
@@ -142,7 +143,7 @@ class PayloadBuilder:
         """The wire record withdrawing ``key`` (only its key item)."""
         key_code = next(code for code, column in self.relation.fields.items() if column == self.relation.key)
         return {"record_id": self.record_id(key), "action": "withdraw", "item_set": self.relation.item_set,
-                "data": {key_code: _wire_value(key)}}
+                "data": {key_code: wire_value(key)}}
 
 
 def payload_builder(registry: Registry, target: Target, relation: PushRelation) -> PayloadBuilder:

@@ -28,7 +28,7 @@ from huiju.monitoring.ledger import today as business_day
 from huiju.notices import queue_notice, steward_recipients
 from huiju.push.outbox import DueReport, compute_due
 from huiju.push.sender import DrainReport, assign_batches, drain
-from huiju.push.targets import Target, load_targets
+from huiju.push.targets import PushEndpoint, Target, load_targets
 from huiju.registry import Registry
 from huiju.summary import render_table
 from huiju.warehouse import connect
@@ -58,7 +58,7 @@ def connection_from_environment(conn_id: str) -> ConnectionInfo:
                                                                         else "https"})
 
 
-def platform_for(target: Target, connection: ConnectionInfo, **overrides: Any) -> CreditPlatform:
+def platform_for(target: PushEndpoint, connection: ConnectionInfo, **overrides: Any) -> CreditPlatform:
     """The connector for ``target``: its base URL and credentials from ``connection``, settings from its YAML."""
     url = base_url(connection, target.target)
     auth: httpx.Auth

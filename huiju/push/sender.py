@@ -43,7 +43,7 @@ from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
 from huiju.push.outbox import canonical_json, text_hash
-from huiju.push.targets import Target
+from huiju.push.targets import PushEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
     return digest.hexdigest()[:40]
 
 
-def assign_batches(conn: psycopg.Connection, target: Target) -> list[str]:
+def assign_batches(conn: psycopg.Connection, target: PushEndpoint) -> list[str]:
     """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits.
 
     Written in bulk: the batches by COPY, each due row's batch by one update from a COPY'd table.
@@ -253,7 +253,7 @@ def _refuse(conn: psycopg.Connection, batch_id: str, error: PushError) -> None:
                      " where batch_id = %s and state in ('batched', 'unknown')", (str(error), batch_id))
 
 
-def drain(conn: psycopg.Connection, target: Target, platform: CreditPlatform, *,
+def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatform, *,
           max_batches: int | None = None) -> DrainReport:
     """Send the target's open batches in order (see the module docstring); stops at an outage."""
     report = DrainReport(target.target)

@@ -39,7 +39,7 @@ from huiju.settings import get_settings
 
 #: Columns every pushed relation has beside its fields (dbt's credit models).
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-__all__ = ["ORIGIN_BACKFLOW", "ORIGIN_LOCAL", "PushRelation", "PushTargets", "Target", "load_targets",
+__all__ = ["ORIGIN_BACKFLOW", "ORIGIN_LOCAL", "PushEndpoint", "PushRelation", "PushTargets", "Target", "load_targets",
            "sensitive_columns"]
 
 
@@ -76,12 +76,15 @@ class PushRelation(StrictModel):
         return self.relation.split(".", 1)[1]
 
 
-class Target(StrictModel):
-    """A platform the warehouse pushes to (see the module docstring)."""
+class PushEndpoint(StrictModel):
+    """How batches reach a receiving system: its Connection, signature, paths, batch size and retries.
+
+    ``target`` names it in the outbox (``ops.push_outbox.target``: its batches' ids and order). A credit
+    platform (:class:`Target`) is one; a department receiving a sharing grant by push is another
+    (:class:`huiju.sharing.config.Receiver`, one outbox name per grant).
+    """
 
     target: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    title: str
-    level: Literal["city", "province"] = "city"
     connection: str
     auth: Literal["bearer", "hmac"]
     signature: Literal["sha256", "sm3"] = "sha256"
@@ -92,6 +95,13 @@ class Target(StrictModel):
     batch_size: int = Field(default=500, ge=1, le=10000)
     attempts: int = Field(default=5, ge=1, le=20)
     timeout: float = Field(default=30.0, gt=0)
+
+
+class Target(PushEndpoint):
+    """A platform the warehouse pushes to (see the module docstring)."""
+
+    title: str
+    level: Literal["city", "province"] = "city"
     schedule: str = "30 1 * * *"
     clear_fields: tuple[str, ...] = ()
     forward_backflow: bool = True

@@ -65,6 +65,10 @@ class CatalogueEntry:
     bureau_check: bool  # unconditional: the bureau checks each request before it is provisioned
     scope_fields: tuple[str, ...]
 
+    def offers(self, method: str) -> bool:
+        """Whether the resource is shared by ``method`` (``database``, ``api`` or ``push``)."""
+        return SHARE_METHOD_LABELS[method] in self.share_methods
+
     def item(self, column: str) -> InformationItem | None:
         """The 信息项 stored in ``column``, if the resource has one."""
         return next((item for item in self.items if item.column == column), None)

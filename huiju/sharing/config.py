@@ -1,4 +1,5 @@
-"""``config/sharing/``: the sharing policy (``policy.yaml``) and the catalogued resources (``catalogue/<id>.yaml``).
+"""``config/sharing/``: the sharing policy (``policy.yaml``), the catalogued resources (``catalogue/<id>.yaml``) and
+the departments' receiving systems (``receivers/<department>.yaml``, for resources shared by push).
 
 A resource names the dbt model it publishes (its 信息项 come from the dbt project, :mod:`huiju.sharing.catalogue`),
 its provider (a department of ``config/departments/`` or the bureau), and its share type (共享类型):
@@ -14,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from huiju.push.targets import PushEndpoint
 from huiju.registry import ConfigError, Identifier, _read_yaml, _validate, load_registry
 from huiju.schema import StrictModel, did_you_mean
 from huiju.settings import get_settings
@@ -26,7 +28,7 @@ ShareMethod = Literal["database", "api", "push"]
 SHARE_TYPE_LABELS: dict[str, str] = {"unconditional": "无条件共享", "conditional": "有条件共享",
                                      "not_shared": "不予共享"}
 #: 共享方式.
-SHARE_METHOD_LABELS: dict[str, str] = {"database": "数据库授权", "api": "接口服务", "push": "文件推送"}
+SHARE_METHOD_LABELS: dict[str, str] = {"database": "数据库授权", "api": "接口服务", "push": "数据推送"}
 
 
 class Bureau(StrictModel):
@@ -100,6 +102,28 @@ class Resource(StrictModel):
     def deciding_department(self) -> str:
         """The department whose 审批人 decide a conditional request."""
         return self.approver or self.provider
+
+
+class Receiver(PushEndpoint):
+    """A department's own system that receives the grants it is given by push (共享方式 ``push``).
+
+    The push machinery's endpoint settings (its Airflow Connection, ``auth``, ``signature``, paths,
+    ``batch_size``, retries: :class:`huiju.push.targets.PushEndpoint`); its batches go under one outbox name
+    per grant (:meth:`for_grant`), so each grant's deliveries are numbered, sent and stopped on their own.
+    """
+
+    department: Identifier
+    title: str
+    target: Literal["share_grant"] = "share_grant"  # the outbox name is the grant's (for_grant), not the file's
+
+    def for_grant(self, grant_id: int) -> PushEndpoint:
+        """The endpoint as grant ``grant_id``'s deliveries use it: outbox name ``share_grant_<id>``."""
+        settings = self.model_dump(exclude={"department", "title", "target"})
+        return PushEndpoint.model_validate({**settings, "target": f"share_grant_{grant_id}"})
+
+
+class _ReceiverFile(StrictModel):
+    receiver: Receiver
 
 
 class _PolicyFile(StrictModel):
@@ -176,3 +200,29 @@ def load_resources(config_dir: Path | None = None, models: dict[str, DbtModel] |
     if problems:
         raise ConfigError(problems)
     return resources
+
+
+def load_receivers(config_dir: Path | None = None) -> dict[str, Receiver]:
+    """Every ``config/sharing/receivers/<department>.yaml``, by department; :class:`ConfigError` lists every problem."""
+    folder = sharing_dir(config_dir) / "receivers"
+    if not folder.exists():
+        return {}
+    departments = load_registry(config_dir).departments
+    problems: list[str] = []
+    receivers: dict[str, Receiver] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        name = f"sharing/receivers/{path.name}"
+        doc = _validate(_ReceiverFile, _read_yaml(path, name), name, "", problems)
+        if doc is None:
+            continue
+        receiver = doc.receiver
+        if receiver.department != path.stem:
+            problems.append(f"{name}: receiver.department: {receiver.department!r} must match the file name "
+                            f"{path.stem!r}")
+        if receiver.department not in departments:
+            problems.append(f"{name}: receiver.department: {receiver.department!r} is not a department of "
+                            f"config/departments/{did_you_mean(receiver.department, departments)}")
+        receivers[receiver.department] = receiver
+    if problems:
+        raise ConfigError(problems)
+    return receivers

@@ -55,14 +55,19 @@ def document_kind(content: bytes) -> str | None:
     return None
 
 
+def too_large_message(size: int, policy: DocumentPolicy) -> str:
+    """The refusal of an approval document of ``size`` bytes, over the policy's cap."""
+    return (f"审批件大小 {size / 1048576:.1f} MB，超过上限 {policy.max_bytes / 1048576:.0f} MB，平台未接收；"
+            "请压缩或分辨率调低后重新上传")
+
+
 def check_document(content: bytes, policy: DocumentPolicy) -> str:
     """The kind of an acceptable approval document; :class:`DocumentRefused` (Chinese reason) otherwise."""
     allowed = "、".join(_KIND_LABELS[kind] for kind in policy.types)
     if not content:
         raise DocumentRefused("审批件为空文件，请上传盖章审批件的扫描件或电子文件")
     if len(content) > policy.max_bytes:
-        raise DocumentRefused(f"审批件大小 {len(content) / 1048576:.1f} MB，超过上限 "
-                              f"{policy.max_bytes / 1048576:.0f} MB，请压缩或分辨率调低后重新上传")
+        raise DocumentRefused(too_large_message(len(content), policy))
     kind = document_kind(content)
     if kind == "executable":
         raise DocumentRefused(f"上传的文件是可执行程序或脚本，不是审批文件，平台拒收；请上传 {allowed} 格式的审批件")

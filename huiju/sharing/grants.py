@@ -3,8 +3,10 @@
 :func:`provision` creates the grant (``sharing.grants``) and has the database build its access
 (``sharing.provision_grant``, huiju/sql/210_sharing.sql, run as the owner): a login role of the requester's
 own, and ``granted.grant_<id>``, a view of the approved columns of the approved rows, readable by that role
-only; every read through it is in the audit trail. The requester gets the role's password and the API token
-from :func:`issue_credentials` (shown once; asking again replaces both). :func:`end_grant` (revoked) and
+only; every read through it is in the audit trail. A grant of a resource shared by push (``delivery``) is
+also delivered to the requester each period (:mod:`huiju.sharing.delivery`). The requester
+gets the role's password and the API token from :func:`issue_credentials` (shown once; asking again
+replaces both). :func:`end_grant` (revoked) and
 :func:`expire_grants` (expired) drop the view, the role and its sessions at once, and clear the token.
 """
 
@@ -51,13 +53,15 @@ def provision(conn: psycopg.Connection, request: dict[str, Any], actor: str) -> 
     role_name = f"share_grant_{grant_id}_{secrets.token_hex(4)}"
     conn.execute(
         "insert into sharing.grants (grant_id, request_id, role_name, view_name, relation, fields, row_scope,"
-        " expires_at) values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(days => %s))",
+        " expires_at, delivery) values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(days => %s), %s)",
         (grant_id, request["request_id"], role_name, f"grant_{grant_id}", request["relation"], request["fields"],
-         Jsonb(request["row_scope"]), request["duration_days"]))
+         Jsonb(request["row_scope"]), request["duration_days"], request.get("delivery")))
     conn.execute("select sharing.provision_grant(%s, %s)", (grant_id, scram_verifier(secrets.token_urlsafe(32))))
-    audit.record(conn, "provisioned", actor, request_id=request["request_id"], grant_id=grant_id,
-                 detail={"view": f"granted.grant_{grant_id}", "role": role_name, "fields": list(request["fields"]),
-                         "row_scope": request["row_scope"]})
+    detail = {"view": f"granted.grant_{grant_id}", "role": role_name, "fields": list(request["fields"]),
+              "row_scope": request["row_scope"]}
+    if request.get("delivery"):
+        detail["delivery"] = request["delivery"]  # pushed or exported each period (huiju.sharing.delivery)
+    audit.record(conn, "provisioned", actor, request_id=request["request_id"], grant_id=grant_id, detail=detail)
     return grant_id
 
 
@@ -110,6 +114,39 @@ def live_grant_for_token(conn: psycopg.Connection, token: str) -> dict[str, Any]
                            " and g.expires_at > now()", (token_digest(token),)).fetchone()
 
 
+
+
+def admit_call(conn: psycopg.Connection, token: str, per_minute: int) -> float:
+    """Count one data service API call of ``token``; 0 when it may go ahead, else the seconds until it may.
+
+    The count is in the warehouse (``sharing.api_calls``, per token digest and minute), so the limit holds for
+    every portal process together. A sliding window: this minute's calls plus the last minute's, weighted by
+    the part of it still within the last 60 seconds, may not exceed ``per_minute``. A refused call is not
+    counted. The caller commits soon after: the counter's row stays locked until it does.
+    """
+    digest = token_digest(token)
+    current, previous, elapsed = conn.execute(
+        "with counted as (insert into sharing.api_calls as c (token_sha256, window_start, calls)"
+        " values (%(token)s, date_trunc('minute', now()), 1) on conflict (token_sha256, window_start)"
+        " do update set calls = c.calls + 1 returning calls, window_start)"
+        " select counted.calls, coalesce(p.calls, 0), extract(epoch from now() - counted.window_start)::float8"
+        " from counted left join sharing.api_calls p on p.token_sha256 = %(token)s"
+        " and p.window_start = counted.window_start - interval '1 minute'", {"token": digest}).fetchone()
+    if previous * (60 - elapsed) / 60 + current <= per_minute:
+        return 0.0
+    conn.execute("update sharing.api_calls set calls = calls - 1 where token_sha256 = %s"
+                 " and window_start = date_trunc('minute', now())", (digest,))
+    if current > per_minute:  # this minute alone is full: until it ends
+        return 60 - elapsed
+    # Until enough of the last minute has left the window for the call to fit: previous * (60 - t) / 60 + current
+    # <= per_minute (this minute's count back to current when it comes again).
+    return max(0.001, 60 * (1 - (per_minute - current) / previous) - elapsed)
+
+
+def forget_old_calls(conn: psycopg.Connection) -> int:
+    """Drop API call counters no window reads any more (older than two minutes); how many."""
+    return conn.execute("delete from sharing.api_calls where window_start < date_trunc('minute', now())"
+                        " - interval '1 minute'").rowcount
 
 
 def read_page(conn: psycopg.Connection, grant: dict[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:

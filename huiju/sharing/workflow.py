@@ -35,7 +35,7 @@ from huiju.registry import Registry
 from huiju.schema import did_you_mean
 from huiju.sharing import audit, grants
 from huiju.sharing.catalogue import CatalogueEntry
-from huiju.sharing.config import SharingPolicy
+from huiju.sharing.config import Receiver, SharingPolicy, load_receivers
 from huiju.sharing.documents import store_document
 from huiju.workdays import CalendarGap, add_working_days, working_days_between
 
@@ -45,7 +45,9 @@ STATUS_LABELS = {"checking": "待数据局审核", "pending": "待审批", "appr
                  "revoked": "已撤销", "expired": "已到期"}
 AUDIT_KIND_LABELS = {"filed": "提交申请", "approved": "同意", "refused": "不同意", "provisioned": "开通授权",
                      "credentials_issued": "获取访问凭据", "db_read": "数据库读取", "api_read": "接口读取",
-                     "reminded": "到期提醒", "escalated": "超时督办", "revoked": "撤销授权", "expired": "授权到期"}
+                     "reminded": "到期提醒", "escalated": "超时督办", "revoked": "撤销授权", "expired": "授权到期",
+                     "delivery_read": "定期交付读取", "push_queued": "推送排队", "pushed": "推送送达",
+                     "exported": "导出数据文件", "file_downloaded": "下载数据文件"}
 DECIDED_AS_LABELS = {"auto": "无条件共享，自动开通", "bureau_check": "数据局审核", "department": "提供部门审批",
                      "bureau": "数据局代为审批（附审批件）", "policy": "不予共享"}
 
@@ -144,13 +146,27 @@ def _check_scope(conn: psycopg.Connection, entry: CatalogueEntry,
     return scope
 
 
+def _delivery(entry: CatalogueEntry, department: str, receivers: Mapping[str, Receiver] | None) -> str | None:
+    """How a grant of ``entry`` reaches the requesting ``department`` on a schedule, when the resource is shared by
+    push: ``push`` to the system the department declared (``config/sharing/receivers/``), else ``export`` (a
+    file in its portal download area); None for a resource not shared by push."""
+    if entry.share_type == "not_shared" or not entry.offers("push"):
+        return None
+    receivers = load_receivers() if receivers is None else receivers
+    return "push" if department in receivers else "export"
+
+
 def file_request(conn: psycopg.Connection, catalogue: Mapping[str, CatalogueEntry], policy: SharingPolicy,
                  actor: Actor, *, resource_id: str, fields: Iterable[str], purpose: str, duration_days: int,
                  row_scope: Mapping[str, Iterable[str]] | None = None, today: date | None = None,
-                 registry: Registry | None = None, idempotency_key: str | None = None) -> Outcome:
+                 registry: Registry | None = None, idempotency_key: str | None = None,
+                 receivers: Mapping[str, Receiver] | None = None) -> Outcome:
     """File a department's request; it takes the path of the resource's share type (module docstring).
 
     ``idempotency_key``: the same key filed again returns the first request's outcome (a form sent twice).
+    ``receivers``: the departments' receiving systems (default: ``config/sharing/receivers/``); a request for a
+    resource shared by push is delivered each period once approved (``delivery``): pushed to its department's
+    system, or exported as a file to its download area when the department declared none.
     """
     if idempotency_key:
         existing = conn.execute("select request_id, status from sharing.requests where idempotency_key = %s",
@@ -171,6 +187,7 @@ def file_request(conn: psycopg.Connection, catalogue: Mapping[str, CatalogueEntr
     if not 1 <= int(duration_days) <= policy.max_duration_days:
         raise RequestRefused(f"共享期限须在 1 至 {policy.max_duration_days} 天之间")
     scope = _check_scope(conn, entry, row_scope)
+    delivery = _delivery(entry, actor.department, receivers)
     today = today or date.today()
     if entry.share_type == "not_shared":
         status, decided_as, due_on, reason = "refused", "policy", None, f"不予共享：{entry.condition}"
@@ -186,15 +203,18 @@ def file_request(conn: psycopg.Connection, catalogue: Mapping[str, CatalogueEntr
         request = cur.execute(
             "insert into sharing.requests (resource_id, relation, share_type, requester_department, requested_by,"
             " purpose, fields, row_scope, duration_days, status, deciding_department, due_on, decided_at,"
-            " decided_by, decided_as, reason, idempotency_key) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, case when %s::text is null then null else now() end, %s, %s, %s, %s) returning *",
+            " decided_by, decided_as, reason, idempotency_key, delivery) values (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, case when %s::text is null then null else now() end, %s, %s, %s, %s, %s) returning *",
             (entry.id, entry.relation, entry.share_type, actor.department, actor.username, purpose, chosen,
              Jsonb(scope), int(duration_days), status, entry.approver if status == "pending" else None, due_on,
-             decided_as, "system" if decided_as else None, decided_as, reason, idempotency_key)).fetchone()
+             decided_as, "system" if decided_as else None, decided_as, reason, idempotency_key,
+             delivery)).fetchone()
     request_id = request["request_id"]
-    audit.record(conn, "filed", actor.username, request_id=request_id,
-                 detail={"resource": entry.id, "department": actor.department, "fields": chosen, "row_scope": scope,
-                         "duration_days": int(duration_days), "share_type": entry.share_type})
+    detail = {"resource": entry.id, "department": actor.department, "fields": chosen, "row_scope": scope,
+              "duration_days": int(duration_days), "share_type": entry.share_type}
+    if request["delivery"]:
+        detail["delivery"] = request["delivery"]
+    audit.record(conn, "filed", actor.username, request_id=request_id, detail=detail)
     grant_id = None
     if status == "refused":
         audit.record(conn, "refused", "system", request_id=request_id, detail={"as": "policy", "reason": reason})

@@ -107,7 +107,8 @@ def notices_dag() -> DAG:
 
 
 def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
-    """One DAG per push target (``huiju_push__<target>``, on its schedule), and ``huiju_push_replay``.
+    """One DAG per push target (``huiju_push__<target>``, on its schedule), ``huiju_push_sharing`` (grants shared
+    by push) and ``huiju_push_replay``.
 
     A target's run computes what is due, sends it, sends rejections back to their departments and
     alerts on 双公示 deadlines (task ``push``), then delivers the notices (``notify``). The replay DAG
@@ -134,6 +135,20 @@ def push_dags(registry: Registry | None = None) -> dict[str, DAG]:
             notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
             pushed >> notified
         dags[dag.dag_id] = dag
+    with huiju_dag(
+        "huiju_push_sharing",
+        description="共享推送：按日将数据推送方式的共享授权推送至申请部门的接收系统，或导出数据文件供其下载",
+        schedule="0 3 * * *",  # 03:00 Asia/Shanghai, after the night's warehouse build and the credit pushes
+        queue="push",
+        tags=["push", "sharing"],
+        doc_md=("Delivers each live grant of a resource shared by push (its approved fields and rows) to the requesting"
+                " department once a day: to its receiver (`config/sharing/receivers/`) through the push outbox and "
+                "sender, or as a CSV file in its portal download area; see `huiju/sharing/delivery.py`."),
+    ) as dag:
+        delivered = task(task_id="deliver")(tasks.share_push)()
+        notified = task(task_id="notify", trigger_rule="all_done")(tasks.notify)()
+        delivered >> notified
+    dags[dag.dag_id] = dag
     names = sorted(targets.targets)
     with huiju_dag(
         "huiju_push_replay",

@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from huiju.channels import ConnectionInfo
-from huiju.masking import install_log_masking, masked_errors
+from huiju.masking import MaskedError, install_log_masking, masked_errors
 from huiju.registry import load_registry
 
 TIMEZONE = "Asia/Shanghai"
@@ -105,24 +105,28 @@ def monitor(**context: Any) -> dict[str, Any]:
     """Rebuild the submission ledger as of the run's day and queue the 催报 notices it calls for; the sharing sweep."""
     # why: the monitoring modules load psycopg; DAG parsing must not
     from huiju.monitoring.monitor import run_monitor
-    from huiju.sharing.sweep import run_sharing_sweep
+    from huiju.sharing.sweep import alert_sweep_failure, run_sharing_sweep
     from huiju.warehouse import connect
 
     registry = load_registry()
+    day = data_date_of(context)
     with connect(role="validation") as conn:
-        report = run_monitor(conn, registry, data_date_of(context))
+        report = run_monitor(conn, registry, day)
     for warning in report.warnings:
         logging.getLogger(__name__).warning("%s", warning)
     # 共享交换's clock on the same hour: grants past their term end, decisions' deadlines are chased. Its own
-    # transaction, after the 催报 are committed: a sharing failure is logged and never holds back the notify task.
+    # transaction, after the 催报 are committed. A failure tells the stewards (the notify task, all_done, still
+    # delivers it with the 催报) and then fails the task, so the run shows it and is retried.
     try:
-        sweep = run_sharing_sweep(registry, data_date_of(context))
-        sharing = {"expired": len(sweep.expired), "reminded": sweep.reminded, "escalated": sweep.escalated}
-    except Exception:
-        logging.getLogger(__name__).exception("sharing sweep failed (grants' expiry, decision reminders)")
-        sharing = {"failed": True}
+        with masked_errors():  # the task log prints the exception's text
+            sweep = run_sharing_sweep(registry, day)
+    except MaskedError as failed:
+        logging.getLogger(__name__).error("sharing sweep failed (grants' expiry, decision reminders): %s", failed)
+        alert_sweep_failure(day, failed)
+        raise
     return {"as_of": str(report.as_of), "periods": report.periods, "queued": len(report.reminders.queued),
-            "calendar_gaps": list(report.calendar_gaps), "sharing": sharing}
+            "calendar_gaps": list(report.calendar_gaps),
+            "sharing": {"expired": len(sweep.expired), "reminded": sweep.reminded, "escalated": sweep.escalated}}
 
 
 def push(target_name: str, **context: Any) -> dict[str, Any]:
@@ -140,6 +144,22 @@ def push(target_name: str, **context: Any) -> dict[str, Any]:
         raise RuntimeError(f"{target_name}: {sent.stopped}")
     return {"upserts": report.due.upserts, "withdrawals": report.due.withdrawals, "batches": sent.batches_sent,
             "accepted": sent.accepted, "rejected": sent.rejected, "unknown": sent.unknown}
+
+
+def share_push(**context: Any) -> dict[str, Any]:
+    """Deliver every live grant shared by push for the run's day (共享方式 push): pushed to its department's receiver,
+    or exported as a file to its portal download area."""
+    from huiju.sharing.delivery import run_share_deliveries  # why: as in push
+
+    with masked_errors():
+        reports = run_share_deliveries(resolve_connection, period=data_date_of(context))
+    stopped = [f"grant {r.grant_id}: {r.stopped}" for r in reports if r.stopped]
+    if stopped:
+        # A receiver down through every retry: the task fails (and retries); what is queued waits, in order.
+        raise RuntimeError("; ".join(stopped))
+    return {"grants": len(reports), "records": sum(r.records or 0 for r in reports),
+            "accepted": sum(r.sent.accepted for r in reports if r.sent),
+            "rejected": sum(r.sent.rejected for r in reports if r.sent)}
 
 
 def push_replay(**context: Any) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from huiju.sharing import grants
+from huiju.archive import read_archived
+from huiju.sharing import audit, grants
 from huiju.sharing.catalogue import catalogue_json, write_workbook
-from huiju.sharing.documents import DocumentRefused
+from huiju.sharing.delivery import export_file_name
+from huiju.sharing.documents import DocumentRefused, too_large_message
 from huiju.sharing.workflow import (
     AUDIT_KIND_LABELS,
     DECIDED_AS_LABELS,
@@ -31,7 +33,17 @@ from huiju.sharing.workflow import (
     requests_for,
     revoke,
 )
-from huiju_portal.deps import CsrfChecked, Forbidden, NotFound, registry_of, require, settings_of
+from huiju_portal.bodies import DRAIN_FACTOR, MULTIPART_SLACK, BodyTooLarge, FormRefused, discard_body, read_form
+from huiju_portal.deps import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    CsrfChecked,
+    Forbidden,
+    NotFound,
+    registry_of,
+    require,
+    settings_of,
+)
 from huiju_portal.pages import render
 from huiju_portal.roles import Permission
 from huiju_portal.sessions import Session
@@ -154,10 +166,15 @@ def _request_page(request: Request, session: Session, found: dict[str, Any], sta
                   **context: Any) -> Response:
     account = session.account
     owner_approver = account.can(Permission.APPROVE_REQUESTS) and account.department == found["deciding_department"]
+    own = account.department == found["requester_department"]
     with sharing_connection(request) as conn:
         trail = conn.execute("select seq, at, kind, actor, detail from sharing.audit where request_id = %s"
                              " order by seq", (found["request_id"],)).fetchall()
+        files = conn.execute("select period, records, file_sha256 from sharing.deliveries where grant_id = %s"
+                             " and way = 'export' order by period desc", (found["grant_id"],)).fetchall() \
+            if own and found["status"] == "approved" and found["grant_id"] else []
     return _render(request, "request.html", status, req=found, entry=catalogue_of(request).get(found["resource_id"]),
+                   files=files,
                    decide_as=may_decide(actor_of(account), found), trail=trail,
                    may_revoke=found["status"] == "approved" and (account.can(Permission.MANAGE_SHARING)
                                                                  or owner_approver),
@@ -167,16 +184,35 @@ def _request_page(request: Request, session: Session, found: dict[str, Any], sta
 
 
 @router.post("/sharing/{request_id}/decide")
-async def decision(request: Request, request_id: int, session: CatalogueReader, _: CsrfChecked) -> Response:
-    """Approve or refuse (the bureau attaches the owning department's approval document)."""
+async def decision(request: Request, request_id: int, session: CatalogueReader) -> Response:
+    """Approve or refuse (the bureau attaches the owning department's approval document).
+
+    The body is capped at the document's limit before it is read (huiju_portal.bodies): an oversized document
+    is refused by its Content-Length, or the moment the stream passes the cap, never spooled to disk; the
+    CSRF token is checked once the capped form is read.
+    """
     found = _visible(request, session, request_id)
     policy = policy_of(request)
-    form = await request.form()
-    upload = form.get("document")
-    content, name = None, ""
-    if isinstance(upload, UploadFile) and upload.filename:
-        content = await upload.read(policy.document.max_bytes + 1)
-        name = upload.filename
+    cap = policy.document.max_bytes + MULTIPART_SLACK
+    try:
+        form = await read_form(request, cap)
+    except BodyTooLarge as exc:
+        if exc.declared and not await discard_body(request, cap * DRAIN_FACTOR):
+            return Response(status_code=413)
+        return _request_page(request, session, found, 413, error=too_large_message(exc.received, policy.document))
+    except FormRefused:
+        return _request_page(request, session, found, 400, error="提交的表单无法读取，请刷新页面后重新提交")
+    try:
+        presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+        if not session.csrf_ok(presented if isinstance(presented, str) else None):
+            raise Forbidden("csrf")
+        upload = form.get("document")
+        content, name = None, ""
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read(policy.document.max_bytes + 1)
+            name = upload.filename
+    finally:
+        await form.close()
 
     def deciding() -> Any:
         with sharing_connection(request) as conn:
@@ -209,6 +245,25 @@ async def revoking(request: Request, request_id: int, session: CatalogueReader, 
     except RequestRefused as exc:
         return _request_page(request, session, found, 400, error=str(exc))
     return RedirectResponse(f"/sharing/{request_id}?from=revoked", status_code=303)
+
+
+@router.get("/sharing/{request_id}/files/{period}")
+def delivered_file(request: Request, request_id: int, period: str, session: Requester) -> Response:
+    """A period's data file of the department's live grant (共享方式 push, exported): downloaded, audited."""
+    found = _visible(request, session, request_id)
+    if found["requester_department"] != session.account.department or found["status"] != "approved":
+        raise NotFound(str(request_id))  # revoked or expired: its files are gone with its access
+    with sharing_connection(request) as conn:
+        row = conn.execute("select period, file_ref, file_sha256 from sharing.deliveries where grant_id = %s"
+                           " and way = 'export' and period::text = %s", (found["grant_id"], period)).fetchone()
+        if row is None:
+            raise NotFound(period)
+        content = read_archived(row[1])
+        name = export_file_name({"resource_id": found["resource_id"], "grant_id": found["grant_id"]}, row[0])
+        audit.record(conn, "file_downloaded", session.account.username, request_id=request_id,
+                     grant_id=found["grant_id"], detail={"period": period, "file_sha256": row[2]})
+    return Response(content, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename=\"{name}\""})
 
 
 @router.post("/sharing/{request_id}/credentials")

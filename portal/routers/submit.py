@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from huiju.registry import Source
 from huiju.validation import ValidationResult
 from huiju_portal import audit
+from huiju_portal.bodies import DRAIN_FACTOR, MULTIPART_SLACK, discard_body
 from huiju_portal.deps import CSRF_FIELD, Conn, CsrfChecked, Forbidden, NotFound, Submitter, client_addr, registry_of
 from huiju_portal.entry import (
     EntryProblems,
@@ -34,11 +35,6 @@ from huiju_portal.uploads import UploadRefused, accept_upload, receive_upload, r
 from huiju_portal.workbook import template_filename, template_workbook
 
 router = APIRouter(prefix="/submit")
-# A multipart body carries more than the file: boundaries, the token, the file name.
-_MULTIPART_SLACK = 64 * 1024
-# An oversized upload is read and discarded up to this many times its cap (so the browser sees the
-# answer), beyond that the connection is simply closed.
-_DRAIN_FACTOR = 4
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -105,16 +101,6 @@ def upload_form(request: Request, source_id: str, session: Submitter) -> Respons
     return _upload_page(request, own_source(request, session, source_id, "upload"))
 
 
-async def _discard_body(request: Request, limit: int) -> bool:
-    """Read and drop the request body (so the browser sees the answer); False when it exceeds ``limit``."""
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            return False
-    return True
-
-
 @router.post("/{source_id}/upload")
 async def upload(request: Request, source_id: str, session: Submitter,
                  conn: Conn) -> Response:
@@ -125,12 +111,12 @@ async def upload(request: Request, source_id: str, session: Submitter,
     length = request.headers.get("content-length", "")
     if not length.isdigit():
         return _upload_page(request, source, 411, error="请求不完整（缺少文件长度），请用浏览器重新上传")
-    if int(length) > cap + _MULTIPART_SLACK:
+    if int(length) > cap + MULTIPART_SLACK:
         # Refused before a byte is kept: the size is known from the request itself.
         message = too_large_message(cap)
         await run_in_threadpool(audit.record, conn, "upload_refused", **_who(request, session), source_id=source.id,
                                 reason=message, bytes=int(length))
-        if not await _discard_body(request, cap * _DRAIN_FACTOR + _MULTIPART_SLACK):
+        if not await discard_body(request, cap * DRAIN_FACTOR + MULTIPART_SLACK):
             return Response(status_code=413)
         return _upload_page(request, source, 413, error=message)
     form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)

@@ -68,13 +68,15 @@ def test_one_ingest_dag_per_source_and_the_transform_dag(parsed: dict) -> None:
     from huiju.registry import load_registry
 
     registry = load_registry()
-    pushes = {target.dag_id for target in load_targets(registry).targets.values()} | {"huiju_push_replay"}
+    pushes = {target.dag_id for target in load_targets(registry).targets.values()} | {"huiju_push_replay",
+                                                                                      "huiju_push_sharing"}
     expected = {f"ingest__{source_id}" for source_id in registry.sources} | {"huiju_transform", "huiju_notices",
                                                                              "huiju_monitor", "huiju_replay"} | pushes
     expected |= {"report__monthly_bulletin", "report__weekly_summary"}  # config/reports/
     assert set(parsed["dags"]) == expected
     assert parsed["dags"]["huiju_push__city_credit"]["tasks"] == ["push", "notify"]
     assert parsed["dags"]["huiju_push_replay"]["tasks"] == ["replay"]
+    assert parsed["dags"]["huiju_push_sharing"]["tasks"] == ["deliver", "notify"]
     assert parsed["dags"]["report__monthly_bulletin"]["tasks"] == ["report", "notify"]
     assert parsed["dags"]["report__monthly_bulletin"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["huiju_monitor"]["tasks"] == ["monitor", "notify"]

@@ -132,14 +132,86 @@ def test_bad_requests_get_a_clear_message(client_for: Callable[[str], TestClient
     assert request_id and "不予共享：涉及公民个人信息" in requester.get(f"/sharing/{request_id}").text
 
 
-def test_the_api_rate_limit(portal_env, client_for: Callable[[str], TestClient], portal_app) -> None:
+def _calls(sharing_url: str, token: str, calls: int) -> list[int]:
+    """``calls`` calls of the data API from a process of its own (its own app: nothing shared in memory)."""
+    with TestClient(create_data_api(lambda: sharing_url, ApiPolicy(requests_per_minute=4))) as api:
+        return [api.get("/data", headers={"Authorization": f"Bearer {token}"}).status_code for _ in range(calls)]
+
+
+def test_the_api_rate_limit_holds_across_processes(portal_env, client_for: Callable[[str], TestClient]) -> None:
+    import multiprocessing
+
+    from huiju import warehouse
+
     requester = client_for("zjj_submitter")
     request_id, _ = _file(requester, "legal_person", ["uscc"])
     token = _token(requester, request_id)
-    from huiju import warehouse
+    sharing_url = warehouse.role_url("sharing", portal_env.url)
+    # Two portal processes, three calls each, one limit of four a minute for the token between them.
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        statuses = sorted(code for codes in pool.starmap(_calls, [(sharing_url, token, 3)] * 2) for code in codes)
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    with TestClient(create_data_api(lambda: sharing_url, ApiPolicy(requests_per_minute=4))) as api:
+        refused = api.get("/data", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 429 and "每分钟最多 4 次" in refused.json()["detail"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    with psycopg.connect(portal_env.url) as conn:  # refused calls are not counted; each is audited
+        assert conn.execute("select sum(calls) from sharing.api_calls a join sharing.grants g"
+                            " on g.token_sha256 = a.token_sha256 where g.request_id = %s",
+                            (request_id,)).fetchone() == (4,)
+        assert conn.execute("select count(*) from sharing.audit where request_id = %s and kind = 'api_throttled'",
+                            (request_id,)).fetchone() == (3,)
 
-    throttled = create_data_api(lambda: warehouse.role_url("sharing", portal_env.url), ApiPolicy(requests_per_minute=2))
-    with TestClient(throttled) as api:
-        headers = {"Authorization": f"Bearer {token}"}
-        assert [api.get("/data", headers=headers).status_code for _ in range(3)] == [200, 200, 429]
-        assert int(api.get("/data", headers=headers).headers["Retry-After"]) >= 1
+
+def test_an_oversized_approval_document_is_refused_before_it_is_read(
+        portal_env, client_for: Callable[[str], TestClient]) -> None:
+    requester, steward = client_for("zjj_submitter"), client_for("steward")
+    request_id, _ = _file(requester, "natural_person_penalty", ["decision_no"])
+    archive = portal_env.var / "archive"
+    archived = sorted(archive.rglob("*"))
+    # Over the cap by its Content-Length: refused with the reason, nothing read into the form, nothing stored.
+    refused = _decide(steward, request_id, document=b"%PDF-" + b"0" * (10 * 1024 * 1024 + 128 * 1024))
+    assert refused.status_code == 413
+    assert "审批件大小 10.1 MB，超过上限 10 MB，平台未接收" in refused.text and 'name="document"' in refused.text
+    page = steward.get(f"/sharing/{request_id}").text
+    assert "待审批" in page and 'id="delivery">批准后每日推送至申请部门登记的接收系统' in page
+    assert sorted(archive.rglob("*")) == archived
+    with psycopg.connect(portal_env.url) as conn:
+        assert conn.execute("select status, document_sha256 from sharing.requests where request_id = %s",
+                            (request_id,)).fetchone() == ("pending", None)
+        assert conn.execute("select array_agg(kind order by seq) from sharing.audit where request_id = %s",
+                            (request_id,)).fetchone() == (["filed"],)
+    # Without its CSRF token the capped form is still refused as before; with it, a document within the cap passes.
+    forged = steward.post(f"/sharing/{request_id}/decide", files={"document": ("审批件.pdf", PDF, "application/pdf")},
+                          data={"verdict": "approve"})
+    assert forged.status_code == 403
+    assert "数据局代为审批（附审批件）" in _decide(steward, request_id, document=PDF).text
+
+
+def test_a_department_without_a_receiver_downloads_each_period_s_file_until_revoked(
+        portal_env, client_for: Callable[[str], TestClient]) -> None:
+    from datetime import date
+
+    from huiju.sharing.delivery import run_share_deliveries
+
+    requester, owner, other = client_for("swj_submitter"), client_for("scjgj_approver"), client_for("zjj_submitter")
+    request_id, _ = _file(requester, "natural_person_penalty", ["decision_no", "party_name"],
+                          scope_source_department="swj")
+    assert 'id="delivery">批准后每日导出数据文件' in requester.get(f"/sharing/{request_id}").text
+    _decide(owner, request_id)
+
+    def unreachable(conn_id: str) -> None:
+        raise AssertionError(f"no push expected ({conn_id})")
+
+    run_share_deliveries(unreachable, period=date(2026, 12, 7), url=portal_env.url, receivers={})
+    page = requester.get(f"/sharing/{request_id}").text
+    link = f"/sharing/{request_id}/files/2026-12-07"
+    assert 'id="files"' in page and link in page
+    assert link not in owner.get(f"/sharing/{request_id}").text  # the file is the requester's
+    downloaded = requester.get(link)
+    assert downloaded.status_code == 200 and "attachment" in downloaded.headers["content-disposition"]
+    assert downloaded.content.decode("utf-8") == "\ufeffdecision_no,party_name\r\n杭税罚〔2026〕7号,钱*\r\n"
+    assert owner.get(link).status_code in (403, 404) and other.get(link).status_code in (403, 404)
+    assert 'data-kind="file_downloaded">下载数据文件' in requester.get(f"/sharing/{request_id}").text
+    owner.post(f"/sharing/{request_id}/revoke", data={"csrf_token": csrf_of(owner), "reason": "核查结束"})
+    assert requester.get(link).status_code == 404 and 'id="files"' not in requester.get(f"/sharing/{request_id}").text

@@ -211,8 +211,15 @@ def test_the_sweep_expires_grants_and_chases_deadlines(sharing_env: SharingEnv) 
                                fields=["uscc"], purpose="核验企业信息", duration_days=1)
         conn.execute("update sharing.grants set expires_at = now() - interval '1 second' where grant_id = %s",
                      (outcome.grant_id,))
+    with psycopg.connect(env.url) as conn:  # an API call counter no window reads any more, and a current one
+        conn.execute("insert into sharing.api_calls (token_sha256, window_start, calls) values"
+                     " ('old', date_trunc('minute', now()) - interval '5 minutes', 3),"
+                     " ('now', date_trunc('minute', now()), 1)")
     report = run_sharing_sweep(env.registry, date(2027, 1, 4), env.url)
     assert outcome.grant_id in report.expired and report.escalated >= 0
+    with psycopg.connect(env.url) as conn:
+        assert conn.execute("select token_sha256 from sharing.api_calls where token_sha256 in ('old', 'now')"
+                            ).fetchall() == [("now",)]
     assert run_sharing_sweep(env.registry, date(2027, 1, 4), env.url).expired == []
 
 
@@ -250,3 +257,17 @@ def test_an_unconditional_resource_with_the_bureaus_check_waits_for_a_steward(sh
                                   (outcome.request_id,)).fetchone()[0]
     assert decided_as == "bureau_check"
     assert _read_as_grant(env, credentials) == [("杭市监罚〔2026〕2号", "330102********001X")]  # masked in share
+
+
+def test_a_failed_sweep_is_told_to_the_stewards_once_a_day(sharing_env: SharingEnv) -> None:
+    from huiju.sharing.sweep import alert_sweep_failure
+
+    failure = ValueError("sharing.grants is locked 11010519491231002X")
+    first = alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url)
+    assert first is not None and alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url) is None
+    with psycopg.connect(sharing_env.url) as conn:
+        subject, body, deliveries = conn.execute(
+            "select subject, body, (select count(*) from ops.notice_deliveries d where d.notice_id = n.notice_id)"
+            " from ops.notices n where notice_id = %s", (first,)).fetchone()
+    assert subject.startswith("【共享交换·定时任务失败】2027-01-05") and "ValueError: sharing.grants is locked" in body
+    assert "11010519491231002X" not in body and deliveries >= 1

@@ -34,3 +34,29 @@ def test_a_failing_land_task_shows_no_citizen_number(monkeypatch: pytest.MonkeyP
     text = "".join(traceback.format_exception(raised.value))  # what the task log prints, chain included
     assert "11010519491231002X" not in text and "13912345678" not in text
     assert "110105********002X" in str(raised.value) and "139****5678" in str(raised.value)
+
+
+def test_a_failing_sharing_sweep_alerts_the_stewards_and_fails_the_monitor_task(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    import huiju.monitoring.monitor
+    import huiju.sharing.sweep
+    import huiju.warehouse
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise ValueError(f"grant view gone {SECRET}")
+
+    alerts: list[tuple[object, str]] = []
+    monkeypatch.setattr(huiju.warehouse, "connect", lambda **kwargs: nullcontext(None))
+    monkeypatch.setattr(huiju.monitoring.monitor, "run_monitor", lambda *args: SimpleNamespace(
+        warnings=[], as_of=datetime(2026, 11, 21).date(), periods=1, reminders=SimpleNamespace(queued=[]),
+        calendar_gaps=()))
+    monkeypatch.setattr(huiju.sharing.sweep, "run_sharing_sweep", failing)
+    monkeypatch.setattr(huiju.sharing.sweep, "alert_sweep_failure",
+                        lambda day, error: alerts.append((day, str(error))))
+    with pytest.raises(MaskedError) as raised:  # the run fails (and is retried): the stewards see it
+        tasks.monitor(logical_date=datetime(2026, 11, 21))
+    assert alerts == [(datetime(2026, 11, 21).date(), str(raised.value))]
+    assert "11010519491231002X" not in alerts[0][1] and "ValueError: grant view gone" in alerts[0][1]

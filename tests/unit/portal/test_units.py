@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import pytest
 
 from huiju.registry import load_registry
-from huiju_portal.data_api import RateLimiter
 from huiju_portal.entry import EntryRefused, form_fields, parse_records
 from huiju_portal.passwords import generate_password, hash_password, password_problem, verify_password
 from huiju_portal.roles import Permission, Role, permissions_of
@@ -59,9 +58,54 @@ def test_a_form_becomes_records_in_order_blank_ones_dropped() -> None:
         parse_records(items, fields, max_records=1)
 
 
-def test_the_api_rate_limiter_slides_its_window() -> None:
-    limiter = RateLimiter(2, window=0.2)
-    assert [limiter.admit("a"), limiter.admit("a")] == [0.0, 0.0]
-    assert 0 < limiter.admit("a") <= 0.2 and limiter.admit("b") == 0.0
-    time.sleep(0.25)
-    assert limiter.admit("a") == 0.0
+def _request(headers: dict[str, str], chunks: list[bytes], pulled: list[int]) -> Any:
+    """A Starlette request whose body arrives in ``chunks``; ``pulled`` counts the chunks the app asked for."""
+    from starlette.requests import Request
+
+    async def receive() -> dict[str, Any]:
+        index = len(pulled)
+        pulled.append(index)
+        return {"type": "http.request", "body": chunks[index], "more_body": index + 1 < len(chunks)}
+
+    return Request({"type": "http", "method": "POST", "path": "/", "query_string": b"",
+                    "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}, receive)
+
+
+def test_a_body_over_its_cap_is_refused_before_it_is_read_whole() -> None:
+    import asyncio
+
+    from huiju_portal.bodies import BodyTooLarge, read_body
+
+    chunk = b"x" * 65536
+    pulled: list[int] = []
+    with pytest.raises(BodyTooLarge) as declared:  # by its Content-Length: not a byte read
+        asyncio.run(read_body(_request({"content-length": str(50 << 20)}, [chunk] * 800, pulled), 200_000))
+    assert declared.value.declared and pulled == []
+    with pytest.raises(BodyTooLarge) as streamed:  # chunked (no length): read only until it passes the cap
+        asyncio.run(read_body(_request({}, [chunk] * 800, pulled), 200_000))
+    assert not streamed.value.declared and len(pulled) == 4
+    pulled.clear()
+    with pytest.raises(BodyTooLarge):  # a Content-Length that lies is no way past the cap either
+        asyncio.run(read_body(_request({"content-length": "100"}, [chunk] * 800, pulled), 200_000))
+    assert len(pulled) == 4
+
+
+def test_a_form_within_its_cap_is_parsed_in_memory() -> None:
+    import asyncio
+
+    from starlette.datastructures import UploadFile
+
+    from huiju_portal.bodies import FormRefused, read_form
+
+    document = b"%PDF-1.4\n" + b"0" * (3 << 20)  # over Starlette's 1 MB spool: would have gone to disk
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"verdict\"\r\n\r\napprove\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a.pdf\"\r\n"
+            b"Content-Type: application/pdf\r\n\r\n" + document + b"\r\n--b--\r\n")
+    headers = {"content-type": "multipart/form-data; boundary=b", "content-length": str(len(body))}
+    form = asyncio.run(read_form(_request(headers, [body], []), 4 << 20))
+    upload = form["document"]
+    assert form["verdict"] == "approve" and isinstance(upload, UploadFile)
+    assert not upload.file._rolled  # still in memory: nothing written to a temporary file
+    assert asyncio.run(upload.read()) == document
+    with pytest.raises(FormRefused):
+        asyncio.run(read_form(_request({"content-type": "text/plain"}, [b"hello"], []), 1024))

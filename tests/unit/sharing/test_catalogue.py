@@ -92,3 +92,26 @@ def test_check_config_reports_a_broken_resource(tmp_path: Path, capsys: pytest.C
     assert main(["check-config", "--config", str(config)]) == 1
     assert "needs at least one of share_methods" in capsys.readouterr().err
 
+
+
+def test_receivers_are_checked_and_each_grant_has_an_outbox_name_of_its_own(tmp_path: Path) -> None:
+    from huiju.sharing.config import load_receivers
+
+    receiver = load_receivers()["zjj"]
+    assert (receiver.auth, receiver.connection) == ("hmac", "huiju_share_zjj")
+    endpoint = receiver.for_grant(7)
+    assert endpoint.target == "share_grant_7" and endpoint.batch_size == receiver.batch_size
+    assert load_catalogue()["natural_person_penalty"].offers("push")
+    config = copy_config(tmp_path / "config")
+    edit(config / "sharing" / "receivers" / "zjj.yaml", "department: zjj", "department: zjjj")
+    edit(config / "sharing" / "receivers" / "zjj.yaml", "auth: hmac", "auth: basic")
+    with pytest.raises(ConfigError) as caught:
+        load_receivers(config)
+    problems = "\n".join(caught.value.problems)
+    assert "sharing/receivers/zjj.yaml: receiver.auth" in problems
+    (config / "sharing" / "receivers" / "zjj.yaml").write_text(
+        "receiver: {department: zjjj, title: 某系统, connection: c, auth: hmac}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_receivers(config)
+    assert any("must match the file name 'zjj'" in p for p in caught.value.problems)
+    assert any("'zjjj' is not a department of config/departments/" in p for p in caught.value.problems)
