@@ -10,8 +10,8 @@
     ops.withdrawals: the keys that row named are recomputed, macros/withdrawals.sql. Until a newer
     batch is published, every build recomputes those few keys again, to the same rows.) Such a
     build leaves the model as it is (its hooks still run), unless its SQL now gives a column its
-    table lacks (dbt would add it: on_schema_change), which dbt's own materialization then does. A --full-refresh build, and a
-    model's first build, always go through dbt's own.
+    table lacks (dbt would add it: on_schema_change), which dbt's own materialization then does. A
+    --full-refresh build, and a model's first build, always go through dbt's own.
 
     is_incremental() below is dbt's, also true for this materialization: the model's SQL is compiled
     for an incremental run exactly as with materialized='incremental'.
