@@ -3,10 +3,10 @@
     huiju/sql/250_withdrawals.sql; written by the front-end database channel's snapshot mode).
 
     * published_rows() (macros/staging.sql) leaves withdrawn rows out, as it leaves quarantined ones;
-    * delete_withdrawn(), a pre-hook of every landing staging model and of the credit records (the
-      staging folder's and credit/records' +pre-hook in dbt_project.yml), deletes the rows they
-      already hold that were withdrawn since: staging the withdrawn versions, the credit records a
-      record whose current version was withdrawn. The hooks of incremental_when_published run even
+    * delete_withdrawn(), a pre-hook of every landing staging model, of the credit records and of the
+      analysis facts (the staging folder's, credit/records' and analysis/facts' +pre-hook in
+      dbt_project.yml), deletes the rows they already hold that were withdrawn since: staging and the
+      facts the withdrawn versions, the credit records a record whose current version was withdrawn. The hooks of incremental_when_published run even
       when a model is left as it is, so a withdrawal takes effect at the next build whatever was
       published; the credit and share views read the records, so the record leaves them too.
 

@@ -3,8 +3,8 @@
 A front-end table of penalties (a fresh PostgreSQL database) is read in snapshot mode and built;
 two of its records are then deleted at the source, the next snapshot finds them gone
 (``ops.deletions``) and withdraws their raw rows (``ops.withdrawals``), and the next incremental
-build takes them out of staging, the credit records and the publication views, and lists them in
-``share.share_withdrawals`` for the push targets — as a full refresh does. The same for 红黑名单 entries:
+build takes them out of staging, the credit records, the publication views and the analysis facts, and
+lists them in ``share.share_withdrawals`` for the push targets — as a full refresh does. The same for 红黑名单 entries:
 out of staging, the credit database's list and both publications (法人, 自然人), and listed by 名单编号. And for
 the registrations behind 法人基础信息 (企业登记): out of staging, and the legal person recomputed without them in the
 basic layer, the legal-person archive, credit and share — gone where nothing else names it, unregistered where its
@@ -105,7 +105,7 @@ def _decisions(url: str) -> dict[str, set[str]]:
                     sql.Identifier(*relation.split("."))))}
                 for relation in ("staging.stg_landing__admin_penalties", "credit.credit_admin_penalty",
                                  "credit.credit_legal_person_penalty",
-                                 "share.share_legal_person_penalty_publication")}
+                                 "share.share_legal_person_penalty_publication", "analysis.analysis_penalty_facts")}
 
 
 def test_records_deleted_at_the_source_leave_staging_credit_and_share(make_database, registry: Registry,
