@@ -20,7 +20,7 @@ from huiju_demo.simulators.web import connection_for, site_for
 from huiju.cli import main
 from huiju.pipeline import collect, publish_validated, validate_pending
 from huiju.registry import load_registry
-from huiju.replay import ReplayError, replay, select_manifests
+from huiju.replay import ReplayError, delivery_day, replay, select_manifests
 from huiju.settings import get_settings
 from tests.support.warehouse_state import differences, empty_warehouse, landed_state
 from tests.support.webservice import DAY, connection_info, own_config, variant
@@ -82,8 +82,9 @@ def test_web_pages_replay_like_any_other_load(platform: str, capsys: pytest.Capt
     from huiju_airflow.dag_factory import replay_dag
     from huiju_airflow.tasks import replay_archived
 
+    delivered = delivery_day(manifests[0]).isoformat()  # the day (Asia/Shanghai) the run delivered them
     params = copy.deepcopy(replay_dag().params)
-    params.update({"source_id": BASE, "since": SINCE.isoformat(), "until": date.today().isoformat()})
+    params.update({"source_id": BASE, "since": delivered, "until": delivered})
     restored = replay_archived(params=params.validate())
     assert restored["outcomes"] == {"landed": 4, "already_landed": 1}
     # Everything since a day: all of it is there again.
