@@ -8,9 +8,7 @@ is stopped before the replay: nothing is fetched again."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,9 +19,8 @@ from huiju.cli import main
 from huiju.pipeline import collect, publish_validated, validate_pending
 from huiju.registry import load_registry
 from huiju.replay import ReplayError, delivery_day, replay, select_manifests
-from huiju.settings import get_settings
 from tests.support.warehouse_state import differences, empty_warehouse, landed_state
-from tests.support.webservice import DAY, connection_info, own_config, variant
+from tests.support.webservice import DAY, connection_info, variant
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -33,12 +30,9 @@ SINCE = date(2000, 1, 1)
 
 
 @pytest.fixture
-def platform(replay_platform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A warehouse, an archive and the web-service config of the test's own: a restore finds only the archive."""
-    monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
-    get_settings.cache_clear()
-    yield replay_platform
-    get_settings.cache_clear()
+def platform(webservice_replay_platform: str) -> str:
+    """The test's own warehouse, archive and web-service config (tests/integration/conftest.py)."""
+    return webservice_replay_platform
 
 
 def _delivered(url: str) -> tuple:
