@@ -230,7 +230,7 @@ def test_registrations_deleted_at_the_source_leave_the_legal_person_layers_as_a_
                       "closed_date": None, "address": "测试路1号", "region_code": "110105", "authority": "测试局",
                       "industry_code": "I65"} for i, uscc in enumerate(usccs, start=1)]
     # The second enterprise is also a taxpayer: it stays a legal person, known to the tax register alone.
-    taxpayer = {"uscc": usccs[1], "taxpayer_name": "测试登记企业2有限公司（税务）", "taxpayer_kind": "一般纳税人",
+    taxpayer = {"uscc": usccs[1], "taxpayer_name": "测试纳税企业2有限公司", "taxpayer_kind": "一般纳税人",
                 "legal_rep": "法人2", "legal_rep_id_no": valid_id_number(702), "registration_date": "2020-02-01",
                 "tax_status": "正常", "credit_rating": "A", "contact_mobile": None, "tax_authority": "测试税务局"}
     _front_table(front, "snap_registration", registrations)
@@ -255,8 +255,8 @@ def test_registrations_deleted_at_the_source_leave_the_legal_person_layers_as_a_
     for layer in ("basic", "credit", "share"):
         assert set(after[layer]) == set(usccs) - {gone}, (layer, after[layer])
     # Named as the tax register names it now, and no longer registered.
-    assert after["basic"][unregistered] == ("测试登记企业2有限公司（税务）", False, None)
-    assert after["share"][unregistered][0] == "测试登记企业2有限公司（税务）"
+    assert after["basic"][unregistered] == ("测试纳税企业2有限公司", False, None)
+    assert after["share"][unregistered][0] == "测试纳税企业2有限公司"
     with psycopg.connect(role_url("share", url)) as conn:  # what a push module reads, as the share reader
         listed = conn.execute("select dataset, key_field, record_key, decision_no, source_id"
                               " from share.share_withdrawals order by record_key").fetchall()
