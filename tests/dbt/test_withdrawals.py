@@ -237,7 +237,7 @@ def test_registrations_deleted_at_the_source_leave_the_legal_person_layers_as_a_
     _front_table(front, "snap_tax", [taxpayer])
     target = tmp_path / "target"
     build = ["build", "--select", *(f"+{relation.split('.')[1]}" for relation in LEGAL_PERSON_RELATIONS),
-             "+share_withdrawals", "--exclude-resource-type", "unit_test"]
+             "+share_withdrawals", "--indirect-selection", "cautious", "--exclude-resource-type", "unit_test"]
     _collect_and_publish(url, front, registry, "snap_registration")
     _collect_and_publish(url, front, registry, "snap_tax")
     run_dbt(build, url, target_path=target)

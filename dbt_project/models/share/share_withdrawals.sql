@@ -22,7 +22,12 @@ withdrawn as (
         withdrawals.dataset,
         published_keys.key_field,
         case
-            when published_keys.is_code then ops.normalise_code(withdrawals.natural_key ->> published_keys.key_field)
+            -- ops.normalise_code spelt out: the share readers may not use the ops schema, and a view calls
+            -- functions with its reader's rights
+            when published_keys.is_code
+                then upper(nullif(btrim(
+                    normalize(withdrawals.natural_key ->> published_keys.key_field, nfkc), e' \t\r\n\u00a0\u3000'
+                ), '') collate "C")
             else btrim(withdrawals.natural_key ->> published_keys.key_field)
         end as record_key,
         withdrawals.source_id,
