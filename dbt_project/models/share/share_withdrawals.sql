@@ -21,19 +21,28 @@ withdrawn as (
     select
         withdrawals.dataset,
         published_keys.key_field,
-        case
-            -- ops.normalise_code spelt out: the share readers may not use the ops schema, and a view calls
-            -- functions with its reader's rights
-            when published_keys.is_code
-                then upper(nullif(btrim(
-                    normalize(withdrawals.natural_key ->> published_keys.key_field, nfkc), e' \t\r\n\u00a0\u3000'
-                ), '') collate "C")
-            else btrim(withdrawals.natural_key ->> published_keys.key_field)
-        end as record_key,
+        published_keys.is_code,
+        withdrawals.natural_key ->> published_keys.key_field as received_key,
         withdrawals.source_id,
         withdrawals.withdrawn_at
     from {{ source('ledger', 'withdrawals') }} as withdrawals
     inner join published_keys on withdrawals.dataset = published_keys.dataset
+),
+
+keyed as (
+    select
+        dataset,
+        key_field,
+        -- a code read as ops.normalise_code reads it, spelt out: the share readers may not use the ops
+        -- schema, and a view calls functions with its reader's rights
+        case
+            when is_code
+                then upper(nullif(btrim(normalize(received_key, nfkc), e' \t\r\n\u00a0\u3000'), '') collate "C")
+            else btrim(received_key)
+        end as record_key,
+        source_id,
+        withdrawn_at
+    from withdrawn
 ),
 
 final as (
@@ -44,7 +53,7 @@ final as (
         case when key_field = 'decision_no' then record_key end as decision_no,
         source_id,
         withdrawn_at
-    from withdrawn
+    from keyed
 )
 
 select * from final
