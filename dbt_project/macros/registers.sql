@@ -2,9 +2,10 @@
     Incremental keys beyond the penalties (macros/incremental.sql does those): a legal person or a
     person is recomputed when any dataset that says something about it has a batch published
     after the model's watermark, or a row naming it withdrawn at the source since (withdrawn_keys(),
-    macros/withdrawals.sql: a registration deleted at the source leaves the basic layer). Keys are taken from every version of a changed record, so a
-    correction that moves a licence or a list entry to another subject, or a registration whose
-    legal representative changes, recomputes both the old and the new subject.
+    macros/withdrawals.sql: a registration deleted at the source leaves the basic layer). Keys are
+    taken from every version of a changed record, so a correction that moves a licence or a list
+    entry to another subject, or a registration whose legal representative changes, recomputes both
+    the old and the new subject.
 
     A model using these needs `-- depends_on:` comments for the staging models (the refs sit in
     is_incremental() branches, which dbt does not render when it parses).
