@@ -33,8 +33,8 @@ keyed as (
     select
         dataset,
         key_field,
-        -- a code read as ops.normalise_code reads it, spelt out: the share readers may not use the ops
-        -- schema, and a view calls functions with its reader's rights
+        -- a code read as ops.normalise_code (huiju/sql/040_feedback.sql) reads it, spelt out — keep the two
+        -- alike: the share readers may not use the ops schema, and a view calls functions with its reader's rights
         case
             when is_code
                 then upper(nullif(btrim(normalize(received_key, nfkc), e' \t\r\n\u00a0\u3000'), '') collate "C")
