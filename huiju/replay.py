@@ -7,8 +7,8 @@ reads manifests — of one load, of a source over a range of delivery days, or o
 since a day — and hands each original to the landing function that first landed it
 (:func:`~huiju.landing.land_file` for a file, :func:`~huiju.landing.land_records` for a
 database extract or a portal entry, :func:`~huiju.landing.land_record_batches` for a page of a
-REST or SOAP interface), then validates and publishes what it landed, as the source's ingest
-run does (:mod:`huiju.pipeline`). So:
+REST or SOAP interface or of a department's website), then validates and publishes what it landed,
+as the source's ingest run does (:mod:`huiju.pipeline`). So:
 
 * the rows, their row numbers, the quarantined rows and their reasons are the first
   delivery's: the load id comes from the same content, the rows from the same bytes;
@@ -18,13 +18,13 @@ run does (:mod:`huiju.pipeline`). So:
   ``quarantine.rows`` and the ledger (``ops.loads``, with each batch's delivery time).
 
 A replay is not a delivery: no feedback workbook or notice goes to the department again, and
-a source's cursor is left where it is. Pages of the REST and SOAP channels are archived in
+a source's cursor is left where it is. Pages of the REST, SOAP and web channels are archived in
 packs, a group of pages at a time, with one manifest per group
 (:func:`huiju.archive.archive_pages_manifest`); the channel's ``archived_page_records`` decodes a
-page's archived body as the channel did, and :func:`huiju.channels.webservice.land_archived_page`
-lands the records it first landed. Pages
-landed before those manifests were written have none and cannot be replayed (a load without a
-manifest is named in the error).
+page's archived body as the channel did (a web page: its table found and read again, refused when
+it no longer reads as it did), and :func:`huiju.channels.webservice.land_archived_page` lands the
+records it first landed. Pages landed before those manifests were written have none and cannot be
+replayed (a load without a manifest is named in the error).
 """
 
 from __future__ import annotations
@@ -112,14 +112,17 @@ def replay_load(conn: psycopg.Connection, registry: Registry, manifest: dict) ->
     if manifest["kind"] == "file":
         return land_file(conn, registry, source, archived_path(manifest["archive_path"]),
                          reference=manifest["reference"], data_date=data_date, received_at=received_at)
-    if manifest["kind"] == "page":  # a REST or SOAP page: decoded by its channel, landed as the channel lands pages
-        # why: a web-service channel's module imports its protocol library (zeep, the REST client): only for pages
+    if manifest["kind"] == "page":  # a REST, SOAP or web page: decoded by its channel, landed as it lands pages
+        # why: a page channel's module imports its protocol library (zeep, the REST client, lxml): only for pages
         from huiju.channels.webservice import land_archived_page
 
         payload = read_archived(manifest["archive_path"])
-        channel = importlib.import_module(f"huiju.channels.{manifest['channel']}")  # rest | soap
-        return land_archived_page(conn, registry, manifest, payload,
-                                  channel.archived_page_records(source, manifest, payload))
+        channel = importlib.import_module(f"huiju.channels.{manifest['channel']}")  # rest | soap | web
+        try:
+            records = channel.archived_page_records(source, manifest, payload)
+        except ValueError as exc:  # the archived page does not decode as it did: retrying cannot help
+            raise ReplayError(str(exc)) from exc
+        return land_archived_page(conn, registry, manifest, payload, records)
     payload = read_archived(manifest["archive_path"])
     records, chunks = _records_of(manifest, payload)
     reject = None

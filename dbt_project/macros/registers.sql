@@ -1,9 +1,11 @@
 {#-
     Incremental keys beyond the penalties (macros/incremental.sql does those): a legal person or a
     person is recomputed when any dataset that says something about it has a batch published
-    after the model's watermark. Keys are taken from every version of a changed record, so a
-    correction that moves a licence or a list entry to another subject, or a registration whose
-    legal representative changes, recomputes both the old and the new subject.
+    after the model's watermark, or a row naming it withdrawn at the source since (withdrawn_keys(),
+    macros/withdrawals.sql: a registration deleted at the source leaves the basic layer). Keys are
+    taken from every version of a changed record, so a correction that moves a licence or a list
+    entry to another subject, or a registration whose legal representative changes, recomputes both
+    the old and the new subject.
 
     A model using these needs `-- depends_on:` comments for the staging models (the refs sit in
     is_incremental() branches, which dbt does not render when it parses).
@@ -28,6 +30,7 @@
     union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'uscc', column) }}
     union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'authority_uscc', column) }}
     union {{ all_versions_of('stg_landing__credit_list_entries', 'entry_no', 'uscc', column) }}
+    union {{ withdrawn_keys(uscc_fields(), column) }}
 {%- endmacro %}
 
 {#- ID numbers whose person data changed: 户籍, insurance, legal representatives (all sources), list entries. -#}
@@ -40,6 +43,7 @@
     union {{ all_versions_of('stg_landing__social_org_registrations', 'uscc', 'legal_rep_id_no', column) }}
     union {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'legal_rep_id_no', column) }}
     union {{ all_versions_of('stg_landing__credit_list_entries', 'entry_no', 'id_number', column) }}
+    union {{ withdrawn_keys(id_number_fields(), column) }}
 {%- endmacro %}
 
 {#- Employers (参保单位) touched: their legal-person data, or the 户籍 of a person they insure
@@ -48,7 +52,8 @@
     {{ touched_uscc(column) }}
     union
     select versions.unit_uscc from {{ ref('stg_landing__social_insurance_enrollments') }} as versions
-    where versions.id_number in ({{ changed_keys('stg_landing__household_registrations', 'id_number', column) }})
+    where versions.id_number in ({{ changed_keys('stg_landing__household_registrations', 'id_number', column) }}
+                                 union {{ withdrawn_keys({'household_registration': ['id_number']}, column) }})
 {%- endmacro %}
 
 {#- Pre-hooks: remove the touched keys' rows before they are recomputed from all their data. -#}

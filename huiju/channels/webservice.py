@@ -326,7 +326,8 @@ def land_archived_page(conn: psycopg.Connection, registry: Registry, manifest: d
 
     ``records``: the page's records decoded from ``payload`` (its body as received) by its channel, as the
     channel first decoded them (``archived_page_records`` of :mod:`huiju.channels.rest` and
-    :mod:`huiju.channels.soap`: the records the page landed, ``kept``). Landed by
+    :mod:`huiju.channels.soap`: the records the page landed, ``kept``; of :mod:`huiju.channels.web`: the
+    page's table read again, with the manifest of :func:`huiju.channels.web.page_manifest`). Landed by
     :func:`huiju.landing.land_record_batches` as at first delivery: same load id, row numbers, warnings and
     time of delivery. Nothing is fetched from the department.
     """

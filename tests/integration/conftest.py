@@ -37,6 +37,17 @@ def replay_platform(make_database: Callable[..., str], tmp_path: Path,
 
 
 @pytest.fixture
+def webservice_replay_platform(replay_platform: str, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A warehouse, an archive and the web-service-only config (REST, SOAP, websites) of the test's own: a restore
+    finds only the archive (replay tests of the page channels)."""
+    monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
+    get_settings.cache_clear()
+    yield replay_platform
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def sink(tmp_path: Path) -> Iterator[MailSink]:
     """A real SMTP server (aiosmtpd) on loopback keeping what it receives (``huiju_demo.mail_sink``)."""
     with running_mail_sink(tmp_path / "mail") as running:

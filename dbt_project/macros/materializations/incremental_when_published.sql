@@ -5,10 +5,13 @@
     watermark, on published_at, else last_published_at); a build whose inputs — the staging models it
     is built from, or for a staging model its datasets' published loads — have nothing published
     after its watermark would change nothing, yet dbt would still run it through a temporary table,
-    column comparisons, a delete and an insert. Such a build leaves the model as it is (its hooks
-    still run), unless its SQL now gives a column its table lacks (dbt would add it:
-    on_schema_change), which dbt's own materialization then does. A --full-refresh build, and a
-    model's first build, always go through dbt's own.
+    column comparisons, a delete and an insert. (A model built from staging models also has something
+    for it when a row of their datasets was withdrawn at the source after its watermark,
+    ops.withdrawals: the keys that row named are recomputed, macros/withdrawals.sql. Until a newer
+    batch is published, every build recomputes those few keys again, to the same rows.) Such a
+    build leaves the model as it is (its hooks still run), unless its SQL now gives a column its
+    table lacks (dbt would add it: on_schema_change), which dbt's own materialization then does. A
+    --full-refresh build, and a model's first build, always go through dbt's own.
 
     is_incremental() below is dbt's, also true for this materialization: the model's SQL is compiled
     for an incremental run exactly as with materialized='incremental'.
@@ -40,7 +43,7 @@
     {%- set documented = model.columns.keys() | list -%}
     {%- set column = 'published_at' if 'published_at' in documented
                      else 'last_published_at' if 'last_published_at' in documented else none -%}
-    {%- set datasets, staged = [], [] -%}
+    {%- set datasets, staged, withdrawn = [], [], [] -%}
     {%- set todo, seen = model.depends_on.nodes | list, [] -%}
     {%- for _ in range(graph.nodes | length + graph.sources | length) if todo -%}
         {%- set unique_id = todo.pop() -%}
@@ -52,6 +55,11 @@
                 {%- do datasets.append(source.name) -%}
             {%- elif node and node.resource_type == 'model' and node.fqn[1] == 'staging' -%}
                 {%- do staged.append(adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)) -%}
+                {%- for upstream in node.depends_on.nodes if upstream in graph.sources -%}
+                    {%- if graph.sources[upstream].source_name == 'landing' -%}
+                        {%- do withdrawn.append(graph.sources[upstream].name) -%}
+                    {%- endif -%}
+                {%- endfor -%}
             {%- elif node -%}
                 {%- do todo.extend(node.depends_on.nodes) -%}
             {%- endif -%}
@@ -68,6 +76,10 @@
     {%- for relation in staged -%}
         {%- do newest.append("(select max(published_at) from " ~ relation ~ ")") -%}
     {%- endfor -%}
+    {%- if withdrawn -%}
+        {%- do newest.append("(select max(withdrawn_at) from " ~ source('ledger', 'withdrawals')
+                             ~ " where dataset in ('" ~ withdrawn | unique | join("', '") ~ "'))") -%}
+    {%- endif -%}
     {%- call statement('nothing_published_since_built', fetch_result=True, auto_begin=True) -%}
         select coalesce(greatest({{ newest | join(', ') }}), '-infinity'::timestamptz)
                <= (select coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ var("incremental_lookback") }}'

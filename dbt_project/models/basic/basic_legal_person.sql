@@ -15,8 +15,9 @@
 -- which comes before what others call it when it is also a party; its department is the one
 -- reporting that decision, its first and last dates span all its decisions of both kinds.
 --
--- Incremental: only the USCCs that newly published data names (any version) are recomputed, each
--- from all its data (macros/incremental.sql, macros/registers.sql). Parties are aggregated over their
+-- Incremental: only the USCCs that newly published data names (any version), or that rows withdrawn at
+-- the source named (a registration a department deleted), are recomputed, each from all its data
+-- (macros/incremental.sql, macros/registers.sql, macros/withdrawals.sql). Parties are aggregated over their
 -- own records; an authority, which signs a large share of all decisions, is read through indexes
 -- (latest decision, first and last dates, of penalties and of licences) so a day's cost does not
 -- grow with its history.
@@ -166,6 +167,9 @@ authority_keys as (
     from ({{ touched_keys(['versions.authority_uscc']) }}) as touched_authorities
     union
     {{ all_versions_of('stg_landing__admin_licenses', 'decision_no', 'authority_uscc', 'last_published_at') }}
+    union
+    -- an authority whose decision was withdrawn at the source: named as on its latest decision left
+    {{ withdrawn_keys({'admin_penalty': ['authority_uscc'], 'admin_license': ['authority_uscc']}) }}
     {%- else -%}
     select authority_uscc as uscc from {{ ref('credit_admin_penalty') }}
     where authority_uscc is not null

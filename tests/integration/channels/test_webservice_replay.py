@@ -6,9 +6,7 @@ is fetched again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,20 +15,16 @@ from huiju_demo.simulators import soap as soap_simulator
 
 from huiju.pipeline import collect, publish_validated, validate_pending
 from huiju.replay import replay, select_manifests
-from huiju.settings import get_settings
 from tests.support.warehouse_state import differences, empty_warehouse, landed_state
-from tests.support.webservice import DAY, connection_info, own_config, served_variant
+from tests.support.webservice import DAY, connection_info, served_variant
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
 @pytest.fixture
-def platform(replay_platform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A warehouse, an archive and the web-service config of the test's own: a restore finds only the archive."""
-    monkeypatch.setenv("HUIJU_CONFIG", str(own_config(tmp_path / "config")))
-    get_settings.cache_clear()
-    yield replay_platform
-    get_settings.cache_clear()
+def platform(webservice_replay_platform: str) -> str:
+    """The test's own warehouse, archive and web-service config (tests/integration/conftest.py)."""
+    return webservice_replay_platform
 
 
 def _served(base: str, source, served):
