@@ -133,6 +133,45 @@ class ItemSet(StrictModel):
         return value
 
 
+class CodeList(StrictModel):
+    """A national code list (国家代码表) of one dataset field: each code and the name it stands for.
+
+    ``config/item_sets/codes/<field>.yaml``, next to the item sets whose items carry the field::
+
+        code_list: penalty_type          # the dataset field (in every dataset that has it)
+        title: 处罚类别代码
+        codes: {"01": 警告, "02": 通报批评, "03": 罚款, ...}
+
+    A source delivering under an item set may send a code instead of the name: landing writes the
+    name (:mod:`huiju.codes`). Codes are numbers, compared as such (``1`` and ``01`` are one code);
+    each name must be allowed by the field's ``enum``. The credit layer's dbt seeds
+    (``code_<field>.csv``) are written from these files.
+    """
+
+    code_list: Identifier
+    title: str
+    codes: dict[str, str] = Field(min_length=1)
+
+    @field_validator("codes")
+    @classmethod
+    def _numeric_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        numbers: dict[int, str] = {}
+        for code in value:
+            if not code.isascii() or not code.isdigit():
+                raise ValueError(f"code {code!r} must be digits (quote it in YAML: \"01\")")
+            if int(code) in numbers:
+                raise ValueError(f"codes {numbers[int(code)]!r} and {code!r} are the same number")
+            numbers[int(code)] = code
+        if len(set(value.values())) != len(value):
+            raise ValueError("a name is given two codes")
+        return value
+
+    @cached_property
+    def by_number(self) -> dict[int, str]:
+        """Each code's name by the code's number (``1`` and ``01`` alike)."""
+        return {int(code): name for code, name in self.codes.items()}
+
+
 #: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
 NoticeChannel = Literal["email", "dingtalk", "wecom"]
 ROBOT_CHANNELS = ("dingtalk", "wecom")
@@ -394,6 +433,7 @@ class Registry(StrictModel):
     departments: dict[str, Department]
     sources: dict[str, Source]
     item_sets: dict[str, ItemSet] = Field(default_factory=dict)
+    code_lists: dict[str, CodeList] = Field(default_factory=dict)  # by the field they code
 
     def source(self, source_id: str) -> Source:
         """The source ``source_id``; a clear error if there is none."""
@@ -532,6 +572,28 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                                     f"dataset {dataset_name}{did_you_mean(field, dataset.field_names)}")
         item_sets[item_set.item_set] = item_set
 
+    code_lists: dict[str, CodeList] = {}
+    for path in sorted((config_dir / "item_sets" / "codes").glob("*.yaml")):
+        code_list = _validate(CodeList, _read_yaml(path, rel(path)), rel(path), "", problems)
+        if code_list is None:
+            continue
+        if code_list.code_list != path.stem:
+            problems.append(f"{rel(path)}: code_list: {code_list.code_list!r} must match the file name "
+                            f"{path.stem!r}")
+        coded = [d for d in datasets.values() if code_list.code_list in d.field_names]
+        if not coded:
+            every_field = {f for d in datasets.values() for f in d.field_names}
+            problems.append(f"{rel(path)}: code_list: {code_list.code_list!r} is not a field of any dataset"
+                            f"{did_you_mean(code_list.code_list, every_field)}")
+        for dataset in coded:
+            allowed = dataset.field(code_list.code_list).enum
+            for code, name in code_list.codes.items():
+                if allowed is not None and name not in allowed:
+                    problems.append(f"{rel(path)}: codes.{code}: {name!r} is not a value the field "
+                                    f"{code_list.code_list} of dataset {dataset.dataset} allows"
+                                    f"{did_you_mean(name, allowed)}")
+        code_lists[code_list.code_list] = code_list
+
     departments: dict[str, Department] = {}
     sources: dict[str, Source] = {}
     where_declared: dict[str, str] = {}
@@ -588,4 +650,5 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                 sources[source.id] = source.model_copy(update={"channel_settings": settings})
     if problems:
         raise ConfigError(problems)
-    return Registry(datasets=datasets, departments=departments, sources=sources, item_sets=item_sets)
+    return Registry(datasets=datasets, departments=departments, sources=sources, item_sets=item_sets,
+                    code_lists=code_lists)
