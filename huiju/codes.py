@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from huiju.registry import CodeList
+from huiju.registry import CodeList, load_registry
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,6 @@ def seed_path(code_list: CodeList) -> Path:
 
 def main() -> int:
     """``python -m huiju.codes``: write the dbt seeds from ``config/item_sets/codes/``."""
-    from huiju.registry import load_registry
-
     for code_list in load_registry().code_lists.values():
         path = seed_path(code_list)
         path.write_text(seed_csv(code_list), encoding="utf-8")
