@@ -11,10 +11,11 @@ who edited the file can act on, e.g.::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -513,6 +514,10 @@ def _channel_settings(source: Source, key: str, problems: list[str]) -> Any:
         return None
 
 
+#: A configuration file's model whose key names the file (dataset, item set, code list).
+_Named = TypeVar("_Named", bound=StrictModel)
+
+
 class _DepartmentFile(StrictModel):
     department: Department
     sources: tuple[dict[str, Any], ...] = ()
@@ -531,67 +536,61 @@ def load_registry(config_dir: Path | None = None) -> Registry:
     def rel(path: Path) -> str:
         return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
+    def named_files(folder: Path, model: type[_Named], key: str) -> Iterator[tuple[str, _Named]]:
+        """Each ``*.yaml`` of ``folder`` validated as ``model`` (its file, relative), ``key`` its file's name."""
+        for path in sorted(folder.glob("*.yaml")):
+            loaded = _validate(model, _read_yaml(path, rel(path)), rel(path), "", problems)
+            if loaded is None:
+                continue
+            if getattr(loaded, key) != path.stem:
+                problems.append(f"{rel(path)}: {key}: {getattr(loaded, key)!r} must match the file name "
+                                f"{path.stem!r}")
+            yield rel(path), loaded
+
     datasets: dict[str, Dataset] = {}
-    for path in sorted((config_dir / "datasets").glob("*.yaml")):
-        dataset = _validate(Dataset, _read_yaml(path, rel(path)), rel(path), "", problems)
-        if dataset is None:
-            continue
-        if dataset.dataset != path.stem:
-            problems.append(f"{rel(path)}: dataset: {dataset.dataset!r} must match the file name "
-                            f"{path.stem!r}")
+    for name, dataset in named_files(config_dir / "datasets", Dataset, "dataset"):
         for key in dataset.natural_key:
             if key not in dataset.field_names:
                 suggestion = did_you_mean(key, dataset.field_names)
-                problems.append(f"{rel(path)}: natural_key: {key!r} is not a field{suggestion}")
+                problems.append(f"{name}: natural_key: {key!r} is not a field{suggestion}")
         for index, check in enumerate(dataset.checks):
             for side in ("before", "after"):
-                name = getattr(check, side)
-                if name not in dataset.field_names:
-                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a field"
-                                    f"{did_you_mean(name, dataset.field_names)}")
-                elif check.rule == "date_order" and dataset.field(name).type != "date":
-                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a date field")
+                field_name = getattr(check, side)
+                if field_name not in dataset.field_names:
+                    problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a field"
+                                    f"{did_you_mean(field_name, dataset.field_names)}")
+                elif check.rule == "date_order" and dataset.field(field_name).type != "date":
+                    problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a date field")
         datasets[dataset.dataset] = dataset
 
     item_sets: dict[str, ItemSet] = {}
-    for path in sorted((config_dir / "item_sets").glob("*.yaml")):
-        item_set = _validate(ItemSet, _read_yaml(path, rel(path)), rel(path), "", problems)
-        if item_set is None:
-            continue
-        if item_set.item_set != path.stem:
-            problems.append(f"{rel(path)}: item_set: {item_set.item_set!r} must match the file name {path.stem!r}")
+    for name, item_set in named_files(config_dir / "item_sets", ItemSet, "item_set"):
         for dataset_name, codes in item_set.datasets.items():
-            dataset = datasets.get(dataset_name)
-            if dataset is None:
-                problems.append(f"{rel(path)}: datasets.{dataset_name}: no dataset {dataset_name!r} in "
+            found = datasets.get(dataset_name)
+            if found is None:
+                problems.append(f"{name}: datasets.{dataset_name}: no dataset {dataset_name!r} in "
                                 f"config/datasets/{did_you_mean(dataset_name, datasets)}")
                 continue
             for code, field in codes.items():
-                if field not in dataset.field_names:
-                    problems.append(f"{rel(path)}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
-                                    f"dataset {dataset_name}{did_you_mean(field, dataset.field_names)}")
+                if field not in found.field_names:
+                    problems.append(f"{name}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
+                                    f"dataset {dataset_name}{did_you_mean(field, found.field_names)}")
         item_sets[item_set.item_set] = item_set
 
     code_lists: dict[str, CodeList] = {}
-    for path in sorted((config_dir / "item_sets" / "codes").glob("*.yaml")):
-        code_list = _validate(CodeList, _read_yaml(path, rel(path)), rel(path), "", problems)
-        if code_list is None:
-            continue
-        if code_list.code_list != path.stem:
-            problems.append(f"{rel(path)}: code_list: {code_list.code_list!r} must match the file name "
-                            f"{path.stem!r}")
+    for name, code_list in named_files(config_dir / "item_sets" / "codes", CodeList, "code_list"):
         coded = [d for d in datasets.values() if code_list.code_list in d.field_names]
         if not coded:
             every_field = {f for d in datasets.values() for f in d.field_names}
-            problems.append(f"{rel(path)}: code_list: {code_list.code_list!r} is not a field of any dataset"
+            problems.append(f"{name}: code_list: {code_list.code_list!r} is not a field of any dataset"
                             f"{did_you_mean(code_list.code_list, every_field)}")
-        for dataset in coded:
-            allowed = dataset.field(code_list.code_list).enum
-            for code, name in code_list.codes.items():
-                if allowed is not None and name not in allowed:
-                    problems.append(f"{rel(path)}: codes.{code}: {name!r} is not a value the field "
-                                    f"{code_list.code_list} of dataset {dataset.dataset} allows"
-                                    f"{did_you_mean(name, allowed)}")
+        for found in coded:
+            allowed = found.field(code_list.code_list).enum
+            for code, value in code_list.codes.items():
+                if allowed is not None and value not in allowed:
+                    problems.append(f"{name}: codes.{code}: {value!r} is not a value the field "
+                                    f"{code_list.code_list} of dataset {found.dataset} allows"
+                                    f"{did_you_mean(value, allowed)}")
         code_lists[code_list.code_list] = code_list
 
     departments: dict[str, Department] = {}
