@@ -19,7 +19,8 @@ was rendered, migration 182); a row read again with nothing new is left out befo
 how the target renders a relation (``ops.push_cursors.rendering``) reads it whole once.
 
 Everything runs in one transaction under the target's advisory lock; the outbox rows are written
-with COPY. The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
+with COPY — in a push run once each, already in their batches (``batched``; see :func:`compute_due`).
+The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
 the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
 content hash, in ``push_private.payloads``, which only the push component's role reads (migration 181).
 An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
@@ -65,6 +66,7 @@ class DueReport:
     upserts: int = 0
     withdrawals: int = 0
     unchanged: int = 0
+    batches: int = 0  # batches cut as the rows were queued (a push run: ``batched``)
 
     @property
     def queued(self) -> int:
@@ -103,6 +105,58 @@ def content_hash(record: dict[str, Any], text: str | None = None) -> str:
 def text_hash(text: str) -> str:
     """sha256 of a rendered payload's UTF-8 bytes: its key in ``push_private.payloads``."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def batch_id_of(target: str, batch_no: int) -> str:
+    """The deterministic id of batch ``batch_no`` of ``target``."""
+    return f"{target}-{batch_no:08d}"
+
+
+def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
+    """The key every send of one batch carries: its id and its records' content, hashed."""
+    digest = hashlib.sha256(batch_id.encode())
+    for value in hashes:
+        digest.update(b"|" + value.encode())
+    return digest.hexdigest()[:40]
+
+
+@dataclass
+class Batches:
+    """The target's batches, cut in outbox order as rows are queued: ``batch_size`` rows each, numbered after
+    the target's last (``ops.push_batches``); each closed batch is ``(batch_id, target, batch_no, parent, key,
+    records)`` until written."""
+
+    target: str
+    size: int
+    last_no: int
+    first_no: int = 0  # the last batch number before these
+    hashes: list[str] = field(default_factory=list)  # the open batch's rows' content hashes, in order
+    closed: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, digest: str) -> str:
+        """Put a row (its content hash) in the open batch; the batch's id. A full batch is closed."""
+        batch_id = batch_id_of(self.target, self.last_no + 1)
+        self.hashes.append(digest)
+        if len(self.hashes) == self.size:
+            self.close()
+        return batch_id
+
+    def close(self) -> None:
+        """Close the open batch (if it holds any row)."""
+        if self.hashes:
+            self.last_no += 1
+            batch_id = batch_id_of(self.target, self.last_no)
+            self.closed.append((batch_id, self.target, self.last_no, None, idempotency_key(batch_id, self.hashes),
+                                len(self.hashes)))
+            self.hashes = []
+
+
+def copy_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]]) -> None:
+    """Write batches ``(batch_id, target, batch_no, parent_batch_id, idempotency_key, records)`` (COPY)."""
+    with conn.cursor().copy("copy ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
+                            " records) from stdin") as copy:
+        for row in batches:
+            copy.write_row(row)
 
 
 @dataclass(frozen=True)
@@ -240,13 +294,18 @@ class _Pending:
     """Outbox, payload and state rows of one chunk, written together."""
 
     outbox: list[tuple[Any, ...]] = field(default_factory=list)
-    states: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)  # of records the target has a state for
+    new_states: list[tuple[Any, ...]] = field(default_factory=list)  # of records it has none for yet
     payloads: list[tuple[str, str]] = field(default_factory=list)  # (content hash, canonical JSON)
     superseding: list[str] = field(default_factory=list)  # record ids the target has a state for
 
 
-def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
-    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY)."""
+def _write(conn: psycopg.Connection, target: str, pending: _Pending, batches: Batches | None = None) -> None:
+    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY).
+
+    With ``batches`` (a push run) each outbox row goes in once, in its final place: its batch and state
+    ``batched``; the batches it closed are written with it.
+    """
     if pending.superseding:
         # A record queued again before its older row went out: only the newest (about to be written) is sent.
         # Only records the target already had a state for can have such a row.
@@ -266,13 +325,28 @@ def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
             " publish_until = excluded.publish_until, relation = excluded.relation, changed_at = excluded.changed_at,"
             " updated_at = now()")
+    if pending.new_states:
+        # None when read, in this transaction under the target's lock, and a relation's keys are unique: each goes
+        # in once, by COPY, without the upsert's temporary table and conflict check.
+        with conn.cursor().copy("copy ops.push_records (target, record_key, relation, natural_key, content_hash,"
+                                " withdrawn, publish_until, changed_at) from stdin") as copy:
+            for row in pending.new_states:
+                copy.write_row(row)
     if pending.payloads:
         store_payloads(conn, pending.payloads)
     if pending.outbox:
+        columns = (*OUTBOX_COLUMNS, "batch_id", "state") if batches is not None else OUTBOX_COLUMNS
         with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
-                sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
-            for row in pending.outbox:
-                copy.write_row(row)
+                sql.SQL(", ").join(map(sql.Identifier, columns)))) as copy:
+            if batches is None:
+                for row in pending.outbox:
+                    copy.write_row(row)
+            else:  # outbox order is batch order: each row's batch is the open one when it is written
+                for row in pending.outbox:
+                    copy.write_row((*row, batches.add(row[4]), "batched"))
+    if batches is not None and batches.closed:
+        copy_batches(conn, batches.closed)
+        batches.closed.clear()
 
 
 def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]) -> None:
@@ -302,16 +376,22 @@ def _add_withdrawals(pending: _Pending, target: Target, relation: PushRelation, 
 
 
 def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
-                full: bool = False) -> DueReport:
+                full: bool = False, batched: bool = False) -> DueReport:
     """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor.
 
     ``today`` (what 公示截止期 is judged against): by default the Asia/Shanghai day, not the machine's.
+    ``batched`` (a push run, which sends at once): the rows are cut into the target's batches as they are
+    queued, each written once as ``batched`` — what :func:`huiju.push.sender.assign_batches` would make of
+    them (outbox order, ``batch_size`` each), without writing every row a second time. Not while rows queued
+    earlier are still ``due`` (a replay's): those go first, so the rows are queued ``due`` behind them and
+    ``assign_batches`` cuts them all in order.
     """
     today = today or business_day()
     report = DueReport(target.target)
     deadlines = _Deadlines(target.publication_working_days)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
+        batches = _open_batches(conn, target) if batched else None
         for relation in target.relations:
             builder = payload_builder(registry, target, relation)
             rendering = builder.rendering(target)
@@ -352,11 +432,12 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                         target.target, record_id, relation.name, "upsert", digest,
                         row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
-                    pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
-                                           False, publish_until, changed_at))
+                    (pending.states if state is not None else pending.new_states).append((
+                        target.target, record_id, relation.name, str(row[relation.key]), digest, False, publish_until,
+                        changed_at))
                 report.upserts += len(pending.outbox)
                 report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
-                _write(conn, target.target, pending)
+                _write(conn, target.target, pending, batches)
             # Past 公示截止期 since the last run, with nothing published about the record since.
             expired = [key for (key,) in conn.execute(
                 "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
@@ -366,13 +447,27 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             withdrawals = _Pending()
             report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
                                                    sorted(set(expired) | set(gone)))
-            _write(conn, target.target, withdrawals)
+            _write(conn, target.target, withdrawals, batches)
             conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering) values (%s, %s, %s, %s)"
                          " on conflict (target, relation) do update set watermark = excluded.watermark,"
                          " rendering = excluded.rendering", (target.target, relation.name, newest, rendering))
+        if batches is not None:
+            batches.close()
+            copy_batches(conn, batches.closed)
+            report.batches = batches.last_no - batches.first_no
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
              report.withdrawals, report.unchanged)
     return report
+
+
+def _open_batches(conn: psycopg.Connection, target: Target) -> Batches | None:
+    """The target's batches to cut rows into as they are queued; None while rows queued earlier are still due."""
+    if conn.execute("select exists (select 1 from ops.push_outbox where target = %s and batch_id is null"
+                    " and state = 'due')", (target.target,)).fetchone() != (False,):
+        return None
+    (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
+                           (target.target,)).fetchone() or (0,)
+    return Batches(target.target, target.batch_size, last, first_no=last)
 
 
 def _gone(conn: psycopg.Connection, target: Target, relation: PushRelation) -> list[str]:
