@@ -1,10 +1,10 @@
 """What is due at a push target, computed from the warehouse into the outbox (``ops.push_outbox``).
 
 For each relation a target takes (:mod:`huiju.push.targets`) the records published since the
-target's cursor (``ops.push_cursors``, with an overlap so a batch published while the last run read
-is not missed) are turned into exactly the payload the target receives: its item codes, sensitive
-fields masked unless the target is entitled to them in clear. The payload's content hash is compared
-with what the target was last sent (``ops.push_records``):
+target's cursor (``ops.push_cursors``: the newest row the last run read, and when it read, so a batch
+committed after it read is not missed: :func:`read_since`) are turned into exactly the payload the
+target receives: its item codes, sensitive fields masked unless the target is entitled to them in clear.
+The payload's content hash is compared with what the target was last sent (``ops.push_records``):
 
 * a record never sent, or whose payload changed (a correction) → an ``upsert``;
 * a record sent and no longer publishable (公示截止期 passed, a licence expired) → a ``withdraw``,
@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Records read per round trip; also how many known states are looked up at once.
 CHUNK = 5000
-#: How far back each run reads again before the cursor (a batch published while the last run read).
+#: How long a build may take from stamping its rows' publication time to committing them: rows committed after
+#: the last run read were published at most this long before it, and are read again (see :func:`read_since`).
 CURSOR_OVERLAP = timedelta(minutes=30)
 OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "content_hash", "department", "load_id",
                   "source_row_no", "decision_date", "deadline_date")
@@ -395,11 +396,11 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
         for relation in target.relations:
             builder = payload_builder(registry, target, relation)
             rendering = builder.rendering(target)
-            cursor = conn.execute("select watermark, rendering from ops.push_cursors where target = %s"
+            cursor = conn.execute("select watermark, rendering, read_at from ops.push_cursors where target = %s"
                                   " and relation = %s", (target.target, relation.name)).fetchone()
             # From nothing: the first run, when told, and when the target's rendering of the relation changed.
             incremental = not full and cursor is not None and cursor[0] is not None and cursor[1] == rendering
-            since = cursor[0] - CURSOR_OVERLAP if incremental else None
+            since = read_since(cursor[0], cursor[2]) if incremental else None
             newest = cursor[0] if cursor else None
             for chunk in _rows(conn, relation, target, builder.record_id(""), since):
                 pending = _Pending()
@@ -448,16 +449,46 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
                                                    sorted(set(expired) | set(gone)))
             _write(conn, target.target, withdrawals, batches)
-            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering) values (%s, %s, %s, %s)"
-                         " on conflict (target, relation) do update set watermark = excluded.watermark,"
-                         " rendering = excluded.rendering", (target.target, relation.name, newest, rendering))
+            # read_at: this transaction's start, no later than the snapshot the relation was read in.
+            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering, read_at)"
+                         " values (%s, %s, %s, %s, now()) on conflict (target, relation) do update set"
+                         " watermark = excluded.watermark, rendering = excluded.rendering, read_at = excluded.read_at",
+                         (target.target, relation.name, newest, rendering))
         if batches is not None:
             batches.close()
             copy_batches(conn, batches.closed)
             report.batches = batches.last_no - batches.first_no
+        _refresh_statistics(conn, report)
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
              report.withdrawals, report.unchanged)
     return report
+
+
+def read_since(watermark: datetime, read_at: datetime | None) -> datetime:
+    """Where an incremental run reads a relation from: every row published after the last run's newest
+    (``watermark``), and every row the last run could not see — committed after it read (``read_at``), so
+    published at most :data:`CURSOR_OVERLAP` before that. A cursor without its read time (written before
+    migration 184): :data:`CURSOR_OVERLAP` before the watermark, as before.
+
+    The day after the first run, which read a whole relation published at one instant, reads the day's rows
+    only, not the whole relation again.
+    """
+    if read_at is None:
+        return watermark - CURSOR_OVERLAP
+    return min(watermark, read_at - CURSOR_OVERLAP)
+
+
+#: The share of a target's push state a run may change before it refreshes the statistics (autovacuum's own).
+ANALYZE_SHARE = 0.1
+
+
+def _refresh_statistics(conn: psycopg.Connection, report: DueReport) -> None:
+    """Analyze the push state (``ops.analyze_push_state``, migration 184) when this run queued more than
+    :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at once: the next run's
+    reads are planned for the tables as they are (a day's 1% read in a second, not in ten)."""
+    (sampled,) = conn.execute("select reltuples from pg_class where oid = 'ops.push_records'::regclass").fetchone()
+    if report.queued > ANALYZE_SHARE * max(sampled, 0):
+        conn.execute("select ops.analyze_push_state()")
 
 
 def _open_batches(conn: psycopg.Connection, target: Target) -> Batches | None:
