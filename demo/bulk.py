@@ -1,4 +1,5 @@
-"""Penalty files of any size for tests and benchmarks: valid codes (python-stdnum), fast to write.
+"""Penalty files of any size for tests and benchmarks, and single valid rows (penalties, licences): valid
+codes (python-stdnum), fast to write.
 
 The demo's realistic submissions come from :mod:`huiju_demo.generate`; these are plainer and
 about ten times faster, for a million rows.
@@ -31,22 +32,39 @@ def valid_id_number(serial: int) -> str:
     return prefix + ric.calc_check_digit(prefix + "0")  # stdnum wants a placeholder check digit
 
 
+def _party(serial: int) -> dict[str, str]:
+    """The 行政相对人 and authority items of a valid 双公示 decision (penalty or licence)."""
+    return {"party_name": f"测试企业{serial}有限公司", "party_type": "法人及非法人组织", "uscc": valid_uscc(serial),
+            "legal_rep": "张三", "legal_rep_id_no": valid_id_number(serial), "authority": "测试市市场监督管理局",
+            "authority_uscc": valid_uscc(10**7 + serial % 1000)}
+
+
 def penalty_row(source: Source, serial: int, tag: str = "T") -> dict[str, str]:
     """One valid penalty keyed by the source's own headers."""
     values = {
-        "party_name": f"测试企业{serial}有限公司",
-        "party_type": "法人及非法人组织",
-        "uscc": valid_uscc(serial),
-        "legal_rep": "张三",
-        "legal_rep_id_no": valid_id_number(serial),
+        **_party(serial),
         "decision_no": f"测罚〔2026〕{tag}{serial}号",
         "penalty_type": "罚款",
         "penalty_content": "责令改正，罚款",
         "fine_amount_wan": "1.25",
         "decision_date": "2026-03-05",
         "publish_until": "2029-03-05",
-        "authority": "测试市市场监督管理局",
-        "authority_uscc": valid_uscc(10**7 + serial % 1000),
+    }
+    return {header: values[field] for header, field in source.columns.items()}
+
+
+def license_row(source: Source, serial: int, tag: str = "T") -> dict[str, str]:
+    """One valid licence (行政许可) keyed by the source's own headers."""
+    values = {
+        **_party(serial),
+        "decision_no": f"测许〔2026〕{tag}{serial}号",
+        "license_category": "普通",
+        "certificate_name": "食品经营许可证",
+        "license_no": f"JY{tag}{serial:08d}",
+        "license_content": "预包装食品销售",
+        "decision_date": "2026-03-05",
+        "valid_from": "2026-03-05",
+        "valid_to": "2031-03-04",
     }
     return {header: values[field] for header, field in source.columns.items()}
 

@@ -19,9 +19,10 @@ half the receipts left out), ``"400"``; ``"ok"`` lets one request through (not a
 ``down`` answers 503 to everything (an outage); ``max_records`` answers 413 above that many records.
 
 The provincial platform also serves the province's backflow (省回流) of the day to the city:
-``backflow`` is a REST interface (:class:`huiju_demo.rest_gateway.RestGateway`, paged, updated-since,
-signed as the platform signs) answering at its own path on the same server; :func:`running_platforms`
-gives it the batch of every backflow source (:func:`huiju_demo.backflow.backflow_batch`).
+``backflow`` holds a REST interface per backflow source (:class:`huiju_demo.rest_gateway.RestGateway`,
+paged, updated-since, signed as the platform signs), each answering at its own path on the same server
+(行政处罚, 行政许可); :func:`running_platforms` gives each the batch of its source
+(:func:`huiju_demo.backflow.backflow_batch`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class CreditPlatform:
     receipts_by_batch: dict[str, bytes] = field(default_factory=dict)
     bodies_by_key: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    backflow: RestGateway | None = None  # the province's backflow interface (GET at its path), if it serves one
+    backflow: dict[str, RestGateway] = field(default_factory=dict)  # the province's backflow interfaces, by path
     url: str = ""
 
     def connection(self) -> dict[str, Any]:
@@ -168,8 +169,9 @@ class CreditPlatform:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def do_GET(self) -> None:
-                if platform.backflow is not None and urlsplit(self.path).path == platform.backflow.path:
-                    status, payload, headers = platform.backflow.answer(self)  # it checks its own signature
+                backflow = platform.backflow.get(urlsplit(self.path).path)
+                if backflow is not None:
+                    status, payload, headers = backflow.answer(self)  # it checks its own signature
                     return self._answer(status, json.dumps(payload, ensure_ascii=False).encode(), headers)
                 if not platform._authorised(self, b""):
                     return self._answer(401, b'{"msg":"unauthorised"}')
@@ -279,16 +281,16 @@ def running_platforms(targets: dict[str, Any], registry: Registry | None = None,
             platform = CreditPlatform(name=name, auth=target.auth, algorithm=target.signature,
                                       reject=occasional_rejection)
             for source in backflow_sources if target.level == "province" and day is not None else ():
-                # one backflow interface per platform (the demo has one backflow source)
                 records, submission = backflow_batch(registry, source, day, rows)
                 incremental = source.channel_settings.incremental
-                platform.backflow = gateway_for(
+                gateway = gateway_for(
                     source, stamped(records, incremental.updated_at_field if incremental else None, day),
                     secret=platform.secret, app_key=platform.app_key)
+                platform.backflow[gateway.path] = gateway
                 served.append(SimulatedSource(submission, source.connection or "", {}))
             platforms[name] = (target.connection, stack.enter_context(platform.running()))
         # The backflow sources reach the platform that serves them with its own credentials.
-        province = next((p for _, p in platforms.values() if p.backflow is not None), None)
+        province = next((p for _, p in platforms.values() if p.backflow), None)
         backflow = tuple(SimulatedSource(s.submission, s.connection_id, province.connection()) for s in served
                          if province is not None)
         yield RunningPlatforms(platforms, backflow)

@@ -332,23 +332,34 @@ def _break(row: dict[str, Any], field: str, rule: str, rng: random.Random, style
         row[field] = rng.choice(BAD_AMOUNTS).format(value if value is not None else 10)
 
 
-def generate_register_file(registry: Registry, source: Source, inbox_dir: Path, day: date, rows_per_source: int,
-                       seed: int) -> SourceSubmission:
-    """Write one non-penalty source's CSV (always CSV: these sources are plain exports) and describe it."""
+def _register_plan(registry: Registry, source: Source, day: date, rows_per_source: int,
+                   seed: int) -> tuple[departments.Style, list[dict[str, Any]], list[tuple[int, str, tuple[str, str]]]]:
+    """A non-penalty source's rows of ``day`` with their defects made: (its style, the rows, and per bad row its
+    index, natural key as the department writes it and (field, rule))."""
     department = registry.departments[source.department]
     dataset = registry.dataset_of(source)
     style = departments.style_for(department, source)
-    headers = list(source.columns)
-    fields = [source.columns[h] for h in headers]
     rng = random.Random(departments.source_seed(seed, source.id, day))  # noqa: S311 - reproducible demo data, not secrets
     city = _city(seed, rows_per_source + CITY_POOL_MARGIN)
     defects = _plan_register_defects(rng, rows_per_source, dataset)
     rows = _register_rows(dataset.dataset, department, style, city, day, rows_per_source, rng, defects, seed)
-    bad_rows = []
+    bad = []
     for i, (field, rule) in sorted(defects.items()):
         _break(rows[i], field, rule, rng, style)
-        key = "/".join(departments.csv_value(rows[i][k], style) for k in dataset.natural_key)
-        bad_rows.append(BadRow(row=source.header_row + 1 + i, decision_no=key, defects=frozenset({(field, rule)})))
+        bad.append((i, "/".join(departments.csv_value(rows[i][k], style) for k in dataset.natural_key), (field, rule)))
+    return style, rows, bad
+
+
+def generate_register_file(registry: Registry, source: Source, inbox_dir: Path, day: date, rows_per_source: int,
+                           seed: int) -> SourceSubmission:
+    """Write one non-penalty source's CSV (always CSV: these sources are plain exports) and describe it."""
+    department = registry.departments[source.department]
+    dataset = registry.dataset_of(source)
+    headers = list(source.columns)
+    fields = [source.columns[h] for h in headers]
+    style, rows, bad = _register_plan(registry, source, day, rows_per_source, seed)
+    bad_rows = [BadRow(row=source.header_row + 1 + i, decision_no=key, defects=frozenset({defect}))
+                for i, key, defect in bad]
     folder = inbox_dir / source.id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{source.id}_{day:%Y%m%d}.{source.format}"
@@ -357,3 +368,16 @@ def generate_register_file(registry: Registry, source: Source, inbox_dir: Path, 
     return SourceSubmission(source_id=source.id, path=path, format=source.format, rows_written=len(rows),
                             first_data_row=source.header_row + 1, expected_quarantined=len(bad_rows),
                             bad_rows=tuple(bad_rows))
+
+
+def generate_register_records(registry: Registry, source: Source, day: date, *, rows: int = 200,
+                              seed: int = 20261120) -> tuple[list[dict[str, str]], SourceSubmission]:
+    """A non-penalty source's demo rows as records (keyed by its own column names, values as text in the
+    department's style), for a source that serves records, not files (the province's licence backflow): the
+    rows its file would hold, the same defects; row numbers are 1-based positions in the list."""
+    style, rows, bad = _register_plan(registry, source, day, rows, seed)
+    records = [{header: departments.csv_value(row.get(field), style) for header, field in source.columns.items()}
+               for row in rows]
+    bad_rows = tuple(BadRow(row=i + 1, decision_no=key, defects=frozenset({defect})) for i, key, defect in bad)
+    return records, SourceSubmission(source_id=source.id, path=None, format="records", rows_written=len(records),
+                                     first_data_row=1, expected_quarantined=len(bad_rows), bad_rows=bad_rows)

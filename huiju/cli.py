@@ -32,7 +32,7 @@ from huiju.private_files import open_private, private_dir, private_root, restric
 from huiju.processes import alive, wait_until_healthy
 from huiju.push.backflow import backflow_report, render_backflow
 from huiju.push.run import connection_from_environment, reconciliation, render_reconciliation, run_push, run_replay
-from huiju.push.targets import load_targets
+from huiju.push.targets import PushTargets, load_targets
 from huiju.registry import ConfigError, Registry, load_registry
 from huiju.replay import ReplayError, replay, select_manifests
 from huiju.reports.config import load_reports
@@ -168,8 +168,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("Pushes to the credit platforms (推送对账; `huiju push report`):")
         print(render_reconciliation(reconciliation(conn, today=as_of)))
         print()
-        print("The province's backflow (省回流, config/departments/province.yaml):")
-        print(render_backflow(backflow_report(conn, registry, load_targets(registry))))
+        print("The province's backflow (省回流, config/departments/province.yaml) per day it arrived:")
+        print(render_backflow(backflow_report(conn, registry, load_targets(registry), by_day=True)))
         print()
         print(render_table(["layer", "table", "rows"],
                            [[schema, name, str(count)] for schema, name, count in layer_counts(conn)], numeric={2}))
@@ -475,8 +475,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     registry = load_registry()
     targets = load_targets(registry)
     if args.action == "report":
+        # As the push component: the backflow from the ledger, the outbox and the credit layer, never staging.
+        shown = PushTargets({args.target: targets[args.target]}) if args.target else targets
         with connect(role="push") as conn:
             print(render_reconciliation(reconciliation(conn, target=args.target, start=args.start, end=args.end)))
+            print("\nThe province's backflow (省回流) per day it arrived:")
+            print(render_backflow(backflow_report(conn, registry, shown, by_day=True, start=args.start,
+                                                  end=args.end)))
         return 0
     names = [args.target] if args.target else sorted(targets.targets)
     failed = False

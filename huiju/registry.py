@@ -11,10 +11,11 @@ who edited the file can act on, e.g.::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -131,6 +132,45 @@ class ItemSet(StrictModel):
             if len(set(codes.values())) != len(codes):
                 raise ValueError(f"{dataset}: a field is carried by two item codes")
         return value
+
+
+class CodeList(StrictModel):
+    """A national code list (国家代码表) of one dataset field: each code and the name it stands for.
+
+    ``config/item_sets/codes/<field>.yaml``, next to the item sets whose items carry the field::
+
+        code_list: penalty_type          # the dataset field (in every dataset that has it)
+        title: 处罚类别代码
+        codes: {"01": 警告, "02": 通报批评, "03": 罚款, ...}
+
+    A source delivering under an item set may send a code instead of the name: landing writes the
+    name (:mod:`huiju.codes`). Codes are numbers, compared as such (``1`` and ``01`` are one code);
+    each name must be allowed by the field's ``enum``. The credit layer's dbt seeds
+    (``code_<field>.csv``) are written from these files.
+    """
+
+    code_list: Identifier
+    title: str
+    codes: dict[str, str] = Field(min_length=1)
+
+    @field_validator("codes")
+    @classmethod
+    def _numeric_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        numbers: dict[int, str] = {}
+        for code in value:
+            if not code.isascii() or not code.isdigit():
+                raise ValueError(f"code {code!r} must be digits (quote it in YAML: \"01\")")
+            if int(code) in numbers:
+                raise ValueError(f"codes {numbers[int(code)]!r} and {code!r} are the same number")
+            numbers[int(code)] = code
+        if len(set(value.values())) != len(value):
+            raise ValueError("a name is given two codes")
+        return value
+
+    @cached_property
+    def by_number(self) -> dict[int, str]:
+        """Each code's name by the code's number (``1`` and ``01`` alike)."""
+        return {int(code): name for code, name in self.codes.items()}
 
 
 #: The channels a notice can go through (see :mod:`huiju.notices`); the robots are group robots.
@@ -394,6 +434,7 @@ class Registry(StrictModel):
     departments: dict[str, Department]
     sources: dict[str, Source]
     item_sets: dict[str, ItemSet] = Field(default_factory=dict)
+    code_lists: dict[str, CodeList] = Field(default_factory=dict)  # by the field they code
 
     def source(self, source_id: str) -> Source:
         """The source ``source_id``; a clear error if there is none."""
@@ -473,6 +514,10 @@ def _channel_settings(source: Source, key: str, problems: list[str]) -> Any:
         return None
 
 
+#: A configuration file's model whose key names the file (dataset, item set, code list).
+_Named = TypeVar("_Named", bound=StrictModel)
+
+
 class _DepartmentFile(StrictModel):
     department: Department
     sources: tuple[dict[str, Any], ...] = ()
@@ -491,46 +536,62 @@ def load_registry(config_dir: Path | None = None) -> Registry:
     def rel(path: Path) -> str:
         return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
+    def named_files(folder: Path, model: type[_Named], key: str) -> Iterator[tuple[str, _Named]]:
+        """Each ``*.yaml`` of ``folder`` validated as ``model`` (its file, relative), ``key`` its file's name."""
+        for path in sorted(folder.glob("*.yaml")):
+            loaded = _validate(model, _read_yaml(path, rel(path)), rel(path), "", problems)
+            if loaded is None:
+                continue
+            if getattr(loaded, key) != path.stem:
+                problems.append(f"{rel(path)}: {key}: {getattr(loaded, key)!r} must match the file name "
+                                f"{path.stem!r}")
+            yield rel(path), loaded
+
     datasets: dict[str, Dataset] = {}
-    for path in sorted((config_dir / "datasets").glob("*.yaml")):
-        dataset = _validate(Dataset, _read_yaml(path, rel(path)), rel(path), "", problems)
-        if dataset is None:
-            continue
-        if dataset.dataset != path.stem:
-            problems.append(f"{rel(path)}: dataset: {dataset.dataset!r} must match the file name "
-                            f"{path.stem!r}")
+    for name, dataset in named_files(config_dir / "datasets", Dataset, "dataset"):
         for key in dataset.natural_key:
             if key not in dataset.field_names:
                 suggestion = did_you_mean(key, dataset.field_names)
-                problems.append(f"{rel(path)}: natural_key: {key!r} is not a field{suggestion}")
+                problems.append(f"{name}: natural_key: {key!r} is not a field{suggestion}")
         for index, check in enumerate(dataset.checks):
             for side in ("before", "after"):
-                name = getattr(check, side)
-                if name not in dataset.field_names:
-                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a field"
-                                    f"{did_you_mean(name, dataset.field_names)}")
-                elif check.rule == "date_order" and dataset.field(name).type != "date":
-                    problems.append(f"{rel(path)}: checks[{index}].{side}: {name!r} is not a date field")
+                field_name = getattr(check, side)
+                if field_name not in dataset.field_names:
+                    problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a field"
+                                    f"{did_you_mean(field_name, dataset.field_names)}")
+                elif check.rule == "date_order" and dataset.field(field_name).type != "date":
+                    problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a date field")
         datasets[dataset.dataset] = dataset
 
     item_sets: dict[str, ItemSet] = {}
-    for path in sorted((config_dir / "item_sets").glob("*.yaml")):
-        item_set = _validate(ItemSet, _read_yaml(path, rel(path)), rel(path), "", problems)
-        if item_set is None:
-            continue
-        if item_set.item_set != path.stem:
-            problems.append(f"{rel(path)}: item_set: {item_set.item_set!r} must match the file name {path.stem!r}")
+    for name, item_set in named_files(config_dir / "item_sets", ItemSet, "item_set"):
         for dataset_name, codes in item_set.datasets.items():
-            dataset = datasets.get(dataset_name)
-            if dataset is None:
-                problems.append(f"{rel(path)}: datasets.{dataset_name}: no dataset {dataset_name!r} in "
+            found = datasets.get(dataset_name)
+            if found is None:
+                problems.append(f"{name}: datasets.{dataset_name}: no dataset {dataset_name!r} in "
                                 f"config/datasets/{did_you_mean(dataset_name, datasets)}")
                 continue
             for code, field in codes.items():
-                if field not in dataset.field_names:
-                    problems.append(f"{rel(path)}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
-                                    f"dataset {dataset_name}{did_you_mean(field, dataset.field_names)}")
+                if field not in found.field_names:
+                    problems.append(f"{name}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
+                                    f"dataset {dataset_name}{did_you_mean(field, found.field_names)}")
         item_sets[item_set.item_set] = item_set
+
+    code_lists: dict[str, CodeList] = {}
+    for name, code_list in named_files(config_dir / "item_sets" / "codes", CodeList, "code_list"):
+        coded = [d for d in datasets.values() if code_list.code_list in d.field_names]
+        if not coded:
+            every_field = {f for d in datasets.values() for f in d.field_names}
+            problems.append(f"{name}: code_list: {code_list.code_list!r} is not a field of any dataset"
+                            f"{did_you_mean(code_list.code_list, every_field)}")
+        for found in coded:
+            allowed = found.field(code_list.code_list).enum
+            for code, value in code_list.codes.items():
+                if allowed is not None and value not in allowed:
+                    problems.append(f"{name}: codes.{code}: {value!r} is not a value the field "
+                                    f"{code_list.code_list} of dataset {found.dataset} allows"
+                                    f"{did_you_mean(value, allowed)}")
+        code_lists[code_list.code_list] = code_list
 
     departments: dict[str, Department] = {}
     sources: dict[str, Source] = {}
@@ -588,4 +649,5 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                 sources[source.id] = source.model_copy(update={"channel_settings": settings})
     if problems:
         raise ConfigError(problems)
-    return Registry(datasets=datasets, departments=departments, sources=sources, item_sets=item_sets)
+    return Registry(datasets=datasets, departments=departments, sources=sources, item_sets=item_sets,
+                    code_lists=code_lists)

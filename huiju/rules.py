@@ -136,6 +136,13 @@ RULES: Mapping[str, Rule] = _rules(
             ("#SPILL!", "公式结果溢出区域被占用"), ("#CALC!", "公式无法计算"), ("#GETTING_DATA", "数据尚未取回"),
             ("other", "公式出错"))
     }),
+    # Checked while landing, not by validation: a value sent as a national code the code list does not hold
+    # (config/item_sets/codes/; huiju.landing.codes). The reason names where the row came from: the
+    # province's backflow is read by stewards, not by the department that keyed it.
+    Rule("code", "国家代码", "代码不在国家代码表中", {
+        "unknown": "来源 {source} 批次 {load_id} 第{row}行：「{h}」的代码 {value} 不在《{code_list}》"
+                   "（config/item_sets/codes/）中，无法转换为名称；请与报送方核对代码后重新报送",
+    }),
     # Checked while landing, not by validation: a record that cannot become a row as sent.
     Rule("columns", "行结构", "列数不一致", {
         "count": "本行有{cells}列，表头有{width}列，列数不一致（可能有多余或缺少的分隔符）",

@@ -10,8 +10,8 @@ Exactly once by design:
 By concern: :mod:`.raw` (the raw tables' DDL), :mod:`.columns` (a file's header onto the
 dataset's fields), :mod:`.files` (a delivered file: one ``COPY`` straight from it, or row by
 row), :mod:`.records` (records with their cursor: a page, a database batch, groups of pages),
-:mod:`.rows` (records rendered as COPY text ahead of landing), :mod:`.results` (outcomes,
-refused batches, rows quarantined while landing).
+:mod:`.rows` (records rendered as COPY text ahead of landing), :mod:`.codes` (values sent as national
+codes, decoded to names), :mod:`.results` (outcomes, refused batches, rows quarantined while landing).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from huiju_connectors.guards import SheetLimits
 from psycopg import sql
 
 from huiju.archive import archive_file, archive_manifest, archive_relpath
+from huiju.landing.codes import decode_landed
 from huiju.landing.columns import ColumnMap, map_columns
 from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandingError, LandResult, _record_failure, quarantine_cells, quarantine_malformed
@@ -313,6 +314,7 @@ def land_file(conn: psycopg.Connection, registry: Registry, source: Source, path
                 if cells:
                     quarantine_cells(conn, load_id, dataset.dataset, cells)
                 warnings += template.warnings(source, columns, layout, landed)
+            decode_landed(conn, registry, source, [load_id])  # after the cells: it adds to their quarantine rows
             received = landed + len(malformed)
             archiving.result()
             conn.execute(

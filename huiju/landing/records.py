@@ -18,6 +18,7 @@ from huiju_connectors.copy_text import value_text
 from psycopg import sql
 
 from huiju.archive import RowsArchiveWriter, archive_bytes, archive_manifest
+from huiju.landing.codes import decode_landed
 from huiju.landing.raw import ensure_raw_table, summarise_landed
 from huiju.landing.results import LandResult, quarantine_malformed
 from huiju.landing.rows import PreparedRows, RecordBatch, prepare_rows
@@ -135,6 +136,7 @@ def land_records(conn: psycopg.Connection, registry: Registry, source: Source, *
                                 json.dumps(extra, ensure_ascii=False, default=str) if extra else None,
                                 *(v if type(v) is str else value_text(v)  # text is the common case
                                   for v in map(record.get, keys))])
+        decode_landed(conn, registry, source, [load_id])
         summarise_landed(conn, dataset.dataset)
         if rejected:
             quarantine_malformed(conn, load_id, dataset.dataset, rejected)
@@ -269,6 +271,7 @@ def land_record_batches(conn: psycopg.Connection, registry: Registry, source: So
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 for rows, _ in fresh:
                     copy.write(rows.text)
+            decode_landed(conn, registry, source, [load_id for _, load_id in fresh])
             summarise_landed(conn, dataset.dataset)
             for rows, load_id in fresh:
                 if rows.rejected:

@@ -1,10 +1,10 @@
 """What is due at a push target, computed from the warehouse into the outbox (``ops.push_outbox``).
 
 For each relation a target takes (:mod:`huiju.push.targets`) the records published since the
-target's cursor (``ops.push_cursors``, with an overlap so a batch published while the last run read
-is not missed) are turned into exactly the payload the target receives: its item codes, sensitive
-fields masked unless the target is entitled to them in clear. The payload's content hash is compared
-with what the target was last sent (``ops.push_records``):
+target's cursor (``ops.push_cursors``: the newest row the last run read, and when it read, so a batch
+committed after it read is not missed: :func:`read_since`) are turned into exactly the payload the
+target receives: its item codes, sensitive fields masked unless the target is entitled to them in clear.
+The payload's content hash is compared with what the target was last sent (``ops.push_records``):
 
 * a record never sent, or whose payload changed (a correction) → an ``upsert``;
 * a record sent and no longer publishable (公示截止期 passed, a licence expired) → a ``withdraw``,
@@ -19,7 +19,8 @@ was rendered, migration 182); a row read again with nothing new is left out befo
 how the target renders a relation (``ops.push_cursors.rendering``) reads it whole once.
 
 Everything runs in one transaction under the target's advisory lock; the outbox rows are written
-with COPY. The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
+with COPY — in a push run once each, already in their batches (``batched``; see :func:`compute_due`).
+The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
 the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
 content hash, in ``push_private.payloads``, which only the push component's role reads (migration 181).
 An older ``due`` row of a record that has a newer one is ``superseded`` (never sent).
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Records read per round trip; also how many known states are looked up at once.
 CHUNK = 5000
-#: How far back each run reads again before the cursor (a batch published while the last run read).
+#: How long a build may take from stamping its rows' publication time to committing them: rows committed after
+#: the last run read were published at most this long before it, and are read again (see :func:`read_since`).
 CURSOR_OVERLAP = timedelta(minutes=30)
 OUTBOX_COLUMNS = ("target", "record_key", "relation", "action", "content_hash", "department", "load_id",
                   "source_row_no", "decision_date", "deadline_date")
@@ -65,6 +67,7 @@ class DueReport:
     upserts: int = 0
     withdrawals: int = 0
     unchanged: int = 0
+    batches: int = 0  # batches cut as the rows were queued (a push run: ``batched``)
 
     @property
     def queued(self) -> int:
@@ -104,6 +107,58 @@ def content_hash(record: dict[str, Any], text: str | None = None) -> str:
 def text_hash(text: str) -> str:
     """sha256 of a rendered payload's UTF-8 bytes: its key in ``push_private.payloads``."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def batch_id_of(target: str, batch_no: int) -> str:
+    """The deterministic id of batch ``batch_no`` of ``target``."""
+    return f"{target}-{batch_no:08d}"
+
+
+def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
+    """The key every send of one batch carries: its id and its records' content, hashed."""
+    digest = hashlib.sha256(batch_id.encode())
+    for value in hashes:
+        digest.update(b"|" + value.encode())
+    return digest.hexdigest()[:40]
+
+
+@dataclass
+class Batches:
+    """The target's batches, cut in outbox order as rows are queued: ``batch_size`` rows each, numbered after
+    the target's last (``ops.push_batches``); each closed batch is ``(batch_id, target, batch_no, parent, key,
+    records)`` until written."""
+
+    target: str
+    size: int
+    last_no: int
+    first_no: int = 0  # the last batch number before these
+    hashes: list[str] = field(default_factory=list)  # the open batch's rows' content hashes, in order
+    closed: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, digest: str) -> str:
+        """Put a row (its content hash) in the open batch; the batch's id. A full batch is closed."""
+        batch_id = batch_id_of(self.target, self.last_no + 1)
+        self.hashes.append(digest)
+        if len(self.hashes) == self.size:
+            self.close()
+        return batch_id
+
+    def close(self) -> None:
+        """Close the open batch (if it holds any row)."""
+        if self.hashes:
+            self.last_no += 1
+            batch_id = batch_id_of(self.target, self.last_no)
+            self.closed.append((batch_id, self.target, self.last_no, None, idempotency_key(batch_id, self.hashes),
+                                len(self.hashes)))
+            self.hashes = []
+
+
+def copy_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]]) -> None:
+    """Write batches ``(batch_id, target, batch_no, parent_batch_id, idempotency_key, records)`` (COPY)."""
+    with conn.cursor().copy("copy ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
+                            " records) from stdin") as copy:
+        for row in batches:
+            copy.write_row(row)
 
 
 @dataclass(frozen=True)
@@ -241,13 +296,18 @@ class _Pending:
     """Outbox, payload and state rows of one chunk, written together."""
 
     outbox: list[tuple[Any, ...]] = field(default_factory=list)
-    states: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)  # of records the target has a state for
+    new_states: list[tuple[Any, ...]] = field(default_factory=list)  # of records it has none for yet
     payloads: list[tuple[str, str]] = field(default_factory=list)  # (content hash, canonical JSON)
     superseding: list[str] = field(default_factory=list)  # record ids the target has a state for
 
 
-def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
-    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY)."""
+def _write(conn: psycopg.Connection, target: str, pending: _Pending, batches: Batches | None = None) -> None:
+    """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY).
+
+    With ``batches`` (a push run) each outbox row goes in once, in its final place: its batch and state
+    ``batched``; the batches it closed are written with it.
+    """
     if pending.superseding:
         # A record queued again before its older row went out: only the newest (about to be written) is sent.
         # Only records the target already had a state for can have such a row.
@@ -267,13 +327,28 @@ def _write(conn: psycopg.Connection, target: str, pending: _Pending) -> None:
             " content_hash = excluded.content_hash, withdrawn = excluded.withdrawn,"
             " publish_until = excluded.publish_until, relation = excluded.relation, changed_at = excluded.changed_at,"
             " updated_at = now()")
+    if pending.new_states:
+        # None when read, in this transaction under the target's lock, and a relation's keys are unique: each goes
+        # in once, by COPY, without the upsert's temporary table and conflict check.
+        with conn.cursor().copy("copy ops.push_records (target, record_key, relation, natural_key, content_hash,"
+                                " withdrawn, publish_until, changed_at) from stdin") as copy:
+            for row in pending.new_states:
+                copy.write_row(row)
     if pending.payloads:
         store_payloads(conn, pending.payloads)
     if pending.outbox:
+        columns = (*OUTBOX_COLUMNS, "batch_id", "state") if batches is not None else OUTBOX_COLUMNS
         with conn.cursor().copy(sql.SQL("copy ops.push_outbox ({}) from stdin").format(
-                sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)))) as copy:
-            for row in pending.outbox:
-                copy.write_row(row)
+                sql.SQL(", ").join(map(sql.Identifier, columns)))) as copy:
+            if batches is None:
+                for row in pending.outbox:
+                    copy.write_row(row)
+            else:  # outbox order is batch order: each row's batch is the open one when it is written
+                for row in pending.outbox:
+                    copy.write_row((*row, batches.add(row[4]), "batched"))
+    if batches is not None and batches.closed:
+        copy_batches(conn, batches.closed)
+        batches.closed.clear()
 
 
 def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]) -> None:
@@ -303,24 +378,30 @@ def _add_withdrawals(pending: _Pending, target: Target, relation: PushRelation, 
 
 
 def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *, today: date | None = None,
-                full: bool = False) -> DueReport:
+                full: bool = False, batched: bool = False) -> DueReport:
     """Queue what is due at ``target`` (see the module docstring); commits. ``full`` ignores the cursor.
 
     ``today`` (what 公示截止期 is judged against): by default the Asia/Shanghai day, not the machine's.
+    ``batched`` (a push run, which sends at once): the rows are cut into the target's batches as they are
+    queued, each written once as ``batched`` — what :func:`huiju.push.sender.assign_batches` would make of
+    them (outbox order, ``batch_size`` each), without writing every row a second time. Not while rows queued
+    earlier are still ``due`` (a replay's): those go first, so the rows are queued ``due`` behind them and
+    ``assign_batches`` cuts them all in order.
     """
     today = today or business_day()
     report = DueReport(target.target)
     deadlines = _Deadlines(target.publication_working_days)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
+        batches = _open_batches(conn, target) if batched else None
         for relation in target.relations:
             builder = payload_builder(registry, target, relation)
             rendering = builder.rendering(target)
-            cursor = conn.execute("select watermark, rendering from ops.push_cursors where target = %s"
+            cursor = conn.execute("select watermark, rendering, read_at from ops.push_cursors where target = %s"
                                   " and relation = %s", (target.target, relation.name)).fetchone()
             # From nothing: the first run, when told, and when the target's rendering of the relation changed.
             incremental = not full and cursor is not None and cursor[0] is not None and cursor[1] == rendering
-            since = cursor[0] - CURSOR_OVERLAP if incremental else None
+            since = read_since(cursor[0], cursor[2]) if incremental else None
             newest = cursor[0] if cursor else None
             for chunk in _rows(conn, relation, target, builder.record_id(""), since):
                 pending = _Pending()
@@ -353,11 +434,12 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                         target.target, record_id, relation.name, "upsert", digest,
                         row.get(relation.department_column) if relation.department_column else None,
                         row.get("load_id"), row.get("source_row_no"), decided, deadline))
-                    pending.states.append((target.target, record_id, relation.name, str(row[relation.key]), digest,
-                                           False, publish_until, changed_at))
+                    (pending.states if state is not None else pending.new_states).append((
+                        target.target, record_id, relation.name, str(row[relation.key]), digest, False, publish_until,
+                        changed_at))
                 report.upserts += len(pending.outbox)
                 report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
-                _write(conn, target.target, pending)
+                _write(conn, target.target, pending, batches)
             # Past 公示截止期 since the last run, with nothing published about the record since.
             expired = [key for (key,) in conn.execute(
                 "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
@@ -367,13 +449,57 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             withdrawals = _Pending()
             report.withdrawals += _add_withdrawals(withdrawals, target, relation, builder,
                                                    sorted(set(expired) | set(gone)))
-            _write(conn, target.target, withdrawals)
-            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering) values (%s, %s, %s, %s)"
-                         " on conflict (target, relation) do update set watermark = excluded.watermark,"
-                         " rendering = excluded.rendering", (target.target, relation.name, newest, rendering))
+            _write(conn, target.target, withdrawals, batches)
+            # read_at: this transaction's start, no later than the snapshot the relation was read in.
+            conn.execute("insert into ops.push_cursors (target, relation, watermark, rendering, read_at)"
+                         " values (%s, %s, %s, %s, now()) on conflict (target, relation) do update set"
+                         " watermark = excluded.watermark, rendering = excluded.rendering, read_at = excluded.read_at",
+                         (target.target, relation.name, newest, rendering))
+        if batches is not None:
+            batches.close()
+            copy_batches(conn, batches.closed)
+            report.batches = batches.last_no - batches.first_no
+        _refresh_statistics(conn, report)
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
              report.withdrawals, report.unchanged)
     return report
+
+
+def read_since(watermark: datetime, read_at: datetime | None) -> datetime:
+    """Where an incremental run reads a relation from: every row published after the last run's newest
+    (``watermark``), and every row the last run could not see — committed after it read (``read_at``), so
+    published at most :data:`CURSOR_OVERLAP` before that. A cursor without its read time (written before
+    migration 184): :data:`CURSOR_OVERLAP` before the watermark, as before.
+
+    The day after the first run, which read a whole relation published at one instant, reads the day's rows
+    only, not the whole relation again.
+    """
+    if read_at is None:
+        return watermark - CURSOR_OVERLAP
+    return min(watermark, read_at - CURSOR_OVERLAP)
+
+
+#: The share of a target's push state a run may change before it refreshes the statistics (autovacuum's own).
+ANALYZE_SHARE = 0.1
+
+
+def _refresh_statistics(conn: psycopg.Connection, report: DueReport) -> None:
+    """Analyze the push state (``ops.analyze_push_state``, migration 184) when this run queued more than
+    :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at once: the next run's
+    reads are planned for the tables as they are (a day's 1% read in a second, not in ten)."""
+    (sampled,) = conn.execute("select reltuples from pg_class where oid = 'ops.push_records'::regclass").fetchone()
+    if report.queued > ANALYZE_SHARE * max(sampled, 0):
+        conn.execute("select ops.analyze_push_state()")
+
+
+def _open_batches(conn: psycopg.Connection, target: Target) -> Batches | None:
+    """The target's batches to cut rows into as they are queued; None while rows queued earlier are still due."""
+    if conn.execute("select exists (select 1 from ops.push_outbox where target = %s and batch_id is null"
+                    " and state = 'due')", (target.target,)).fetchone() != (False,):
+        return None
+    (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
+                           (target.target,)).fetchone() or (0,)
+    return Batches(target.target, target.batch_size, last, first_no=last)
 
 
 def _gone(conn: psycopg.Connection, target: Target, relation: PushRelation) -> list[str]:

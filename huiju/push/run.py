@@ -85,14 +85,18 @@ class PushReport:
 
 def push_target(conn: psycopg.Connection, registry: Registry, target: Target, platform: CreditPlatform, *,
                 today: date | None = None) -> PushReport:
-    """Compute what is due, cut it into batches and send them (and every open batch before them)."""
-    due = compute_due(conn, registry, target, today=today)
-    created = assign_batches(conn, target)
+    """Compute what is due, cut it into batches and send them (and every open batch before them).
+
+    The rows are cut into batches as they are queued (each written once); rows a replay left due, and any
+    queued behind them, are cut by :func:`~huiju.push.sender.assign_batches`.
+    """
+    due = compute_due(conn, registry, target, today=today, batched=True)
+    created = due.batches + len(assign_batches(conn, target))
     sent = drain(conn, target, platform)
     log.info("push %s: %d queued, %d batches created; %d sent, %d accepted, %d rejected, %d unknown%s",
-             target.target, due.queued, len(created), sent.batches_sent, sent.accepted, sent.rejected, sent.unknown,
+             target.target, due.queued, created, sent.batches_sent, sent.accepted, sent.rejected, sent.unknown,
              f"; stopped: {sent.stopped}" if sent.stopped else "")
-    return PushReport(due, sent, len(created))
+    return PushReport(due, sent, created)
 
 
 def replay(conn: psycopg.Connection, target: Target, start: date, end: date, *, include_accepted: bool = False) -> int:

@@ -23,7 +23,6 @@ drain stops there and the next run starts again from that batch, so an outage dr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from huiju_connectors.credit_push import (
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
-from huiju.push.outbox import canonical_json, text_hash
+from huiju.push.outbox import batch_id_of, canonical_json, copy_batches, idempotency_key, text_hash
 from huiju.push.targets import PushEndpoint
 
 log = logging.getLogger(__name__)
@@ -64,19 +63,6 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
 
 
-def batch_id_of(target: str, batch_no: int) -> str:
-    """The deterministic id of batch ``batch_no`` of ``target``."""
-    return f"{target}-{batch_no:08d}"
-
-
-def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
-    """The key every send of one batch carries: its id and its records' content, hashed."""
-    digest = hashlib.sha256(batch_id.encode())
-    for value in hashes:
-        digest.update(b"|" + value.encode())
-    return digest.hexdigest()[:40]
-
-
 def assign_batches(conn: psycopg.Connection, target: PushEndpoint) -> list[str]:
     """Cut the target's due outbox rows into new batches (in outbox order); their ids. Commits.
 
@@ -85,8 +71,8 @@ def assign_batches(conn: psycopg.Connection, target: PushEndpoint) -> list[str]:
     created: list[str] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"huiju.push:{target.target}",))
-        due = conn.execute("select outbox_id, content_hash from ops.push_outbox where target = %s and state = 'due'"
-                           " order by outbox_id", (target.target,)).fetchall()
+        due = conn.execute("select outbox_id, content_hash from ops.push_outbox where target = %s"
+                           " and batch_id is null and state = 'due' order by outbox_id", (target.target,)).fetchall()
         if not due:
             return created
         (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
@@ -107,10 +93,7 @@ def assign_batches(conn: psycopg.Connection, target: PushEndpoint) -> list[str]:
 def _write_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]],
                    members: Sequence[tuple[int, str]]) -> None:
     """New batches ``(batch_id, target, batch_no, parent, key, records)`` and their rows ``(outbox_id, batch_id)``."""
-    with conn.cursor().copy("copy ops.push_batches (batch_id, target, batch_no, parent_batch_id, idempotency_key,"
-                            " records) from stdin") as copy:
-        for row in batches:
-            copy.write_row(row)
+    copy_batches(conn, batches)
     conn.execute("create temp table if not exists push_members_in (outbox_id bigint, batch_id text) on commit drop")
     conn.execute("truncate push_members_in")
     with conn.cursor().copy("copy push_members_in from stdin") as copy:

@@ -1,6 +1,8 @@
-"""The province's backflow (省回流) through the warehouse: validated with the same rules, one record with the
-city's own where the same decision came from a city department, landed with its origin, forwarded to the
-city credit platform and never due at the province — incrementally as after a full refresh.
+"""The province's backflow (省回流) through the warehouse, penalties and licences: validated with the same
+rules, one record with the city's own where the same decision came from a city department, landed with its
+origin, forwarded to the city credit platform and never due at the province — incrementally as after a full
+refresh; national codes sent for 类别 items decoded (an unknown one quarantined); reported per day as the
+push component's role reads it (the credit layer, never staging).
 
 Batches are landed as the REST channel lands a page (``land_records``) under each source's own item codes
 (the city gateway's 双公示 v1, the province's v2: config/item_sets/), validated with the real rules (GX left
@@ -15,10 +17,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from huiju_demo.bulk import penalty_row
+from huiju_demo.bulk import license_row, penalty_row
 from psycopg import sql
 
 from huiju.landing import land_records
+from huiju.monitoring.ledger import today as business_day
 from huiju.push.backflow import backflow_report
 from huiju.push.outbox import compute_due
 from huiju.push.targets import load_targets
@@ -28,17 +31,25 @@ from huiju.validation import publish_load, validate_load
 from huiju.warehouse import connect, role_url
 
 CITY, PROVINCE = "jtj_penalty", "province_penalty_backflow"
+LICENSING_CITY, LICENSING_PROVINCE = "scjgj_license", "province_license_backflow"
 TODAY = date(2026, 3, 20)
 #: The models whose rows must not depend on how the build got there (incremental or full refresh).
 COMPARED = ("credit.credit_admin_penalty", "credit.credit_admin_penalty_history",
             "analysis.analysis_penalty_facts", "credit.credit_publication_timeliness")
 #: What the pushes read and the compared models, with what they are built from.
 BUILT = ("+credit_legal_person_penalty +credit_natural_person_penalty +credit_legal_person_license"
-         " +credit_admin_penalty_history +analysis_penalty_facts +credit_publication_timeliness")
+         " +credit_admin_penalty_history +analysis_penalty_facts +credit_publication_timeliness"
+         " +credit_backflow_versions")
+#: A valid row of each dataset, keyed by a source's own headers.
+ROWS = {"admin_penalty": penalty_row, "admin_license": license_row}
 
 
 def _decision(tag: str, serial: int) -> str:
     return f"测罚〔2026〕{tag}{serial}号"
+
+
+def _licence(tag: str, serial: int) -> str:
+    return f"测许〔2026〕{tag}{serial}号"
 
 
 def _deliver(url: str, registry: Registry, source_id: str, rows: list[tuple[str, int]], batch: str,
@@ -48,7 +59,7 @@ def _deliver(url: str, registry: Registry, source_id: str, rows: list[tuple[str,
     source = registry.source(source_id)
     records = []
     for tag, serial in rows:
-        record = penalty_row(source, serial, tag)
+        record = ROWS[source.dataset](source, serial, tag)
         for field, value in changed.items():
             record[source.header_for_field[field]] = value
         records.append(record)
@@ -72,23 +83,33 @@ def _records(url: str) -> dict[str, tuple[str, str, str]]:
             "select decision_no, origin, source_department, authority from credit.credit_admin_penalty")}
 
 
-def _due(url: str, registry: Registry) -> dict[str, set[str]]:
-    """Queue what is due at every target of config/push_targets/; the record keys each has ever been due."""
+def _due(url: str, registry: Registry, item_set: str = "CF") -> dict[str, set[str]]:
+    """Queue what is due at every target of config/push_targets/; the decisions of ``item_set`` each has ever
+    been due."""
     targets = load_targets(registry)
     with connect(url, role="push") as conn:
         for target in targets.targets.values():
             compute_due(conn, registry, target, today=TODAY)
-        rows = conn.execute("select target, record_key from ops.push_outbox where action = 'upsert'").fetchall()
+        rows = conn.execute("select target, record_key from ops.push_outbox where action = 'upsert'"
+                            " and record_key like %s", (f"{item_set}:%",)).fetchall()
     due: dict[str, set[str]] = {name: set() for name in targets.targets}
     for target, key in rows:
-        due[target].add(key.removeprefix("CF:"))
+        due[target].add(key.removeprefix(f"{item_set}:"))
     return due
 
 
-def _report(url: str, registry: Registry) -> dict[str, Any]:
-    with connect(url, role="transformation") as conn:
-        (row,) = backflow_report(conn, registry, load_targets(registry))
-    return row
+def _report(url: str, registry: Registry, source_id: str = PROVINCE) -> dict[str, Any]:
+    """The backflow report's row of ``source_id``, read as ``huiju push report`` reads it: as the push component,
+    whose role reads the credit layer and the ledger, never staging; its rows per day add up to it."""
+    with connect(url, role="push") as conn:
+        targets = load_targets(registry)
+        (row,) = [r for r in backflow_report(conn, registry, targets) if r["source"] == source_id]
+        (day,) = [r for r in backflow_report(conn, registry, targets, by_day=True) if r["source"] == source_id]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select 1 from staging.stg_landing__admin_penalties limit 1")
+        conn.rollback()
+    assert day == {**row, "day": business_day()}  # one day here: every batch arrived today
+    return {key: value for key, value in row.items() if key != "day"}
 
 
 def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -155,3 +176,33 @@ def test_the_backflow_is_one_record_with_the_citys_own_and_never_goes_back_to_th
     incremental = _state(url)
     run_dbt(["build", "--indirect-selection", "cautious", "--select", BUILT, "--full-refresh"], url, target_path=target)
     assert _state(url) == incremental
+
+
+@pytest.mark.timeout(900)
+def test_the_licence_backflow_is_one_record_with_the_citys_own_and_never_goes_back_to_the_province(
+        make_database, tmp_path: Path) -> None:
+    registry = load_registry()
+    url = make_database("backflow_licence", migrated=True)
+    # The market regulator grants L1; the province hands L1 back and sends P2, only it has, both with their
+    # 类别 items as national codes (行政相对人类别 1, 许可类别 01), which landing turns into names.
+    assert _deliver(url, registry, LICENSING_CITY, [("L", 1)], "city-l1") == (set(), True)
+    assert _deliver(url, registry, LICENSING_PROVINCE, [("L", 1), ("P", 2)], "province-l1",
+                    party_type="1", license_category="01") == (set(), True)
+    # A code no list holds: quarantined at landing (a batch of nothing else is held, over its tolerance).
+    assert _deliver(url, registry, LICENSING_PROVINCE, [("P", 3)], "province-bad-code",
+                    license_category="7") == ({1}, False)
+    run_dbt(["build", "--indirect-selection", "cautious", "--select", BUILT], url, target_path=tmp_path / "target")
+    with psycopg.connect(url) as conn:
+        records = {no: rest for no, *rest in conn.execute(
+            "select decision_no, origin, source_department, party_type, license_category, license_category_code"
+            " from credit.credit_admin_license")}
+    assert records == {
+        _licence("L", 1): [ORIGIN_LOCAL, "scjgj", "法人及非法人组织", "普通", "1"],  # one record: the city's
+        _licence("P", 2): [ORIGIN_BACKFLOW, "province", "法人及非法人组织", "普通", "1"],
+    }
+    due = _due(url, registry, "XK")
+    assert due["city_credit"] == set(records)  # forwarded to the city credit platform …
+    assert due["province_share"] == {_licence("L", 1)}  # … never pushed back up to the province
+    assert _report(url, registry, LICENSING_PROVINCE) == {
+        "source": LICENSING_PROVINCE, "batches": 1, "received": 2, "quarantined": 0, "city_own": 1,
+        "backflow_records": 1, "forwarded": {"city_credit": 1, "province_share": 0}}

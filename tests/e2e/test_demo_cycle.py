@@ -302,12 +302,23 @@ def test_the_provinces_backflow_is_taken_in_forwarded_to_the_city_and_never_sent
         sent = dict(conn.execute(
             "select o.target, count(*) from ops.push_outbox o join credit.credit_admin_penalty r"
             " on o.record_key = 'CF:' || r.decision_no and r.origin = '省回流' group by 1").fetchall())
-    assert loads == [("province_penalty_backflow", "省回流", "published")]
+        # Licences come back the same way (a source of their own), their 类别 items partly as national codes.
+        licences = dict(conn.execute("select origin, count(*) from credit.credit_admin_license group by 1").fetchall())
+        licences_sent = dict(conn.execute(
+            "select o.target, count(*) from ops.push_outbox o join credit.credit_admin_license r"
+            " on o.record_key = 'XK:' || r.decision_no and r.origin = '省回流' group by 1").fetchall())
+        coded = conn.execute("select count(*) from raw.admin_license r join ops.loads l on l.load_id = r._load_id"
+                             " where l.origin = '省回流' and r.license_category ~ '^[0-9]+$'").fetchone()[0]
+    assert sorted(loads) == [("province_license_backflow", "省回流", "published"),
+                             ("province_penalty_backflow", "省回流", "published")]
     assert origins["省回流"] > 0 and origins["本地"] > origins["省回流"]
     assert handed_back[0] > 0 and handed_back[0] == handed_back[1]
     assert sent.get("city_credit", 0) > 0 and "province_share" not in sent, sent
+    assert licences["省回流"] > 0 and licences_sent.get("city_credit", 0) > 0, (licences, licences_sent)
+    assert "province_share" not in licences_sent and coded == 0, (licences_sent, coded)
     assert "The province's backflow (省回流" in cycle["first"]
-    assert re.search(r"province_penalty_backflow +1 +\d+ +\d+ +\d+ +\d+ +\d+ +0\n", cycle["first"]), cycle["first"]
+    for source in ("province_penalty_backflow", "province_license_backflow"):  # per day: one day, one batch each
+        assert re.search(source + r" +2026-\d\d-\d\d +1 +\d+ +\d+ +\d+ +\d+ +\d+ +0\n", cycle["first"]), source
 
 
 def _missed(cycle: dict) -> tuple[str, str, str]:

@@ -59,3 +59,48 @@ def test_a_failed_batch_leaves_neither_rows_nor_cursor(pg_url: str) -> None:
                          cursor={"page": 10})
         assert get_cursor(conn, source.id) is None
         assert conn.execute("select count(*) from ops.loads where sha256 = %s", (content_id,)).fetchone()[0] == 0
+
+
+def test_national_codes_become_names_and_an_unknown_code_is_quarantined_naming_source_batch_and_row(
+        pg_url: str) -> None:
+    # The province's backflow may send 行政相对人类别 and 处罚类别 as national codes (config/item_sets/codes/).
+    from huiju_demo.bulk import penalty_row
+
+    from huiju.landing import RecordBatch, land_record_batches
+
+    registry = load_registry()
+    source = registry.source("province_penalty_backflow")
+    sent = [("1", "03"), ("01", "01;03"), ("法人及非法人组织", "罚款"), ("2", "77"), ("3", "警告")]
+    records = [{**penalty_row(source, i, "N"), "CF_XDR_LB": party, "CF_CFLB": kinds}
+               for i, (party, kinds) in enumerate(sent)]
+    with psycopg.connect(pg_url) as conn:
+        [paged] = land_record_batches(conn, registry, source, [RecordBatch("page=1", make_content_id("codes", "p"),
+                                                                           records[:3])])
+        single = land_records(conn, registry, source, reference="page=2", content_id=make_content_id("codes", "s"),
+                              records=records[3:], first_row_no=4)
+        landed = conn.execute("select _row_no, party_type, penalty_type from raw.admin_penalty"
+                              " where _load_id = any(%s) order by _row_no",
+                              ([paged.load_id, single.load_id],)).fetchall()
+        assert landed == [(1, "法人及非法人组织", "罚款"), (2, "法人及非法人组织", "警告;罚款"),
+                          (3, "法人及非法人组织", "罚款"), (4, "自然人", "77"), (5, "个体工商户", "警告")]
+        quarantined = conn.execute("select load_id, row_no, violations, reasons from quarantine.rows"
+                                   " where load_id = any(%s)", ([paged.load_id, single.load_id],)).fetchall()
+        assert [(load_id, row_no) for load_id, row_no, _, _ in quarantined] == [(single.load_id, 4)]
+        [(_, _, violations, reason)] = quarantined
+        assert [(v["rule"], v["field"], v["header"], v["value"]) for v in violations] == [
+            ("code", "penalty_type", "CF_CFLB", "77")]
+        assert reason == (f"来源 province_penalty_backflow 批次 {single.load_id} 第4行：「CF_CFLB」的代码 77 不在"
+                          "《处罚类别代码》（config/item_sets/codes/）中，无法转换为名称；请与报送方核对代码后重新报送")
+        # Validation keeps the landing's verdict and adds its own (77 is no 处罚类别 either).
+        assert validate_load(conn, registry, single.load_id, run_gx=False).rows_quarantined == 1
+        assert validate_load(conn, registry, paged.load_id, run_gx=False).rows_quarantined == 0
+        rules = conn.execute("select array(select v->>'rule' from jsonb_array_elements(violations) v)"
+                             " from quarantine.rows where load_id = %s", (single.load_id,)).fetchone()[0]
+        assert rules == ["code", "enum"]
+    # A department's own source (names under its own headers) is never decoded: a code there is a wrong value.
+    city = registry.source("swj_penalty")
+    with psycopg.connect(pg_url) as conn:
+        plain = land_records(conn, registry, city, reference="page=1", content_id=make_content_id("codes", "city"),
+                             records=[{**penalty_row(city, 1, "N"), city.header_for_field["party_type"]: "1"}])
+        assert conn.execute("select party_type from raw.admin_penalty where _load_id = %s",
+                            (plain.load_id,)).fetchone() == ("1",)

@@ -43,6 +43,8 @@ def test_run_report_and_replay_from_the_command_line(pg_url, credit, platform, m
         assert main(["push", "report", "--target", "city_credit"]) == 0
         report = capsys.readouterr().out
         assert "accepted" in report and "city_credit" in report
+        # The backflow per day follows, read as the push role (nothing came back here: its columns only).
+        assert "The province's backflow (省回流) per day it arrived:" in report and "records 省回流" in report
         today = "2026-01-01"
         assert main(["push", "replay", "--target", "city_credit", "--from", today, "--to", "2099-12-31"]) == 0
         assert "5 records queued again" in capsys.readouterr().out

@@ -42,19 +42,30 @@ def test_each_target_reaches_its_platform_through_its_connection(pg_url, credit,
 def test_the_provincial_platform_serves_the_days_backflow_to_the_rest_channel(
         make_database, registry, scratch_var: Path, monkeypatch) -> None:
     url = make_database("backflow_rest", migrated=True)
-    source = registry.source("province_penalty_backflow")
+    sources = [registry.source("province_penalty_backflow"), registry.source("province_license_backflow")]
     rows = 40
     with running_platforms(load_targets(registry).targets, registry, date(2026, 11, 20), rows) as running:
-        (served,) = running.backflow
+        served = {s.submission.source_id: s for s in running.backflow}
+        assert set(served) == {s.id for s in sources}  # 行政处罚 and 行政许可, each at its own path
         province = running.platforms["province_share"][1]
-        assert province.backflow is not None and province.backflow.algorithm == "sm3"  # signed as the platform signs
-        assert served.submission.rows_written == rows + rows // CITY_SHARE  # its own, and city decisions handed back
+        assert {path: g.algorithm for path, g in province.backflow.items()} == {  # signed as the platform signs
+            "/api/v1/backflow/records": "sm3", "/api/v1/backflow/licenses": "sm3"}
+        for simulated in served.values():  # its own, and city decisions handed back
+            assert simulated.submission.rows_written == rows + rows // CITY_SHARE
         for name, value in running.airflow_env().items():
             monkeypatch.setenv(name, value)
         with psycopg.connect(role_url("landing", url)) as conn:
-            rest_channel.collect(CollectContext(registry=registry, source=source, conn=conn,
-                                                connection=connection_from_environment(source.connection or "")))
+            for source in sources:
+                rest_channel.collect(CollectContext(registry=registry, source=source, conn=conn,
+                                                    connection=connection_from_environment(source.connection or "")))
     with psycopg.connect(url) as conn:
-        landed = conn.execute("select origin, sum(rows_received) from ops.loads where source_id = %s group by 1",
-                              (source.id,)).fetchall()
-    assert landed == [(ORIGIN_BACKFLOW, served.submission.rows_written)]
+        for source in sources:
+            landed = conn.execute("select origin, sum(rows_received) from ops.loads where source_id = %s group by 1",
+                                  (source.id,)).fetchall()
+            assert landed == [(ORIGIN_BACKFLOW, served[source.id].submission.rows_written)]
+        # Every other record came with its 类别 items as national codes: landed as names, none quarantined for it.
+        assert conn.execute("select count(*) from raw.admin_license r join ops.loads l on l.load_id = r._load_id"
+                            " where l.source_id = 'province_license_backflow'"
+                            " and (r.party_type ~ '^[0-9]+$' or r.license_category ~ '^[0-9]+$')").fetchone() == (0,)
+        assert conn.execute("select count(*) from quarantine.rows where violations @> '[{\"rule\": \"code\"}]'"
+                            ).fetchone() == (0,)

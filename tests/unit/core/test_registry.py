@@ -105,6 +105,20 @@ MISTAKES = [
           "did you mean 'fine_amount_wan'")],
         id="an unknown item set, and an item code carrying no field of the dataset"),
     pytest.param(
+        [("item_sets/codes/penalty_type.yaml", '"03": 罚款', '"03": 罚金'),
+         ("item_sets/codes/party_type.yaml", '"3": 个体工商户', '"03": 个体工商户\n  "x1": 其他'),
+         ("item_sets/codes/license_category.yaml", "code_list: license_category", "code_list: licence_category")],
+        [("item_sets/codes/penalty_type.yaml: codes.03: '罚金' is not a value the field penalty_type of dataset "
+          "admin_penalty allows",),
+         ("item_sets/codes/party_type.yaml: codes:", "code 'x1' must be digits"),
+         ("item_sets/codes/license_category.yaml: code_list: 'licence_category' is not a field of any dataset",
+          "did you mean 'license_category'")],
+        id="a code list names a field, its codes are numbers, its names are the field's values"),
+    pytest.param(
+        [("item_sets/codes/party_type.yaml", '"3": 个体工商户', '"3": 个体工商户\n  "01": 个体户')],
+        [("item_sets/codes/party_type.yaml: codes:", "codes '1' and '01' are the same number")],
+        id="two codes of one number"),
+    pytest.param(
         [(PROVINCE, "  origin: 省回流", "  origin: 省里")],
         [("province.yaml: department.origin:", "本地", "省回流")],
         id="an origin is 本地 or 省回流"),

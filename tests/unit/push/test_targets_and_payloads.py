@@ -138,3 +138,17 @@ def test_sm3_signature_follows_the_documented_canonical_string() -> None:
     assert hmac_signature("secret", canonical, "sm3") == base64.b64encode(expected).decode()
     with pytest.raises(ValueError, match="unknown signature algorithm"):
         hmac_signature("secret", canonical, "md5")
+
+
+def test_a_run_reads_from_the_newest_row_seen_or_what_was_committed_after_the_last_read() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from huiju.push.outbox import CURSOR_OVERLAP, read_since
+
+    built = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)  # the build's rows' publication time (the watermark)
+    # The last run read long after the build: every row it could not see was published after it read, less the
+    # overlap, later than the watermark — the run reads from the watermark, not the whole last build again.
+    assert read_since(built, built + timedelta(hours=8)) == built
+    # It read while the build was committing: rows published up to the overlap before it read are read again.
+    assert read_since(built, built + timedelta(minutes=10)) == built + timedelta(minutes=10) - CURSOR_OVERLAP
+    assert read_since(built, None) == built - CURSOR_OVERLAP  # a cursor written before its read time was kept
