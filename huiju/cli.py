@@ -313,9 +313,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 1
-    registry, warnings, reports, resources = loaded
+    registry, warnings, reports, resources, receivers = loaded
     print(f"OK: {len(registry.departments)} departments, {len(registry.sources)} sources, "
-          f"{len(registry.datasets)} datasets, {len(reports)} reports, {len(resources)} catalogued resources")
+          f"{len(registry.datasets)} datasets, {len(reports)} reports, {len(resources)} catalogued resources, "
+          f"{len(receivers)} sharing receivers")
     for warning in registry.security_warnings():
         print(f"WARNING (security): {warning}", file=sys.stderr)
     for warning in warnings:

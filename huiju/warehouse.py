@@ -188,6 +188,26 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+@contextmanager
+def server_wide_lock(url: str, name: str) -> Iterator[None]:
+    """Hold advisory lock ``name`` for the whole server ``url`` is on, not only its database.
+
+    PostgreSQL's advisory locks belong to a database, but roles belong to the server: processes
+    bootstrapping or migrating two databases of one server at once (the tests' workers, two platforms
+    on one server) would otherwise alter the same role together ("tuple concurrently updated"). The
+    lock is taken in the server's maintenance database; a role that may not connect there gets none
+    (each caller's own per-database lock still holds).
+    """
+    try:
+        holder = psycopg.connect(with_database(url, "postgres"), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError:
+        yield
+        return
+    with holder:
+        holder.execute("select pg_advisory_lock(hashtext(%s))", (name,))
+        yield
+
+
 def server_url() -> str:
     """The admin's URL of the PostgreSQL server (its maintenance database), starting the embedded one if needed.
 
@@ -375,8 +395,7 @@ def bootstrap(admin_url: str) -> str:
     the admin, tune the embedded server; then :func:`migrate` as the owner. Safe to run again.
     """
     database = libpq_params(admin_url)["dbname"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(hashtext('huiju.bootstrap'))")
+    with server_wide_lock(admin_url, "huiju.bootstrap"), psycopg.connect(admin_url, autocommit=True) as conn:
         _create_role(conn, OWNER_ROLE, login=True)
         conn.execute(sql.SQL("alter role {} with login createrole nocreatedb nosuperuser password {}").format(
             sql.Identifier(OWNER_ROLE), sql.Literal(credentials.scram_verifier(credentials.password(OWNER_ROLE)))))
@@ -458,7 +477,7 @@ def migrate(url: str) -> None:
         (entry for entry in resources.files("huiju.sql").iterdir() if entry.name.endswith(".sql")),
         key=lambda entry: entry.name,
     )
-    with psycopg.connect(url) as conn:
+    with server_wide_lock(url, "huiju.migrate"), psycopg.connect(url) as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('huiju.migrate'))")
         conn.execute("create schema if not exists ops")
         conn.execute(

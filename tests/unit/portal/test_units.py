@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -11,6 +13,13 @@ from huiju_portal.entry import EntryRefused, form_fields, parse_records
 from huiju_portal.passwords import generate_password, hash_password, password_problem, verify_password
 from huiju_portal.roles import Permission, Role, permissions_of
 from huiju_portal.uploads import clean_filename
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: a browser test earlier in the same worker leaves Playwright's
+    event loop running in this thread, where ``asyncio.run`` refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def test_roles_grant_exactly_their_permissions() -> None:
@@ -72,26 +81,24 @@ def _request(headers: dict[str, str], chunks: list[bytes], pulled: list[int]) ->
 
 
 def test_a_body_over_its_cap_is_refused_before_it_is_read_whole() -> None:
-    import asyncio
 
     from huiju_portal.bodies import BodyTooLarge, read_body
 
     chunk = b"x" * 65536
     pulled: list[int] = []
     with pytest.raises(BodyTooLarge) as declared:  # by its Content-Length: not a byte read
-        asyncio.run(read_body(_request({"content-length": str(50 << 20)}, [chunk] * 800, pulled), 200_000))
+        run_coroutine(read_body(_request({"content-length": str(50 << 20)}, [chunk] * 800, pulled), 200_000))
     assert declared.value.declared and pulled == []
     with pytest.raises(BodyTooLarge) as streamed:  # chunked (no length): read only until it passes the cap
-        asyncio.run(read_body(_request({}, [chunk] * 800, pulled), 200_000))
+        run_coroutine(read_body(_request({}, [chunk] * 800, pulled), 200_000))
     assert not streamed.value.declared and len(pulled) == 4
     pulled.clear()
     with pytest.raises(BodyTooLarge):  # a Content-Length that lies is no way past the cap either
-        asyncio.run(read_body(_request({"content-length": "100"}, [chunk] * 800, pulled), 200_000))
+        run_coroutine(read_body(_request({"content-length": "100"}, [chunk] * 800, pulled), 200_000))
     assert len(pulled) == 4
 
 
 def test_a_form_within_its_cap_is_parsed_in_memory() -> None:
-    import asyncio
 
     from starlette.datastructures import UploadFile
 
@@ -102,10 +109,10 @@ def test_a_form_within_its_cap_is_parsed_in_memory() -> None:
             b"--b\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a.pdf\"\r\n"
             b"Content-Type: application/pdf\r\n\r\n" + document + b"\r\n--b--\r\n")
     headers = {"content-type": "multipart/form-data; boundary=b", "content-length": str(len(body))}
-    form = asyncio.run(read_form(_request(headers, [body], []), 4 << 20))
+    form = run_coroutine(read_form(_request(headers, [body], []), 4 << 20))
     upload = form["document"]
     assert form["verdict"] == "approve" and isinstance(upload, UploadFile)
     assert not upload.file._rolled  # still in memory: nothing written to a temporary file
-    assert asyncio.run(upload.read()) == document
+    assert run_coroutine(upload.read()) == document
     with pytest.raises(FormRefused):
-        asyncio.run(read_form(_request({"content-type": "text/plain"}, [b"hello"], []), 1024))
+        run_coroutine(read_form(_request({"content-type": "text/plain"}, [b"hello"], []), 1024))
