@@ -262,6 +262,7 @@ def test_an_unconditional_resource_with_the_bureaus_check_waits_for_a_steward(sh
 def test_a_failed_sweep_is_told_to_the_stewards_once_a_day(sharing_env: SharingEnv) -> None:
     from huiju.sharing.sweep import alert_sweep_failure
 
+    # 11010519491231002X: GB 11643-1999's own example ID number (a published test vector, nobody's).
     failure = ValueError("sharing.grants is locked 11010519491231002X")
     first = alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url)
     assert first is not None and alert_sweep_failure(date(2027, 1, 5), failure, sharing_env.url) is None
