@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import bench
-from bench.harness import write_results
+from bench.harness import LEDGER_SCHEMAS, write_results
 from huiju import warehouse
 from huiju.settings import get_settings
 
@@ -42,9 +42,7 @@ def main() -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw cascade; drop schema if exists quarantine cascade;"
-                     " drop schema if exists ops cascade; drop schema if exists portal cascade;"
-                     " drop schema if exists push_private cascade")
+        conn.execute("; ".join(f"drop schema if exists {schema} cascade" for schema in LEDGER_SCHEMAS))
     warehouse.migrate(url)
     entries = []
     with tempfile.TemporaryDirectory(prefix="huiju-bench-", dir=get_settings().var) as work:

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 from bench.dbt import CORRECTIONS, LAYERS, ROWS, _land, _timed_build, penalties_and_a_day, write_penalties
-from bench.harness import Entry, run_isolated
+from bench.harness import Entry, fresh_ledger, run_isolated
 from huiju.registry import load_registry
 
 REPORT_BUDGET_S = 10.0
@@ -41,6 +41,7 @@ def _reset(url: str) -> None:
 def analysis_incremental_1pct(url: str, work: Path) -> Entry:
     """The analysis layer's daily build with 1% new penalties vs its full build, same warehouse, same run."""
     _reset(url)
+    fresh_ledger(url)  # the same million penalties as dbt_incremental_1pct's: never a repeat of an earlier landing
     source_id, base, day, new_rows = penalties_and_a_day(work, "analysis")
     run_isolated("bench.dbt", "_land", url, source_id, str(base))
     _timed_build(url, work, "below_full", "--full-refresh", "--exclude", "analysis")

@@ -69,6 +69,20 @@ def run_isolated(module: str, function: str, *args: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+#: The scratch database's schemas a benchmark's landings write (the ledger, raw, quarantine and what hangs off them).
+LEDGER_SCHEMAS = ("raw", "quarantine", "ops", "portal", "push_private")
+
+
+def fresh_ledger(url: str) -> None:
+    """Drop the scratch database's ledger schemas and migrate them again (in a child: migrations run once a
+    process). For a benchmark that lands a file an earlier one landed too: the same bytes would be a repeat."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("; ".join(f"drop schema if exists {schema} cascade" for schema in LEDGER_SCHEMAS))
+    run_isolated("huiju.warehouse", "migrate", url)
+
+
 def write_results(entries: list[Entry], path: Path) -> None:
     """Write the results file (a JSON list of entries)."""
     path.parent.mkdir(parents=True, exist_ok=True)
