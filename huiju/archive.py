@@ -234,12 +234,17 @@ class RowsArchiveWriter:
         self._thread.start()
 
     def _run(self) -> None:
+        ended = False
         try:
             while (chunk := self._pending.get()) is not None:
                 self._parts.append(self._compressor.compress(chunk))
+            ended = True
             self._parts.append(self._compressor.flush())
         except BaseException as exc:  # handed to finish(), in the landing's thread
             self._failure = exc
+            # Keep taking chunks to the end: a write must never wait on a full queue nobody reads.
+            while not ended:
+                ended = self._pending.get() is None
 
     def write(self, chunk: bytes) -> None:
         """Take the next chunk of the rows (in order)."""

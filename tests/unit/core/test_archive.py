@@ -84,3 +84,20 @@ def test_a_rows_archive_writer_closed_unfinished_stops_its_thread() -> None:
     writer.write(b"1\t\\N\tx\n")
     writer.close()
     assert not writer._thread.is_alive()
+
+
+def test_a_rows_archive_writer_whose_compression_fails_raises_at_finish_and_never_blocks_a_write() -> None:
+    class Broken:
+        def compress(self, chunk: bytes) -> bytes:
+            raise MemoryError("no room")
+
+        def flush(self) -> bytes:
+            return b""
+
+    writer = RowsArchiveWriter("copy")
+    writer._compressor = Broken()  # type: ignore[assignment]
+    for _ in range(1_000):  # far more than the queue holds
+        writer.write(b"1\t\\N\tx\n")
+    with pytest.raises(MemoryError, match="no room"):
+        writer.finish()
+    assert not writer._thread.is_alive()
