@@ -21,8 +21,9 @@ ROWS = 300_000
 
 
 def _copy_progress(conn: psycopg.Connection, database: str) -> int:
+    # Only the landing's COPY into raw: the process's start-up may COPY too (its migrations' reference data).
     row = conn.execute("select coalesce(max(tuples_processed), 0) from pg_stat_progress_copy"
-                       " where datname = %s", (database,)).fetchone()
+                       " where datname = %s and relid::regclass::text = 'raw.admin_penalty'", (database,)).fetchone()
     return int(row[0])
 
 
