@@ -11,7 +11,7 @@ who edited the file can act on, e.g.::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +46,21 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
+
+    @classmethod
+    def raise_any(cls, problems: list[str]) -> None:
+        """Raise the problems found, if any: a loader gathers them all, then reports them at once."""
+        if problems:
+            raise cls(problems)
+
+
+def check_known(value: str, choices: Collection[str], where: str, what: str, problems: list[str]) -> bool:
+    """Whether ``value`` is one of ``choices``; if not, ``problems`` gets "``where``: 'value' is not ``what``"
+    with the nearest choice suggested (``what`` says what it should have been: "a field", "a department of …")."""
+    if value in choices:
+        return True
+    problems.append(f"{where}: {value!r} is not {what}{did_you_mean(value, choices)}")
+    return False
 
 
 #: What a field may name under ``rules:`` (see :mod:`huiju.rules`).
@@ -518,6 +533,32 @@ def _channel_settings(source: Source, key: str, problems: list[str]) -> Any:
 _Named = TypeVar("_Named", bound=StrictModel)
 
 
+def config_file_name(path: Path, base: Path) -> str:
+    """``path`` as messages name it: relative to ``base`` (the folder holding ``config/``) when under it."""
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+def validated_files(folder: Path, model: type[_Named], key: str, problems: list[str],
+                    base: Path) -> Iterator[tuple[str, _Named]]:
+    """Each ``*.yaml`` of ``folder`` validated as ``model``, with its name (:func:`config_file_name`).
+
+    ``key`` is the dotted path of the field that must equal the file's name (``dataset``, ``report.id``);
+    a file that does not validate, or whose key differs, adds to ``problems`` (a mismatched one is still
+    yielded, so its other problems are found in the same pass).
+    """
+    for path in sorted(folder.glob("*.yaml")):
+        name = config_file_name(path, base)
+        loaded = _validate(model, _read_yaml(path, name), name, "", problems)
+        if loaded is None:
+            continue
+        value: Any = loaded
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value != path.stem:
+            problems.append(f"{name}: {key}: {value!r} must match the file name {path.stem!r}")
+        yield name, loaded
+
+
 class _DepartmentFile(StrictModel):
     department: Department
     sources: tuple[dict[str, Any], ...] = ()
@@ -534,37 +575,24 @@ def load_registry(config_dir: Path | None = None) -> Registry:
     base = config_dir.parent
 
     def rel(path: Path) -> str:
-        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
-
-    def named_files(folder: Path, model: type[_Named], key: str) -> Iterator[tuple[str, _Named]]:
-        """Each ``*.yaml`` of ``folder`` validated as ``model`` (its file, relative), ``key`` its file's name."""
-        for path in sorted(folder.glob("*.yaml")):
-            loaded = _validate(model, _read_yaml(path, rel(path)), rel(path), "", problems)
-            if loaded is None:
-                continue
-            if getattr(loaded, key) != path.stem:
-                problems.append(f"{rel(path)}: {key}: {getattr(loaded, key)!r} must match the file name "
-                                f"{path.stem!r}")
-            yield rel(path), loaded
+        return config_file_name(path, base)
 
     datasets: dict[str, Dataset] = {}
-    for name, dataset in named_files(config_dir / "datasets", Dataset, "dataset"):
+    for name, dataset in validated_files(config_dir / "datasets", Dataset, "dataset", problems, base):
         for key in dataset.natural_key:
-            if key not in dataset.field_names:
-                suggestion = did_you_mean(key, dataset.field_names)
-                problems.append(f"{name}: natural_key: {key!r} is not a field{suggestion}")
+            check_known(key, dataset.field_names, f"{name}: natural_key", "a field", problems)
         for index, check in enumerate(dataset.checks):
             for side in ("before", "after"):
                 field_name = getattr(check, side)
-                if field_name not in dataset.field_names:
-                    problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a field"
-                                    f"{did_you_mean(field_name, dataset.field_names)}")
-                elif check.rule == "date_order" and dataset.field(field_name).type != "date":
+                where = f"{name}: checks[{index}].{side}"
+                if not check_known(field_name, dataset.field_names, where, "a field", problems):
+                    continue
+                if check.rule == "date_order" and dataset.field(field_name).type != "date":
                     problems.append(f"{name}: checks[{index}].{side}: {field_name!r} is not a date field")
         datasets[dataset.dataset] = dataset
 
     item_sets: dict[str, ItemSet] = {}
-    for name, item_set in named_files(config_dir / "item_sets", ItemSet, "item_set"):
+    for name, item_set in validated_files(config_dir / "item_sets", ItemSet, "item_set", problems, base):
         for dataset_name, codes in item_set.datasets.items():
             found = datasets.get(dataset_name)
             if found is None:
@@ -572,13 +600,12 @@ def load_registry(config_dir: Path | None = None) -> Registry:
                                 f"config/datasets/{did_you_mean(dataset_name, datasets)}")
                 continue
             for code, field in codes.items():
-                if field not in found.field_names:
-                    problems.append(f"{name}: datasets.{dataset_name}.{code}: {field!r} is not a field of "
-                                    f"dataset {dataset_name}{did_you_mean(field, found.field_names)}")
+                check_known(field, found.field_names, f"{name}: datasets.{dataset_name}.{code}",
+                      f"a field of dataset {dataset_name}", problems)
         item_sets[item_set.item_set] = item_set
 
     code_lists: dict[str, CodeList] = {}
-    for name, code_list in named_files(config_dir / "item_sets" / "codes", CodeList, "code_list"):
+    for name, code_list in validated_files(config_dir / "item_sets" / "codes", CodeList, "code_list", problems, base):
         coded = [d for d in datasets.values() if code_list.code_list in d.field_names]
         if not coded:
             every_field = {f for d in datasets.values() for f in d.field_names}

@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from huiju.channel_settings import HmacHeaderSettings
-from huiju.registry import ORIGIN_BACKFLOW, ORIGIN_LOCAL, ConfigError, Registry, _read_yaml, _validate
+from huiju.registry import ORIGIN_BACKFLOW, ORIGIN_LOCAL, ConfigError, Registry, check_known, validated_files
 from huiju.schema import StrictModel, did_you_mean
 from huiju.settings import get_settings
 
@@ -138,13 +138,7 @@ def load_targets(registry: Registry, config_dir: Path | None = None) -> PushTarg
     config_dir = config_dir or get_settings().config_dir
     problems: list[str] = []
     targets: dict[str, Target] = {}
-    for path in sorted((config_dir / "push_targets").glob("*.yaml")):
-        name = str(path.relative_to(config_dir.parent)) if path.is_relative_to(config_dir.parent) else str(path)
-        target = _validate(Target, _read_yaml(path, name), name, "", problems)
-        if target is None:
-            continue
-        if target.target != path.stem:
-            problems.append(f"{name}: target: {target.target!r} must match the file name {path.stem!r}")
+    for name, target in validated_files(config_dir / "push_targets", Target, "target", problems, config_dir.parent):
         sensitive: set[str] = set()
         for index, relation in enumerate(target.relations):
             dataset = registry.datasets.get(relation.dataset)
@@ -162,12 +156,9 @@ def load_targets(registry: Registry, config_dir: Path | None = None) -> PushTarg
                                     "false (the column saying 本地 / 省回流), or the province's backflow could be "
                                     "pushed back to it")
         for field in target.clear_fields:
-            if field not in sensitive:
-                problems.append(f"{name}: clear_fields: {field!r} is not a sensitive field of the datasets pushed"
-                                f"{did_you_mean(field, sensitive)}")
+            check_known(field, sensitive, f"{name}: clear_fields", "a sensitive field of the datasets pushed", problems)
         targets[target.target] = target
-    if problems:
-        raise ConfigError(problems)
+    ConfigError.raise_any(problems)
     return PushTargets(targets)
 
 

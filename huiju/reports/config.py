@@ -17,7 +17,7 @@ from typing import Literal
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from huiju.registry import ConfigError, _read_yaml, _validate
+from huiju.registry import ConfigError, validated_files
 from huiju.schema import StrictModel
 from huiju.settings import get_settings
 
@@ -160,14 +160,7 @@ def load_reports(config_dir: Path | None = None) -> dict[str, Report]:
     config_dir = config_dir or get_settings().config_dir
     problems: list[str] = []
     reports: dict[str, Report] = {}
-    for path in sorted((config_dir / "reports").glob("*.yaml")):
-        name = f"reports/{path.name}"
-        doc = _validate(_ReportFile, _read_yaml(path, name), name, "", problems)
-        if doc is None:
-            continue
-        if doc.report.id != path.stem:
-            problems.append(f"{name}: report.id: {doc.report.id!r} must match the file name {path.stem!r}")
+    for _, doc in validated_files(config_dir / "reports", _ReportFile, "report.id", problems, config_dir.parent):
         reports[doc.report.id] = doc.report
-    if problems:
-        raise ConfigError(problems)
+    ConfigError.raise_any(problems)
     return reports

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from huiju.push.targets import PushEndpoint
-from huiju.registry import ConfigError, Identifier, _read_yaml, _validate, load_registry
+from huiju.registry import ConfigError, Identifier, _read_yaml, _validate, check_known, load_registry, validated_files
 from huiju.schema import StrictModel, did_you_mean
 from huiju.settings import get_settings
 from huiju.sharing.dbt_docs import DbtModel, dbt_models
@@ -166,23 +166,19 @@ def load_resources(config_dir: Path | None = None, models: dict[str, DbtModel] |
     problems: list[str] = []
     resources: dict[str, Resource] = {}
     codes: dict[str, str] = {}
-    for path in sorted((sharing_dir(config_dir) / "catalogue").glob("*.yaml")):
-        name = f"sharing/catalogue/{path.name}"
-        doc = _validate(_ResourceFile, _read_yaml(path, name), name, "", problems)
-        if doc is None:
-            continue
+    config_dir = config_dir or get_settings().config_dir
+    catalogue = sharing_dir(config_dir) / "catalogue"
+    for name, doc in validated_files(catalogue, _ResourceFile, "resource.id", problems, config_dir.parent):
         resource = doc.resource
-        if resource.id != path.stem:
-            problems.append(f"{name}: resource.id: {resource.id!r} must match the file name {path.stem!r}")
         if resource.code in codes:
             problems.append(f"{name}: resource.code: {resource.code!r} is already the code of {codes[resource.code]}")
         codes[resource.code] = resource.id
-        known = (*departments, policy.bureau.code)
+        deciders = (*departments, policy.bureau.code)
         for key in ("provider", "approver"):
             value = getattr(resource, key)
-            if value is not None and value not in known:
+            if value is not None and value not in deciders:
                 problems.append(f"{name}: resource.{key}: {value!r} is neither a department of config/departments/ "
-                                f"nor the bureau ({policy.bureau.code}){did_you_mean(value, known)}")
+                                f"nor the bureau ({policy.bureau.code}){did_you_mean(value, deciders)}")
         model = models.get(resource.model)
         if model is None:
             problems.append(f"{name}: resource.model: {resource.model!r} is not a model of the dbt project"
@@ -193,12 +189,10 @@ def load_resources(config_dir: Path | None = None, models: dict[str, DbtModel] |
                 problems.append(f"{name}: resource.model: {resource.model!r} is in schema "
                                 f"{model.schema_name!r}; only the share layer is shared")
             for column in resource.scope_fields:
-                if column not in columns:
-                    problems.append(f"{name}: resource.scope_fields: {column!r} is not a column of "
-                                    f"{resource.model}{did_you_mean(column, columns)}")
+                check_known(column, columns, f"{name}: resource.scope_fields", f"a column of {resource.model}",
+                            problems)
         resources[resource.id] = resource
-    if problems:
-        raise ConfigError(problems)
+    ConfigError.raise_any(problems)
     return resources
 
 
@@ -210,19 +204,11 @@ def load_receivers(config_dir: Path | None = None) -> dict[str, Receiver]:
     departments = load_registry(config_dir).departments
     problems: list[str] = []
     receivers: dict[str, Receiver] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        name = f"sharing/receivers/{path.name}"
-        doc = _validate(_ReceiverFile, _read_yaml(path, name), name, "", problems)
-        if doc is None:
-            continue
+    base = (config_dir or get_settings().config_dir).parent
+    for name, doc in validated_files(folder, _ReceiverFile, "receiver.department", problems, base):
         receiver = doc.receiver
-        if receiver.department != path.stem:
-            problems.append(f"{name}: receiver.department: {receiver.department!r} must match the file name "
-                            f"{path.stem!r}")
-        if receiver.department not in departments:
-            problems.append(f"{name}: receiver.department: {receiver.department!r} is not a department of "
-                            f"config/departments/{did_you_mean(receiver.department, departments)}")
+        check_known(receiver.department, departments, f"{name}: receiver.department",
+                    "a department of config/departments/", problems)
         receivers[receiver.department] = receiver
-    if problems:
-        raise ConfigError(problems)
+    ConfigError.raise_any(problems)
     return receivers
