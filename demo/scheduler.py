@@ -116,20 +116,27 @@ def _moment(stamp: str) -> dt.datetime:
 
 
 def run_day(api: AirflowApi, dag_ids: list[str], day: dt.date, run_id_prefix: str = "scheduled") -> ScheduledDay:
-    """Ask for each ingest DAG's run for ``day``, as the portal or a steward asks, and wait for the warehouse build
-    the Assets they publish start (``huiju_transform``, never asked for). Fails on any failed run."""
+    """Ask for each ingest DAG's run, as the portal or a steward asks, and wait for the warehouse build the Assets
+    they publish start (``huiju_transform``, never asked for). Fails on any failed run.
+
+    Each run is for the interval its DAG has due (the business day the tasks see), or for ``day`` when the DAG has
+    none (no schedule); the run ids are ``<run_id_prefix>__<day>``."""
     api.wait_for("the DAGs to be parsed", lambda: all(api.client.get(f"dags/{d}").status_code == 200
                                                       for d in [*dag_ids, "huiju_transform"]), within=600)
+    run_id = f"{run_id_prefix}__{day}"
+    # Asked for while the DAGs are still paused, each for the interval the scheduler has due next: unpaused, a DAG
+    # runs its latest interval, unless a run for it exists. Asked for any other day, every source would run twice
+    # (the first run landing the day's deliveries, ours finding nothing new): twice the tasks, none of it work.
+    for dag_id in dag_ids:
+        due = api.client.get(f"dags/{dag_id}").json().get("next_dagrun_logical_date")
+        asked = api.client.post(f"dags/{dag_id}/dagRuns", json={"dag_run_id": run_id,
+                                                                 "logical_date": due or f"{day}T00:00:00+08:00"})
+        if asked.status_code not in (200, 409):
+            raise RuntimeError(f"could not ask for {dag_id}: {asked.status_code} {asked.text[:300]}")
     for dag_id in [*dag_ids, "huiju_transform"]:
         answer = api.client.patch(f"dags/{dag_id}", json={"is_paused": False})
         if answer.status_code != 200:
             raise RuntimeError(f"could not unpause {dag_id}: {answer.status_code} {answer.text[:300]}")
-    run_id = f"{run_id_prefix}__{day}"
-    for dag_id in dag_ids:
-        asked = api.client.post(f"dags/{dag_id}/dagRuns", json={"dag_run_id": run_id,
-                                                                 "logical_date": f"{day}T00:00:00+08:00"})
-        if asked.status_code not in (200, 409):
-            raise RuntimeError(f"could not ask for {dag_id}: {asked.status_code} {asked.text[:300]}")
 
     def ingest_done() -> list[dict] | None:
         runs = [run for dag_id in dag_ids for run in api.runs(dag_id)]
@@ -139,8 +146,8 @@ def run_day(api: AirflowApi, dag_ids: list[str], day: dt.date, run_id_prefix: st
         ours = [r for r in runs if r["dag_run_id"] == run_id]
         return runs if len(ours) == len(dag_ids) and all(r["state"] == "success" for r in runs) else None
 
-    # Unpaused, a DAG also runs for its latest schedule interval, which may come first and land the day's
-    # deliveries itself (ours then finds nothing new): every run of the ingest DAGs is the day's.
+    # A DAG whose due interval could not be asked for runs it too (and may land the day's deliveries itself):
+    # every run of the ingest DAGs is the day's.
     ingest_runs = api.wait_for("the ingest runs", ingest_done)
     # When the last Asset event was emitted: its publish task's end. The run's own end comes later, in the same
     # scheduler loop that may already have started the build the event triggered.
