@@ -174,7 +174,9 @@ def excel_cell_text(value: Any) -> str | None:
     (``1.10101199003071E+17``): an ID number typed as a number has lost its last digits
     and must be recognised as mangled, not silently repaired.
     """
-    if value is None or value == "":
+    if value.__class__ is str:  # most cells are text: checked first, the isinstance chain below costs them 2-5x more
+        return value or None
+    if value is None:
         return None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -305,7 +307,7 @@ def read_xlsx(path: Path, *, header_row: int, sheet: str | None = None,
         number = row_no
         for cells in rows:
             number += 1
-            texts = [excel_cell_text(cell) for cell in cells]
+            texts = list(map(excel_cell_text, cells))
             if number in errors:
                 if not any(text is not None and text.strip() for text in texts):
                     error_only.append(number)

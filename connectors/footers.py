@@ -77,12 +77,13 @@ class FooterRule:
 
     def kind(self, cells: Sequence[str | None]) -> RowKind:
         """``blank``, ``label`` (a footer line), ``note`` (one filled cell: a line under 备注) or ``data``."""
-        filled = [cell for cell in cells if cell is not None and cell.strip()]
-        if not filled:
+        filled = (cell for cell in cells if cell and not cell.isspace())
+        first = next(filled, None)
+        if first is None:
             return "blank"
-        if self.is_label(filled[0]):
+        if self.is_label(first):
             return "label"
-        return "note" if len(filled) == 1 else "data"
+        return "note" if next(filled, None) is None else "data"
 
 
 class FooterSplitter(Iterable[tuple[Key, list]]):
