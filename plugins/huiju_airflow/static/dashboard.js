@@ -36,10 +36,8 @@
       grid: { left: 48, right: 24, bottom: 40 },
       xAxis: { type: "category", data: data.months },
       yAxis: { type: "value", min: 0, max: 100, name: "及时率 %" },
-      series: departments.map((d) => {
-        const byMonth = Object.fromEntries(d.cards.map((c) => [c.month, pct(c.timeliness)]));
-        return { name: d.name, type: "line", connectNulls: false, data: data.months.map((m) => (m in byMonth ? byMonth[m] : null)) };
-      }),
+      // one value per month of data.months, null where the department had no card
+      series: departments.map((d) => ({ name: d.name, type: "line", connectNulls: false, data: d.timeliness.map(pct) })),
     });
   }
   if (data.cards) {
