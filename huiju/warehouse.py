@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import subprocess
 import time
 import warnings
 from collections.abc import Iterator
@@ -178,8 +179,15 @@ def stop_embedded() -> bool:
         return False
     import pgserver  # why: only needed when no server is configured
 
-    pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
-    return True
+    # pg_ctl itself, not pgserver's handle: pgserver stops a server only when the caller holds its last handle,
+    # and every process that ever connected left one (the embedded server is started with cleanup_mode=None).
+    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    owner = pgdata.stat().st_uid  # under root, pgserver runs PostgreSQL as a system user of its own
+    done = subprocess.run([str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"], capture_output=True,
+                          text=True, user=owner if os.geteuid() == 0 and owner != 0 else None)
+    if done.returncode and (pgdata / "postmaster.pid").exists():
+        raise RuntimeError(f"the embedded PostgreSQL in {pgdata} did not stop: {done.stderr.strip()}")
+    return done.returncode == 0
 
 
 def with_database(url: str, database: str) -> str:
