@@ -152,12 +152,17 @@ def wire_payload(record_key: str, digest: str, stored: str | None) -> str:
     return rendered
 
 
-def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str, str]]:
-    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent, state)."""
-    return [(outbox_id, record_key, wire_payload(record_key, digest, payload), state)
-            for outbox_id, record_key, digest, payload, state in conn.execute(
-                "select o.outbox_id, o.record_key, o.content_hash, p.payload, o.state from ops.push_outbox o"
-                " left join push_private.payloads p on p.content_hash = o.content_hash"
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[str, str]]:
+    """A batch's rows in outbox order: (record id, the payload's bytes as sent).
+
+    The warehouse checks each stored payload against its hash; only one that does not match (or is missing)
+    goes through :func:`wire_payload`, which re-renders it or refuses it.
+    """
+    return [(record_key, payload if verified else wire_payload(record_key, digest, payload))
+            for record_key, digest, payload, verified in conn.execute(
+                "select o.record_key, o.content_hash, p.payload,"
+                " encode(sha256(convert_to(p.payload, 'UTF8')), 'hex') is not distinct from o.content_hash"
+                " from ops.push_outbox o left join push_private.payloads p on p.content_hash = o.content_hash"
                 " where o.batch_id = %s order by o.outbox_id", (batch_id,))]
 
 
@@ -176,48 +181,46 @@ def _relaxed_commit(conn: psycopg.Connection) -> None:
 
 
 def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
-                    report: DrainReport, open_rows: Sequence[tuple[int, str]] | None = None) -> bool:
-    """Keep each record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
+                    report: DrainReport) -> bool:
+    """Keep each open record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
 
-    A record already accepted or rejected keeps that outcome (a status query never unsettles it).
-    ``open_rows`` (outbox id, record id): the batch's rows still open, when the caller just read them.
-    Returns True when the batch is settled.
+    A record already accepted or rejected keeps that outcome (a status query never unsettles it): only the
+    batch's open rows get a receipt. Set-based, whatever the batch's size: the receipts are written from the
+    outbox rows themselves, each with its outcome from the few the platform did not accept (when the receipt
+    was read whole; else from every outcome it gave, the rest unknown), and the rows settled in the same
+    statement. Returns True when the batch is settled.
     """
+    if receipts.malformed is None:  # every record has its outcome: only those not accepted need saying
+        told = [(key, outcome, reason) for key, (outcome, reason) in receipts.outcomes.items() if outcome != "accepted"]
+        otherwise: tuple[str, str | None] = ("accepted", None)
+    else:
+        told = [(key, outcome, reason) for key, (outcome, reason) in receipts.outcomes.items()]
+        otherwise = ("unknown", mask_text(receipts.malformed))
+    keys, outcomes, reasons = [t[0] for t in told], [t[1] for t in told], [mask_text(t[2]) if t[2] else None
+                                                                          for t in told]
     with conn.transaction():
         _relaxed_commit(conn)
-        if open_rows is None:
-            open_rows = conn.execute(
-                "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state = any(%s)"
-                " order by outbox_id", (batch["batch_id"], list(OPEN_STATES))).fetchall()
-        rows = []
-        counts = {"accepted": 0, "rejected": 0, "unknown": 0}
-        for outbox_id, record_key in open_rows:
-            outcome, reason = receipts.of(record_key)
-            counts[outcome] += 1
-            rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
-                         mask_text(reason) if reason else None, via))
-        with conn.cursor().copy("copy ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason,"
-                                " via) from stdin") as copy:
-            for row in rows:
-                copy.write_row(row)
-        # Every open row accepted in one statement, then the few that were not (rejected, unknown) by id.
-        conn.execute("update ops.push_outbox set state = 'accepted', reason = null, settled_at = now()"
-                     " where batch_id = %s and state in ('batched', 'unknown')", (batch["batch_id"],))
-        others = [(r[1], r[4], r[5]) for r in rows if r[4] != "accepted"]
-        if others:
-            ids, outcomes, reasons = ([r[i] for r in others] for i in range(3))
-            conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
-                         " settled_at = case when r.outcome <> 'unknown' then now() end"
-                         " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
-                         " where o.batch_id = %s and o.outbox_id = r.outbox_id",
-                         (ids, outcomes, reasons, batch["batch_id"]))
-        settled = counts["unknown"] == 0
+        accepted, rejected, unknown = conn.execute(
+            "with receipts as (insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome,"
+            " reason, via) select o.batch_id, o.outbox_id, o.target, o.record_key, coalesce(r.outcome, %(outcome)s),"
+            " case when r.outcome is null then %(reason)s else r.reason end, %(via)s from ops.push_outbox o"
+            " left join unnest(%(keys)s::text[], %(outcomes)s::text[], %(reasons)s::text[])"
+            " as r (record_key, outcome, reason) on r.record_key = o.record_key"
+            " where o.batch_id = %(batch)s and o.state = any(%(open)s) returning outbox_id, outcome, reason),"
+            " settled as (update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+            " settled_at = case when r.outcome <> 'unknown' then now() end from receipts r"
+            " where o.batch_id = %(batch)s and o.outbox_id = r.outbox_id)"
+            " select count(*) filter (where outcome = 'accepted'), count(*) filter (where outcome = 'rejected'),"
+            " count(*) filter (where outcome = 'unknown') from receipts",
+            {"outcome": otherwise[0], "reason": otherwise[1], "via": via, "keys": keys, "outcomes": outcomes,
+             "reasons": reasons, "batch": batch["batch_id"], "open": list(OPEN_STATES)}).fetchone()
+        settled = unknown == 0
         conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
                      " last_error = %s where batch_id = %s",
                      ("done" if settled else "sending", settled, receipts.malformed, batch["batch_id"]))
-    report.accepted += counts["accepted"]
-    report.rejected += counts["rejected"]
-    report.unknown += counts["unknown"]
+    report.accepted += accepted
+    report.rejected += rejected
+    report.unknown += unknown
     return settled
 
 
@@ -276,9 +279,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
     records = _records(conn, batch["batch_id"])
     conn.commit()
-    ids = [record_key for _, record_key, _, _ in records]
-    # Open when read; still so when sent (a status answer that settled some returns before the send).
-    open_rows = [(outbox_id, record_key) for outbox_id, record_key, _, state in records if state in OPEN_STATES]
+    ids = [record_key for record_key, _ in records]
     if batch["state"] == "sending":
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
@@ -290,7 +291,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     _mark_sending(conn, batch["batch_id"])
     try:
         receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
-                                   [payload for _, _, payload, _ in records])
+                                   [payload for _, payload in records])
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
@@ -305,7 +306,7 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
         report.errors.append(str(exc))
         return
     report.batches_sent += 1
-    if not record_receipts(conn, batch, receipts, "submit", report, open_rows):
+    if not record_receipts(conn, batch, receipts, "submit", report):
         # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
