@@ -19,6 +19,8 @@ status query, never assumed delivered. HTTP 413 splits a batch into halves (``<i
 deterministic by outbox order), again until it fits; another 4xx refuses the batch (final; its rows
 ``refused``); when the platform stays unavailable through every retry (5xx, 429, timeouts) the
 drain stops there and the next run starts again from that batch, so an outage drains in order.
+One request is on its way at a time; while the platform works on it the next batch's rows are read
+(only read: a batch's receipts are committed before the next one is marked ``sending`` or sent).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from huiju_connectors.credit_push import (
@@ -124,12 +127,22 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
     return halves
 
 
-def _next_batch(conn: psycopg.Connection, target: str) -> dict[str, Any] | None:
-    """The target's first open batch (in sending order), if any."""
+def _next_batch(conn: psycopg.Connection, target: str, after: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The target's first open batch (in sending order), if any; with ``after``, the first one after that batch."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id"
-                           " limit 1", (target,)).fetchone()
+                           " where target = %s and state in ('pending', 'sending')"
+                           " and (%s::bigint is null or (batch_no, batch_id) > (%s::bigint, %s::text))"
+                           " order by batch_no, batch_id limit 1",
+                           (target, *([after["batch_no"]] * 2 if after else [None, None]),
+                            after["batch_id"] if after else None)).fetchone()
+
+
+class _Ahead(NamedTuple):
+    """The next open batch and its rows (:func:`_records`), read while the one before it was on its way."""
+
+    batch: dict[str, Any]
+    records: list[tuple[str, str]]
 
 
 class PayloadMismatch(RuntimeError):
@@ -251,23 +264,32 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
         return report
     try:
         handled = 0
-        while max_batches is None or handled < max_batches:
-            batch = _next_batch(conn, target.target)
-            conn.commit()
-            if batch is None:
-                break
-            handled += 1
-            try:
-                _settle(conn, batch, platform, report)
-            except PlatformUnavailable as exc:
-                conn.rollback()
-                with conn.transaction():
-                    conn.execute("update ops.push_batches set last_error = %s where batch_id = %s",
-                                 (str(exc), batch["batch_id"]))
-                report.stopped = str(exc)
-                report.errors.append(str(exc))
-                log.warning("push %s: %s; the next run goes on from batch %s", target.target, exc, batch["batch_id"])
-                break
+        ahead: _Ahead | None = None
+        # One request at a time, in order; the request runs in its own thread only so that the next batch's rows
+        # are read meanwhile (the platform's work and the warehouse's overlap), not to send two at once.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sending:
+            while max_batches is None or handled < max_batches:
+                if ahead is None:
+                    batch, records = _next_batch(conn, target.target), None
+                    conn.commit()
+                else:
+                    batch, records = ahead
+                if batch is None:
+                    break
+                handled += 1
+                try:
+                    ahead = _settle(conn, batch, platform, report, records=records, sending=sending,
+                                    read_ahead=max_batches is None or handled < max_batches)
+                except PlatformUnavailable as exc:
+                    conn.rollback()
+                    with conn.transaction():
+                        conn.execute("update ops.push_batches set last_error = %s where batch_id = %s",
+                                     (str(exc), batch["batch_id"]))
+                    report.stopped = str(exc)
+                    report.errors.append(str(exc))
+                    log.warning("push %s: %s; the next run goes on from batch %s", target.target, exc,
+                                batch["batch_id"])
+                    break
     finally:
         conn.rollback()
         conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"huiju.push.send:{target.target}",))
@@ -275,36 +297,49 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
     return report
 
 
-def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport) -> None:
-    """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
-    records = _records(conn, batch["batch_id"])
-    conn.commit()
+def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport, *,
+            records: list[tuple[str, str]] | None, sending: ThreadPoolExecutor, read_ahead: bool) -> _Ahead | None:
+    """Get one batch's receipts: by a status query when it may have arrived, else by sending it.
+
+    ``records``: the batch's rows when already read. The request goes through ``sending``; with ``read_ahead``
+    the next open batch and its rows are read while the platform answers, and returned when this batch is
+    settled by its answer (the next to send); else None (the caller asks which batch is next).
+    """
+    if records is None:
+        records = _records(conn, batch["batch_id"])
+        conn.commit()
     ids = [record_key for record_key, _ in records]
     if batch["state"] == "sending":
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
             report.reconciled += 1
             if record_receipts(conn, batch, known, "status", report):
-                return
+                return None
             if known.malformed is None or len(known.outcomes) > 0:
-                return  # partly settled; the next run asks again about the rest
+                return None  # partly settled; the next run asks again about the rest
     _mark_sending(conn, batch["batch_id"])
+    payloads = [payload for _, payload in records]
+    answer = sending.submit(platform.submit, batch["batch_id"], batch["idempotency_key"], ids, payloads)
+    ahead = None
+    if read_ahead:  # read only: the receipts of this batch are committed before the next is marked or sent
+        following = _next_batch(conn, batch["target"], after=batch)
+        ahead = _Ahead(following, _records(conn, following["batch_id"])) if following is not None else None
+        conn.commit()
     try:
-        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
-                                   [payload for _, payload in records])
+        receipts = answer.result()
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
             halves = _split(conn, batch)
         report.split += 1
         log.info("push %s: batch %s too large; split into %s", batch["target"], batch["batch_id"], halves)
-        return
+        return None
     except BatchRefused as exc:
         conn.rollback()
         _refuse(conn, batch["batch_id"], exc)
         report.refused += 1
         report.errors.append(str(exc))
-        return
+        return None
     report.batches_sent += 1
     if not record_receipts(conn, batch, receipts, "submit", report):
         # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
@@ -312,3 +347,5 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
         if known is not None:
             report.reconciled += 1
             record_receipts(conn, batch, known, "status", report)
+        return None
+    return ahead
