@@ -211,9 +211,10 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
         otherwise = ("unknown", mask_text(receipts.malformed))
     keys, outcomes, reasons = [t[0] for t in told], [t[1] for t in told], [mask_text(t[2]) if t[2] else None
                                                                           for t in told]
-    with conn.transaction():
+    # One round trip (a pipeline: begin, the statement, commit), the batch's state set in the same statement.
+    with conn.pipeline(), conn.transaction():
         _relaxed_commit(conn)
-        accepted, rejected, unknown = conn.execute(
+        counted = conn.execute(
             "with receipts as (insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome,"
             " reason, via) select o.batch_id, o.outbox_id, o.target, o.record_key, coalesce(r.outcome, %(outcome)s),"
             " case when r.outcome is null then %(reason)s else r.reason end, %(via)s from ops.push_outbox o"
@@ -222,15 +223,19 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
             " where o.batch_id = %(batch)s and o.state = any(%(open)s) returning outbox_id, outcome, reason),"
             " settled as (update ops.push_outbox o set state = r.outcome, reason = r.reason,"
             " settled_at = case when r.outcome <> 'unknown' then now() end from receipts r"
-            " where o.batch_id = %(batch)s and o.outbox_id = r.outbox_id)"
-            " select count(*) filter (where outcome = 'accepted'), count(*) filter (where outcome = 'rejected'),"
-            " count(*) filter (where outcome = 'unknown') from receipts",
+            " where o.batch_id = %(batch)s and o.outbox_id = r.outbox_id),"
+            " counts as (select count(*) filter (where outcome = 'accepted') as accepted,"
+            " count(*) filter (where outcome = 'rejected') as rejected,"
+            " count(*) filter (where outcome = 'unknown') as unknown from receipts),"
+            " batch as (update ops.push_batches b set state = case when c.unknown = 0 then 'done' else 'sending' end,"
+            " done_at = case when c.unknown = 0 then now() end, last_error = %(malformed)s from counts c"
+            " where b.batch_id = %(batch)s)"
+            " select accepted, rejected, unknown from counts",
             {"outcome": otherwise[0], "reason": otherwise[1], "via": via, "keys": keys, "outcomes": outcomes,
-             "reasons": reasons, "batch": batch["batch_id"], "open": list(OPEN_STATES)}).fetchone()
-        settled = unknown == 0
-        conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
-                     " last_error = %s where batch_id = %s",
-                     ("done" if settled else "sending", settled, receipts.malformed, batch["batch_id"]))
+             "reasons": reasons, "batch": batch["batch_id"], "open": list(OPEN_STATES),
+             "malformed": receipts.malformed})
+    accepted, rejected, unknown = counted.fetchone() or (0, 0, 0)
+    settled = unknown == 0
     report.accepted += accepted
     report.rejected += rejected
     report.unknown += unknown
@@ -238,7 +243,7 @@ def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: R
 
 
 def _mark_sending(conn: psycopg.Connection, batch_id: str) -> None:
-    with conn.transaction():
+    with conn.pipeline(), conn.transaction():  # one round trip
         _relaxed_commit(conn)
         conn.execute("update ops.push_batches set state = 'sending', attempts = attempts + 1, sent_at = now()"
                      " where batch_id = %s", (batch_id,))
