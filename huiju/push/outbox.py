@@ -719,9 +719,10 @@ ANALYZE_SHARE = 0.1
 
 
 def _refresh_statistics(conn: psycopg.Connection, report: DueReport) -> None:
-    """Analyze the push state (``ops.analyze_push_state``, migration 184) when this run queued more than
-    :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at once: the next run's
-    reads are planned for the tables as they are (a day's 1% read in a second, not in ten)."""
+    """Analyze the push state (``ops.analyze_push_state``, migrations 184 and 304: records, outbox, payloads) when
+    this run queued more than :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at
+    once: the next run's reads are planned for the tables as they are (a day's 1% read in a second, not in ten),
+    and so are the sender's reads of the batches just cut (each batch's payloads found by key, not by a scan)."""
     (sampled,) = conn.execute("select reltuples from pg_class where oid = 'ops.push_records'::regclass").fetchone()
     if report.queued > ANALYZE_SHARE * max(sampled, 0):
         conn.execute("select ops.analyze_push_state()")

@@ -41,6 +41,7 @@ from huiju_connectors.credit_push import (
     PushError,
     Receipts,
 )
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
@@ -129,13 +130,15 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
 
 def _next_batch(conn: psycopg.Connection, target: str, after: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The target's first open batch (in sending order), if any; with ``after``, the first one after that batch."""
+    # Two statements rather than one with "%s is null or …": the open batches' index serves both.
+    later, params = sql.SQL(""), [target]
+    if after is not None:
+        later, params = sql.SQL(" and (batch_no, batch_id) > (%s, %s)"), [target, after["batch_no"], after["batch_id"]]
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                           " where target = %s and state in ('pending', 'sending')"
-                           " and (%s::bigint is null or (batch_no, batch_id) > (%s::bigint, %s::text))"
-                           " order by batch_no, batch_id limit 1",
-                           (target, *([after["batch_no"]] * 2 if after else [None, None]),
-                            after["batch_id"] if after else None)).fetchone()
+        return cur.execute(sql.SQL("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
+                                   " where target = %s and state in ('pending', 'sending'){later}"
+                                   " order by batch_no, batch_id limit 1").format(later=later),
+                           params).fetchone()
 
 
 class _Ahead(NamedTuple):
