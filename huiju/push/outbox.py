@@ -446,12 +446,13 @@ def _warehouse_payload(conn: psycopg.Connection, relation: PushRelation,
     """How the warehouse renders the relation's payloads (:meth:`PayloadBuilder.sql_payload`), when it can render
     them exactly and the columns the outbox keeps have the types it writes; None otherwise."""
     types = column_types(conn, relation.relation)
-    if any(column and types.get(column) != "date" for column in (relation.decision_date_column,
-                                                                   relation.publish_until_column)):
-        return None
-    if "load_id" not in types or "source_row_no" not in types:
-        return None
-    return builder.sql_payload(types)
+    dates = all(not column or types.get(column) == "date"
+                for column in (relation.decision_date_column, relation.publish_until_column))
+    rendering = builder.sql_payload(types) if dates and {"load_id", "source_row_no"} <= types.keys() else None
+    if rendering is None:
+        log.info("push: %s rendered in Python (a column's type or masking has no exact rendering in the warehouse)",
+                 relation.relation)
+    return rendering
 
 
 def _queue_in_warehouse(conn: psycopg.Connection, target: Target, relation: PushRelation, builder: PayloadBuilder,
