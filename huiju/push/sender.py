@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,7 +42,6 @@ from huiju_connectors.credit_push import (
     PushError,
     Receipts,
 )
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from huiju.masking import mask_text
@@ -128,17 +128,13 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
     return halves
 
 
-def _next_batch(conn: psycopg.Connection, target: str, after: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The target's first open batch (in sending order), if any; with ``after``, the first one after that batch."""
-    # Two statements rather than one with "%s is null or …": the open batches' index serves both.
-    later, params = sql.SQL(""), [target]
-    if after is not None:
-        later, params = sql.SQL(" and (batch_no, batch_id) > (%s, %s)"), [target, after["batch_no"], after["batch_id"]]
+def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]:
+    """The target's open batches, in sending order. Read once for a run of sends rather than once per batch: the
+    open batches' index also holds the entries of batches since settled until vacuum comes round."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql.SQL("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                                   " where target = %s and state in ('pending', 'sending'){later}"
-                                   " order by batch_no, batch_id limit 1").format(later=later),
-                           params).fetchone()
+        return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
+                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id",
+                           (target,)).fetchall()
 
 
 class _Ahead(NamedTuple):
@@ -273,21 +269,25 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
     try:
         handled = 0
         ahead: _Ahead | None = None
+        waiting: deque[dict[str, Any]] = deque()  # the open batches still to send, in order, as last read
         # One request at a time, in order; the request runs in its own thread only so that the next batch's rows
         # are read meanwhile (the platform's work and the warehouse's overlap), not to send two at once.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sending:
             while max_batches is None or handled < max_batches:
-                if ahead is None:
-                    batch, records = _next_batch(conn, target.target), None
+                if not waiting:  # read again when used up (batches queued meanwhile) or after a batch not settled
+                    waiting.extend(_open_batches(conn, target.target))
                     conn.commit()
-                else:
-                    batch, records = ahead
-                if batch is None:
+                if not waiting:
                     break
+                batch = waiting.popleft()
+                records = ahead.records if ahead is not None and ahead.batch["batch_id"] == batch["batch_id"] else None
                 handled += 1
+                following = waiting[0] if waiting and (max_batches is None or handled < max_batches) else None
                 try:
                     ahead = _settle(conn, batch, platform, report, records=records, sending=sending,
-                                    read_ahead=max_batches is None or handled < max_batches)
+                                    following=following)
+                    if ahead is None:  # split, refused or not settled: what is open next is read again
+                        waiting.clear()
                 except PlatformUnavailable as exc:
                     conn.rollback()
                     with conn.transaction():
@@ -306,12 +306,13 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
 
 
 def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport, *,
-            records: list[tuple[str, str]] | None, sending: ThreadPoolExecutor, read_ahead: bool) -> _Ahead | None:
+            records: list[tuple[str, str]] | None, sending: ThreadPoolExecutor,
+            following: dict[str, Any] | None) -> _Ahead | None:
     """Get one batch's receipts: by a status query when it may have arrived, else by sending it.
 
-    ``records``: the batch's rows when already read. The request goes through ``sending``; with ``read_ahead``
-    the next open batch and its rows are read while the platform answers, and returned when this batch is
-    settled by its answer (the next to send); else None (the caller asks which batch is next).
+    ``records``: the batch's rows when already read. The request goes through ``sending``; the rows of the
+    ``following`` batch (the next open one) are read while the platform answers, and returned when this batch
+    is settled by its answer; else None (the caller reads again which batches are open).
     """
     if records is None:
         records = _records(conn, batch["batch_id"])
@@ -329,9 +330,8 @@ def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPla
     payloads = [payload for _, payload in records]
     answer = sending.submit(platform.submit, batch["batch_id"], batch["idempotency_key"], ids, payloads)
     ahead = None
-    if read_ahead:  # read only: the receipts of this batch are committed before the next is marked or sent
-        following = _next_batch(conn, batch["target"], after=batch)
-        ahead = _Ahead(following, _records(conn, following["batch_id"])) if following is not None else None
+    if following is not None:  # read only: this batch's receipts are committed before the next is marked or sent
+        ahead = _Ahead(following, _records(conn, following["batch_id"]))
         conn.commit()
     try:
         receipts = answer.result()
