@@ -13,13 +13,22 @@ The payload's content hash is compared with what the target was last sent (``ops
 * a record of the province's backflow (origin 省回流) is never due at a target with
   ``forward_backflow: false`` (the province it came from).
 
+**Rendered in the warehouse.** Where the warehouse can render a relation's payloads byte for byte as
+:func:`canonical_json` does (text, integers, amounts, dates and booleans, ID numbers masked; not free text
+masked by :func:`~huiju.masking.mask_text`, floats or timestamps), each payload is rendered, hashed (sha256,
+the hash a record sent before has) and compared there, and the payloads, push states and outbox rows are
+written by set-based statements: no row leaves the warehouse (:meth:`PayloadBuilder.sql_payload`). Other
+relations are read into Python and rendered row by row, to the same bytes.
+
 Incremental: only rows published since the cursor are read, joined in the same query with what the
 target was last sent of each (``ops.push_records``: content hash, and the row's publication time when it
 was rendered, migration 182); a row read again with nothing new is left out before rendering. A change in
 how the target renders a relation (``ops.push_cursors.rendering``) reads it whole once.
 
-Everything runs in one transaction under the target's advisory lock; the outbox rows are written
-with COPY — in a push run once each, already in their batches (``batched``; see :func:`compute_due`).
+Everything runs in one transaction under the target's advisory lock; the outbox rows are written in
+bulk (COPY, or one insert from the rows rendered in the warehouse) — in a push run once each, already in
+their batches (``batched``; see :func:`compute_due`), each batch's idempotency key made at the end from the
+rows it holds (:meth:`Batches.write`).
 The payloads themselves are not in ``ops`` (which the landing, validation, the transformation and
 the stewards' dashboard read): a payload may hold an ID number in clear, so each is kept once, by its
 content hash, in ``push_private.payloads``, which only the push component's role reads (migration 181).
@@ -125,32 +134,43 @@ def idempotency_key(batch_id: str, hashes: Sequence[str]) -> str:
 @dataclass
 class Batches:
     """The target's batches, cut in outbox order as rows are queued: ``batch_size`` rows each, numbered after
-    the target's last (``ops.push_batches``); each closed batch is ``(batch_id, target, batch_no, parent, key,
-    records)`` until written."""
+    the target's last (``ops.push_batches``). Only counted while rows are queued: each batch's row, with its
+    idempotency key, is written at the end from the outbox rows it holds (:meth:`write`)."""
 
     target: str
     size: int
-    last_no: int
-    first_no: int = 0  # the last batch number before these
-    hashes: list[str] = field(default_factory=list)  # the open batch's rows' content hashes, in order
-    closed: list[tuple[Any, ...]] = field(default_factory=list)
+    first_no: int  # the last batch number before these
+    queued: int = 0  # rows put in batches so far
 
-    def add(self, digest: str) -> str:
-        """Put a row (its content hash) in the open batch; the batch's id. A full batch is closed."""
-        batch_id = batch_id_of(self.target, self.last_no + 1)
-        self.hashes.append(digest)
-        if len(self.hashes) == self.size:
-            self.close()
-        return batch_id
+    def add(self) -> str:
+        """Put a row in the open batch; the batch's id."""
+        self.queued += 1
+        return batch_id_of(self.target, self.first_no + 1 + (self.queued - 1) // self.size)
 
-    def close(self) -> None:
-        """Close the open batch (if it holds any row)."""
-        if self.hashes:
-            self.last_no += 1
-            batch_id = batch_id_of(self.target, self.last_no)
-            self.closed.append((batch_id, self.target, self.last_no, None, idempotency_key(batch_id, self.hashes),
-                                len(self.hashes)))
-            self.hashes = []
+    def reserve(self, rows: int) -> int:
+        """Put ``rows`` rows in batches at once (their batch numbers worked out by the caller); how many came before."""
+        before = self.queued
+        self.queued += rows
+        return before
+
+    @property
+    def last_no(self) -> int:
+        """The number of the last batch cut (``first_no`` when none)."""
+        return self.first_no + -(-self.queued // self.size)
+
+    def write(self, conn: psycopg.Connection) -> None:
+        """Write the batches cut (``ops.push_batches``): each with its rows' count and the idempotency key of its id
+        and their content hashes in outbox order (:func:`idempotency_key`, worked out in the warehouse)."""
+        numbers = list(range(self.first_no + 1, self.last_no + 1))
+        if not numbers:
+            return
+        conn.execute(
+            "insert into ops.push_batches (batch_id, target, batch_no, idempotency_key, records)"
+            " select o.batch_id, %s, b.batch_no, left(encode(sha256(convert_to(o.batch_id"
+            " || string_agg('|' || o.content_hash, '' order by o.outbox_id), 'UTF8')), 'hex'), 40), count(*)"
+            " from ops.push_outbox o join unnest(%s::text[], %s::bigint[]) as b (batch_id, batch_no)"
+            " on b.batch_id = o.batch_id group by o.batch_id, b.batch_no",
+            (self.target, [batch_id_of(self.target, n) for n in numbers], numbers))
 
 
 def copy_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]]) -> None:
@@ -159,6 +179,45 @@ def copy_batches(conn: psycopg.Connection, batches: Sequence[tuple[Any, ...]]) -
                             " records) from stdin") as copy:
         for row in batches:
             copy.write_row(row)
+
+
+#: What :meth:`str.strip` removes (``str.isspace``), for the ID number's masking in SQL to trim the same
+#: (``tests/unit/push`` checks it against Python's own).
+STRIP_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+#: mask_id_number in SQL: region and last four kept; eight characters or fewer all hidden.
+_SQL_MASKED_ID_NUMBER = sql.SQL(
+    "case when length(btrim({value}, {whitespace})) <= 8 then repeat('*', length(btrim({value}, {whitespace})))"
+    " else left(btrim({value}, {whitespace}), 6) || repeat('*', length(btrim({value}, {whitespace})) - 10)"
+    " || right(btrim({value}, {whitespace}), 4) end")
+_SQL_TEXT = frozenset({"text", "character varying"})
+_SQL_INTEGERS = frozenset({"smallint", "integer", "bigint"})
+#: Key columns whose ``::text`` is Python's ``str()`` of the value.
+_SQL_KEYS = _SQL_TEXT | _SQL_INTEGERS
+#: Each PostgreSQL type's JSON as :func:`wire_value` and :func:`canonical_json` write its Python value: strings
+#: escaped as json escapes them without ensure_ascii (PostgreSQL's to_json escapes the same characters, the same
+#: way), amounts as strings without trailing zeros (trim_scale: Decimal.normalize), dates in ISO form. Floats and
+#: timestamps are left to Python (their text forms differ).
+_SQL_VALUES = {
+    **{name: sql.SQL("to_json({})::text") for name in _SQL_TEXT},
+    **{name: sql.SQL("{}::text") for name in _SQL_INTEGERS},
+    "numeric": sql.SQL("'\"' || trim_scale({})::text || '\"'"),
+    "date": sql.SQL("to_json({})::text"),
+    "boolean": sql.SQL("case {} when true then 'true' when false then 'false' end"),
+}
+
+
+#: An amount Decimal.normalize leaves whole: at most 28 significant digits (the default context's precision,
+#: beyond which it rounds). Counted generously (trailing zeros of a whole number too): a row it is false for
+#: makes the warehouse leave the relation's rendering to Python.
+_SQL_NUMERIC_EXACT = sql.SQL("coalesce(length(ltrim(replace(trim_scale(abs({}))::text, '.', ''), '0')) <= 28, true)")
+
+
+class WarehouseRendering(NamedTuple):
+    """How the warehouse renders a relation's payloads (:meth:`PayloadBuilder.sql_payload`), as SQL over ``r``."""
+
+    payload: sql.Composable  # the canonical JSON
+    exact: sql.Composable  # true when the row's payload is rendered exactly as Python would (else: Python renders)
 
 
 @dataclass(frozen=True)
@@ -193,6 +252,40 @@ class PayloadBuilder:
         changes, every record's payload may have changed with it."""
         return text_hash(canonical_json({"relation": self.relation.model_dump(mode="json"), "masked": self.masked,
                                          "forward_backflow": target.forward_backflow}))
+
+    def sql_payload(self, types: dict[str, str]) -> WarehouseRendering | None:
+        """The upsert's canonical JSON rendered by the warehouse from the relation's row ``r``: byte for byte what
+        :meth:`upsert` and :func:`canonical_json` make of it (keys sorted, values as :func:`wire_value` writes
+        them, ID numbers masked as :func:`~huiju.masking.mask_id_number` masks them), so its content hash is
+        the one a record sent before has. None when a column's type (``types``: column → PostgreSQL type) or
+        its masking has no exact rendering here (the rows are then rendered in Python).
+        """
+        if types.get(self.relation.key) not in _SQL_KEYS:
+            return None
+        exact: list[sql.Composable] = [sql.SQL("true")]
+        parts: list[sql.Composable] = [sql.Literal('{"action":"upsert","data":{')]
+        for number, (code, column) in enumerate(sorted(self.relation.fields.items())):
+            value = sql.SQL("r.{}").format(sql.Identifier(column))
+            how = self.masked.get(column)
+            if how is not None:
+                if how != "id_number" or types.get(column) not in _SQL_TEXT:
+                    return None  # free text masked: huiju.masking.mask_text has no byte-identical SQL twin
+                value = _SQL_MASKED_ID_NUMBER.format(value=value, whitespace=sql.Literal(STRIP_WHITESPACE))
+                rendered = sql.SQL("to_json({})::text").format(value)
+            elif (template := _SQL_VALUES.get(types.get(column, ""))) is None:
+                return None
+            else:
+                rendered = template.format(value)
+                if types[column] == "numeric":
+                    exact.append(_SQL_NUMERIC_EXACT.format(value))
+            parts += [sql.Literal(("," if number else "") + json.dumps(code) + ":"),
+                      sql.SQL("coalesce({}, 'null')").format(rendered)]
+        parts += [sql.Literal('},"item_set":' + json.dumps(self.relation.item_set, ensure_ascii=False)
+                              + ',"record_id":'),
+                  sql.SQL("to_json({} || r.{}::text)::text").format(sql.Literal(self.record_id("")),
+                                                                   sql.Identifier(self.relation.key)),
+                  sql.Literal("}")]
+        return WarehouseRendering(sql.SQL(" || ").join(parts), sql.SQL(" and ").join(exact))
 
     def withdraw(self, key: Any) -> dict[str, Any]:
         """The wire record withdrawing ``key`` (only its key item)."""
@@ -242,17 +335,16 @@ def _without_backflow(relation: PushRelation, target: Target, conditions: list[s
     return conditions, params
 
 
-def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
-          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], _State | None]]]:
-    """The relation's rows published since ``since`` (all when None), in chunks, each with what the target was
-    last sent of it (None when never): one streaming join, no look-up per chunk.
+def _read(relation: PushRelation, target: Target, item_set_prefix: str, since: datetime | None,
+          select: sql.Composable) -> tuple[sql.Composable, list[Any]]:
+    """The query reading the relation's rows published since ``since`` (all when None), each joined with what the
+    target was last sent of it (``s``, ``ops.push_records``: no row when never), ``select`` of ``r`` and ``s``.
 
     Since ``since``, a row whose changed column is the one recorded when it was last rendered is left out
     in the query (read again by the cursor's overlap, nothing new): its payload would be the same. Not
     left out: a row no longer publishable (a view judging 公示截止期 by today's date changes without a
     new version), and a record the target holds withdrawn.
     """
-    columns = _columns(relation)
     schema, table = relation.relation.split(".", 1)
     conditions = []
     params: list[Any] = [target.target, item_set_prefix]
@@ -266,13 +358,23 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item
         params.append(since)
     conditions, params = _without_backflow(relation, target, conditions, params)
     query = sql.SQL(
-        "select {columns}, s.content_hash, s.withdrawn, s.changed_at from {table} r left join ops.push_records s"
+        "select {select} from {table} r left join ops.push_records s"
         " on s.target = %s and s.record_key = %s || r.{key}::text{where}").format(
-        columns=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
-        table=sql.Identifier(schema, table), key=sql.Identifier(relation.key),
+        select=select, table=sql.Identifier(schema, table), key=sql.Identifier(relation.key),
         where=sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL(""))
+    return query, params
+
+
+def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item_set_prefix: str,
+          since: datetime | None) -> Iterator[list[tuple[dict[str, Any], _State | None]]]:
+    """The relation's rows published since ``since`` (all when None; see :func:`_read`), in chunks, each with what
+    the target was last sent of it (None when never): one streaming join, no look-up per chunk."""
+    columns = _columns(relation)
+    query, params = _read(relation, target, item_set_prefix, since, sql.SQL(", ").join(
+        [*(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
+         sql.SQL("s.content_hash, s.withdrawn, s.changed_at")]))
     width = len(columns)
-    with conn.cursor(name=f"push_{target.target}_{table}") as cur:
+    with conn.cursor(name=f"push_{target.target}_{relation.name}") as cur:
         cur.itersize = CHUNK
         cur.execute(query, params)
         while True:
@@ -281,6 +383,175 @@ def _rows(conn: psycopg.Connection, relation: PushRelation, target: Target, item
                 return
             yield [(dict(zip(columns, row[:width], strict=True)),
                     None if row[width] is None else _State(*row[width:])) for row in chunk]
+
+
+def column_types(conn: psycopg.Connection, relation: str) -> dict[str, str]:
+    """Each column of ``relation`` (``schema.table``, a table or a view) and its PostgreSQL type's name."""
+    return dict(conn.execute("select attname::text, atttypid::regtype::text from pg_attribute"
+                             " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+                             (relation,)).fetchall())
+
+
+def _column_or(relation: PushRelation, column: str | None, otherwise: str) -> sql.Composable:
+    return sql.SQL("r.{}").format(sql.Identifier(column)) if column else sql.SQL(otherwise)
+
+
+def _queue_in_python(conn: psycopg.Connection, target: Target, relation: PushRelation, builder: PayloadBuilder,
+                     since: datetime | None, newest: datetime | None, deadlines: _Deadlines, batches: Batches | None,
+                     report: DueReport) -> datetime | None:
+    """Queue the relation's new, changed and no longer publishable records, its rows read and rendered in Python
+    chunk by chunk (:meth:`PayloadBuilder.upsert`); the newest changed time read (or ``newest``)."""
+    for chunk in _rows(conn, relation, target, builder.record_id(""), since):
+        pending = _Pending()
+        withdrawn_keys = []
+        for row, state in chunk:
+            changed_at = row[relation.changed_column]
+            if changed_at is not None and (newest is None or changed_at > newest):
+                newest = changed_at
+            if relation.publishable_column and row[relation.publishable_column] is False:
+                if state is not None and not state.withdrawn:
+                    withdrawn_keys.append(str(row[relation.key]))
+                continue
+            record = builder.upsert(row)
+            text = canonical_json(record)
+            digest = text_hash(text)
+            record_id = record["record_id"]
+            publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
+            if state is not None and state.content_hash == digest and not state.withdrawn:
+                report.unchanged += 1
+                if state.changed_at != changed_at:  # so the next run leaves it out in the query
+                    pending.states.append((target.target, record_id, relation.name, str(row[relation.key]),
+                                           digest, False, publish_until, changed_at))
+                continue
+            if state is not None:
+                pending.superseding.append(record_id)
+            decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
+            deadline = deadlines[decided] if isinstance(decided, date) else None
+            pending.payloads.append((digest, text))
+            pending.outbox.append((
+                target.target, record_id, relation.name, "upsert", digest,
+                row.get(relation.department_column) if relation.department_column else None,
+                row.get("load_id"), row.get("source_row_no"), decided, deadline))
+            (pending.states if state is not None else pending.new_states).append((
+                target.target, record_id, relation.name, str(row[relation.key]), digest, False, publish_until,
+                changed_at))
+        report.upserts += len(pending.outbox)
+        report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
+        _write(conn, target.target, pending, batches)
+    return newest
+
+
+def _warehouse_payload(conn: psycopg.Connection, relation: PushRelation,
+                       builder: PayloadBuilder) -> WarehouseRendering | None:
+    """How the warehouse renders the relation's payloads (:meth:`PayloadBuilder.sql_payload`), when it can render
+    them exactly and the columns the outbox keeps have the types it writes; None otherwise."""
+    types = column_types(conn, relation.relation)
+    dates = all(not column or types.get(column) == "date"
+                for column in (relation.decision_date_column, relation.publish_until_column))
+    rendering = builder.sql_payload(types) if dates and {"load_id", "source_row_no"} <= types.keys() else None
+    if rendering is None:
+        log.info("push: %s rendered in Python (a column's type or masking has no exact rendering in the warehouse)",
+                 relation.relation)
+    return rendering
+
+
+def _queue_in_warehouse(conn: psycopg.Connection, target: Target, relation: PushRelation, builder: PayloadBuilder,
+                        since: datetime | None, newest: datetime | None, deadlines: _Deadlines,
+                        batches: Batches | None, report: DueReport, *,
+                        rendering: WarehouseRendering) -> datetime | None:
+    """Queue the relation's new and changed records without a row leaving the warehouse: each payload rendered
+    (``payload``, :meth:`PayloadBuilder.sql_payload`) and hashed there, compared with what the target was last
+    sent, and written with its push state and its outbox row by set-based statements. The same decisions as
+    :func:`compute_due`'s loop over rows read into Python (the relations whose rendering the warehouse has
+    no exact twin for still take :func:`_queue_in_python`). Returns the newest changed time read (or ``newest``).
+    """
+    publishable = _column_or(relation, relation.publishable_column, "true")
+    select = sql.SQL(
+        "r.{key}::text as natural_key, {prefix} || r.{key}::text as record_key, r.{changed} as changed_at,"
+        " {publishable} as publishable, {publish_until} as publish_until, {decided} as decision_date,"
+        " {department} as department, r.load_id, r.source_row_no, s.record_key is not null as known,"
+        " s.content_hash as old_hash, s.withdrawn as old_withdrawn, s.changed_at as old_changed_at,"
+        " case when {publishable} is false then null else {payload} end as payload, {exact} as exact").format(
+        key=sql.Identifier(relation.key), prefix=sql.Literal(builder.record_id("")),
+        changed=sql.Identifier(relation.changed_column), publishable=publishable,
+        publish_until=_column_or(relation, relation.publish_until_column, "null::date"),
+        decided=_column_or(relation, relation.decision_date_column, "null::date"),
+        department=_column_or(relation, relation.department_column, "null::text"), payload=rendering.payload,
+        exact=rendering.exact)
+    query, params = _read(relation, target, builder.record_id(""), since, select)
+    conn.execute("drop table if exists push_read")
+    # Hashed once per row; due: publishable and never sent, withdrawn there, or changed (its hash differs).
+    # Bound client-side: CREATE TABLE AS takes no server-side parameters.
+    psycopg.ClientCursor(conn).execute(sql.SQL(
+        "create temp table push_read on commit drop as select *, payload is not null and not coalesce(known"
+        " and old_hash = content_hash and not old_withdrawn, false) as due from (select *,"
+        " encode(sha256(convert_to(payload, 'UTF8')), 'hex') as content_hash from ({query}) as q) as h").format(
+        query=query), params)
+    (read_newest, unchanged, withdrawn, exact, due, due_known, restamped, decided) = conn.execute(
+        "select max(changed_at), count(*) filter (where payload is not null and not due),"
+        " array_agg(natural_key order by natural_key) filter (where publishable is false and known and not"
+        " old_withdrawn), coalesce(bool_and(exact), true), count(*) filter (where due),"
+        " count(*) filter (where due and known), count(*) filter (where payload is not null and not due and known"
+        " and old_changed_at is distinct from changed_at),"
+        " array_agg(distinct decision_date) filter (where due and decision_date is not null) from push_read").fetchone()
+    if not exact:  # an amount Decimal would round: nothing written yet, the relation is rendered in Python
+        conn.execute("drop table push_read")
+        log.info("push %s: %s holds an amount of over 28 digits; rendered in Python", target.target, relation.name)
+        return _queue_in_python(conn, target, relation, builder, since, newest, deadlines, batches, report)
+    report.unchanged += unchanged
+    decided = decided or []
+    if due_known or restamped:  # planned for what the table holds (a day's few rows found by key, not by a scan)
+        conn.execute("analyze push_read")
+    if due_known:
+        # A record queued again before its older row went out: only the newest (about to be written) is sent.
+        conn.execute("update ops.push_outbox o set state = 'superseded' from push_read r where r.due and r.known"
+                     " and o.target = %s and o.record_key = r.record_key and o.state = 'due'", (target.target,))
+    if due_known or restamped:
+        # The new state of each record the target has one for: a changed payload, or the version last rendered.
+        conn.execute("update ops.push_records s set relation = %s, content_hash = r.content_hash, withdrawn = false,"
+                     " publish_until = r.publish_until, changed_at = r.changed_at, updated_at = now()"
+                     " from push_read r where r.known and r.payload is not null and (r.due or r.old_changed_at"
+                     " is distinct from r.changed_at) and s.target = %s and s.record_key = r.record_key",
+                     (relation.name, target.target))
+    if due == 0:
+        return _withdraw_unpublishable(conn, target, relation, builder, withdrawn, batches, report, read_newest,
+                                       newest)
+    if due > due_known:
+        conn.execute("insert into ops.push_records (target, record_key, relation, natural_key, content_hash,"
+                     " withdrawn, publish_until, changed_at) select %s, record_key, %s, natural_key, content_hash,"
+                     " false, publish_until, changed_at from push_read where due and not known",
+                     (target.target, relation.name))
+    conn.execute("insert into push_private.payloads (content_hash, payload) select content_hash, payload"
+                 " from push_read where due on conflict (content_hash) do nothing")
+    # Outbox order is batch order: the n-th row queued in this run goes in the run's batch n // batch_size.
+    before = batches.reserve(due) if batches is not None else 0
+    batch = (sql.SQL(", {target} || '-' || lpad(n::text, greatest(8, length(n::text)), '0'), 'batched'").format(
+        target=sql.Literal(target.target)) if batches is not None else sql.SQL(""))
+    conn.execute(sql.SQL(
+        "insert into ops.push_outbox (target, record_key, relation, action, content_hash, department, load_id,"
+        " source_row_no, decision_date, deadline_date{batch_columns}) select %s, r.record_key, %s, 'upsert',"
+        " r.content_hash, r.department, r.load_id, r.source_row_no, r.decision_date, d.deadline{batch}"
+        " from (select *, %s::bigint + 1 + (%s::bigint + row_number() over (order by record_key collate \"C\") - 1)"
+        " / %s::bigint as n from push_read where due) as r"
+        " left join unnest(%s::date[], %s::date[]) as d (decided, deadline) on d.decided = r.decision_date"
+        " order by r.n, r.record_key collate \"C\"").format(
+        batch_columns=sql.SQL(", batch_id, state") if batches is not None else sql.SQL(""), batch=batch),
+        (target.target, relation.name, batches.first_no if batches is not None else 0, before,
+         batches.size if batches is not None else 1, decided, [deadlines[d] for d in decided]))
+    report.upserts += due
+    return _withdraw_unpublishable(conn, target, relation, builder, withdrawn, batches, report, read_newest, newest)
+
+
+def _withdraw_unpublishable(conn: psycopg.Connection, target: Target, relation: PushRelation,
+                            builder: PayloadBuilder, keys: list[str] | None, batches: Batches | None,
+                            report: DueReport, read_newest: datetime | None,
+                            newest: datetime | None) -> datetime | None:
+    """Queue the withdrawal of the records the target holds that are no longer publishable (``keys``), after the
+    relation's upserts; the newer of the newest changed times (``read_newest`` read now, ``newest`` before)."""
+    pending = _Pending()
+    report.withdrawals += _add_withdrawals(pending, target, relation, builder, keys or [])
+    _write(conn, target.target, pending, batches)
+    return read_newest if read_newest is not None and (newest is None or read_newest > newest) else newest
 
 
 class _State(NamedTuple):
@@ -306,7 +577,7 @@ def _write(conn: psycopg.Connection, target: str, pending: _Pending, batches: Ba
     """Write one chunk: its payloads, the target's new state of each record, and the outbox rows (COPY).
 
     With ``batches`` (a push run) each outbox row goes in once, in its final place: its batch and state
-    ``batched``; the batches it closed are written with it.
+    ``batched`` (the batches themselves are written at the end of the run: :meth:`Batches.write`).
     """
     if pending.superseding:
         # A record queued again before its older row went out: only the newest (about to be written) is sent.
@@ -345,10 +616,7 @@ def _write(conn: psycopg.Connection, target: str, pending: _Pending, batches: Ba
                     copy.write_row(row)
             else:  # outbox order is batch order: each row's batch is the open one when it is written
                 for row in pending.outbox:
-                    copy.write_row((*row, batches.add(row[4]), "batched"))
-    if batches is not None and batches.closed:
-        copy_batches(conn, batches.closed)
-        batches.closed.clear()
+                    copy.write_row((*row, batches.add(), "batched"))
 
 
 def store_payloads(conn: psycopg.Connection, payloads: Sequence[tuple[str, str]]) -> None:
@@ -403,43 +671,12 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
             incremental = not full and cursor is not None and cursor[0] is not None and cursor[1] == rendering
             since = read_since(cursor[0], cursor[2]) if incremental else None
             newest = cursor[0] if cursor else None
-            for chunk in _rows(conn, relation, target, builder.record_id(""), since):
-                pending = _Pending()
-                withdrawn_keys = []
-                for row, state in chunk:
-                    changed_at = row[relation.changed_column]
-                    if changed_at is not None and (newest is None or changed_at > newest):
-                        newest = changed_at
-                    if relation.publishable_column and row[relation.publishable_column] is False:
-                        if state is not None and not state.withdrawn:
-                            withdrawn_keys.append(str(row[relation.key]))
-                        continue
-                    record = builder.upsert(row)
-                    text = canonical_json(record)
-                    digest = text_hash(text)
-                    record_id = record["record_id"]
-                    publish_until = row.get(relation.publish_until_column) if relation.publish_until_column else None
-                    if state is not None and state.content_hash == digest and not state.withdrawn:
-                        report.unchanged += 1
-                        if state.changed_at != changed_at:  # so the next run leaves it out in the query
-                            pending.states.append((target.target, record_id, relation.name, str(row[relation.key]),
-                                                   digest, False, publish_until, changed_at))
-                        continue
-                    if state is not None:
-                        pending.superseding.append(record_id)
-                    decided = row.get(relation.decision_date_column) if relation.decision_date_column else None
-                    deadline = deadlines[decided] if isinstance(decided, date) else None
-                    pending.payloads.append((digest, text))
-                    pending.outbox.append((
-                        target.target, record_id, relation.name, "upsert", digest,
-                        row.get(relation.department_column) if relation.department_column else None,
-                        row.get("load_id"), row.get("source_row_no"), decided, deadline))
-                    (pending.states if state is not None else pending.new_states).append((
-                        target.target, record_id, relation.name, str(row[relation.key]), digest, False, publish_until,
-                        changed_at))
-                report.upserts += len(pending.outbox)
-                report.withdrawals += _add_withdrawals(pending, target, relation, builder, withdrawn_keys)
-                _write(conn, target.target, pending, batches)
+            rendering_sql = _warehouse_payload(conn, relation, builder)
+            if rendering_sql is None:
+                newest = _queue_in_python(conn, target, relation, builder, since, newest, deadlines, batches, report)
+            else:
+                newest = _queue_in_warehouse(conn, target, relation, builder, since, newest, deadlines, batches,
+                                             report, rendering=rendering_sql)
             # Past 公示截止期 since the last run, with nothing published about the record since.
             expired = [key for (key,) in conn.execute(
                 "select natural_key from ops.push_records where target = %s and relation = %s and not withdrawn"
@@ -456,8 +693,7 @@ def compute_due(conn: psycopg.Connection, registry: Registry, target: Target, *,
                          " watermark = excluded.watermark, rendering = excluded.rendering, read_at = excluded.read_at",
                          (target.target, relation.name, newest, rendering))
         if batches is not None:
-            batches.close()
-            copy_batches(conn, batches.closed)
+            batches.write(conn)
             report.batches = batches.last_no - batches.first_no
         _refresh_statistics(conn, report)
     log.info("push %s: %d upserts, %d withdrawals due (%d unchanged)", target.target, report.upserts,
@@ -484,9 +720,10 @@ ANALYZE_SHARE = 0.1
 
 
 def _refresh_statistics(conn: psycopg.Connection, report: DueReport) -> None:
-    """Analyze the push state (``ops.analyze_push_state``, migration 184) when this run queued more than
-    :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at once: the next run's
-    reads are planned for the tables as they are (a day's 1% read in a second, not in ten)."""
+    """Analyze the push state (``ops.analyze_push_state``, migrations 184 and 304: records, outbox, payloads) when
+    this run queued more than :data:`ANALYZE_SHARE` of what the planner last counted, as autovacuum would, but at
+    once: the next run's reads are planned for the tables as they are (a day's 1% read in a second, not in ten),
+    and so are the sender's reads of the batches just cut (each batch's payloads found by key, not by a scan)."""
     (sampled,) = conn.execute("select reltuples from pg_class where oid = 'ops.push_records'::regclass").fetchone()
     if report.queued > ANALYZE_SHARE * max(sampled, 0):
         conn.execute("select ops.analyze_push_state()")
@@ -499,7 +736,7 @@ def _open_batches(conn: psycopg.Connection, target: Target) -> Batches | None:
         return None
     (last,) = conn.execute("select coalesce(max(batch_no), 0) from ops.push_batches where target = %s",
                            (target.target,)).fetchone() or (0,)
-    return Batches(target.target, target.batch_size, last, first_no=last)
+    return Batches(target.target, target.batch_size, first_no=last)
 
 
 def _gone(conn: psycopg.Connection, target: Target, relation: PushRelation) -> list[str]:

@@ -19,15 +19,19 @@ status query, never assumed delivered. HTTP 413 splits a batch into halves (``<i
 deterministic by outbox order), again until it fits; another 4xx refuses the batch (final; its rows
 ``refused``); when the platform stays unavailable through every retry (5xx, 429, timeouts) the
 drain stops there and the next run starts again from that batch, so an outage drains in order.
+One request is on its way at a time; while the platform works on it the next batch's rows are read
+(only read: a batch's receipts are committed before the next one is marked ``sending`` or sent).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from huiju_connectors.credit_push import (
@@ -124,12 +128,20 @@ def _split(conn: psycopg.Connection, batch: dict[str, Any]) -> list[str]:
     return halves
 
 
-def _next_batch(conn: psycopg.Connection, target: str) -> dict[str, Any] | None:
-    """The target's first open batch (in sending order), if any."""
+def _open_batches(conn: psycopg.Connection, target: str) -> list[dict[str, Any]]:
+    """The target's open batches, in sending order. Read once for a run of sends rather than once per batch: the
+    open batches' index also holds the entries of batches since settled until vacuum comes round."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("select batch_id, target, batch_no, idempotency_key, state from ops.push_batches"
-                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id"
-                           " limit 1", (target,)).fetchone()
+                           " where target = %s and state in ('pending', 'sending') order by batch_no, batch_id",
+                           (target,)).fetchall()
+
+
+class _Ahead(NamedTuple):
+    """The next open batch and its rows (:func:`_records`), read while the one before it was on its way."""
+
+    batch: dict[str, Any]
+    records: list[tuple[str, str]]
 
 
 class PayloadMismatch(RuntimeError):
@@ -152,12 +164,17 @@ def wire_payload(record_key: str, digest: str, stored: str | None) -> str:
     return rendered
 
 
-def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[int, str, str, str]]:
-    """A batch's rows in outbox order: (outbox id, record id, the payload's bytes as sent, state)."""
-    return [(outbox_id, record_key, wire_payload(record_key, digest, payload), state)
-            for outbox_id, record_key, digest, payload, state in conn.execute(
-                "select o.outbox_id, o.record_key, o.content_hash, p.payload, o.state from ops.push_outbox o"
-                " left join push_private.payloads p on p.content_hash = o.content_hash"
+def _records(conn: psycopg.Connection, batch_id: str) -> list[tuple[str, str]]:
+    """A batch's rows in outbox order: (record id, the payload's bytes as sent).
+
+    The warehouse checks each stored payload against its hash; only one that does not match (or is missing)
+    goes through :func:`wire_payload`, which re-renders it or refuses it.
+    """
+    return [(record_key, payload if verified else wire_payload(record_key, digest, payload))
+            for record_key, digest, payload, verified in conn.execute(
+                "select o.record_key, o.content_hash, p.payload,"
+                " encode(sha256(convert_to(p.payload, 'UTF8')), 'hex') is not distinct from o.content_hash"
+                " from ops.push_outbox o left join push_private.payloads p on p.content_hash = o.content_hash"
                 " where o.batch_id = %s order by o.outbox_id", (batch_id,))]
 
 
@@ -176,53 +193,56 @@ def _relaxed_commit(conn: psycopg.Connection) -> None:
 
 
 def record_receipts(conn: psycopg.Connection, batch: dict[str, Any], receipts: Receipts, via: str,
-                    report: DrainReport, open_rows: Sequence[tuple[int, str]] | None = None) -> bool:
-    """Keep each record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
+                    report: DrainReport) -> bool:
+    """Keep each open record's receipt and its outbox state; the batch is ``done`` when none is unknown. Commits.
 
-    A record already accepted or rejected keeps that outcome (a status query never unsettles it).
-    ``open_rows`` (outbox id, record id): the batch's rows still open, when the caller just read them.
-    Returns True when the batch is settled.
+    A record already accepted or rejected keeps that outcome (a status query never unsettles it): only the
+    batch's open rows get a receipt. Set-based, whatever the batch's size: the receipts are written from the
+    outbox rows themselves, each with its outcome from the few the platform did not accept (when the receipt
+    was read whole; else from every outcome it gave, the rest unknown), and the rows settled in the same
+    statement. Returns True when the batch is settled.
     """
-    with conn.transaction():
+    if receipts.malformed is None:  # every record has its outcome: only those not accepted need saying
+        told = [(key, outcome, reason) for key, (outcome, reason) in receipts.outcomes.items() if outcome != "accepted"]
+        otherwise: tuple[str, str | None] = ("accepted", None)
+    else:
+        told = [(key, outcome, reason) for key, (outcome, reason) in receipts.outcomes.items()]
+        otherwise = ("unknown", mask_text(receipts.malformed))
+    keys, outcomes, reasons = [t[0] for t in told], [t[1] for t in told], [mask_text(t[2]) if t[2] else None
+                                                                          for t in told]
+    # One round trip (a pipeline: begin, the statement, commit), the batch's state set in the same statement.
+    with conn.pipeline(), conn.transaction():
         _relaxed_commit(conn)
-        if open_rows is None:
-            open_rows = conn.execute(
-                "select outbox_id, record_key from ops.push_outbox where batch_id = %s and state = any(%s)"
-                " order by outbox_id", (batch["batch_id"], list(OPEN_STATES))).fetchall()
-        rows = []
-        counts = {"accepted": 0, "rejected": 0, "unknown": 0}
-        for outbox_id, record_key in open_rows:
-            outcome, reason = receipts.of(record_key)
-            counts[outcome] += 1
-            rows.append((batch["batch_id"], outbox_id, batch["target"], record_key, outcome,
-                         mask_text(reason) if reason else None, via))
-        with conn.cursor().copy("copy ops.push_receipts (batch_id, outbox_id, target, record_key, outcome, reason,"
-                                " via) from stdin") as copy:
-            for row in rows:
-                copy.write_row(row)
-        # Every open row accepted in one statement, then the few that were not (rejected, unknown) by id.
-        conn.execute("update ops.push_outbox set state = 'accepted', reason = null, settled_at = now()"
-                     " where batch_id = %s and state in ('batched', 'unknown')", (batch["batch_id"],))
-        others = [(r[1], r[4], r[5]) for r in rows if r[4] != "accepted"]
-        if others:
-            ids, outcomes, reasons = ([r[i] for r in others] for i in range(3))
-            conn.execute("update ops.push_outbox o set state = r.outcome, reason = r.reason,"
-                         " settled_at = case when r.outcome <> 'unknown' then now() end"
-                         " from unnest(%s::bigint[], %s::text[], %s::text[]) as r (outbox_id, outcome, reason)"
-                         " where o.batch_id = %s and o.outbox_id = r.outbox_id",
-                         (ids, outcomes, reasons, batch["batch_id"]))
-        settled = counts["unknown"] == 0
-        conn.execute("update ops.push_batches set state = %s, done_at = case when %s then now() end,"
-                     " last_error = %s where batch_id = %s",
-                     ("done" if settled else "sending", settled, receipts.malformed, batch["batch_id"]))
-    report.accepted += counts["accepted"]
-    report.rejected += counts["rejected"]
-    report.unknown += counts["unknown"]
+        counted = conn.execute(
+            "with receipts as (insert into ops.push_receipts (batch_id, outbox_id, target, record_key, outcome,"
+            " reason, via) select o.batch_id, o.outbox_id, o.target, o.record_key, coalesce(r.outcome, %(outcome)s),"
+            " case when r.outcome is null then %(reason)s else r.reason end, %(via)s from ops.push_outbox o"
+            " left join unnest(%(keys)s::text[], %(outcomes)s::text[], %(reasons)s::text[])"
+            " as r (record_key, outcome, reason) on r.record_key = o.record_key"
+            " where o.batch_id = %(batch)s and o.state = any(%(open)s) returning outbox_id, outcome, reason),"
+            " settled as (update ops.push_outbox o set state = r.outcome, reason = r.reason,"
+            " settled_at = case when r.outcome <> 'unknown' then now() end from receipts r"
+            " where o.batch_id = %(batch)s and o.outbox_id = r.outbox_id),"
+            " counts as (select count(*) filter (where outcome = 'accepted') as accepted,"
+            " count(*) filter (where outcome = 'rejected') as rejected,"
+            " count(*) filter (where outcome = 'unknown') as unknown from receipts),"
+            " batch as (update ops.push_batches b set state = case when c.unknown = 0 then 'done' else 'sending' end,"
+            " done_at = case when c.unknown = 0 then now() end, last_error = %(malformed)s from counts c"
+            " where b.batch_id = %(batch)s)"
+            " select accepted, rejected, unknown from counts",
+            {"outcome": otherwise[0], "reason": otherwise[1], "via": via, "keys": keys, "outcomes": outcomes,
+             "reasons": reasons, "batch": batch["batch_id"], "open": list(OPEN_STATES),
+             "malformed": receipts.malformed})
+    accepted, rejected, unknown = counted.fetchone() or (0, 0, 0)
+    settled = unknown == 0
+    report.accepted += accepted
+    report.rejected += rejected
+    report.unknown += unknown
     return settled
 
 
 def _mark_sending(conn: psycopg.Connection, batch_id: str) -> None:
-    with conn.transaction():
+    with conn.pipeline(), conn.transaction():  # one round trip
         _relaxed_commit(conn)
         conn.execute("update ops.push_batches set state = 'sending', attempts = attempts + 1, sent_at = now()"
                      " where batch_id = %s", (batch_id,))
@@ -248,23 +268,36 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
         return report
     try:
         handled = 0
-        while max_batches is None or handled < max_batches:
-            batch = _next_batch(conn, target.target)
-            conn.commit()
-            if batch is None:
-                break
-            handled += 1
-            try:
-                _settle(conn, batch, platform, report)
-            except PlatformUnavailable as exc:
-                conn.rollback()
-                with conn.transaction():
-                    conn.execute("update ops.push_batches set last_error = %s where batch_id = %s",
-                                 (str(exc), batch["batch_id"]))
-                report.stopped = str(exc)
-                report.errors.append(str(exc))
-                log.warning("push %s: %s; the next run goes on from batch %s", target.target, exc, batch["batch_id"])
-                break
+        ahead: _Ahead | None = None
+        waiting: deque[dict[str, Any]] = deque()  # the open batches still to send, in order, as last read
+        # One request at a time, in order; the request runs in its own thread only so that the next batch's rows
+        # are read meanwhile (the platform's work and the warehouse's overlap), not to send two at once.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sending:
+            while max_batches is None or handled < max_batches:
+                if not waiting:  # read again when used up (batches queued meanwhile) or after a batch not settled
+                    waiting.extend(_open_batches(conn, target.target))
+                    conn.commit()
+                if not waiting:
+                    break
+                batch = waiting.popleft()
+                records = ahead.records if ahead is not None and ahead.batch["batch_id"] == batch["batch_id"] else None
+                handled += 1
+                following = waiting[0] if waiting and (max_batches is None or handled < max_batches) else None
+                try:
+                    ahead = _settle(conn, batch, platform, report, records=records, sending=sending,
+                                    following=following)
+                    if ahead is None:  # split, refused or not settled: what is open next is read again
+                        waiting.clear()
+                except PlatformUnavailable as exc:
+                    conn.rollback()
+                    with conn.transaction():
+                        conn.execute("update ops.push_batches set last_error = %s where batch_id = %s",
+                                     (str(exc), batch["batch_id"]))
+                    report.stopped = str(exc)
+                    report.errors.append(str(exc))
+                    log.warning("push %s: %s; the next run goes on from batch %s", target.target, exc,
+                                batch["batch_id"])
+                    break
     finally:
         conn.rollback()
         conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"huiju.push.send:{target.target}",))
@@ -272,42 +305,55 @@ def drain(conn: psycopg.Connection, target: PushEndpoint, platform: CreditPlatfo
     return report
 
 
-def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport) -> None:
-    """Get one batch's receipts: by a status query when it may have arrived, else by sending it."""
-    records = _records(conn, batch["batch_id"])
-    conn.commit()
-    ids = [record_key for _, record_key, _, _ in records]
-    # Open when read; still so when sent (a status answer that settled some returns before the send).
-    open_rows = [(outbox_id, record_key) for outbox_id, record_key, _, state in records if state in OPEN_STATES]
+def _settle(conn: psycopg.Connection, batch: dict[str, Any], platform: CreditPlatform, report: DrainReport, *,
+            records: list[tuple[str, str]] | None, sending: ThreadPoolExecutor,
+            following: dict[str, Any] | None) -> _Ahead | None:
+    """Get one batch's receipts: by a status query when it may have arrived, else by sending it.
+
+    ``records``: the batch's rows when already read. The request goes through ``sending``; the rows of the
+    ``following`` batch (the next open one) are read while the platform answers, and returned when this batch
+    is settled by its answer; else None (the caller reads again which batches are open).
+    """
+    if records is None:
+        records = _records(conn, batch["batch_id"])
+        conn.commit()
+    ids = [record_key for record_key, _ in records]
     if batch["state"] == "sending":
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
             report.reconciled += 1
             if record_receipts(conn, batch, known, "status", report):
-                return
+                return None
             if known.malformed is None or len(known.outcomes) > 0:
-                return  # partly settled; the next run asks again about the rest
+                return None  # partly settled; the next run asks again about the rest
     _mark_sending(conn, batch["batch_id"])
+    payloads = [payload for _, payload in records]
+    answer = sending.submit(platform.submit, batch["batch_id"], batch["idempotency_key"], ids, payloads)
+    ahead = None
+    if following is not None:  # read only: this batch's receipts are committed before the next is marked or sent
+        ahead = _Ahead(following, _records(conn, following["batch_id"]))
+        conn.commit()
     try:
-        receipts = platform.submit(batch["batch_id"], batch["idempotency_key"], ids,
-                                   [payload for _, _, payload, _ in records])
+        receipts = answer.result()
     except PayloadTooLarge:
         conn.rollback()
         with conn.transaction():
             halves = _split(conn, batch)
         report.split += 1
         log.info("push %s: batch %s too large; split into %s", batch["target"], batch["batch_id"], halves)
-        return
+        return None
     except BatchRefused as exc:
         conn.rollback()
         _refuse(conn, batch["batch_id"], exc)
         report.refused += 1
         report.errors.append(str(exc))
-        return
+        return None
     report.batches_sent += 1
-    if not record_receipts(conn, batch, receipts, "submit", report, open_rows):
+    if not record_receipts(conn, batch, receipts, "submit", report):
         # Some receipts could not be read: ask the platform by batch id at once (and next run if still unknown).
         known = platform.status(batch["batch_id"], ids)
         if known is not None:
             report.reconciled += 1
             record_receipts(conn, batch, known, "status", report)
+        return None
+    return ahead

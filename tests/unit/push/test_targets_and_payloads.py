@@ -152,3 +152,9 @@ def test_a_run_reads_from_the_newest_row_seen_or_what_was_committed_after_the_la
     # It read while the build was committing: rows published up to the overlap before it read are read again.
     assert read_since(built, built + timedelta(minutes=10)) == built + timedelta(minutes=10) - CURSOR_OVERLAP
     assert read_since(built, None) == built - CURSOR_OVERLAP  # a cursor written before its read time was kept
+
+
+def test_the_warehouse_trims_an_id_number_as_python_strips_it() -> None:
+    from huiju.push.outbox import STRIP_WHITESPACE
+
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == STRIP_WHITESPACE
