@@ -24,6 +24,7 @@ from dataclasses import is_dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -47,6 +48,8 @@ from huiju_airflow.auth import airflow_user
 HERE = Path(__file__).resolve().parent
 #: ``?page=N`` of a department's batches (huiju.monitoring.dashboard.BATCHES_PER_PAGE a page).
 BatchPage = Annotated[int, Query(ge=1, alias="page")]
+#: The flag of a batch far off its source's history (预测预警, huiju.monitoring.anomalies).
+ANOMALY_LABEL = "异常预警"
 ECHARTS = "echarts-5.6.0.min.js"  # Apache ECharts 5.6.0 (npm package echarts, dist/), licence beside it
 #: Scripts and styles from this app only; ECharts sets styles on the elements it draws (tooltips).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -130,6 +133,41 @@ def department_json(detail: figures.DepartmentDetail, registry: Registry, *, bat
         figures_json["batches"] = [{**vars(b), "status_label": b.status_label} for b in detail.batches]
         figures_json.update(batch_count=detail.batch_count, page=detail.page, pages=detail.pages)
     return figures_json
+
+
+def count_text(count: int | None) -> str:
+    """A count as a table shows it (``—`` for none)."""
+    return "—" if count is None else str(count)
+
+
+def department_tables_json(detail: figures.DepartmentDetail, registry: Registry) -> dict[str, Any]:
+    """The department page's two tables as the page shows them, cell by cell, for ``dashboard.js`` to draw as text:
+    each source's card (counts, the four rates as percentages; the total first, 合计) and the page's batches
+    (masked, times in Beijing time, status in Chinese, the 异常预警 flag, the link to the batch's page).
+
+    Built here, not in Jinja: the 50 batch rows' ~850 escaped values were the page's largest cost (about 1 ms of
+    its ~3 ms of server CPU, ``dashboard_300_sources``), as Airflow's own UI draws its tables in the browser.
+    """
+    def title(source_id: str | None) -> str:
+        if source_id is None:
+            return "合计"
+        source = registry.sources.get(source_id)
+        return source.title if source else source_id
+
+    department = detail.department
+    return {
+        "cards": [{"source_id": c.source_id, "title": title(c.source_id),
+                   "cells": [str(c.periods_due), str(c.periods_delivered), str(c.periods_on_time),
+                             percent(c.timeliness), percent(c.completeness), percent(c.quality),
+                             percent(c.correction)]} for c in detail.cards],
+        "batches": [{"load_id": b.load_id, "href": f"{department}/batches/{quote(b.load_id)}",
+                     "flag": ANOMALY_LABEL if b.anomalous else None,
+                     "title": b.title, "reference": b.reference,
+                     "data_date": b.data_date.isoformat() if b.data_date else "—",
+                     "received_at": local_time(b.received_at), "status": b.status, "status_label": b.status_label,
+                     "counts": [count_text(b.rows_received), count_text(b.rows_accepted),
+                                count_text(b.rows_quarantined)]} for b in detail.batches],
+    }
 
 
 def batch_json(detail: figures.BatchDetail) -> dict[str, Any]:
@@ -298,7 +336,8 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
                         month: str | None = None, page_no: BatchPage = 1):
         detail = load_department(code, as_of, month, page_no)
         return page(request, "department.html", "../", detail=detail,
-                    chart=embedded_json(department_json(detail, registry, batches=False)))
+                    chart=embedded_json(department_json(detail, registry, batches=False)),
+                    tables=embedded_json(department_tables_json(detail, registry)))
 
     @app.get("/api/departments/{code}")
     def department_data(code: str, as_of: date | None = None, month: str | None = None,
