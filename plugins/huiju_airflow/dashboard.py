@@ -182,9 +182,14 @@ def embedded_json(figures_json: dict[str, Any]) -> str:
     return to_json(figures_json).replace("<", "\\u003c")
 
 
-def local_time(moment: datetime | None, form: str = "%Y-%m-%d %H:%M") -> str:
-    """A timestamp as the stewards read it: Asia/Shanghai time (``—`` for none)."""
-    return "—" if moment is None else moment.astimezone(ZoneInfo(TIMEZONE)).strftime(form)
+def local_time(moment: datetime | None, form: str | None = None) -> str:
+    """A timestamp as the stewards read it: Asia/Shanghai time, ``YYYY-MM-DD HH:MM`` or as ``form`` (strftime)
+    says (``—`` for none)."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(ZoneInfo(TIMEZONE))
+    # ISO text cut at the minute: about half of strftime's cost, paid 50 times for a page of batches
+    return local.isoformat(" ")[:16] if form is None else local.strftime(form)
 
 
 def json_response(figures_json: Any) -> Response:
