@@ -6,7 +6,9 @@ user (:func:`huiju_airflow.auth.airflow_user`). The figures come from :mod:`huij
 read as the ``dashboard`` component (``huiju_dashboard``: select on ``ops`` and ``quarantine`` only);
 this module renders them. Charts are drawn by ECharts, served from this package (``static/``, no CDN):
 a government intranet has no internet, and the Content-Security-Policy lets the page load nothing
-from anywhere but here.
+from anywhere but here. A department's two tables are drawn by the package's ``dashboard.js`` too, from
+the rows the page carries as JSON (:func:`department_tables_json`: each cell formatted and masked here),
+as text only.
 
 Pages: 总览 (``/``: how many sources are in each state, 逾期未报 per department with how far up the 催报
 ladder, the month's 通报 as table and chart, each department's trend), 各数据项报送状态 (``sources``: every
@@ -251,7 +253,6 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     templates.env.globals["lookback_days"] = LOOKBACK_DAYS
     templates.env.globals["levels"] = LEVELS
     templates.env.globals["level_labels"] = LEVEL_LABELS
-    templates.env.globals["titles"] = {source_id: source.title for source_id, source in registry.sources.items()}
     static = StaticFiles(directory=HERE / "static")
     # Connections as huiju_dashboard kept between requests (a new one costs a SCRAM exchange and a backend);
     # checked before use, so a restarted warehouse costs one failed check, not a failed page. Autocommit: the
