@@ -73,7 +73,9 @@ def write_airflow_config() -> Path:
             "dags_folder": str(settings.dags_dir),
             "load_examples": "False",
             "default_timezone": TIMEZONE,
-            "executor": settings.executor,
+            # The LocalExecutor is Airflow's, its workers forked with the tasks' modules imported (see there).
+            "executor": ("huiju_airflow.executors.PreloadingLocalExecutor" if settings.executor == "LocalExecutor"
+                         else settings.executor),
             "parallelism": "8",
             "dags_are_paused_at_creation": "True",
             "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",

@@ -26,8 +26,22 @@ def rendered_config(monkeypatch: pytest.MonkeyPatch) -> configparser.ConfigParse
 def test_local_executor_is_the_default(scratch_var: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HUIJU_EXECUTOR", raising=False)
     config = rendered_config(monkeypatch)
-    assert config["core"]["executor"] == "LocalExecutor"
+    # Airflow's LocalExecutor, its workers forked with the tasks' modules imported (huiju_airflow.executors).
+    assert config["core"]["executor"] == "huiju_airflow.executors.PreloadingLocalExecutor"
     assert not config.has_section("celery")
+
+
+def test_the_local_executor_is_airflows_with_the_task_modules_imported_before_its_workers_fork(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.executors.local_executor import LocalExecutor
+    from huiju_airflow import executors
+
+    imported: list[str] = []
+    monkeypatch.setattr(executors.importlib, "import_module", imported.append)
+    monkeypatch.setattr(LocalExecutor, "start", lambda self: imported.append("workers started"))
+    executors.PreloadingLocalExecutor().start()
+    assert imported == [*executors.TASK_MODULES, "workers started"]
+    assert "great_expectations" in executors.TASK_MODULES and "huiju.pipeline" in executors.TASK_MODULES
 
 
 def test_celery_executor_gets_its_broker_and_the_metadata_database_as_result_backend(
