@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import redis
 from huiju_demo.ports import free_port
 
 from huiju import credentials
@@ -98,6 +102,65 @@ def running_airflow(env: dict[str, str]) -> Iterator[AirflowApi]:
         yield AirflowApi(f"http://127.0.0.1:{env['HUIJU_UI_PORT']}/", Path(env["HUIJU_VAR"]))
     finally:
         subprocess.run([sys.executable, "-m", "huiju.cli", "down"], env=env, capture_output=True, timeout=120)
+
+
+@contextmanager
+def running_redis(folder: Path) -> Iterator[str]:
+    """A redis-server of its own on a free loopback port (keeping nothing on disk), as Celery's broker; its URL."""
+    port = free_port()
+    server = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+                               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis(host="127.0.0.1", port=port).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.2)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+#: The queues a worker of the scale-out takes: every kind of work (``huiju_airflow.dag_factory``'s queues).
+ALL_QUEUES = "ingest,transform,push,notices"
+
+
+@contextmanager
+def running_celery_workers(env: dict[str, str], names: tuple[str, ...], logs: Path,
+                           concurrency: int = 2) -> Iterator[dict[str, Path]]:
+    """Celery workers of Airflow (``airflow celery worker``), one process each, on every queue; their logs by
+    name. Stopped (SIGTERM, then SIGKILL after a minute) on the way out."""
+    workers: list[subprocess.Popen] = []
+    paths = {name: logs / f"{name}.log" for name in names}
+    try:
+        for name, log in paths.items():
+            with log.open("w") as out:
+                workers.append(subprocess.Popen(
+                    [sys.executable, "-m", "huiju.cli", "airflow", "celery", "worker", "--queues", ALL_QUEUES,
+                     "--concurrency", str(concurrency), "--celery-hostname", f"{name}@%h"],
+                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        yield paths
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in workers:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def worker_task_counts(logs: dict[str, Path]) -> dict[str, int]:
+    """How many task messages each Celery worker received (its log's ``received`` lines), by worker name."""
+    received = re.compile(r"Task \S*execute_workload\[[0-9a-f-]+\] received")
+    return {name: len(received.findall(log.read_text(errors="replace"))) for name, log in logs.items()}
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,7 @@ user (:func:`huiju_airflow.auth.airflow_user`). The figures come from :mod:`huij
 read as the ``dashboard`` component (``huiju_dashboard``: select on ``ops`` and ``quarantine`` only);
 this module renders them. Charts are drawn by ECharts, served from this package (``static/``, no CDN):
 a government intranet has no internet, and the Content-Security-Policy lets the page load nothing
-from anywhere but here. A department's two tables are drawn by the package's ``dashboard.js`` too, from
-the rows the page carries as JSON (:func:`department_tables_json`: each cell formatted and masked here),
-as text only.
+from anywhere but here.
 
 Pages: 总览 (``/``: how many sources are in each state, 逾期未报 per department with how far up the 催报
 ladder, the month's 通报 as table and chart, each department's trend), 各数据项报送状态 (``sources``: every
@@ -26,7 +24,6 @@ from dataclasses import is_dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -50,8 +47,6 @@ from huiju_airflow.auth import airflow_user
 HERE = Path(__file__).resolve().parent
 #: ``?page=N`` of a department's batches (huiju.monitoring.dashboard.BATCHES_PER_PAGE a page).
 BatchPage = Annotated[int, Query(ge=1, alias="page")]
-#: The flag of a batch far off its source's history (预测预警, huiju.monitoring.anomalies).
-ANOMALY_LABEL = "异常预警"
 ECHARTS = "echarts-5.6.0.min.js"  # Apache ECharts 5.6.0 (npm package echarts, dist/), licence beside it
 #: Scripts and styles from this app only; ECharts sets styles on the elements it draws (tooltips).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -137,41 +132,6 @@ def department_json(detail: figures.DepartmentDetail, registry: Registry, *, bat
     return figures_json
 
 
-def count_text(count: int | None) -> str:
-    """A count as a table shows it (``—`` for none)."""
-    return "—" if count is None else str(count)
-
-
-def department_tables_json(detail: figures.DepartmentDetail, registry: Registry) -> dict[str, Any]:
-    """The department page's two tables as the page shows them, cell by cell, for ``dashboard.js`` to draw as text:
-    each source's card (counts, the four rates as percentages; the total first, 合计) and the page's batches
-    (masked, times in Beijing time, status in Chinese, the 异常预警 flag, the link to the batch's page).
-
-    Built here, not in Jinja: the 50 batch rows' ~850 escaped values were the page's largest cost (about 1 ms of
-    its ~3 ms of server CPU, ``dashboard_300_sources``), as Airflow's own UI draws its tables in the browser.
-    """
-    def title(source_id: str | None) -> str:
-        if source_id is None:
-            return "合计"
-        source = registry.sources.get(source_id)
-        return source.title if source else source_id
-
-    department = detail.department
-    return {
-        "cards": [{"source_id": c.source_id, "title": title(c.source_id),
-                   "cells": [str(c.periods_due), str(c.periods_delivered), str(c.periods_on_time),
-                             percent(c.timeliness), percent(c.completeness), percent(c.quality),
-                             percent(c.correction)]} for c in detail.cards],
-        "batches": [{"load_id": b.load_id, "href": f"{department}/batches/{quote(b.load_id)}",
-                     "flag": ANOMALY_LABEL if b.anomalous else None,
-                     "title": b.title, "reference": b.reference,
-                     "data_date": b.data_date.isoformat() if b.data_date else "—",
-                     "received_at": local_time(b.received_at), "status": b.status, "status_label": b.status_label,
-                     "counts": [count_text(b.rows_received), count_text(b.rows_accepted),
-                                count_text(b.rows_quarantined)]} for b in detail.batches],
-    }
-
-
 def batch_json(detail: figures.BatchDetail) -> dict[str, Any]:
     """A batch, its quality checks and its quarantined rows (masked) as JSON."""
     return {"batch": {**vars(detail.batch), "status_label": detail.batch.status_label},
@@ -184,14 +144,9 @@ def embedded_json(figures_json: dict[str, Any]) -> str:
     return to_json(figures_json).replace("<", "\\u003c")
 
 
-def local_time(moment: datetime | None, form: str | None = None) -> str:
-    """A timestamp as the stewards read it: Asia/Shanghai time, ``YYYY-MM-DD HH:MM`` or as ``form`` (strftime)
-    says (``—`` for none)."""
-    if moment is None:
-        return "—"
-    local = moment.astimezone(ZoneInfo(TIMEZONE))
-    # ISO text cut at the minute: about half of strftime's cost, paid 50 times for a page of batches
-    return local.isoformat(" ")[:16] if form is None else local.strftime(form)
+def local_time(moment: datetime | None, form: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp as the stewards read it: Asia/Shanghai time (``—`` for none)."""
+    return "—" if moment is None else moment.astimezone(ZoneInfo(TIMEZONE)).strftime(form)
 
 
 def json_response(figures_json: Any) -> Response:
@@ -253,6 +208,7 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
     templates.env.globals["lookback_days"] = LOOKBACK_DAYS
     templates.env.globals["levels"] = LEVELS
     templates.env.globals["level_labels"] = LEVEL_LABELS
+    templates.env.globals["titles"] = {source_id: source.title for source_id, source in registry.sources.items()}
     static = StaticFiles(directory=HERE / "static")
     # Connections as huiju_dashboard kept between requests (a new one costs a SCRAM exchange and a backend);
     # checked before use, so a restarted warehouse costs one failed check, not a failed page. Autocommit: the
@@ -342,8 +298,7 @@ def create_dashboard_app(registry: Registry | None = None, warehouse_url: str | 
                         month: str | None = None, page_no: BatchPage = 1):
         detail = load_department(code, as_of, month, page_no)
         return page(request, "department.html", "../", detail=detail,
-                    chart=embedded_json(department_json(detail, registry, batches=False)),
-                    tables=embedded_json(department_tables_json(detail, registry)))
+                    chart=embedded_json(department_json(detail, registry, batches=False)))
 
     @app.get("/api/departments/{code}")
     def department_data(code: str, as_of: date | None = None, month: str | None = None,

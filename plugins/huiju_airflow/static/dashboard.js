@@ -1,54 +1,6 @@
 // The dashboard's charts, drawn with the ECharts this plugin serves (static/echarts-*.min.js) from the
 // figures the page carries (<script type="application/json" id="chart-data">): nothing is fetched.
-// A department's tables are drawn here too, from the rows the page carries (id="table-data"), each cell
-// already formatted and masked by the server: set as text (textContent), never parsed as markup.
 "use strict";
-(function () {
-  const rows = document.getElementById("table-data");
-  if (!rows) return;
-  const tables = JSON.parse(rows.textContent);
-  const cell = (row, text, className) => {
-    const td = row.insertCell();
-    td.textContent = text;
-    if (className) td.className = className;
-    return td;
-  };
-  const fill = (id, items, drawRow) => {
-    const table = document.getElementById(id);
-    if (!table) return;
-    const body = table.tBodies[0];
-    if (items.length === 0) cell(body.insertRow(), body.dataset.empty, "empty").colSpan = table.tHead.rows[0].cells.length;
-    items.forEach((item) => drawRow(body.insertRow(), item));
-    table.dataset.drawn = "true";
-  };
-  fill("cards", tables.cards, (row, card) => {
-    row.dataset.source = card.source_id === null ? "" : card.source_id;
-    if (card.source_id === null) row.className = "total";
-    cell(row, card.title);
-    card.cells.forEach((text) => cell(row, text, "num"));
-  });
-  fill("batches", tables.batches, (row, batch) => {
-    row.dataset.load = batch.load_id;
-    const first = cell(row, "");
-    const link = document.createElement("a");
-    link.setAttribute("href", batch.href);
-    link.textContent = batch.load_id;
-    first.append(link);
-    if (batch.flag !== null) {
-      row.className = "anomalous";
-      const badge = document.createElement("span");
-      badge.className = "badge bad";
-      badge.textContent = batch.flag;
-      first.append(" ", badge);
-    }
-    [batch.title, batch.reference, batch.data_date, batch.received_at].forEach((text) => cell(row, text));
-    const badge = document.createElement("span");
-    badge.className = "badge status-" + batch.status;
-    badge.textContent = batch.status_label;
-    cell(row, "").append(badge);
-    batch.counts.forEach((text) => cell(row, text, "num"));
-  });
-})();
 (function () {
   const source = document.getElementById("chart-data");
   if (!source || typeof echarts === "undefined") return;

@@ -9,22 +9,24 @@ broker is isolated from anything else on the machine.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from huiju_demo.generate import generate_submissions
-from huiju_demo.ports import free_port
-from huiju_demo.scheduler import huiju, isolated_environment, run_day, running_airflow
+from huiju_demo.scheduler import (
+    huiju,
+    isolated_environment,
+    run_day,
+    running_airflow,
+    running_celery_workers,
+    running_redis,
+    worker_task_counts,
+)
 
 from huiju.registry import load_registry
 
@@ -41,22 +43,8 @@ WHEN_WRITTEN = re.compile(r"(_at|_time|_ts|dbt_valid_(from|to)|dbt_updated_at)$"
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
-                               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            redis.Redis(host="127.0.0.1", port=port).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
-            time.sleep(0.2)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(10)
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 def _huiju(env: dict[str, str], *args: str, timeout: float = 600) -> str:
@@ -64,11 +52,6 @@ def _huiju(env: dict[str, str], *args: str, timeout: float = 600) -> str:
         return huiju(env, *args, timeout=timeout)
     except RuntimeError as exc:
         pytest.fail(str(exc))
-
-
-def _worker_tasks(log: Path) -> int:
-    """How many task messages this Celery worker received (its log's ``received`` lines)."""
-    return len(re.findall(r"Task \S*execute_workload\[[0-9a-f-]+\] received", log.read_text(errors="replace")))
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +67,12 @@ def celery_cycle(tmp_path_factory: pytest.TempPathFactory, make_database, redis_
     # One dbt build task: the per-node view (a task per dbt node) is the same build at ~60 dbt start-ups.
     env = isolated_environment(var, url, HUIJU_EXECUTOR="CeleryExecutor", HUIJU_CELERY_BROKER_URL=redis_url,
                        HUIJU_TRANSFORM_TASKS="build")
-    workers: list[tuple[subprocess.Popen, Path]] = []
-    with running_airflow(env) as api:
-        try:
-            for name in WORKERS:
-                log = var / f"{name}.log"
-                with log.open("w") as out:
-                    workers.append((subprocess.Popen(
-                        [sys.executable, "-m", "huiju.cli", "airflow", "celery", "worker", "--queues",
-                         "ingest,transform,push,notices", "--concurrency", "2", "--celery-hostname", f"{name}@%h"],
-                        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True), log))
-            # As the portal or a steward asks: a run request per source through the REST API.
-            day = run_day(api, [registry.source(sid).ingest_dag_id for sid in inbox_sources], DAY, "scaleout")
-        finally:
-            for process, _ in workers:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-            for process, _ in workers:
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+    with running_airflow(env) as api, running_celery_workers(env, WORKERS, var) as logs:
+        # As the portal or a steward asks: a run request per source through the REST API.
+        day = run_day(api, [registry.source(sid).ingest_dag_id for sid in inbox_sources], DAY, "scaleout")
     return {"url": url, "var": var, "delivered": delivered, "manifest": manifest, "sources": inbox_sources,
             "transform_runs": day.transform_runs, "instances": day.task_instances,
-            "worker_tasks": {name: _worker_tasks(log) for (_, log), name in zip(workers, WORKERS, strict=True)}}
+            "worker_tasks": worker_task_counts(logs)}
 
 
 @pytest.fixture(scope="module")

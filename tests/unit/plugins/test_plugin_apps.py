@@ -43,14 +43,3 @@ def test_the_dashboard_is_in_the_navigation_built_lazily_and_serves_its_own_echa
     assert len(script) > 500_000 and "echarts" in script[:2000]  # the library itself, not a loader from a CDN
     assert embedded_json({"reference": "</script><script>alert(1)"}) == \
         '{"reference": "\\u003c/script>\\u003cscript>alert(1)"}'
-
-
-def test_the_dashboards_times_are_beijing_time_to_the_minute() -> None:
-    from datetime import UTC, datetime
-
-    from huiju_airflow.dashboard import local_time
-
-    assert local_time(datetime(2026, 12, 7, 16, 30, 12, 345678, tzinfo=UTC)) == "2026-12-08 00:30"
-    assert local_time(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "2026-01-02 11:04"
-    assert local_time(datetime(2026, 1, 2, 3, 4, tzinfo=UTC), "%m-%d %H:%M") == "01-02 11:04"
-    assert local_time(None) == "—"
