@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 SEPARATORS = ("", " ", "-", "\u00a0", "\u3000")
+#: GB 11643-1999's own published example resident ID (not a person's): the fixed number push tests send.
+EXAMPLE_ID_NUMBER = "11010519491231002X"
 
 
 @st.composite

@@ -24,8 +24,9 @@ from huiju.push.run import push_target, queue_deadline_alerts, reconciliation, r
 from huiju.push.sender import assign_batches, drain
 from huiju.workdays import work_calendar
 from tests.integration.push.conftest import CreditTable, connector, make_target
+from tests.support.citizens import EXAMPLE_ID_NUMBER
 
-ID_NUMBER = "11010519491231002X"  # GB 11643-1999's own example
+ID_NUMBER = EXAMPLE_ID_NUMBER
 
 
 def settle(conn: psycopg.Connection, registry, target, platform, waits, *, rounds: int = 50) -> None:

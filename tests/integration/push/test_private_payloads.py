@@ -14,9 +14,10 @@ from huiju.push.outbox import compute_due, text_hash
 from huiju.push.run import push_target
 from huiju.push.sender import assign_batches, drain
 from tests.integration.push.conftest import connector, credit_table, make_target
+from tests.support.citizens import EXAMPLE_ID_NUMBER
 
 MIGRATION = "181_push_private.sql"
-ID_NUMBER = "11010519491231002X"  # GB 11643-1999's own example
+ID_NUMBER = EXAMPLE_ID_NUMBER
 
 
 def test_payloads_are_kept_once_by_content_hash_outside_ops(pg_url, credit, registry) -> None:

@@ -17,8 +17,9 @@ from huiju.push import outbox
 from huiju.push.outbox import PayloadBuilder, canonical_json, column_types, compute_due, idempotency_key, text_hash
 from huiju.push.targets import PushRelation
 from tests.integration.push.conftest import make_target
+from tests.support.citizens import EXAMPLE_ID_NUMBER
 
-ID_NUMBER = "11010519491231002X"  # GB 11643-1999's own example
+ID_NUMBER = EXAMPLE_ID_NUMBER
 
 AWKWARD_TEXT = ['say "no"', "back\\slash", "tab\tnew\nline\r", "\x01\x08\x0c\x1f\x7f", "é中文😀\u2028\u2029",
                 "", " spaced ", "null"]

@@ -19,8 +19,9 @@ from huiju.push.outbox import canonical_json, content_hash, payload_builder
 from huiju.push.sender import PayloadMismatch, batch_id_of, idempotency_key, wire_payload
 from huiju.push.targets import load_targets
 from huiju.registry import ConfigError, load_registry
+from tests.support.citizens import EXAMPLE_ID_NUMBER
 
-ID_NUMBER = "11010519491231002X"  # GB 11643-1999's own example
+ID_NUMBER = EXAMPLE_ID_NUMBER
 ROW = {"decision_no": "杭市监罚〔2026〕1号", "party_name": "某某公司", "party_type_code": "1",
        "uscc": "91330100MA00000001",
        "legal_rep": "张三", "legal_rep_id_no": ID_NUMBER, "penalty_type_code": "2", "penalty_content": "罚款",
